@@ -1,0 +1,131 @@
+/**
+ * Block: all bands of one window of a raster, band-major `[bands][rows][cols]`, in one
+ * TypedArray of the raster's data type.
+ */
+import { allocate, dataTypeOf, isDataType, TYPED_ARRAY, type DataType, type TypedArrayFor } from './dtypes.js';
+
+export class Block<D extends DataType = DataType> {
+  /** The pixels, band-major: index = (band * rows + row) * cols + col. */
+  readonly data: TypedArrayFor<D>;
+  readonly dtype: D;
+  readonly bands: number;
+  readonly rows: number;
+  readonly cols: number;
+
+  /**
+   * Wrap an existing typed array. Its length must be bands × rows × cols.
+   * @throws {RangeError} when the array does not fit the shape or the type.
+   */
+  constructor(dtype: D, bands: number, rows: number, cols: number, data?: TypedArrayFor<D>) {
+    if (!isDataType(dtype)) throw new TypeError(`Block: unknown data type ${String(dtype)}`);
+    for (const [k, v] of [['bands', bands], ['rows', rows], ['cols', cols]] as const) {
+      if (!Number.isInteger(v) || v < 0) throw new RangeError(`Block: ${k} must be a non-negative integer, got ${v}`);
+    }
+    const n = bands * rows * cols;
+    if (data === undefined) {
+      data = allocate(dtype, n);
+    } else {
+      if (dataTypeOf(data) !== dtype) {
+        throw new TypeError(`Block: data is ${data.constructor.name}, which does not hold ${dtype}`);
+      }
+      if (data.length !== n) {
+        throw new RangeError(`Block: data has ${data.length} elements, shape ${bands}x${rows}x${cols} needs ${n}`);
+      }
+    }
+    this.data = data;
+    this.dtype = dtype;
+    this.bands = bands;
+    this.rows = rows;
+    this.cols = cols;
+  }
+
+  /** A new block filled with zeros (or with `fill`). */
+  static create<D extends DataType>(dtype: D, bands: number, rows: number, cols: number, fill?: number): Block<D> {
+    const b = new Block(dtype, bands, rows, cols);
+    if (fill !== undefined && fill !== 0) b.data.fill(fill);
+    return b;
+  }
+
+  /** Wrap a typed array, taking the data type from the array. */
+  static fromArray<A extends TypedArrayFor<DataType>>(data: A, bands: number, rows: number, cols: number): Block {
+    const dtype = dataTypeOf(data);
+    if (dtype === undefined) throw new TypeError('Block.fromArray: unsupported array type');
+    return new Block(dtype, bands, rows, cols, data as TypedArrayFor<typeof dtype>);
+  }
+
+  /** A new zero-filled block of the same rows and cols, optionally of another type or band count. */
+  like<E extends DataType = D>(dtype?: E, bands?: number): Block<E> {
+    return new Block((dtype ?? this.dtype) as E, bands ?? this.bands, this.rows, this.cols);
+  }
+
+  /** Number of pixels per band. */
+  get pixelsPerBand(): number {
+    return this.rows * this.cols;
+  }
+
+  /** A zero-copy view of one band (0-based), `rows × cols` long, row-major. */
+  band(i: number): TypedArrayFor<D> {
+    if (!Number.isInteger(i) || i < 0 || i >= this.bands) {
+      throw new RangeError(`Block.band: band ${i} out of range 0..${this.bands - 1}`);
+    }
+    const n = this.rows * this.cols;
+    return this.data.subarray(i * n, (i + 1) * n) as TypedArrayFor<D>;
+  }
+
+  get(b: number, r: number, c: number): number {
+    return this.data[(b * this.rows + r) * this.cols + c] as number;
+  }
+
+  set(b: number, r: number, c: number, v: number): void {
+    this.data[(b * this.rows + r) * this.cols + c] = v;
+  }
+
+  /** A deep copy. */
+  clone(): Block<D> {
+    const C = TYPED_ARRAY[this.dtype];
+    const copy = new C(this.data.length) as TypedArrayFor<D>;
+    copy.set(this.data as never);
+    return new Block(this.dtype, this.bands, this.rows, this.cols, copy);
+  }
+
+  /** Apply a per-pixel function to every value of every band, into a new block of `dtype`. */
+  map<E extends DataType = D>(fn: (v: number, band: number) => number, dtype?: E): Block<E> {
+    const out = this.like(dtype);
+    const n = this.rows * this.cols;
+    const src = this.data;
+    const dst = out.data;
+    for (let b = 0; b < this.bands; b++) {
+      const o = b * n;
+      for (let i = 0; i < n; i++) dst[o + i] = fn(src[o + i] as number, b);
+    }
+    return out;
+  }
+
+  /** Copy a window out of this block as a new block (all bands). */
+  window(row0: number, col0: number, rows: number, cols: number): Block<D> {
+    if (row0 < 0 || col0 < 0 || row0 + rows > this.rows || col0 + cols > this.cols) {
+      throw new RangeError(`Block.window: ${rows}x${cols} at (${row0},${col0}) outside ${this.rows}x${this.cols}`);
+    }
+    const out = new Block(this.dtype, this.bands, rows, cols);
+    for (let b = 0; b < this.bands; b++) {
+      for (let r = 0; r < rows; r++) {
+        const s = (b * this.rows + row0 + r) * this.cols + col0;
+        (out.data as AnyArr).set((this.data as AnyArr).subarray(s, s + cols), (b * rows + r) * cols);
+      }
+    }
+    return out;
+  }
+
+  toString(): string {
+    return `Block<${this.dtype}>[${this.bands}x${this.rows}x${this.cols}]`;
+  }
+}
+
+type AnyArr = { set(a: ArrayLike<number>, offset?: number): void; subarray(a: number, b: number): ArrayLike<number> };
+
+/** What the user function receives and fills: one Block, or a list of them, per image name. */
+export type BlockAssociations = Record<string, Block | Block[]>;
+
+export function isBlock(v: unknown): v is Block {
+  return v instanceof Block;
+}

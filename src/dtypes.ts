@@ -1,0 +1,88 @@
+/**
+ * GDAL data types and the TypedArray each maps to, typed by the data-type literal.
+ */
+
+export type DataType = 'Byte' | 'Int16' | 'UInt16' | 'Int32' | 'UInt32' | 'Float32' | 'Float64';
+
+export interface TypedArrayMap {
+  Byte: Uint8Array;
+  Int16: Int16Array;
+  UInt16: Uint16Array;
+  Int32: Int32Array;
+  UInt32: Uint32Array;
+  Float32: Float32Array;
+  Float64: Float64Array;
+}
+
+export type TypedArrayFor<D extends DataType> = TypedArrayMap[D];
+export type AnyTypedArray = TypedArrayMap[DataType];
+
+type Ctor = { new (length: number): AnyTypedArray; new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): AnyTypedArray; BYTES_PER_ELEMENT: number };
+
+export const TYPED_ARRAY: { readonly [D in DataType]: Ctor } = {
+  Byte: Uint8Array,
+  Int16: Int16Array,
+  UInt16: Uint16Array,
+  Int32: Int32Array,
+  UInt32: Uint32Array,
+  Float32: Float32Array,
+  Float64: Float64Array,
+} as const;
+
+export const DATA_TYPES: readonly DataType[] = Object.keys(TYPED_ARRAY) as DataType[];
+
+export function isDataType(s: unknown): s is DataType {
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(TYPED_ARRAY, s);
+}
+
+export function bytesPerElement(dtype: DataType): number {
+  return TYPED_ARRAY[dtype].BYTES_PER_ELEMENT;
+}
+
+export function isIntegerType(dtype: DataType): boolean {
+  return dtype !== 'Float32' && dtype !== 'Float64';
+}
+
+/** The data type of a TypedArray instance, or undefined for arrays riots does not handle. */
+export function dataTypeOf(a: unknown): DataType | undefined {
+  if (a instanceof Uint8Array && !(a instanceof Uint8ClampedArray)) return 'Byte';
+  if (a instanceof Int16Array) return 'Int16';
+  if (a instanceof Uint16Array) return 'UInt16';
+  if (a instanceof Int32Array) return 'Int32';
+  if (a instanceof Uint32Array) return 'UInt32';
+  if (a instanceof Float32Array) return 'Float32';
+  if (a instanceof Float64Array) return 'Float64';
+  return undefined;
+}
+
+/** Smallest and largest values a data type can hold. */
+export function typeRange(dtype: DataType): [number, number] {
+  switch (dtype) {
+    case 'Byte':
+      return [0, 255];
+    case 'Int16':
+      return [-32768, 32767];
+    case 'UInt16':
+      return [0, 65535];
+    case 'Int32':
+      return [-2147483648, 2147483647];
+    case 'UInt32':
+      return [0, 4294967295];
+    case 'Float32':
+      return [-3.4028234663852886e38, 3.4028234663852886e38];
+    case 'Float64':
+      return [-Number.MAX_VALUE, Number.MAX_VALUE];
+  }
+}
+
+/** Allocate a typed array of the given type and length. */
+export function allocate<D extends DataType>(dtype: D, length: number): TypedArrayFor<D> {
+  return new TYPED_ARRAY[dtype](length) as TypedArrayFor<D>;
+}
+
+/** View an ArrayBuffer (or part of it) as the typed array of a data type, without copying. */
+export function viewAs<D extends DataType>(dtype: D, buffer: ArrayBufferLike, byteOffset = 0, length?: number): TypedArrayFor<D> {
+  const C = TYPED_ARRAY[dtype];
+  const n = length ?? (buffer.byteLength - byteOffset) / C.BYTES_PER_ELEMENT;
+  return new C(buffer, byteOffset, n) as TypedArrayFor<D>;
+}
