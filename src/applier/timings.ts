@@ -1,0 +1,111 @@
+/**
+ * Timings: wall-clock totals per phase, mergeable across workers, with a readable report.
+ */
+
+/** Phases riots reports. Waits are phases too ("wait:..."), so that idle time is visible. */
+export type Phase =
+  | 'reading'
+  | 'userfunction'
+  | 'writing'
+  | 'basicstats'
+  | 'histogram'
+  | 'pyramids'
+  | 'closing'
+  | 'startup'
+  | 'wait:readbuffer'
+  | 'wait:computebuffer'
+  | 'wait:writebuffer'
+  | 'wait:workers'
+  | (string & {});
+
+export type TimingsData = Record<string, { seconds: number; count: number }>;
+
+export class Timings {
+  private readonly totals = new Map<string, { seconds: number; count: number }>();
+
+  /** Add a measured duration (seconds) to a phase. */
+  add(phase: Phase, seconds: number, count = 1): void {
+    const t = this.totals.get(phase);
+    if (t) {
+      t.seconds += seconds;
+      t.count += count;
+    } else {
+      this.totals.set(phase, { seconds, count });
+    }
+  }
+
+  /** Time a synchronous or asynchronous function under a phase. */
+  async time<T>(phase: Phase, fn: () => T | Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.add(phase, (performance.now() - t0) / 1000);
+    }
+  }
+
+  timeSync<T>(phase: Phase, fn: () => T): T {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      this.add(phase, (performance.now() - t0) / 1000);
+    }
+  }
+
+  /** Start a stopwatch; call the returned function to record. */
+  start(phase: Phase): () => number {
+    const t0 = performance.now();
+    return () => {
+      const s = (performance.now() - t0) / 1000;
+      this.add(phase, s);
+      return s;
+    };
+  }
+
+  get(phase: Phase): number {
+    return this.totals.get(phase)?.seconds ?? 0;
+  }
+
+  phases(): string[] {
+    return [...this.totals.keys()];
+  }
+
+  merge(other: Timings | TimingsData): void {
+    const data = other instanceof Timings ? other.toJSON() : other;
+    for (const [k, v] of Object.entries(data)) this.add(k, v.seconds, v.count);
+  }
+
+  toJSON(): TimingsData {
+    return Object.fromEntries([...this.totals].map(([k, v]) => [k, { ...v }]));
+  }
+
+  static fromJSON(data: TimingsData): Timings {
+    const t = new Timings();
+    t.merge(data);
+    return t;
+  }
+}
+
+const ORDER = ['startup', 'reading', 'userfunction', 'writing', 'basicstats', 'histogram', 'pyramids', 'closing'];
+
+/** A readable table of phase totals, the wall time, and optionally one column per worker. */
+export function formatTimingsReport(total: Timings, wallSeconds: number, perWorker?: Map<number, Timings>): string {
+  const phases = [...total.phases()].sort((a, b) => {
+    const ia = ORDER.indexOf(a);
+    const ib = ORDER.indexOf(b);
+    return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
+  });
+  const workers = perWorker ? [...perWorker.keys()].sort((a, b) => a - b) : [];
+  const head = ['phase', 'seconds', 'calls', ...workers.map((w) => `worker ${w}`)];
+  const rows = phases.map((p) => [
+    p,
+    total.get(p).toFixed(3),
+    String(total.toJSON()[p]?.count ?? 0),
+    ...workers.map((w) => (perWorker!.get(w)!.get(p) ? perWorker!.get(w)!.get(p).toFixed(3) : '')),
+  ]);
+  rows.push(['wall time', wallSeconds.toFixed(3), '', ...workers.map(() => '')]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
