@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `riots` command line: dispatches to one module per subcommand (src/cli/<name>.ts), each of
- * which exports `run(argv: string[]): Promise<number>` and `help: string`.
+ * which exports `run(argv: string[]): Promise<number>` and `help: string`. `riots X --help` prints
+ * X's help; modules with subcommands handle `--help` after a subcommand themselves.
  */
 const COMMANDS: Record<string, string> = {
   demo: 'make sample rasters and run a multi-input apply with progress and a timing report',
@@ -45,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mod = (await import(`./${name}.js`)) as CommandModule;
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (rest[0] === '--help' || rest[0] === '-h') {
     process.stdout.write(mod.help.trimEnd() + '\n');
     return 0;
   }
