@@ -1,0 +1,85 @@
+/**
+ * Lazy factories for the four AWS SDK v3 clients riots uses (CloudFormation, Batch, ECR, EC2).
+ *
+ * Each SDK is loaded with a dynamic `import()` on first use, so code paths that never touch AWS
+ * never load it. Endpoints are left to the SDK: it honours `AWS_ENDPOINT_URL`,
+ * `AWS_ENDPOINT_URL_BATCH`, … and the shared config file itself, so nothing here reads them.
+ * The region is `region` when given, otherwise `RIOS_AWSBATCH_REGION`, otherwise the SDK's own
+ * chain (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile).
+ */
+import type * as CfnSdk from '@aws-sdk/client-cloudformation';
+import type * as BatchSdk from '@aws-sdk/client-batch';
+import type * as EcrSdk from '@aws-sdk/client-ecr';
+import type * as Ec2Sdk from '@aws-sdk/client-ec2';
+import { AwsError } from '../errors.js';
+
+/** The environment variable that names the region of the riots stack (as in RIOS). */
+export const REGION_ENV = 'RIOS_AWSBATCH_REGION';
+
+/** A loaded SDK module with one client of it. */
+export interface Loaded<M, C> {
+  sdk: M;
+  client: C;
+}
+
+/** The region riots asks for: the argument, else RIOS_AWSBATCH_REGION, else undefined (SDK chain). */
+export function batchRegion(region?: string): string | undefined {
+  if (region !== undefined && region !== '') return region;
+  const env = process.env[REGION_ENV];
+  return env !== undefined && env !== '' ? env : undefined;
+}
+
+function config(region?: string): { region?: string } {
+  const r = batchRegion(region);
+  return r === undefined ? {} : { region: r };
+}
+
+export async function cloudFormation(
+  region?: string,
+): Promise<Loaded<typeof CfnSdk, CfnSdk.CloudFormationClient>> {
+  const sdk = await import('@aws-sdk/client-cloudformation');
+  return { sdk, client: new sdk.CloudFormationClient(config(region)) };
+}
+
+export async function batch(region?: string): Promise<Loaded<typeof BatchSdk, BatchSdk.BatchClient>> {
+  const sdk = await import('@aws-sdk/client-batch');
+  return { sdk, client: new sdk.BatchClient(config(region)) };
+}
+
+export async function ecr(region?: string): Promise<Loaded<typeof EcrSdk, EcrSdk.ECRClient>> {
+  const sdk = await import('@aws-sdk/client-ecr');
+  return { sdk, client: new sdk.ECRClient(config(region)) };
+}
+
+export async function ec2(region?: string): Promise<Loaded<typeof Ec2Sdk, Ec2Sdk.EC2Client>> {
+  const sdk = await import('@aws-sdk/client-ec2');
+  return { sdk, client: new sdk.EC2Client(config(region)) };
+}
+
+/** Name and message of an SDK error (the SDK sets `name` to the service's error code). */
+export function sdkErrorText(err: unknown): string {
+  if (err instanceof Error) {
+    const name = err.name && err.name !== 'Error' ? `${err.name}: ` : '';
+    return `${name}${err.message}`;
+  }
+  return String(err);
+}
+
+/** An {@link AwsError} saying what was being done, with the SDK error kept as `cause`. */
+export function toAwsError(what: string, err: unknown): AwsError {
+  if (err instanceof AwsError) return err;
+  const text = sdkErrorText(err);
+  const hint = /region is missing/i.test(text)
+    ? ` (set --region, ${REGION_ENV}, AWS_REGION or a profile region)`
+    : '';
+  return new AwsError(`${what} failed: ${text}${hint}`, { cause: err });
+}
+
+/** Run one AWS call; any failure becomes {@link toAwsError}(what, err). */
+export async function awsCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw toAwsError(what, err);
+  }
+}
