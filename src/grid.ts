@@ -5,6 +5,8 @@
  * `fromFile` and projection comparison go through the GDAL layer.
  */
 import { GridError } from './errors.js';
+import { readPixelGrid } from './gdal/gridio.js';
+import { sameCrs, transformPoints } from './gdal/srs.js';
 
 /** GDAL geotransform: [originX, pixelWidth, rot1, originY, rot2, pixelHeight (negative for north-up)]. */
 export type GeoTransform = readonly [number, number, number, number, number, number];
@@ -103,20 +105,29 @@ export function boundsUnion(list: Bounds[]): Bounds {
   };
 }
 
-/** Intersection of grids that share `ref`'s lattice, as a grid on that lattice. Empty grids have 0 rows or cols. */
-export function gridIntersection(ref: PixelGridSpec, others: PixelGridSpec[]): PixelGridSpec {
-  return gridForBounds(ref, boundsIntersection([ref, ...others].map(gridBounds)), 'nearest');
+/** Others as grids on `ref`'s lattice: comparable ones as they are, the rest reprojected (snapped outward). */
+function onLattice(ref: PixelGridSpec, others: PixelGridSpec[]): PixelGridSpec[] {
+  return others.map((o) => (isComparable(ref, o) ? o : gridReproject(o, ref)));
 }
 
+/**
+ * Intersection of `ref` with other grids, as a grid on `ref`'s lattice. Grids not comparable with
+ * `ref` are first reprojected onto it (footprint snapped outward). Empty results have 0 rows or cols.
+ */
+export function gridIntersection(ref: PixelGridSpec, others: PixelGridSpec[]): PixelGridSpec {
+  return gridForBounds(ref, boundsIntersection([ref, ...onLattice(ref, others)].map(gridBounds)), 'nearest');
+}
+
+/** Union of `ref` with other grids, on `ref`'s lattice (others reprojected as for {@link gridIntersection}). */
 export function gridUnion(ref: PixelGridSpec, others: PixelGridSpec[]): PixelGridSpec {
-  return gridForBounds(ref, boundsUnion([ref, ...others].map(gridBounds)), 'nearest');
+  return gridForBounds(ref, boundsUnion([ref, ...onLattice(ref, others)].map(gridBounds)), 'nearest');
 }
 
 /** Pixel offset (col, row) of `inner`'s top-left corner on `outer`'s lattice (rounded). */
 export function pixelOffset(outer: PixelGridSpec, inner: PixelGridSpec): { col: number; row: number } {
   return {
-    col: Math.round((inner.transform[0] - outer.transform[0]) / outer.transform[1]),
-    row: Math.round((inner.transform[3] - outer.transform[3]) / outer.transform[5]),
+    col: Math.round((inner.transform[0] - outer.transform[0]) / outer.transform[1]) + 0, // + 0 turns -0 into 0
+    row: Math.round((inner.transform[3] - outer.transform[3]) / outer.transform[5]) + 0,
   };
 }
 
@@ -136,6 +147,118 @@ export function equalProjection(a: string, b: string): boolean {
   if (normWkt(a) === normWkt(b)) return true;
   if (a === '' || b === '') return false;
   return projectionComparer ? projectionComparer(a, b) : false;
+}
+
+/** Transforms points in place from one projection to another; set by the GDAL layer. */
+export type PointTransformer = (from: string, to: string, xs: Float64Array, ys: Float64Array) => void;
+let pointTransformer: PointTransformer | undefined;
+export function setPointTransformer(fn: PointTransformer): void {
+  pointTransformer = fn;
+}
+
+/** Default number of points sampled along each edge of a footprint when reprojecting it. */
+export const DENSIFY_POINTS = 21;
+
+/**
+ * Points along the boundary of a bounds: `n` per edge (corners included once), as x and y arrays,
+ * going round clockwise from the top-left corner.
+ */
+export function boundaryPoints(b: Bounds, n: number = DENSIFY_POINTS): { xs: Float64Array; ys: Float64Array } {
+  const per = Math.max(2, Math.floor(n)) - 1; // segments per edge
+  const xs = new Float64Array(4 * per);
+  const ys = new Float64Array(4 * per);
+  const w = b.xMax - b.xMin;
+  const h = b.yMax - b.yMin;
+  for (let i = 0; i < per; i++) {
+    const f = i / per;
+    xs[i] = b.xMin + f * w; // top, left to right
+    ys[i] = b.yMax;
+    xs[per + i] = b.xMax; // right, top to bottom
+    ys[per + i] = b.yMax - f * h;
+    xs[2 * per + i] = b.xMax - f * w; // bottom, right to left
+    ys[2 * per + i] = b.yMin;
+    xs[3 * per + i] = b.xMin; // left, bottom to top
+    ys[3 * per + i] = b.yMin + f * h;
+  }
+  return { xs, ys };
+}
+
+/**
+ * The bounds, in projection `to`, of a grid's footprint: its edges are densified (`n` points each)
+ * and transformed, so curved boundaries are covered. Identity when the projections are equal.
+ * @throws {GridError} when no point of the boundary can be transformed.
+ */
+export function reprojectBounds(src: PixelGridSpec, to: string, n: number = DENSIFY_POINTS): Bounds {
+  const b = gridBounds(src);
+  if (equalProjection(src.projection, to)) return b;
+  if (!pointTransformer) throw new GridError('reprojectBounds: no coordinate transformer is registered');
+  if (src.projection === '' || to === '') throw new GridError('cannot reproject a grid that has no projection');
+  const { xs, ys } = boundaryPoints(b, n);
+  pointTransformer(src.projection, to, xs, ys);
+  let xMin = Infinity;
+  let yMin = Infinity;
+  let xMax = -Infinity;
+  let yMax = -Infinity;
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i] as number;
+    const y = ys[i] as number;
+    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+    if (x < xMin) xMin = x;
+    if (x > xMax) xMax = x;
+    if (y < yMin) yMin = y;
+    if (y > yMax) yMax = y;
+  }
+  if (!(xMin <= xMax && yMin <= yMax)) throw new GridError('the footprint of a grid cannot be transformed into the target projection');
+  return { xMin, yMin, xMax, yMax };
+}
+
+/**
+ * The footprint of `src` in `target`'s projection, snapped outward onto `target`'s lattice (same
+ * pixel size and alignment as `target`, any extent).
+ */
+export function gridReproject(src: PixelGridSpec, target: PixelGridSpec, n: number = DENSIFY_POINTS): PixelGridSpec {
+  return gridForBounds(target, reprojectBounds(src, target.projection, n), 'out');
+}
+
+/**
+ * The grid of a window of `g`, `cols` x `rows` pixels from pixel (`xoff`, `yoff`). The window may
+ * reach beyond `g` (negative offsets included): it stays on `g`'s lattice.
+ */
+export function subGrid(g: PixelGridSpec, xoff: number, yoff: number, cols: number, rows: number): PixelGridSpec {
+  const [x0, pw, , y0, , ph] = g.transform;
+  return { projection: g.projection, transform: [x0 + xoff * pw, pw, 0, y0 + yoff * ph, 0, ph], cols, rows };
+}
+
+/** A pixel window: offsets and size. */
+export interface PixelWindow {
+  xoff: number;
+  yoff: number;
+  xsize: number;
+  ysize: number;
+}
+
+/**
+ * The part of a window (in a raster's pixel coordinates, possibly reaching outside it) that lies
+ * inside a `cols` x `rows` raster: `read` is that part in raster coordinates, `col`/`row` where it
+ * goes in the window. Null when the window misses the raster.
+ */
+export function clipWindow(cols: number, rows: number, w: PixelWindow): { read: PixelWindow; col: number; row: number } | null {
+  const x0 = Math.max(0, w.xoff);
+  const y0 = Math.max(0, w.yoff);
+  const x1 = Math.min(cols, w.xoff + w.xsize);
+  const y1 = Math.min(rows, w.yoff + w.ysize);
+  if (x1 <= x0 || y1 <= y0) return null;
+  return { read: { xoff: x0, yoff: y0, xsize: x1 - x0, ysize: y1 - y0 }, col: x0 - w.xoff, row: y0 - w.yoff };
+}
+
+/**
+ * Where grid `w` lies on `g`'s pixel lattice, as a pixel window of `g` (offsets may be negative).
+ * @throws {GridError} when the two grids are not on the same lattice.
+ */
+export function windowOf(g: PixelGridSpec, w: PixelGridSpec): PixelWindow {
+  if (!alignedWith(g, w)) throw new GridError('windowOf: the window is not on the grid\'s pixel lattice');
+  const { col, row } = pixelOffset(g, w);
+  return { xoff: col, yoff: row, xsize: w.cols, ysize: w.rows };
 }
 
 /** Same projection, same pixel size and aligned lattices. */
@@ -179,6 +302,15 @@ export class PixelGrid implements PixelGridSpec {
     return spec instanceof PixelGrid ? spec : new PixelGrid(spec);
   }
 
+  /**
+   * The grid of a raster file.
+   * @throws {InputMissingError} no such file; {@link InputNotRasterError} not a raster;
+   *   {@link GridError} not georeferenced north-up.
+   */
+  static async fromFile(path: string): Promise<PixelGrid> {
+    return new PixelGrid(await readPixelGrid(path));
+  }
+
   /** Pixel width (positive). */
   get xRes(): number {
     return this.transform[1];
@@ -203,13 +335,24 @@ export class PixelGrid implements PixelGridSpec {
   isComparable(other: PixelGridSpec): boolean {
     return isComparable(this, other);
   }
-  /** The intersection with other comparable grids, on this grid's lattice. */
+  /** The intersection with other grids, on this grid's lattice (others reprojected onto it if needed). */
   intersection(...others: PixelGridSpec[]): PixelGrid {
     return new PixelGrid(gridIntersection(this, others));
   }
-  /** The union with other comparable grids, on this grid's lattice. */
+  /** The union with other grids, on this grid's lattice (others reprojected onto it if needed). */
   union(...others: PixelGridSpec[]): PixelGrid {
     return new PixelGrid(gridUnion(this, others));
+  }
+  /**
+   * This grid's footprint in `target`'s projection (edges densified), snapped outward onto
+   * `target`'s lattice: same projection, pixel size and alignment as `target`.
+   */
+  reproject(target: PixelGridSpec): PixelGrid {
+    return new PixelGrid(gridReproject(this, target));
+  }
+  /** The grid of a window of this grid (may reach beyond it), on the same lattice. */
+  window(xoff: number, yoff: number, cols: number, rows: number): PixelGrid {
+    return new PixelGrid(subGrid(this, xoff, yoff, cols, rows));
   }
   /** World coordinates of a pixel's top-left corner. */
   pixelToWorld(col: number, row: number): [number, number] {
@@ -229,3 +372,7 @@ export class PixelGrid implements PixelGridSpec {
     return `PixelGrid(${this.cols}x${this.rows}, res ${this.xRes}x${this.yRes}, x ${b.xMin}..${b.xMax}, y ${b.yMin}..${b.yMax})`;
   }
 }
+
+// The GDAL layer gives deep CRS comparison and coordinate transformation to the pure maths above.
+setProjectionComparer(sameCrs);
+setPointTransformer(transformPoints);
