@@ -1,0 +1,155 @@
+/**
+ * Checks that the riots AWS Batch stack can run a job with N compute workers, each reported on
+ * its own: the stack outputs, the security-group rule the data channel needs, the queues, their
+ * compute environments, and the worker limit.
+ */
+import { awsCall, batch, ec2 } from './clients.js';
+import { getStackOutputs, maxWorkers, type BatchStackOutputs, type StackOptions } from './stack.js';
+
+/** The TCP port range the data channel listens on, allowed between members of the group. */
+export const CHANNEL_PORTS = { from: 30000, to: 50000 } as const;
+
+export type CheckState = 'PASS' | 'FAIL' | 'SKIP';
+
+export interface CheckResult {
+  name: string;
+  state: CheckState;
+  detail: string;
+}
+
+export interface PreflightOptions extends StackOptions {
+  /** Compute workers the run will ask for (default 1). */
+  workers?: number;
+}
+
+/** Minimal view of one EC2 IpPermission. */
+export interface IngressRule {
+  IpProtocol?: string | undefined;
+  FromPort?: number | undefined;
+  ToPort?: number | undefined;
+  UserIdGroupPairs?: { GroupId?: string | undefined }[] | undefined;
+}
+
+/** Whether the rules let members of `groupId` reach each other on TCP 30000-50000 (pure). */
+export function hasSelfChannelRule(rules: IngressRule[], groupId: string): boolean {
+  return rules.some((r) => {
+    const fromSelf = (r.UserIdGroupPairs ?? []).some((p) => p.GroupId === groupId);
+    if (!fromSelf) return false;
+    if (r.IpProtocol === '-1') return true; // all traffic
+    if (r.IpProtocol !== 'tcp' && r.IpProtocol !== '6') return false;
+    return (r.FromPort ?? Infinity) <= CHANNEL_PORTS.from && (r.ToPort ?? -Infinity) >= CHANNEL_PORTS.to;
+  });
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function checkSecurityGroup(o: BatchStackOutputs): Promise<CheckResult> {
+  const name = `security group allows TCP ${CHANNEL_PORTS.from}-${CHANNEL_PORTS.to} from itself`;
+  const sg = o.BatchSecurityGroup;
+  if (sg === undefined) return { name, state: 'FAIL', detail: 'the stack has no BatchSecurityGroup output' };
+  const { sdk, client } = await ec2(o.region);
+  const res = await awsCall(`DescribeSecurityGroups of ${sg}`, () =>
+    client.send(new sdk.DescribeSecurityGroupsCommand({ GroupIds: [sg] })),
+  );
+  const group = res.SecurityGroups?.find((g) => g.GroupId === sg);
+  if (group === undefined) return { name, state: 'FAIL', detail: `security group ${sg} not found` };
+  return hasSelfChannelRule(group.IpPermissions ?? [], sg)
+    ? { name, state: 'PASS', detail: sg }
+    : {
+        name,
+        state: 'FAIL',
+        detail: `${sg} has no inbound rule for TCP ${CHANNEL_PORTS.from}-${CHANNEL_PORTS.to} from ${sg}; workers could not connect back`,
+      };
+}
+
+/** Queues and compute environments, as two results. */
+async function checkQueuesAndEnvironments(o: BatchStackOutputs): Promise<CheckResult[]> {
+  const qName = 'job queues are VALID and ENABLED';
+  const ceName = 'compute environments are VALID and ENABLED';
+  const queues = [o.BatchProcessingJobQueueName];
+  if (o.BatchProcessingJobQueueNameMain) queues.push(o.BatchProcessingJobQueueNameMain);
+  const { sdk, client } = await batch(o.region);
+  const res = await awsCall('DescribeJobQueues', () => client.send(new sdk.DescribeJobQueuesCommand({ jobQueues: queues })));
+  const found = res.jobQueues ?? [];
+  const problems: string[] = [];
+  const envs = new Set<string>();
+  for (const q of queues) {
+    const d = found.find((x) => x.jobQueueName === q || x.jobQueueArn === q);
+    if (d === undefined) {
+      problems.push(`${q} not found`);
+      continue;
+    }
+    if (d.status !== 'VALID' || d.state !== 'ENABLED') {
+      problems.push(`${q} is ${d.status}/${d.state}${d.statusReason ? ` (${d.statusReason})` : ''}`);
+    }
+    for (const c of d.computeEnvironmentOrder ?? []) if (c.computeEnvironment) envs.add(c.computeEnvironment);
+  }
+  const qResult: CheckResult = problems.length
+    ? { name: qName, state: 'FAIL', detail: problems.join('; ') }
+    : { name: qName, state: 'PASS', detail: queues.join(', ') };
+  if (envs.size === 0) {
+    return [qResult, { name: ceName, state: 'FAIL', detail: 'the queues name no compute environment' }];
+  }
+  const ceRes = await awsCall('DescribeComputeEnvironments', () =>
+    client.send(new sdk.DescribeComputeEnvironmentsCommand({ computeEnvironments: [...envs] })),
+  );
+  const ceProblems: string[] = [];
+  const names: string[] = [];
+  for (const e of envs) {
+    const d = ceRes.computeEnvironments?.find((x) => x.computeEnvironmentArn === e || x.computeEnvironmentName === e);
+    if (d === undefined) {
+      ceProblems.push(`${e} not found`);
+      continue;
+    }
+    const label = d.computeEnvironmentName ?? e;
+    names.push(label);
+    if (d.status !== 'VALID' || (d.state !== undefined && d.state !== 'ENABLED')) {
+      ceProblems.push(`${label} is ${d.status}/${d.state}${d.statusReason ? ` (${d.statusReason})` : ''}`);
+    }
+  }
+  const ceResult: CheckResult = ceProblems.length
+    ? { name: ceName, state: 'FAIL', detail: ceProblems.join('; ') }
+    : { name: ceName, state: 'PASS', detail: names.join(', ') };
+  return [qResult, ceResult];
+}
+
+function checkWorkerLimit(o: BatchStackOutputs, workers: number): CheckResult {
+  const limit = maxWorkers(o);
+  const name = `worker limit allows ${workers} compute worker${workers === 1 ? '' : 's'}`;
+  const how = `BatchMaxVCPUS ${o.BatchMaxVCPUS} / BatchVCPUS ${o.BatchVCPUS} = ${limit}`;
+  return workers <= limit
+    ? { name, state: 'PASS', detail: how }
+    : { name, state: 'FAIL', detail: `${how} < ${workers}; raise --maxvcpus with 'riots batch create --modify'` };
+}
+
+/** Run every check; a check that throws is reported as FAIL with the error's message. */
+export async function preflight(opts: PreflightOptions = {}): Promise<CheckResult[]> {
+  const workers = opts.workers ?? 1;
+  const results: CheckResult[] = [];
+  let outputs: BatchStackOutputs;
+  const outName = 'stack outputs exist';
+  try {
+    outputs = await getStackOutputs(opts);
+    results.push({ name: outName, state: 'PASS', detail: `stack ${outputs.stackName}` });
+  } catch (e) {
+    results.push({ name: outName, state: 'FAIL', detail: errText(e) });
+    for (const n of ['security group', 'job queues', 'compute environments', 'worker limit']) {
+      results.push({ name: n, state: 'SKIP', detail: 'needs the stack outputs' });
+    }
+    return results;
+  }
+  try {
+    results.push(await checkSecurityGroup(outputs));
+  } catch (e) {
+    results.push({ name: 'security group', state: 'FAIL', detail: errText(e) });
+  }
+  try {
+    results.push(...(await checkQueuesAndEnvironments(outputs)));
+  } catch (e) {
+    results.push({ name: 'job queues and compute environments', state: 'FAIL', detail: errText(e) });
+  }
+  results.push(checkWorkerLimit(outputs, workers));
+  return results;
+}

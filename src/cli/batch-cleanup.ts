@@ -1,0 +1,105 @@
+/**
+ * `riots batch cleanup`: terminate riots' jobs (tagged riots-run-id) that are still active on the
+ * stack's worker and main queues — what an interrupted run may leave behind.
+ */
+import type * as BatchSdk from '@aws-sdk/client-batch';
+import { awsCall, batch, type Loaded } from '../aws/clients.js';
+import { RUN_ID_TAG, getStackOutputs } from '../aws/stack.js';
+import { STACK_HELP, STACK_OPTIONS, out, parseOptions, stackOpts, type BatchSubcommand } from './batch-common.js';
+
+/** The job states in which a job still holds (or waits for) capacity. */
+export const ACTIVE_STATUSES = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'] as const;
+
+const options = {
+  ...STACK_OPTIONS,
+  'run-id': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+} as const;
+
+const help = `usage: riots batch cleanup [options]
+
+Terminate every job riots started (tagged ${RUN_ID_TAG}) that is still ${ACTIVE_STATUSES.join(', ')}
+on the stack's worker and main queues. Jobs without the tag are left alone.
+
+options:
+  --run-id ID        only the jobs of this run (the value of their ${RUN_ID_TAG} tag)
+  --dry-run          list the jobs, terminate nothing
+${STACK_HELP}`;
+
+type BatchLoaded = Loaded<typeof BatchSdk, BatchSdk.BatchClient>;
+
+export interface ActiveJob {
+  jobId: string;
+  jobName: string;
+  queue: string;
+  status: string;
+  runId: string | undefined;
+}
+
+/** Every active job of the given queues, with its riots run id (undefined: not riots'). */
+export async function activeJobs(b: BatchLoaded, queues: string[]): Promise<ActiveJob[]> {
+  const found = new Map<string, ActiveJob>();
+  for (const queue of queues) {
+    for (const jobStatus of ACTIVE_STATUSES) {
+      let nextToken: string | undefined;
+      do {
+        const res = await awsCall(`ListJobs of ${queue} (${jobStatus})`, () =>
+          b.client.send(
+            new b.sdk.ListJobsCommand({ jobQueue: queue, jobStatus, maxResults: 100, ...(nextToken ? { nextToken } : {}) }),
+          ),
+        );
+        for (const j of res.jobSummaryList ?? []) {
+          if (j.jobId && !found.has(j.jobId)) {
+            found.set(j.jobId, { jobId: j.jobId, jobName: j.jobName ?? '', queue, status: jobStatus, runId: undefined });
+          }
+        }
+        nextToken = res.nextToken;
+      } while (nextToken);
+    }
+  }
+  const ids = [...found.keys()];
+  for (let i = 0; i < ids.length; i += 100) {
+    const chunk = ids.slice(i, i + 100);
+    const res = await awsCall('DescribeJobs', () => b.client.send(new b.sdk.DescribeJobsCommand({ jobs: chunk })));
+    for (const d of res.jobs ?? []) {
+      const job = d.jobId ? found.get(d.jobId) : undefined;
+      if (job === undefined) continue;
+      job.runId = d.tags?.[RUN_ID_TAG];
+      if (d.status) job.status = String(d.status);
+    }
+  }
+  return [...found.values()];
+}
+
+async function run(argv: string[]): Promise<number> {
+  const parsed = parseOptions(argv, options, help);
+  if (!parsed) return 0;
+  const v = parsed.values;
+  const outputs = await getStackOutputs(stackOpts(v));
+  const queues = [outputs.BatchProcessingJobQueueName];
+  if (outputs.BatchProcessingJobQueueNameMain) queues.push(outputs.BatchProcessingJobQueueNameMain);
+  const b = await batch(outputs.region);
+  const jobs = (await activeJobs(b, queues)).filter(
+    (j) => j.runId !== undefined && (v['run-id'] === undefined || j.runId === v['run-id']),
+  );
+  const which = v['run-id'] === undefined ? "riots' jobs" : `jobs of run ${v['run-id']}`;
+  if (jobs.length === 0) {
+    out(`no active ${which} on ${queues.join(', ')}`);
+    return 0;
+  }
+  for (const j of jobs) {
+    const desc = `${j.jobId} ${j.jobName} (run ${j.runId}, ${j.status}, queue ${j.queue})`;
+    if (v['dry-run'] === true) {
+      out(`would terminate ${desc}`);
+      continue;
+    }
+    await awsCall(`TerminateJob ${j.jobId}`, () =>
+      b.client.send(new b.sdk.TerminateJobCommand({ jobId: j.jobId, reason: 'riots batch cleanup' })),
+    );
+    out(`terminated ${desc}`);
+  }
+  out(`${v['dry-run'] === true ? 'found' : 'terminated'} ${jobs.length} of ${which}`);
+  return 0;
+}
+
+export const cleanup: BatchSubcommand = { summary: "terminate riots' jobs still active on the queues", help, run };

@@ -1,0 +1,112 @@
+/**
+ * `riots batch delete`: empty both ECR repositories of the stack (CloudFormation cannot delete a
+ * repository that holds images), then delete the stack.
+ */
+import { AwsError } from '../errors.js';
+import { awsCall, cloudFormation, ecr, sdkErrorText } from '../aws/clients.js';
+import { batchStackName, describeStack } from '../aws/stack.js';
+import {
+  STACK_HELP,
+  STACK_OPTIONS,
+  WAIT_HELP,
+  out,
+  parseOptions,
+  secondsOption,
+  type BatchSubcommand,
+} from './batch-common.js';
+import { waitForStack } from './batch-stack-wait.js';
+
+const options = {
+  ...STACK_OPTIONS,
+  wait: { type: 'boolean' },
+  timeout: { type: 'string' },
+  poll: { type: 'string' },
+} as const;
+
+const help = `usage: riots batch delete [options]
+
+Delete the riots AWS Batch stack and everything in it. The images in its two ECR repositories
+(BatchECR, BatchECRMain) are deleted first, since CloudFormation will not delete a repository
+that still holds images. Jobs still running are not waited for: run 'riots batch cleanup' first.
+
+options:
+${STACK_HELP}
+  --wait             follow the deletion until the stack is gone; non-zero exit on failure
+${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 3600)')}`;
+
+/** `<account>.dkr.ecr.<region>.amazonaws.com/<name>` -> registry id (account) and repository name. */
+export function parseRepositoryUri(uri: string): { registryId?: string; repositoryName: string } {
+  const slash = uri.indexOf('/');
+  if (slash < 0) return { repositoryName: uri };
+  const host = uri.slice(0, slash);
+  const account = /^(\d{12})\./.exec(host)?.[1];
+  const name = uri.slice(slash + 1).replace(/:[^/]*$/, '');
+  return account ? { registryId: account, repositoryName: name } : { repositoryName: name };
+}
+
+/** Delete every image of one repository; resolves to how many were deleted. */
+export async function emptyRepository(region: string | undefined, uri: string): Promise<number> {
+  const { sdk, client } = await ecr(region);
+  const repo = parseRepositoryUri(uri);
+  const ids: { imageDigest?: string; imageTag?: string }[] = [];
+  let token: string | undefined;
+  try {
+    do {
+      const res = await client.send(
+        new sdk.ListImagesCommand({ ...repo, maxResults: 1000, ...(token ? { nextToken: token } : {}) }),
+      );
+      for (const id of res.imageIds ?? []) ids.push(id);
+      token = res.nextToken;
+    } while (token);
+  } catch (err) {
+    if (/RepositoryNotFound|does not exist/i.test(sdkErrorText(err))) return 0;
+    throw new AwsError(`ListImages of repository ${repo.repositoryName} failed: ${sdkErrorText(err)}`, { cause: err });
+  }
+  // One digest may carry several tags: delete by digest once where there is one.
+  const byDigest = new Map<string, { imageDigest?: string; imageTag?: string }>();
+  for (const id of ids) byDigest.set(id.imageDigest ?? `tag:${id.imageTag}`, id.imageDigest ? { imageDigest: id.imageDigest } : id);
+  const unique = [...byDigest.values()];
+  for (let i = 0; i < unique.length; i += 100) {
+    const chunk = unique.slice(i, i + 100);
+    const res = await awsCall(`BatchDeleteImage in ${repo.repositoryName}`, () =>
+      client.send(new sdk.BatchDeleteImageCommand({ ...repo, imageIds: chunk })),
+    );
+    const failures = (res.failures ?? []).filter((f) => f.failureCode !== 'ImageNotFound');
+    if (failures.length) {
+      const text = failures.map((f) => `${f.imageId?.imageDigest ?? f.imageId?.imageTag}: ${f.failureReason}`);
+      throw new AwsError(`could not delete images of ${repo.repositoryName}: ${text.join('; ')}`);
+    }
+  }
+  return unique.length;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const parsed = parseOptions(argv, options, help);
+  if (!parsed) return 0;
+  const v = parsed.values;
+  const timeoutMs = secondsOption(v.timeout, 'timeout', 3600);
+  const pollMs = secondsOption(v.poll, 'poll', 5);
+  const stackName = batchStackName(v.stackname);
+  const desc = await describeStack({ stackName, ...(v.region ? { region: v.region } : {}) });
+  if (desc === undefined) throw new AwsError(`stack '${stackName}' does not exist; nothing to delete`);
+  for (const key of ['BatchECR', 'BatchECRMain'] as const) {
+    const uri = desc.outputs[key];
+    if (uri === undefined) {
+      out(`no ${key} output (stack ${desc.status}): no repository to empty`);
+      continue;
+    }
+    const n = await emptyRepository(v.region, uri);
+    out(`emptied ${key} ${uri}: ${n} image(s) deleted`);
+  }
+  const cfn = await cloudFormation(v.region);
+  await awsCall(`DeleteStack of '${stackName}'`, () =>
+    cfn.client.send(new cfn.sdk.DeleteStackCommand({ StackName: stackName })),
+  );
+  out(`deleting stack ${stackName} (${desc.stackId})`);
+  if (v.wait !== true) return 0;
+  await waitForStack({ cfn, stack: desc.stackId, stackName, goal: 'DELETE', timeoutMs, pollMs });
+  out(`stack ${stackName} is deleted`);
+  return 0;
+}
+
+export const del: BatchSubcommand = { summary: 'empty the ECR repositories and delete the stack', help, run };
