@@ -1,0 +1,270 @@
+/**
+ * apply(): open inputs, settle the working grid, walk it block by block through the user
+ * function, and write the outputs with statistics and pyramids.
+ */
+import type { BlockAssociations } from '../block.js';
+import { Block } from '../block.js';
+import { ControlsError, InterruptedError, RiotsError } from '../errors.js';
+import { ApplierControls, type ControlsInput } from '../controls.js';
+import { ConcurrencyStyle } from '../workers/concurrency.js';
+import type { PixelGrid } from '../grid.js';
+import { OutputFile, checkOutputFolder } from '../gdal/writer.js';
+import { blockCoords, makeBlockPlan, type BlockPlan } from './blocks.js';
+import { SequentialBackend, checkOutputs, type ComputeBackend, type UserFunction } from './compute.js';
+import {
+  ComparableRasterSource,
+  comparableWorkingGrid,
+  imageRefs,
+  openInputs,
+  readBlockInputs,
+  type FilenameAssociations,
+  type ImageRef,
+  type InputSource,
+} from './inputs.js';
+import { runPipeline } from './pipeline.js';
+import { makeProgress } from './progress.js';
+import { ReaderInfo, type InfoContext } from './readerinfo.js';
+import { Timings, formatTimingsReport } from './timings.js';
+import type { OpenedInput } from '../gdal/inputs.js';
+
+export interface ApplyOptions<A = unknown> {
+  /** Any object, passed to every call and kept between blocks. */
+  otherArgs?: A;
+  controls?: ApplierControls | ControlsInput;
+  /** Abort the run: workers are stopped and temporary outputs removed. */
+  signal?: AbortSignal;
+}
+
+export interface ApplierReturn {
+  /** Totals per phase, merged across workers. */
+  timings: Timings;
+  /** Per compute worker, its own timings (empty in a sequential run). */
+  workerTimings: Map<number, Timings>;
+  /** One final otherArgs per compute worker, or one (the caller's own object) in a sequential run. */
+  otherArgsList: unknown[];
+  /** Wall time of the whole apply(), seconds. */
+  wallSeconds: number;
+  /** Number of blocks processed. */
+  blocks: number;
+  /** The working grid. */
+  grid: PixelGrid;
+  /** The timing table with the wall time. */
+  formatReport(): string;
+}
+
+/** Everything a compute backend needs to know about the run; plain data except the function. */
+export interface RunDescription {
+  userFunction: UserFunction;
+  infoContext: InfoContext;
+  plan: BlockPlan;
+  inRefs: ImageRef[];
+  outRefs: ImageRef[];
+  controls: ApplierControls;
+  concurrency: ConcurrencyStyle;
+  otherArgs: unknown;
+  timings: Timings;
+  sources: InputSource[];
+  grid: PixelGrid;
+  signal: AbortSignal;
+}
+
+/** Factory for worker backends, registered by src/workers so the applier never names a kind. */
+type BackendFactory = (run: RunDescription) => Promise<ComputeBackend>;
+let workerBackendFactory: BackendFactory | undefined;
+export function registerWorkerBackendFactory(f: BackendFactory): void {
+  workerBackendFactory = f;
+}
+
+/** Hook for the grid layer: build the working grid and the input sources (default: comparable inputs). */
+export type SourceBuilder = (
+  inRefs: ImageRef[],
+  opened: OpenedInput[],
+  controls: ApplierControls,
+) => Promise<{ grid: PixelGrid; sources: InputSource[] }>;
+
+async function comparableSources(inRefs: ImageRef[], opened: OpenedInput[], controls: ApplierControls): Promise<{ grid: PixelGrid; sources: InputSource[] }> {
+  const grid = comparableWorkingGrid(inRefs, opened);
+  const sources = inRefs.map((ref, i) => {
+    const o = opened[i]!;
+    if (o.kind !== 'raster') throw new ControlsError(`input '${ref.name}' (${ref.path}) is a vector; vector inputs need the grid layer`);
+    return new ComparableRasterSource(ref, o, grid, controls);
+  });
+  return { grid, sources };
+}
+let sourceBuilder: SourceBuilder = comparableSources;
+export function registerSourceBuilder(b: SourceBuilder): void {
+  sourceBuilder = b;
+}
+
+/**
+ * Run `userFunction` over every block of the inputs and write the outputs.
+ *
+ * @example
+ * ```ts
+ * await apply((info, inputs, outputs) => {
+ *   outputs.mean = inputs.a.map((v, b) => v); // any per-pixel work
+ * }, { a: 'a.tif' }, { mean: 'mean.tif' });
+ * ```
+ * @throws {InputMissingError | InputNotRasterError} for a bad input.
+ * @throws {GridMismatchError} when inputs are not on one grid and no reference is given.
+ * @throws {OutputDirError} when an output's folder is missing or not writable.
+ * @throws {UserFunctionError} when the user function throws (block and cause kept).
+ * @throws {OutputBlockError} for an output block of the wrong shape or type.
+ */
+export async function apply<I extends BlockAssociations = Record<string, Block>, O extends BlockAssociations = Record<string, Block>, A = unknown>(
+  userFunction: UserFunction<I, O, A>,
+  infiles: FilenameAssociations,
+  outfiles: FilenameAssociations,
+  options: ApplyOptions<A> = {},
+): Promise<ApplierReturn> {
+  const tStart = performance.now();
+  if (typeof userFunction !== 'function') throw new ControlsError('apply: userFunction must be a function');
+  const controls = ApplierControls.from(options.controls);
+  const concurrency = ConcurrencyStyle.from(controls.global.concurrency);
+  const inRefs = imageRefs(infiles, 'infiles');
+  const outRefs = imageRefs(outfiles ?? {}, 'outfiles');
+  if (inRefs.length === 0) throw new ControlsError('apply: infiles names no input');
+  checkNames(inRefs, outRefs, controls);
+  const timings = new Timings();
+  const outputs = outRefs.map(
+    (r) => ({ ref: r, file: undefined as OutputFile | undefined }),
+  );
+  for (const o of outputs) checkOutputFolder({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) });
+
+  // Interrupts: SIGINT/SIGTERM and the caller's signal abort the run.
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => abort.abort(new InterruptedError(`interrupted by ${sig}`));
+  const onCallerAbort = (): void => abort.abort(options.signal!.reason ?? new InterruptedError('aborted by the caller'));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (options.signal?.aborted) onCallerAbort();
+
+  let opened: OpenedInput[] = [];
+  let sources: InputSource[] = [];
+  let backend: ComputeBackend | undefined;
+  try {
+    const stopStartup = timings.start('startup');
+    opened = await openInputs(inRefs);
+    const built = await sourceBuilder(inRefs, opened, controls);
+    sources = built.sources;
+    const grid = built.grid;
+    const g = controls.global;
+    const plan = makeBlockPlan(grid.cols, grid.rows, g.windowXSize, g.windowYSize, g.overlap);
+    const ctx: InfoContext = {
+      projection: grid.projection,
+      transform: grid.transform,
+      cols: grid.cols,
+      rows: grid.rows,
+      windowXSize: g.windowXSize,
+      windowYSize: g.windowYSize,
+      overlap: g.overlap,
+    };
+    const otherArgs: unknown = options.otherArgs;
+    const info = new ReaderInfo(ctx);
+    if (concurrency.usesComputeWorkers) {
+      if (!workerBackendFactory) await import('../workers/index.js');
+      if (!workerBackendFactory) throw new ControlsError(`no compute worker backend is available for ${concurrency.computeWorkerKind}`);
+      backend = await workerBackendFactory({
+        userFunction: userFunction as unknown as UserFunction,
+        infoContext: ctx,
+        plan,
+        inRefs,
+        outRefs,
+        controls,
+        concurrency,
+        otherArgs,
+        timings,
+        sources,
+        grid,
+        signal: abort.signal,
+      });
+    } else {
+      backend = new SequentialBackend(userFunction as unknown as UserFunction, info, otherArgs, timings);
+    }
+    for (const o of outputs) {
+      o.file = new OutputFile(
+        { imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) },
+        grid,
+        g.windowXSize,
+        g.windowYSize,
+        timings,
+      );
+    }
+    await backend.start();
+    stopStartup();
+
+    const progress = g.progress ? makeProgress() : undefined;
+    const blocks = Array.from({ length: plan.total }, (_, i) => blockCoords(plan, i));
+    progress?.update(0, plan.total);
+    await runPipeline({
+      blocks,
+      readAhead: Math.max(1, concurrency.numReadWorkers),
+      read: concurrency.computeWorkersRead ? undefined : (coords) => readBlockInputs(sources, coords, g.overlap, info),
+      backend,
+      write: async (coords, out) => {
+        checkOutputs(out, outRefs, coords);
+        for (const o of outputs) {
+          const v = out[o.ref.name]!;
+          const block = (o.ref.listIndex === null ? v : (v as Block[])[o.ref.listIndex]) as Block;
+          await o.file!.writeBlock(block, coords, g.overlap);
+        }
+      },
+      timings,
+      onBlockDone: progress ? (_c, done) => progress.update(done, plan.total) : undefined,
+      signal: abort.signal,
+      timeouts: {
+        readBufferInsert: concurrency.readBufferInsertTimeout,
+        readBufferPop: concurrency.readBufferPopTimeout,
+        computeBufferInsert: concurrency.computeBufferInsertTimeout,
+        computeBufferPop: concurrency.computeBufferPopTimeout,
+      },
+    });
+    progress?.finish();
+    if (abort.signal.aborted) throw abort.signal.reason;
+    const fin = await backend.finish();
+    for (const o of outputs) await o.file!.close();
+    const workerTimings = fin.workerTimings;
+    for (const t of workerTimings.values()) timings.merge(t);
+    const wallSeconds = (performance.now() - tStart) / 1000;
+    return {
+      timings,
+      workerTimings,
+      otherArgsList: fin.otherArgsList,
+      wallSeconds,
+      blocks: plan.total,
+      grid,
+      formatReport: () => formatTimingsReport(timings, wallSeconds, workerTimings.size > 0 ? workerTimings : undefined),
+    };
+  } catch (err) {
+    await backend?.destroy(err).catch(() => undefined);
+    for (const o of outputs) await o.file?.abort().catch(() => undefined);
+    throw err instanceof RiotsError || !(abort.signal.aborted) ? err : abort.signal.reason;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    options.signal?.removeEventListener('abort', onCallerAbort);
+    for (const s of sources) {
+      try {
+        s.close();
+      } catch {
+        // closing a reader never hides the run's own result
+      }
+    }
+    if (sources.length === 0) for (const o of opened) o.ds.close();
+  }
+}
+
+/** Names under controls.images must be images of this run; a typo would silently do nothing. */
+function checkNames(inRefs: ImageRef[], outRefs: ImageRef[], controls: ApplierControls): void {
+  const names = new Set([...inRefs, ...outRefs].map((r) => r.name));
+  for (const n of controls.imageNames()) {
+    if (!names.has(n)) {
+      throw new ControlsError(`controls.images.${n}: there is no input or output named '${n}' (names: ${[...names].join(', ')})`, { imageName: n });
+    }
+  }
+  const ins = new Set(inRefs.map((r) => r.name));
+  for (const r of outRefs) {
+    if (ins.has(r.name)) throw new ControlsError(`'${r.name}' names both an input and an output`, { imageName: r.name });
+  }
+}

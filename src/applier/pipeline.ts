@@ -1,0 +1,221 @@
+/**
+ * The applier loop: read -> compute -> write, block by block, with bounded buffers.
+ *
+ * Reads run up to `readAhead` blocks ahead of computation; the compute backend takes blocks in
+ * order (workers pull them as they become free); a single writer writes results in block order.
+ * Every wait that can stall has a timeout that says what it waited for.
+ */
+import type { BlockAssociations } from '../block.js';
+import { TimeoutError, describeBlock, type BlockCoords } from '../errors.js';
+import type { ComputeBackend } from './compute.js';
+import type { Timings } from './timings.js';
+
+/** A counting semaphore whose waits can time out. */
+export class Semaphore {
+  private free: number;
+  private readonly waiters: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = n;
+  }
+  async acquire(timeoutSeconds: number | null = null, what = 'a free slot'): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = (): void => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(wake);
+      if (timeoutSeconds !== null) {
+        timer = setTimeout(() => {
+          const i = this.waiters.indexOf(wake);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(new TimeoutError(`timed out after ${timeoutSeconds} s waiting for ${what}`));
+        }, timeoutSeconds * 1000);
+      }
+    });
+  }
+  release(): void {
+    const w = this.waiters.shift();
+    if (w) w();
+    else this.free++;
+  }
+  /** Wake every waiter and never block again (used when the run fails). */
+  open(): void {
+    this.free = Number.POSITIVE_INFINITY;
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/** Resolve with `p`, or reject with a TimeoutError naming `what` after `seconds` (null: never). */
+export function withTimeout<T>(p: Promise<T>, seconds: number | null, what: string): Promise<T> {
+  if (seconds === null) return p;
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new TimeoutError(`timed out after ${seconds} s waiting for ${what}`)), seconds * 1000);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e);
+      },
+    );
+  });
+}
+
+export interface PipelineOptions {
+  blocks: BlockCoords[];
+  /** Reads in flight ahead of computation (at least 1). */
+  readAhead: number;
+  /** Undefined when compute workers read their own inputs. */
+  read: ((coords: BlockCoords) => Promise<BlockAssociations>) | undefined;
+  backend: ComputeBackend;
+  write: (coords: BlockCoords, outputs: BlockAssociations) => Promise<void>;
+  timings: Timings;
+  /** Called after each block is written. */
+  onBlockDone?: (coords: BlockCoords, done: number) => void;
+  /** Aborts the loop (interrupt): the pipeline rejects with the signal's reason. */
+  signal?: AbortSignal;
+  timeouts: {
+    readBufferInsert: number | null;
+    readBufferPop: number | null;
+    computeBufferInsert: number | null;
+    computeBufferPop: number | null;
+  };
+}
+
+/**
+ * Run every block through read, compute and write. Resolves when the last block is written;
+ * rejects with the first error, after every in-flight operation has settled.
+ */
+export async function runPipeline(o: PipelineOptions): Promise<void> {
+  const n = o.blocks.length;
+  if (n === 0) return;
+  const readSlots = new Semaphore(Math.max(1, o.readAhead));
+  const computeSlots = new Semaphore(Math.max(1, o.backend.capacity));
+  // Blocks between the start of their read and the end of their write: bounds memory.
+  const inFlight = new Semaphore(Math.max(1, o.readAhead) + Math.max(1, o.backend.capacity) + 1);
+  const results: (Promise<BlockAssociations> | undefined)[] = new Array(n);
+  const settled: Promise<unknown>[] = [];
+  let failure: { err: unknown } | undefined;
+  const fail = (err: unknown): void => {
+    if (failure) return;
+    failure = { err };
+    // wake every wait so the loop winds down; each waiter checks `failure`
+    inFlight.open();
+    readSlots.open();
+    computeSlots.open();
+    resultReady?.();
+  };
+  let resultReady: (() => void) | undefined;
+  const onAbort = (): void => fail(o.signal!.reason);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  if (o.signal?.aborted) fail(o.signal.reason);
+
+  // Dispatch: reads start in order as slots free; computes start in block order.
+  const producer = (async () => {
+    let previousDispatch: Promise<void> = Promise.resolve();
+    for (let i = 0; i < n && !failure; i++) {
+      const coords = o.blocks[i]!;
+      const stopInFlight = o.timings.start('wait:writebuffer');
+      await inFlight.acquire(null);
+      stopInFlight();
+      if (failure) {
+        inFlight.release();
+        break;
+      }
+      const stopRead = o.timings.start('wait:readbuffer');
+      await readSlots.acquire(o.timeouts.readBufferInsert, `a free read slot before reading ${describeBlock(coords)}`).catch(fail);
+      stopRead();
+      if (failure) {
+        inFlight.release();
+        break;
+      }
+      const inputsP: Promise<BlockAssociations | undefined> = o.read
+        ? (async () => {
+            const t0 = performance.now();
+            try {
+              return await o.read!(coords);
+            } finally {
+              o.timings.add('reading', (performance.now() - t0) / 1000);
+            }
+          })()
+        : Promise.resolve(undefined);
+      inputsP.catch(() => undefined);
+      const prev = previousDispatch;
+      let dispatched!: () => void;
+      previousDispatch = new Promise<void>((r) => (dispatched = r));
+      const resultP = (async () => {
+        let inputs: BlockAssociations | undefined;
+        try {
+          inputs = await withTimeout(inputsP, o.timeouts.readBufferPop, `the read of ${describeBlock(coords)}`);
+        } finally {
+          readSlots.release();
+        }
+        await prev;
+        const stop = o.timings.start('wait:computebuffer');
+        try {
+          // No timeout here: a slow user function is not an error. Worker kinds bound their own waits.
+          await computeSlots.acquire(null);
+        } finally {
+          stop();
+          dispatched();
+        }
+        if (failure) throw (failure as { err: unknown }).err;
+        try {
+          return await o.backend.compute(coords, inputs);
+        } finally {
+          computeSlots.release();
+        }
+      })();
+      // make sure a failed read/compute does not block later dispatches
+      resultP.catch((e: unknown) => {
+        dispatched();
+        fail(e);
+      });
+      results[i] = resultP;
+      settled.push(resultP.catch(() => undefined));
+      resultReady?.();
+    }
+  })();
+
+  // Writer: in block order.
+  let done = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      while (results[i] === undefined && !failure) {
+        await Promise.race([new Promise<void>((r) => (resultReady = r)), producer]);
+      }
+      if (failure) break;
+      const coords = o.blocks[i]!;
+      let outputs: BlockAssociations;
+      try {
+        outputs = await results[i]!;
+      } catch (e) {
+        fail(e);
+        break;
+      }
+      if (failure) break;
+      try {
+        await o.write(coords, outputs);
+      } catch (e) {
+        fail(e);
+        break;
+      }
+      results[i] = undefined;
+      inFlight.release();
+      done++;
+      o.onBlockDone?.(coords, done);
+    }
+  } finally {
+    await producer.catch(fail);
+    await Promise.all(settled);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+  if (failure) throw failure.err;
+}

@@ -1,0 +1,108 @@
+/**
+ * Opening inputs: rasters (and vectors, which are rasterized per block), with typed errors.
+ */
+import { existsSync } from 'node:fs';
+import { gdal, type Dataset } from './index.js';
+import { InputMissingError, InputNotRasterError } from '../errors.js';
+import { isDataType, type DataType } from '../dtypes.js';
+import { PixelGrid } from '../grid.js';
+
+export interface OpenedRaster {
+  kind: 'raster';
+  path: string;
+  ds: Dataset;
+  grid: PixelGrid;
+  dtype: DataType;
+  bandCount: number;
+  /** Nodata per band (1..bandCount, index 0 = band 1) as stored in the file. */
+  fileNoData: (number | null)[];
+}
+
+export interface OpenedVector {
+  kind: 'vector';
+  path: string;
+  ds: Dataset;
+  layerNames: string[];
+}
+
+export type OpenedInput = OpenedRaster | OpenedVector;
+
+function isVirtualPath(p: string): boolean {
+  return p.startsWith('/vsi') || /^[a-z][a-z0-9+.-]*:\/\//i.test(p) || /^[A-Z_]+:/.test(p);
+}
+
+/**
+ * Open an input with GDAL.
+ * @throws {InputMissingError} when a local file does not exist.
+ * @throws {InputNotRasterError} when GDAL cannot open it as a raster (or, with allowVector, a vector).
+ */
+export async function openInput(path: string, imageName: string, allowVector = true): Promise<OpenedInput> {
+  if (!isVirtualPath(path) && !existsSync(path)) {
+    throw new InputMissingError(`input '${imageName}': file ${path} does not exist`, { file: path, imageName });
+  }
+  let ds: Dataset;
+  try {
+    ds = await gdal.openAsync(path, 'r');
+  } catch (cause) {
+    throw new InputNotRasterError(`input '${imageName}': GDAL cannot open ${path} as a raster or vector: ${(cause as Error).message}`, {
+      file: path,
+      imageName,
+      cause,
+    });
+  }
+  const bandCount = ds.bands.count();
+  if (bandCount === 0) {
+    const layerCount = ds.layers.count();
+    if (layerCount > 0 && allowVector) {
+      const layerNames: string[] = [];
+      for (let i = 0; i < layerCount; i++) layerNames.push(ds.layers.get(i).name);
+      return { kind: 'vector', path, ds, layerNames };
+    }
+    ds.close();
+    throw new InputNotRasterError(
+      layerCount > 0
+        ? `input '${imageName}': ${path} is a vector file, which cannot be used here`
+        : `input '${imageName}': ${path} has no raster bands`,
+      { file: path, imageName },
+    );
+  }
+  return describeRaster(ds, path, imageName);
+}
+
+export function describeRaster(ds: Dataset, path: string, imageName: string): OpenedRaster {
+  const gt = ds.geoTransform;
+  const size = ds.rasterSize;
+  if (!gt) {
+    throw new InputNotRasterError(`input '${imageName}': ${path} has no geotransform (it is not georeferenced)`, { file: path, imageName });
+  }
+  let grid: PixelGrid;
+  try {
+    grid = new PixelGrid({
+      projection: ds.srs ? ds.srs.toWKT() : '',
+      transform: gt as unknown as PixelGrid['transform'],
+      rows: size.y,
+      cols: size.x,
+    });
+  } catch (cause) {
+    throw new InputNotRasterError(`input '${imageName}': ${path}: ${(cause as Error).message}`, { file: path, imageName, cause });
+  }
+  const bandCount = ds.bands.count();
+  const fileNoData: (number | null)[] = [];
+  let dtype: DataType | undefined;
+  for (let i = 1; i <= bandCount; i++) {
+    const b = ds.bands.get(i);
+    const t = b.dataType;
+    if (!isDataType(t)) {
+      throw new InputNotRasterError(`input '${imageName}': ${path} band ${i} has data type ${String(t)}, which riots does not handle`, {
+        file: path,
+        imageName,
+      });
+    }
+    if (dtype === undefined) dtype = t;
+    else if (dtype !== t) {
+      throw new InputNotRasterError(`input '${imageName}': ${path} mixes data types across bands (${dtype} and ${t})`, { file: path, imageName });
+    }
+    fileNoData.push(b.noDataValue);
+  }
+  return { kind: 'raster', path, ds, grid, dtype: dtype!, bandCount, fileNoData };
+}

@@ -1,0 +1,90 @@
+/**
+ * Reading and writing rectangular windows of a raster with the async API, straight into and
+ * out of band-major block arrays (no intermediate copies: GDAL writes at the right offsets).
+ */
+import type { Dataset } from './index.js';
+import { allocate, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
+
+/** A window in a raster's own pixel coordinates. It may extend beyond the raster. */
+export interface PixelWindow {
+  col: number;
+  row: number;
+  cols: number;
+  rows: number;
+}
+
+/**
+ * Read `bands` (1-based) of `win` into one band-major array of `dtype`. Parts of the window
+ * outside the raster are filled with `fill[i]` (per selected band).
+ */
+export async function readWindow(
+  ds: Dataset,
+  bands: readonly number[],
+  win: PixelWindow,
+  dtype: DataType,
+  fill: readonly number[],
+  rasterCols: number,
+  rasterRows: number,
+  out?: AnyTypedArray,
+): Promise<AnyTypedArray> {
+  const n = win.cols * win.rows;
+  const data = out ?? allocate(dtype, n * bands.length);
+  const c0 = Math.max(0, win.col);
+  const r0 = Math.max(0, win.row);
+  const c1 = Math.min(rasterCols, win.col + win.cols);
+  const r1 = Math.min(rasterRows, win.row + win.rows);
+  const inside = c1 > c0 && r1 > r0;
+  const full = inside && c0 === win.col && r0 === win.row && c1 === win.col + win.cols && r1 === win.row + win.rows;
+  const bpe = bytesPerElement(dtype);
+  for (let i = 0; i < bands.length; i++) {
+    const bandData = data.subarray(i * n, (i + 1) * n);
+    if (!full) bandData.fill(fill[i] ?? 0);
+    if (!inside) continue;
+    const band = await ds.bands.getAsync(bands[i]!);
+    const offset = (r0 - win.row) * win.cols + (c0 - win.col);
+    const w = c1 - c0;
+    const h = r1 - r0;
+    // The last row needs only w elements after `offset + (h-1)*win.cols`.
+    const view = bandData.subarray(offset, offset + (h - 1) * win.cols + w);
+    await band.pixels.readAsync(c0, r0, w, h, view, {
+      buffer_width: w,
+      buffer_height: h,
+      data_type: dtype,
+      pixel_space: bpe,
+      line_space: win.cols * bpe,
+    });
+  }
+  return data;
+}
+
+/**
+ * Write the core part of a band-major block array to bands 1..nbands at (col,row). The block
+ * array has `blockCols` columns and `margin` extra pixels on every side that are not written.
+ */
+export async function writeWindow(
+  ds: Dataset,
+  data: AnyTypedArray,
+  nbands: number,
+  blockRows: number,
+  blockCols: number,
+  margin: number,
+  col: number,
+  row: number,
+  cols: number,
+  rows: number,
+  dtype: DataType,
+): Promise<void> {
+  const n = blockRows * blockCols;
+  const bpe = bytesPerElement(dtype);
+  for (let b = 0; b < nbands; b++) {
+    const band = await ds.bands.getAsync(b + 1);
+    const start = b * n + margin * blockCols + margin;
+    const view = data.subarray(start, start + (rows - 1) * blockCols + cols);
+    await band.pixels.writeAsync(col, row, cols, rows, view, {
+      buffer_width: cols,
+      buffer_height: rows,
+      pixel_space: bpe,
+      line_space: blockCols * bpe,
+    });
+  }
+}

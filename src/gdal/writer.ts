@@ -1,0 +1,268 @@
+/**
+ * Output files: created on the first block (data type and band count come from it), written
+ * block by block, statistics accumulated on the way, and renamed into place only after a
+ * successful close. A failed run leaves nothing at the final path.
+ */
+import { accessSync, constants, existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { gdal, type Dataset } from './index.js';
+import { writeWindow } from './window.js';
+import { allocate } from '../dtypes.js';
+import { resolveCreationOptions } from './creation.js';
+import { OutputBlockError, OutputDirError, OutputError, describeBlock, type BlockCoords } from '../errors.js';
+import type { Block } from '../block.js';
+import type { ImageControls } from '../controls.js';
+import type { PixelGridSpec } from '../grid.js';
+import type { Timings } from '../applier/timings.js';
+import { OutputStatsWriter } from './stats.js';
+import { statsOptionsFromEnv } from '../stats/plan.js';
+
+/** Sidecar suffixes GDAL may write beside a file; renamed with it and cleared from the final path. */
+const SIDECARS = ['.aux.xml', '.ovr', '.ovr.aux.xml', '.msk', '.msk.aux.xml'];
+
+export interface OutputTarget {
+  imageName: string;
+  /** Index within a list output, or null. */
+  listIndex: number | null;
+  path: string;
+  controls: ImageControls;
+}
+
+/** Check, before anything runs, that an output's folder exists and is writable. */
+export function checkOutputFolder(target: OutputTarget): void {
+  const dir = path.dirname(path.resolve(target.path));
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) {
+    throw new OutputDirError(`output '${label(target)}': folder ${dir} does not exist`, { file: target.path, imageName: target.imageName });
+  }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (cause) {
+    throw new OutputDirError(`output '${label(target)}': folder ${dir} is not writable`, { file: target.path, imageName: target.imageName, cause });
+  }
+}
+
+function label(t: OutputTarget): string {
+  return t.listIndex === null ? t.imageName : `${t.imageName}[${t.listIndex}]`;
+}
+
+export class OutputFile {
+  readonly target: OutputTarget;
+  private readonly grid: PixelGridSpec;
+  private readonly windowXSize: number;
+  private readonly windowYSize: number;
+  private readonly timings: Timings;
+  private readonly tmpPath: string;
+  private ds: Dataset | undefined;
+  private stats: OutputStatsWriter | undefined;
+  private dtype: Block['dtype'] | undefined;
+  private bands = 0;
+  private closed = false;
+  private scratch: Block['data'] | undefined;
+
+  constructor(target: OutputTarget, grid: PixelGridSpec, windowXSize: number, windowYSize: number, timings: Timings) {
+    this.target = target;
+    this.grid = grid;
+    this.windowXSize = windowXSize;
+    this.windowYSize = windowYSize;
+    this.timings = timings;
+    const abs = path.resolve(target.path);
+    const ext = path.extname(abs);
+    const stem = abs.slice(0, abs.length - ext.length);
+    this.tmpPath = `${stem}.riots-tmp-${process.pid}-${randomBytes(4).toString('hex')}${ext}`;
+  }
+
+  get label(): string {
+    return label(this.target);
+  }
+
+  private async create(block: Block, coords: BlockCoords): Promise<void> {
+    const c = this.target.controls;
+    const driverName = c.driver;
+    let driver: gdal.Driver;
+    try {
+      driver = gdal.drivers.get(driverName);
+    } catch (cause) {
+      throw new OutputError(`output '${this.label}': GDAL has no driver '${driverName}'`, { imageName: this.target.imageName, file: this.target.path, cause });
+    }
+    const options = resolveCreationOptions(driverName, c.creationOptions, this.windowXSize, this.windowYSize, this.target.imageName);
+    try {
+      this.ds = await driver.createAsync(this.tmpPath, this.grid.cols, this.grid.rows, block.bands, block.dtype, options);
+    } catch (cause) {
+      throw new OutputError(`output '${this.label}': cannot create ${this.target.path} with driver ${driverName}: ${(cause as Error).message}`, {
+        imageName: this.target.imageName,
+        file: this.target.path,
+        block: coords,
+        cause,
+      });
+    }
+    this.dtype = block.dtype;
+    this.bands = block.bands;
+    const ds = this.ds;
+    if (this.grid.projection) ds.srs = gdal.SpatialReference.fromWKT(this.grid.projection);
+    ds.geoTransform = [...this.grid.transform];
+    for (let b = 1; b <= block.bands; b++) {
+      const band = ds.bands.get(b);
+      if (c.statsIgnore !== null && c.statsIgnore !== undefined) band.noDataValue = c.statsIgnore;
+      if (c.thematic) band.setMetadata({ LAYER_TYPE: 'thematic' });
+    }
+    if (c.calcStats) {
+      const opts = statsOptionsFromEnv({
+        omitBasicStats: c.omitBasicStats,
+        omitHistogram: c.omitHistogram,
+        omitPyramids: c.omitPyramids,
+        calcStats: c.calcStats,
+        thematic: c.thematic,
+        nodata: c.statsIgnore,
+        ...(c.overviewLevels ? { overviewLevels: c.overviewLevels } : {}),
+        ...(c.overviewMinDim ? { overviewMinDim: c.overviewMinDim } : {}),
+        ...(c.overviewAggregationType ? { overviewAggregationType: c.overviewAggregationType } : {}),
+      });
+      this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings);
+    }
+  }
+
+  /**
+   * Write one block. `margin` is the overlap: the block has that many extra pixels on each
+   * side, which are not written.
+   */
+  async writeBlock(block: Block, coords: BlockCoords, margin: number): Promise<void> {
+    const expRows = coords.ysize + 2 * margin;
+    const expCols = coords.xsize + 2 * margin;
+    if (block.rows !== expRows || block.cols !== expCols) {
+      throw new OutputBlockError(
+        `output '${this.label}', ${describeBlock(coords)}: block is ${block.rows}x${block.cols} (rows x cols) but the input blocks are ${expRows}x${expCols}`,
+        { imageName: this.target.imageName, file: this.target.path, block: coords },
+      );
+    }
+    if (this.ds === undefined) {
+      await this.create(block, coords);
+    } else if (block.dtype !== this.dtype || block.bands !== this.bands) {
+      throw new OutputBlockError(
+        `output '${this.label}', ${describeBlock(coords)}: block is ${block.bands} band(s) of ${block.dtype}, but earlier blocks were ${this.bands} band(s) of ${this.dtype}`,
+        { imageName: this.target.imageName, file: this.target.path, block: coords },
+      );
+    }
+    const ds = this.ds!;
+    const t0 = performance.now();
+    await writeWindow(ds, block.data, block.bands, block.rows, block.cols, margin, coords.xoff, coords.yoff, coords.xsize, coords.ysize, block.dtype);
+    this.timings.add('writing', (performance.now() - t0) / 1000);
+    if (this.stats) {
+      const n = coords.xsize * coords.ysize;
+      for (let b = 0; b < block.bands; b++) {
+        let core: Block['data'];
+        if (margin === 0) {
+          core = block.band(b);
+        } else {
+          if (!this.scratch || this.scratch.length < n) this.scratch = allocate(block.dtype, n);
+          core = this.scratch.subarray(0, n);
+          const src = block.band(b);
+          for (let r = 0; r < coords.ysize; r++) {
+            const s = (r + margin) * block.cols + margin;
+            core.set(src.subarray(s, s + coords.xsize) as never, r * coords.xsize);
+          }
+        }
+        await this.stats.addBlock(b, core, coords.xoff, coords.yoff, coords.xsize, coords.ysize);
+      }
+    }
+  }
+
+  /** True once the first block has created the file. */
+  get created(): boolean {
+    return this.ds !== undefined;
+  }
+
+  /** Finish statistics and pyramids, close, and move the file and its sidecars into place. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (!this.ds) {
+      this.closed = true;
+      return;
+    }
+    try {
+      if (this.stats) await this.stats.finish();
+      const t0 = performance.now();
+      await this.ds.flushAsync();
+      this.ds.close();
+      this.ds = undefined;
+      this.writeLayerNames();
+      this.moveIntoPlace();
+      this.timings.add('closing', (performance.now() - t0) / 1000);
+      this.closed = true;
+    } catch (cause) {
+      await this.abort();
+      if (cause instanceof OutputError) throw cause;
+      throw new OutputError(`output '${this.label}': closing ${this.target.path} failed: ${(cause as Error).message}`, {
+        imageName: this.target.imageName,
+        file: this.target.path,
+        cause,
+      });
+    }
+  }
+
+  /** Close without keeping anything: the temporary file and its sidecars are removed. */
+  async abort(): Promise<void> {
+    this.closed = true;
+    if (this.ds) {
+      try {
+        this.ds.close();
+      } catch {
+        // the file is being discarded anyway
+      }
+      this.ds = undefined;
+    }
+    for (const f of this.tempFiles()) rmSync(f, { force: true });
+  }
+
+  /** The temporary file and every sidecar that GDAL wrote beside it. */
+  private tempFiles(): string[] {
+    const dir = path.dirname(this.tmpPath);
+    const ext = path.extname(this.tmpPath);
+    const stem = path.basename(this.tmpPath).slice(0, path.basename(this.tmpPath).length - ext.length);
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((n) => n.startsWith(stem));
+    } catch {
+      names = [];
+    }
+    return names.map((n) => path.join(dir, n));
+  }
+
+  /** Band names go into the PAM sidecar, which GDAL reads for every driver. */
+  private writeLayerNames(): void {
+    const names = this.target.controls.layerNames;
+    if (!names || names.length === 0) return;
+    const aux = this.tmpPath + '.aux.xml';
+    const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    let xml = existsSync(aux) ? readFileSync(aux, 'utf8') : '<PAMDataset>\n</PAMDataset>\n';
+    for (let b = 1; b <= Math.min(names.length, this.bands); b++) {
+      const desc = `<Description>${esc(names[b - 1]!)}</Description>`;
+      const re = new RegExp(`<PAMRasterBand band="${b}">`);
+      if (re.test(xml)) xml = xml.replace(re, `<PAMRasterBand band="${b}">\n    ${desc}`);
+      else xml = xml.replace('</PAMDataset>', `  <PAMRasterBand band="${b}">\n    ${desc}\n  </PAMRasterBand>\n</PAMDataset>`);
+    }
+    writeFileSync(aux, xml);
+  }
+
+  private moveIntoPlace(): void {
+    const finalPath = path.resolve(this.target.path);
+    for (const s of SIDECARS) rmSync(finalPath + s, { force: true });
+    const ext = path.extname(this.tmpPath);
+    const tmpStem = path.basename(this.tmpPath).slice(0, path.basename(this.tmpPath).length - ext.length);
+    const finalExt = path.extname(finalPath);
+    const finalStem = finalPath.slice(0, finalPath.length - finalExt.length);
+    const files = this.tempFiles().filter((f) => f !== this.tmpPath);
+    // sidecars first, the main file last: a file at the final path is complete with its sidecars
+    for (const f of files) {
+      const rest = path.basename(f).slice(tmpStem.length);
+      renameSync(f, finalStem + rest);
+    }
+    renameSync(this.tmpPath, finalPath);
+  }
+}

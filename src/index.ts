@@ -1,0 +1,26 @@
+/**
+ * riots: raster block processing for TypeScript, in the model of RIOS.
+ * The public API only; a test snapshots these names.
+ */
+export { apply, type ApplyOptions, type ApplierReturn } from './applier/apply.js';
+export type { UserFunction } from './applier/compute.js';
+export { ReaderInfo, type InfoContext } from './applier/readerinfo.js';
+export type { FilenameAssociations } from './applier/inputs.js';
+export { Timings, formatTimingsReport } from './applier/timings.js';
+export { Block, type BlockAssociations } from './block.js';
+export { ApplierControls, type ControlsInput, type ImageControls, type GlobalControls, type Footprint, type ResampleMethod } from './controls.js';
+export { DATA_TYPES, type DataType, type TypedArrayFor } from './dtypes.js';
+export { PixelGrid, type PixelGridSpec, type GeoTransform, type Bounds } from './grid.js';
+export {
+  ConcurrencyStyle,
+  type ConcurrencyStyleInit,
+  type ComputeWorkerKind,
+  CW_NONE,
+  CW_THREADS,
+  CW_SUBPROC,
+  CW_AWSBATCH,
+  CW_ECS,
+  CW_SLURM,
+  CW_PBS,
+} from './workers/concurrency.js';
+export * from './errors.js';
