@@ -1,0 +1,32 @@
+/**
+ * What every protocol handler of the local endpoint shares: the state, the region and account,
+ * timings, and the job runner (for the Batch calls and for stacks deleting queues).
+ */
+import type { LocalAwsState } from './state.js';
+
+export interface JobControl {
+  /** Start following a job just submitted (SUBMITTED -> RUNNABLE -> …). */
+  submitted(jobId: string): void;
+  /** Stop a job with this reason: kill its process, or fail it if it had not started. */
+  terminate(jobId: string, reason: string): void;
+}
+
+export interface LocalContext {
+  state: LocalAwsState;
+  region: string;
+  accountId: string;
+  /** Delay between a stack operation and its *_COMPLETE status, in milliseconds. */
+  stackDelayMs: number;
+  jobs: JobControl;
+  /** Timers the endpoint must clear on close. */
+  timers: Set<NodeJS.Timeout>;
+}
+
+/** setTimeout that the endpoint's close() cancels. */
+export function later(ctx: LocalContext, ms: number, fn: () => void): void {
+  const t = setTimeout(() => {
+    ctx.timers.delete(t);
+    fn();
+  }, ms);
+  ctx.timers.add(t);
+}

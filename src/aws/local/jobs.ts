@@ -1,0 +1,244 @@
+/**
+ * The job runner of the local endpoint: each Batch job is a local process running its image's
+ * ENTRYPOINT (read from the Dockerfile mapped to the image's repository), with the job's command
+ * and environment overrides. Statuses follow AWS: SUBMITTED -> RUNNABLE -> (start delay)
+ * STARTING -> RUNNING -> SUCCEEDED | FAILED. A job that cannot be placed stays RUNNABLE with a
+ * statusReason. Output goes to <stateDir>/jobs/<jobId>.stdout.log and .stderr.log.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, chmodSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { later, type JobControl, type LocalContext } from './context.js';
+import { jobArgv, readDockerfile, type ImageSpec } from './dockerfile.js';
+import type { Job, Repository } from './state.js';
+
+export interface JobRunnerOptions {
+  /** Delay from RUNNABLE to STARTING, in milliseconds. */
+  startDelayMs: number;
+  /** The endpoint's URL, given to jobs as AWS_ENDPOINT_URL. */
+  url: string;
+  stateDir: string;
+  /** Dockerfile of the worker repository (`*ecr`): aws/Dockerfile of this checkout by default. */
+  workerDockerfile: string;
+  /** Dockerfile of the main repository (`*ecrmain`), from `--main-dockerfile`. */
+  mainDockerfile?: string | undefined;
+  /** The argv that stands for the `riots` command inside images. */
+  riotsCommand: string[];
+  /** Extra environment for every job (after the endpoint's own variables). */
+  jobEnv: Record<string, string>;
+  /** Time between SIGTERM and SIGKILL when a running job is terminated. */
+  killGraceMs: number;
+}
+
+const RECHECK_MS = 500;
+
+export class JobRunner implements JobControl {
+  private readonly procs = new Map<string, ChildProcess>();
+  private readonly exited = new Map<string, Promise<void>>();
+  /** Every process group started, killed again on close (children a job left behind). */
+  private readonly groups = new Set<number>();
+  /** Dockerfiles mapped to repositories by the JS API, by repository name. */
+  readonly imageMap = new Map<string, string>();
+  private readonly binDir: string;
+
+  constructor(
+    private readonly ctx: LocalContext,
+    private readonly opts: JobRunnerOptions,
+  ) {
+    mkdirSync(join(opts.stateDir, 'jobs'), { recursive: true });
+    this.binDir = join(opts.stateDir, 'bin');
+    mkdirSync(this.binDir, { recursive: true });
+    // For shell-form ENTRYPOINTs: `riots` on PATH runs this checkout's CLI.
+    const shim = join(this.binDir, 'riots');
+    writeFileSync(shim, `#!/bin/sh\nexec ${opts.riotsCommand.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')} "$@"\n`);
+    chmodSync(shim, 0o755);
+  }
+
+  submitted(jobId: string): void {
+    later(this.ctx, 0, () => {
+      const job = this.ctx.state.jobs.get(jobId);
+      if (!job || job.status !== 'SUBMITTED') return;
+      job.status = 'RUNNABLE';
+      later(this.ctx, this.opts.startDelayMs, () => this.tryStart(jobId));
+    });
+  }
+
+  /** The Dockerfile standing for a repository's image, if there is one. */
+  dockerfileFor(repo: Repository): string | undefined {
+    const mapped = this.imageMap.get(repo.name);
+    if (mapped) return mapped;
+    if (repo.name.endsWith('ecrmain')) return this.opts.mainDockerfile;
+    if (repo.name.endsWith('ecr')) return existsSync(this.opts.workerDockerfile) ? this.opts.workerDockerfile : undefined;
+    return undefined;
+  }
+
+  /** Why a RUNNABLE job cannot start now (it stays RUNNABLE), or undefined when it can. */
+  private blocker(job: Job): { reason: string | undefined; spec?: ImageSpec } {
+    const { state } = this.ctx;
+    const queue = state.findQueue(job.jobQueue);
+    if (!queue) return { reason: 'Job queue no longer exists' };
+    if (queue.holdReason !== undefined) return { reason: queue.holdReason };
+    const ces = queue.computeEnvironments.map((c) => state.findComputeEnvironment(c)).filter((c) => c !== undefined);
+    const usable = ces.filter((c) => c.state === 'ENABLED' && c.status === 'VALID');
+    if (usable.length === 0) return { reason: 'MISCONFIGURATION:COMPUTE_ENVIRONMENT_DISABLED - no ENABLED and VALID compute environment is attached to the job queue.' };
+    const maxv = Math.max(...usable.map((c) => c.maxvCpus));
+    if (job.vcpus > maxv) {
+      return { reason: 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.' };
+    }
+    const used = [...state.jobs.values()].filter((j) => j.jobQueue === job.jobQueue && (j.status === 'STARTING' || j.status === 'RUNNING')).reduce((s, j) => s + j.vcpus, 0);
+    if (used + job.vcpus > maxv) return { reason: undefined }; // waits for capacity, as on AWS
+    const repo = state.findRepositoryForImage(job.image);
+    const dockerfile = repo ? this.dockerfileFor(repo) : undefined;
+    if (!dockerfile) {
+      return { reason: `CannotPullContainerError: the local endpoint has no Dockerfile for image ${job.image} (main images need 'riots batch local --main-dockerfile PATH')` };
+    }
+    try {
+      const spec = readDockerfile(dockerfile, (from) => (from === 'riots' && existsSync(this.opts.workerDockerfile) ? readDockerfile(this.opts.workerDockerfile) : undefined));
+      return { reason: undefined, spec };
+    } catch (e) {
+      return { reason: `CannotPullContainerError: cannot read ${dockerfile}: ${(e as Error).message}` };
+    }
+  }
+
+  private tryStart(jobId: string): void {
+    const job = this.ctx.state.jobs.get(jobId);
+    if (!job || job.status !== 'RUNNABLE') return;
+    const { reason, spec } = this.blocker(job);
+    if (!spec) {
+      if (reason !== undefined) job.statusReason = reason;
+      later(this.ctx, RECHECK_MS, () => this.tryStart(jobId));
+      return;
+    }
+    delete job.statusReason;
+    job.status = 'STARTING';
+    this.launch(job, spec);
+  }
+
+  private environment(job: Job, spec: ImageSpec): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of ['AWS_ENDPOINT_URL_BATCH', 'AWS_ENDPOINT_URL_CLOUDFORMATION', 'AWS_ENDPOINT_URL_ECR', 'AWS_ENDPOINT_URL_EC2', 'AWS_PROFILE', 'AWS_BATCH_JOB_ID']) delete env[k];
+    Object.assign(env, spec.env);
+    env.PATH = `${this.binDir}:${env.PATH ?? '/usr/bin:/bin'}`;
+    env.AWS_ENDPOINT_URL = this.opts.url;
+    env.AWS_REGION = this.ctx.region;
+    env.AWS_DEFAULT_REGION = this.ctx.region;
+    if (!env.AWS_ACCESS_KEY_ID) {
+      env.AWS_ACCESS_KEY_ID = 'test';
+      env.AWS_SECRET_ACCESS_KEY = 'test';
+    }
+    const queue = this.ctx.state.findQueue(job.jobQueue);
+    env.AWS_BATCH_JOB_ID = job.jobId;
+    env.AWS_BATCH_JOB_ATTEMPT = '1';
+    if (queue) env.AWS_BATCH_JQ_NAME = queue.name;
+    if (queue?.computeEnvironments[0]) env.AWS_BATCH_CE_NAME = queue.computeEnvironments[0].slice(queue.computeEnvironments[0].lastIndexOf('/') + 1);
+    Object.assign(env, this.opts.jobEnv);
+    for (const e of job.environment) env[e.name] = e.value;
+    return env;
+  }
+
+  private launch(job: Job, spec: ImageSpec): void {
+    let argv = jobArgv(spec, job.command);
+    if (argv[0] === 'riots') argv = [...this.opts.riotsCommand, ...argv.slice(1)];
+    else if (argv[0] === 'node') argv = [process.execPath, ...argv.slice(1)];
+    job.stdoutPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stdout.log`);
+    job.stderrPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stderr.log`);
+    const out = openSync(job.stdoutPath, 'a');
+    const err = openSync(job.stderrPath, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { cwd: spec.context, env: this.environment(job, spec), stdio: ['ignore', out, err], detached: true });
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+    this.procs.set(job.jobId, child);
+    let resolveExit!: () => void;
+    this.exited.set(job.jobId, new Promise((r) => (resolveExit = r)));
+    child.once('spawn', () => {
+      job.pid = child.pid!;
+      this.groups.add(child.pid!);
+      if (job.status !== 'STARTING') return;
+      job.status = 'RUNNING';
+      job.startedAt = Date.now();
+    });
+    child.once('error', (e) => {
+      if (child.pid !== undefined) return; // errors after spawn are followed by 'exit'
+      this.procs.delete(job.jobId);
+      this.stop(job, 'FAILED', job.terminateReason ?? `CannotStartContainerError: ${e.message} (running ${argv.join(' ')})`);
+      resolveExit();
+    });
+    child.once('exit', (code, signal) => {
+      this.procs.delete(job.jobId);
+      job.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+      if (signal) job.reason = `killed by ${signal}`;
+      if (job.terminateReason !== undefined) this.stop(job, 'FAILED', job.terminateReason);
+      else this.stop(job, job.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', 'Essential container in task exited');
+      resolveExit();
+    });
+  }
+
+  private stop(job: Job, status: 'SUCCEEDED' | 'FAILED', reason: string): void {
+    job.status = status;
+    job.statusReason = reason;
+    job.stoppedAt = Date.now();
+    job.startedAt ??= job.stoppedAt;
+  }
+
+  terminate(jobId: string, reason: string): void {
+    const job = this.ctx.state.jobs.get(jobId);
+    if (!job || job.status === 'SUCCEEDED' || job.status === 'FAILED') return;
+    job.terminateReason = reason;
+    const child = this.procs.get(jobId);
+    if (!child) {
+      if (job.status !== 'STARTING') this.stop(job, 'FAILED', reason);
+      return;
+    }
+    this.killGroup(child, 'SIGTERM');
+    later(this.ctx, this.opts.killGraceMs, () => {
+      if (this.procs.get(jobId) === child) this.killGroup(child, 'SIGKILL');
+    });
+  }
+
+  private killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      try {
+        child.kill(signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+  /** Process ids of the jobs still running. */
+  runningPids(): number[] {
+    return [...this.procs.values()].map((c) => c.pid).filter((p): p is number => p !== undefined);
+  }
+
+  /** Kill every job's process group and wait for them to exit (at most `timeoutMs`). */
+  async close(timeoutMs = 5000): Promise<void> {
+    for (const [jobId, child] of this.procs) {
+      const job = this.ctx.state.jobs.get(jobId);
+      if (job) job.terminateReason ??= 'Local endpoint closed';
+      this.killGroup(child, 'SIGKILL');
+    }
+    for (const pgid of this.groups) {
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        /* group already empty */
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.exited.values()]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+}

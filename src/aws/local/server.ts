@@ -1,0 +1,221 @@
+/**
+ * The local AWS endpoint: one HTTP server on loopback speaking the wire protocols the real SDK
+ * clients use for the calls riots makes. Requests are routed by protocol: Batch by path
+ * (`/v1/…`, REST-JSON), ECR by `X-Amz-Target` (JSON 1.1), CloudFormation and EC2 by the form
+ * body's `Action` and `Version` (Query and EC2 Query protocols, XML replies).
+ *
+ * This module (and src/cli/batch-local.ts) is the only riots code that reads or sets
+ * AWS_ENDPOINT_URL: everything else relies on the SDK honouring it.
+ */
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BatchService } from './batch.js';
+import { CloudFormationService } from './cloudformation.js';
+import type { LocalContext } from './context.js';
+import { Ec2Service, ec2Error } from './ec2.js';
+import { EcrService, putImage } from './ecr.js';
+import { JobRunner } from './jobs.js';
+import { ACCOUNT_ID, LocalAwsState } from './state.js';
+import { AwsApiError, parseForm, requestId, xml, type Reply } from './wire.js';
+
+export interface LocalAwsOptions {
+  /** TCP port on 127.0.0.1; 0 (default) picks a free one. */
+  port?: number;
+  /** Region the endpoint pretends to be (default: AWS_REGION, else us-east-1). */
+  region?: string;
+  /** Dockerfile standing for the main repository's image (`<ServiceName>ecrmain`). */
+  mainDockerfile?: string;
+  /** Delay from RUNNABLE to STARTING, in seconds (default 5). */
+  startDelaySeconds?: number;
+  /** Delay before a stack operation completes, in seconds (default 1). */
+  stackDelaySeconds?: number;
+  /** Folder for job logs (jobs/<jobId>.stdout.log, .stderr.log) and the `riots` shim; default a temp folder removed on close. */
+  stateDir?: string;
+  /** The riots checkout: its aws/Dockerfile is the worker image and dist/cli/main.js the `riots` command. */
+  repoRoot?: string;
+  /** The argv standing for `riots` in images (default: node <repoRoot>/dist/cli/main.js). */
+  riotsCommand?: string[];
+  /** Extra environment given to every job process. */
+  jobEnv?: Record<string, string>;
+  /** Grace between SIGTERM and SIGKILL when a running job is terminated, in seconds (default 2). */
+  killGraceSeconds?: number;
+}
+
+export interface LocalAws {
+  url: string;
+  port: number;
+  region: string;
+  stateDir: string;
+  /** The variables a shell or a child process needs to talk to this endpoint. */
+  env: Record<string, string>;
+  state: LocalAwsState;
+  /** Jobs of `queue` (name or ARN) stay RUNNABLE with `reason`; undefined lets them start again. */
+  holdQueue(queue: string, reason: string | undefined): void;
+  /** Set a queue ENABLED or DISABLED (as UpdateJobQueue does). */
+  setQueueState(queue: string, state: 'ENABLED' | 'DISABLED'): void;
+  /** Register an image in a repository (as a push would), optionally mapping a Dockerfile to it. */
+  putImage(repositoryName: string, tag: string, dockerfile?: string): string;
+  /** Process ids of the job processes still running. */
+  jobPids(): number[];
+  /** Stop the server and kill every job process. */
+  close(): Promise<void>;
+}
+
+function defaultRepoRoot(): string {
+  // src/aws/local/server.ts and dist/aws/local/server.js both sit three folders below the root.
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The region a SigV4 request was signed for must be the endpoint's (as AWS keeps regions apart). */
+function checkRegion(authorization: string | undefined, region: string): void {
+  const m = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(authorization ?? '');
+  if (m && m[1] !== region) {
+    throw new AwsApiError('InvalidRegion', `The local endpoint serves region ${region}, but this request is for region ${m[1]}: start it with --region ${m[1]}, or set AWS_REGION=${region}`);
+  }
+}
+
+function queryErrorXml(e: AwsApiError): string {
+  return `<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>${e.type}</Type><Code>${xml(e.code, 'member')}</Code><Message>${xml(e.message, 'member')}</Message></Error><RequestId>${requestId()}</RequestId></ErrorResponse>`;
+}
+
+/**
+ * Start the local AWS endpoint.
+ * @example
+ * const aws = await startLocalAws({ startDelaySeconds: 5, mainDockerfile: 'Dockerfile.main' });
+ * Object.assign(process.env, aws.env); // SDK clients now talk to it
+ * await aws.close();
+ */
+export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
+  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const repoRoot = options.repoRoot ?? defaultRepoRoot();
+  const ownStateDir = options.stateDir === undefined;
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'riots-local-aws-'));
+  mkdirSync(stateDir, { recursive: true });
+  const state = new LocalAwsState(region);
+  const ctx: LocalContext = {
+    state,
+    region,
+    accountId: ACCOUNT_ID,
+    stackDelayMs: (options.stackDelaySeconds ?? 1) * 1000,
+    jobs: { submitted: () => undefined, terminate: () => undefined },
+    timers: new Set(),
+  };
+  const cfn = new CloudFormationService(ctx);
+  const batch = new BatchService(ctx);
+  const ecr = new EcrService(ctx);
+  const ec2 = new Ec2Service(ctx);
+
+  const server = createServer((req, res) => {
+    void route(req, res);
+  });
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let reply: Reply;
+    const body = await readBody(req);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const target = req.headers['x-amz-target'];
+    let kind: 'batch' | 'ecr' | 'query' | 'ec2' = 'query';
+    try {
+      if (url.pathname.startsWith('/v1/')) kind = 'batch';
+      else if (typeof target === 'string') kind = 'ecr';
+      else if (body.includes('Version=2016-11-15')) kind = 'ec2';
+      checkRegion(req.headers.authorization, region);
+      if (url.pathname.startsWith('/v1/')) {
+        kind = 'batch';
+        reply = batch.handle(req.method ?? 'POST', url.pathname, url.searchParams, body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
+      } else if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerRegistry_V20150921.')) {
+        kind = 'ecr';
+        reply = ecr.handle(target.slice(target.indexOf('.') + 1), body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
+      } else {
+        const params = parseForm(body);
+        const action = params.get('Action') ?? '';
+        const version = params.get('Version');
+        if (version === '2016-11-15') {
+          kind = 'ec2';
+          reply = ec2.handle(action, params);
+        } else if (version === '2010-05-15') {
+          reply = cfn.handle(action, params);
+        } else {
+          throw new AwsApiError('UnknownOperationException', `The local endpoint does not know ${req.method} ${url.pathname} (Action=${action}, Version=${version ?? 'none'})`, 404);
+        }
+      }
+    } catch (e) {
+      const err = e instanceof AwsApiError ? e : new AwsApiError(e instanceof SyntaxError ? 'SerializationException' : 'InternalFailure', (e as Error).message, e instanceof SyntaxError ? 400 : 500, 'Receiver');
+      if (kind === 'batch') reply = { status: err.status, headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code }, body: JSON.stringify({ message: err.message }) };
+      else if (kind === 'ecr') reply = { status: err.status, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: err.code, message: err.message }) };
+      else if (kind === 'ec2') reply = { status: err.status, headers: { 'content-type': 'text/xml' }, body: ec2Error(err.code, err.message) };
+      else reply = { status: err.status, headers: { 'content-type': 'text/xml' }, body: queryErrorXml(err) };
+    }
+    res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
+    res.end(reply.body);
+  };
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const runner = new JobRunner(ctx, {
+    startDelayMs: (options.startDelaySeconds ?? 5) * 1000,
+    url,
+    stateDir,
+    workerDockerfile: join(repoRoot, 'aws', 'Dockerfile'),
+    mainDockerfile: options.mainDockerfile === undefined ? undefined : resolve(options.mainDockerfile),
+    riotsCommand: options.riotsCommand ?? [process.execPath, join(repoRoot, 'dist', 'cli', 'main.js')],
+    jobEnv: options.jobEnv ?? {},
+    killGraceMs: (options.killGraceSeconds ?? 2) * 1000,
+  });
+  ctx.jobs = runner;
+
+  const queue = (ref: string) => {
+    const q = state.findQueue(ref);
+    if (!q) throw new AwsApiError('ClientException', `JobQueue ${ref} not found`);
+    return q;
+  };
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    region,
+    stateDir,
+    env: { AWS_ENDPOINT_URL: url, AWS_REGION: region, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+    state,
+    holdQueue(ref, reason) {
+      const q = queue(ref);
+      if (reason === undefined) delete q.holdReason;
+      else q.holdReason = reason;
+    },
+    setQueueState(ref, s) {
+      queue(ref).state = s;
+    },
+    putImage(repositoryName, tag, dockerfile) {
+      const repo = state.repositories.get(repositoryName);
+      if (!repo) throw new AwsApiError('RepositoryNotFoundException', `The repository with name '${repositoryName}' does not exist`);
+      if (dockerfile !== undefined) runner.imageMap.set(repositoryName, resolve(dockerfile));
+      return putImage(repo, tag, `${repositoryName}:${tag}:${dockerfile ?? ''}:${Date.now()}`);
+    },
+    jobPids: () => runner.runningPids(),
+    close() {
+      closed ??= (async () => {
+        for (const t of ctx.timers) clearTimeout(t);
+        ctx.timers.clear();
+        await runner.close();
+        for (const t of ctx.timers) clearTimeout(t);
+        server.closeAllConnections();
+        await new Promise<void>((r) => server.close(() => r()));
+        if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });
+      })();
+      return closed;
+    },
+  };
+}

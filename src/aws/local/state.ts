@@ -1,0 +1,128 @@
+/**
+ * What the local endpoint knows: the Batch, ECR and EC2 objects a stack registered, and the jobs.
+ * Plain records keyed by name; the protocol modules read and change them.
+ */
+
+export const ACCOUNT_ID = '000000000000';
+
+export interface JobQueue {
+  name: string;
+  arn: string;
+  state: 'ENABLED' | 'DISABLED';
+  status: 'CREATING' | 'VALID' | 'INVALID' | 'DELETING';
+  priority: number;
+  computeEnvironments: string[];
+  stackName: string;
+  /** Set by tests: jobs of this queue stay RUNNABLE with this reason. */
+  holdReason?: string;
+}
+
+export interface ComputeEnvironment {
+  name: string;
+  arn: string;
+  state: 'ENABLED' | 'DISABLED';
+  status: 'CREATING' | 'VALID' | 'INVALID' | 'DELETING';
+  maxvCpus: number;
+  instanceTypes: string[];
+  subnets: string[];
+  securityGroupIds: string[];
+  stackName: string;
+}
+
+export interface JobDefinition {
+  name: string;
+  arn: string;
+  revision: number;
+  image: string;
+  command: string[];
+  environment: { name: string; value: string }[];
+  vcpus: number;
+  memory: number;
+  stackName: string;
+}
+
+export interface Repository {
+  name: string;
+  arn: string;
+  uri: string;
+  createdAt: Date;
+  /** Images by digest: tags and the Dockerfile standing in for the image (if any). */
+  images: Map<string, { tags: string[]; pushedAt: Date }>;
+  stackName: string;
+}
+
+export interface SecurityGroup {
+  id: string;
+  name: string;
+  description: string;
+  vpcId: string;
+  /** Self-referencing or CIDR ingress rules. */
+  ingress: { protocol: string; fromPort: number; toPort: number; sourceGroupId?: string; cidr?: string; description?: string }[];
+  stackName: string;
+}
+
+export type JobStatus = 'SUBMITTED' | 'PENDING' | 'RUNNABLE' | 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+export const ACTIVE_STATUSES: readonly JobStatus[] = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'];
+
+export interface Job {
+  jobId: string;
+  jobArn: string;
+  jobName: string;
+  jobQueue: string; // ARN
+  jobDefinition: string; // ARN
+  status: JobStatus;
+  statusReason?: string;
+  createdAt: number;
+  startedAt?: number;
+  stoppedAt?: number;
+  tags: Record<string, string>;
+  parameters: Record<string, string>;
+  image: string;
+  command: string[];
+  environment: { name: string; value: string }[];
+  vcpus: number;
+  memory: number;
+  exitCode?: number;
+  reason?: string;
+  pid?: number;
+  /** Files the process's stdout and stderr go to. */
+  stdoutPath?: string;
+  stderrPath?: string;
+  /** The reason TerminateJob gave, once asked. */
+  terminateReason?: string;
+}
+
+export class LocalAwsState {
+  readonly jobQueues = new Map<string, JobQueue>();
+  readonly computeEnvironments = new Map<string, ComputeEnvironment>();
+  readonly jobDefinitions = new Map<string, JobDefinition>();
+  readonly repositories = new Map<string, Repository>();
+  readonly securityGroups = new Map<string, SecurityGroup>();
+  readonly jobs = new Map<string, Job>();
+
+  constructor(readonly region: string) {}
+
+  /** A queue by name or ARN. */
+  findQueue(nameOrArn: string): JobQueue | undefined {
+    return this.jobQueues.get(nameOrArn) ?? [...this.jobQueues.values()].find((q) => q.arn === nameOrArn);
+  }
+
+  findComputeEnvironment(nameOrArn: string): ComputeEnvironment | undefined {
+    return this.computeEnvironments.get(nameOrArn) ?? [...this.computeEnvironments.values()].find((c) => c.arn === nameOrArn);
+  }
+
+  /** A job definition by name, name:revision or ARN. */
+  findJobDefinition(ref: string): JobDefinition | undefined {
+    for (const d of this.jobDefinitions.values()) {
+      if (ref === d.name || ref === d.arn || ref === `${d.name}:${d.revision}`) return d;
+    }
+    return undefined;
+  }
+
+  /** A repository by name, or the repository an image URI (with tag or digest) points to. */
+  findRepositoryForImage(image: string): Repository | undefined {
+    const noTag = image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+    for (const r of this.repositories.values()) if (noTag === r.uri || noTag === r.name) return r;
+    return undefined;
+  }
+}
