@@ -1,0 +1,293 @@
+/**
+ * Statistics, histograms and pyramids of output rasters, on the GDAL side.
+ *
+ * While an output is written ({@link OutputStatsWriter.addBlock}): basic statistics always,
+ * per-value counts of integer data, and NEAREST pyramid pixels written straight into overview
+ * levels created up front. After writing ({@link OutputStatsWriter.finish}): float histograms
+ * (their bins need the final min and max) and 32-bit integer histograms whose range was too wide
+ * to count per value are binned from the file; other aggregations go to GDAL's overview builder.
+ */
+import { gdal, type Dataset, type RasterBand } from './index.js';
+import { allocate, isDataType, isIntegerType, type AnyTypedArray, type DataType } from '../dtypes.js';
+import { GdalError, InputMissingError, InputNotRasterError } from '../errors.js';
+import type { Timings } from '../applier/timings.js';
+import { checkStatsOptions, chooseOverviewLevels, effectiveAggregation, type StatsOptions } from '../stats/plan.js';
+import { BasicStatsAccumulator, type BasicStats } from '../stats/basic.js';
+import { IntValueCounter, LayoutBinner, chooseHistogramLayout, type Histogram, type HistogramLayout } from '../stats/histogram.js';
+import { gatherNearest, nearestLevelMaps, overviewWindowForBlock, type NearestLevelMap } from '../stats/pyramids.js';
+import { basicStatsMetadata, histogramMetadata, mergeStatsMetadata } from '../stats/metadata.js';
+import { existsSync } from 'node:fs';
+
+/** Per-output choices that are not statistics options proper. */
+export interface StatsWriterSettings {
+  /**
+   * Write NEAREST pyramids block by block (creating the levels up front). Default true; false
+   * builds every pyramid with GDAL after writing.
+   */
+  singlePassPyramids?: boolean;
+  /** Ignore value per band (0-based), overriding `opts.nodata`. */
+  bandNodata?: (number | null)[];
+}
+
+interface BandState {
+  nodata: number | null;
+  basic: BasicStatsAccumulator;
+  counter: IntValueCounter | null;
+}
+
+export class OutputStatsWriter {
+  private readonly bands: BandState[];
+  private finished = false;
+
+  private constructor(
+    private readonly ds: Dataset,
+    readonly dtype: DataType,
+    readonly opts: StatsOptions,
+    private readonly timings: Timings,
+    /** Levels to build (after the min-dimension rule). */
+    readonly levels: number[],
+    /** NEAREST levels being written block by block, with their overview bands per band; or null. */
+    private readonly nearest: { map: NearestLevelMap; bands: RasterBand[] }[] | null,
+    bandNodata: (number | null)[],
+  ) {
+    const wantHist = opts.calcStats && !opts.omitHistogram;
+    this.bands = bandNodata.map((nodata) => ({
+      nodata,
+      basic: new BasicStatsAccumulator(dtype, nodata),
+      counter: wantHist && isIntegerType(dtype) ? new IntValueCounter(dtype, nodata) : null,
+    }));
+  }
+
+  /**
+   * Start statistics for a newly created output, before any block is written. With NEAREST
+   * pyramids this creates the (empty) overview levels now, so blocks can fill them.
+   * @throws {ControlsError} on bad options
+   */
+  static async begin(ds: Dataset, dtype: DataType, opts: StatsOptions, timings: Timings, settings: StatsWriterSettings = {}): Promise<OutputStatsWriter> {
+    const o = checkStatsOptions(opts);
+    const size = ds.rasterSize;
+    const nBands = ds.bands.count();
+    const levels = o.calcStats && !o.omitPyramids ? chooseOverviewLevels(size.x, size.y, o) : [];
+    let nearest: { map: NearestLevelMap; bands: RasterBand[] }[] | null = null;
+    if (levels.length > 0 && effectiveAggregation(o) === 'NEAREST' && settings.singlePassPyramids !== false) {
+      const t0 = performance.now();
+      nearest = await createNearestLevels(ds, size.x, size.y, nBands, levels);
+      timings.add('pyramids', (performance.now() - t0) / 1000, 0);
+    }
+    const nodata = Array.from({ length: nBands }, (_, i) => (settings.bandNodata ? (settings.bandNodata[i] ?? null) : o.nodata));
+    return new OutputStatsWriter(ds, dtype, o, timings, levels, nearest, nodata);
+  }
+
+  /** True when NEAREST pyramids are being written block by block. */
+  get singlePassPyramids(): boolean {
+    return this.nearest !== null;
+  }
+
+  /**
+   * Account for one block of one band (0-based): the core window only, row-major, `cols` wide.
+   * The array is not kept after the returned promise settles.
+   */
+  async addBlock(band: number, data: AnyTypedArray, xoff: number, yoff: number, cols: number, rows: number): Promise<void> {
+    if (!this.opts.calcStats) return;
+    const st = this.bands[band];
+    if (st === undefined) throw new RangeError(`OutputStatsWriter.addBlock: band ${band} out of range 0..${this.bands.length - 1}`);
+    if (data.length < cols * rows) throw new RangeError(`OutputStatsWriter.addBlock: ${data.length} pixels for a ${cols}x${rows} block`);
+    const px = data.length === cols * rows ? data : data.subarray(0, cols * rows);
+    let t0 = performance.now();
+    st.basic.add(px);
+    let t1 = performance.now();
+    this.timings.add('basicstats', (t1 - t0) / 1000);
+    if (st.counter) {
+      st.counter.add(px);
+      t0 = t1;
+      t1 = performance.now();
+      this.timings.add('histogram', (t1 - t0) / 1000);
+    }
+    if (this.nearest) {
+      const writes: Promise<void>[] = [];
+      for (const lv of this.nearest) {
+        const win = overviewWindowForBlock(lv.map, xoff, yoff, cols, rows);
+        if (win === null) continue;
+        const out = allocate(this.dtype, win.cols * win.rows);
+        gatherNearest(px, cols, xoff, yoff, lv.map, win, out);
+        writes.push(lv.bands[band]!.pixels.writeAsync(win.xoff, win.yoff, win.cols, win.rows, out));
+      }
+      await Promise.all(writes);
+      this.timings.add('pyramids', (performance.now() - t1) / 1000);
+    }
+  }
+
+  /**
+   * Finish after the last block is written and before the dataset is closed: bin what could not
+   * be binned while writing, build non-NEAREST pyramids, and store everything as metadata.
+   */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.opts.calcStats) return;
+    const o = this.opts;
+    const basics = this.bands.map((b) => b.basic.result());
+    const hists: (Histogram | null)[] = this.bands.map(() => null);
+    if (!o.omitHistogram) {
+      const fromFile: { band: number; binner: LayoutBinner }[] = [];
+      const t0 = performance.now();
+      this.bands.forEach((st, i) => {
+        const s = basics[i];
+        if (!s) return;
+        const layout = chooseHistogramLayout(this.dtype, o.thematic, s.min, s.max);
+        if (st.counter && !st.counter.overflowed) hists[i] = st.counter.histogram(layout);
+        else fromFile.push({ band: i, binner: new LayoutBinner(layout, this.dtype, st.nodata) });
+      });
+      if (fromFile.length > 0) {
+        await readBandsByWindow(this.ds, this.dtype, fromFile.map((f) => f.band), (band, data) => {
+          fromFile.find((f) => f.band === band)!.binner.add(data);
+        });
+        for (const f of fromFile) hists[f.band] = f.binner.histogram();
+      }
+      this.timings.add('histogram', (performance.now() - t0) / 1000, 0);
+    }
+    if (this.levels.length > 0 && this.nearest === null) {
+      const t0 = performance.now();
+      try {
+        await this.ds.buildOverviewsAsync(effectiveAggregation(o), this.levels);
+      } catch (cause) {
+        throw new GdalError(`building ${effectiveAggregation(o)} overviews ${this.levels.join(',')} failed: ${(cause as Error).message}`, { cause, file: this.ds.description });
+      }
+      this.timings.add('pyramids', (performance.now() - t0) / 1000);
+    }
+    const t0 = performance.now();
+    for (let i = 0; i < this.bands.length; i++) {
+      await writeBandMetadata(this.ds.bands.get(i + 1), o, basics[i] ?? null, hists[i] ?? null);
+    }
+    this.timings.add('basicstats', (performance.now() - t0) / 1000, 0);
+  }
+
+  /** Statistics so far for a band (0-based), or null when every pixel was ignored. */
+  basicStats(band: number): BasicStats | null {
+    return this.bands[band]?.basic.result() ?? null;
+  }
+}
+
+/** Create empty overview levels and check GDAL made the sizes the NEAREST maps assume. */
+async function createNearestLevels(ds: Dataset, xsize: number, ysize: number, nBands: number, levels: number[]) {
+  const maps = nearestLevelMaps(xsize, ysize, levels);
+  try {
+    const before = ds.bands.get(1).overviews.count();
+    if (before !== 0) return null; // existing overviews: leave it to GDAL after writing
+    await ds.buildOverviewsAsync('NONE', levels);
+  } catch {
+    return null; // a driver that cannot create overviews this way: build them after writing
+  }
+  const out: { map: NearestLevelMap; bands: RasterBand[] }[] = [];
+  for (const map of maps) {
+    const bands: RasterBand[] = [];
+    for (let b = 1; b <= nBands; b++) {
+      const ovs = ds.bands.get(b).overviews;
+      let found: RasterBand | undefined;
+      for (let k = 0; k < ovs.count(); k++) {
+        const ov = ovs.get(k);
+        const s = ov.size;
+        if (s.x === map.xsize && s.y === map.ysize) found = ov;
+      }
+      if (!found) {
+        throw new GdalError(`overview level ${map.level} of band ${b}: GDAL made no ${map.xsize}x${map.ysize} overview`, { file: ds.description });
+      }
+      bands.push(found);
+    }
+    out.push({ map, bands });
+  }
+  return out;
+}
+
+async function writeBandMetadata(band: RasterBand, o: StatsOptions, basic: BasicStats | null, hist: Histogram | null): Promise<void> {
+  const fresh: Record<string, string> = {};
+  if (basic && !o.omitBasicStats) Object.assign(fresh, basicStatsMetadata(basic));
+  if (hist && !o.omitHistogram) Object.assign(fresh, histogramMetadata(hist));
+  fresh.LAYER_TYPE = o.thematic ? 'thematic' : 'athematic';
+  const existing = ((await band.getMetadataAsync()) ?? {}) as Record<string, string>;
+  await band.setMetadataAsync(mergeStatsMetadata(existing, fresh));
+}
+
+/**
+ * Read bands (0-based) window by window, aligned to the file's blocks, about a million pixels at
+ * a time, calling `fn` with each window's pixels (the array is reused between calls).
+ */
+export async function readBandsByWindow(ds: Dataset, dtype: DataType, bands: number[], fn: (band: number, data: AnyTypedArray, xoff: number, yoff: number, cols: number, rows: number) => void | Promise<void>): Promise<void> {
+  const { x: xsize, y: ysize } = ds.rasterSize;
+  const first = ds.bands.get(1);
+  const bs = first.blockSize;
+  const bx = Math.max(1, Math.min(bs.x, xsize));
+  const by = Math.max(1, Math.min(bs.y, ysize));
+  const wx = Math.min(xsize, bx * Math.max(1, Math.round(1024 / bx)));
+  const wy = Math.min(ysize, by * Math.max(1, Math.floor((1 << 20) / (wx * by))));
+  const buf = allocate(dtype, wx * wy);
+  const handles = bands.map((b) => ds.bands.get(b + 1));
+  for (let yoff = 0; yoff < ysize; yoff += wy) {
+    const rows = Math.min(wy, ysize - yoff);
+    for (let xoff = 0; xoff < xsize; xoff += wx) {
+      const cols = Math.min(wx, xsize - xoff);
+      const view = buf.subarray(0, cols * rows);
+      for (let i = 0; i < bands.length; i++) {
+        await handles[i]!.pixels.readAsync(xoff, yoff, cols, rows, view);
+        await fn(bands[i]!, view, xoff, yoff, cols, rows);
+      }
+    }
+  }
+}
+
+export interface CalcStatsFileOptions {
+  /**
+   * Ignore each band's own nodata value (the default for `riots calcstats`). When false,
+   * `opts.nodata` is ignored instead and, when not null, stored as each band's nodata value.
+   */
+  nodataFromFile?: boolean;
+}
+
+/**
+ * Compute statistics, histogram and pyramids for an existing raster, in place (the file is
+ * opened for update). Pyramids are rebuilt by GDAL with the chosen aggregation, replacing any
+ * overviews the file had.
+ * @throws {InputMissingError} when the file does not exist
+ * @throws {InputNotRasterError} when GDAL cannot open it for update as a raster
+ */
+export async function calcStatsForFile(path: string, opts: StatsOptions, timings: Timings, fileOpts: CalcStatsFileOptions = {}): Promise<void> {
+  if (!existsSync(path)) throw new InputMissingError(`calcstats: ${path} does not exist`, { file: path });
+  let ds: Dataset;
+  try {
+    ds = await gdal.openAsync(path, 'r+');
+  } catch (cause) {
+    throw new InputNotRasterError(`calcstats: GDAL cannot open ${path} for update as a raster: ${(cause as Error).message}`, { file: path, cause });
+  }
+  try {
+    const nBands = ds.bands.count();
+    if (nBands === 0) throw new InputNotRasterError(`calcstats: ${path} has no raster bands`, { file: path });
+    const dtype = ds.bands.get(1).dataType;
+    if (!isDataType(dtype)) throw new InputNotRasterError(`calcstats: ${path} has data type ${String(dtype)}, which riots does not handle`, { file: path });
+    const o = checkStatsOptions(opts);
+    let bandNodata: (number | null)[];
+    if (fileOpts.nodataFromFile) {
+      bandNodata = Array.from({ length: nBands }, (_, i) => ds.bands.get(i + 1).noDataValue);
+    } else {
+      bandNodata = Array.from({ length: nBands }, () => o.nodata);
+      if (o.nodata !== null && o.calcStats) for (let b = 1; b <= nBands; b++) ds.bands.get(b).noDataValue = o.nodata;
+    }
+    if (o.calcStats && !o.omitPyramids && ds.bands.get(1).overviews.count() > 0) {
+      // Clear old overviews so that the levels are exactly those chosen now.
+      await ds.buildOverviewsAsync('NONE', []);
+    }
+    const w = await OutputStatsWriter.begin(ds, dtype, o, timings, { singlePassPyramids: false, bandNodata });
+    if (o.calcStats) {
+      const all = Array.from({ length: nBands }, (_, i) => i);
+      await readBandsByWindow(ds, dtype, all, (band, data, xoff, yoff, cols, rows) => w.addBlock(band, data, xoff, yoff, cols, rows)).catch((cause: unknown) => {
+        if (cause instanceof RangeError) throw cause;
+        throw new GdalError(`calcstats: reading ${path} failed: ${(cause as Error).message}`, { file: path, cause });
+      });
+    }
+    await w.finish();
+    await ds.flushAsync();
+  } finally {
+    ds.close();
+  }
+}
+
+export type { HistogramLayout };

@@ -1,0 +1,111 @@
+/**
+ * Basic statistics (min, max, mean, population stddev) accumulated block by block.
+ *
+ * Each block is summarised exactly in float64 (its count, min, max, mean, and the sum of squared
+ * deviations from its own mean, in two passes), and block summaries are combined with Chan's
+ * parallel formula. This keeps the result within rounding of a one-shot float64 computation
+ * whatever the number of pixels, and lets blocks arrive in any order.
+ */
+import { isIntegerType, typeRange, type AnyTypedArray, type DataType } from '../dtypes.js';
+
+export interface BasicStats {
+  min: number;
+  max: number;
+  mean: number;
+  /** Population standard deviation (divides by n), as GDAL computes it. */
+  stddev: number;
+  /** Pixels counted (not nodata, not NaN). */
+  count: number;
+  /** All pixels seen, nodata included. */
+  total: number;
+}
+
+/**
+ * The value to skip, as it compares against the stored pixels: null when nothing is to be
+ * skipped (no nodata, or a nodata value the data type cannot hold), rounded to float32 for
+ * Float32 data. NaN pixels of float data are always skipped, whatever the nodata value.
+ */
+export function effectiveNodata(dtype: DataType, nodata: number | null): number | null {
+  if (nodata === null || Number.isNaN(nodata)) return null;
+  if (isIntegerType(dtype)) {
+    const [lo, hi] = typeRange(dtype);
+    return Number.isInteger(nodata) && nodata >= lo && nodata <= hi ? nodata : null;
+  }
+  return dtype === 'Float32' ? Math.fround(nodata) : nodata;
+}
+
+export class BasicStatsAccumulator {
+  private n = 0;
+  private mean = 0;
+  private m2 = 0;
+  private lo = Infinity;
+  private hi = -Infinity;
+  private seen = 0;
+  /** Skip value as compared with pixels; NaN when there is none (NaN !== anything). */
+  private readonly skip: number;
+
+  constructor(dtype: DataType, nodata: number | null) {
+    const nd = effectiveNodata(dtype, nodata);
+    this.skip = nd === null ? NaN : nd;
+  }
+
+  /** Add the pixels of one block (any length, any order of blocks). */
+  add(data: AnyTypedArray): void {
+    const len = data.length;
+    this.seen += len;
+    const skip = this.skip;
+    let n = 0;
+    let sum = 0;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < len; i++) {
+      const v = data[i]!;
+      // v !== v is true for NaN only.
+      if (v === skip || v !== v) continue;
+      n++;
+      sum += v;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    if (n === 0) return;
+    const bmean = sum / n;
+    let m2 = 0;
+    for (let i = 0; i < len; i++) {
+      const v = data[i]!;
+      if (v === skip || v !== v) continue;
+      const d = v - bmean;
+      m2 += d * d;
+    }
+    this.combine(n, bmean, m2, lo, hi);
+  }
+
+  /** Fold in another accumulator's totals (e.g. from another worker). */
+  merge(other: BasicStatsAccumulator): void {
+    this.seen += other.seen;
+    if (other.n > 0) this.combine(other.n, other.mean, other.m2, other.lo, other.hi);
+  }
+
+  private combine(nb: number, meanb: number, m2b: number, lo: number, hi: number): void {
+    const na = this.n;
+    const n = na + nb;
+    const delta = meanb - this.mean;
+    this.mean += (delta * nb) / n;
+    this.m2 += m2b + (delta * delta * na * nb) / n;
+    this.n = n;
+    if (lo < this.lo) this.lo = lo;
+    if (hi > this.hi) this.hi = hi;
+  }
+
+  /** The statistics so far, or null when no pixel counted (all nodata, or nothing seen). */
+  result(): BasicStats | null {
+    if (this.n === 0) return null;
+    return {
+      min: this.lo,
+      max: this.hi,
+      mean: this.mean,
+      stddev: Math.sqrt(Math.max(0, this.m2 / this.n)),
+      count: this.n,
+      total: this.seen,
+    };
+  }
+}
