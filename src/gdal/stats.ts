@@ -15,7 +15,7 @@ import { checkStatsOptions, chooseOverviewLevels, effectiveAggregation, type Sta
 import { BasicStatsAccumulator, type BasicStats } from '../stats/basic.js';
 import { IntValueCounter, LayoutBinner, chooseHistogramLayout, type Histogram, type HistogramLayout } from '../stats/histogram.js';
 import { gatherNearest, nearestLevelMaps, overviewWindowForBlock, type NearestLevelMap } from '../stats/pyramids.js';
-import { basicStatsMetadata, histogramMetadata, mergeStatsMetadata } from '../stats/metadata.js';
+import { basicStatsMetadata, histogramMetadata, mergeStatsMetadata, parseStatsMetadata, type StoredStats } from '../stats/metadata.js';
 import { existsSync } from 'node:fs';
 
 /** Per-output choices that are not statistics options proper. */
@@ -291,3 +291,48 @@ export async function calcStatsForFile(path: string, opts: StatsOptions, timings
 }
 
 export type { HistogramLayout };
+
+export interface StoredBandReport {
+  band: number;
+  nodata: number | null;
+  stats: StoredStats;
+  /** Overview sizes, as GDAL lists them. */
+  overviews: { x: number; y: number }[];
+}
+
+export interface StoredFileReport {
+  path: string;
+  xsize: number;
+  ysize: number;
+  dtype: string;
+  bands: StoredBandReport[];
+}
+
+/**
+ * What a raster has stored: statistics metadata, nodata and overview sizes of every band.
+ * @throws {InputMissingError} / {InputNotRasterError}
+ */
+export async function readStoredStats(path: string): Promise<StoredFileReport> {
+  if (!existsSync(path)) throw new InputMissingError(`${path} does not exist`, { file: path });
+  let ds: Dataset;
+  try {
+    ds = await gdal.openAsync(path);
+  } catch (cause) {
+    throw new InputNotRasterError(`GDAL cannot open ${path} as a raster: ${(cause as Error).message}`, { file: path, cause });
+  }
+  try {
+    const n = ds.bands.count();
+    if (n === 0) throw new InputNotRasterError(`${path} has no raster bands`, { file: path });
+    const bands: StoredBandReport[] = [];
+    for (let b = 1; b <= n; b++) {
+      const band = ds.bands.get(b);
+      const ovs = band.overviews;
+      const overviews: { x: number; y: number }[] = [];
+      for (let k = 0; k < ovs.count(); k++) overviews.push(ovs.get(k).size);
+      bands.push({ band: b, nodata: band.noDataValue, stats: parseStatsMetadata((band.getMetadata() ?? {}) as Record<string, string>), overviews });
+    }
+    return { path, xsize: ds.rasterSize.x, ysize: ds.rasterSize.y, dtype: String(ds.bands.get(1).dataType), bands };
+  } finally {
+    ds.close();
+  }
+}
