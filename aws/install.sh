@@ -90,19 +90,19 @@ if [ -f package-lock.json ]; then
   want="$(hash_of package.json package-lock.json)"
   if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && gdal_async_ok; then
     log "node_modules matches package-lock.json (stamp): npm ci skipped"
-  elif [ -d node_modules ] && modules_match_lock && gdal_async_ok; then
-    log "node_modules already matches package-lock.json and gdal-async uses the system GDAL: npm ci skipped"
-    echo "$want" >"$STAMP"
   elif [ -d node_modules ] && modules_match_lock; then
-    log "node_modules matches package-lock.json but gdal-async is not built against the system GDAL: rebuilding it"
-    npm rebuild gdal-async
-    gdal_async_ok || { log "gdal-async still does not load against the system GDAL"; exit 1; }
-    echo "$want" >"$STAMP"
+    log "node_modules already matches package-lock.json: npm ci skipped"
   else
     log "installing npm dependencies with npm ci (gdal-async built from source against the system GDAL; takes minutes)"
+    rm -f "$STAMP"
     npm ci --no-audit --no-fund
-    echo "$want" >"$STAMP"
   fi
+  if ! gdal_async_ok; then
+    log "gdal-async does not load against the system GDAL: rebuilding it from source"
+    npm rebuild gdal-async
+    gdal_async_ok || { log "gdal-async still does not load against the system GDAL"; exit 1; }
+  fi
+  echo "$want" >"$STAMP"
 else
   # An installed package has no lock file: install its runtime dependencies.
   if [ -d node_modules ] && gdal_async_ok && node -e 'for (const d of Object.keys(require("./package.json").dependencies || {})) require.resolve(d + "/package.json")' >/dev/null 2>&1; then
@@ -116,7 +116,9 @@ fi
 # ---- 3. build ----
 if [ -d src ] && [ -f tsconfig.json ]; then
   BUILD_STAMP=dist/.riots-build-stamp
-  want_build="$(find src tsconfig.json package.json scripts -type f 2>/dev/null | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)"
+  inputs=(src tsconfig.json package.json)
+  [ -d scripts ] && inputs+=(scripts)
+  want_build="$(find "${inputs[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
   if [ -f "$BUILD_STAMP" ] && [ "$(cat "$BUILD_STAMP")" = "$want_build" ] && [ -f dist/cli/main.js ]; then
     log "dist/ is up to date with src/: build skipped"
   else
