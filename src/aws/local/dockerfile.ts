@@ -57,11 +57,11 @@ function words(s: string): string[] {
 }
 
 /**
- * Read a Dockerfile. `base` resolves `FROM riots` (the worker image's local tag) to its spec.
+ * Read a Dockerfile. `base` resolves `FROM riots` (the worker image's local tag) to its spec;
+ * `context` is the build context (default: the Dockerfile's folder).
  * @throws Error when the file cannot be read.
  */
-export function readDockerfile(path: string, base?: (from: string) => ImageSpec | undefined): ImageSpec {
-  const context = dirname(path);
+export function readDockerfile(path: string, base?: (from: string) => ImageSpec | undefined, context = dirname(path)): ImageSpec {
   const spec: ImageSpec = { dockerfile: path, context, entrypoint: [], cmd: [], shellForm: false, env: {}, workdir: '/', copies: [] };
   for (const { op, args } of instructions(readFileSync(path, 'utf8'))) {
     switch (op) {

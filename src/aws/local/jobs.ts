@@ -21,6 +21,8 @@ export interface JobRunnerOptions {
   stateDir: string;
   /** Dockerfile of the worker repository (`*ecr`): aws/Dockerfile of this checkout by default. */
   workerDockerfile: string;
+  /** Build context of the worker image (the riots checkout, as `riots batch build-image` uses). */
+  workerContext: string;
   /** Dockerfile of the main repository (`*ecrmain`), from `--main-dockerfile`. */
   mainDockerfile?: string | undefined;
   /** The argv that stands for the `riots` command inside images. */
@@ -94,7 +96,8 @@ export class JobRunner implements JobControl {
       return { reason: `CannotPullContainerError: the local endpoint has no Dockerfile for image ${job.image} (main images need 'riots batch local --main-dockerfile PATH')` };
     }
     try {
-      const spec = readDockerfile(dockerfile, (from) => (from === 'riots' && existsSync(this.opts.workerDockerfile) ? readDockerfile(this.opts.workerDockerfile) : undefined));
+      const worker = (): ImageSpec => readDockerfile(this.opts.workerDockerfile, undefined, this.opts.workerContext);
+      const spec = dockerfile === this.opts.workerDockerfile ? worker() : readDockerfile(dockerfile, (from) => (from === 'riots' && existsSync(this.opts.workerDockerfile) ? worker() : undefined));
       return { reason: undefined, spec };
     } catch (e) {
       return { reason: `CannotPullContainerError: cannot read ${dockerfile}: ${(e as Error).message}` };

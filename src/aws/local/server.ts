@@ -170,6 +170,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     url,
     stateDir,
     workerDockerfile: join(repoRoot, 'aws', 'Dockerfile'),
+    workerContext: repoRoot,
     mainDockerfile: options.mainDockerfile === undefined ? undefined : resolve(options.mainDockerfile),
     riotsCommand: options.riotsCommand ?? [process.execPath, join(repoRoot, 'dist', 'cli', 'main.js')],
     jobEnv: options.jobEnv ?? {},
