@@ -2,7 +2,7 @@
  * Shared pieces of the `riots batch` subcommands: option parsing with --help and usage errors,
  * the stack/region options, the package root, printing, and number checks.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 /** One `riots batch` subcommand. */
@@ -32,7 +32,8 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: boolean; strict: true }>>;
 
 /**
  * parseArgs with our conventions: no positionals unless allowed, parse failures as UsageError.
@@ -43,7 +44,7 @@ export function parseOptions<O extends Options>(
   options: O,
   help: string,
   allowPositionals = false,
-) {
+): Parsed<O> | undefined {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
