@@ -14,7 +14,7 @@ import {
   secondsOption,
   type BatchSubcommand,
 } from './batch-common.js';
-import { waitForStack } from './batch-stack-wait.js';
+import { latestEventTime, waitForStack } from './batch-stack-wait.js';
 
 const options = {
   ...STACK_OPTIONS,
@@ -99,12 +99,13 @@ async function run(argv: string[]): Promise<number> {
     out(`emptied ${key} ${uri}: ${n} image(s) deleted`);
   }
   const cfn = await cloudFormation(v.region);
+  const after = await latestEventTime({ cfn, stack: desc.stackId });
   await awsCall(`DeleteStack of '${stackName}'`, () =>
     cfn.client.send(new cfn.sdk.DeleteStackCommand({ StackName: stackName })),
   );
   out(`deleting stack ${stackName} (${desc.stackId})`);
   if (v.wait !== true) return 0;
-  await waitForStack({ cfn, stack: desc.stackId, stackName, goal: 'DELETE', timeoutMs, pollMs });
+  await waitForStack({ cfn, stack: desc.stackId, stackName, goal: 'DELETE', after, timeoutMs, pollMs });
   out(`stack ${stackName} is deleted`);
   return 0;
 }
