@@ -186,8 +186,8 @@ export interface OverviewComparison {
   gdalShape: [number, number];
   /** Every pixel equal to gdaladdo's. */
   equal: boolean;
-  /** Equal once both go through float32 (GDAL 3.6 resamples 32-bit ints and Float64 as float32). */
-  equalAsFloat32: boolean;
+  /** Largest |mine − gdal| / max(1, |gdal|) (GDAL 3.6 resamples 32-bit ints and Float64 through float32). */
+  maxRelDiff: number;
   /** Pixels that differ. */
   ndiff: number;
 }
@@ -215,9 +215,14 @@ for bi in range(1, mine.RasterCount + 1):
         m = mb.GetOverview(i).ReadAsArray(); r = rb.GetOverview(i).ReadAsArray()
         same_shape = m.shape == r.shape
         eq = bool(same_shape and np.array_equal(m, r, equal_nan=True))
-        eq32 = bool(same_shape and np.array_equal(m.astype(np.float32), r.astype(np.float32), equal_nan=True))
+        if same_shape and m.size:
+            md, rd = m.astype(np.float64), r.astype(np.float64)
+            rel = np.abs(md - rd) / np.maximum(1.0, np.abs(rd))
+            rel = float(np.nanmax(rel)) if np.isfinite(rel).any() else 0.0
+        else:
+            rel = -1.0
         nd = int((m != r).sum()) if same_shape else -1
-        per.append({'level': a['levels'][i], 'shape': list(m.shape), 'gdalShape': list(r.shape), 'equal': eq, 'equalAsFloat32': eq32, 'ndiff': nd})
+        per.append({'level': a['levels'][i], 'shape': list(m.shape), 'gdalShape': list(r.shape), 'equal': eq, 'maxRelDiff': rel, 'ndiff': nd})
     res.append(per)
 out(res)
 `,
