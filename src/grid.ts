@@ -229,12 +229,12 @@ export function subGrid(g: PixelGridSpec, xoff: number, yoff: number, cols: numb
   return { projection: g.projection, transform: [x0 + xoff * pw, pw, 0, y0 + yoff * ph, 0, ph], cols, rows };
 }
 
-/** A pixel window: offsets and size. */
+/** A pixel window: top-left pixel (may be negative) and size. Same shape as gdal/window.ts's. */
 export interface PixelWindow {
-  xoff: number;
-  yoff: number;
-  xsize: number;
-  ysize: number;
+  col: number;
+  row: number;
+  cols: number;
+  rows: number;
 }
 
 /**
@@ -243,12 +243,12 @@ export interface PixelWindow {
  * goes in the window. Null when the window misses the raster.
  */
 export function clipWindow(cols: number, rows: number, w: PixelWindow): { read: PixelWindow; col: number; row: number } | null {
-  const x0 = Math.max(0, w.xoff);
-  const y0 = Math.max(0, w.yoff);
-  const x1 = Math.min(cols, w.xoff + w.xsize);
-  const y1 = Math.min(rows, w.yoff + w.ysize);
+  const x0 = Math.max(0, w.col);
+  const y0 = Math.max(0, w.row);
+  const x1 = Math.min(cols, w.col + w.cols);
+  const y1 = Math.min(rows, w.row + w.rows);
   if (x1 <= x0 || y1 <= y0) return null;
-  return { read: { xoff: x0, yoff: y0, xsize: x1 - x0, ysize: y1 - y0 }, col: x0 - w.xoff, row: y0 - w.yoff };
+  return { read: { col: x0, row: y0, cols: x1 - x0, rows: y1 - y0 }, col: x0 - w.col, row: y0 - w.row };
 }
 
 /**
@@ -256,9 +256,9 @@ export function clipWindow(cols: number, rows: number, w: PixelWindow): { read: 
  * @throws {GridError} when the two grids are not on the same lattice.
  */
 export function windowOf(g: PixelGridSpec, w: PixelGridSpec): PixelWindow {
-  if (!alignedWith(g, w)) throw new GridError('windowOf: the window is not on the grid\'s pixel lattice');
+  if (!alignedWith(g, w)) throw new GridError("windowOf: the window is not on the grid's pixel lattice");
   const { col, row } = pixelOffset(g, w);
-  return { xoff: col, yoff: row, xsize: w.cols, ysize: w.rows };
+  return { col, row, cols: w.cols, rows: w.rows };
 }
 
 /** Same projection, same pixel size and aligned lattices. */

@@ -169,17 +169,17 @@ test('clipWindow returns the in-bounds part and where it goes', () => {
     fc.property(
       fc.integer({ min: 1, max: 300 }),
       fc.integer({ min: 1, max: 300 }),
-      fc.record({ xoff: fc.integer({ min: -400, max: 400 }), yoff: fc.integer({ min: -400, max: 400 }), xsize: fc.integer({ min: 1, max: 400 }), ysize: fc.integer({ min: 1, max: 400 }) }),
+      fc.record({ col: fc.integer({ min: -400, max: 400 }), row: fc.integer({ min: -400, max: 400 }), cols: fc.integer({ min: 1, max: 400 }), rows: fc.integer({ min: 1, max: 400 }) }),
       (cols, rows, w) => {
         const c = clipWindow(cols, rows, w);
         // brute force: count window pixels inside the raster
         let inside = 0;
-        for (let y = w.yoff; y < w.yoff + w.ysize; y++) for (let x = w.xoff; x < w.xoff + w.xsize; x++) if (x >= 0 && y >= 0 && x < cols && y < rows) inside++;
+        for (let y = w.row; y < w.row + w.rows; y++) for (let x = w.col; x < w.col + w.cols; x++) if (x >= 0 && y >= 0 && x < cols && y < rows) inside++;
         if (c === null) return assert.equal(inside, 0);
-        assert.equal(c.read.xsize * c.read.ysize, inside);
-        assert.equal(c.read.xoff, w.xoff + c.col);
-        assert.equal(c.read.yoff, w.yoff + c.row);
-        assert.ok(c.read.xoff >= 0 && c.read.yoff >= 0 && c.read.xoff + c.read.xsize <= cols && c.read.yoff + c.read.ysize <= rows);
+        assert.equal(c.read.cols * c.read.rows, inside);
+        assert.equal(c.read.col, w.col + c.col);
+        assert.equal(c.read.row, w.row + c.row);
+        assert.ok(c.read.col >= 0 && c.read.row >= 0 && c.read.col + c.read.cols <= cols && c.read.row + c.read.rows <= rows);
       },
     ),
     { numRuns: 300 },
@@ -189,7 +189,7 @@ test('clipWindow returns the in-bounds part and where it goes', () => {
 test('windowOf inverts subGrid', () => {
   fc.assert(
     fc.property(refArb, fc.integer({ min: -50, max: 5000 }), fc.integer({ min: -50, max: 5000 }), fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 600 }), (ref, x, y, c, r) => {
-      assert.deepEqual(windowOf(ref, subGrid(ref, x, y, c, r)), { xoff: x, yoff: y, xsize: c, ysize: r });
+      assert.deepEqual(windowOf(ref, subGrid(ref, x, y, c, r)), { col: x, row: y, cols: c, rows: r });
     }),
   );
 });
