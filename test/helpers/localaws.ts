@@ -1,0 +1,41 @@
+/**
+ * Helpers for tests against the local AWS endpoint: SDK clients pointed at it, polling with a
+ * deadline (the message says what was awaited), and process liveness (zombies count as dead).
+ */
+import { readFileSync } from 'node:fs';
+import { BatchClient } from '@aws-sdk/client-batch';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { ECRClient } from '@aws-sdk/client-ecr';
+
+export function clients(url: string, region: string) {
+  const cfg = { endpoint: url, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+  return { cfn: new CloudFormationClient(cfg), batch: new BatchClient(cfg), ecr: new ECRClient(cfg), ec2: new EC2Client(cfg) };
+}
+
+/** Call `probe` until `done` says yes; fails after `timeoutMs` naming `what`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  for (;;) {
+    last = await probe();
+    if (done(last)) return last;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** True while the process exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
