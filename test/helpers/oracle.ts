@@ -25,7 +25,7 @@ export function oracle<T = unknown>(script: string, args: unknown = {}): T {
     timeout: 300_000,
   });
   if (r.error) throw new Error(`python oracle did not run: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`python oracle failed (${r.status}): ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`python oracle failed (${r.status ?? r.signal}): ${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
