@@ -380,6 +380,27 @@ describe('local AWS endpoint lifecycle', () => {
     }
   });
 
+  it('runs a shell-form ENTRYPOINT with `riots` resolved to this checkout', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'riots-aws-local-shell-'));
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM riots\nENTRYPOINT riots --version && echo "shell form ran in $PWD"\n');
+    const aws = await startLocalAws({ region: REGION, startDelaySeconds: 0.05, stackDelaySeconds: 0.01, mainDockerfile: join(dir, 'Dockerfile') });
+    try {
+      const c = clients(aws.url, REGION);
+      await c.cfn.send(new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'] }));
+      await waitFor('CREATE_COMPLETE', async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' }))).Stacks![0]!.StackStatus, (s) => s === 'CREATE_COMPLETE');
+      // Docker ignores the command override with a shell-form ENTRYPOINT; so does the endpoint.
+      const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'v', jobQueue: 'riosJobQueueMain', jobDefinition: 'riosJobDefinitionMain', containerOverrides: { command: ['ignored'] } }));
+      const j = await waitFor('the job to end', async () => (await c.batch.send(new DescribeJobsCommand({ jobs: [sub.jobId!] }))).jobs![0]!, (x) => x.status === 'SUCCEEDED' || x.status === 'FAILED', 30000);
+      const stdout = readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stdout.log`), 'utf8');
+      assert.equal(j.status, 'SUCCEEDED', readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stderr.log`), 'utf8'));
+      const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+      assert.equal(stdout, `${version}\nshell form ran in ${dir}\n`);
+    } finally {
+      await aws.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('kills every job process on close', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'riots-aws-local-close-'));
     writeFileSync(join(dir, 'job.mjs'), JOB_SCRIPT);

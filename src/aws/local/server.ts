@@ -7,12 +7,12 @@
  * This module (and src/cli/batch-local.ts) is the only riots code that reads or sets
  * AWS_ENDPOINT_URL: everything else relies on the SDK honouring it.
  */
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BatchService } from './batch.js';
 import { CloudFormationService } from './cloudformation.js';
 import type { LocalContext } from './context.js';
@@ -37,7 +37,10 @@ export interface LocalAwsOptions {
   stateDir?: string;
   /** The riots checkout: its aws/Dockerfile is the worker image and dist/cli/main.js the `riots` command. */
   repoRoot?: string;
-  /** The argv standing for `riots` in images (default: node <repoRoot>/dist/cli/main.js). */
+  /**
+   * The argv standing for `riots` in images. Default: `node <repoRoot>/dist/cli/main.js` when this
+   * module runs built, `node --import tsx <repoRoot>/src/cli/main.ts` when it runs from source.
+   */
   riotsCommand?: string[];
   /** Extra environment given to every job process. */
   jobEnv?: Record<string, string>;
@@ -63,6 +66,18 @@ export interface LocalAws {
   jobPids(): number[];
   /** Stop the server and kill every job process. */
   close(): Promise<void>;
+}
+
+/**
+ * The argv standing for `riots` inside images: this checkout's CLI, in the form this module runs
+ * in: built (dist/cli/main.js) when running from dist, else src/cli/main.ts through tsx, so that
+ * tests from source never run a stale build.
+ */
+function defaultRiotsCommand(repoRoot: string): string[] {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const tsx = join(repoRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+  if (fromSource && existsSync(tsx)) return [process.execPath, '--import', pathToFileURL(tsx).href, join(repoRoot, 'src', 'cli', 'main.ts')];
+  return [process.execPath, join(repoRoot, 'dist', 'cli', 'main.js')];
 }
 
 function defaultRepoRoot(): string {
@@ -172,7 +187,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     workerDockerfile: join(repoRoot, 'aws', 'Dockerfile'),
     workerContext: repoRoot,
     mainDockerfile: options.mainDockerfile === undefined ? undefined : resolve(options.mainDockerfile),
-    riotsCommand: options.riotsCommand ?? [process.execPath, join(repoRoot, 'dist', 'cli', 'main.js')],
+    riotsCommand: options.riotsCommand ?? defaultRiotsCommand(repoRoot),
     jobEnv: options.jobEnv ?? {},
     killGraceMs: (options.killGraceSeconds ?? 2) * 1000,
   });
