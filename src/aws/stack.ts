@@ -44,7 +44,7 @@ export type OptionalOutputName = (typeof OPTIONAL_OUTPUTS)[number];
 
 /** The stack's outputs, typed. Names are the output keys of aws/batch.yaml. */
 export type BatchStackOutputs = {
-  /** The stack these came from, and the region asked for (undefined: the SDK's default). */
+  /** The stack these came from, and its region (as the SDK resolved it). */
   stackName: string;
   region: string | undefined;
   BatchProcessingJobQueueName: string;
@@ -89,29 +89,45 @@ function isMissingStack(err: unknown): boolean {
  * @throws AwsError on any other failure.
  */
 export async function describeStack(opts: StackOptions = {}): Promise<StackDescription | undefined> {
-  const stackName = batchStackName(opts.stackName);
-  const { sdk, client } = await cloudFormation(opts.region);
+  return (await describeIn(batchStackName(opts.stackName), opts.region)).desc;
+}
+
+/** DescribeStacks, with the region the SDK really used (from the argument or its own chain). */
+async function describeIn(
+  stackName: string,
+  region: string | undefined,
+): Promise<{ desc: StackDescription | undefined; region: string | undefined }> {
+  const { sdk, client } = await cloudFormation(region);
+  const used = async (): Promise<string | undefined> => {
+    try {
+      return await client.config.region();
+    } catch {
+      return region;
+    }
+  };
   let res;
   try {
     res = await client.send(new sdk.DescribeStacksCommand({ StackName: stackName }));
   } catch (err) {
-    if (isMissingStack(err)) return undefined;
+    if (isMissingStack(err)) return { desc: undefined, region: await used() };
     throw toAwsError(`DescribeStacks of stack '${stackName}'`, err);
+  } finally {
+    client.destroy();
   }
   const stack = res.Stacks?.[0];
-  if (stack === undefined) return undefined;
+  if (stack === undefined) return { desc: undefined, region: await used() };
   const outputs: Record<string, string> = {};
   for (const o of stack.Outputs ?? []) {
     if (o.OutputKey !== undefined && o.OutputValue !== undefined) outputs[o.OutputKey] = o.OutputValue;
   }
-  const out: StackDescription = {
+  const desc: StackDescription = {
     stackName: stack.StackName ?? stackName,
     stackId: stack.StackId ?? stackName,
     status: String(stack.StackStatus ?? 'UNKNOWN'),
     outputs,
   };
-  if (stack.StackStatusReason !== undefined) out.statusReason = stack.StackStatusReason;
-  return out;
+  if (stack.StackStatusReason !== undefined) desc.statusReason = stack.StackStatusReason;
+  return { desc, region: await used() };
 }
 
 function whereText(stackName: string, region: string | undefined): string {
@@ -166,8 +182,7 @@ export function parseStackOutputs(
  */
 export async function getStackOutputs(opts: StackOptions = {}): Promise<BatchStackOutputs> {
   const stackName = batchStackName(opts.stackName);
-  const region = batchRegion(opts.region);
-  const desc = await describeStack({ stackName, ...(region === undefined ? {} : { region }) });
+  const { desc, region } = await describeIn(stackName, batchRegion(opts.region));
   if (desc === undefined) {
     throw new AwsError(
       `${whereText(stackName, region)} does not exist (create it with 'riots batch create', ` +
