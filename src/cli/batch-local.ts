@@ -73,12 +73,21 @@ export async function run(argv: string[]): Promise<number> {
   };
   if (values['main-dockerfile'] !== undefined) options.mainDockerfile = values['main-dockerfile'];
   if (values.region !== undefined) options.region = values.region;
-  const aws = await startLocalAws(options);
+  let aws;
+  try {
+    aws = await startLocalAws(options);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      process.stderr.write(`riots batch local: port ${port} on 127.0.0.1 is in use; choose another with --port (0 picks a free one)\n`);
+      return 1;
+    }
+    throw e;
+  }
   const lines = [
     `riots local AWS endpoint listening on ${aws.url} (region ${aws.region})`,
     `job logs: ${aws.stateDir}/jobs/<jobId>.stdout.log and .stderr.log`,
     '',
-    'export these in the shell that runs riots:',
+    'In the shell that runs riots, set:',
     ...Object.entries(aws.env).map(([k, v]) => `export ${k}=${v}`),
     '',
     'Ctrl-C stops it and kills every job process.',
