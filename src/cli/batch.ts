@@ -21,10 +21,7 @@ const SUBCOMMANDS: Record<string, { summary: string; load: Loader }> = {
   local: {
     summary: 'run a local AWS endpoint (CloudFormation, Batch, ECR, EC2) for dry runs',
     load: async () => {
-      // batch-local.ts belongs to the local endpoint; a variable specifier keeps this file
-      // compiling on its own while that module is written.
-      const spec = './batch-local.js';
-      const m = (await import(spec)) as { run(argv: string[]): Promise<number>; help: string };
+      const m = await import('./batch-local.js'); // helper module of the local endpoint
       return { summary: '', help: m.help, run: m.run };
     },
   },
