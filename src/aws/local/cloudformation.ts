@@ -166,7 +166,14 @@ export class CloudFormationService {
   }
 
   private finish(stack: Stack, op: 'CREATE' | 'UPDATE'): void {
-    const failure = conflicts(this.ctx, stack.stackName, stack.evaluated.resources);
+    let failure = conflicts(this.ctx, stack.stackName, stack.evaluated.resources);
+    if (!failure) {
+      try {
+        provision(this.ctx, stack.stackName, stack.evaluated.resources);
+      } catch (e) {
+        failure = { logicalId: stack.evaluated.resources[0]!.logicalId, reason: `local endpoint could not register the resources: ${(e as Error).message}` };
+      }
+    }
     if (failure) {
       const r = stack.evaluated.resources.find((x) => x.logicalId === failure.logicalId)!;
       this.event(stack, r.logicalId, '', r.type, `${op}_FAILED`, failure.reason);
@@ -179,7 +186,6 @@ export class CloudFormationService {
       }
       return;
     }
-    provision(this.ctx, stack.stackName, stack.evaluated.resources);
     for (const r of stack.evaluated.resources) this.event(stack, r.logicalId, r.physicalId, r.type, `${op}_COMPLETE`);
     this.stackEvent(stack, `${op}_COMPLETE`);
   }

@@ -26,7 +26,12 @@ export interface LocalContext {
 export function later(ctx: LocalContext, ms: number, fn: () => void): void {
   const t = setTimeout(() => {
     ctx.timers.delete(t);
-    fn();
+    try {
+      fn();
+    } catch (e) {
+      // A bug here must not take the endpoint (and the test or dry run using it) down.
+      process.stderr.write(`riots local AWS endpoint: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    }
   }, ms);
   ctx.timers.add(t);
 }

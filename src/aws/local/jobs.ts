@@ -146,11 +146,18 @@ export class JobRunner implements JobControl {
     else if (argv[0] === 'node') argv = [process.execPath, ...argv.slice(1)];
     job.stdoutPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stdout.log`);
     job.stderrPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stderr.log`);
+    if (argv.length === 0) {
+      this.stop(job, 'FAILED', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the job has no command`);
+      return;
+    }
     const out = openSync(job.stdoutPath, 'a');
     const err = openSync(job.stderrPath, 'a');
     let child: ChildProcess;
     try {
       child = spawn(argv[0]!, argv.slice(1), { cwd: spec.context, env: this.environment(job, spec), stdio: ['ignore', out, err], detached: true });
+    } catch (e) {
+      this.stop(job, 'FAILED', `CannotStartContainerError: ${(e as Error).message} (running ${argv.join(' ')})`);
+      return;
     } finally {
       closeSync(out);
       closeSync(err);
