@@ -15,7 +15,7 @@ import { CreateStackCommand, DeleteStackCommand, DescribeStackEventsCommand, Des
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { BatchDeleteImageCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, ListImagesCommand } from '@aws-sdk/client-ecr';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
-import { alive, clients, waitFor } from './helpers/localaws.js';
+import { alive, clients, createBatchStack, waitFor } from './helpers/localaws.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TEMPLATE = readFileSync(join(REPO, 'aws', 'batch.yaml'), 'utf8');
@@ -409,8 +409,8 @@ describe('local AWS endpoint lifecycle', () => {
     let pids: number[] = [];
     try {
       const c = clients(aws.url, REGION);
-      await c.cfn.send(new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'] }));
-      await waitFor('CREATE_COMPLETE', async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' }))).Stacks![0]!.StackStatus, (s) => s === 'CREATE_COMPLETE');
+      const stackOutputs = await createBatchStack(aws);
+      assert.equal(stackOutputs.BatchProcessingJobQueueNameMain, 'riosJobQueueMain');
       const outs = [0, 1].map((i) => join(dir, `h${i}.json`));
       for (const out of outs) await c.batch.send(new SubmitJobCommand({ jobName: 'h', jobQueue: 'riosJobQueueMain', jobDefinition: 'riosJobDefinitionMain', containerOverrides: { command: ['hang', out] } }));
       await waitFor('both jobs to write their pids', async () => outs.every((o) => existsSync(o)), Boolean);

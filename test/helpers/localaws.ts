@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BatchClient } from '@aws-sdk/client-batch';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
 
@@ -23,6 +23,26 @@ export async function waitFor<T>(what: string, probe: () => Promise<T>, done: (v
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Create the stack of aws/batch.yaml on a local endpoint (through the SDK, with CAPABILITY_IAM)
+ * and wait for CREATE_COMPLETE; returns its outputs by key.
+ */
+export async function createBatchStack(endpoint: { url: string; region: string }, stackName = 'RIOS', parameters: Record<string, string> = {}): Promise<Record<string, string>> {
+  const { cfn } = clients(endpoint.url, endpoint.region);
+  const body = readFileSync(new URL('../../aws/batch.yaml', import.meta.url), 'utf8');
+  await cfn.send(
+    new CreateStackCommand({
+      StackName: stackName,
+      TemplateBody: body,
+      Capabilities: ['CAPABILITY_IAM'],
+      Parameters: Object.entries(parameters).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue })),
+    }),
+  );
+  const stack = await waitFor(`stack ${stackName} to reach CREATE_COMPLETE`, async () => (await cfn.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks![0]!, (s) => s.StackStatus !== 'CREATE_IN_PROGRESS', 30000);
+  if (stack.StackStatus !== 'CREATE_COMPLETE') throw new Error(`stack ${stackName} ended ${stack.StackStatus}: ${stack.StackStatusReason ?? ''}`);
+  return Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
 }
 
 /** True while the process exists and is not a zombie. */
