@@ -56,7 +56,7 @@ function parsePlain(text: string): gdal.SpatialReference | null {
   return srs;
 }
 
-/** True when OSR considers the two CRSs the same (any spelling). Unparseable text compares false. */
+/** True when OSR considers the two CRSs the same (any spelling), or their PROJ definitions are identical. Unparseable text compares false. */
 export function sameCrs(a: string, b: string): boolean {
   if (a === b) return true;
   const key = a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
@@ -67,7 +67,9 @@ export function sameCrs(a: string, b: string): boolean {
   let same = false;
   if (sa && sb) {
     try {
-      same = sa.isSame(sb);
+      // OSR's equivalence first; then identical PROJ definitions, which catches a CRS against its
+      // own PROJ string when the string lost the datum's name (e.g. GDA94 as +ellps=GRS80 +towgs84=0,...)
+      same = sa.isSame(sb) || (sa.toProj4() !== '' && sa.toProj4().trim() === sb.toProj4().trim());
     } catch {
       same = false;
     }
