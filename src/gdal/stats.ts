@@ -210,27 +210,44 @@ async function writeBandMetadata(band: RasterBand, o: StatsOptions, basic: Basic
 
 /**
  * Read bands (0-based) window by window, aligned to the file's blocks, about a million pixels at
- * a time, calling `fn` with each window's pixels (the array is reused between calls).
+ * a time, calling `fn` with each window's pixels. The next window is read while `fn` works on
+ * the current one; `fn` must not keep the array (two buffers take turns).
  */
-export async function readBandsByWindow(ds: Dataset, dtype: DataType, bands: number[], fn: (band: number, data: AnyTypedArray, xoff: number, yoff: number, cols: number, rows: number) => void | Promise<void>): Promise<void> {
+export async function readBandsByWindow(
+  ds: Dataset,
+  dtype: DataType,
+  bands: number[],
+  fn: (band: number, data: AnyTypedArray, xoff: number, yoff: number, cols: number, rows: number) => void | Promise<void>,
+): Promise<void> {
   const { x: xsize, y: ysize } = ds.rasterSize;
-  const first = ds.bands.get(1);
-  const bs = first.blockSize;
+  const bs = ds.bands.get(1).blockSize;
   const bx = Math.max(1, Math.min(bs.x, xsize));
   const by = Math.max(1, Math.min(bs.y, ysize));
   const wx = Math.min(xsize, bx * Math.max(1, Math.round(1024 / bx)));
   const wy = Math.min(ysize, by * Math.max(1, Math.floor((1 << 20) / (wx * by))));
-  const buf = allocate(dtype, wx * wy);
   const handles = bands.map((b) => ds.bands.get(b + 1));
+  const jobs: { i: number; xoff: number; yoff: number; cols: number; rows: number }[] = [];
   for (let yoff = 0; yoff < ysize; yoff += wy) {
-    const rows = Math.min(wy, ysize - yoff);
     for (let xoff = 0; xoff < xsize; xoff += wx) {
-      const cols = Math.min(wx, xsize - xoff);
-      const view = buf.subarray(0, cols * rows);
-      for (let i = 0; i < bands.length; i++) {
-        await handles[i]!.pixels.readAsync(xoff, yoff, cols, rows, view);
-        await fn(bands[i]!, view, xoff, yoff, cols, rows);
-      }
+      for (let i = 0; i < bands.length; i++) jobs.push({ i, xoff, yoff, cols: Math.min(wx, xsize - xoff), rows: Math.min(wy, ysize - yoff) });
+    }
+  }
+  const bufs = [allocate(dtype, wx * wy), allocate(dtype, wx * wy)];
+  const start = (k: number): Promise<AnyTypedArray> => {
+    const j = jobs[k]!;
+    const view = bufs[k % 2]!.subarray(0, j.cols * j.rows);
+    return handles[j.i]!.pixels.readAsync(j.xoff, j.yoff, j.cols, j.rows, view).then(() => view);
+  };
+  let next = jobs.length > 0 ? start(0) : null;
+  for (let k = 0; k < jobs.length; k++) {
+    const data = await next!;
+    next = k + 1 < jobs.length ? start(k + 1) : null;
+    const j = jobs[k]!;
+    try {
+      await fn(bands[j.i]!, data, j.xoff, j.yoff, j.cols, j.rows);
+    } catch (err) {
+      if (next) await next.catch(() => undefined);
+      throw err;
     }
   }
 }

@@ -1,9 +1,9 @@
 /**
  * Basic statistics (min, max, mean, population stddev) accumulated block by block.
  *
- * Each block is summarised exactly in float64 (its count, min, max, mean, and the sum of squared
- * deviations from its own mean, in two passes), and block summaries are combined with Chan's
- * parallel formula. This keeps the result within rounding of a one-shot float64 computation
+ * Each block is summarised in float64 (its count, min, max, mean, and the sum of squared
+ * deviations from its mean, exact to ~1e-10 relative or better, see `add`), and block summaries
+ * are combined with Chan's parallel formula. This keeps the result within rounding of a one-shot float64 computation
  * whatever the number of pixels, and lets blocks arrive in any order.
  */
 import { isIntegerType, typeRange, type AnyTypedArray, type DataType } from '../dtypes.js';
@@ -49,13 +49,25 @@ export class BasicStatsAccumulator {
     this.skip = nd === null ? NaN : nd;
   }
 
-  /** Add the pixels of one block (any length, any order of blocks). */
+  /**
+   * Add the pixels of one block (any length, any order of blocks). One pass sums deviations
+   * from a shift (the mean so far, or the block's first value); when that shift is far from the
+   * block's values compared with their spread, a second, exact pass around the block mean is made.
+   */
   add(data: AnyTypedArray): void {
     const len = data.length;
     this.seen += len;
     const skip = this.skip;
+    let shift = this.mean;
+    if (this.n === 0) {
+      let i = 0;
+      while (i < len && (data[i] === skip || data[i] !== data[i])) i++;
+      if (i === len) return;
+      shift = data[i]!;
+    }
     let n = 0;
-    let sum = 0;
+    let s1 = 0;
+    let s2 = 0;
     let lo = Infinity;
     let hi = -Infinity;
     for (let i = 0; i < len; i++) {
@@ -63,20 +75,30 @@ export class BasicStatsAccumulator {
       // v !== v is true for NaN only.
       if (v === skip || v !== v) continue;
       n++;
-      sum += v;
+      const d = v - shift;
+      s1 += d;
+      s2 += d * d;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
     if (n === 0) return;
-    const bmean = sum / n;
+    const bmean = shift + s1 / n;
+    let m2 = s2 - (s1 * s1) / n;
+    // Cancellation loses about log10(s2 / m2) digits: keep at least ~10 of float64's ~16.
+    if (!(m2 > 0 && s2 <= 1e6 * m2)) m2 = this.exactM2(data, bmean);
+    this.combine(n, bmean, m2, lo, hi);
+  }
+
+  private exactM2(data: AnyTypedArray, mean: number): number {
+    const skip = this.skip;
     let m2 = 0;
-    for (let i = 0; i < len; i++) {
+    for (let i = 0; i < data.length; i++) {
       const v = data[i]!;
       if (v === skip || v !== v) continue;
-      const d = v - bmean;
+      const d = v - mean;
       m2 += d * d;
     }
-    this.combine(n, bmean, m2, lo, hi);
+    return m2;
   }
 
   /** Fold in another accumulator's totals (e.g. from another worker). */

@@ -26,7 +26,7 @@ export async function copyWithStats(
   const nb = sds.bands.count();
   const dtype = sds.bands.get(1).dataType as DataType;
   const ds = await gdal.drivers.get('GTiff').createAsync(dst, xsize, ysize, nb, dtype, ['TILED=YES', 'COMPRESS=DEFLATE']);
-  ds.geoTransform = sds.geoTransform;
+  if (sds.geoTransform) ds.geoTransform = sds.geoTransform;
   for (let b = 1; b <= nb; b++) {
     const nd = opts.nodata;
     if (nd !== null && nd !== undefined) ds.bands.get(b).noDataValue = nd;
