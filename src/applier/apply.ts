@@ -22,6 +22,8 @@ import {
   type InputSource,
 } from './inputs.js';
 import { runPipeline } from './pipeline.js';
+import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunctionRef } from '../workers/userfunction.js';
+import { checkOtherArgs } from '../workers/otherargs.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from './readerinfo.js';
 import { Timings, formatTimingsReport } from './timings.js';
@@ -54,7 +56,8 @@ export interface ApplierReturn {
 
 /** Everything a compute backend needs to know about the run; plain data except the function. */
 export interface RunDescription {
-  userFunction: UserFunction;
+  /** A function made with defineUserFunction, or a { module, name } reference (see src/workers/userfunction.ts). */
+  userFunction: UserFunction | UserFunctionRef;
   infoContext: InfoContext;
   plan: BlockPlan;
   inRefs: ImageRef[];
@@ -112,15 +115,17 @@ export function registerSourceBuilder(b: SourceBuilder): void {
  * @throws {OutputBlockError} for an output block of the wrong shape or type.
  */
 export async function apply<I extends BlockAssociations = Record<string, Block>, O extends BlockAssociations = Record<string, Block>, A = unknown>(
-  userFunction: UserFunction<I, O, A>,
+  userFunction: UserFunction<I, O, A> | UserFunctionRef,
   infiles: FilenameAssociations,
   outfiles: FilenameAssociations,
   options: ApplyOptions<A> = {},
 ): Promise<ApplierReturn> {
   const tStart = performance.now();
-  if (typeof userFunction !== 'function') throw new ControlsError('apply: userFunction must be a function');
   const controls = ApplierControls.from(options.controls);
   const concurrency = ConcurrencyStyle.from(controls.global.concurrency);
+  // a function, or a reference workers can import; otherArgs checked before any worker starts
+  checkUserFunctionArg(userFunction, concurrency.usesComputeWorkers ? concurrency.computeWorkerKind : undefined);
+  if (concurrency.usesComputeWorkers) checkOtherArgs(options.otherArgs);
   const inRefs = imageRefs(infiles, 'infiles');
   const outRefs = imageRefs(outfiles ?? {}, 'outfiles');
   if (inRefs.length === 0) throw new ControlsError('apply: infiles names no input');
@@ -166,7 +171,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
       if (!workerBackendFactory) await import('../workers/index.js');
       if (!workerBackendFactory) throw new ControlsError(`no compute worker backend is available for ${concurrency.computeWorkerKind}`);
       backend = await workerBackendFactory({
-        userFunction: userFunction as unknown as UserFunction,
+        userFunction: userFunction as unknown as UserFunction | UserFunctionRef,
         infoContext: ctx,
         plan,
         inRefs,
@@ -180,7 +185,8 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
         signal: abort.signal,
       });
     } else {
-      backend = new SequentialBackend(userFunction as unknown as UserFunction, info, otherArgs, timings);
+      const fn = typeof userFunction === 'function' ? userFunction : await loadUserFunction(userFunctionSpecOf(userFunction)!);
+      backend = new SequentialBackend(fn as unknown as UserFunction, info, otherArgs, timings);
     }
     for (const o of outputs) {
       o.file = new OutputFile(

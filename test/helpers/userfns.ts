@@ -1,0 +1,51 @@
+/**
+ * User functions for the compute-worker tests (CW_THREADS): defined in their own module, as
+ * workers import them. They import riots' public entry like a user module would.
+ */
+import { Block } from '../../src/index.js';
+import { computeWorkerId, defineUserFunction, isComputeWorker } from '../../src/workers/userfunction.js';
+
+export interface CountArgs {
+  blocks: number;
+  workerIds: number[];
+  /** Output buffers of earlier calls found detached (sent by transfer) at a later call. */
+  detachedOutputs: number;
+  inComputeWorker: boolean[];
+}
+
+let previousOutputs: Block[] = [];
+
+/** out = a * 2 + b (Float64 out), plus a 3-band list output; counts blocks in otherArgs. */
+export const combine = defineUserFunction(import.meta.url, (info, inputs, outputs, otherArgs: CountArgs) => {
+  const a = inputs.a as Block;
+  const b = inputs.b as Block;
+  for (const p of previousOutputs) if (p.data.buffer.byteLength === 0) otherArgs.detachedOutputs++;
+  const out = a.like('Float64', 1);
+  const n = a.pixelsPerBand;
+  for (let i = 0; i < n; i++) out.data[i] = (a.data[i] as number) * 2 + (b.data[i] as number) + info.getBlockPosition()[0];
+  const nd = info.getNoDataValueFor(b) ?? -1;
+  const names = info.getFilenameFor(a).length;
+  const extra = a.like('Int32', 2);
+  for (let i = 0; i < n; i++) {
+    extra.data[i] = nd;
+    extra.data[n + i] = names + info.getBlockPosition()[1];
+  }
+  outputs.sum = out;
+  outputs.extra = extra;
+  previousOutputs = [out, extra];
+  otherArgs.blocks++;
+  const id = computeWorkerId();
+  if (id !== undefined && !otherArgs.workerIds.includes(id)) otherArgs.workerIds.push(id);
+  if (!otherArgs.inComputeWorker.includes(isComputeWorker())) otherArgs.inComputeWorker.push(isComputeWorker());
+});
+
+/** Throws on block 3. */
+export const failsOnBlock3 = defineUserFunction(import.meta.url, (info, inputs, outputs) => {
+  if (info.block.index === 3) throw new Error('boom on purpose');
+  outputs.out = (inputs.a as Block).clone();
+});
+
+/** A plain exported function (no tag), for { module, name } references. */
+export function copyA(_info: unknown, inputs: Record<string, Block>, outputs: Record<string, Block>): void {
+  outputs.out = inputs.a!.clone();
+}
