@@ -4,7 +4,7 @@
  */
 import type { LocalContext } from './context.js';
 import type { EvaluatedResource } from './template.js';
-import type { SecurityGroup } from './state.js';
+import { ACTIVE_STATUSES, type JobQueue, type SecurityGroup } from './state.js';
 
 const lastPart = (arn: string): string => arn.slice(arn.lastIndexOf('/') + 1);
 const asRecord = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -60,7 +60,7 @@ export function provision(ctx: LocalContext, stackName: string, resources: Evalu
       case 'AWS::Batch::JobQueue': {
         const name = lastPart(r.physicalId);
         const previous = queueStates.get(name);
-        const queue: import('./state.js').JobQueue = {
+        const queue: JobQueue = {
           name,
           arn: r.physicalId,
           state: p.State === 'DISABLED' ? 'DISABLED' : 'ENABLED',
@@ -147,17 +147,12 @@ export function nonEmptyRepositories(ctx: LocalContext, stackName: string): stri
 /** Remove a stack's objects; jobs still active in its queues are terminated, as AWS does. */
 export function unprovision(ctx: LocalContext, stackName: string, opts: { terminateJobs: boolean }): void {
   const { state } = ctx;
-  for (const map of [state.computeEnvironments, state.jobQueues, state.jobDefinitions, state.repositories, state.securityGroups] as Map<string, { stackName: string; arn?: string }>[]) {
-    for (const [k, v] of map) {
-      if (v.stackName !== stackName) continue;
-      if (opts.terminateJobs && map === (state.jobQueues as unknown)) {
-        for (const job of state.jobs.values()) {
-          if (job.jobQueue === v.arn && ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'].includes(job.status)) {
-            ctx.jobs.terminate(job.jobId, 'Job queue deleted');
-          }
-        }
-      }
-      map.delete(k);
+  if (opts.terminateJobs) {
+    const queues = new Set([...state.jobQueues.values()].filter((q) => q.stackName === stackName).map((q) => q.arn));
+    for (const job of state.jobs.values()) {
+      if (queues.has(job.jobQueue) && ACTIVE_STATUSES.includes(job.status)) ctx.jobs.terminate(job.jobId, 'Job queue deleted');
     }
   }
+  const maps: Map<string, { stackName: string }>[] = [state.computeEnvironments, state.jobQueues, state.jobDefinitions, state.repositories, state.securityGroups];
+  for (const map of maps) for (const [k, v] of map) if (v.stackName === stackName) map.delete(k);
 }
