@@ -199,6 +199,37 @@ describe('accumulators (pure)', () => {
     );
   });
 
+  test('ill-conditioned data (large offset, tiny spread, outliers first) keeps full precision', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 16_000_000 }),
+        fc.array(fc.integer({ min: 0, max: 20 }), { minLength: 2, maxLength: 300 }),
+        fc.array(fc.integer({ min: -16_000_000, max: 16_000_000 }), { maxLength: 3 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 10 }),
+        (offset, noise, outliers, cuts) => {
+          const ints = [...outliers, ...noise.map((x) => offset + x)];
+          const data = Float32Array.from(ints);
+          const acc = new BasicStatsAccumulator('Float32', null);
+          for (let i = 0, k = 0; i < data.length; k++) {
+            const n = cuts[k % cuts.length]!;
+            acc.add(data.subarray(i, i + n));
+            i += n;
+          }
+          // Exact reference with integers: var = (n·Σx² − (Σx)²) / n².
+          const n = BigInt(ints.length);
+          const s1 = ints.reduce((s, v) => s + BigInt(v), 0n);
+          const s2 = ints.reduce((s, v) => s + BigInt(v) * BigInt(v), 0n);
+          const num = n * s2 - s1 * s1;
+          const std = Math.sqrt(Number(num) / Number(n * n));
+          const mean = Number(s1) / Number(n);
+          const r = acc.result()!;
+          return Math.abs(r.stddev - std) <= 1e-9 * Math.max(std, 1e-300) + 1e-12 && Math.abs(r.mean - mean) <= 1e-12 * Math.max(1, Math.abs(mean));
+        },
+      ),
+      { numRuns: 300, examples: [[16_000_000, Array.from({ length: 200 }, (_, i) => (i * 7) % 21), [-16_000_000], [1, 199]]] },
+    );
+  });
+
   test('nodata the type cannot hold ignores nothing; Float32 nodata compares as float32', () => {
     assert.equal(effectiveNodata('Byte', -1), null);
     assert.equal(effectiveNodata('Int16', 0.5), null);
