@@ -14,7 +14,10 @@ import { DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand, DescribeJ
 import { CreateStackCommand, DeleteStackCommand, DescribeStackEventsCommand, DescribeStacksCommand, UpdateStackCommand, type Stack } from '@aws-sdk/client-cloudformation';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { BatchDeleteImageCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, ListImagesCommand } from '@aws-sdk/client-ecr';
+import { parseTemplate } from '../src/aws/local/cfnyaml.js';
+import { jobArgv, readDockerfile } from '../src/aws/local/dockerfile.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
+import { TemplateEvaluator, resolveParameters } from '../src/aws/local/template.js';
 import { alive, clients, createBatchStack, waitFor } from './helpers/localaws.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -444,5 +447,83 @@ describe('local AWS endpoint lifecycle', () => {
     }
     assert.equal(await exited, 0, errText);
     assert.match(text, /stopped/);
+  });
+});
+
+describe('template evaluation (the pieces our template does not exercise)', () => {
+  const ctx = { stackName: 'S', stackId: 'arn:aws:cloudformation:eu-west-2:000000000000:stack/S/1', region: REGION, accountId: '000000000000' };
+  const evaluate = (yaml: string, given: Record<string, string> = {}) => {
+    const t = parseTemplate(yaml);
+    return new TemplateEvaluator(t, resolveParameters(t, given), ctx).evaluate();
+  };
+  const outs = (yaml: string, given: Record<string, string> = {}) => Object.fromEntries(evaluate(yaml, given).outputs.map((o) => [o.key, o.value]));
+
+  it('evaluates conditions, Fn::If with AWS::NoValue, Sub with literals and local variables, Join/Select/Split/GetAZs', () => {
+    const yaml = `
+Parameters:
+  Env: {Type: String, Default: dev, AllowedValues: [dev, prod]}
+  Size: {Type: Number, Default: 2}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+  NotProd: !Not [!Condition IsProd]
+Resources:
+  Repo:
+    Type: AWS::ECR::Repository
+    Properties:
+      RepositoryName: !If [IsProd, !Sub '\${Env}-repo', !Ref AWS::NoValue]
+  Extra:
+    Type: AWS::ECR::Repository
+    Condition: IsProd
+    Properties: {RepositoryName: extra}
+Outputs:
+  Uri: {Value: !GetAtt Repo.RepositoryUri}
+  Literal: {Value: !Sub ['\${!NotAVar}-\${X}-\${AWS::Region}', {X: !Ref Size}]}
+  Joined: {Value: !Join ['/', [!Select [1, !GetAZs ''], !Select [0, !Split [',', 'a,b']]]]}
+  Either: {Value: !If [NotProd, yes, no]}
+`;
+    const dev = outs(yaml);
+    assert.match(dev.Uri!, /^000000000000\.dkr\.ecr\.eu-west-2\.amazonaws\.com\/s-repo-[0-9a-f]{12}$/, 'generated (lower-case) name when RepositoryName is removed by AWS::NoValue');
+    assert.equal(dev.Literal, '${NotAVar}-2-eu-west-2');
+    assert.equal(dev.Joined, 'eu-west-2b/a');
+    assert.equal(dev.Either, 'yes');
+    assert.equal(evaluate(yaml).resources.length, 1, 'Extra is conditional');
+    const prod = outs(yaml, { Env: 'prod' });
+    assert.equal(prod.Uri, '000000000000.dkr.ecr.eu-west-2.amazonaws.com/prod-repo');
+    assert.equal(prod.Either, 'no');
+    assert.throws(() => evaluate(yaml, { Env: 'test' }), /AllowedValues/);
+    assert.throws(() => evaluate(yaml, { Size: 'big' }), /must be a number/);
+  });
+
+  it('refuses cycles, dangling references, unknown attributes and missing parameter values', () => {
+    const res = (body: string) => `Resources:\n${body}`;
+    assert.throws(() => evaluate(res('  A: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !GetAtt B.CidrBlock}}\n  B: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !GetAtt A.CidrBlock}}\n')), /Circular dependency/);
+    assert.throws(() => evaluate(res('  A: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !Ref Nope}}\n')), /Unresolved resource dependencies \[Nope\]/);
+    assert.throws(() => evaluate(res('  A: {Type: AWS::EC2::VPC}\nOutputs:\n  X: {Value: !GetAtt A.Nope}\n')), /does not support attribute Nope/);
+    assert.throws(() => evaluate('Parameters:\n  P: {Type: String}\n' + res('  A: {Type: AWS::EC2::VPC}\n')), /Parameters: \[P\] must have values/);
+  });
+});
+
+describe('Dockerfile reading', () => {
+  it('reads exec and shell forms, ENV forms, continuation lines, WORKDIR, and maps COPY destinations back', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'riots-dockerfile-'));
+    try {
+      writeFileSync(join(dir, 'main.mjs'), '');
+      writeFileSync(join(dir, 'Dockerfile.base'), '# base\nFROM node:20\nENV A=1 \\\n    B="two words"\nENV C three\nENTRYPOINT ["tool", "run"]\nCMD ["--default"]\n');
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM base\nWORKDIR /app\nCOPY --chown=1:1 main.mjs ./\nCOPY --from=builder /x /y\nENTRYPOINT ["node", "main.mjs"]\nCMD ["--flag", "/app/main.mjs"]\n');
+      const base = readDockerfile(join(dir, 'Dockerfile.base'));
+      assert.deepEqual(base.env, { A: '1', B: 'two words', C: 'three' });
+      assert.deepEqual(jobArgv(base, undefined), ['tool', 'run', '--default']);
+      assert.deepEqual(jobArgv(base, ['x']), ['tool', 'run', 'x']);
+      const spec = readDockerfile(join(dir, 'Dockerfile'), (from) => (from === 'base' ? base : undefined));
+      assert.equal(spec.env.B, 'two words', 'ENV inherited from the base');
+      assert.equal(spec.workdir, '/app');
+      assert.deepEqual(spec.cmd, ['--flag', '/app/main.mjs'], 'CMD after ENTRYPOINT counts; the base CMD is reset');
+      assert.deepEqual(jobArgv(spec, undefined), ['node', join(dir, 'main.mjs'), '--flag', join(dir, 'main.mjs')]);
+      writeFileSync(join(dir, 'Dockerfile.shell'), 'FROM x\nENTRYPOINT exec riots computeworker "$@"\n');
+      const shell = readDockerfile(join(dir, 'Dockerfile.shell'));
+      assert.deepEqual(jobArgv(shell, ['ignored']), ['/bin/sh', '-c', 'exec riots computeworker "$@"']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

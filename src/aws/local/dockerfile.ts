@@ -49,10 +49,28 @@ function execForm(args: string): string[] | undefined {
   }
 }
 
-/** Split words with simple quotes (for ENV and COPY lines). */
+/** Split words as a shell does for ENV and COPY lines: quotes group, backslash escapes. */
 function words(s: string): string[] {
   const out: string[] = [];
-  for (const m of s.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g)) out.push(m[1] ?? m[2] ?? m[3]!);
+  let word: string | undefined;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quote) {
+      if (ch === quote) quote = undefined;
+      else if (ch === '\\' && quote === '"' && i + 1 < s.length) word += s[++i];
+      else word += ch;
+    } else if (/\s/.test(ch)) {
+      if (word !== undefined) out.push(word);
+      word = undefined;
+    } else {
+      word ??= '';
+      if (ch === '"' || ch === "'") quote = ch;
+      else if (ch === '\\' && i + 1 < s.length) word += s[++i];
+      else word += ch;
+    }
+  }
+  if (word !== undefined) out.push(word);
   return out;
 }
 
