@@ -153,6 +153,9 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     assert.equal(json.BatchMaxVCPUS, '64');
     assert.equal(json.BatchVCPUS, '1', 'VCPUS kept its previous value');
     assert.ok(aws.state.repositories.has('riosecr'), 'ServiceName kept its previous value');
+    const same = await riots(['batch', 'create', '--modify', '--maxvcpus', '64', '--wait', ...POLL]);
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stdout, /already has these settings: nothing to update/);
   });
 
   test('submit-main runs the main image as a job; --wait ends 0 on SUCCEEDED and non-zero on FAILED', async () => {
@@ -236,6 +239,21 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     }
   });
 
+  test('submit-main --wait gives up after --timeout, naming the job and its last status', async () => {
+    aws.holdQueue('riosJobQueueMain', 'held by the test');
+    try {
+      const r = await riots(['batch', 'submit-main', '--args', 'never', '--wait', '--poll', '0.1', '--timeout', '1']);
+      assert.equal(r.code, 1);
+      const id = r.stdout.split('\n')[0]!.trim();
+      assert.match(r.stderr, new RegExp(`timed out after 1 s waiting for job ${id} to end \\(last status RUNNABLE\\)`));
+      const c = await riots(['batch', 'cleanup']);
+      assert.match(c.stdout, new RegExp(`terminated ${id} `));
+      assert.equal(aws.state.jobs.get(id)?.status, 'FAILED');
+    } finally {
+      aws.holdQueue('riosJobQueueMain', undefined);
+    }
+  });
+
   test('delete --wait empties both repositories, then the stack is gone', async () => {
     aws.putImage('riosecr', 'latest');
     aws.putImage('riosecr', 'old');
@@ -256,7 +274,7 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
   });
 
   test('every subcommand has --help', async () => {
-    for (const sub of ['create', 'delete', 'outputs', 'ecr-path', 'build-image', 'submit-main', 'cleanup', 'preflight']) {
+    for (const sub of ['create', 'delete', 'outputs', 'ecr-path', 'build-image', 'submit-main', 'cleanup', 'preflight', 'local']) {
       const r = await riots(['batch', sub, '--help']);
       assert.equal(r.code, 0, `${sub}: ${r.stderr}`);
       assert.match(r.stdout, new RegExp(`^usage: riots batch ${sub}`), sub);
@@ -267,5 +285,22 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     const unknown = await riots(['batch', 'nope']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown subcommand 'nope'/);
+  });
+});
+
+describe('riots batch waits time out, saying what they waited for', () => {
+  let aws: LocalAws;
+  before(async () => {
+    // Stacks take a minute here, so a short --timeout runs out first.
+    aws = await startLocalAws({ stackDelaySeconds: 60, startDelaySeconds: 5 });
+  });
+  after(async () => {
+    await aws?.close();
+  });
+
+  test('create --wait', async () => {
+    const r = await runRiots(['batch', 'create', '--wait', '--poll', '0.1', '--timeout', '0.5'], aws.env);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /timed out after 0\.5 s waiting for stack 'RIOS' to reach CREATE_COMPLETE \(last status CREATE_IN_PROGRESS\)/);
   });
 });

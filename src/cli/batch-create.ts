@@ -132,17 +132,27 @@ async function run(argv: string[]): Promise<number> {
   let after: Date | undefined;
   if (modify) {
     after = await latestEventTime({ cfn, stack: stackName });
-    const res = await awsCall(`UpdateStack of '${stackName}'`, () =>
-      client.send(
-        new sdk.UpdateStackCommand({
-          StackName: stackName,
-          TemplateBody: body,
-          Parameters: params,
-          Capabilities: ['CAPABILITY_IAM'],
-          ...(tags.length ? { Tags: tags } : {}),
-        }),
-      ),
-    );
+    const res = await awsCall(`UpdateStack of '${stackName}'`, async () => {
+      try {
+        return await client.send(
+          new sdk.UpdateStackCommand({
+            StackName: stackName,
+            TemplateBody: body,
+            Parameters: params,
+            Capabilities: ['CAPABILITY_IAM'],
+            ...(tags.length ? { Tags: tags } : {}),
+          }),
+        );
+      } catch (e) {
+        // CloudFormation refuses an update that changes nothing; for us that is success.
+        if (/No updates are to be performed/i.test((e as Error).message)) return 'unchanged' as const;
+        throw e;
+      }
+    });
+    if (res === 'unchanged') {
+      out(`stack ${stackName} already has these settings: nothing to update`);
+      return 0;
+    }
     stackId = res.StackId ?? stackName;
     out(`updating stack ${stackName} (${stackId})`);
   } else {

@@ -137,7 +137,7 @@ export async function waitForStack(o: StackWaitOptions): Promise<void> {
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new TimeoutError(
-        `timed out after ${Math.round(o.timeoutMs / 1000)} s waiting for stack '${o.stackName}' ` +
+        `timed out after ${+(o.timeoutMs / 1000).toFixed(1)} s waiting for stack '${o.stackName}' ` +
           `to reach ${target} (last status ${st.status}); it may still finish — see 'riots batch outputs'`,
       );
     }

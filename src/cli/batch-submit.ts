@@ -90,7 +90,7 @@ export async function followJob(b: BatchLoaded, jobId: string, timeoutMs: number
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new TimeoutError(
-        `timed out after ${Math.round(timeoutMs / 1000)} s waiting for job ${jobId} to end (last status ${status}); ` +
+        `timed out after ${+(timeoutMs / 1000).toFixed(1)} s waiting for job ${jobId} to end (last status ${status}); ` +
           `it is still there: 'riots batch cleanup' terminates it`,
         { jobId },
       );
