@@ -179,6 +179,10 @@ describe('local AWS endpoint', () => {
 
   it('updates the stack parameters (UpdateStack), and refuses an update with no change', async () => {
     await c.cfn.send(new UpdateStackCommand({ StackName: 'RIOS', UsePreviousTemplate: true, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'MaxVCPUS', ParameterValue: '16' }] }));
+    const during = await describeStack('RIOS');
+    const max = during.Outputs!.find((o) => o.OutputKey === 'BatchMaxVCPUS')!.OutputValue;
+    // While the update runs the old outputs stay; they change when it completes.
+    assert.ok((during.StackStatus === 'UPDATE_IN_PROGRESS' && max === '8') || (during.StackStatus === 'UPDATE_COMPLETE' && max === '16'), `${during.StackStatus} with BatchMaxVCPUS ${max}`);
     const s = await waitFor('UPDATE_COMPLETE', () => describeStack('RIOS'), (x) => x.StackStatus === 'UPDATE_COMPLETE');
     assert.equal(s.Outputs!.find((o) => o.OutputKey === 'BatchMaxVCPUS')!.OutputValue, '16');
     const ce = (await c.batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [outputs.BatchComputeEnvironment!] }))).computeEnvironments![0]!;

@@ -161,21 +161,23 @@ export class CloudFormationService {
     this.stacks.set(stackId, stack);
     this.stackEvent(stack, 'CREATE_IN_PROGRESS', 'User Initiated');
     for (const r of evaluated.resources) this.event(stack, r.logicalId, '', r.type, 'CREATE_IN_PROGRESS');
-    later(this.ctx, this.ctx.stackDelayMs, () => this.finish(stack, 'CREATE'));
+    later(this.ctx, this.ctx.stackDelayMs, () => this.finish(stack, 'CREATE', {}));
     return stackId;
   }
 
-  private finish(stack: Stack, op: 'CREATE' | 'UPDATE'): void {
-    let failure = conflicts(this.ctx, stack.stackName, stack.evaluated.resources);
+  /** Complete a create or update: register the resources of `next` (an update's new state) or fail. */
+  private finish(stack: Stack, op: 'CREATE' | 'UPDATE', next: Partial<Stack>): void {
+    const evaluated = next.evaluated ?? stack.evaluated;
+    let failure = conflicts(this.ctx, stack.stackName, evaluated.resources);
     if (!failure) {
       try {
-        provision(this.ctx, stack.stackName, stack.evaluated.resources);
+        provision(this.ctx, stack.stackName, evaluated.resources);
       } catch (e) {
-        failure = { logicalId: stack.evaluated.resources[0]!.logicalId, reason: `local endpoint could not register the resources: ${(e as Error).message}` };
+        failure = { logicalId: evaluated.resources[0]!.logicalId, reason: `local endpoint could not register the resources: ${(e as Error).message}` };
       }
     }
     if (failure) {
-      const r = stack.evaluated.resources.find((x) => x.logicalId === failure.logicalId)!;
+      const r = evaluated.resources.find((x) => x.logicalId === failure.logicalId)!;
       this.event(stack, r.logicalId, '', r.type, `${op}_FAILED`, failure.reason);
       if (op === 'CREATE') {
         this.stackEvent(stack, 'ROLLBACK_IN_PROGRESS', `The following resource(s) failed to create: [${r.logicalId}]. Rollback requested by user.`);
@@ -186,7 +188,8 @@ export class CloudFormationService {
       }
       return;
     }
-    for (const r of stack.evaluated.resources) this.event(stack, r.logicalId, r.physicalId, r.type, `${op}_COMPLETE`);
+    Object.assign(stack, next);
+    for (const r of evaluated.resources) this.event(stack, r.logicalId, r.physicalId, r.type, `${op}_COMPLETE`);
     this.stackEvent(stack, `${op}_COMPLETE`);
   }
 
@@ -202,9 +205,11 @@ export class CloudFormationService {
     if (body === stack.templateBody && JSON.stringify(evaluated.parameters) === JSON.stringify(stack.evaluated.parameters)) {
       throw new AwsApiError('ValidationError', 'No updates are to be performed.');
     }
-    Object.assign(stack, { templateBody: body, givenParameters: given, capabilities, evaluated, lastUpdatedTime: new Date() });
+    // The stack keeps its template, parameters and outputs until the update completes.
+    stack.lastUpdatedTime = new Date();
     this.stackEvent(stack, 'UPDATE_IN_PROGRESS', 'User Initiated');
-    later(this.ctx, this.ctx.stackDelayMs, () => this.finish(stack, 'UPDATE'));
+    const next: Partial<Stack> = { templateBody: body, givenParameters: given, capabilities, evaluated };
+    later(this.ctx, this.ctx.stackDelayMs, () => this.finish(stack, 'UPDATE', next));
     return stack.stackId;
   }
 
@@ -238,7 +243,7 @@ export class CloudFormationService {
   private describeStacks(name: string | undefined): XmlValue {
     const stacks = name === undefined ? [...this.stacks.values()].filter((s) => s.status !== 'DELETE_COMPLETE') : [this.find(name)];
     return stacks.map((s) => {
-      const complete = !s.status.endsWith('IN_PROGRESS') && !s.status.startsWith('ROLLBACK') && s.status !== 'DELETE_COMPLETE';
+      const complete = s.status !== 'CREATE_IN_PROGRESS' && !s.status.startsWith('ROLLBACK') && s.status !== 'DELETE_COMPLETE';
       return {
         StackId: s.stackId,
         StackName: s.stackName,
