@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { subGrid, type PixelGridSpec } from '../src/grid.js';
 import { toWkt } from '../src/gdal/srs.js';
-import { closeReadCaches, readWarped, readWindowFilled, resampleScale, type WarpReadOptions } from '../src/gdal/warp.js';
+import { closeReadCaches, readWarped, readWindowFilled, resampleScale, windowReader, type WarpReadOptions } from '../src/gdal/warp.js';
 import { PixelGrid } from '../src/grid.js';
 import type { ResampleMethod } from '../src/controls.js';
 import type { AnyTypedArray } from '../src/dtypes.js';
@@ -292,5 +292,19 @@ describe('readWindowFilled and warped reads of an input on the working lattice',
     } finally {
       ds.close();
     }
+  });
+});
+
+describe('windowReader', () => {
+  test('reads windows in working-grid pixel coordinates, warped or direct', async () => {
+    const opts: WarpReadOptions = { bands: [1, 2], resampleMethod: 'near', srcNoData: [ND, ND], fill: [ND, ND], dtype: 'Int16' };
+    const win = { col: 90, row: 85, cols: 41, rows: 29 }; // overlaps B, and D's top-left corner
+    const viaReader = await windowReader({ path: f('b.tif') }, W, true, opts)(win);
+    const direct = await readWarped({ path: f('b.tif') }, { grid: subGrid(W, 90, 85, 41, 29) }, opts);
+    assert.deepEqual(Array.from(viaReader), Array.from(direct));
+    const dOpts: WarpReadOptions = { bands: [1], resampleMethod: 'near', srcNoData: [7], fill: [7], dtype: 'UInt16' };
+    const d1 = await windowReader({ path: f('d.tif') }, W, false, dOpts)(win);
+    const d2 = await readWindowFilled({ path: f('d.tif') }, { grid: subGrid(W, 90, 85, 41, 29) }, dOpts);
+    assert.deepEqual(Array.from(d1), Array.from(d2));
   });
 });

@@ -3,7 +3,7 @@
  * vectors, with riots errors instead of GDAL's.
  */
 import { existsSync } from 'node:fs';
-import gdal from 'gdal-async';
+import { gdal } from './index.js';
 import { GridError, InputMissingError, InputNotRasterError } from '../errors.js';
 import type { GeoTransform, PixelGridSpec } from '../grid.js';
 

@@ -7,10 +7,10 @@
  * a pixel, keeps each block from reading features far away. The vector dataset is opened once
  * per path; calls on one dataset are serialised because the filters live on its layer.
  */
-import gdal from 'gdal-async';
+import { gdal } from './index.js';
 import type { AnyTypedArray, DataType } from '../dtypes.js';
 import { ControlsError, GdalError, InputError } from '../errors.js';
-import { equalProjection, reprojectBounds, subGrid, type PixelGridSpec } from '../grid.js';
+import { equalProjection, reprojectBounds, subGrid, type PixelGridSpec, type PixelWindow } from '../grid.js';
 import { openReadOnly } from './gridio.js';
 import { parseSrs } from './srs.js';
 import type { TargetWindow } from './warp.js';
@@ -136,6 +136,11 @@ async function burn(e: VectorEntry, path: string, layerInfo: { name: string; srs
     if (filtered) layer.setSpatialFilter(null);
     layer.setAttributeFilter(null);
   }
+}
+
+/** A reader of rasterized windows given in the working grid's pixel coordinates (margins included). */
+export function vectorWindowReader(src: string | VectorSource, working: PixelGridSpec, opts: RasterizeOptions): (win: PixelWindow) => Promise<AnyTypedArray> {
+  return (win) => rasterizeBlock(src, { grid: subGrid(working, win.col, win.row, win.cols, win.rows) }, opts);
 }
 
 /** Close the vector datasets riots opened. */

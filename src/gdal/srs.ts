@@ -3,7 +3,7 @@
  * WKT2, PROJ strings, "EPSG:n") and point transformation in traditional GIS (x = easting or
  * longitude) axis order. Objects are cached, so per-block callers pay for a Map lookup only.
  */
-import gdal from 'gdal-async';
+import { gdal } from './index.js';
 import { GridError } from '../errors.js';
 
 const srsCache = new Map<string, gdal.SpatialReference | null>();

@@ -14,11 +14,11 @@
  * lattice itself, every destination pixel is computed from the same pixel-centre coordinates as
  * `gdalwarp` onto the whole grid would use.
  */
-import gdal from 'gdal-async';
+import { gdal } from './index.js';
 import type { AnyTypedArray, DataType } from '../dtypes.js';
 import { allocate } from '../dtypes.js';
 import { GdalError, GridError } from '../errors.js';
-import { gridBounds, gridReproject, isComparable, subGrid, windowOf, type PixelGridSpec } from '../grid.js';
+import { gridBounds, gridReproject, isComparable, subGrid, windowOf, type PixelGridSpec, type PixelWindow } from '../grid.js';
 import type { ResampleMethod } from '../controls.js';
 import { gridOfDataset, openReadOnly } from './gridio.js';
 import { readWindow } from './window.js';
@@ -275,6 +275,23 @@ export async function readWarped(src: RasterSource, target: TargetWindow, opts: 
     }
   }
   return out;
+}
+
+/**
+ * A reader of windows given in the working grid's pixel coordinates (margins included, may reach
+ * beyond the grid), for the applier's input sources: resampled when `resample` is true, read
+ * directly otherwise.
+ */
+export function windowReader(
+  src: RasterSource,
+  working: PixelGridSpec,
+  resample: boolean,
+  opts: WarpReadOptions,
+): (win: PixelWindow) => Promise<AnyTypedArray> {
+  return (win) => {
+    const target = { grid: subGrid(working, win.col, win.row, win.cols, win.rows) };
+    return resample ? readWarped(src, target, opts) : readWindowFilled(src, target, opts);
+  };
 }
 
 /** Close every cached handle and warped VRT (end of a run). */
