@@ -22,8 +22,8 @@ Terminate every job riots started (tagged ${RUN_ID_TAG}) that is still ${ACTIVE_
 on the stack's worker and main queues. Jobs without the tag are left alone.
 
 options:
-  --run-id ID        only the jobs of this run (the value of their ${RUN_ID_TAG} tag)
-  --dry-run          list the jobs, terminate nothing
+  --run-id ID            only the jobs of this run (the value of their ${RUN_ID_TAG} tag)
+  --dry-run              list the jobs, terminate nothing
 ${STACK_HELP}`;
 
 type BatchLoaded = Loaded<typeof BatchSdk, BatchSdk.BatchClient>;

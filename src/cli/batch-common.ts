@@ -19,13 +19,13 @@ export const STACK_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export const STACK_HELP = `  --stackname NAME   the stack (default: $RIOS_AWSBATCH_STACK, else RIOS)
-  --region REGION    its region (default: $RIOS_AWSBATCH_REGION, else AWS_REGION,
-                     AWS_DEFAULT_REGION or the profile's region)
-  -h, --help         show this help`;
+export const STACK_HELP = `  --stackname NAME       the stack (default: $RIOS_AWSBATCH_STACK, else RIOS)
+  --region REGION        its region (default: $RIOS_AWSBATCH_REGION, else AWS_REGION,
+                         AWS_DEFAULT_REGION or the profile's region)
+  -h, --help             show this help`;
 
-export const WAIT_HELP = `  --timeout SECONDS  give up waiting after this long
-  --poll SECONDS     how often to ask AWS while waiting (default 5)`;
+export const WAIT_HELP = `  --timeout SECONDS      give up waiting after this long
+  --poll SECONDS         how often to ask AWS while waiting (default 5)`;
 
 /** A wrong command line: the dispatcher prints the message and the subcommand's help, exit 2. */
 export class UsageError extends Error {

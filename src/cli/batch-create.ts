@@ -57,7 +57,6 @@ and job definitions. It creates IAM roles, so it is created with CAPABILITY_IAM.
 Creating takes several minutes; the stack costs money while it exists (see docs/aws-batch.md).
 
 options:
-${STACK_HELP}
   --servicename NAME     prefix of the repositories, queues and job definitions (default rios)
   --vcpus N              vCPUs of each job (default 1)
   --mem MIB              memory of each job, MiB (default 4000)
@@ -71,7 +70,8 @@ ${STACK_HELP}
                          the parameters given change, the others keep their values
   --wait                 follow the progress until the stack is complete; on failure print the
                          failed events and exit non-zero
-${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 3600)')}`;
+${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 3600)')}
+${STACK_HELP}`;
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 

@@ -30,9 +30,9 @@ Delete the riots AWS Batch stack and everything in it. The images in its two ECR
 that still holds images. Jobs still running are not waited for: run 'riots batch cleanup' first.
 
 options:
-${STACK_HELP}
-  --wait             follow the deletion until the stack is gone; non-zero exit on failure
-${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 3600)')}`;
+  --wait                 follow the deletion until the stack is gone; non-zero exit on failure
+${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 3600)')}
+${STACK_HELP}`;
 
 /** `<account>.dkr.ecr.<region>.amazonaws.com/<name>` -> registry id (account) and repository name. */
 export function parseRepositoryUri(uri: string): { registryId?: string; repositoryName: string } {

@@ -44,14 +44,14 @@ With --push, log in to ECR and push it to the stack's BatchECR (or BatchECRMain)
 Needs a running Docker engine.
 
 options:
-  --main                   build the main image instead of the worker image
-  -f, --file DOCKERFILE    the main image's Dockerfile (default Dockerfile.main); with --main
-  --platform PLATFORM      ${PLATFORMS.join(' or ')}, built with 'docker buildx build --load';
-                           must match the stack's instance type (Graviton is linux/arm64)
-  --extra-packages "A B"   Debian packages to add to the worker image
-                           (default: $EXTRA_PACKAGES)
-  --npm-packages "A B"     npm packages to add for your functions (default: $NPM_PACKAGES)
-  --push                   push to the stack's repository as :latest
+  --main                 build the main image instead of the worker image
+  -f, --file DOCKERFILE  the main image's Dockerfile (default Dockerfile.main); with --main
+  --platform PLATFORM    ${PLATFORMS.join(' or ')}, built with 'docker buildx build --load';
+                         must match the stack's instance type (Graviton is linux/arm64)
+  --extra-packages "A B" Debian packages to add to the worker image
+                         (default: $EXTRA_PACKAGES)
+  --npm-packages "A B"   npm packages to add for your functions (default: $NPM_PACKAGES)
+  --push                 push to the stack's repository as :latest
 ${STACK_HELP}`;
 
 async function run(argv: string[]): Promise<number> {

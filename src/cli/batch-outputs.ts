@@ -12,8 +12,8 @@ const outputsHelp = `usage: riots batch outputs [options]
 Print the outputs of the riots AWS Batch stack, one 'Key  Value' line each (or JSON).
 
 options:
-${STACK_HELP}
-  --json             print one JSON object instead`;
+  --json                 print one JSON object instead
+${STACK_HELP}`;
 
 async function runOutputs(argv: string[]): Promise<number> {
   const parsed = parseOptions(argv, { ...STACK_OPTIONS, json: { type: 'boolean' } } as const, outputsHelp);
@@ -41,8 +41,8 @@ const ecrHelp = `usage: riots batch ecr-path [options]
 Print the ECR repository of the worker image (output BatchECR), e.g. for 'docker push'.
 
 options:
-  --main             the main-job image's repository (BatchECRMain) instead
-  --base             only the registry host, e.g. for 'docker login'
+  --main                 the main-job image's repository (BatchECRMain) instead
+  --base                 only the registry host, e.g. for 'docker login'
 ${STACK_HELP}`;
 
 async function runEcrPath(argv: string[]): Promise<number> {

@@ -16,7 +16,7 @@ Check that the riots AWS Batch stack is ready for a run, and print PASS, FAIL or
 Exits non-zero when any check does not pass.
 
 options:
-  --workers N        the numComputeWorkers you will use (default 1)
+  --workers N            the numComputeWorkers you will use (default 1)
 ${STACK_HELP}`;
 
 async function run(argv: string[]): Promise<number> {

@@ -38,11 +38,11 @@ stack's main queue (BatchProcessingJobQueueNameMain) with its job definition
 so that 'riots batch cleanup' can find it.
 
 options:
-  --args "A B 'C D'"   arguments for the image's ENTRYPOINT, split as a shell would
-                       (quotes and backslashes; no expansions)
-  --jobname NAME       the job's name (default riots-main)
-  --wait               follow the job's status until it ends: exit 0 when it SUCCEEDED,
-                       non-zero with its reason and exit code when it FAILED
+  --args "A B 'C D'"     arguments for the image's ENTRYPOINT, split as a shell would
+                         (quotes and backslashes; no expansions)
+  --jobname NAME         the job's name (default riots-main)
+  --wait                 follow the job's status until it ends: exit 0 when it SUCCEEDED,
+                         non-zero with its reason and exit code when it FAILED
 ${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 86400)')}
 ${STACK_HELP}`;
 
