@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { DescribeComputeEnvironmentsCommand, DescribeJobQueuesCommand, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, TerminateJobCommand, UpdateJobQueueCommand, type JobDetail } from '@aws-sdk/client-batch';
+import { CancelJobCommand, DescribeComputeEnvironmentsCommand, DescribeJobDefinitionsCommand, DescribeJobQueuesCommand, ListTagsForResourceCommand, TagResourceCommand, UntagResourceCommand, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, TerminateJobCommand, UpdateJobQueueCommand, type JobDetail } from '@aws-sdk/client-batch';
 import { CreateStackCommand, DeleteStackCommand, DescribeStackEventsCommand, DescribeStacksCommand, UpdateStackCommand, type Stack } from '@aws-sdk/client-cloudformation';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { BatchDeleteImageCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, ListImagesCommand } from '@aws-sdk/client-ecr';
@@ -293,6 +293,25 @@ describe('local AWS endpoint', () => {
     assert.equal(bigJob.status, 'RUNNABLE');
     assert.match(bigJob.statusReason!, /^MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT/);
     await c.batch.send(new TerminateJobCommand({ jobId: big.jobId!, reason: 'too big' }));
+  });
+
+  it('tags jobs and queues, describes job definitions, and cancels a job that has not started', async () => {
+    aws.holdQueue(outputs.BatchProcessingJobQueueNameMain!, 'held for the tag test');
+    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'tagged', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainName, tags: { a: '1' } }));
+    await c.batch.send(new TagResourceCommand({ resourceArn: sub.jobArn!, tags: { b: '2' } }));
+    await c.batch.send(new UntagResourceCommand({ resourceArn: sub.jobArn!, tagKeys: ['a'] }));
+    assert.deepEqual((await c.batch.send(new ListTagsForResourceCommand({ resourceArn: sub.jobArn! }))).tags, { b: '2' });
+    assert.deepEqual((await describeJob(sub.jobId!)).tags, { b: '2' });
+    await c.batch.send(new TagResourceCommand({ resourceArn: outputs.BatchProcessingJobQueueArn!, tags: { q: 'x' } }));
+    const q = (await c.batch.send(new DescribeJobQueuesCommand({ jobQueues: [outputs.BatchProcessingJobQueueArn!] }))).jobQueues![0]!;
+    assert.deepEqual(q.tags, { q: 'x' });
+    const def = (await c.batch.send(new DescribeJobDefinitionsCommand({ jobDefinitions: [outputs.BatchProcessingJobDefinitionMainArn!] }))).jobDefinitions![0]!;
+    assert.equal(def.containerProperties!.image, `${outputs.BatchECRMain}:latest`);
+    assert.deepEqual(def.containerProperties!.environment, [{ name: 'RIOS_AWSBATCH_STACK', value: 'RIOS' }, { name: 'RIOS_AWSBATCH_REGION', value: REGION }]);
+    await c.batch.send(new CancelJobCommand({ jobId: sub.jobId!, reason: 'cancelled' }));
+    const j = await describeJob(sub.jobId!);
+    assert.deepEqual([j.status, j.statusReason], ['FAILED', 'cancelled']);
+    aws.holdQueue(outputs.BatchProcessingJobQueueNameMain!, undefined);
   });
 
   it('refuses jobs to an unknown queue, a DISABLED queue, and with an unknown job definition', async () => {
