@@ -32,7 +32,16 @@ export interface RasterSource {
 /** The block's window (core plus overlap margins) as a grid on the working grid's lattice. */
 export interface TargetWindow {
   grid: PixelGridSpec;
+  /**
+   * The whole working grid, when the caller knows it. readWarped then warps onto the working grid
+   * grown by {@link WARP_MARGIN} pixels (the same pixel coordinates gdalwarp onto the working
+   * grid uses) instead of onto the input's reprojected footprint.
+   */
+  working?: PixelGridSpec;
 }
+
+/** How far beyond the working grid (in pixels) windows are resampled; further out they get the fill value. */
+export const WARP_MARGIN = 1024;
 
 export interface FilledReadOptions {
   /** 1-based bands to read, in output order (layerSelection). */
@@ -117,7 +126,7 @@ function methodThreshold(opts: WarpReadOptions): number {
 }
 
 /** Cache key: input, options, and the lattice (projection, pixel size, phase of the origin). */
-function warpKey(path: string, target: PixelGridSpec, opts: WarpReadOptions): string {
+function warpKey(path: string, target: PixelGridSpec, working: PixelGridSpec | undefined, opts: WarpReadOptions): string {
   const [x0, pw, , y0, , ph] = target.transform;
   const phase = (v: number, step: number): number => {
     const f = v / step - Math.floor(v / step);
@@ -125,6 +134,7 @@ function warpKey(path: string, target: PixelGridSpec, opts: WarpReadOptions): st
   };
   return JSON.stringify([
     path,
+    working ? [working.transform, working.cols, working.rows] : null,
     target.projection,
     pw,
     ph,
@@ -157,7 +167,7 @@ export function resampleScale(srcGrid: PixelGridSpec, target: PixelGridSpec): { 
   return { xScale: fp.cols / srcGrid.cols, yScale: fp.rows / srcGrid.rows };
 }
 
-async function buildEntry(src: RasterSource, target: PixelGridSpec, opts: WarpReadOptions): Promise<WarpEntry> {
+async function buildEntry(src: RasterSource, target: PixelGridSpec, working: PixelGridSpec | undefined, opts: WarpReadOptions): Promise<WarpEntry> {
   const handles: gdal.Dataset[] = [];
   const vsimem: string[] = [];
   // A handle of our own: the caller may be reading its dataset on another libuv thread.
@@ -171,10 +181,16 @@ async function buildEntry(src: RasterSource, target: PixelGridSpec, opts: WarpRe
   }
   const srcGrid = await gridOfDataset(ds, src.path);
   const bandCount = await ds.bands.countAsync();
-  // The input's footprint on the target lattice, plus a pixel each side for safety: outside it the
-  // warper would produce only nodata, which readWindow's fill gives for free.
-  const fp = gridReproject(srcGrid, target);
-  const grid = subGrid(fp, -1, -1, fp.cols + 2, fp.rows + 2);
+  // The VRT's grid: the working grid with a wide margin when known, else the input's footprint on
+  // the target lattice plus a pixel each side (outside it the warper would produce only nodata,
+  // which readWindow's fill gives for free).
+  let grid: PixelGridSpec;
+  if (working) {
+    grid = subGrid(working, -WARP_MARGIN, -WARP_MARGIN, working.cols + 2 * WARP_MARGIN, working.rows + 2 * WARP_MARGIN);
+  } else {
+    const fp = gridReproject(srcGrid, target);
+    grid = subGrid(fp, -1, -1, fp.cols + 2, fp.rows + 2);
+  }
   const b = gridBounds(grid);
   const scale = resampleScale(srcGrid, target);
   // gdalwarp takes one nodata list for all bands; bands with and without nodata go in separate VRTs.
@@ -256,10 +272,10 @@ function release(e: WarpEntry): void {
  * of the input onto the whole working grid.
  */
 export async function readWarped(src: RasterSource, target: TargetWindow, opts: WarpReadOptions): Promise<AnyTypedArray> {
-  const key = warpKey(src.path, target.grid, opts);
+  const key = warpKey(src.path, target.grid, target.working, opts);
   let p = warped.get(key);
   if (!p) {
-    p = buildEntry(src, target.grid, opts);
+    p = buildEntry(src, target.grid, target.working, opts);
     p.catch(() => warped.delete(key));
     warped.set(key, p);
   }
@@ -289,7 +305,7 @@ export function windowReader(
   opts: WarpReadOptions,
 ): (win: PixelWindow) => Promise<AnyTypedArray> {
   return (win) => {
-    const target = { grid: subGrid(working, win.col, win.row, win.cols, win.rows) };
+    const target = { grid: subGrid(working, win.col, win.row, win.cols, win.rows), working };
     return resample ? readWarped(src, target, opts) : readWindowFilled(src, target, opts);
   };
 }
