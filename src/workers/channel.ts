@@ -184,6 +184,11 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
     void this.admit(socket, deadline).then(
       (conn) => {
         this.pending--;
+        if (conn.closed) {
+          // Closed (e.g. an invalid frame right behind the hello) before it could be handed over.
+          this.refuse(remote, conn.closeReason ?? new ChannelError(`channel server: ${remote} closed right after hello`));
+          return;
+        }
         this.stats.authenticated++;
         this.connections.add(conn);
         conn.on('close', () => this.connections.delete(conn));
