@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { compareWithGdaladdo, makeTestRaster, oracle } from './helpers/oracle.js';
 import { copyWithStats } from './helpers/statsdriver.js';
+import fc from 'fast-check';
 import { nearestLevelMaps, overviewWindowForBlock } from '../src/stats/pyramids.js';
+import { OverviewStrips } from '../src/stats/overviewstrips.js';
 import { chooseOverviewLevels, statsOptionsFromEnv, DEFAULT_STATS_OPTIONS } from '../src/stats/plan.js';
 import { ControlsError } from '../src/errors.js';
 
@@ -88,6 +90,59 @@ describe('NEAREST source-pixel rule equals gdaladdo -r nearest', () => {
       }
       assert.ok(seen.every((v) => v === 1), `level ${m.level}`);
     }
+  });
+});
+
+describe('overview strips', () => {
+  test('irregular, shuffled blocks still give every overview pixel its source value exactly once', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 20, max: 300 }),
+        fc.integer({ min: 20, max: 300 }),
+        fc.array(fc.integer({ min: 1, max: 90 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 90 }), { minLength: 1, maxLength: 6 }),
+        fc.integer(),
+        (xs, ys, xcuts, ycuts, seed) => {
+          const base = Int32Array.from({ length: xs * ys }, (_, i) => i);
+          const maps = nearestLevelMaps(xs, ys, [2, 3, 4]);
+          // Blocks: columns cut by xcuts; within each column strip, rows cut by ycuts shifted per column.
+          const blocks: [number, number, number, number][] = [];
+          for (let x = 0, i = 0; x < xs; i++) {
+            const w = Math.min(xcuts[i % xcuts.length]!, xs - x);
+            for (let y = 0, j = i; y < ys; j++) {
+              const h = Math.min(ycuts[j % ycuts.length]!, ys - y);
+              blocks.push([x, y, w, h]);
+              y += h;
+            }
+            x += w;
+          }
+          let s = seed;
+          for (let i = blocks.length - 1; i > 0; i--) {
+            s = (s * 1103515245 + 12345) & 0x7fffffff;
+            const k = s % (i + 1);
+            [blocks[i], blocks[k]] = [blocks[k]!, blocks[i]!];
+          }
+          return maps.every((m) => {
+            const strips = new OverviewStrips(m, 'Int32');
+            const got = new Int32Array(m.xsize * m.ysize).fill(-1);
+            const put = (p: { xoff: number; yoff: number; cols: number; rows: number; data: ArrayLike<number> }): void => {
+              for (let r = 0; r < p.rows; r++) for (let c = 0; c < p.cols; c++) got[(p.yoff + r) * m.xsize + p.xoff + c] = p.data[r * p.cols + c]!;
+            };
+            for (const [x, y, w, h] of blocks) {
+              const blk = new Int32Array(w * h);
+              for (let r = 0; r < h; r++) blk.set(base.subarray((y + r) * xs + x, (y + r) * xs + x + w), r * w);
+              strips.add(blk, x, y, w, h).forEach(put);
+            }
+            strips.leftovers().forEach(put);
+            for (let r = 0; r < m.ysize; r++) {
+              for (let c = 0; c < m.xsize; c++) if (got[r * m.xsize + c] !== m.rows[r]! * xs + m.cols[c]!) return false;
+            }
+            return true;
+          });
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
 

@@ -14,7 +14,8 @@ import type { Timings } from '../applier/timings.js';
 import { checkStatsOptions, chooseOverviewLevels, effectiveAggregation, type StatsOptions } from '../stats/plan.js';
 import { BasicStatsAccumulator, type BasicStats } from '../stats/basic.js';
 import { IntValueCounter, LayoutBinner, chooseHistogramLayout, type Histogram, type HistogramLayout } from '../stats/histogram.js';
-import { gatherNearest, nearestLevelMaps, overviewWindowForBlock, type NearestLevelMap } from '../stats/pyramids.js';
+import { nearestLevelMaps, type NearestLevelMap } from '../stats/pyramids.js';
+import { OverviewStrips, type OverviewPiece } from '../stats/overviewstrips.js';
 import { basicStatsMetadata, histogramMetadata, mergeStatsMetadata, parseStatsMetadata, type StoredStats } from '../stats/metadata.js';
 import { existsSync } from 'node:fs';
 
@@ -47,7 +48,7 @@ export class OutputStatsWriter {
     /** Levels to build (after the min-dimension rule). */
     readonly levels: number[],
     /** NEAREST levels being written block by block, with their overview bands per band; or null. */
-    private readonly nearest: { map: NearestLevelMap; bands: RasterBand[] }[] | null,
+    private readonly nearest: NearestLevel[] | null,
     bandNodata: (number | null)[],
   ) {
     const wantHist = opts.calcStats && !opts.omitHistogram;
@@ -68,10 +69,10 @@ export class OutputStatsWriter {
     const size = ds.rasterSize;
     const nBands = ds.bands.count();
     const levels = o.calcStats && !o.omitPyramids ? chooseOverviewLevels(size.x, size.y, o) : [];
-    let nearest: { map: NearestLevelMap; bands: RasterBand[] }[] | null = null;
+    let nearest: NearestLevel[] | null = null;
     if (levels.length > 0 && effectiveAggregation(o) === 'NEAREST' && settings.singlePassPyramids !== false) {
       const t0 = performance.now();
-      nearest = await createNearestLevels(ds, size.x, size.y, nBands, levels);
+      nearest = await createNearestLevels(ds, dtype, size.x, size.y, nBands, levels);
       timings.add('pyramids', (performance.now() - t0) / 1000, 0);
     }
     const nodata = Array.from({ length: nBands }, (_, i) => (settings.bandNodata ? (settings.bandNodata[i] ?? null) : o.nodata));
@@ -106,11 +107,7 @@ export class OutputStatsWriter {
     if (this.nearest) {
       const writes: Promise<void>[] = [];
       for (const lv of this.nearest) {
-        const win = overviewWindowForBlock(lv.map, xoff, yoff, cols, rows);
-        if (win === null) continue;
-        const out = allocate(this.dtype, win.cols * win.rows);
-        gatherNearest(px, cols, xoff, yoff, lv.map, win, out);
-        writes.push(lv.bands[band]!.pixels.writeAsync(win.xoff, win.yoff, win.cols, win.rows, out));
+        for (const piece of lv.strips[band]!.add(px, xoff, yoff, cols, rows)) writes.push(writePiece(lv.bands[band]!, piece));
       }
       await Promise.all(writes);
       this.timings.add('pyramids', (performance.now() - t1) / 1000);
@@ -126,6 +123,13 @@ export class OutputStatsWriter {
     this.finished = true;
     if (!this.opts.calcStats) return;
     const o = this.opts;
+    if (this.nearest) {
+      const t0 = performance.now();
+      for (const lv of this.nearest) {
+        for (let b = 0; b < lv.strips.length; b++) for (const piece of lv.strips[b]!.leftovers()) await writePiece(lv.bands[b]!, piece);
+      }
+      this.timings.add('pyramids', (performance.now() - t0) / 1000, 0);
+    }
     const basics = this.bands.map((b) => b.basic.result());
     const hists: (Histogram | null)[] = this.bands.map(() => null);
     if (!o.omitHistogram) {
@@ -168,8 +172,20 @@ export class OutputStatsWriter {
   }
 }
 
+interface NearestLevel {
+  map: NearestLevelMap;
+  /** The overview band of this level, per band. */
+  bands: RasterBand[];
+  /** Strip assembly, per band. */
+  strips: OverviewStrips[];
+}
+
+function writePiece(band: RasterBand, p: OverviewPiece): Promise<void> {
+  return band.pixels.writeAsync(p.xoff, p.yoff, p.cols, p.rows, p.data);
+}
+
 /** Create empty overview levels and check GDAL made the sizes the NEAREST maps assume. */
-async function createNearestLevels(ds: Dataset, xsize: number, ysize: number, nBands: number, levels: number[]) {
+async function createNearestLevels(ds: Dataset, dtype: DataType, xsize: number, ysize: number, nBands: number, levels: number[]): Promise<NearestLevel[] | null> {
   const maps = nearestLevelMaps(xsize, ysize, levels);
   try {
     const before = ds.bands.get(1).overviews.count();
@@ -178,23 +194,24 @@ async function createNearestLevels(ds: Dataset, xsize: number, ysize: number, nB
   } catch {
     return null; // a driver that cannot create overviews this way: build them after writing
   }
-  const out: { map: NearestLevelMap; bands: RasterBand[] }[] = [];
-  for (const map of maps) {
+  const out: NearestLevel[] = [];
+  for (const [li, map] of maps.entries()) {
     const bands: RasterBand[] = [];
     for (let b = 1; b <= nBands; b++) {
       const ovs = ds.bands.get(b).overviews;
-      let found: RasterBand | undefined;
-      for (let k = 0; k < ovs.count(); k++) {
-        const ov = ovs.get(k);
-        const s = ov.size;
-        if (s.x === map.xsize && s.y === map.ysize) found = ov;
-      }
+      const fits = (k: number): boolean => {
+        const s = ovs.get(k).size;
+        return s.x === map.xsize && s.y === map.ysize;
+      };
+      // GDAL lists new overviews in the order asked for; fall back to a search by size.
+      let found: RasterBand | undefined = li < ovs.count() && fits(li) ? ovs.get(li) : undefined;
+      for (let k = 0; found === undefined && k < ovs.count(); k++) if (fits(k)) found = ovs.get(k);
       if (!found) {
         throw new GdalError(`overview level ${map.level} of band ${b}: GDAL made no ${map.xsize}x${map.ysize} overview`, { file: ds.description });
       }
       bands.push(found);
     }
-    out.push({ map, bands });
+    out.push({ map, bands, strips: bands.map(() => new OverviewStrips(map, dtype)) });
   }
   return out;
 }

@@ -95,7 +95,8 @@ export function overviewWindowForBlock(map: NearestLevelMap, xoff: number, yoff:
 
 /**
  * Copy the source pixels of an overview window out of a block (row-major, `blockCols` wide,
- * top-left at base pixel (xoff, yoff)) into `out` (row-major, win.cols wide).
+ * top-left at base pixel (xoff, yoff)) into `out`, row-major with rows `outStride` apart
+ * (default win.cols), starting at `outOffset`.
  */
 export function gatherNearest<T extends { [i: number]: number; length: number }>(
   block: T,
@@ -105,12 +106,14 @@ export function gatherNearest<T extends { [i: number]: number; length: number }>
   map: NearestLevelMap,
   win: OverviewWindow,
   out: T,
+  outStride = win.cols,
+  outOffset = 0,
 ): void {
   const mc = map.cols;
   const mr = map.rows;
-  let k = 0;
   for (let r = 0; r < win.rows; r++) {
     const rowStart = (mr[win.yoff + r]! - yoff) * blockCols - xoff;
+    let k = outOffset + r * outStride;
     for (let c = 0; c < win.cols; c++) out[k++] = block[rowStart + mc[win.xoff + c]!]!;
   }
 }
