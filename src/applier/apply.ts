@@ -24,6 +24,7 @@ import {
 import { runPipeline } from './pipeline.js';
 import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunctionRef } from '../workers/userfunction.js';
 import { checkOtherArgs } from '../workers/otherargs.js';
+import { ReadPool, checkUvPoolSize } from './readpool.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from './readerinfo.js';
 import { Timings, formatTimingsReport } from './timings.js';
@@ -148,6 +149,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
   let opened: OpenedInput[] = [];
   let sources: InputSource[] = [];
   let backend: ComputeBackend | undefined;
+  let readPool: ReadPool | undefined;
   try {
     const stopStartup = timings.start('startup');
     opened = await openInputs(inRefs);
@@ -167,6 +169,19 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     };
     const otherArgs: unknown = options.otherArgs;
     const info = new ReaderInfo(ctx);
+    if (!concurrency.computeWorkersRead && concurrency.numReadWorkers > 1) {
+      // n read workers: n sets of dataset handles, so that n reads really run at once
+      checkUvPoolSize(concurrency.numReadWorkers, inRefs.length);
+      readPool = await ReadPool.open(sources, concurrency.numReadWorkers, async () => {
+        const more = await openInputs(inRefs);
+        try {
+          return (await sourceBuilder(inRefs, more, controls)).sources;
+        } catch (e) {
+          for (const o of more) o.ds.close();
+          throw e;
+        }
+      });
+    }
     if (concurrency.usesComputeWorkers) {
       if (!workerBackendFactory) await import('../workers/index.js');
       if (!workerBackendFactory) throw new ControlsError(`no compute worker backend is available for ${concurrency.computeWorkerKind}`);
@@ -206,7 +221,11 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     await runPipeline({
       blocks,
       readAhead: Math.max(1, concurrency.numReadWorkers),
-      read: concurrency.computeWorkersRead ? undefined : (coords) => readBlockInputs(sources, coords, g.overlap, info),
+      read: concurrency.computeWorkersRead
+        ? undefined
+        : readPool
+          ? (coords) => readPool!.read(coords, g.overlap, info)
+          : (coords) => readBlockInputs(sources, coords, g.overlap, info),
       backend,
       write: async (coords, out) => {
         checkOutputs(out, outRefs, coords);
@@ -250,6 +269,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     options.signal?.removeEventListener('abort', onCallerAbort);
+    readPool?.close();
     for (const s of sources) {
       try {
         s.close();
