@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { makeTestRaster, oracleStats, storedMetadata, type TestRasterSpec } from './helpers/oracle.js';
 import { copyWithStats } from './helpers/statsdriver.js';
 import { BasicStatsAccumulator, effectiveNodata } from '../src/stats/basic.js';
-import { IntValueCounter, LayoutBinner, chooseHistogramLayout, medianAndMode, MAX_DIRECT_BINS } from '../src/stats/histogram.js';
+import { IntValueCounter, LayoutBinner, chooseHistogramLayout, medianAndMode, MAX_COUNTED_RANGE } from '../src/stats/histogram.js';
 import { parseStatsMetadata } from '../src/stats/metadata.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'riots-stats-'));
@@ -74,6 +74,12 @@ const CASES: Case[] = [
   {
     name: 'thematic Int16 classes',
     spec: { cols: 1000, rows: 777, dtype: 'Int16', expr: '(r // 50 + c // 70) % 13', nodata: 0 },
+    thematic: true,
+    binFunction: 'direct',
+  },
+  {
+    name: 'thematic Int32 with ~1.5 million classes (too wide to count while writing; direct bins from the file)',
+    spec: { cols: 300, rows: 200, dtype: 'Int32', expr: 'rng.integers(1, 1_500_000, (rows, cols))', nodata: 0 },
     thematic: true,
     binFunction: 'direct',
   },
@@ -250,7 +256,7 @@ describe('accumulators (pure)', () => {
     const direct = new LayoutBinner(l, 'Int32', null);
     direct.add(Int32Array.from([10, 11, 12, -5, 3, 500]));
     assert.deepEqual(Array.from(h.counts), Array.from(direct.counts));
-    c.add(Int32Array.from([MAX_DIRECT_BINS * 2]));
+    c.add(Int32Array.from([MAX_COUNTED_RANGE * 2]));
     assert.equal(c.overflowed, true);
   });
 

@@ -30,8 +30,10 @@ export interface Histogram extends HistogramLayout {
   counts: Float64Array;
 }
 
-/** Most direct bins riots makes (and most distinct values it counts while writing). */
+/** Most direct bins riots makes. */
 export const MAX_DIRECT_BINS = 1 << 21;
+/** Widest range of 32-bit values counted per value while writing (8 MB of counts per band). */
+export const MAX_COUNTED_RANGE = 1 << 20;
 /** Bins of a linear histogram. */
 export const LINEAR_BINS = 256;
 
@@ -90,7 +92,7 @@ export function medianAndMode(h: Histogram): { median: number; mode: number } | 
 /**
  * Counts of every integer value, for integer data while it is written. 8- and 16-bit types use
  * a fixed dense table; 32-bit types a dense table over the range seen so far, given up (see
- * {@link IntValueCounter.overflowed}) once that range passes {@link MAX_DIRECT_BINS}.
+ * {@link IntValueCounter.overflowed}) once that range passes {@link MAX_COUNTED_RANGE}.
  */
 export class IntValueCounter {
   private counts: Float64Array | null;
@@ -140,14 +142,14 @@ export class IntValueCounter {
     if (old && lo >= oldLo && hi <= oldHi) return true;
     const newLo = old ? Math.min(lo, oldLo) : lo;
     const newHi = old ? Math.max(hi, oldHi) : hi;
-    if (newHi - newLo + 1 > MAX_DIRECT_BINS) {
+    if (newHi - newLo + 1 > MAX_COUNTED_RANGE) {
       this.overflowed = true;
       this.counts = null;
       return false;
     }
     // Leave room to grow (up to the cap), so a slowly widening range does not copy every block.
     const span = newHi - newLo + 1;
-    const room = Math.min(MAX_DIRECT_BINS, Math.max(span, old ? old.length * 2 : span));
+    const room = Math.min(MAX_COUNTED_RANGE, Math.max(span, old ? old.length * 2 : span));
     const extra = room - span;
     const growLo = old && lo < oldLo ? extra : 0;
     const lo2 = newLo - growLo;
