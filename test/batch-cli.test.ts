@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
-import { RUN_ID_TAG, parseStackOutputs, maxWorkers } from '../src/aws/stack.js';
+import { RUN_ID_TAG, getStackOutputs, parseStackOutputs, maxWorkers } from '../src/aws/stack.js';
 import { shellWords } from '../src/cli/batch-shellwords.js';
 import { AwsError } from '../src/errors.js';
 import { runRiots } from './helpers/batchtools.js';
@@ -120,6 +120,33 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     assert.equal((await riots(['batch', 'ecr-path'])).stdout.trim(), workerRepo.uri);
     assert.equal((await riots(['batch', 'ecr-path', '--main'])).stdout.trim(), mainRepo.uri);
     assert.equal((await riots(['batch', 'ecr-path', '--base'])).stdout.trim(), workerRepo.uri.split('/')[0]);
+  });
+
+  test('getStackOutputs (JS API) reads RIOS_AWSBATCH_STACK / RIOS_AWSBATCH_REGION, SDK settings otherwise', async () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, aws.env);
+      delete process.env.RIOS_AWSBATCH_STACK;
+      delete process.env.RIOS_AWSBATCH_REGION;
+      const o = await getStackOutputs();
+      assert.equal(o.stackName, 'RIOS');
+      assert.equal(o.region, aws.region, 'the region the SDK resolved from AWS_REGION');
+      assert.equal(o.BatchProcessingJobQueueName, 'riosJobQueueWorker');
+      assert.equal(o.BatchECR, aws.state.repositories.get('riosecr')!.uri);
+      assert.equal(typeof o.BatchMaxVCPUS, 'number');
+
+      process.env.RIOS_AWSBATCH_STACK = 'NotThere';
+      await assert.rejects(getStackOutputs(), (e: unknown) => e instanceof AwsError && /stack 'NotThere' in region .* does not exist/.test(e.message));
+      assert.equal((await getStackOutputs({ stackName: 'RIOS' })).stackName, 'RIOS', 'the argument wins over the variable');
+
+      // The endpoint serves one region: a request for another is refused, so this shows the variable is used.
+      process.env.RIOS_AWSBATCH_STACK = 'RIOS';
+      process.env.RIOS_AWSBATCH_REGION = 'eu-west-3';
+      await assert.rejects(getStackOutputs(), (e: unknown) => e instanceof AwsError && /eu-west-3/.test(e.message));
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
   });
 
   test('create refuses bad options, and a second stack of the same name', async () => {
