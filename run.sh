@@ -7,64 +7,41 @@ set -euo pipefail
 cd "$(dirname "$0")"
 say() { printf '[riots] %s\n' "$*" >&2; }
 
-need_apt=()
-want_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$1"); }
+# Test-only tools: the Python GDAL + numpy oracle, ps, GNU time (benchmarks).
+TEST_DEBS=(python3-gdal python3-numpy procps time)
 
-install_system() {
-  need_apt=()
-  # GDAL for gdal-async (built against the system library), and the compiler it needs
-  for p in libgdal-dev gdal-bin python3 make g++; do want_pkg "$p"; done
-  if [ "${1:-}" = test ]; then
-    # test oracles (Python GDAL + numpy) and a real SLURM for the SLURM worker tests
-    for p in python3-gdal python3-numpy slurm-wlm munge procps; do want_pkg "$p"; done
-  fi
-  if [ ${#need_apt[@]} -gt 0 ]; then
-    say "installing Debian packages: ${need_apt[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+install_test_tools() {
+  local missing=() p
+  for p in "${TEST_DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing test tools (Debian): ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    say "Debian packages present"
+    say "test tools present: ${TEST_DEBS[*]}"
   fi
 }
 
-install_node_modules() {
-  local stamp=node_modules/.riots-lock-sha
-  local want; want=$(sha256sum package-lock.json | cut -d' ' -f1)
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && node -e "import('gdal-async')" 2>/dev/null; then
-    say "node_modules up to date"
-    return
-  fi
-  say "npm ci (gdal-async is compiled against the system GDAL: about a minute)"
-  npm_config_build_from_source=true npm_config_shared_gdal=true npm ci --no-audit --no-fund
-  node -e "import('gdal-async').then(m => { if (m.default.bundled) { console.error('gdal-async uses its bundled GDAL'); process.exit(1) } })"
-  echo "$want" > "$stamp"
-}
-
-build() {
-  if [ -f dist/cli/main.js ] && [ -z "$(find src package.json tsconfig.json -newer dist/.build-stamp 2>/dev/null | head -1)" ]; then
-    say "build up to date"
-    return
-  fi
-  say "building (tsc)"
-  npm run -s build
-  touch dist/.build-stamp
+# GDAL, npm dependencies (gdal-async compiled against the system GDAL), the build and the
+# `riots` command: the same script the worker image runs (aws/install.sh), so CI exercises it.
+install_riots() {
+  say "aws/install.sh (system GDAL, npm ci, build; each step skipped when done)"
+  bash aws/install.sh
 }
 
 cmd="${1:-}"
 case "$cmd" in
   demo)
     shift
-    install_system
-    install_node_modules
-    build
+    install_riots
     exec node dist/cli/main.js demo "$@"
     ;;
   test)
     shift
-    install_system test
-    install_node_modules
-    build
+    install_test_tools
+    install_riots
     say "running the test suite"
     files=("$@")
     [ ${#files[@]} -gt 0 ] || files=(test/*.test.ts)

@@ -1,0 +1,33 @@
+/**
+ * Timing helpers for benchmarks: whole commands as child processes, wall time measured here and
+ * peak RSS from GNU time (%M, the child's ru_maxrss including what it waited for).
+ */
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+
+export interface RunResult {
+  wall: number;
+  /** Peak resident set of the child, MB. */
+  maxRssMB: number;
+  stdout: string;
+}
+
+export function runMeasured(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): RunResult {
+  const t0 = process.hrtime.bigint();
+  const t = spawnSync('/usr/bin/time', ['-f', 'MAXRSS=%M', cmd, ...args], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (t.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${t.stderr}`);
+  const m = /MAXRSS=(\d+)/.exec(t.stderr);
+  return { wall, stdout: t.stdout, maxRssMB: m ? Number(m[1]) / 1024 : NaN };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  return `${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
