@@ -46,6 +46,45 @@ export interface ConcurrencyStyleInit {
   computeBarrierTimeout?: number | null;
 }
 
+const INIT_KEYS: readonly (keyof ConcurrencyStyleInit)[] = [
+  'numReadWorkers',
+  'numComputeWorkers',
+  'computeWorkerKind',
+  'computeWorkerExtraParams',
+  'computeWorkersRead',
+  'singleBlockComputeWorkers',
+  'haveSharedTemp',
+  'readBufferInsertTimeout',
+  'readBufferPopTimeout',
+  'computeBufferInsertTimeout',
+  'computeBufferPopTimeout',
+  'computeBarrierTimeout',
+];
+
+/** A setting that is not one of ours: most likely a typo, which would otherwise do nothing. */
+function checkKeys(init: object): void {
+  for (const k of Object.keys(init)) {
+    if ((INIT_KEYS as readonly string[]).includes(k)) continue;
+    const lower = k.toLowerCase();
+    const near = INIT_KEYS.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase()));
+    throw new ControlsError(`concurrency.${k} is not a concurrency setting${near ? ` (did you mean ${near}?)` : ''}; settings: ${INIT_KEYS.join(', ')}`);
+  }
+}
+
+function checkBoolean(init: ConcurrencyStyleInit, k: 'computeWorkersRead' | 'singleBlockComputeWorkers' | 'haveSharedTemp'): void {
+  const v = init[k];
+  if (v !== undefined && typeof v !== 'boolean') throw new ControlsError(`${k} must be true or false (got ${String(v)})`);
+}
+
+/**
+ * How reading and computing are spread (RIOS's ConcurrencyStyle).
+ *
+ * @example
+ * ```ts
+ * const concurrency = new ConcurrencyStyle({ numReadWorkers: 2, computeWorkerKind: CW_THREADS, numComputeWorkers: 2 });
+ * await apply(fn, infiles, outfiles, { controls: { concurrency } });
+ * ```
+ */
 export class ConcurrencyStyle {
   readonly numReadWorkers: number;
   readonly numComputeWorkers: number;
@@ -62,6 +101,13 @@ export class ConcurrencyStyle {
 
   /** @throws {ControlsError} for settings that make no sense together. */
   constructor(init: ConcurrencyStyleInit = {}) {
+    if (init === null || typeof init !== 'object' || Array.isArray(init)) throw new ControlsError('concurrency must be an object of settings');
+    checkKeys(init);
+    for (const k of ['computeWorkersRead', 'singleBlockComputeWorkers', 'haveSharedTemp'] as const) checkBoolean(init, k);
+    const extra = init.computeWorkerExtraParams;
+    if (extra !== undefined && (extra === null || typeof extra !== 'object' || Array.isArray(extra))) {
+      throw new ControlsError('computeWorkerExtraParams must be an object of settings for the worker kind');
+    }
     const kind = init.computeWorkerKind ?? CW_NONE;
     if (!COMPUTE_WORKER_KINDS.includes(kind)) {
       throw new ControlsError(`computeWorkerKind must be one of ${COMPUTE_WORKER_KINDS.join(', ')} (got ${String(kind)})`);

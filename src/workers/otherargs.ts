@@ -59,7 +59,8 @@ export function findUncloneable(v: unknown, p = 'otherArgs', seen = new Set<obje
   if (v instanceof Map) {
     let i = 0;
     for (const [k, val] of v) {
-      const r = findUncloneable(k, `${p}<key ${i}>`, seen) ?? findUncloneable(val, key(p, `get(${i})`), seen);
+      const vp = typeof k === 'string' || typeof k === 'number' ? `${p}.get(${JSON.stringify(k)})` : `${p}<value ${i}>`;
+      const r = findUncloneable(k, `${p}<key ${i}>`, seen) ?? findUncloneable(val, vp, seen);
       if (r) return r;
       i++;
     }
