@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { AwsError, RiotsError } from '../errors.js';
+import { AwsError, RiotsError, TimeoutError } from '../errors.js';
 import { awsCall, ecr } from './clients.js';
 
 /** Local tag of the worker image (the main image's Dockerfile starts FROM it). */
@@ -14,6 +14,8 @@ export const WORKER_TAG = 'riots';
 /** Local tag of a main image. */
 export const MAIN_TAG = 'riots-main';
 export const PLATFORMS = ['linux/amd64', 'linux/arm64'] as const;
+/** How long `docker info` may take to say whether an engine answers. */
+const DOCKER_INFO_TIMEOUT_MS = 30_000;
 
 export interface BuildOptions {
   /** Build the user's main image instead of the worker image. */
@@ -71,7 +73,10 @@ interface DockerResult {
  * Run `docker args…`. Output is shown (inherited) unless `capture`; `input` is written to its
  * stdin. Rejects with a RiotsError when docker cannot be started at all.
  */
-export function docker(args: string[], opts: { capture?: boolean; input?: string } = {}): Promise<DockerResult> {
+export function docker(
+  args: string[],
+  opts: { capture?: boolean; input?: string; timeoutMs?: number } = {},
+): Promise<DockerResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn('docker', args, {
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.capture ? 'pipe' : 'inherit', opts.capture ? 'pipe' : 'inherit'],
@@ -87,7 +92,17 @@ export function docker(args: string[], opts: { capture?: boolean; input?: string
           : new RiotsError(`cannot run docker: ${e.message}`, { cause: e }),
       );
     });
-    child.on('close', (code, signal) => resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            child.kill('SIGKILL');
+            reject(new TimeoutError(`'docker ${args.join(' ')}' did not answer within ${opts.timeoutMs! / 1000} s`));
+          }, opts.timeoutMs);
+    child.on('close', (code, signal) => {
+      if (timer !== undefined) clearTimeout(timer);
+      resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
@@ -103,7 +118,12 @@ export async function dockerStep(what: string, args: string[], input?: string): 
  * @throws RiotsError saying there is no docker command, or no engine behind it.
  */
 export async function checkDockerEngine(): Promise<void> {
-  const r = await docker(['info'], { capture: true });
+  const r = await docker(['info'], { capture: true, timeoutMs: DOCKER_INFO_TIMEOUT_MS }).catch((e: unknown) => {
+    if (e instanceof TimeoutError) {
+      throw new RiotsError(`no Docker engine: ${e.message} (is DOCKER_HOST reachable?)`, { cause: e });
+    }
+    throw e;
+  });
   if (r.code !== 0) {
     const why = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' / ');
     throw new RiotsError(
