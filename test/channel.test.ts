@@ -275,6 +275,22 @@ describe('channel: authentication', () => {
   });
 });
 
+describe('channel: truncation', () => {
+  test('a peer that closes in the middle of a frame ends the connection with a ProtocolError', async () => {
+    const s = await server();
+    const accepted = nextConnection(s);
+    const sock = await connectRaw(s.port);
+    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: 1, riotsVersion: 'x', workerId: 3, pid: 1, hostname: 'h' }));
+    const conn = await accepted;
+    const closed = once<[Error | null]>(conn, 'close');
+    const frame = frameBytes({ type: 'result', taskId: 0, blockIndex: 0, attempt: 0, outputs: [wireBlock('o', null, 'Byte', 1, 8, 8)], timings: {} });
+    sock.end(frame.subarray(0, frame.length - 10));
+    const [err] = await closed;
+    assert.ok(err instanceof ProtocolError);
+    assert.match(err.message, /worker 3 .* closed the connection in the middle of a frame/);
+  });
+});
+
 describe('channel: heartbeats', () => {
   test('the server declares a silent worker lost', async () => {
     const s = await server({ heartbeatSeconds: 0.05, peerTimeoutSeconds: 0.4 });

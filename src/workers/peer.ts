@@ -72,7 +72,9 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(new ChannelError(`channel connection with ${this.remoteAddress}: ${err.message}`, { cause: err })));
     socket.on('close', () => this.finish(this.closeReason ?? null));
-    socket.on('end', () => this.finish(null));
+    socket.on('end', () =>
+      this.finish(this.parser.idle ? null : new ProtocolError(`channel peer ${this.describe()} closed the connection in the middle of a frame`, this.context())),
+    );
     (this as unknown as EventEmitter).on('newListener', (event: string | symbol) => {
       if (event === 'message') process.nextTick(() => this.flushPending());
     });
@@ -200,19 +202,25 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
     this.lastReceived = Date.now();
     this.bytesReceived += chunk.length;
     this.opts.onParserBytes?.(chunk.length);
-    try {
-      for (const frame of this.parser.push(chunk)) {
+    const frames = this.parser.push(chunk);
+    for (;;) {
+      let msg: In;
+      try {
+        const next = frames.next();
+        if (next.done) return;
         const build = this.build!;
         this.build = undefined;
-        const msg = build(frame.payloads) as In;
-        this.framesReceived++;
-        if (msg.type === 'heartbeat') continue;
-        this.deliver(msg);
-        if (this.closed) return;
+        msg = build(next.value.payloads) as In;
+      } catch (err) {
+        const e = err instanceof ProtocolError ? err : new ProtocolError(`channel peer ${this.describe()}: ${(err as Error).message}`, { cause: err });
+        this.destroy(e);
+        return;
       }
-    } catch (err) {
-      const e = err instanceof ProtocolError ? err : new ProtocolError(`channel peer ${this.describe()}: ${(err as Error).message}`, { cause: err });
-      this.destroy(e);
+      this.framesReceived++;
+      if (msg.type === 'heartbeat') continue;
+      // Outside the try: an exception in a 'message' listener is the listener's, not the peer's.
+      this.deliver(msg);
+      if (this.closed) return;
     }
   }
 
