@@ -45,8 +45,6 @@ interface VectorEntry {
   queue: Promise<unknown>;
 }
 
-const vectors = new Map<string, Promise<VectorEntry>>();
-
 async function describeVector(ds: gdal.Dataset, owned: boolean, path: string): Promise<VectorEntry> {
   const n = await ds.layers.countAsync();
   if (n === 0) throw new InputError(`${path} has no vector layers`, { file: path });
@@ -56,16 +54,6 @@ async function describeVector(ds: gdal.Dataset, owned: boolean, path: string): P
     layers.push({ name: l.name, srs: l.srs ? l.srs.toWKT() : '' });
   }
   return { ds, layers, owned, queue: Promise.resolve() };
-}
-
-function vectorEntry(src: VectorSource): Promise<VectorEntry> {
-  let p = vectors.get(src.path);
-  if (!p) {
-    p = src.dataset ? describeVector(src.dataset, false, src.path) : openReadOnly(src.path).then((ds) => describeVector(ds, true, src.path));
-    p.catch(() => vectors.delete(src.path));
-    vectors.set(src.path, p);
-  }
-  return p;
 }
 
 function pickLayer(e: VectorEntry, path: string, which: string | number | undefined): { name: string; srs: string; index: number } {
@@ -82,18 +70,81 @@ function pickLayer(e: VectorEntry, path: string, which: string | number | undefi
 }
 
 /**
- * Rasterize a vector layer onto a window of the working grid (margins included), as one
- * `[1][rows][cols]` array of `vectorDatatype`.
- * @throws {ControlsError} an unknown layer; {@link GdalError} when GDAL's rasterizer fails (e.g. a
- *   missing burnAttribute or a bad filterSQL).
+ * Rasterizes one vector file onto windows of a grid. It uses the caller's open dataset when given
+ * (else opens its own) and serialises its calls, because the filters live on the dataset's layer.
  */
-export async function rasterizeBlock(src: string | VectorSource, target: TargetWindow, opts: RasterizeOptions = {}): Promise<AnyTypedArray> {
+export class VectorRasterizer {
+  private entry: Promise<VectorEntry> | undefined;
+
+  constructor(readonly src: VectorSource) {}
+
+  private open(): Promise<VectorEntry> {
+    if (!this.entry) {
+      const { src } = this;
+      const p = src.dataset ? describeVector(src.dataset, false, src.path) : openReadOnly(src.path).then((ds) => describeVector(ds, true, src.path));
+      p.catch(() => {
+        if (this.entry === p) this.entry = undefined;
+      });
+      this.entry = p;
+    }
+    return this.entry;
+  }
+
+  /**
+   * Rasterize onto a window (a grid, margins included) as one `[1][rows][cols]` array of
+   * `vectorDatatype`.
+   * @throws {ControlsError} an unknown layer; {@link GdalError} when GDAL's rasterizer fails (e.g.
+   *   a missing burnAttribute or a bad filterSQL).
+   */
+  async rasterize(grid: PixelGridSpec, opts: RasterizeOptions = {}): Promise<AnyTypedArray> {
+    const e = await this.open();
+    const layer = pickLayer(e, this.src.path, opts.vectorLayer);
+    const run = e.queue.then(() => burn(e, this.src.path, layer, grid, opts));
+    e.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Open the file and check that it has the layer (a name, a 0-based index, or the first). */
+  async checkLayer(which: string | number | undefined): Promise<void> {
+    pickLayer(await this.open(), this.src.path, which);
+  }
+
+  /** Rasterize onto a window given in `working`'s pixel coordinates (margins included). */
+  read(working: PixelGridSpec, win: PixelWindow, opts: RasterizeOptions = {}): Promise<AnyTypedArray> {
+    return this.rasterize(subGrid(working, win.col, win.row, win.cols, win.rows), opts);
+  }
+
+  /** Close the dataset if this rasterizer opened it. */
+  async close(): Promise<void> {
+    const p = this.entry;
+    this.entry = undefined;
+    if (!p) return;
+    try {
+      const e = await p;
+      await e.queue;
+      if (e.owned) e.ds.close();
+    } catch {
+      /* it never opened */
+    }
+  }
+}
+
+const shared = new Map<string, VectorRasterizer>();
+
+/**
+ * Rasterize a vector layer onto a window of the working grid (margins included), as one
+ * `[1][rows][cols]` array of `vectorDatatype`. The file is opened once per path until
+ * {@link closeVectors}.
+ * @throws {ControlsError} an unknown layer; {@link GdalError} when GDAL's rasterizer fails.
+ */
+export function rasterizeBlock(src: string | VectorSource, target: TargetWindow, opts: RasterizeOptions = {}): Promise<AnyTypedArray> {
   const source = typeof src === 'string' ? { path: src } : src;
-  const e = await vectorEntry(source);
-  const layer = pickLayer(e, source.path, opts.vectorLayer);
-  const run = e.queue.then(() => burn(e, source.path, layer, target.grid, opts));
-  e.queue = run.catch(() => undefined);
-  return run;
+  let r = shared.get(source.path);
+  if (!r) {
+    r = new VectorRasterizer(source);
+    shared.set(source.path, r);
+  }
+  return r.rasterize(target.grid, opts);
 }
 
 async function burn(e: VectorEntry, path: string, layerInfo: { name: string; srs: string; index: number }, grid: PixelGridSpec, opts: RasterizeOptions): Promise<AnyTypedArray> {
@@ -138,19 +189,9 @@ async function burn(e: VectorEntry, path: string, layerInfo: { name: string; srs
   }
 }
 
-/** A reader of rasterized windows given in the working grid's pixel coordinates (margins included). */
-export function vectorWindowReader(src: string | VectorSource, working: PixelGridSpec, opts: RasterizeOptions): (win: PixelWindow) => Promise<AnyTypedArray> {
-  return (win) => rasterizeBlock(src, { grid: subGrid(working, win.col, win.row, win.cols, win.rows) }, opts);
-}
-
-/** Close the vector datasets riots opened. */
+/** Close the vector datasets rasterizeBlock opened. */
 export async function closeVectors(): Promise<void> {
-  const all = await Promise.allSettled([...vectors.values()]);
-  vectors.clear();
-  for (const r of all) {
-    if (r.status === 'fulfilled' && r.value.owned) {
-      await r.value.queue;
-      r.value.ds.close();
-    }
-  }
+  const all = [...shared.values()];
+  shared.clear();
+  await Promise.all(all.map((r) => r.close()));
 }

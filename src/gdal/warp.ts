@@ -118,7 +118,6 @@ interface WarpEntry {
   vsimem: string[];
 }
 
-const warped = new Map<string, Promise<WarpEntry>>();
 let vsiCounter = 0;
 
 function methodThreshold(opts: WarpReadOptions): number {
@@ -264,39 +263,94 @@ function release(e: WarpEntry): void {
 }
 
 /**
- * Resample `opts.bands` of an input onto the target window (a window of the working grid,
- * margins included), into one band-major array `[bands][rows][cols]` of `opts.dtype`. Only the
- * window is resampled. Pixels outside the input's coverage get `opts.fill`.
- *
- * Results equal `gdalwarp -ovr NONE -r <method> -et <errorThreshold> -srcnodata ... -dstnodata ...`
- * of the input onto the whole working grid.
+ * Resamples one input onto windows of one target lattice. It owns its warped VRTs and source
+ * handle, so several readers of the same file (one per read worker) never wait on each other's
+ * locks. The VRTs are built on the first read.
  */
-export async function readWarped(src: RasterSource, target: TargetWindow, opts: WarpReadOptions): Promise<AnyTypedArray> {
-  const key = warpKey(src.path, target.grid, target.working, opts);
-  let p = warped.get(key);
-  if (!p) {
-    p = buildEntry(src, target.grid, target.working, opts);
-    p.catch(() => warped.delete(key));
-    warped.set(key, p);
+export class WarpedReader {
+  private entry: Promise<WarpEntry> | undefined;
+  private closed = false;
+
+  /**
+   * @param working The working grid, when known: windows may then be given in its pixel
+   *   coordinates ({@link read}) and the VRT covers it (grown by {@link WARP_MARGIN}).
+   */
+  constructor(
+    readonly src: RasterSource,
+    readonly opts: WarpReadOptions,
+    readonly working?: PixelGridSpec,
+  ) {}
+
+  /** Read a window given as a grid on the target lattice. */
+  async readTarget(target: PixelGridSpec): Promise<AnyTypedArray> {
+    if (this.closed) throw new GdalError(`reader of ${this.src.path} is closed`, { file: this.src.path });
+    if (!this.entry) {
+      const p = buildEntry(this.src, target, this.working, this.opts);
+      p.catch(() => {
+        if (this.entry === p) this.entry = undefined;
+      });
+      this.entry = p;
+    }
+    const entry = await this.entry;
+    const { opts } = this;
+    const win = windowOf(entry.grid, target);
+    const n = win.cols * win.rows;
+    const out = allocate(opts.dtype, n * opts.bands.length);
+    for (const g of entry.groups) {
+      for (let k = 0; k < g.outIndex.length; k++) {
+        const i = g.outIndex[k]!;
+        const slice = out.subarray(i * n, (i + 1) * n) as AnyTypedArray;
+        await readWindow(g.vrt, [k + 1], win, opts.dtype, [opts.fill[i] ?? 0], entry.grid.cols, entry.grid.rows, slice);
+      }
+    }
+    return out;
   }
-  const entry = await p;
-  const win = windowOf(entry.grid, target.grid);
-  const n = win.cols * win.rows;
-  const out = allocate(opts.dtype, n * opts.bands.length);
-  for (const g of entry.groups) {
-    for (let k = 0; k < g.outIndex.length; k++) {
-      const i = g.outIndex[k]!;
-      const slice = out.subarray(i * n, (i + 1) * n) as AnyTypedArray;
-      await readWindow(g.vrt, [k + 1], win, opts.dtype, [opts.fill[i] ?? 0], entry.grid.cols, entry.grid.rows, slice);
+
+  /** Read a window given in the working grid's pixel coordinates (margins included). */
+  read(win: PixelWindow): Promise<AnyTypedArray> {
+    if (!this.working) throw new GridError('WarpedReader.read needs the working grid; use readTarget');
+    return this.readTarget(subGrid(this.working, win.col, win.row, win.cols, win.rows));
+  }
+
+  /** Close the VRTs and the reader's own source handle (not a dataset the caller gave). */
+  async close(): Promise<void> {
+    this.closed = true;
+    const p = this.entry;
+    this.entry = undefined;
+    if (!p) return;
+    try {
+      release(await p);
+    } catch {
+      /* it never opened */
     }
   }
-  return out;
+}
+
+const warpedReaders = new Map<string, WarpedReader>();
+
+/**
+ * Resample `opts.bands` of an input onto the target window (a window of the working grid,
+ * margins included), into one band-major array `[bands][rows][cols]` of `opts.dtype`. Only the
+ * window is resampled. Pixels outside the input's coverage get `opts.fill`. Readers are cached
+ * per input, options and lattice until {@link closeReadCaches}.
+ *
+ * Results equal `gdalwarp -ovr NONE -r <method> -et <errorThreshold> -srcnodata ... -dstnodata ...
+ * -wo XSCALE=.. -wo YSCALE=..` (see {@link resampleScale}) of the input onto the whole working grid.
+ */
+export function readWarped(src: RasterSource, target: TargetWindow, opts: WarpReadOptions): Promise<AnyTypedArray> {
+  const key = warpKey(src.path, target.grid, target.working, opts);
+  let r = warpedReaders.get(key);
+  if (!r) {
+    r = new WarpedReader(src, opts, target.working);
+    warpedReaders.set(key, r);
+  }
+  return r.readTarget(target.grid);
 }
 
 /**
  * A reader of windows given in the working grid's pixel coordinates (margins included, may reach
- * beyond the grid), for the applier's input sources: resampled when `resample` is true, read
- * directly otherwise.
+ * beyond the grid): resampled when `resample` is true, read directly otherwise. Uses the shared
+ * caches; the applier's sources use a {@link WarpedReader} each instead.
  */
 export function windowReader(
   src: RasterSource,
@@ -312,9 +366,9 @@ export function windowReader(
 
 /** Close every cached handle and warped VRT (end of a run). */
 export async function closeReadCaches(): Promise<void> {
-  const entries = await Promise.allSettled([...warped.values()]);
-  warped.clear();
-  for (const r of entries) if (r.status === 'fulfilled') release(r.value);
+  const readers = [...warpedReaders.values()];
+  warpedReaders.clear();
+  await Promise.all(readers.map((r) => r.close()));
   const opened = await Promise.allSettled([...direct.values()]);
   direct.clear();
   for (const r of opened) if (r.status === 'fulfilled') r.value.ds.close();
