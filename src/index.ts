@@ -23,4 +23,5 @@ export {
   CW_SLURM,
   CW_PBS,
 } from './workers/concurrency.js';
+export { defineUserFunction, isComputeWorker, computeWorkerId, type UserFunctionRef, type UserFunctionSpec } from './workers/userfunction.js';
 export * from './errors.js';

@@ -165,6 +165,7 @@ test('the public API exports exactly these names', () => {
     'CW_THREADS', 'ChannelError', 'ConcurrencyStyle', 'ControlsError', 'DATA_TYPES', 'GdalError', 'GridError', 'GridMismatchError',
     'InputError', 'InputMissingError', 'InputNotRasterError', 'InterruptedError', 'OutputBlockError', 'OutputDirError', 'OutputError',
     'PixelGrid', 'ProtocolError', 'ReaderInfo', 'ReferenceImageError', 'RiotsError', 'TimeoutError', 'Timings', 'UserFunctionError',
-    'WorkerError', 'WorkerLostError', 'apply', 'describeBlock', 'errorFromJSON', 'errorToJSON', 'formatTimingsReport',
+    'WorkerError', 'WorkerLostError', 'apply', 'computeWorkerId', 'defineUserFunction', 'describeBlock', 'errorFromJSON', 'errorToJSON',
+    'formatTimingsReport', 'isComputeWorker',
   ]);
 });

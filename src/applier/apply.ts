@@ -99,6 +99,10 @@ let sourceBuilder: SourceBuilder = comparableSources;
 export function registerSourceBuilder(b: SourceBuilder): void {
   sourceBuilder = b;
 }
+/** The source builder in use (a worker that reads its own inputs builds them exactly as the main does). */
+export function currentSourceBuilder(): SourceBuilder {
+  return sourceBuilder;
+}
 
 /**
  * Run `userFunction` over every block of the inputs and write the outputs.
