@@ -11,7 +11,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { AuthError, ChannelError, ProtocolError, TimeoutError } from '../src/errors.js';
 import { ChannelClient, ChannelServer, type RefusedConnection, type WorkerConnection } from '../src/workers/channel.js';
 import { channelAddressFromArg, channelKeyEnv, readChannelAddrFile, writeChannelAddrFile, CHANNEL_KEY_ENV } from '../src/workers/channeladdr.js';
+import { FrameParser } from '../src/workers/framing.js';
 import { HELLO_BYTES } from '../src/workers/handshake.js';
+import { decodeMessage } from '../src/workers/messagecheck.js';
 import type { Message, WorkerToMain } from '../src/workers/protocol.js';
 import { connectRaw, frameBytes, once, rawHandshake, readExactly, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
@@ -255,6 +257,23 @@ describe('channel: authentication', () => {
     const c = await ChannelClient.connect({ ...s.address(), workerId: 2, timeoutSeconds: 5 });
     assert.equal((await accepted).remoteWorkerId, 2);
     await c.close();
+  });
+
+  test('a worker speaking another protocol version is told why and refused', async () => {
+    const s = await server();
+    const refused = nextRefusal(s);
+    const sock = await connectRaw(s.port);
+    const reply: Buffer[] = [];
+    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: 999, riotsVersion: 'x', workerId: 2, pid: 1, hostname: 'h' }));
+    sock.on('data', (d: Buffer) => reply.push(d));
+    const r = await refused;
+    assert.ok(r.error instanceof ProtocolError);
+    assert.match(r.error.message, /protocol 999, this main process 1/);
+    await socketClosed(sock);
+    const frames = [...new FrameParser().push(Buffer.concat(reply))].map((f) => decodeMessage(f.header, f.payloads, 'toWorker'));
+    assert.deepEqual(frames.map((m) => m.type), ['shutdown']);
+    assert.match((frames[0] as { reason: string }).reason, /install the same riots version/);
+    assert.equal(s.stats.authenticated, 0);
   });
 
   test('an authenticated peer sending an invalid message is disconnected with a ProtocolError', async () => {
