@@ -9,11 +9,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { apply, Block, ControlsError, UserFunctionError, Timings, ApplierControls, ConcurrencyStyle } from '../src/index.js';
+import { apply, Block, ControlsError, UserFunctionError, WorkerError, Timings, ApplierControls, ConcurrencyStyle } from '../src/index.js';
 import type { RunDescription } from '../src/applier/apply.js';
 import { createBackend } from '../src/workers/threads.js';
 import { makeRaster, py } from './helpers/py.js';
-import { combine, copyA, failsOnBlock3, type CountArgs } from './helpers/userfns.js';
+import { combine, copyA, exitsOnBlock2, failsOnBlock3, type CountArgs } from './helpers/userfns.js';
 
 let dir: string;
 const f = (name: string): string => path.join(dir, name);
@@ -198,6 +198,22 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
       },
     );
     assert.equal(existsSync(f('fail.tif')), false);
+    assert.equal(osThreads(), baseline, 'every worker thread has ended');
+  });
+
+  test('a worker thread that dies fails the run with a WorkerError naming the worker and block', async () => {
+    await apply(copyRef, { a: f('a.tif') }, { out: f('warm2.tif') }, { controls: { calcStats: false } });
+    const baseline = osThreads();
+    await assert.rejects(
+      apply(exitsOnBlock2, { a: f('a.tif') }, { out: f('exit.tif') }, { controls: { windowXSize: 64, windowYSize: 48, concurrency: THREADS } }),
+      (e: unknown) => {
+        assert.ok(e instanceof WorkerError, String(e));
+        assert.match(e.message, /compute worker [01] \(thread\) exited unexpectedly with code 3 while computing block 2 /);
+        assert.equal(e.block?.index, 2);
+        return true;
+      },
+    );
+    assert.equal(existsSync(f('exit.tif')), false);
     assert.equal(osThreads(), baseline, 'every worker thread has ended');
   });
 

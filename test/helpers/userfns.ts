@@ -49,3 +49,9 @@ export const failsOnBlock3 = defineUserFunction(import.meta.url, (info, inputs, 
 export function copyA(_info: unknown, inputs: Record<string, Block>, outputs: Record<string, Block>): void {
   outputs.out = inputs.a!.clone();
 }
+
+/** Ends its worker thread on block 2 (as a crash would). */
+export const exitsOnBlock2 = defineUserFunction(import.meta.url, (info, inputs, outputs) => {
+  if (info.block.index === 2 && isComputeWorker()) process.exit(3);
+  outputs.out = (inputs.a as Block).clone();
+});
