@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { Block } from '../src/block.js';
+import { DATA_TYPES } from '../src/dtypes.js';
 import { ProtocolError } from '../src/errors.js';
 import { encodeFrame, FrameParser, DEFAULT_FRAME_LIMITS } from '../src/workers/framing.js';
 import { checkMessage, decodeMessage } from '../src/workers/messagecheck.js';
-import { blockFromWire, blockToWire, encodeMessage, MAIN_TO_WORKER_TYPES, WORKER_TO_MAIN_TYPES, type Direction, type Message } from '../src/workers/protocol.js';
+import { blockByteLength, blockFromWire, blockToWire, encodeMessage, MAIN_TO_WORKER_TYPES, WORKER_TO_MAIN_TYPES, type Direction, type Message, type TaskSpec, type WireBlock } from '../src/workers/protocol.js';
 import { frameBytes, parseInPieces, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
 /** Every binary field of a message, in wire order, as plain bytes. */
@@ -94,6 +96,50 @@ describe('protocol round trip', () => {
     assert.deepEqual([rb.bands, rb.rows, rb.cols], [2, 3, 4]);
     assert.deepEqual([...rb.data], [...b.data]);
     assert.equal(rb.data.buffer, back.outputs[0]!.data.buffer, 'the Block views the received payload');
+  });
+});
+
+describe('protocol round trip (property)', () => {
+  const wire: fc.Arbitrary<WireBlock> = fc
+    .record({
+      name: fc.string({ maxLength: 20 }),
+      listIndex: fc.option(fc.nat(1000), { nil: null }),
+      dtype: fc.constantFrom(...DATA_TYPES),
+      bands: fc.integer({ min: 1, max: 3 }),
+      rows: fc.nat(9),
+      cols: fc.nat(9),
+    })
+    .chain((h) => {
+      const n = blockByteLength(h.dtype, h.bands, h.rows, h.cols);
+      return fc.uint8Array({ minLength: n, maxLength: n }).map((data) => ({ ...h, data }));
+    });
+  const window = fc.record({ xoff: fc.integer({ min: -100, max: 1e6 }), yoff: fc.integer({ min: -100, max: 1e6 }), xsize: fc.nat(5000), ysize: fc.nat(5000) });
+  const task: fc.Arbitrary<TaskSpec> = fc.record({
+    taskId: fc.nat(),
+    attempt: fc.nat(10),
+    block: fc.record({ index: fc.nat(), xoff: fc.nat(1e6), yoff: fc.nat(1e6), xsize: fc.nat(5000), ysize: fc.nat(5000) }),
+    overlap: fc.nat(64),
+    window,
+    inputs: fc.array(wire, { maxLength: 4 }),
+  });
+
+  test('random tasks and results cross unchanged, in random pieces', () => {
+    const msg: fc.Arbitrary<[Direction, Message]> = fc.oneof(
+      fc.array(task, { minLength: 1, maxLength: 4 }).map((tasks): [Direction, Message] => ['toWorker', { type: 'tasks', tasks }]),
+      fc
+        .record({ taskId: fc.nat(), blockIndex: fc.nat(), attempt: fc.nat(5), outputs: fc.array(wire, { maxLength: 5 }) })
+        .map((r): [Direction, Message] => ['toMain', { type: 'result', ...r, timings: { userfunction: { seconds: 0.5, count: 1 } } }]),
+    );
+    fc.assert(
+      fc.property(msg, fc.array(fc.nat(4000), { maxLength: 6 }), ([direction, m], cuts) => {
+        const back = roundTrip(m, direction, cuts);
+        assert.deepEqual(shape(back), shape(m));
+        const a = pixelBytes(m);
+        const b = pixelBytes(back);
+        a.forEach((x, i) => assert.ok(x.equals(b[i]!)));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
