@@ -1,0 +1,65 @@
+/**
+ * Read workers: one deflate-compressed 6000x6000 Float32 input, a trivial user function and an
+ * uncompressed output without statistics, so that reading (decompression) dominates.
+ * numReadWorkers 1, 2 and 4, each in a fresh child process with UV_THREADPOOL_SIZE=4 (libuv's
+ * default) and =10, alternately. (Several inputs of one block are already read at once, each on
+ * its own handle, so one input is where read workers matter most.)
+ *
+ * usage: node --import tsx bench/readworkers.ts [--size 6000] [--repeats 3]
+ */
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { apply, type Block } from '../src/index.js';
+import { makeFloatInput, OUT } from './lib/fixtures.js';
+import { machine, median } from './lib/measure.js';
+
+const { values } = parseArgs({
+  options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '3' }, child: { type: 'string' } },
+});
+const size = Number(values.size);
+const input = makeFloatInput('w1a', size, 1);
+
+if (values.child !== undefined) {
+  const out = path.join(OUT, `rw-out-${process.pid}.tif`);
+  const t0 = performance.now();
+  await apply(
+    (_info, ins, outs) => {
+      const a = ins.a as Block<'Float32'>;
+      const o = a.like('Float32');
+      for (let i = 0; i < o.data.length; i++) o.data[i] = a.data[i]! * 2;
+      outs.sum = o;
+    },
+    { a: input },
+    { sum: out },
+    { controls: { calcStats: false, omitPyramids: true, creationOptions: ['TILED=YES'], concurrency: { numReadWorkers: Number(values.child) } } },
+  );
+  rmSync(out, { force: true });
+  console.log(JSON.stringify({ seconds: (performance.now() - t0) / 1000 }));
+} else {
+  const repeats = Number(values.repeats);
+  const cases = [
+    { n: 1, pool: 4 },
+    { n: 2, pool: 4 },
+    { n: 4, pool: 4 },
+    { n: 1, pool: 10 },
+    { n: 2, pool: 10 },
+    { n: 4, pool: 10 },
+  ];
+  const times = cases.map(() => [] as number[]);
+  console.log(`read workers on ${machine()}`);
+  for (let r = 0; r < repeats; r++) {
+    cases.forEach((c, i) => {
+      const p = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--size', String(size), '--child', String(c.n)], {
+        encoding: 'utf8',
+        env: { ...process.env, UV_THREADPOOL_SIZE: String(c.pool) },
+      });
+      if (p.status !== 0) throw new Error(p.stderr);
+      times[i]!.push((JSON.parse(p.stdout.trim().split('\n').pop()!) as { seconds: number }).seconds);
+    });
+  }
+  cases.forEach((c, i) => {
+    console.log(`numReadWorkers ${c.n}, UV_THREADPOOL_SIZE ${String(c.pool).padStart(2)}: median ${median(times[i]!).toFixed(2)} s  (runs: ${times[i]!.map((x) => x.toFixed(2)).join(', ')})`);
+  });
+}
