@@ -459,6 +459,20 @@ describe('channel server options', () => {
     assert.notEqual(a.key.toString('hex'), b.key.toString('hex'));
   });
 
+  test('close() ends connections, including ones stalled in the handshake, at once', async () => {
+    const s = await ChannelServer.create({ host: '127.0.0.1', handshakeTimeoutSeconds: 60 });
+    const accepted = nextConnection(s);
+    const client = await ChannelClient.connect({ ...s.address(), workerId: 1, timeoutSeconds: 5 });
+    const conn = await accepted;
+    const stalled = await connectRaw(s.port);
+    await readExactly(stalled, HELLO_BYTES);
+    const t0 = Date.now();
+    await s.close();
+    assert.ok(Date.now() - t0 < 5000, 'close did not wait for the handshake timeout');
+    assert.ok(conn.closed);
+    await Promise.all([client.whenClosed(), socketClosed(stalled)]);
+  });
+
   test('the client gives up when nothing listens, within its timeout', async () => {
     const probe = net.createServer();
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));

@@ -86,7 +86,8 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   readonly stats: ChannelServerStats = { authenticated: 0, refused: 0, parserBytes: 0 };
   private readonly server: net.Server;
   private readonly opts: Required<Omit<ChannelServerOptions, 'key' | 'limits'>> & { limits: FrameLimits };
-  private pending = 0;
+  /** Sockets still in the handshake or waiting for hello. */
+  private readonly pendingSockets = new Set<net.Socket>();
 
   private constructor(server: net.Server, key: Buffer, port: number, opts: ChannelServer['opts']) {
     super();
@@ -162,6 +163,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   /** Stop listening and close every connection. */
   async close(): Promise<void> {
     const closing = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.pendingSockets) s.destroy();
     for (const c of this.connections) c.destroy();
     await closing;
   }
@@ -174,16 +176,16 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   private onSocket(socket: net.Socket): void {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.on('error', () => undefined);
-    if (this.pending >= this.opts.maxPendingHandshakes) {
+    if (this.pendingSockets.size >= this.opts.maxPendingHandshakes) {
       socket.destroy();
       this.refuse(remote, new ChannelError(`channel server: more than ${this.opts.maxPendingHandshakes} connections waiting in the handshake; closed ${remote}`));
       return;
     }
-    this.pending++;
+    this.pendingSockets.add(socket);
     const deadline = Date.now() + this.opts.handshakeTimeoutSeconds * 1000;
     void this.admit(socket, deadline).then(
       (conn) => {
-        this.pending--;
+        this.pendingSockets.delete(socket);
         if (conn.closed) {
           // Closed (e.g. an invalid frame right behind the hello) before it could be handed over.
           this.refuse(remote, conn.closeReason ?? new ChannelError(`channel server: ${remote} closed right after hello`));
@@ -195,7 +197,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
         this.emit('connection', conn);
       },
       (err: Error) => {
-        this.pending--;
+        this.pendingSockets.delete(socket);
         socket.destroy();
         this.refuse(remote, err);
       },
