@@ -8,7 +8,8 @@
  *
  * usage: node --import tsx bench/w2-threads.ts [--size 4000] [--repeats 3] [--workers 2]
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apply, type Block } from '../src/index.js';
@@ -43,6 +44,7 @@ async function main(): Promise<void> {
   const thr: number[] = [];
   let reports = ['', ''];
   console.log(`W2 on ${machine()}`);
+  console.log(`before: ${load()}`);
   for (let i = 0; i < repeats; i++) {
     for (const threads of [false, true]) {
       rmSync(out, { force: true });
@@ -60,9 +62,21 @@ async function main(): Promise<void> {
   console.log(`sequential:            median ${ms.toFixed(2)} s  (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
   console.log(`CW_THREADS, ${workers} workers: median ${mt.toFixed(2)} s  (runs: ${thr.map((x) => x.toFixed(2)).join(', ')})`);
   console.log(`speed-up:              ${(ms / mt).toFixed(2)}x  (target >= 1.7)`);
+  console.log(`after: ${load()}`);
   console.log(`\nlast sequential report:\n${reports[0]}\n\nlast CW_THREADS report:\n${reports[1]}`);
   rmSync(out, { force: true });
   reports = [];
+}
+
+/** Other work on the machine skews the comparison: say how busy it was. */
+function load(): string {
+  let pressure = '';
+  try {
+    pressure = `, CPU pressure ${/avg60=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? '?'}%`;
+  } catch {
+    // no PSI on this kernel
+  }
+  return `load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${pressure}`;
 }
 
 if (!isComputeWorker()) await main();
