@@ -97,21 +97,29 @@ if [ -f package-lock.json ]; then
     rm -f "$STAMP"
     npm ci --no-audit --no-fund
   fi
-  if ! gdal_async_ok; then
-    log "gdal-async does not load against the system GDAL: rebuilding it from source"
-    npm rebuild gdal-async
-    gdal_async_ok || { log "gdal-async still does not load against the system GDAL"; exit 1; }
-  fi
-  echo "$want" >"$STAMP"
 else
-  # An installed package has no lock file: install its runtime dependencies.
-  if [ -d node_modules ] && gdal_async_ok && node -e 'for (const d of Object.keys(require("./package.json").dependencies || {})) require.resolve(d + "/package.json")' >/dev/null 2>&1; then
+  # An installed package has no lock file: install its runtime dependencies, unless every one
+  # is already found from here (in ./node_modules or a parent's, as Node resolves them).
+  if node -e '
+    const fs = require("fs"), path = require("path");
+    const found = (d) => { for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+      if (fs.existsSync(path.join(dir, "node_modules", d, "package.json"))) return true;
+      if (path.dirname(dir) === dir) return false; } };
+    const deps = Object.keys(require("./package.json").dependencies || {});
+    process.exit(deps.every(found) ? 0 : 1);
+  '; then
     log "runtime dependencies already installed: npm install skipped"
   else
-    log "installing runtime npm dependencies (no package-lock.json here)"
+    log "installing runtime npm dependencies (no package-lock.json here; gdal-async built from source; takes minutes)"
     npm install --omit=dev --no-save --no-audit --no-fund
   fi
 fi
+if ! gdal_async_ok; then
+  log "gdal-async does not load against the system GDAL: rebuilding it from source"
+  npm rebuild gdal-async
+  gdal_async_ok || { log "gdal-async still does not load against the system GDAL"; exit 1; }
+fi
+if [ -f package-lock.json ]; then echo "$want" >"$STAMP"; fi
 
 # ---- 3. build ----
 if [ -d src ] && [ -f tsconfig.json ]; then

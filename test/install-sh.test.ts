@@ -159,3 +159,24 @@ test('install.sh: fails loudly when a step fails', async (t) => {
   assert.match(r.stderr, /npm ERR! network/);
   assert.doesNotMatch(r.stdout, /install.sh: done/);
 });
+
+test('install.sh: an installed package (no lock, no src) gets its runtime dependencies once and uses dist/', async (t) => {
+  const s = sandbox();
+  t.after(() => s.cleanup());
+  writeFileSync(s.db, 'libgdal-dev\ngdal-bin\npython3\nmake\ng++\n');
+  rmSync(join(s.root, 'package-lock.json'));
+  rmSync(join(s.root, 'src'), { recursive: true });
+  rmSync(join(s.root, 'tsconfig.json'));
+  writeFileSync(join(s.root, 'package.json'), JSON.stringify({ name: 'pkg', dependencies: { 'gdal-async': '*', yaml: '*' } }));
+  mkdirSync(join(s.root, 'dist', 'cli'), { recursive: true });
+  writeFileSync(join(s.root, 'dist', 'cli', 'main.js'), '#!/usr/bin/env node\n');
+  const first = await s.run({ FAKE_GDAL_BUNDLED: 'true' });
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.deepEqual(tools(first.calls), ['npm install --omit=dev --no-save --no-audit --no-fund', 'npm rebuild gdal-async']);
+  assert.match(first.stdout, /no src\/ here: using the compiled dist\//);
+  assert.equal(readlinkSync(join(s.binDir, 'riots')), join(s.root, 'dist', 'cli', 'main.js'));
+  const second = await s.run();
+  assert.equal(second.code, 0, second.stderr + second.stdout);
+  assert.deepEqual(tools(second.calls), []);
+  assert.match(second.stdout, /runtime dependencies already installed/);
+});

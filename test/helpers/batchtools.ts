@@ -96,7 +96,16 @@ if (argv[0] === 'ci') {
   fs.mkdirSync('dist/cli', { recursive: true });
   fs.writeFileSync('dist/cli/main.js', '#!/usr/bin/env node\\n');
 } else if (argv[0] === 'install') {
-  for (const a of argv.slice(1).filter((a) => !a.startsWith('-'))) {
+  const named = argv.slice(1).filter((a) => !a.startsWith('-'));
+  if (named.length === 0) {
+    // Install package.json's dependencies.
+    for (const d of Object.keys(JSON.parse(fs.readFileSync('package.json', 'utf8')).dependencies || {})) {
+      if (d === 'gdal-async') { gdal(process.env.FAKE_GDAL_BUNDLED === 'true'); continue; }
+      fs.mkdirSync(path.join('node_modules', d), { recursive: true });
+      fs.writeFileSync(path.join('node_modules', d, 'package.json'), JSON.stringify({ name: d }));
+    }
+  }
+  for (const a of named) {
     const name = a.length > 1 && a.slice(1).includes('@') ? a.slice(0, a.lastIndexOf('@')) : a;
     fs.mkdirSync(path.join('node_modules', name), { recursive: true });
     fs.writeFileSync(path.join('node_modules', name, 'package.json'), JSON.stringify({ name }));
