@@ -68,7 +68,8 @@ export async function activeJobs(b: BatchLoaded, queues: string[]): Promise<Acti
       if (d.status) job.status = String(d.status);
     }
   }
-  return [...found.values()];
+  // A job may have ended between ListJobs and DescribeJobs.
+  return [...found.values()].filter((j) => (ACTIVE_STATUSES as readonly string[]).includes(j.status));
 }
 
 async function run(argv: string[]): Promise<number> {
