@@ -3,6 +3,7 @@
  * vectors, with riots errors instead of GDAL's.
  */
 import { existsSync } from 'node:fs';
+import { openWithNetworkDefaults } from './s3.js';
 import { gdal } from './index.js';
 import { GridError, InputMissingError, InputNotRasterError } from '../errors.js';
 import type { GeoTransform, PixelGridSpec } from '../grid.js';
@@ -20,7 +21,7 @@ function isVirtual(path: string): boolean {
 export async function openReadOnly(path: string): Promise<gdal.Dataset> {
   if (!isVirtual(path) && !existsSync(path)) throw new InputMissingError(`input file ${path} does not exist`, { file: path });
   try {
-    return await gdal.openAsync(path, 'r');
+    return await openWithNetworkDefaults(path, () => gdal.openAsync(path, 'r'));
   } catch (cause) {
     throw new InputNotRasterError(`GDAL cannot open ${path}`, { file: path, cause });
   }

@@ -2,6 +2,7 @@
  * Opening inputs: rasters (and vectors, which are rasterized per block), with typed errors.
  */
 import { existsSync } from 'node:fs';
+import { openWithNetworkDefaults } from './s3.js';
 import { gdal, type Dataset } from './index.js';
 import { InputMissingError, InputNotRasterError } from '../errors.js';
 import { isDataType, type DataType } from '../dtypes.js';
@@ -42,7 +43,7 @@ export async function openInput(path: string, imageName: string, allowVector = t
   }
   let ds: Dataset;
   try {
-    ds = await gdal.openAsync(path, 'r');
+    ds = await openWithNetworkDefaults(path, () => gdal.openAsync(path, 'r'));
   } catch (cause) {
     throw new InputNotRasterError(`input '${imageName}': GDAL cannot open ${path} as a raster or vector: ${(cause as Error).message}`, {
       file: path,
