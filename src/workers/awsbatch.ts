@@ -1,0 +1,185 @@
+/**
+ * CW_AWSBATCH: one AWS Batch job per compute worker, on the queue and job definition of the riots
+ * stack (aws/batch.yaml, or your own stack with the same outputs).
+ *
+ * Only the start and stop of workers is here (a {@link Launcher}); scheduling, the channel,
+ * re-queueing of lost workers' blocks and the barrier are the shared channel backend's
+ * (remote.ts). Each job runs the worker image, whose ENTRYPOINT is `riots computeworker`, so the
+ * job's command override is only its arguments (`-i ID --channaddr host,port ...`). The run's
+ * key goes in the job's environment override (RIOTS_CHANNEL_KEY), never in the command: note that
+ * any principal allowed `batch:DescribeJobs` on the queue can read it while the job is known.
+ * Every job is tagged `riots-run-id` = the run id, so `riots batch cleanup --run-id` finds them.
+ *
+ * computeWorkerExtraParams (besides the shared ones of remote.ts):
+ * - `channelAddress`: the address workers connect to (default: RIOTS_CHANNEL_ADDRESS, else this
+ *   machine's primary private IPv4). The channel server listens on every interface.
+ * - `stackName`, `region`: default RIOS_AWSBATCH_STACK (else 'RIOS') and RIOS_AWSBATCH_REGION
+ *   (else the SDK's region settings).
+ * - `jobEnvironment`: more environment variables for the worker jobs (e.g. GDAL settings).
+ * - `pollSeconds` (5): how often DescribeJobs follows the jobs, to notice a failed job.
+ * - `jobEndGraceSeconds` (5): at the end, how long a RUNNING job may take to exit by itself
+ *   before it is terminated. `terminateWaitSeconds` (60): how long to wait for terminated jobs.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RunDescription } from '../applier/apply.js';
+import type { ComputeBackend } from '../applier/compute.js';
+import { batch } from '../aws/clients.js';
+import { RunJobs, type TrackedJob } from '../aws/jobs.js';
+import { advertisedChannelAddress } from '../aws/netaddr.js';
+import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../aws/stack.js';
+import { ControlsError } from '../errors.js';
+import { CHANNEL_KEY_ENV } from './channeladdr.js';
+import { ChannelWorkerBackend, type LaunchSpec, type Launcher } from './remote.js';
+
+export interface AwsBatchSettings {
+  channelAddress: unknown;
+  stackName: string | undefined;
+  region: string | undefined;
+  jobEnvironment: Record<string, string>;
+  pollSeconds: number;
+  jobEndGraceSeconds: number;
+  terminateWaitSeconds: number;
+}
+
+/** Read the CW_AWSBATCH settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
+export function awsBatchSettings(extra: Readonly<Record<string, unknown>>): AwsBatchSettings {
+  const num = (k: string, dflt: number, allowZero = false): number => {
+    const v = extra[k];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+      throw new ControlsError(`computeWorkerExtraParams.${k} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds (got ${String(v)})`);
+    }
+    return v;
+  };
+  const str = (k: string): string | undefined => {
+    const v = extra[k];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty string`);
+    return v as string | undefined;
+  };
+  const env = extra.jobEnvironment ?? {};
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) {
+    throw new ControlsError('computeWorkerExtraParams.jobEnvironment must be an object of NAME: value strings');
+  }
+  for (const [k, v] of Object.entries(env)) {
+    if (typeof v !== 'string') throw new ControlsError(`computeWorkerExtraParams.jobEnvironment.${k} must be a string`);
+    if (k === CHANNEL_KEY_ENV || k.startsWith('AWS_BATCH')) {
+      throw new ControlsError(`computeWorkerExtraParams.jobEnvironment may not set ${k} (riots or AWS Batch sets it)`);
+    }
+  }
+  return {
+    channelAddress: extra.channelAddress,
+    stackName: str('stackName'),
+    region: str('region'),
+    jobEnvironment: env as Record<string, string>,
+    pollSeconds: num('pollSeconds', 5),
+    jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
+    terminateWaitSeconds: num('terminateWaitSeconds', 60, true),
+  };
+}
+
+/**
+ * Refuse more workers than the stack can run at once.
+ * @throws {ControlsError} naming the limit and where it comes from.
+ */
+export function checkWorkerLimit(n: number, out: Pick<BatchStackOutputs, 'BatchVCPUS' | 'BatchMaxVCPUS' | 'stackName'>): void {
+  const most = maxWorkers(out);
+  if (n > most) {
+    throw new ControlsError(
+      `numComputeWorkers ${n} is more than stack '${out.stackName}' can run at once: ` +
+        `BatchMaxVCPUS ${out.BatchMaxVCPUS} / BatchVCPUS ${out.BatchVCPUS} = ${most} worker(s) ` +
+        `(ask for fewer workers, or raise MaxVCPUS with 'riots batch create --modify --maxvcpus N')`,
+    );
+  }
+}
+
+/** A new run id: the value of every job's riots-run-id tag. */
+export function newRunId(): string {
+  return `riots-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+export type JobHandle = TrackedJob & { workerId: number };
+
+export class AwsBatchLauncher implements Launcher<JobHandle> {
+  readonly kind = 'CW_AWSBATCH';
+  readonly bindHost = '0.0.0.0';
+  readonly useAddrFile = false;
+  readonly advertiseHost: string;
+  readonly runId: string;
+  readonly jobs: RunJobs;
+  private readonly s: AwsBatchSettings;
+  private readonly destroyClient: () => void;
+
+  constructor(opts: { runId: string; jobs: RunJobs; settings: AwsBatchSettings; advertiseHost: string; destroyClient: () => void }) {
+    this.runId = opts.runId;
+    this.jobs = opts.jobs;
+    this.s = opts.settings;
+    this.advertiseHost = opts.advertiseHost;
+    this.destroyClient = opts.destroyClient;
+  }
+
+  async prepare(): Promise<void> {
+    this.jobs.startPolling(this.s.pollSeconds * 1000);
+  }
+
+  async launch(spec: LaunchSpec): Promise<JobHandle> {
+    // the image's ENTRYPOINT is `riots computeworker`: pass only its arguments
+    const command = spec.args[0] === 'computeworker' ? spec.args.slice(1) : spec.args;
+    const job = await this.jobs.submit({
+      jobName: `${this.runId}-worker-${spec.workerId}`,
+      command,
+      environment: { ...this.s.jobEnvironment, ...spec.env },
+    });
+    return Object.assign(job, { workerId: spec.workerId });
+  }
+
+  cancel(h: JobHandle): Promise<void> {
+    return this.jobs.stop(h, `riots run ${this.runId} stopped worker ${h.workerId}`, this.s.jobEndGraceSeconds * 1000, this.s.terminateWaitSeconds * 1000);
+  }
+
+  status(h: JobHandle): Promise<string> {
+    return this.jobs.status(h);
+  }
+
+  ended(h: JobHandle): Promise<string> {
+    return h.ended;
+  }
+
+  describe(h: JobHandle): string {
+    return `job ${h.jobId}`;
+  }
+
+  async close(): Promise<void> {
+    this.jobs.stopPolling();
+    this.destroyClient();
+  }
+}
+
+/**
+ * Entry point for src/workers/index.ts: read the stack outputs, check the worker limit, and
+ * return the channel backend with the Batch launcher. Nothing is submitted before start().
+ * @throws {ControlsError} for too many workers or bad settings; AwsError when the stack cannot be read.
+ */
+export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
+  const c = run.concurrency;
+  if (c.singleBlockComputeWorkers) throw new ControlsError('CW_AWSBATCH does not support singleBlockComputeWorkers: give numComputeWorkers');
+  const s = awsBatchSettings(c.computeWorkerExtraParams);
+  const advertiseHost = advertisedChannelAddress(s.channelAddress);
+  const out = await getStackOutputs({ ...(s.stackName ? { stackName: s.stackName } : {}), ...(s.region ? { region: s.region } : {}) });
+  checkWorkerLimit(c.numComputeWorkers, out);
+  const b = await batch(out.region);
+  const runId = newRunId();
+  const jobs = new RunJobs({
+    b,
+    runId,
+    jobQueue: out.BatchProcessingJobQueueName,
+    jobDefinition: out.BatchProcessingJobDefinitionName,
+    minRefreshMs: Math.min(1000, s.pollSeconds * 500),
+  });
+  const launcher = new AwsBatchLauncher({ runId, jobs, settings: s, advertiseHost, destroyClient: () => b.client.destroy() });
+  try {
+    return new ChannelWorkerBackend(run, launcher);
+  } catch (err) {
+    b.client.destroy();
+    throw err;
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * CW_AWSBATCH end to end, through the real AWS SDK against the local endpoint (jobs are local
+ * processes running the worker image's ENTRYPOINT, with a 5 s start delay): the whole flow from
+ * stack creation to deletion, the limits, the failures, and that no job of a run is left active.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { BatchClient } from '@aws-sdk/client-batch';
+import { CloudFormationClient, DeleteStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { apply } from '../src/applier/apply.js';
+import '../src/workers/index.js';
+import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
+import { RUN_ID_TAG } from '../src/aws/stack.js';
+import { ControlsError, InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
+import { activeJobs, batchControls, describeJobs, jobIdsOf, useEndpointEnv } from './helpers/awsbatch.js';
+import { createBatchStack, waitFor } from './helpers/localaws.js';
+import { EventLog, makeInputs, writeUserModule } from './helpers/subproc.js';
+
+const START_DELAY = 5;
+const COLS = 300;
+const ROWS = 260; // 5 x 5 blocks of 64
+const BLOCKS = 25;
+const QUEUE = 'riosJobQueueWorker';
+
+let dir: string;
+let aws: LocalAws;
+let restoreEnv: () => void;
+let batch: BatchClient;
+let inputs: { a: string; b: string };
+let combine: Parameters<typeof apply>[0];
+let seqBytes: Buffer;
+
+before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-awsbatch-flow-'));
+  aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, killGraceSeconds: 1 });
+  restoreEnv = useEndpointEnv(aws);
+  batch = new BatchClient({});
+  inputs = makeInputs(dir, COLS, ROWS);
+  const mod = (await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine };
+  combine = mod.combine;
+  const seq = path.join(dir, 'seq.tif');
+  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, otherArgs: { count: 0 } });
+  seqBytes = readFileSync(seq);
+});
+
+after(async () => {
+  batch?.destroy();
+  await aws?.close();
+  restoreEnv?.();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** After a run: no job of the worker queue is still active (the Clean-up requirement). */
+async function assertNoActiveJobs(runIds: Set<string>): Promise<void> {
+  const active = await activeJobs(batch, QUEUE);
+  assert.deepEqual(active.filter((j) => j.runId !== undefined && runIds.has(j.runId)), [], 'no job of the run is still active');
+  assert.deepEqual(active, [], 'no job at all is active on the worker queue');
+}
+
+/** The stack for the tests after the whole flow (which creates and deletes its own); also when run alone. */
+async function ensureStack(): Promise<void> {
+  const cfn = new CloudFormationClient({});
+  try {
+    const st = await cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' })).then((r) => String(r.Stacks?.[0]?.StackStatus), () => 'none');
+    if (st !== 'CREATE_COMPLETE') await createBatchStack(aws);
+  } finally {
+    cfn.destroy();
+  }
+}
+
+async function runIdsOf(jobIds: string[]): Promise<Set<string>> {
+  const d = await describeJobs(batch, jobIds);
+  return new Set(d.map((j) => j.tags?.[RUN_ID_TAG]).filter((x): x is string => x !== undefined));
+}
+
+describe('CW_AWSBATCH on the local endpoint', () => {
+  test('the whole flow: create the stack, apply with 3 workers -> identical to sequential, delete the stack', async () => {
+    await createBatchStack(aws);
+    const log = new EventLog();
+    const out = path.join(dir, 'batch.tif');
+    try {
+      const t0 = performance.now();
+      const r = await apply(combine, inputs, { out }, { controls: batchControls(3), otherArgs: { count: 0 } });
+      assert.ok(performance.now() - t0 >= START_DELAY * 1000, 'the start delay was really waited');
+      assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
+      const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
+      assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block once: ${counts.join(', ')}`);
+      const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
+      assert.equal(ids.length, 3, 'one job per worker');
+      const jobs = await describeJobs(batch, ids);
+      const runIds = new Set(jobs.map((j) => j.tags?.[RUN_ID_TAG]));
+      assert.equal(runIds.size, 1, 'every job tagged with the one run id');
+      assert.match([...runIds][0]!, /^riots-/);
+      for (const j of jobs) {
+        // a worker that became ready exits 0 after the shutdown; one still in its setup when the
+        // run ended may exit otherwise (see REQUESTS.md), but its job must have ended all the same
+        const worker = log.of('launched').find((e) => e.handle === `job ${j.jobId}`)!.workerId;
+        const wasReady = log.of('ready').some((e) => e.workerId === worker);
+        const why = `${j.jobId} (worker ${worker}): ${j.status} ${j.statusReason ?? ''} exit ${j.container?.exitCode}`;
+        if (wasReady) assert.equal(j.status, 'SUCCEEDED', why);
+        else assert.ok(j.status === 'SUCCEEDED' || j.status === 'FAILED', why);
+        assert.equal(j.jobQueue?.endsWith(QUEUE) || j.jobQueue === QUEUE, true, String(j.jobQueue));
+        const cmd = j.container!.command!;
+        assert.equal(cmd[0], '-i', `the command holds only computeworker's arguments: ${cmd.join(' ')}`);
+        assert.ok(!cmd.includes('computeworker'), 'the ENTRYPOINT supplies computeworker');
+        assert.equal(cmd[cmd.indexOf('--channaddr') + 1]!.split(',')[0], '127.0.0.1');
+        const key = j.container!.environment!.find((e) => e.name === 'RIOTS_CHANNEL_KEY')?.value;
+        assert.match(String(key), /^[0-9a-f]{64}$/, 'the key is in the environment override');
+        assert.ok(!cmd.join(' ').includes(key!), 'the key is not in the command');
+      }
+      await assertNoActiveJobs(runIds as Set<string>);
+    } finally {
+      log.close();
+    }
+    const cfn = new CloudFormationClient({});
+    try {
+      await cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
+      await waitFor(
+        'stack RIOS to be deleted',
+        async () => cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' })).then((r) => String(r.Stacks?.[0]?.StackStatus), (e: Error) => e.message),
+        (s) => /does not exist|DELETE_COMPLETE/.test(s),
+      );
+    } finally {
+      cfn.destroy();
+    }
+  });
+  test('too many workers are refused before any job is submitted', async () => {
+    await ensureStack();
+    const before = await activeJobs(batch, QUEUE);
+    const err = await apply(combine, inputs, { out: path.join(dir, 'many.tif') }, { controls: batchControls(129) }).then(
+      () => assert.fail('129 workers should be refused'),
+      (e: unknown) => e as Error,
+    );
+    assert.ok(err instanceof ControlsError, String(err));
+    assert.match(err.message, /numComputeWorkers 129 .*stack 'RIOS'.*BatchMaxVCPUS 128 \/ BatchVCPUS 1 = 128/);
+    assert.deepEqual(await activeJobs(batch, QUEUE), before, 'nothing submitted');
+  });
+
+  test('workers that can never start: the barrier timeout lists every job with its statusReason, and all are terminated', async () => {
+    await ensureStack();
+    const log = new EventLog();
+    aws.holdQueue(QUEUE, 'held by the test: no capacity in the compute environment');
+    try {
+      const t0 = performance.now();
+      const err = await apply(combine, inputs, { out: path.join(dir, 'held.tif') }, { controls: batchControls(2, {}, { computeBarrierTimeout: START_DELAY + 2 }) }).then(
+        () => assert.fail('the run should time out'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof TimeoutError, String(err));
+      assert.ok(performance.now() - t0 >= (START_DELAY + 2) * 1000);
+      const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
+      assert.equal(ids.length, 2);
+      assert.match(err.message, /computeBarrierTimeout/);
+      for (const id of ids) {
+        assert.match(err.message, new RegExp(`job ${id} RUNNABLE; statusReason: held by the test: no capacity`), err.message);
+      }
+      const jobs = await describeJobs(batch, ids);
+      for (const j of jobs) {
+        assert.equal(j.status, 'FAILED', `${j.jobId} terminated`);
+        assert.match(String(j.statusReason), /riots run riots-\S+ stopped worker/);
+      }
+      await assertNoActiveJobs(await runIdsOf(ids));
+    } finally {
+      aws.holdQueue(QUEUE, undefined);
+      log.close();
+    }
+  });
+
+  test("worker jobs that fail: each job's statusReason, exit code and container reason are in the error", async () => {
+    await ensureStack();
+    const log = new EventLog();
+    const preload = path.join(dir, 'die.cjs');
+    (await import('node:fs')).writeFileSync(preload, "process.kill(process.pid, 'SIGKILL');\n");
+    try {
+      const err = await apply(combine, inputs, { out: path.join(dir, 'dead.tif') }, {
+        controls: batchControls(2, { jobEnvironment: { NODE_OPTIONS: `--require ${preload}` } }),
+      }).then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof WorkerLostError, String(err));
+      const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
+      assert.equal(ids.length, 2);
+      for (const id of ids) {
+        assert.match(err.message, new RegExp(`job ${id} FAILED; statusReason: Essential container in task exited; exit code 137; reason: killed by SIGKILL`), err.message);
+      }
+      await assertNoActiveJobs(await runIdsOf(ids));
+    } finally {
+      log.close();
+    }
+  });
+
+  test('SIGKILL of one worker job mid-run: its blocks are re-run and the output is identical', async () => {
+    await ensureStack();
+    const log = new EventLog();
+    const out = path.join(dir, 'killed.tif');
+    let killed: { workerId: number; jobId: string; pid: number } | undefined;
+    const connectedPid = new Map<number, number>();
+    log.on((e) => {
+      if (e.event === 'connected') connectedPid.set(e.workerId, e.pid);
+      if (e.event !== 'result' || killed) return;
+      const jobId = jobIdsOf([log.of('launched').find((l) => l.workerId === e.workerId)!.handle])[0]!;
+      const pid = aws.state.jobs.get(jobId)!.pid!;
+      killed = { workerId: e.workerId, jobId, pid };
+      process.kill(pid, 'SIGKILL');
+    });
+    try {
+      await apply(combine, inputs, { out }, { controls: batchControls(3, {}, { computeWorkersRead: false }), otherArgs: { busyMs: 120 } });
+      assert.ok(killed, 'a worker was killed');
+      assert.equal(killed.pid, connectedPid.get(killed.workerId), 'the job process is the worker that connected');
+      assert.deepEqual(readFileSync(out), seqBytes, 'output identical despite the lost worker');
+      const lost = log.of('lost').filter((e) => e.workerId === killed!.workerId);
+      assert.equal(lost.length, 1, 'the killed worker was declared lost');
+      assert.ok(lost[0]!.requeued.length >= 1, `its blocks were re-queued: ${JSON.stringify(lost[0])}`);
+      for (const b of lost[0]!.requeued) {
+        const again = log.of('result').filter((r) => r.blockIndex === b && r.workerId !== killed!.workerId);
+        assert.equal(again.length, 1, `block ${b} re-run by another worker`);
+      }
+      const [job] = await describeJobs(batch, [killed.jobId]);
+      assert.equal(job!.status, 'FAILED');
+      assert.equal(job!.container?.exitCode, 137);
+      await assertNoActiveJobs(await runIdsOf(jobIdsOf(log.of('launched').map((e) => e.handle))));
+    } finally {
+      log.close();
+    }
+  });
+
+  test('an interrupt (AbortSignal) mid-run terminates every job of the run', async () => {
+    await ensureStack();
+    const log = new EventLog();
+    const ac = new AbortController();
+    log.on((e) => {
+      if (e.event === 'result') ac.abort(new InterruptedError('stopped by the test'));
+    });
+    try {
+      const err = await apply(combine, inputs, { out: path.join(dir, 'abort.tif') }, { controls: batchControls(2), otherArgs: { busyMs: 200 }, signal: ac.signal }).then(
+        () => assert.fail('the run should be interrupted'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof InterruptedError, String(err));
+      const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
+      assert.equal(ids.length, 2);
+      for (const j of await describeJobs(batch, ids)) assert.ok(j.status === 'SUCCEEDED' || j.status === 'FAILED', `${j.jobId} ended: ${j.status}`);
+      await assertNoActiveJobs(await runIdsOf(ids));
+    } finally {
+      log.close();
+    }
+  });
+});
