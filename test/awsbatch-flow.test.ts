@@ -8,7 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BatchClient } from '@aws-sdk/client-batch';
 import { CloudFormationClient, DeleteStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { apply } from '../src/applier/apply.js';
@@ -16,10 +18,11 @@ import '../src/workers/index.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { RUN_ID_TAG } from '../src/aws/stack.js';
 import { ControlsError, InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
-import { activeJobs, batchControls, describeJobs, jobIdsOf, useEndpointEnv } from './helpers/awsbatch.js';
+import { activeJobs, batchControls, describeJobs, jobIdsOf, useEndpointEnv, writeMainProject } from './helpers/awsbatch.js';
 import { createBatchStack, waitFor } from './helpers/localaws.js';
 import { EventLog, makeInputs, writeUserModule } from './helpers/subproc.js';
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const START_DELAY = 5;
 const COLS = 300;
 const ROWS = 260; // 5 x 5 blocks of 64
@@ -249,5 +252,40 @@ describe('CW_AWSBATCH on the local endpoint', () => {
     } finally {
       log.close();
     }
+  });
+  test('submit-main runs a main script as a job; the script runs an apply with worker jobs', async () => {
+    await ensureStack();
+    const { dockerfile, fnModule } = writeMainProject(path.join(dir, 'mainproj'), ROOT);
+    aws.putImage('riosecrmain', 'latest', dockerfile);
+    const { diff } = (await import(pathToFileURL(fnModule).href)) as { diff: Parameters<typeof apply>[0] };
+    const ref = path.join(dir, 'main-ref.tif');
+    await apply(diff, inputs, { out: ref }, { controls: { windowXSize: 64, windowYSize: 64 } });
+    const out = path.join(dir, 'main-out.tif');
+    // jobs inherit the endpoint's environment: the main job's workers connect over loopback
+    process.env.RIOTS_CHANNEL_ADDRESS = '127.0.0.1';
+    let stdout: string;
+    try {
+      ({ stdout } = await promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts'), 'batch', 'submit-main', '--args', `${inputs.a} ${inputs.b} ${out}`, '--wait', '--poll', '0.5', '--timeout', '120'],
+        { env: process.env, encoding: 'utf8' },
+      ));
+    } finally {
+      delete process.env.RIOTS_CHANNEL_ADDRESS;
+    }
+    const mainId = stdout.split('\n')[0]!.trim();
+    assert.match(stdout, new RegExp(`job ${mainId}: RUNNING`));
+    assert.match(stdout, new RegExp(`job ${mainId}: SUCCEEDED`));
+    const mainLog = readFileSync(path.join(aws.stateDir, 'jobs', `${mainId}.stdout.log`), 'utf8');
+    assert.match(mainLog, /main done: 25 blocks, [12] workers/);
+    assert.deepEqual(readFileSync(out), readFileSync(ref), "the main job's output equals a sequential run");
+    // the worker jobs the main job submitted: tagged with its run, all ended
+    const main = aws.state.jobs.get(mainId)!;
+    const workers = [...aws.state.jobs.values()].filter((j) => j.jobQueue.endsWith(`/${QUEUE}`) && j.createdAt >= main.createdAt);
+    assert.equal(workers.length, 2, 'the main job submitted one job per worker');
+    assert.equal(new Set(workers.map((j) => j.tags[RUN_ID_TAG])).size, 1, 'tagged with one run id');
+    for (const j of workers) assert.ok(j.status === 'SUCCEEDED' || j.status === 'FAILED', `${j.jobId} ended (${j.status})`);
+    assert.ok(workers.some((j) => j.status === 'SUCCEEDED'));
+    await assertNoActiveJobs(new Set());
   });
 });
