@@ -5,6 +5,9 @@
  * default) and =10, alternately. (Several inputs of one block are already read at once, each on
  * its own handle, so one input is where read workers matter most.)
  *
+ * Then the mechanism alone, in this process: every 256x256 block of the input read with 4 reads
+ * in flight, on one dataset handle versus on 4 handles (gdal-async locks each handle).
+ *
  * usage: node --import tsx bench/readworkers.ts [--size 6000] [--repeats 3]
  */
 import { spawnSync } from 'node:child_process';
@@ -12,6 +15,8 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apply, type Block } from '../src/index.js';
+import { openInput, type OpenedRaster } from '../src/gdal/inputs.js';
+import { readWindow } from '../src/gdal/window.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median } from './lib/measure.js';
 
@@ -62,4 +67,29 @@ if (values.child !== undefined) {
   cases.forEach((c, i) => {
     console.log(`numReadWorkers ${c.n}, UV_THREADPOOL_SIZE ${String(c.pool).padStart(2)}: median ${median(times[i]!).toFixed(2)} s  (runs: ${times[i]!.map((x) => x.toFixed(2)).join(', ')})`);
   });
+  console.log(`\nall ${size}x${size} in 256x256 windows, 4 reads in flight (UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}):`);
+  for (let r = 0; r < repeats; r++) {
+    for (const handles of [1, 4]) console.log(`  ${handles} handle(s): ${(await readAll(handles)).toFixed(2)} s`);
+  }
+}
+
+/** Read every block of the input with 4 reads in flight spread over `handles` dataset handles. */
+async function readAll(handles: number): Promise<number> {
+  const ds = (await Promise.all(Array.from({ length: handles }, () => openInput(input, 'a')))) as OpenedRaster[];
+  const wins: { col: number; row: number }[] = [];
+  for (let row = 0; row < size; row += 256) for (let col = 0; col < size; col += 256) wins.push({ col, row });
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    [0, 1, 2, 3].map(async (lane) => {
+      const h = ds[lane % handles]!;
+      while (next < wins.length) {
+        const w = wins[next++]!;
+        await readWindow(h.ds, [1], { col: w.col, row: w.row, cols: 256, rows: 256 }, 'Float32', [0], size, size);
+      }
+    }),
+  );
+  const s = (performance.now() - t0) / 1000;
+  for (const d of ds) d.ds.close();
+  return s;
 }
