@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
-import { RUN_ID_TAG, getStackOutputs, parseStackOutputs, maxWorkers } from '../src/aws/stack.js';
+import { RUN_ID_TAG, getStackOutputs, parseStackOutputs, maxWorkers, requireOutput } from '../src/aws/stack.js';
 import { shellWords } from '../src/cli/batch-shellwords.js';
 import { AwsError } from '../src/errors.js';
 import { runRiots } from './helpers/batchtools.js';
@@ -48,6 +48,11 @@ describe('pure parts', () => {
       (e: unknown) => e instanceof AwsError && /stack 'S' in region eu-west-2 has no output 'BatchProcessingJobDefinitionName'/.test(e.message),
     );
     assert.throws(() => parseStackOutputs({ ...raw, BatchVCPUS: 'two' }, 'S', undefined), /'BatchVCPUS' is 'two'/);
+    assert.equal(requireOutput(o, 'BatchECR', 'to push'), 'r');
+    assert.throws(
+      () => requireOutput(o, 'BatchECRMain', 'to push the main image'),
+      (e: unknown) => e instanceof AwsError && e.message === "stack 'S' in region eu-west-2 has no output 'BatchECRMain' (needed to push the main image)",
+    );
   });
 });
 

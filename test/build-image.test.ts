@@ -126,6 +126,18 @@ describe('riots batch build-image', () => {
     assert.match(noMain.stderr, /-f\/--file is for the main image: add --main/);
   });
 
+  test('a failing docker step stops there, with its exit code', async () => {
+    const d = docker({ failOn: 'build' });
+    const r = await runRiots(['batch', 'build-image', '--push'], { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /building image 'riots' failed: 'docker build' exited with code 17/);
+    assert.deepEqual(readCalls(d.log).map((c) => c.argv[0]), ['info', 'build'], 'no login, tag or push after a failed build');
+    const p = docker({ failOn: 'push' });
+    const r2 = await runRiots(['batch', 'build-image', '--push'], { ...aws.env, PATH: `${p.bin}:${process.env.PATH}` });
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, new RegExp(`docker push ${workerRepo.replace(/\./g, '\\.')}:latest failed: 'docker push' exited with code 17`));
+  });
+
   test('--push without a stack says so before building', async () => {
     const d = docker();
     const r = await runRiots(['batch', 'build-image', '--push', '--stackname', 'Nope'], { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` });

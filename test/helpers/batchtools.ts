@@ -22,9 +22,9 @@ function writeExecutable(file: string, text: string): void {
 
 /**
  * A `docker` that records argv (and stdin for `login`) to `log`. `docker info` fails when
- * `infoFails`; every other call succeeds.
+ * `infoFails`, the subcommand `failOn` (e.g. 'push') exits 17; every other call succeeds.
  */
-export function fakeDocker(binDir: string, log: string, opts: { infoFails?: boolean } = {}): void {
+export function fakeDocker(binDir: string, log: string, opts: { infoFails?: boolean; failOn?: string } = {}): void {
   writeExecutable(
     join(binDir, 'docker'),
     `#!${process.execPath}
@@ -36,6 +36,10 @@ fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(rec) + '\\n');
 if (argv[0] === 'info' && ${opts.infoFails ? 'true' : 'false'}) {
   process.stderr.write('Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\\n');
   process.exit(1);
+}
+if (argv[0] === ${JSON.stringify(opts.failOn ?? null)}) {
+  process.stderr.write('stand-in docker: ' + argv[0] + ' failed\\n');
+  process.exit(17);
 }
 `,
   );
