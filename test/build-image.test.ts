@@ -22,7 +22,7 @@ describe('riots batch build-image', () => {
   let password: string;
 
   /** A fresh stand-in docker (and log) per case. */
-  function docker(opts: { infoFails?: boolean } = {}): { bin: string; log: string } {
+  function docker(opts: { infoFails?: boolean; failOn?: string } = {}): { bin: string; log: string } {
     const bin = join(dir, `bin${++n}`);
     mkdirSync(bin);
     const log = join(dir, `docker${n}.jsonl`);
