@@ -13,7 +13,7 @@ import { apply, Block, ControlsError, UserFunctionError, WorkerError, Timings, A
 import type { RunDescription } from '../src/applier/apply.js';
 import { createBackend } from '../src/workers/threads.js';
 import { makeRaster, py } from './helpers/py.js';
-import { combine, copyA, exitsOnBlock2, failsOnBlock3, type CountArgs } from './helpers/userfns.js';
+import { aliasing, combine, copyA, exitsOnBlock2, failsOnBlock3, type CountArgs } from './helpers/userfns.js';
 
 let dir: string;
 const f = (name: string): string => path.join(dir, name);
@@ -124,6 +124,24 @@ describe('CW_THREADS', () => {
     } finally {
       await backend.destroy();
     }
+  });
+
+  test('outputs that share memory (an input returned twice, a view into a larger buffer) arrive intact', async () => {
+    await apply(aliasing, { a: f('a.tif') }, { same1: f('s1.tif'), same2: f('s2.tif'), view: f('v.tif') }, {
+      controls: { calcStats: false, windowXSize: 64, windowYSize: 48, concurrency: THREADS },
+    });
+    const res = py<{ same: boolean[] }>(
+      `
+ads = gdal.Open(args['a']); a = ads.ReadAsArray()
+same = []
+for p in args['outs']:
+    ds = gdal.Open(p)
+    same.append(bool((ds.ReadAsArray() == a).all()))
+out({'same': same})
+`,
+      { a: f('a.tif'), outs: [f('s1.tif'), f('s2.tif'), f('v.tif')] },
+    );
+    assert.deepEqual(res.same, [true, true, true]);
   });
 
   test('a { module, name } reference to a plain exported function works sequentially and in threads', async () => {

@@ -55,3 +55,13 @@ export const exitsOnBlock2 = defineUserFunction(import.meta.url, (info, inputs, 
   if (info.block.index === 2 && isComputeWorker()) process.exit(3);
   outputs.out = (inputs.a as Block).clone();
 });
+
+/** Outputs that share memory: the input block itself, twice, and a view into one buffer. */
+export const aliasing = defineUserFunction(import.meta.url, (_info, inputs, outputs) => {
+  const a = inputs.a as Block;
+  outputs.same1 = a;
+  outputs.same2 = a;
+  const both = new Float32Array(2 * a.pixelsPerBand);
+  both.set(a.data as Float32Array, a.pixelsPerBand);
+  outputs.view = new Block('Float32', 1, a.rows, a.cols, both.subarray(a.pixelsPerBand));
+});
