@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ControlsError } from '../src/index.js';
+import { Block, ControlsError, ReaderInfo } from '../src/index.js';
 import {
   checkUserFunctionArg,
   defineUserFunction,
@@ -35,6 +35,16 @@ describe('defineUserFunction', () => {
     assert.throws(() => defineUserFunction('file:///other.ts', f1), /already defined for file:\/\/\/tmp\/some\/module\.ts/);
     assert.equal(userFunctionSpecOf(noop), undefined);
     assert.deepEqual(Object.keys(f1), [], 'the tag is not enumerable');
+  });
+
+  test('parameters are typed without annotations (inputs and outputs hold Blocks)', () => {
+    const f = defineUserFunction('file:///typed.ts', (info, inputs, outputs) => {
+      outputs.out = inputs.a.like('Float32', info.getTotalSize()[0] > 0 ? 1 : 2);
+    });
+    const outputs: Record<string, Block> = {};
+    const a = Block.create('Int16', 1, 2, 3);
+    void f(new ReaderInfo({ projection: '', transform: [0, 1, 0, 0, 0, -1], cols: 3, rows: 2, windowXSize: 3, windowYSize: 2, overlap: 0 }), { a }, outputs, undefined);
+    assert.equal(outputs.out!.dtype, 'Float32');
   });
 
   test('paths become file URLs; other schemes are refused', () => {

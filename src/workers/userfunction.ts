@@ -14,6 +14,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ControlsError } from '../errors.js';
 import type { UserFunction } from '../applier/compute.js';
+import type { Block, BlockAssociations } from '../block.js';
 
 /** Where a user function lives: a module (file: URL or path) and the name of its export. */
 export interface UserFunctionRef {
@@ -64,7 +65,11 @@ function toModuleUrl(module: string, what: string): string {
  * ```
  * @throws {ControlsError} when `fn` is not a function or `moduleUrl` is not a local module.
  */
-export function defineUserFunction<F extends UserFunction<any, any, any>>(moduleUrl: string, fn: F, exportName?: string): F {
+export function defineUserFunction<I extends BlockAssociations = Record<string, Block>, O extends BlockAssociations = Record<string, Block>, A = any>(
+  moduleUrl: string,
+  fn: UserFunction<I, O, A>,
+  exportName?: string,
+): UserFunction<I, O, A> {
   if (typeof fn !== 'function') throw new ControlsError('defineUserFunction: the second argument must be the user function');
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new ControlsError('defineUserFunction: exportName must be a non-empty string');
