@@ -1,0 +1,191 @@
+/**
+ * Shipping the user function to an out-of-process worker.
+ *
+ * Main side ({@link bundleUserModule}): esbuild bundles the user-function module and its relative
+ * imports (TypeScript included) into one ES module. Left out of the bundle: riots itself, every
+ * bare specifier (npm packages and Node built-ins) and native addons. Imports of riots — the
+ * bare `riots`, or a path into riots' own `src/` or `dist/` tree — become the marker
+ * `riots-self:<module>` so the worker can point them at its own copy of riots.
+ *
+ * Worker side ({@link linkBundle}): a second esbuild pass, with a real parser, rewrites every
+ * import the bundle left open to an absolute file URL of the worker's installation: the markers
+ * to the worker's running riots tree (the same module instances as the worker's own code, so
+ * `instanceof Block` holds), bare npm specifiers to what riots' own location resolves them to.
+ * The linked module can then be imported from any folder, and a remote worker needs only riots
+ * and the npm packages the function uses, never the user's files.
+ */
+import { existsSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Plugin } from 'esbuild';
+import { ControlsError, WorkerError } from '../errors.js';
+
+/** Prefix of the placeholder imports that stand for riots' own modules inside a bundle. */
+export const RIOTS_SELF = 'riots-self:';
+
+/** The riots package root and the tree this process runs from (`src` with .ts, or `dist` with .js). */
+export function riotsTree(): { root: string; treeDir: string; ext: '.ts' | '.js' } {
+  const here = fileURLToPath(import.meta.url);
+  const ext = here.endsWith('.ts') ? '.ts' : '.js';
+  const treeDir = path.resolve(path.dirname(here), '..');
+  return { root: path.dirname(treeDir), treeDir, ext };
+}
+
+/** The module id (path inside the tree, no extension) when `file` is one of riots' own modules. */
+function riotsModuleId(file: string): string | undefined {
+  const { root } = riotsTree();
+  for (const tree of ['src', 'dist']) {
+    const rel = path.relative(path.join(root, tree), file);
+    if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) return rel.split(path.sep).join('/').replace(/\.(d\.)?[cm]?[jt]s$/, '');
+  }
+  return undefined;
+}
+
+function isBare(spec: string): boolean {
+  return !(spec.startsWith('.') || spec.startsWith('/') || spec.startsWith('file:') || /^[A-Za-z]:[\\/]/.test(spec));
+}
+
+/** What {@link bundleUserModule} produced. */
+export interface UserBundle {
+  /** The ES module source, UTF-8. */
+  code: Uint8Array;
+  /** The user's files that went into it (absolute paths). */
+  inputs: string[];
+  /** npm packages the bundle imports (bare specifiers other than Node built-ins and riots). */
+  packages: string[];
+}
+
+async function loadEsbuild(): Promise<typeof import('esbuild')> {
+  return import('esbuild');
+}
+
+/**
+ * Bundle the module at `moduleUrl` (a file: URL, .js/.mjs/.ts/.mts) for a worker.
+ * @throws {ControlsError} when the URL is not a file or esbuild cannot bundle it (the message carries esbuild's).
+ * @example
+ * const b = await bundleUserModule(import.meta.url);
+ */
+export async function bundleUserModule(moduleUrl: string): Promise<UserBundle> {
+  if (!moduleUrl.startsWith('file:')) throw new ControlsError(`the user function's module must be a file to ship it to workers (got ${moduleUrl})`);
+  const entry = fileURLToPath(moduleUrl);
+  if (!existsSync(entry)) throw new ControlsError(`the user function's module ${entry} does not exist: it cannot be bundled for the workers`, { file: entry });
+  const esbuild = await loadEsbuild();
+  const packages = new Set<string>();
+  const skip = Symbol('riots-resolve');
+  const plugin: Plugin = {
+    name: 'riots-externals',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind === 'entry-point' || args.pluginData === skip) return undefined;
+        const spec = args.path;
+        if (spec === 'riots') return { path: `${RIOTS_SELF}index`, external: true };
+        if (isBare(spec)) {
+          if (!isBuiltin(spec)) packages.add(spec);
+          return { path: spec, external: true };
+        }
+        if (spec.endsWith('.node')) {
+          return { errors: [{ text: `${spec} is a native addon: put it in an npm package so that workers load their own build` }] };
+        }
+        const r = await b.resolve(spec, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: skip });
+        if (r.errors.length > 0) return { errors: r.errors };
+        const id = riotsModuleId(r.path);
+        if (id !== undefined) return { path: `${RIOTS_SELF}${id}`, external: true };
+        return { path: r.path, namespace: r.namespace };
+      });
+    },
+  };
+  let result: import('esbuild').BuildResult<{ write: false; metafile: true }>;
+  try {
+    result = await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      metafile: true,
+      sourcemap: 'inline',
+      sourcesContent: false,
+      logLevel: 'silent',
+      plugins: [plugin],
+    });
+  } catch (err) {
+    const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors ?? [];
+    const detail = errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text)).join('; ');
+    throw new ControlsError(`cannot bundle the user function's module ${entry} for the workers: ${detail || (err as Error).message}`, { file: entry, cause: err });
+  }
+  const out = result.outputFiles[0];
+  if (!out) throw new ControlsError(`esbuild produced no output for ${entry}`, { file: entry });
+  const cwd = process.cwd();
+  const inputs = Object.keys(result.metafile.inputs).map((p) => path.resolve(cwd, p));
+  return { code: out.contents, inputs, packages: [...packages].sort() };
+}
+
+/** Where a bare package specifier resolves from riots' own location. */
+function resolvePackage(spec: string): string {
+  return import.meta.resolve(spec);
+}
+
+/**
+ * Rewrite the open imports of a bundle (see module doc) to absolute file URLs of this worker's
+ * installation. The result imports nothing relative, so it may live in any folder.
+ * @throws {WorkerError} when the bundle imports a package that is not installed here, or is not a valid module.
+ */
+export async function linkBundle(code: string, workerId?: number): Promise<string> {
+  const esbuild = await loadEsbuild();
+  const { treeDir, ext } = riotsTree();
+  const missing: string[] = [];
+  const plugin: Plugin = {
+    name: 'riots-link',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) => {
+        const spec = args.path;
+        if (spec.startsWith(RIOTS_SELF)) {
+          const id = spec.slice(RIOTS_SELF.length);
+          if (!/^[\w./-]+$/.test(id) || id.split('/').includes('..')) return { errors: [{ text: `bad riots module reference ${spec}` }] };
+          return { path: pathToFileURL(path.join(treeDir, id + ext)).href, external: true };
+        }
+        if (isBuiltin(spec)) return { path: spec, external: true };
+        if (isBare(spec)) {
+          try {
+            return { path: resolvePackage(spec), external: true };
+          } catch {
+            missing.push(spec);
+            return { path: spec, external: true };
+          }
+        }
+        if (spec.startsWith('file:')) return { path: spec, external: true };
+        return { errors: [{ text: `the bundle imports ${spec}, which it should have contained` }] };
+      });
+    },
+  };
+  let out: string;
+  try {
+    const r = await esbuild.build({
+      stdin: { contents: code, loader: 'js', sourcefile: 'userfunction.bundle.mjs' },
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      sourcemap: 'inline',
+      sourcesContent: false,
+      logLevel: 'silent',
+      plugins: [plugin],
+    });
+    out = r.outputFiles[0]!.text;
+  } catch (err) {
+    const errors = (err as { errors?: { text: string }[] }).errors ?? [];
+    throw new WorkerError(`the user-function bundle cannot be linked: ${errors.map((e) => e.text).join('; ') || (err as Error).message}`, {
+      cause: err,
+      ...(workerId !== undefined ? { workerId } : {}),
+    });
+  }
+  if (missing.length > 0) {
+    throw new WorkerError(`the user function imports ${missing.map((m) => `'${m}'`).join(', ')}, not installed beside riots on this worker (${treeDir}); install ${missing.length > 1 ? 'them' : 'it'} there`, {
+      ...(workerId !== undefined ? { workerId } : {}),
+    });
+  }
+  return out;
+}

@@ -1,0 +1,297 @@
+/**
+ * The worker side of the data channel: what `riots computeworker` runs, on this machine
+ * (CW_SUBPROC) or on any remote node.
+ *
+ * It connects back to the main process, receives the user-function bundle in `setup`, links and
+ * imports it, and then runs the tasks it is sent one at a time, in the order received. With
+ * computeWorkersRead it opens the inputs itself with GDAL (the same source builder as the main)
+ * and sends back only the outputs. A task whose user function throws is answered with
+ * `taskError` (the main fails the run); a worker that cannot load the function answers
+ * `workerError` and exits. When the channel closes or the main falls silent, the worker exits.
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Block, type BlockAssociations } from '../block.js';
+import { callUserFunction, checkOutputs, type UserFunction } from '../applier/compute.js';
+import type { ImageRef, InputSource } from '../applier/inputs.js';
+import { ReaderInfo, type InfoContext } from '../applier/readerinfo.js';
+import { Timings } from '../applier/timings.js';
+import type { ControlsInput } from '../controls.js';
+import { ProtocolError, WorkerError, errorToJSON } from '../errors.js';
+import { linkBundle } from './bundle.js';
+import { ChannelClient, type ChannelAddress, type MainConnection } from './channel.js';
+import { markComputeWorker } from './userfunction.js';
+import { blockFromWire, blockToWire, type JsonObject, type SetupMessage, type TaskSpec, type WireBlock } from './protocol.js';
+
+/** What an input block needs for ReaderInfo (getFilenameFor, getNoDataValueFor). */
+export interface WorkerInputInfo {
+  name: string;
+  listIndex: number | null;
+  path: string;
+  nodata: (number | null)[];
+}
+
+/** The `settings` of the setup message. Plain JSON. */
+export interface WorkerSettings {
+  infoContext: InfoContext;
+  /** ApplierControls.toJSON() of the run. */
+  controls: ControlsInput;
+  outRefs: ImageRef[];
+  inputs: WorkerInputInfo[];
+}
+
+// ------------------------------------------------------------------ blocks <-> wire
+
+/** Flatten block associations into wire blocks (no copy of pixels). */
+export function associationsToWire(a: BlockAssociations): WireBlock[] {
+  const out: WireBlock[] = [];
+  for (const [name, v] of Object.entries(a)) {
+    if (Array.isArray(v)) v.forEach((b, i) => out.push(blockToWire(name, i, b)));
+    else out.push(blockToWire(name, null, v));
+  }
+  return out;
+}
+
+/** Rebuild block associations from wire blocks (no copy of aligned pixels). */
+export function wireToAssociations(blocks: readonly WireBlock[], onBlock?: (block: Block, w: WireBlock) => void): BlockAssociations {
+  const out: BlockAssociations = {};
+  for (const w of blocks) {
+    const b = blockFromWire(w);
+    onBlock?.(b, w);
+    if (w.listIndex === null) {
+      if (out[w.name] !== undefined) throw new ProtocolError(`block '${w.name}' appears twice`);
+      out[w.name] = b;
+    } else {
+      const list = out[w.name];
+      if (list !== undefined && !Array.isArray(list)) throw new ProtocolError(`block '${w.name}' is both a single block and a list`);
+      const l = (list ?? []) as Block[];
+      l[w.listIndex] = b;
+      out[w.name] = l;
+    }
+  }
+  for (const [name, v] of Object.entries(out)) {
+    if (Array.isArray(v) && v.some((x) => x === undefined)) throw new ProtocolError(`list '${name}' has missing blocks`);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ settings
+
+function checkSettings(s: JsonObject): WorkerSettings {
+  const bad = (what: string): never => {
+    throw new ProtocolError(`setup.settings: ${what}`);
+  };
+  const ctx = s.infoContext as unknown as InfoContext | undefined;
+  if (!ctx || typeof ctx !== 'object' || typeof ctx.projection !== 'string' || !Array.isArray(ctx.transform) || ctx.transform.length !== 6) bad('infoContext missing or malformed');
+  for (const k of ['cols', 'rows', 'windowXSize', 'windowYSize', 'overlap'] as const) {
+    if (!Number.isInteger(ctx![k]) || ctx![k] < 0) bad(`infoContext.${k} must be a non-negative integer`);
+  }
+  if (typeof s.controls !== 'object' || s.controls === null || Array.isArray(s.controls)) bad('controls must be an object');
+  const refList = (v: unknown, what: string): ImageRef[] => {
+    if (!Array.isArray(v)) bad(`${what} must be a list`);
+    return (v as unknown[]).map((r, i) => {
+      const o = r as Record<string, unknown>;
+      if (!o || typeof o.name !== 'string' || typeof o.path !== 'string' || !(o.listIndex === null || Number.isInteger(o.listIndex))) bad(`${what}[${i}] malformed`);
+      return o as unknown as ImageRef;
+    });
+  };
+  const outRefs = refList(s.outRefs, 'outRefs');
+  const inputs = refList(s.inputs, 'inputs') as unknown as WorkerInputInfo[];
+  for (const i of inputs) if (!Array.isArray(i.nodata)) bad(`inputs '${i.name}' has no nodata list`);
+  return { infoContext: ctx!, controls: s.controls as ControlsInput, outRefs, inputs };
+}
+
+// ------------------------------------------------------------------ loading the function
+
+/** Link the bundle, import it from a private temporary file (removed at once), and take the export. */
+async function loadUserFunction(setup: SetupMessage, workerId: number): Promise<UserFunction> {
+  const linked = await linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), workerId);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `riots-cw${workerId}-`));
+  let mod: Record<string, unknown>;
+  try {
+    const file = path.join(dir, 'userfunction.mjs');
+    await fs.writeFile(file, linked, { mode: 0o600 });
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  const fn = mod[setup.exportName];
+  if (typeof fn !== 'function') {
+    throw new WorkerError(`the user-function bundle has no exported function '${setup.exportName}' (exports: ${Object.keys(mod).join(', ') || 'none'})`, { workerId });
+  }
+  return fn as UserFunction;
+}
+
+type Reader = (task: TaskSpec, info: ReaderInfo) => Promise<BlockAssociations>;
+
+/** With computeWorkersRead: open the inputs as the main does and read each task's window. */
+async function openReader(setup: SetupMessage, settings: WorkerSettings): Promise<{ read: Reader; close(): void }> {
+  const [{ openInputs, readBlockInputs, ComparableRasterSource, comparableWorkingGrid }, applyMod, { ApplierControls }] = await Promise.all([
+    import('../applier/inputs.js'),
+    import('../applier/apply.js'),
+    import('../controls.js'),
+  ]);
+  const controls = new ApplierControls({ ...settings.controls, concurrency: undefined });
+  const refs: ImageRef[] = setup.inputFiles.map((f) => ({ name: f.name, listIndex: f.listIndex, path: f.path }));
+  const opened = await openInputs(refs);
+  let sources: InputSource[];
+  const getter = (applyMod as Record<string, unknown>).currentSourceBuilder as (() => import('../applier/apply.js').SourceBuilder) | undefined;
+  if (getter) {
+    sources = (await getter()(refs, opened, controls)).sources;
+  } else {
+    // Until apply.ts exports its builder: the default for comparable rasters.
+    const grid = comparableWorkingGrid(refs, opened);
+    sources = refs.map((r, i) => new ComparableRasterSource(r, opened[i] as never, grid, controls));
+  }
+  return {
+    read: (task, info) => readBlockInputs(sources, task.block, task.overlap, info),
+    close: () => {
+      for (const s of sources) s.close();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ the worker
+
+export interface ComputeWorkerOptions {
+  workerId: number;
+  address: ChannelAddress;
+  /** Give up when the main is unreachable or silent this long, seconds. */
+  timeoutSeconds: number;
+  heartbeatSeconds?: number;
+}
+
+class WorkerRuntime {
+  private readonly queue: TaskSpec[] = [];
+  private running = false;
+  private shutdown = false;
+  private ready: Promise<void> | undefined;
+  private fn: UserFunction | undefined;
+  private otherArgs: unknown;
+  private info: ReaderInfo | undefined;
+  private settings: WorkerSettings | undefined;
+  private reader: { read: Reader; close(): void } | undefined;
+  private readonly total = new Timings();
+  private failedStart = false;
+  private done!: (code: number) => void;
+  readonly exited = new Promise<number>((r) => (this.done = r));
+
+  constructor(
+    private readonly conn: MainConnection,
+    private readonly workerId: number,
+  ) {
+    conn.on('message', (m) => {
+      if (m.type === 'setup') {
+        if (this.ready) return this.fatal(new ProtocolError('a second setup message'));
+        this.ready = this.setup(m);
+        this.ready.catch(() => undefined);
+      } else if (m.type === 'tasks') {
+        this.queue.push(...m.tasks);
+        void this.pump();
+      } else if (m.type === 'cancel') {
+        const i = this.queue.findIndex((t) => t.taskId === m.taskId);
+        if (i >= 0) this.queue.splice(i, 1);
+      } else if (m.type === 'shutdown') {
+        this.shutdown = true;
+        this.queue.length = 0;
+        void this.pump();
+      }
+    });
+    conn.on('close', (err) => {
+      this.reader?.close();
+      this.done(this.failedStart ? 1 : err ? 3 : 0);
+    });
+  }
+
+  private async setup(m: SetupMessage): Promise<void> {
+    try {
+      this.settings = checkSettings(m.settings);
+      this.info = new ReaderInfo(this.settings.infoContext);
+      this.otherArgs = m.otherArgs;
+      const t0 = performance.now();
+      this.fn = await loadUserFunction(m, this.workerId);
+      if (m.computeWorkersRead) this.reader = await openReader(m, this.settings);
+      this.total.add('startup', (performance.now() - t0) / 1000);
+      await this.conn.send({ type: 'ready' });
+    } catch (err) {
+      await this.fatal(err);
+      throw err;
+    }
+  }
+
+  private async fatal(err: unknown): Promise<void> {
+    this.failedStart = true;
+    const e = err instanceof WorkerError || err instanceof ProtocolError ? err : new WorkerError(`worker ${this.workerId} cannot start: ${(err as Error).message}`, { workerId: this.workerId, cause: err });
+    await this.conn.send({ type: 'workerError', error: errorToJSON(e) }).catch(() => undefined);
+    await this.conn.close();
+  }
+
+  /** Run queued tasks one at a time; after a shutdown, report and close. */
+  private async pump(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.conn.closed) {
+        const t = this.queue.shift()!;
+        try {
+          await this.ready;
+        } catch {
+          return;
+        }
+        await this.runTask(t);
+      }
+      if (this.shutdown && !this.conn.closed) {
+        await this.conn.send({ type: 'finished', otherArgs: this.otherArgs, timings: this.total.toJSON() }).catch(() => undefined);
+        await this.conn.close();
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runTask(t: TaskSpec): Promise<void> {
+    const timings = new Timings();
+    const info = this.info!;
+    const byName = new Map(this.settings!.inputs.map((i) => [`${i.name}\u0000${i.listIndex}`, i]));
+    try {
+      let inputs: BlockAssociations;
+      if (this.reader) {
+        const t0 = performance.now();
+        inputs = await this.reader.read(t, info);
+        timings.add('reading', (performance.now() - t0) / 1000);
+      } else {
+        inputs = wireToAssociations(t.inputs, (b, w) => {
+          const src = byName.get(`${w.name}\u0000${w.listIndex}`);
+          if (src) info.registerBlock(b, { imageName: src.name, listIndex: src.listIndex, filename: src.path, nodata: src.nodata });
+        });
+      }
+      const outputs = await callUserFunction(this.fn!, info, inputs, this.otherArgs, t.block, timings, this.workerId);
+      checkOutputs(outputs, this.settings!.outRefs, t.block);
+      this.total.merge(timings);
+      await this.conn.send({ type: 'result', taskId: t.taskId, blockIndex: t.block.index, attempt: t.attempt, outputs: associationsToWire(outputs), timings: timings.toJSON() });
+    } catch (err) {
+      if (this.conn.closed) return;
+      await this.conn.send({ type: 'taskError', taskId: t.taskId, blockIndex: t.block.index, attempt: t.attempt, error: errorToJSON(err) }).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Connect to the main process and work until the channel closes.
+ * @returns the process exit code: 0 after an orderly shutdown, 3 when the main was lost, 1 when the worker could not start.
+ * @throws {AuthError | TimeoutError | ChannelError} when the main cannot be reached or authenticated.
+ */
+export async function runComputeWorker(o: ComputeWorkerOptions): Promise<number> {
+  markComputeWorker(o.workerId);
+  process.setSourceMapsEnabled(true);
+  const conn = await ChannelClient.connect({
+    ...o.address,
+    workerId: o.workerId,
+    timeoutSeconds: o.timeoutSeconds,
+    ...(o.heartbeatSeconds !== undefined ? { heartbeatSeconds: o.heartbeatSeconds } : {}),
+  });
+  const rt = new WorkerRuntime(conn, o.workerId);
+  return rt.exited;
+}

@@ -1,0 +1,631 @@
+/**
+ * The compute backend shared by every kind whose workers are separate processes that speak the
+ * data channel (CW_SUBPROC, CW_AWSBATCH, CW_ECS, CW_SLURM, CW_PBS).
+ *
+ * {@link ChannelWorkerBackend} owns everything but the start and stop of a worker: the channel
+ * server, the user-function bundle, the setup of each worker, dynamic scheduling with credit,
+ * heartbeats and loss detection, re-queueing, the barrier for the first worker, and the final
+ * collection of otherArgs and timings. A kind only supplies a {@link Launcher}: how to start
+ * `riots computeworker` somewhere, how to cancel it, and how to describe it for error messages.
+ *
+ * Events for tests and diagnostics are published on the `node:diagnostics_channel` channel
+ * {@link WORKER_EVENTS} (see {@link WorkerEvent}).
+ */
+import diagnostics from 'node:diagnostics_channel';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BlockAssociations } from '../block.js';
+import type { RunDescription } from '../applier/apply.js';
+import type { ComputeBackend } from '../applier/compute.js';
+import { Timings } from '../applier/timings.js';
+import { ChannelError, ControlsError, InterruptedError, TimeoutError, WorkerError, WorkerLostError, errorFromJSON } from '../errors.js';
+import { bundleUserModule } from './bundle.js';
+import { ChannelServer, type WorkerConnection } from './channel.js';
+import { channelKeyEnv, writeChannelAddrFile } from './channeladdr.js';
+import { associationsToWire, wireToAssociations, type WorkerSettings } from './computeworker.js';
+import { checkOtherArgs } from './otherargs.js';
+import { BlockScheduler, type Task } from './scheduler.js';
+import type { JsonObject, TaskSpec, WireBlock, WorkerToMain } from './protocol.js';
+import { resolveUserFunction, userFunctionSpecOf } from './userfunction.js';
+
+/** The diagnostics_channel name on which {@link WorkerEvent}s are published. */
+export const WORKER_EVENTS = 'riots:workers';
+const events = diagnostics.channel(WORKER_EVENTS);
+
+export type WorkerEvent =
+  | { event: 'bundled'; files: string[]; packages: string[]; bytes: number }
+  | { event: 'launched'; workerId: number; handle: string }
+  | { event: 'connected'; workerId: number; pid: number; hostname: string }
+  | { event: 'ready'; workerId: number }
+  | { event: 'dispatched'; workerId: number; blockIndex: number; attempt: number }
+  | { event: 'result'; workerId: number; blockIndex: number; attempt: number }
+  | { event: 'discarded'; workerId: number; blockIndex: number; attempt: number }
+  | { event: 'lost'; workerId: number; reason: string; requeued: number[] }
+  | { event: 'ended'; workerId: number; status: string };
+
+function publish(e: WorkerEvent): void {
+  if (events.hasSubscribers) events.publish(e);
+}
+
+/** Where a worker connects. `addrFile` is set when the launcher asked for one (it also holds the key). */
+export interface WorkerChannelAddress {
+  host: string;
+  port: number;
+  addrFile?: string;
+}
+
+/** Everything needed to start one worker. */
+export interface LaunchSpec {
+  workerId: number;
+  addr: WorkerChannelAddress;
+  /** Arguments after `riots`: `computeworker -i ID --channaddrfile F ...` (never the key). */
+  args: string[];
+  /** Environment to add: the key (RIOTS_CHANNEL_KEY) when there is no address file. */
+  env: Record<string, string>;
+}
+
+export interface LaunchContext {
+  /** A private folder (0700) for this run, removed at the end; holds the address file. */
+  tempDir: string;
+  run: RunDescription;
+  numWorkers: number;
+}
+
+/**
+ * How one worker kind starts and stops `riots computeworker`. Everything else is shared.
+ * @typeParam H the kind's handle for one started worker (a child process, a job id, ...).
+ */
+export interface Launcher<H> {
+  /** For messages: "CW_SUBPROC", "CW_SLURM", ... */
+  readonly kind: string;
+  /** Address the channel server binds (default '0.0.0.0'). */
+  readonly bindHost?: string;
+  /** Host workers connect to (default: the bind address, or this machine's name for 0.0.0.0). */
+  readonly advertiseHost?: string;
+  /** Workers read the address and key from a 0600 file in the run's temp folder (same machine or shared temp). Else: --channaddr plus the key in the environment. */
+  readonly useAddrFile: boolean;
+  /** Called once before the first launch. */
+  prepare?(ctx: LaunchContext): Promise<void>;
+  /** Start one worker. Resolves once it is submitted/spawned, not when it is connected. */
+  launch(spec: LaunchSpec): Promise<H>;
+  /** Stop it (idempotent); resolves once it is gone, as far as the kind can tell. */
+  cancel(handle: H): Promise<void>;
+  /** A line on its state, for error messages ("exited with code 1: <stderr tail>", "job FAILED: ..."). */
+  status(handle: H): Promise<string>;
+  /** Resolves (never rejects) with a status when the worker has ended, where the kind can observe it. */
+  ended?(handle: H): Promise<string>;
+  /** A short name for events and messages (pid, job id). */
+  describe(handle: H): string;
+  /** Called once at the very end. */
+  close?(): Promise<void>;
+}
+
+/** Settings of the shared backend, from computeWorkerExtraParams. */
+export interface ChannelBackendSettings {
+  /** Seconds between heartbeats, both ways. Default 5. */
+  heartbeatSeconds: number;
+  /** A worker silent this long is declared lost and its blocks re-queued. Default 60. */
+  workerLostSeconds: number;
+  /** Blocks a worker holds at once. Default 2. */
+  tasksPerWorker: number;
+  /** Deaths of a worker on one block that fail the run. Default 3. */
+  maxBlockDeaths: number;
+  /** Seconds a worker waits for an unreachable or silent main before exiting. Default: workerLostSeconds. */
+  workerTimeoutSeconds: number;
+  /** Port range of the channel server. Default [30000, 50000]. */
+  channelPortRange: [number, number] | undefined;
+  /** Host to bind / to advertise, overriding the launcher's. */
+  channelHost: string | undefined;
+  advertiseHost: string | undefined;
+}
+
+/** Read the shared settings from computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
+export function channelBackendSettings(extra: Readonly<Record<string, unknown>>): ChannelBackendSettings {
+  const num = (k: string, dflt: number, integer = false): number => {
+    const v = extra[k];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+      throw new ControlsError(`computeWorkerExtraParams.${k} must be a positive ${integer ? 'integer' : 'number'} (got ${String(v)})`);
+    }
+    return v;
+  };
+  const str = (k: string): string | undefined => {
+    const v = extra[k];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a host name or address`);
+    return v as string | undefined;
+  };
+  const range = extra.channelPortRange;
+  if (range !== undefined && !(Array.isArray(range) && range.length === 2 && range.every((x) => Number.isInteger(x)))) {
+    throw new ControlsError('computeWorkerExtraParams.channelPortRange must be [lo, hi]');
+  }
+  const heartbeatSeconds = num('heartbeatSeconds', 5);
+  const workerLostSeconds = num('workerLostSeconds', 60);
+  if (workerLostSeconds <= heartbeatSeconds) {
+    throw new ControlsError(`computeWorkerExtraParams.workerLostSeconds (${workerLostSeconds}) must be more than heartbeatSeconds (${heartbeatSeconds})`);
+  }
+  return {
+    heartbeatSeconds,
+    workerLostSeconds,
+    tasksPerWorker: num('tasksPerWorker', 2, true),
+    maxBlockDeaths: num('maxBlockDeaths', 3, true),
+    workerTimeoutSeconds: num('workerTimeoutSeconds', workerLostSeconds),
+    channelPortRange: range as [number, number] | undefined,
+    channelHost: str('channelHost'),
+    advertiseHost: str('advertiseHost'),
+  };
+}
+
+type SlotState = 'launching' | 'connected' | 'ready' | 'finishing' | 'finished' | 'lost' | 'failed';
+
+interface Slot<H> {
+  id: number;
+  state: SlotState;
+  handle?: H;
+  conn?: WorkerConnection;
+  /** Why it failed or was lost. */
+  reason?: string;
+  lastBytes: number;
+  lastSeen: number;
+  timings: Timings;
+  otherArgs?: unknown;
+  finished?: () => void;
+  killTimer?: NodeJS.Timeout;
+}
+
+type Sched = BlockScheduler<WireBlock[], BlockAssociations>;
+
+/** Everything shared by the channel worker kinds; see the module comment. */
+export class ChannelWorkerBackend<H> implements ComputeBackend {
+  readonly capacity: number;
+  readonly settings: ChannelBackendSettings;
+  private readonly run: RunDescription;
+  private readonly launcher: Launcher<H>;
+  private readonly scheduler: Sched;
+  private readonly slots: Slot<H>[];
+  private server: ChannelServer | undefined;
+  private tempDir: string | undefined;
+  private setup: { bundle: Uint8Array; exportName: string; settings: JsonObject } | undefined;
+  private monitor: NodeJS.Timeout | undefined;
+  private failure: unknown;
+  private firstReady!: () => void;
+  private barrierFailed!: (e: unknown) => void;
+  private readonly barrier: Promise<void>;
+  private teardownP: Promise<void> | undefined;
+  private finishing = false;
+  private noWorkerTimer: NodeJS.Timeout | undefined;
+  private readonly onAbort: () => void;
+
+  constructor(run: RunDescription, launcher: Launcher<H>) {
+    this.run = run;
+    this.launcher = launcher;
+    this.settings = channelBackendSettings(run.concurrency.computeWorkerExtraParams);
+    const n = run.concurrency.numComputeWorkers;
+    // Blocks between read and write. Beyond the workers' credit, room for fast workers to go on
+    // while the in-order writer waits for a slow worker's block.
+    this.capacity = n * this.settings.tasksPerWorker * 4;
+    this.scheduler = new BlockScheduler({ credit: this.settings.tasksPerWorker, maxDeaths: this.settings.maxBlockDeaths });
+    this.slots = Array.from({ length: n }, (_, id) => ({ id, state: 'launching' as SlotState, lastBytes: 0, lastSeen: Date.now(), timings: new Timings() }));
+    this.barrier = new Promise<void>((resolve, reject) => {
+      this.firstReady = resolve;
+      this.barrierFailed = reject;
+    });
+    this.barrier.catch(() => undefined);
+    this.onAbort = () => this.failRun(run.signal.reason ?? new InterruptedError('the run was interrupted'));
+    run.signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  /** Results discarded because they came from a worker already declared lost (or for a re-queued block). */
+  get discardedResults(): number {
+    return this.scheduler.discarded;
+  }
+
+  async start(): Promise<void> {
+    const run = this.run;
+    if (run.signal.aborted) throw run.signal.reason;
+    const spec = userFunctionSpecOf(run.userFunction);
+    if (!spec) throw new ControlsError(`${this.launcher.kind} needs a user function made with defineUserFunction(import.meta.url, fn) and exported from its module`);
+    checkOtherArgs(run.otherArgs);
+    const exportName = await exportNameOf(run.userFunction, spec);
+    const bundle = await bundleUserModule(spec.moduleUrl);
+    publish({ event: 'bundled', files: bundle.inputs, packages: bundle.packages, bytes: bundle.code.byteLength });
+    const settings: WorkerSettings = {
+      infoContext: run.infoContext,
+      controls: run.controls.toJSON(),
+      outRefs: run.outRefs,
+      inputs: run.sources.map((s) => ({ name: s.ref.name, listIndex: s.ref.listIndex, path: s.ref.path, nodata: s.nodata })),
+    };
+    this.setup = { bundle: bundle.code, exportName, settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
+
+    const base = run.controls.global.tempdir ?? os.tmpdir();
+    this.tempDir = await fs.mkdtemp(path.join(base, 'riots-run-'));
+    const s = this.settings;
+    this.server = await ChannelServer.create({
+      host: s.channelHost ?? this.launcher.bindHost ?? '0.0.0.0',
+      ...(s.channelPortRange ? { portRange: s.channelPortRange } : {}),
+      heartbeatSeconds: s.heartbeatSeconds,
+      // the backend declares loss itself (and keeps the connection to discard late results); this is the backstop
+      peerTimeoutSeconds: s.workerLostSeconds * 4,
+    });
+    this.server.on('connection', (c) => this.onConnection(c));
+    const addr = this.server.address(s.advertiseHost ?? this.launcher.advertiseHost);
+    const waddr: WorkerChannelAddress = { host: addr.host, port: addr.port };
+    if (this.launcher.useAddrFile) {
+      waddr.addrFile = path.join(this.tempDir, 'channel.addr');
+      await writeChannelAddrFile(waddr.addrFile, addr);
+    }
+    const env = this.launcher.useAddrFile ? {} : channelKeyEnv(addr.key);
+    await this.launcher.prepare?.({ tempDir: this.tempDir, run, numWorkers: this.slots.length });
+    this.startMonitor();
+    for (const slot of this.slots) void this.launch(slot, waddr, env);
+
+    const stop = run.timings.start('wait:workers');
+    try {
+      await this.waitFirst();
+    } finally {
+      stop();
+    }
+  }
+
+  compute(coords: import('../errors.js').BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations> {
+    const p = this.scheduler.submit(coords, inputs ? associationsToWire(inputs) : []);
+    this.dispatch();
+    return p;
+  }
+
+  async finish(): Promise<{ otherArgsList: unknown[]; workerTimings: Map<number, Timings> }> {
+    this.finishing = true;
+    const grace = this.settings.workerLostSeconds * 1000;
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const conn = slot.conn;
+        if (!conn || conn.closed) return;
+        if (slot.state === 'ready' || slot.state === 'connected') {
+          slot.state = 'finishing';
+          const done = new Promise<void>((r) => (slot.finished = r));
+          await conn.send({ type: 'shutdown', reason: null }).catch(() => undefined);
+          await raceTimeout(Promise.race([done, conn.whenClosed()]), grace);
+        } else if (slot.state === 'lost') {
+          // let a worker declared lost deliver (and have discarded) what it still sends
+          await raceTimeout(conn.whenClosed(), grace);
+        }
+      }),
+    );
+    await this.teardown();
+    if (this.failure !== undefined) throw this.failure;
+    const finished = this.slots.filter((s) => s.state === 'finished');
+    const workerTimings = new Map<number, Timings>();
+    for (const s of this.slots) if (s.timings.phases().length > 0) workerTimings.set(s.id, s.timings);
+    return { otherArgsList: finished.map((s) => s.otherArgs), workerTimings };
+  }
+
+  async destroy(reason?: unknown): Promise<void> {
+    this.failRun(reason ?? new InterruptedError('the run was stopped'));
+    for (const slot of this.slots) {
+      const c = slot.conn;
+      if (c && !c.closed) {
+        void c.send({ type: 'shutdown', reason: reason instanceof Error ? reason.message.slice(0, 4096) : 'stopped' }).catch(() => undefined);
+        c.destroy();
+      }
+    }
+    await this.teardown();
+  }
+
+  // ---------------------------------------------------------------- workers
+
+  private async launch(slot: Slot<H>, addr: WorkerChannelAddress, env: Record<string, string>): Promise<void> {
+    const s = this.settings;
+    const args = ['computeworker', '-i', String(slot.id)];
+    if (addr.addrFile) args.push('--channaddrfile', addr.addrFile);
+    else args.push('--channaddr', `${addr.host},${addr.port}`);
+    args.push('--timeout', String(s.workerTimeoutSeconds), '--heartbeat', String(s.heartbeatSeconds));
+    try {
+      if (this.failure !== undefined) return;
+      const handle = await this.launcher.launch({ workerId: slot.id, addr, args, env });
+      slot.handle = handle;
+      publish({ event: 'launched', workerId: slot.id, handle: this.launcher.describe(handle) });
+      if (this.teardownP) {
+        await this.launcher.cancel(handle).catch(() => undefined);
+        return;
+      }
+      void this.launcher.ended?.(handle).then((status) => this.onEnded(slot, status));
+    } catch (err) {
+      slot.state = 'failed';
+      slot.reason = `could not be started: ${(err as Error).message}`;
+      this.checkAllGone();
+    }
+  }
+
+  private onEnded(slot: Slot<H>, status: string): void {
+    publish({ event: 'ended', workerId: slot.id, status });
+    if (slot.state === 'launching') {
+      slot.state = 'failed';
+      slot.reason = status;
+      this.checkAllGone();
+    } else if (slot.state === 'connected' || slot.state === 'ready' || slot.state === 'finishing') {
+      this.lose(slot, status);
+    }
+  }
+
+  private onConnection(conn: WorkerConnection): void {
+    const id = conn.hello!.workerId;
+    const slot = this.slots[id];
+    if (!slot || slot.conn || slot.state !== 'launching' || this.failure !== undefined) {
+      conn.destroy(new ChannelError(`unexpected connection from worker ${id}`));
+      return;
+    }
+    slot.conn = conn;
+    slot.state = 'connected';
+    slot.lastBytes = conn.bytesReceived;
+    slot.lastSeen = Date.now();
+    publish({ event: 'connected', workerId: id, pid: conn.hello!.pid, hostname: conn.hello!.hostname });
+    conn.on('message', (m) => this.onMessage(slot, m));
+    conn.on('close', (err) => this.onClose(slot, err));
+    const st = this.setup!;
+    const run = this.run;
+    conn
+      .send({
+        type: 'setup',
+        bundle: st.bundle,
+        exportName: st.exportName,
+        otherArgs: run.otherArgs,
+        settings: st.settings,
+        computeWorkersRead: run.concurrency.computeWorkersRead,
+        inputFiles: run.concurrency.computeWorkersRead ? run.inRefs.map((r) => ({ name: r.name, listIndex: r.listIndex, path: r.path })) : [],
+      })
+      .catch((err: Error) => this.lose(slot, `setup could not be sent: ${err.message}`));
+  }
+
+  private onMessage(slot: Slot<H>, m: WorkerToMain): void {
+    switch (m.type) {
+      case 'ready':
+        if (slot.state !== 'connected') return;
+        slot.state = 'ready';
+        this.scheduler.addWorker(slot.id);
+        publish({ event: 'ready', workerId: slot.id });
+        this.firstReady();
+        this.checkAllGone();
+        this.dispatch();
+        return;
+      case 'result': {
+        const t = this.scheduler.take(slot.id, m.taskId, m.attempt, m.blockIndex);
+        if (!t) {
+          publish({ event: 'discarded', workerId: slot.id, blockIndex: m.blockIndex, attempt: m.attempt });
+          return;
+        }
+        slot.timings.merge(m.timings);
+        let outputs: BlockAssociations;
+        try {
+          outputs = wireToAssociations(m.outputs);
+        } catch (err) {
+          t.job.settled = true;
+          t.job.reject(err);
+          this.failRun(err);
+          return;
+        }
+        this.scheduler.resolve(t, outputs);
+        publish({ event: 'result', workerId: slot.id, blockIndex: m.blockIndex, attempt: m.attempt });
+        this.dispatch();
+        return;
+      }
+      case 'taskError': {
+        const t = this.scheduler.take(slot.id, m.taskId, m.attempt, m.blockIndex);
+        if (!t) {
+          publish({ event: 'discarded', workerId: slot.id, blockIndex: m.blockIndex, attempt: m.attempt });
+          return;
+        }
+        const err = errorFromJSON(m.error);
+        t.job.settled = true;
+        t.job.reject(err);
+        this.failRun(err);
+        return;
+      }
+      case 'workerError': {
+        const cause = errorFromJSON(m.error);
+        this.failRun(new WorkerError(`${this.launcher.kind} worker ${slot.id} cannot run the user function: ${cause.message}`, { workerId: slot.id, cause }));
+        return;
+      }
+      case 'finished':
+        slot.otherArgs = m.otherArgs;
+        if (slot.state === 'finishing') slot.state = 'finished';
+        slot.finished?.();
+        return;
+      case 'log':
+        process.stderr.write(`[${this.launcher.kind} worker ${slot.id}] ${m.text}\n`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onClose(slot: Slot<H>, err: Error | null): void {
+    if (slot.state === 'finished' || slot.state === 'lost' || slot.state === 'failed') return;
+    this.lose(slot, err ? err.message : 'closed its connection');
+  }
+
+  /** Declare a worker lost: its blocks go back to the queue (see BlockScheduler.workerLost). */
+  private lose(slot: Slot<H>, reason: string): void {
+    if (slot.state === 'lost' || slot.state === 'failed' || slot.state === 'finished') return;
+    const wasFinishing = slot.state === 'finishing';
+    slot.state = 'lost';
+    slot.reason = reason;
+    const outcome = this.scheduler.workerLost(slot.id, reason);
+    publish({ event: 'lost', workerId: slot.id, reason, requeued: outcome.fatal ? [] : outcome.revoked.map((t) => t.job.coords.index) });
+    const conn = slot.conn;
+    if (conn && !conn.closed) {
+      for (const t of outcome.revoked) void conn.send({ type: 'cancel', taskId: t.taskId }).catch(() => undefined);
+      void conn.send({ type: 'shutdown', reason: `declared lost: ${reason}` }).catch(() => undefined);
+    }
+    // give it time to go by itself (and to have its late results discarded), then stop it
+    if (slot.handle !== undefined && !this.teardownP) {
+      slot.killTimer = setTimeout(() => void this.launcher.cancel(slot.handle as H).catch(() => undefined), this.settings.workerLostSeconds * 1000);
+      slot.killTimer.unref();
+    }
+    if (wasFinishing) slot.finished?.();
+    if (outcome.fatal) this.failRun(outcome.fatal);
+    this.dispatch();
+    this.checkAllGone();
+  }
+
+  /**
+   * Every worker failed or was lost: fail the run instead of waiting for ever. With only workers
+   * still starting, wait for one of them at most computeBarrierTimeout.
+   */
+  private checkAllGone(): void {
+    if (this.failure !== undefined || this.finishing) return;
+    if (this.slots.some((s) => s.state === 'connected' || s.state === 'ready')) {
+      clearTimeout(this.noWorkerTimer);
+      this.noWorkerTimer = undefined;
+      return;
+    }
+    if (this.slots.some((s) => s.state === 'launching')) {
+      const secs = this.run.concurrency.computeBarrierTimeout;
+      if (secs !== null && this.noWorkerTimer === undefined) {
+        this.noWorkerTimer = setTimeout(() => {
+          void this.describeSlots().then((d) => {
+            this.failRun(new TimeoutError(`no ${this.launcher.kind} compute worker was ready for ${secs} s (computeBarrierTimeout) after the others were lost: ${d}`));
+          });
+        }, secs * 1000);
+        this.noWorkerTimer.unref();
+      }
+      return;
+    }
+    void this.describeSlots().then((d) => {
+      this.failRun(new WorkerLostError(`every ${this.launcher.kind} compute worker is gone, with ${this.scheduler.pending} block(s) not done: ${d}`));
+    });
+  }
+
+  private async describeSlots(): Promise<string> {
+    const parts = await Promise.all(
+      this.slots.map(async (s) => {
+        let st = s.reason ?? s.state;
+        if (s.handle !== undefined) {
+          const more = await this.launcher.status(s.handle).catch(() => '');
+          if (more && !st.includes(more)) st += `; ${more}`;
+        }
+        return `worker ${s.id} (${s.handle !== undefined ? this.launcher.describe(s.handle) : 'not started'}): ${st}`;
+      }),
+    );
+    return parts.join(' | ');
+  }
+
+  private dispatch(): void {
+    const assigned = this.scheduler.assign();
+    const overlap = this.run.infoContext.overlap;
+    for (const [id, tasks] of assigned) {
+      const slot = this.slots[id]!;
+      const specs: TaskSpec[] = tasks.map((t: Task<WireBlock[], BlockAssociations>) => {
+        const c = t.job.coords;
+        publish({ event: 'dispatched', workerId: id, blockIndex: c.index, attempt: t.attempt });
+        return {
+          taskId: t.taskId,
+          attempt: t.attempt,
+          block: c,
+          overlap,
+          window: { xoff: c.xoff - overlap, yoff: c.yoff - overlap, xsize: c.xsize + 2 * overlap, ysize: c.ysize + 2 * overlap },
+          inputs: t.job.payload,
+        };
+      });
+      slot.conn!.send({ type: 'tasks', tasks: specs }).catch((err: Error) => this.lose(slot, `tasks could not be sent: ${err.message}`));
+    }
+  }
+
+  /** Declare workers lost that sent nothing, not even a heartbeat, for workerLostSeconds. */
+  private startMonitor(): void {
+    const lostMs = this.settings.workerLostSeconds * 1000;
+    const tick = Math.max(20, Math.min(this.settings.heartbeatSeconds * 1000, lostMs / 4));
+    let last = Date.now();
+    this.monitor = setInterval(() => {
+      const now = Date.now();
+      // this process stalled (a long synchronous step): the workers' bytes may be waiting unread
+      const stalled = now - last > Math.max(2 * tick, 1000);
+      last = now;
+      for (const slot of this.slots) {
+        const c = slot.conn;
+        if (!c || (slot.state !== 'connected' && slot.state !== 'ready')) continue;
+        if (stalled || c.bytesReceived !== slot.lastBytes) {
+          slot.lastBytes = c.bytesReceived;
+          slot.lastSeen = now;
+        } else if (now - slot.lastSeen > lostMs) {
+          this.lose(slot, `sent nothing, not even a heartbeat, for more than ${this.settings.workerLostSeconds} s`);
+        }
+      }
+    }, tick);
+    this.monitor.unref();
+  }
+
+  private waitFirst(): Promise<void> {
+    const secs = this.run.concurrency.computeBarrierTimeout;
+    if (secs === null) return this.barrier;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        void this.describeSlots().then((d) => {
+          const err = new TimeoutError(`timed out after ${secs} s (computeBarrierTimeout) waiting for the first ${this.launcher.kind} compute worker to be ready: ${d}`);
+          this.failRun(err);
+          reject(err);
+        });
+      }, secs * 1000);
+      this.barrier.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
+  }
+
+  private failRun(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err;
+    this.scheduler.fail(err);
+    this.barrierFailed(err);
+  }
+
+  /** Stop every worker, close the channel, remove the temp folder. Once. */
+  private teardown(): Promise<void> {
+    this.teardownP ??= (async () => {
+      this.run.signal.removeEventListener('abort', this.onAbort);
+      clearInterval(this.monitor);
+      clearTimeout(this.noWorkerTimer);
+      for (const s of this.slots) clearTimeout(s.killTimer);
+      await Promise.all(this.slots.map((s) => (s.handle !== undefined ? this.launcher.cancel(s.handle).catch(() => undefined) : undefined)));
+      for (const s of this.slots) s.conn?.destroy();
+      await this.server?.close().catch(() => undefined);
+      await this.launcher.close?.().catch(() => undefined);
+      if (this.tempDir) await fs.rm(this.tempDir, { recursive: true, force: true }).catch(() => undefined);
+    })();
+    return this.teardownP;
+  }
+}
+
+function raceTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    void p.then(
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+    );
+  });
+}
+
+/** The export of the user function's module that holds it (imported here: the main already has it loaded). */
+async function exportNameOf(fn: unknown, spec: import('./userfunction.js').UserFunctionSpec): Promise<string> {
+  if (spec.exportName !== undefined) return spec.exportName;
+  const ns = (await import(spec.moduleUrl)) as Record<string, unknown>;
+  const direct = Object.entries(ns).filter(([, v]) => v === fn);
+  if (direct.length >= 1) return direct[0]![0];
+  const found = resolveUserFunction(ns, spec);
+  const name = Object.entries(ns).find(([, v]) => v === found)?.[0];
+  if (name === undefined) throw new ControlsError(`the user function is not exported by ${spec.moduleUrl}: export it so that workers can take it from the module`);
+  return name;
+}
