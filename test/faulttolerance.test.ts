@@ -1,0 +1,207 @@
+/**
+ * Channel workers that die, stall, go slow or never arrive (CW_SUBPROC, the reference for every
+ * remote kind). Events are ordered through the backend's diagnostics events, never sleeps;
+ * heartbeats and loss timeouts are short through computeWorkerExtraParams.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { apply } from '../src/applier/apply.js';
+import '../src/workers/index.js';
+import { InterruptedError, WorkerLostError } from '../src/errors.js';
+import { EventLog, alive, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
+
+let dir: string;
+const savedTmp = process.env.TMPDIR;
+let inputs: { a: string; b: string };
+let combine: Parameters<typeof apply>[0];
+let seqBytes: Buffer;
+const COLS = 512;
+const ROWS = 384; // 8 x 6 = 48 blocks of 64
+const BLOCKS = 48;
+
+before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-ft-test-'));
+  privateTmpdir(dir);
+  inputs = makeInputs(dir, COLS, ROWS);
+  combine = ((await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine }).combine;
+  const seq = path.join(dir, 'seq.tif');
+  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 } });
+  seqBytes = readFileSync(seq);
+});
+
+after(() => {
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function assertNothingLeft(log: EventLog, tempBefore: string[]): void {
+  for (const pid of log.pids()) assert.equal(alive(pid), false, `worker process ${pid} is gone`);
+  assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  return p.then(
+    () => assert.fail('the run should fail'),
+    (e: unknown) => e as Error,
+  );
+}
+
+function pidOf(log: EventLog, workerId: number): number {
+  return log.of('connected').find((e) => e.workerId === workerId)!.pid;
+}
+
+describe('worker loss', () => {
+  test('SIGKILL of 1 of 3 workers at about half the blocks: identical output, nothing left', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    let victim: number | undefined;
+    log.on((e) => {
+      if (e.event !== 'result' || victim !== undefined || log.of('result').length < BLOCKS / 2) return;
+      // a worker with blocks in flight: the last one handed a block that has no result yet
+      const open = log.of('dispatched').filter((d) => !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt));
+      victim = open[open.length - 1]!.workerId;
+      process.kill(pidOf(log, victim), 'SIGKILL');
+    });
+    try {
+      const out = path.join(dir, 'kill.tif');
+      const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, { busyMs: 0 }), otherArgs: { busyMs: 5 } });
+      assert.deepEqual(readFileSync(out), seqBytes);
+      const lost = log.of('lost');
+      assert.equal(lost.length, 1);
+      assert.equal(lost[0]!.workerId, victim);
+      assert.ok(lost[0]!.requeued.length >= 1, 'its blocks were re-queued');
+      for (const b of lost[0]!.requeued) assert.ok(log.of('result').some((x) => x.blockIndex === b && x.workerId !== victim), `block ${b} done by another worker`);
+      assert.equal(r.otherArgsList.length, 2, 'the lost worker has no final otherArgs');
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('SIGSTOP of a worker: its blocks are re-queued, the run completes, its late results are discarded after SIGCONT', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    let stopped: number | undefined;
+    log.on((e) => {
+      if (e.event === 'result' && stopped === undefined && log.of('result').length >= 8 && e.workerId !== undefined) {
+        // it has just sent a result and is running its next block
+        if (!log.of('dispatched').some((d) => d.workerId === e.workerId && !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt))) return;
+        stopped = e.workerId;
+        process.kill(pidOf(log, stopped), 'SIGSTOP');
+      }
+      if (e.event === 'lost' && e.workerId === stopped) process.kill(pidOf(log, stopped), 'SIGCONT');
+    });
+    try {
+      const out = path.join(dir, 'stop.tif');
+      await apply(combine, inputs, { out }, { controls: subprocControls(3), otherArgs: { busyMs: 40 } });
+      assert.deepEqual(readFileSync(out), seqBytes);
+      const lost = log.of('lost');
+      assert.equal(lost.length, 1);
+      assert.equal(lost[0]!.workerId, stopped);
+      assert.match(lost[0]!.reason, /sent nothing/);
+      const discarded = log.of('discarded').filter((d) => d.workerId === stopped);
+      assert.ok(discarded.length >= 1, 'a late result from the stopped worker was discarded');
+      for (const d of discarded) {
+        assert.ok(lost[0]!.requeued.includes(d.blockIndex), `block ${d.blockIndex} had been re-queued`);
+        assert.ok(log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt > d.attempt), 'its later attempt was the one kept');
+      }
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('a block that kills its worker 3 times fails the run naming the block', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    try {
+      const out = path.join(dir, 'die.tif');
+      const err = await failure(apply(combine, inputs, { out }, { controls: subprocControls(3), otherArgs: { dieOnBlock: 7 } }));
+      assert.ok(err instanceof WorkerLostError, String(err));
+      assert.equal(err.block?.index, 7);
+      assert.match(err.message, /block 7 \(x 448\.\.511, y 0\.\.63\) killed its worker 3 times/);
+      assert.equal(log.of('lost').length, 3);
+      assert.equal(existsSync(out), false);
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('every worker gone: a clear error, no hang', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    try {
+      const err = await failure(apply(combine, inputs, { out: path.join(dir, 'gone.tif') }, { controls: subprocControls(2), otherArgs: { dieOnBlock: 9 } }));
+      assert.ok(err instanceof WorkerLostError, String(err));
+      assert.match(err.message, /every CW_SUBPROC compute worker is gone/);
+      assert.match(err.message, /exited with code 7/);
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('an interrupt stops the workers, closes the channel and removes the temporary output', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    const ac = new AbortController();
+    log.on((e) => {
+      if (e.event === 'result' && log.of('result').length === 10) ac.abort(new InterruptedError('interrupted by SIGINT (test)'));
+    });
+    try {
+      const out = path.join(dir, 'abort.tif');
+      const err = await failure(apply(combine, inputs, { out }, { controls: subprocControls(2), otherArgs: { busyMs: 10 }, signal: ac.signal }));
+      assert.ok(err instanceof InterruptedError, String(err));
+      assert.equal(existsSync(out), false);
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+});
+
+describe('scheduling', () => {
+  test('a worker slowed 10x does fewer than 1/(2N) of the blocks', async () => {
+    const log = new EventLog();
+    try {
+      const out = path.join(dir, 'slow.tif');
+      await apply(combine, inputs, { out }, { controls: subprocControls(3, { workerLostSeconds: 10 }), otherArgs: { busyMs: 15, slowWorker: 1, slowFactor: 10 } });
+      assert.deepEqual(readFileSync(out), seqBytes);
+      const bySlow = log.of('result').filter((r) => r.workerId === 1).length;
+      assert.ok(bySlow < BLOCKS / 6, `the slow worker did ${bySlow} of ${BLOCKS} blocks`);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('with 2 of 3 workers held at the handshake, the blocks still complete', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    const held: number[] = [];
+    log.on((e) => {
+      if (e.event === 'launched' && e.workerId !== 0) {
+        const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
+        process.kill(pid, 'SIGSTOP');
+        held.push(e.workerId);
+      }
+    });
+    try {
+      const out = path.join(dir, 'held.tif');
+      const r = await apply(combine, inputs, { out }, { controls: subprocControls(3) });
+      assert.deepEqual(readFileSync(out), seqBytes);
+      assert.deepEqual(held.sort(), [1, 2]);
+      assert.deepEqual([...new Set(log.of('result').map((x) => x.workerId))], [0]);
+      assert.deepEqual(log.of('connected').map((c) => c.workerId), [0]);
+      assert.equal(r.otherArgsList.length, 1);
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * Helpers for the CW_SUBPROC / channel-worker tests: a user-function module written at test time
+ * (TypeScript, importing a sibling file and an npm package), input rasters made by numpy, the
+ * workers' events from the diagnostics channel, and checks that nothing is left behind.
+ */
+import diagnostics from 'node:diagnostics_channel';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/remote.js';
+import { makeTestRaster } from './oracle.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The user functions the tests run. Each output pixel depends on the inputs and the block
+ * position, so a block written to the wrong place or twice would show. Behaviour in workers is
+ * steered by otherArgs (plain data).
+ */
+export const USER_MODULE = `
+import { parse } from 'yaml';
+import { offsets } from './weights.js';
+import { Block } from '${ROOT}/src/block.ts';
+import { defineUserFunction, computeWorkerId, isComputeWorker } from '${ROOT}/src/workers/userfunction.ts';
+
+const cfg = parse('scale: 3\\nshift: 0.5') as { scale: number; shift: number };
+
+export interface Steer {
+  /** busy milliseconds per block (0: none) */
+  busyMs?: number;
+  /** worker id that is this many times slower */
+  slowWorker?: number;
+  slowFactor?: number;
+  /** in a worker, exit the process on this block */
+  dieOnBlock?: number;
+  /** throw on this block */
+  throwOnBlock?: number;
+  /** counts blocks done by this copy */
+  count?: number;
+}
+
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* work */ }
+}
+
+export const combine = defineUserFunction(import.meta.url, (info, inputs: any, outputs: any, other: Steer) => {
+  const a = inputs.a as Block;
+  const b = inputs.b as Block;
+  if (other?.dieOnBlock === info.block.index && isComputeWorker()) process.exit(7);
+  if (other?.throwOnBlock === info.block.index) throwDeep(info.block.index);
+  const out = new Block('Float32', 2, a.rows, a.cols);
+  const n = a.rows * a.cols;
+  const k = offsets[info.block.index % offsets.length]!;
+  for (let i = 0; i < n; i++) {
+    out.data[i] = a.data[i]! * cfg.scale + b.data[i]! + cfg.shift;
+    out.data[n + i] = a.data[i]! - b.data[i]! * k + info.block.index;
+  }
+  outputs.out = out;
+  if (other && typeof other.count === 'number') other.count++;
+  const ms = (other?.busyMs ?? 0) * (other?.slowWorker !== undefined && other.slowWorker === computeWorkerId() ? (other.slowFactor ?? 10) : 1);
+  if (ms > 0) busy(ms);
+}, 'combine');
+
+function throwDeep(index: number): never {
+  throw new RangeError('user function refuses block ' + index);
+}
+`;
+
+export const WEIGHTS_MODULE = `export const offsets: number[] = [1, 2, 3, 5, 8, 13];\n`;
+
+/** Write the user module and its sibling into `dir` (with npm packages reachable, as in a user's project). */
+export function writeUserModule(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}\n');
+  if (!existsSync(path.join(dir, 'node_modules'))) symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  writeFileSync(path.join(dir, 'weights.ts'), WEIGHTS_MODULE);
+  const file = path.join(dir, 'userfn.ts');
+  writeFileSync(file, USER_MODULE);
+  return file;
+}
+
+/** Two inputs on one grid: Int16 `a` and Float32 `b`. */
+export function makeInputs(dir: string, cols: number, rows: number): { a: string; b: string } {
+  const a = path.join(dir, 'a.tif');
+  const b = path.join(dir, 'b.tif');
+  makeTestRaster({ path: a, cols, rows, dtype: 'Int16', expr: 'rng.integers(-500, 500, (rows, cols))', seed: 3 });
+  makeTestRaster({ path: b, cols, rows, dtype: 'Float32', expr: '(rng.random((rows, cols)) * 100).astype(np.float32)', seed: 4 });
+  return { a, b };
+}
+
+/** Worker events of the runs in this process, while recording. */
+export class EventLog {
+  readonly events: WorkerEvent[] = [];
+  private readonly waiters: { pred: (e: WorkerEvent) => boolean; resolve: (e: WorkerEvent) => void }[] = [];
+  private readonly listeners: ((e: WorkerEvent) => void)[] = [];
+  private readonly sub = (m: unknown): void => {
+    const e = m as WorkerEvent;
+    this.events.push(e);
+    for (const l of this.listeners) l(e);
+    for (const w of this.waiters.splice(0)) {
+      if (w.pred(e)) w.resolve(e);
+      else this.waiters.push(w);
+    }
+  };
+  constructor() {
+    diagnostics.subscribe(WORKER_EVENTS, this.sub);
+  }
+  /** Call `f` synchronously on every event (before the backend goes on). */
+  on(f: (e: WorkerEvent) => void): void {
+    this.listeners.push(f);
+  }
+  waitFor(pred: (e: WorkerEvent) => boolean): Promise<WorkerEvent> {
+    const seen = this.events.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve) => this.waiters.push({ pred, resolve }));
+  }
+  of<T extends WorkerEvent['event']>(kind: T): Extract<WorkerEvent, { event: T }>[] {
+    return this.events.filter((e) => e.event === kind) as Extract<WorkerEvent, { event: T }>[];
+  }
+  /** Pids of every worker process started. */
+  pids(): number[] {
+    return this.of('launched').map((e) => Number(/pid (\d+)/.exec(e.handle)![1]));
+  }
+  close(): void {
+    diagnostics.unsubscribe(WORKER_EVENTS, this.sub);
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // a zombie is not running
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A private temp folder for this test file: TMPDIR points to it (workers inherit it), so the
+ * check for leftovers sees only this file's runs.
+ */
+export function privateTmpdir(parent: string): string {
+  const t = path.join(parent, 'tmp');
+  mkdirSync(t, { recursive: true });
+  process.env.TMPDIR = t;
+  return t;
+}
+
+/** riots' temporary folders in the temp dir (run folders, worker bundle folders). */
+export function riotsTempEntries(): string[] {
+  return readdirSync(os.tmpdir()).filter((n) => n.startsWith('riots-run-') || n.startsWith('riots-cw'));
+}
+
+export function subprocControls(n: number, extra: Record<string, unknown> = {}, read = false): Record<string, unknown> {
+  return {
+    windowXSize: 64,
+    windowYSize: 64,
+    concurrency: {
+      computeWorkerKind: 'CW_SUBPROC',
+      numComputeWorkers: n,
+      computeWorkersRead: read,
+      computeBarrierTimeout: 60,
+      computeWorkerExtraParams: { heartbeatSeconds: 0.2, workerLostSeconds: 1.5, ...extra },
+    },
+  };
+}

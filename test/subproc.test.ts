@@ -1,0 +1,153 @@
+/**
+ * CW_SUBPROC: worker processes on this machine speaking the data channel. Outputs are compared
+ * byte for byte with a sequential run; every test checks that no worker process and no riots
+ * temporary folder is left.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, readlinkSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { apply } from '../src/applier/apply.js';
+import '../src/workers/index.js';
+import { UserFunctionError } from '../src/errors.js';
+import { EventLog, alive, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
+
+let dir: string;
+const savedTmp = process.env.TMPDIR;
+let inputs: { a: string; b: string };
+let combine: Parameters<typeof apply>[0];
+let seqBytes: Buffer;
+const COLS = 300;
+const ROWS = 260; // 5 x 5 blocks of 64, ragged edges
+const BLOCKS = 25;
+
+before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-subproc-test-'));
+  privateTmpdir(dir);
+  inputs = makeInputs(dir, COLS, ROWS);
+  const mod = (await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine };
+  combine = mod.combine;
+  const seq = path.join(dir, 'seq.tif');
+  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, otherArgs: { count: 0 } });
+  seqBytes = readFileSync(seq);
+});
+
+after(() => {
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function assertNothingLeft(log: EventLog, tempBefore: string[]): void {
+  const pids = log.pids();
+  assert.ok(pids.length > 0, 'workers were started');
+  for (const pid of pids) assert.equal(alive(pid), false, `worker process ${pid} is gone`);
+  assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
+}
+
+describe('CW_SUBPROC', () => {
+  for (const read of [false, true]) {
+    test(`output identical to a sequential run (computeWorkersRead ${read}), otherArgs per worker`, async () => {
+      const tempBefore = riotsTempEntries();
+      const log = new EventLog();
+      const out = path.join(dir, `sub-${read}.tif`);
+      const otherArgs = { count: 0 };
+      try {
+        const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, {}, read), otherArgs });
+        assert.deepEqual(readFileSync(out), seqBytes);
+        assert.equal(otherArgs.count, 0, "the caller's otherArgs is left untouched");
+        assert.equal(r.otherArgsList.length, 3);
+        const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
+        assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block counted once: ${counts.join(', ')}`);
+        assert.equal(log.of('result').length, BLOCKS);
+        assert.equal(r.timings.toJSON().userfunction?.count, BLOCKS, 'worker timings merged');
+        assert.equal(r.timings.toJSON().reading?.count, BLOCKS);
+        const workersRead = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
+        assert.equal(workersRead, read ? BLOCKS : 0, read ? 'the workers did the reading' : 'the main did the reading');
+        assert.ok(r.workerTimings.size >= 1);
+        assertNothingLeft(log, tempBefore);
+      } finally {
+        log.close();
+      }
+    });
+  }
+
+  test('the channel key never appears in a worker argv or environment', async () => {
+    const log = new EventLog();
+    const seen: { pid: number; argv: string; env: string; key: string }[] = [];
+    log.on((e) => {
+      if (e.event !== 'connected') return;
+      const argv = readFileSync(`/proc/${e.pid}/cmdline`, 'utf8').split('\0');
+      const file = argv[argv.indexOf('--channaddrfile') + 1]!;
+      const key = (JSON.parse(readFileSync(file, 'utf8')) as { key: string }).key;
+      seen.push({ pid: e.pid, argv: argv.join(' '), env: readFileSync(`/proc/${e.pid}/environ`, 'utf8'), key });
+    });
+    try {
+      await apply(combine, inputs, { out: path.join(dir, 'argv.tif') }, { controls: subprocControls(2) });
+      assert.equal(seen.length, 2);
+      for (const s of seen) {
+        assert.match(s.key, /^[0-9a-f]{64}$/);
+        assert.ok(s.argv.includes('computeworker') && s.argv.includes('--channaddrfile'), s.argv);
+        assert.ok(!s.argv.toLowerCase().includes(s.key), 'key not in argv');
+        assert.ok(!s.env.toLowerCase().includes(s.key), 'key not in the environment');
+      }
+    } finally {
+      log.close();
+    }
+  });
+
+  test('a user-function error fails the run with its block, its worker and the original stack; not retried', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    const out = path.join(dir, 'err.tif');
+    try {
+      const err = (await apply(combine, inputs, { out }, { controls: subprocControls(2), otherArgs: { throwOnBlock: 11 } }).then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e,
+      )) as UserFunctionError;
+      assert.ok(err instanceof UserFunctionError, String(err));
+      assert.equal(err.block?.index, 11);
+      assert.equal(typeof err.workerId, 'number');
+      assert.match(err.message, /block 11 \(x 64\.\.127, y 128\.\.191\)/);
+      assert.match(err.message, new RegExp(`worker ${err.workerId}`));
+      const cause = err.cause as Error;
+      assert.equal(cause.name, 'RangeError');
+      assert.match(cause.message, /refuses block 11/);
+      assert.match(String(cause.stack), /throwDeep/, 'the original stack');
+      assert.match(String(cause.stack), /userfn\.ts/, 'mapped to the user file');
+      assert.equal(log.of('dispatched').filter((e) => e.blockIndex === 11).length, 1, 'not retried');
+      assert.equal(existsSync(out), false, 'no output left');
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('err.tif')), []);
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('workers run in an empty folder after the user module and its sibling were deleted', async () => {
+    const userDir = path.join(dir, 'user2');
+    const file = writeUserModule(userDir);
+    const mod = (await import(pathToFileURL(file).href)) as { combine: typeof combine };
+    const log = new EventLog();
+    const cwds: string[][] = [];
+    log.on((e) => {
+      if (e.event === 'bundled') {
+        assert.deepEqual(e.packages, ['yaml']);
+        assert.ok(e.files.some((f) => f.endsWith('weights.ts')));
+        rmSync(userDir, { recursive: true, force: true });
+      }
+      if (e.event === 'connected') cwds.push(readdirSync(readlinkSync(`/proc/${e.pid}/cwd`)));
+    });
+    try {
+      const out = path.join(dir, 'shipped.tif');
+      await apply(mod.combine, inputs, { out }, { controls: subprocControls(2) });
+      assert.equal(existsSync(userDir), false);
+      assert.deepEqual(cwds, [[], []], 'each worker ran in an empty folder');
+      assert.deepEqual(readFileSync(out), seqBytes);
+    } finally {
+      log.close();
+    }
+  });
+});
