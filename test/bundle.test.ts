@@ -1,0 +1,105 @@
+/**
+ * Shipping the user function: esbuild bundles the user's module and its relative imports, leaves
+ * out riots, npm packages and built-ins; the worker side links what was left out to its own
+ * installation, so the bundle runs from any folder.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Block } from '../src/block.js';
+import { ControlsError, WorkerError } from '../src/errors.js';
+import { RIOTS_SELF, bundleUserModule, linkBundle } from '../src/workers/bundle.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+let dir: string;
+
+function write(rel: string, text: string): string {
+  const p = path.join(dir, rel);
+  mkdirSync(path.dirname(p), { recursive: true });
+  writeFileSync(p, text);
+  return p;
+}
+
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-bundle-test-'));
+  write('package.json', '{"type":"module"}\n');
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  write('lib/consts.ts', 'export const MAGIC: number = 41 + 1;\nexport const WORD = "sibling-" + "constant";\n');
+  write(
+    'main.ts',
+    [
+      "import { parse } from 'yaml';",
+      "import { createHash } from 'node:crypto';",
+      "import { MAGIC, WORD } from './lib/consts.js';",
+      `import { Block } from '${ROOT}/src/block.ts';`,
+      "import * as riots from 'riots';",
+      'export const info = { magic: MAGIC, word: WORD, parsed: parse("k: 5").k as number, hash: createHash("sha1").update("x").digest("hex").slice(0, 6) };',
+      'export function make(): Block { return new Block("Byte", 1, 2, 3); }',
+      'export const hasApply = () => typeof (riots as Record<string, unknown>).apply === "function";',
+    ].join('\n'),
+  );
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('bundleUserModule', () => {
+  test('contains the module and its relative TypeScript imports; leaves out riots, npm packages and built-ins', async () => {
+    const b = await bundleUserModule(pathToFileURL(path.join(dir, 'main.ts')).href);
+    const code = Buffer.from(b.code).toString('utf8');
+    assert.deepEqual(b.packages, ['yaml']);
+    assert.deepEqual(b.inputs.map((f) => path.relative(dir, f)).sort(), ['lib/consts.ts', 'main.ts']);
+    assert.match(code, /sibling-/, 'the sibling file is inside');
+    assert.match(code, /from "yaml"/);
+    assert.match(code, /from "node:crypto"/);
+    assert.ok(code.includes(`"${RIOTS_SELF}block"`), 'a path into riots becomes a riots-self import');
+    assert.ok(code.includes(`"${RIOTS_SELF}index"`), "'riots' becomes a riots-self import");
+    assert.ok(!code.includes('class Block'), 'riots itself is not bundled');
+    assert.ok(!code.includes(ROOT + '/src'), 'no path of this machine into riots');
+  });
+
+  test('a syntax error or a missing relative import is a ControlsError naming the file', async () => {
+    const bad = write('bad.ts', 'export const x = (;\n');
+    await assert.rejects(bundleUserModule(pathToFileURL(bad).href), (e: Error) => e instanceof ControlsError && /bad\.ts:1/.test(e.message));
+    const missing = write('missing.ts', "import { y } from './nowhere.js';\nexport const x = y;\n");
+    await assert.rejects(bundleUserModule(pathToFileURL(missing).href), (e: Error) => e instanceof ControlsError && /nowhere/.test(e.message));
+    await assert.rejects(bundleUserModule('data:text/javascript,export const x = 1'), ControlsError);
+    await assert.rejects(bundleUserModule(pathToFileURL(path.join(dir, 'gone.ts')).href), ControlsError);
+  });
+
+  test('a native addon imported by path is refused', async () => {
+    const addon = write('addon.ts', "import x from './thing.node';\nexport const y = x;\n");
+    write('thing.node', '');
+    await assert.rejects(bundleUserModule(pathToFileURL(addon).href), (e: Error) => e instanceof ControlsError && /native addon/.test(e.message));
+  });
+});
+
+describe('linkBundle', () => {
+  test('the linked bundle runs from an empty folder with this riots and its packages', async () => {
+    const b = await bundleUserModule(pathToFileURL(path.join(dir, 'main.ts')).href);
+    const linked = await linkBundle(Buffer.from(b.code).toString('utf8'));
+    assert.ok(!linked.includes(RIOTS_SELF));
+    const empty = mkdtempSync(path.join(os.tmpdir(), 'riots-bundle-empty-'));
+    try {
+      const file = path.join(empty, 'b.mjs');
+      writeFileSync(file, linked);
+      const m = (await import(pathToFileURL(file).href)) as { info: Record<string, unknown>; make(): unknown; hasApply(): boolean };
+      assert.deepEqual(m.info, { magic: 42, word: 'sibling-constant', parsed: 5, hash: '11f6ad' });
+      assert.ok(m.make() instanceof Block, "riots' own Block class, not a copy");
+      assert.equal(m.hasApply(), true);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  test('a package not installed beside riots is a WorkerError naming it', async () => {
+    const code = "import { z } from 'riots-no-such-package-xyz';\nexport const a = z;\n";
+    await assert.rejects(linkBundle(code, 4), (e: Error) => e instanceof WorkerError && /riots-no-such-package-xyz/.test(e.message) && (e as WorkerError).workerId === 4);
+  });
+
+  test('a riots-self reference that climbs out of the tree is refused', async () => {
+    await assert.rejects(linkBundle(`import x from "${RIOTS_SELF}../../etc/passwd";\nexport { x };\n`), WorkerError);
+  });
+});
