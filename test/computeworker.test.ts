@@ -172,7 +172,7 @@ describe('riots computeworker and its main process', () => {
       await got;
       assert.deepEqual(results.map((r) => (r as { taskId: number }).taskId), [10, 11]);
       results.forEach((r, k) => {
-        const out = wireToAssociations((r as { outputs: never }).outputs).o as Block;
+        const out = wireToAssociations((r as Extract<WorkerToMain, { type: 'result' }>).outputs).o as Block;
         assert.equal(out.dtype, 'Int32');
         assert.deepEqual(Array.from(out.data), Array.from(inputs[k]!.data, (v) => v * 2 + k));
       });
