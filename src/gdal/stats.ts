@@ -226,9 +226,13 @@ async function writeBandMetadata(band: RasterBand, o: StatsOptions, basic: Basic
 }
 
 /**
- * Read bands (0-based) window by window, aligned to the file's blocks, about a million pixels at
- * a time, calling `fn` with each window's pixels. The next window is read while `fn` works on
- * the current one; `fn` must not keep the array (two buffers take turns).
+ * Read bands (0-based) block by block (one block of the file per read), calling `fn` with each
+ * block's pixels. The next block is read while `fn` works on the current one; `fn` must not keep
+ * the array (two buffers take turns).
+ *
+ * One block per read keeps GDAL 3.6's GTiff off its multi-threaded decoding path, which can
+ * deadlock on a dataset created with NUM_THREADS while dirty blocks wait in the block cache
+ * (a decoding job evicts a dirty block, whose compression then waits for the busy thread pool).
  */
 export async function readBandsByWindow(
   ds: Dataset,
@@ -238,10 +242,8 @@ export async function readBandsByWindow(
 ): Promise<void> {
   const { x: xsize, y: ysize } = ds.rasterSize;
   const bs = ds.bands.get(1).blockSize;
-  const bx = Math.max(1, Math.min(bs.x, xsize));
-  const by = Math.max(1, Math.min(bs.y, ysize));
-  const wx = Math.min(xsize, bx * Math.max(1, Math.round(1024 / bx)));
-  const wy = Math.min(ysize, by * Math.max(1, Math.floor((1 << 20) / (wx * by))));
+  const wx = Math.max(1, Math.min(bs.x, xsize));
+  const wy = Math.max(1, Math.min(bs.y, ysize));
   const handles = bands.map((b) => ds.bands.get(b + 1));
   const jobs: { i: number; xoff: number; yoff: number; cols: number; rows: number }[] = [];
   for (let yoff = 0; yoff < ysize; yoff += wy) {

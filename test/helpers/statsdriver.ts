@@ -25,7 +25,7 @@ export async function copyWithStats(
   const { x: xsize, y: ysize } = sds.rasterSize;
   const nb = sds.bands.count();
   const dtype = sds.bands.get(1).dataType as DataType;
-  const ds = await gdal.drivers.get('GTiff').createAsync(dst, xsize, ysize, nb, dtype, ['TILED=YES', 'COMPRESS=DEFLATE']);
+  const ds = await gdal.drivers.get('GTiff').createAsync(dst, xsize, ysize, nb, dtype, ['TILED=YES', 'COMPRESS=DEFLATE', 'NUM_THREADS=ALL_CPUS']);
   if (sds.geoTransform) ds.geoTransform = sds.geoTransform;
   for (let b = 1; b <= nb; b++) {
     const nd = opts.nodata;
