@@ -251,6 +251,8 @@ export async function readBandsByWindow(
       for (let i = 0; i < bands.length; i++) jobs.push({ i, xoff, yoff, cols: Math.min(wx, xsize - xoff), rows: Math.min(wy, ysize - yoff) });
     }
   }
+  // Last blocks first: those written last are the likeliest to be still in GDAL's block cache.
+  jobs.reverse();
   const bufs = [allocate(dtype, wx * wy), allocate(dtype, wx * wy)];
   const start = (k: number): Promise<AnyTypedArray> => {
     const j = jobs[k]!;
