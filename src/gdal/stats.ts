@@ -105,11 +105,11 @@ export class OutputStatsWriter {
       this.timings.add('histogram', (t1 - t0) / 1000);
     }
     if (this.nearest) {
-      const writes: Promise<void>[] = [];
+      // One write at a time: they share the dataset's lock, and parallel ones would only park
+      // libuv threads that other I/O (the inputs) needs.
       for (const lv of this.nearest) {
-        for (const piece of lv.strips[band]!.add(px, xoff, yoff, cols, rows)) writes.push(writePiece(lv.bands[band]!, piece));
+        for (const piece of lv.strips[band]!.add(px, xoff, yoff, cols, rows)) await writePiece(lv.bands[band]!, piece);
       }
-      await Promise.all(writes);
       this.timings.add('pyramids', (performance.now() - t1) / 1000);
     }
   }
