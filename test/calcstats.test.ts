@@ -154,6 +154,17 @@ describe('riots calcstats / printstats', () => {
     ]);
   });
 
+  test('printstats on a file with nothing stored says so', () => {
+    const f = path.join(dir, 'bare.tif');
+    makeTestRaster({ path: f, cols: 50, rows: 40, bands: 2, dtype: 'Float64', expr: 'r * 1.5 + c', nodata: null });
+    const p = riots(['printstats', f]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stdout, /50 x 40, 2 band\(s\) of Float64/);
+    assert.equal(p.stdout.match(/no statistics stored/g)?.length, 2);
+    assert.equal(p.stdout.match(/overviews:\s+none/g)?.length, 2);
+    assert.equal(p.stdout.match(/nodata:\s+none/g)?.length, 2);
+  });
+
   test('a missing file fails with its error code and name', () => {
     const f = path.join(dir, 'missing.tif');
     for (const cmd of ['calcstats', 'printstats']) {
