@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -125,7 +125,11 @@ describe('riots computeworker and its main process', () => {
       const file = path.join(dir, 'work.addr');
       await writeChannelAddrFile(file, server.address());
       const connected = new Promise<WorkerConnection>((r) => server.once('connection', r));
-      const w = worker(['-i', '5', '--channaddrfile', file, '--timeout', '10']);
+      // a bundle folder left by a worker process that died: the next worker removes it
+      const tmp = mkdtempSync(path.join(dir, 'tmp-'));
+      const deadPid = (await worker([]).done).pid;
+      mkdirSync(path.join(tmp, `riots-cw-p${deadPid}-abcdef`));
+      const w = worker(['-i', '5', '--channaddrfile', file, '--timeout', '10'], { TMPDIR: tmp });
       const conn = await connected;
       const bundle = [
         'export function double(info, inputs, outputs, other) {',
@@ -180,6 +184,7 @@ describe('riots computeworker and its main process', () => {
       await conn.send({ type: 'shutdown', reason: null });
       assert.deepEqual(((await finished) as { otherArgs: unknown }).otherArgs, { seen: [0, 1] });
       assert.equal((await w.done).code, 0);
+      assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('riots-')), [], "the dead worker's folder and its own are gone");
     } finally {
       await server.close();
     }

@@ -105,10 +105,32 @@ function checkSettings(s: JsonObject): WorkerSettings {
 
 // ------------------------------------------------------------------ loading the function
 
-/** Link the bundle, import it from a private temporary file (removed at once), and take the export. */
+const TEMP_PREFIX = 'riots-cw-p';
+
+/** Remove bundle folders of worker processes on this machine that died before removing theirs. */
+async function sweepDeadWorkersTemp(): Promise<void> {
+  const tmp = os.tmpdir();
+  const names = await fs.readdir(tmp).catch(() => [] as string[]);
+  for (const n of names) {
+    const m = /^riots-cw-p(\d+)-/.exec(n);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') await fs.rm(path.join(tmp, n), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * Link the bundle, import it from a private temporary file (removed at once), and take the
+ * export. A worker killed during the import leaves the folder; the next worker on the machine
+ * removes it (the folder names the pid).
+ */
 async function loadUserFunction(setup: SetupMessage, workerId: number): Promise<UserFunction> {
   const linked = await linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), workerId);
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `riots-cw${workerId}-`));
+  await sweepDeadWorkersTemp();
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   let mod: Record<string, unknown>;
   try {
     const file = path.join(dir, 'userfunction.mjs');

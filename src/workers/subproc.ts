@@ -6,7 +6,8 @@
  * Workers run the riots this process runs: the built CLI (dist/cli/main.js) under plain node, or,
  * when riots itself runs from its TypeScript sources, src/cli/main.ts under tsx. They start in an
  * empty private folder, read the channel address and key from a 0600 file, and are killed at the
- * end of the run whatever happens.
+ * end of the run whatever happens. Their TMPDIR is inside the run's private folder, so nothing they
+ * leave there outlives the run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -42,14 +43,19 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
   readonly bindHost = '127.0.0.1';
   readonly useAddrFile = true;
   private cwd: string | undefined;
+  private tmp: string | undefined;
 
   async prepare(ctx: LaunchContext): Promise<void> {
     this.cwd = path.join(ctx.tempDir, 'cwd');
     await fs.mkdir(this.cwd, { mode: 0o700 });
+    // the workers' own temporary files live in the run's folder, which the main removes even
+    // when a worker was killed before it could clean up
+    this.tmp = path.join(ctx.tempDir, 'tmp');
+    await fs.mkdir(this.tmp, { mode: 0o700 });
   }
 
   async launch(spec: LaunchSpec): Promise<ChildHandle> {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env, ...(this.tmp ? { TMPDIR: this.tmp } : {}) };
     if (!(CHANNEL_KEY_ENV in spec.env)) delete env[CHANNEL_KEY_ENV];
     const child = spawn(process.execPath, [...riotsNodeArgs(), ...spec.args], {
       cwd: this.cwd,

@@ -1,0 +1,103 @@
+/**
+ * W1 with 2 CW_SUBPROC workers against the sequential W1: the mean of two 6000x6000 Float32 tiled
+ * deflate GTiff inputs, written as GTiff with statistics, histogram and pyramids. Each run is
+ * apply() in its own child process, sequential and subprocess runs alternating; the figure is the
+ * wall time of apply() (worker start-up included). Target: CW_SUBPROC <= 1.25 x sequential.
+ *
+ * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no]
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { makeFloatInput, OUT } from './lib/fixtures.js';
+import { machine, median } from './lib/measure.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+if (process.argv[2] === '--run') {
+  // child: one apply(), prints {applySeconds, report}
+  const [, , , a, b, out, fnPath, conc] = process.argv;
+  const { apply } = await import('../src/index.js');
+  await import('../src/workers/index.js');
+  const fn = ((await import(fnPath!)) as { mean: Parameters<typeof apply>[0] }).mean;
+  const t0 = performance.now();
+  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } });
+  process.stdout.write(JSON.stringify({ applySeconds: (performance.now() - t0) / 1000, report: r.formatReport() }) + '\n');
+  process.exit(0);
+}
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '6000' },
+    repeats: { type: 'string', default: '3' },
+    workers: { type: 'string', default: '2' },
+    'workers-read': { type: 'string', default: 'both' },
+  },
+});
+const size = Number(values.size);
+const repeats = Number(values.repeats);
+const workers = Number(values.workers);
+const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
+
+mkdirSync(OUT, { recursive: true });
+const fnPath = path.join(OUT, 'w1-subproc-fn.ts');
+writeFileSync(
+  fnPath,
+  `import { defineUserFunction } from '${path.join(ROOT, 'src', 'workers', 'userfunction.js')}';
+export const mean = defineUserFunction(import.meta.url, (_info: any, inputs: any, outputs: any) => {
+  const x = inputs.a.data as Float32Array;
+  const y = inputs.b.data as Float32Array;
+  const o = inputs.a.like('Float32', 1);
+  const d = o.data as Float32Array;
+  for (let i = 0; i < d.length; i++) d[i] = (x[i]! + y[i]!) * 0.5;
+  outputs.mean = o;
+}, 'mean');
+`,
+);
+
+function runChild(args: string[]): Promise<{ wall: number; applySeconds: number; report: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'w1-subproc.ts'), '--run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.on('exit', (code) => {
+      const wall = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`run failed (${code})`));
+      const j = JSON.parse(out.trim().split('\n').pop()!) as { applySeconds: number; report: string };
+      resolve({ wall, ...j });
+    });
+  });
+}
+
+const a = makeFloatInput('w1a', size, 1);
+const b = makeFloatInput('w1b', size, 2);
+console.log(`W1 with ${workers} CW_SUBPROC workers, ${size}x${size}, on ${machine()}`);
+const seq: number[] = [];
+const sub = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
+const reports = new Map<string, string>();
+for (let i = 0; i < repeats; i++) {
+  const out = path.join(OUT, `w1-subproc-seq-${size}.tif`);
+  rmSync(out, { force: true });
+  const s = await runChild([a, b, out, fnPath]);
+  seq.push(s.applySeconds);
+  reports.set('sequential', s.report);
+  for (const read of readModes) {
+    const o = path.join(OUT, `w1-subproc-${read ? 'read' : 'noread'}-${size}.tif`);
+    rmSync(o, { force: true });
+    const conc = { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: workers, computeWorkersRead: read };
+    const r = await runChild([a, b, o, fnPath, JSON.stringify(conc)]);
+    sub.get(read)!.push(r.applySeconds);
+    reports.set(`CW_SUBPROC computeWorkersRead=${read}`, r.report);
+  }
+}
+const ms = median(seq);
+console.log(`sequential apply():                      median ${ms.toFixed(2)} s  (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
+for (const [read, xs] of sub) {
+  const m = median(xs);
+  console.log(
+    `CW_SUBPROC x${workers}, computeWorkersRead=${String(read).padEnd(5)}: median ${m.toFixed(2)} s  (runs: ${xs.map((x) => x.toFixed(2)).join(', ')})  ratio ${(m / ms).toFixed(2)} (target <= 1.25)`,
+  );
+}
+for (const [k, r] of reports) console.log(`\nlast timing report, ${k}:\n${r}`);
