@@ -140,7 +140,7 @@ test('GDAL_CACHEMAX is bounded unless the user set it', () => {
     spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: path.resolve(import.meta.dirname, '..'), env, encoding: 'utf8' }).stdout.trim();
   const env = { ...process.env };
   delete env.GDAL_CACHEMAX;
-  assert.equal(run(env), '256');
+  assert.equal(run(env), '64');
   assert.equal(run({ ...env, GDAL_CACHEMAX: '64' }), '64');
 });
 

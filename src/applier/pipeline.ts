@@ -68,6 +68,8 @@ export function withTimeout<T>(p: Promise<T>, seconds: number | null, what: stri
   });
 }
 
+const noop = (): void => undefined;
+
 export interface PipelineOptions {
   blocks: BlockCoords[];
   /** Reads in flight ahead of computation (at least 1). */
@@ -179,7 +181,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
         fail(e);
       });
       results[i] = resultP;
-      settled.push(resultP.catch(() => undefined));
+      settled.push(resultP.then(noop, noop)); // never keep the outputs alive
       resultReady?.();
     }
   })();
