@@ -134,8 +134,10 @@ const bOpts = (m: ResampleMethod, extra: Partial<WarpReadOptions> = {}): WarpRea
 
 describe('readWarped: EPSG:4326 input onto a UTM working grid, block by block', () => {
   const methods: ResampleMethod[] = ['near', 'bilinear', 'cubic', 'cubicspline', 'lanczos', 'average', 'mode', 'min', 'max', 'med', 'q1', 'q3'];
-  for (const m of methods) {
-    test(`${m} with an exact transformer equals gdalwarp -et 0 (same kernel scale) exactly, margins and nodata included`, async () => {
+  for (const [k, m] of methods.entries()) {
+    // every other method also with VRT blocks the size of the windows (the applier's setting)
+    const blockSize: [number, number] | undefined = k % 2 === 0 ? [BX, BY] : undefined;
+    test(`${m} with an exact transformer equals gdalwarp -et 0 (same kernel scale) exactly, margins and nodata included${blockSize ? ', window-sized VRT blocks' : ''}`, async () => {
       const out = f(`oracle-${m}-et0.tif`);
       const { xScale, yScale } = resampleScale(await PixelGrid.fromFile(f('b.tif')), W);
       const scale = ['-wo', `XSCALE=${xScale}`, '-wo', `YSCALE=${yScale}`];
@@ -144,7 +146,7 @@ describe('readWarped: EPSG:4326 input onto a UTM working grid, block by block', 
       let inside = 0;
       let nodata = 0;
       // with the working grid given, as the applier does (the footprint-only path is used below)
-      const got = await assemble((win) => readWarped({ path: f('b.tif') }, { grid: win, working: W }, bOpts(m, { errorThreshold: 0 })), 2);
+      const got = await assemble((win) => readWarped({ path: f('b.tif') }, { grid: win, working: W }, bOpts(m, { errorThreshold: 0, ...(blockSize ? { blockSize } : {}) })), 2);
       comparePixels(got, oracle, (g, w, b, r, c) => {
         exact(g, w, `band ${b + 1} row ${r - MARGIN} col ${c - MARGIN}`);
         if (w === ND) nodata++;
@@ -270,6 +272,13 @@ describe('readWindowFilled and warped reads of an input on the working lattice',
       2,
     );
     comparePixels(warpedArr, { data: direct }, (g, w, b, r, c) => exact(g, w, `band ${b + 1} row ${r} col ${c}`));
+    // the same through band-subset VRTs reopened with window-sized blocks, on the working grid
+    const reblocked = await assemble(
+      (win) =>
+        readWarped({ path: f('d.tif') }, { grid: win, working: W }, { bands: [2, 1], resampleMethod: 'near', srcNoData: [null, 7], fill: [0, 7], dtype: 'UInt16', blockSize: [BX, BY] }),
+      2,
+    );
+    comparePixels(reblocked, { data: direct }, (g, w, b, r, c) => exact(g, w, `band ${b + 1} row ${r} col ${c}`));
   });
 
   test('an input off the lattice is refused by readWindowFilled', async () => {

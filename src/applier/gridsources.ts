@@ -42,6 +42,8 @@ export class WarpedRasterSource implements InputSource {
         fill: this.nodata.map((v) => v ?? 0),
         allowOverviews: controls.global.allowOverviewsGdalwarp,
         dtype: raster.dtype,
+        // one VRT block per window: read workers each warp their own windows, never the same block
+        blockSize: [controls.global.windowXSize, controls.global.windowYSize],
       },
       working,
     );

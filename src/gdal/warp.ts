@@ -64,6 +64,12 @@ export interface WarpReadOptions extends FilledReadOptions {
    * (gdalwarp's own default) for the other methods, whose results vary smoothly with it.
    */
   errorThreshold?: number;
+  /**
+   * Block size of the warped VRT: the applier's window size, so that each window is warped as
+   * one VRT block of its own (readers in parallel then never warp the same block twice).
+   * Default: GDAL's (512x128). Needs an input GDAL can reopen by its path.
+   */
+  blockSize?: [number, number];
 }
 
 /** Open handles for direct window reads, by path (the caller's dataset is used when given). */
@@ -145,6 +151,7 @@ function warpKey(path: string, target: PixelGridSpec, working: PixelGridSpec | u
     opts.fill,
     !!opts.allowOverviews,
     methodThreshold(opts),
+    opts.blockSize ?? null,
   ]);
 }
 
@@ -185,7 +192,11 @@ async function buildEntry(src: RasterSource, target: PixelGridSpec, working: Pix
   // which readWindow's fill gives for free).
   let grid: PixelGridSpec;
   if (working) {
-    grid = subGrid(working, -WARP_MARGIN, -WARP_MARGIN, working.cols + 2 * WARP_MARGIN, working.rows + 2 * WARP_MARGIN);
+    // margins that are whole blocks keep VRT blocks aligned with the working grid's windows
+    const [bx, by] = opts.blockSize ?? [1, 1];
+    const mx = Math.ceil(WARP_MARGIN / bx) * bx;
+    const my = Math.ceil(WARP_MARGIN / by) * by;
+    grid = subGrid(working, -mx, -my, working.cols + 2 * mx, working.rows + 2 * my);
   } else {
     const fp = gridReproject(srcGrid, target);
     grid = subGrid(fp, -1, -1, fp.cols + 2, fp.rows + 2);
@@ -230,8 +241,12 @@ async function buildEntry(src: RasterSource, target: PixelGridSpec, working: Pix
       } catch (cause) {
         throw new GdalError(`cannot set up resampling of ${src.path} onto the working grid: ${(cause as Error).message}`, { file: src.path, cause });
       }
-      handles.push(vrt);
-      vsimem.push(name);
+      if (opts.blockSize && ds !== src.dataset) {
+        vrt = await reblock(vrt, name, opts.blockSize, source === ds ? null : source, handles, vsimem, src.path);
+      } else {
+        handles.push(vrt);
+        vsimem.push(name);
+      }
       const size = await vrt.rasterSizeAsync;
       if (size.x !== grid.cols || size.y !== grid.rows) {
         throw new GdalError(`gdalwarp made a ${size.x}x${size.y} VRT for ${src.path}, expected ${grid.cols}x${grid.rows}`, { file: src.path });
@@ -243,6 +258,44 @@ async function buildEntry(src: RasterSource, target: PixelGridSpec, working: Pix
     throw e;
   }
   return { grid, groups, handles, vsimem };
+}
+
+/**
+ * Reopen a warped VRT with another block size: gdalwarp -of VRT (GDAL 3.6) ignores BLOCKXSIZE, so
+ * the VRT's XML is edited. The XML names its source by path; a band-subset VRT in /vsimem is
+ * closed first so that its XML is there to be read.
+ */
+async function reblock(
+  vrt: gdal.Dataset,
+  name: string,
+  [bx, by]: [number, number],
+  sub: gdal.Dataset | null,
+  handles: gdal.Dataset[],
+  vsimem: string[],
+  path: string,
+): Promise<gdal.Dataset> {
+  vrt.close();
+  const xml = gdal.vsimem.release(name).toString('utf8');
+  if (sub) {
+    sub.close();
+    handles.splice(handles.indexOf(sub), 1);
+  }
+  if (!/<BlockXSize>\d+<\/BlockXSize>/.test(xml) || !/<BlockYSize>\d+<\/BlockYSize>/.test(xml)) {
+    throw new GdalError(`unexpected warped VRT for ${path}: no block size in its XML`, { file: path });
+  }
+  const edited = xml
+    .replace(/<BlockXSize>\d+<\/BlockXSize>/, `<BlockXSize>${bx}</BlockXSize>`)
+    .replace(/<BlockYSize>\d+<\/BlockYSize>/, `<BlockYSize>${by}</BlockYSize>`);
+  try {
+    // back under its own name, so that sources named relative to it (relativeToVRT) resolve
+    gdal.vsimem.copy(Buffer.from(edited, 'utf8'), name);
+    vsimem.push(name);
+    const out = await gdal.openAsync(name);
+    handles.push(out);
+    return out;
+  } catch (cause) {
+    throw new GdalError(`cannot reopen the warped VRT of ${path}: ${(cause as Error).message}`, { file: path, cause });
+  }
 }
 
 function release(e: WarpEntry): void {
