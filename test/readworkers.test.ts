@@ -7,20 +7,36 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { apply, type BlockAssociations } from '../src/index.js';
+import { apply, Block, type BlockAssociations } from '../src/index.js';
 import { ReadPool, observeReadPools, uvPoolSizeFor, type ReadPoolStats } from '../src/applier/readpool.js';
 import type { InputSource } from '../src/applier/inputs.js';
 import type { BlockCoords } from '../src/errors.js';
 import { makeRaster, py } from './helpers/py.js';
+import { startRangeServer } from './helpers/rangeserver.js';
+import { openInput, type OpenedRaster } from '../src/gdal/inputs.js';
+import { readWindow } from '../src/gdal/window.js';
 import { combine, type CountArgs } from './helpers/userfns.js';
 
 let dir: string;
+/** Byte offset of the first tile of tiles.tif: requests from there on are pixel reads. */
+let tileDataOffset = 0;
 const f = (name: string): string => path.join(dir, name);
 
 before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'riots-readworkers-'));
   makeRaster({ path: f('a.tif'), cols: 333, rows: 251, dtype: 'Float32', expr: '(r * 0.75 - c * 0.5 + 3)' });
   makeRaster({ path: f('b.tif'), cols: 333, rows: 251, dtype: 'Int16', expr: '((r * 5 + c * 11) % 300 - 40)', nodata: -5 });
+  // uncompressed 256x256 tiles: each block read over /vsicurl/ is one HTTP range request
+  makeRaster({ path: f('tiles.tif'), cols: 768, rows: 512, dtype: 'Float32', expr: '(r * 3 + c * 0.5)', options: ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256'] });
+  tileDataOffset = py<number>(
+    `
+ds = gdal.Open(args['p']); b = ds.GetRasterBand(1)
+out(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(3) for y in range(2)))
+`,
+    { p: f('tiles.tif') },
+  );
+  // no directory listing or sidecar probes on the test server
+  process.env.GDAL_DISABLE_READDIR_ON_OPEN = 'EMPTY_DIR';
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -153,5 +169,61 @@ out({'same': same})
       { dir },
     );
     assert.deepEqual(res.same, [true, true, true, true]);
+  });
+});
+
+describe('reads really run at once in GDAL (counted at an HTTP server behind /vsicurl/)', () => {
+  const tile = (h: OpenedRaster, i: number): Promise<unknown> =>
+    readWindow(h.ds, [1], { col: (i % 3) * 256, row: Math.floor(i / 3) * 256, cols: 256, rows: 256 }, 'Float32', [0], 768, 512);
+
+  test('one dataset handle serialises reads (gdal-async locks it); one handle per read lets them overlap', async () => {
+    const server = await startRangeServer(f('tiles.tif'), tileDataOffset);
+    const handles: OpenedRaster[] = [];
+    try {
+      const one = (await openInput(`/vsicurl/${server.url}`, 'a')) as OpenedRaster;
+      handles.push(one);
+      // answers come 150 ms late, so reads that could overlap would be seen overlapping
+      await server.delay(150);
+      await Promise.all([0, 1, 2].map((i) => tile(one, i)));
+      assert.deepEqual(await server.stats(), { maxInFlight: 1, dataRequests: 3 }, 'three reads on one handle: one request at a time');
+      const three = (await Promise.all([0, 1, 2].map(() => openInput(`/vsicurl/${server.url}`, 'a')))) as OpenedRaster[];
+      handles.push(...three);
+      // a barrier: nothing is answered until three reads are in flight at once
+      const { opened } = await server.barrier(3);
+      await Promise.all([3, 4, 5].map((i, k) => tile(three[k]!, i)));
+      await opened;
+      assert.equal((await server.stats()).maxInFlight, 3);
+    } finally {
+      for (const h of handles) h.ds.close();
+      await server.close();
+    }
+  });
+
+  test('apply() with numReadWorkers 3 has three reads in flight in GDAL at once; output equals the file', async () => {
+    const server = await startRangeServer(f('tiles.tif'), tileDataOffset);
+    try {
+      const { opened } = await server.barrier(3);
+      const run = apply(
+        (_i, inputs, outputs) => {
+          outputs.out = (inputs.a as Block).clone();
+        },
+        { a: `/vsicurl/${server.url}` },
+        { out: f('fromhttp.tif') },
+        { controls: { calcStats: false, windowXSize: 256, windowYSize: 256, concurrency: { numReadWorkers: 3, readBufferPopTimeout: 60 } } },
+      );
+      const [r] = await Promise.all([run, opened]);
+      assert.equal(r.blocks, 6);
+      assert.equal((await server.stats()).maxInFlight, 3, 'the barrier opened with three reads in flight');
+      const res = py<{ same: boolean }>(
+        `
+x = gdal.Open(args['x']); y = gdal.Open(args['y'])
+out({'same': bool((x.ReadAsArray() == y.ReadAsArray()).all())})
+`,
+        { x: f('tiles.tif'), y: f('fromhttp.tif') },
+      );
+      assert.equal(res.same, true);
+    } finally {
+      await server.close();
+    }
   });
 });
