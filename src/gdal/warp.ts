@@ -7,12 +7,13 @@
  *   the window, with GDAL's warper.
  *
  * How readWarped works: once per input and target lattice, a warped VRT (gdalwarp -of VRT) is
- * built over the input's footprint on the target lattice. It is lazy: no pixel is warped until
- * a window is read, and then GDAL warps just the VRT blocks under the window (keeping them in
- * its block cache for the neighbouring windows' overlap margins). The transformer, the source
- * handle and the warp options are built once, not per block. Because the VRT uses the target
- * lattice itself, every destination pixel is computed from the same pixel-centre coordinates as
- * `gdalwarp` onto the whole grid would use.
+ * built on the target lattice, over the working grid grown by a margin (or, without the working
+ * grid, over the input's footprint). It is lazy: no pixel is warped until a window is read, and
+ * then GDAL warps just the VRT blocks under the window, keeping them in its block cache for the
+ * neighbouring windows' overlap margins. With `blockSize` set to the window size, each window is
+ * one VRT block. The transformer, the source handle and the warp options are built once, not per
+ * block, and the kernel scale is fixed once (see {@link resampleScale}), so a pixel's value does
+ * not depend on how the grid is cut into blocks.
  */
 import { gdal } from './index.js';
 import type { AnyTypedArray, DataType } from '../dtypes.js';
