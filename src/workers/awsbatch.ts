@@ -173,7 +173,8 @@ export async function createBackend(run: RunDescription): Promise<ComputeBackend
     runId,
     jobQueue: out.BatchProcessingJobQueueName,
     jobDefinition: out.BatchProcessingJobDefinitionName,
-    minRefreshMs: Math.min(1000, s.pollSeconds * 500),
+    // at most 4 DescribeJobs a second, when many callers want fresh statuses at once (the end of a run)
+    minRefreshMs: Math.min(250, s.pollSeconds * 500),
   });
   const launcher = new AwsBatchLauncher({ runId, jobs, settings: s, advertiseHost, destroyClient: () => b.client.destroy() });
   try {

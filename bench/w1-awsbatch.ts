@@ -1,0 +1,108 @@
+/**
+ * W1 with 3 CW_AWSBATCH workers on the local AWS endpoint (jobs are local processes, 5 s start
+ * delay, counted) against the sequential W1, both as the wall time of apply() in a child process.
+ * Target: Batch <= 1.5 x sequential + the start delay.
+ *
+ * The endpoint runs in this process (so each run is an async child: the endpoint must stay
+ * responsive); the stack comes from aws/batch.yaml. The user function is written to
+ * bench/out/w1-awsbatch-fn.ts (generated, like the inputs) so that the workers can import it.
+ *
+ * usage: node --import tsx bench/w1-awsbatch.ts [--size 6000] [--repeats 2] [--workers-read both|yes|no]
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startLocalAws } from '../src/aws/local/server.js';
+import { makeFloatInput, OUT } from './lib/fixtures.js';
+import { machine, median } from './lib/measure.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const START_DELAY = 5;
+const WORKERS = 3;
+
+if (process.argv[2] === '--run') {
+  // child: one apply(), prints {applySeconds, report}
+  const [, , , a, b, out, fnPath, conc] = process.argv;
+  const { apply } = await import('../src/index.js');
+  const fn = ((await import(fnPath!)) as { mean: Parameters<typeof apply>[0] }).mean;
+  const t0 = performance.now();
+  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } });
+  process.stdout.write(JSON.stringify({ applySeconds: (performance.now() - t0) / 1000, report: r.formatReport() }) + '\n');
+  process.exit(0);
+}
+
+const { values } = parseArgs({ options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' } } });
+const size = Number(values.size);
+const repeats = Number(values.repeats);
+const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
+
+mkdirSync(OUT, { recursive: true });
+const fnPath = path.join(OUT, 'w1-awsbatch-fn.ts');
+writeFileSync(
+  fnPath,
+  `import { defineUserFunction } from '${path.join(ROOT, 'src', 'workers', 'userfunction.ts')}';
+export const mean = defineUserFunction(import.meta.url, (_info: any, inputs: any, outputs: any) => {
+  const x = inputs.a.data as Float32Array;
+  const y = inputs.b.data as Float32Array;
+  const o = inputs.a.like('Float32', 1);
+  const d = o.data as Float32Array;
+  for (let i = 0; i < d.length; i++) d[i] = (x[i]! + y[i]!) * 0.5;
+  outputs.mean = o;
+}, 'mean');
+`,
+);
+
+function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ wall: number; applySeconds: number; report: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'w1-awsbatch.ts'), '--run', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.on('exit', (code) => {
+      const wall = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`run failed (${code})`));
+      const j = JSON.parse(out.trim().split('\n').pop()!) as { applySeconds: number; report: string };
+      resolve({ wall, ...j });
+    });
+  });
+}
+
+const a = makeFloatInput('w1a', size, 1);
+const b = makeFloatInput('w1b', size, 2);
+const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2 });
+const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' };
+try {
+  const { createBatchStack } = await import('../test/helpers/localaws.js');
+  await createBatchStack(aws);
+  console.log(`W1 with ${WORKERS} CW_AWSBATCH workers on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`);
+  const seq: number[] = [];
+  const batch = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
+  let lastReport = '';
+  for (let i = 0; i < repeats; i++) {
+    const out = path.join(OUT, `w1aws-seq-${size}.tif`);
+    rmSync(out, { force: true });
+    seq.push((await runChild([a, b, out, fnPath], env)).applySeconds);
+    for (const read of readModes) {
+      const outB = path.join(OUT, `w1aws-batch-${read}-${size}.tif`);
+      rmSync(outB, { force: true });
+      const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read };
+      const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc)], env);
+      batch.get(read)!.push(r.applySeconds);
+      lastReport = r.report;
+    }
+  }
+  const s = median(seq);
+  console.log(`sequential apply():                 median ${s.toFixed(2)} s (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
+  for (const [read, xs] of batch) {
+    const m = median(xs);
+    const target = 1.5 * s + START_DELAY;
+    console.log(
+      `CW_AWSBATCH x${WORKERS}, computeWorkersRead ${String(read).padEnd(5)}: median ${m.toFixed(2)} s (runs: ${xs.map((x) => x.toFixed(2)).join(', ')}); ` +
+        `target <= 1.5 x ${s.toFixed(2)} + ${START_DELAY} = ${target.toFixed(2)} s: ${m <= target ? 'met' : 'NOT met'}`,
+    );
+  }
+  console.log(`last CW_AWSBATCH timing report:\n${lastReport}`);
+} finally {
+  await aws.close();
+}
