@@ -4,11 +4,13 @@
  * heartbeats and loss timeouts are short through computeWorkerExtraParams.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { InterruptedError, WorkerLostError } from '../src/errors.js';
@@ -18,6 +20,7 @@ let dir: string;
 const savedTmp = process.env.TMPDIR;
 let inputs: { a: string; b: string };
 let combine: Parameters<typeof apply>[0];
+let userModule: string;
 let seqBytes: Buffer;
 const COLS = 512;
 const ROWS = 384; // 8 x 6 = 48 blocks of 64
@@ -27,7 +30,8 @@ before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'riots-ft-test-'));
   privateTmpdir(dir);
   inputs = makeInputs(dir, COLS, ROWS);
-  combine = ((await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine }).combine;
+  userModule = writeUserModule(path.join(dir, 'user'));
+  combine = ((await import(pathToFileURL(userModule).href)) as { combine: typeof combine }).combine;
   const seq = path.join(dir, 'seq.tif');
   await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 } });
   seqBytes = readFileSync(seq);
@@ -76,7 +80,7 @@ describe('worker loss', () => {
       assert.equal(lost[0]!.workerId, victim);
       assert.ok(lost[0]!.requeued.length >= 1, 'its blocks were re-queued');
       for (const b of lost[0]!.requeued) assert.ok(log.of('result').some((x) => x.blockIndex === b && x.workerId !== victim), `block ${b} done by another worker`);
-      assert.equal(r.otherArgsList.length, 2, 'the lost worker has no final otherArgs');
+      assert.equal(r.otherArgsList.length, log.of('ready').length - 1, 'the lost worker has no final otherArgs');
       assertNothingLeft(log, tempBefore);
     } finally {
       log.close();
@@ -164,6 +168,29 @@ describe('worker loss', () => {
       log.close();
     }
   });
+
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    test(`${sig} to the main process stops the workers and removes the temporary output`, async () => {
+      const tempBefore = riotsTempEntries();
+      const out = path.join(dir, `sig-${sig}.tif`);
+      const runner = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'subprocrun.ts');
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), runner, inputs.a, inputs.b, out, userModule, '2'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const pids: number[] = [];
+      const lines: string[] = [];
+      for await (const line of createInterface({ input: child.stdout })) {
+        lines.push(line);
+        if (line.startsWith('PID ')) pids.push(Number(line.slice(4)));
+        if (line === 'RESULT 5') child.kill(sig);
+      }
+      const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', r)));
+      assert.equal(code, 0);
+      assert.match(lines[lines.length - 1]!, new RegExp(`^ERROR INTERRUPTED interrupted by ${sig}`));
+      assert.equal(pids.length, 2);
+      for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(`sig-${sig}`)), [], 'no output or temporary output left');
+      assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), []);
+    });
+  }
 });
 
 describe('scheduling', () => {

@@ -58,7 +58,9 @@ describe('CW_SUBPROC', () => {
         const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, {}, read), otherArgs });
         assert.deepEqual(readFileSync(out), seqBytes);
         assert.equal(otherArgs.count, 0, "the caller's otherArgs is left untouched");
-        assert.equal(r.otherArgsList.length, 3);
+        // one final copy per worker that took part (under load a late worker may not have joined)
+        assert.equal(r.otherArgsList.length, log.of('ready').length);
+        assert.ok(r.otherArgsList.length >= 1 && r.otherArgsList.length <= 3);
         const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
         assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block counted once: ${counts.join(', ')}`);
         assert.equal(log.of('result').length, BLOCKS);
@@ -78,11 +80,13 @@ describe('CW_SUBPROC', () => {
     const log = new EventLog();
     const seen: { pid: number; argv: string; env: string; key: string }[] = [];
     log.on((e) => {
-      if (e.event !== 'connected') return;
-      const argv = readFileSync(`/proc/${e.pid}/cmdline`, 'utf8').split('\0');
+      // every worker, as soon as it runs (a slow one may be cancelled before it connects)
+      if (e.event !== 'launched') return;
+      const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       const file = argv[argv.indexOf('--channaddrfile') + 1]!;
       const key = (JSON.parse(readFileSync(file, 'utf8')) as { key: string }).key;
-      seen.push({ pid: e.pid, argv: argv.join(' '), env: readFileSync(`/proc/${e.pid}/environ`, 'utf8'), key });
+      seen.push({ pid, argv: argv.join(' '), env: readFileSync(`/proc/${pid}/environ`, 'utf8'), key });
     });
     try {
       await apply(combine, inputs, { out: path.join(dir, 'argv.tif') }, { controls: subprocControls(2) });
@@ -144,7 +148,8 @@ describe('CW_SUBPROC', () => {
       const out = path.join(dir, 'shipped.tif');
       await apply(mod.combine, inputs, { out }, { controls: subprocControls(2) });
       assert.equal(existsSync(userDir), false);
-      assert.deepEqual(cwds, [[], []], 'each worker ran in an empty folder');
+      assert.ok(cwds.length >= 1);
+      for (const c of cwds) assert.deepEqual(c, [], 'each worker ran in an empty folder');
       assert.deepEqual(readFileSync(out), seqBytes);
     } finally {
       log.close();

@@ -61,6 +61,8 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
       cwd: this.cwd,
       env,
       stdio: ['ignore', 'inherit', 'pipe'],
+      // its own process group: Ctrl-C reaches the main only, which stops the workers itself
+      detached: true,
     });
     const h: ChildHandle = { workerId: spec.workerId, child, exited: false, stderrTail: '', exit: Promise.resolve('') };
     const prefix = `[CW_SUBPROC worker ${spec.workerId}] `;

@@ -1,0 +1,28 @@
+/**
+ * A main process for interruption tests: runs apply() with CW_SUBPROC workers and reports on
+ * stdout, one line each: `PID <worker pid>` when a worker connects, `RESULT <n>` per block
+ * received, then `DONE` or `ERROR <code> <message>`.
+ * usage: node --import tsx test/helpers/subprocrun.ts A B OUT USERMODULE WORKERS
+ */
+import diagnostics from 'node:diagnostics_channel';
+import { pathToFileURL } from 'node:url';
+import { apply } from '../../src/applier/apply.js';
+import '../../src/workers/index.js';
+import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/remote.js';
+import { subprocControls } from './subproc.js';
+
+const [a, b, out, mod, n] = process.argv.slice(2);
+let results = 0;
+diagnostics.subscribe(WORKER_EVENTS, (m) => {
+  const e = m as WorkerEvent;
+  if (e.event === 'connected') process.stdout.write(`PID ${e.pid}\n`);
+  if (e.event === 'result') process.stdout.write(`RESULT ${++results}\n`);
+});
+const fn = ((await import(pathToFileURL(mod!).href)) as { combine: Parameters<typeof apply>[0] }).combine;
+try {
+  await apply(fn, { a: a!, b: b! }, { out: out! }, { controls: subprocControls(Number(n)), otherArgs: { busyMs: 20 } });
+  process.stdout.write('DONE\n');
+} catch (err) {
+  const e = err as Error & { code?: string };
+  process.stdout.write(`ERROR ${e.code ?? e.name} ${e.message}\n`);
+}
