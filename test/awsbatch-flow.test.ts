@@ -288,4 +288,46 @@ describe('CW_AWSBATCH on the local endpoint', () => {
     assert.ok(workers.some((j) => j.status === 'SUCCEEDED'));
     await assertNoActiveJobs(new Set());
   });
+  test('a DISABLED worker queue: SubmitJob refusals are in the error, nothing is left', async () => {
+    await ensureStack();
+    aws.setQueueState(QUEUE, 'DISABLED');
+    try {
+      const err = await apply(combine, inputs, { out: path.join(dir, 'disabled.tif') }, { controls: batchControls(2) }).then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof WorkerLostError, String(err));
+      assert.match(err.message, /worker 0 \(not started\): could not be started: SubmitJob of riots-\S+-worker-0 to riosJobQueueWorker failed: ClientException/);
+      assert.match(err.message, /worker 1 \(not started\)/);
+      await assertNoActiveJobs(new Set());
+    } finally {
+      aws.setQueueState(QUEUE, 'ENABLED');
+    }
+  });
+
+  test('SIGINT to a main process waiting for its workers: every job of the run is terminated', async () => {
+    await ensureStack();
+    const proj = path.join(dir, 'sigintproj');
+    writeMainProject(proj, ROOT);
+    const since = Date.now();
+    const child = (await import('node:child_process')).spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(proj, 'main.ts'), inputs.a, inputs.b, path.join(dir, 'sigint.tif')],
+      { cwd: proj, env: { ...process.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const mine = () => [...aws.state.jobs.values()].filter((j) => j.jobQueue.endsWith(`/${QUEUE}`) && j.createdAt >= since);
+    await waitFor('the main process to submit its 2 worker jobs', async () => mine().map((j) => j.status), (st) => st.length === 2 && st.every((x) => x === 'RUNNABLE'));
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.notEqual(code, 0, 'the main process fails');
+    assert.match(stderr, /interrupted by SIGINT/);
+    for (const j of mine()) {
+      assert.equal(j.status, 'FAILED', `${j.jobId}: ${j.status}`);
+      assert.match(String(j.statusReason), /riots run riots-\S+ stopped worker [01]/);
+    }
+    await assertNoActiveJobs(new Set());
+  });
 });
