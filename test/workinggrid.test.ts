@@ -195,6 +195,10 @@ describe('errors', () => {
       return true;
     });
   });
+  test('an input that needs resampling but has no projection', async () => {
+    const bare: WorkingGridInput = { ...input('e'), name: 'bare', grid: { ...grids.e!.toJSON(), projection: '' } };
+    await assert.rejects(computeWorkingGrid([input('a'), bare], { referenceImage: 'a' }), { code: 'GRID_ERROR', message: /'bare' .* must be resampled .* it has no projection/ });
+  });
   test('bad controls', async () => {
     await assert.rejects(computeWorkingGrid([input('a')], { footprint: 'reference' }), { code: 'CONTROLS' });
     await assert.rejects(computeWorkingGrid([input('a')], { referenceImage: 'a', referencePixgrid: grids.a!.toJSON() }), { code: 'CONTROLS' });

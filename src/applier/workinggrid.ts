@@ -106,7 +106,7 @@ function pixgridSpec(p: PixelGridSpec): PixelGrid {
  *   a filesForExtent entry that is not a raster.
  * @throws {ReferenceImageError} a reference that is neither an input nor a readable raster, or is a vector.
  * @throws {GridMismatchError} rasters on different grids with no reference (names the files and how they differ).
- * @throws {GridError} an empty footprint (names the files).
+ * @throws {GridError} an empty footprint (names the files); an input to resample with no projection.
  */
 export async function computeWorkingGrid(inputs: WorkingGridInput[], controls: WorkingGridControls): Promise<WorkingGrid> {
   const footprint = footprintOf(controls);
@@ -133,6 +133,13 @@ export async function computeWorkingGrid(inputs: WorkingGridInput[], controls: W
       }
     }
     ref = first.grid;
+  }
+
+  // the working grid is on ref's lattice: what is not comparable with ref gets resampled
+  for (const r of rasters) {
+    if (!isComparable(ref, r.grid) && (r.grid.projection === '' || ref.projection === '')) {
+      throw new GridError(`input ${r.what} must be resampled onto the working grid, but ${r.grid.projection === '' ? 'it' : 'the reference'} has no projection`, { file: r.path });
+    }
   }
 
   let grid: PixelGridSpec;
