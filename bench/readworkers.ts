@@ -8,6 +8,10 @@
  * Then the mechanism alone, in this process: every 256x256 block of the input read with 4 reads
  * in flight, on one dataset handle versus on 4 handles (gdal-async locks each handle).
  *
+ * Last, a network file: a 2048x2048 Float32 GTiff of 256x256 uncompressed tiles served over HTTP
+ * (/vsicurl/) by a local server that answers each tile request 30 ms late, numReadWorkers 1 vs 4,
+ * with 256x256 windows (one tile per block, read in file order) and 512x512 (four tiles per block).
+ *
  * usage: node --import tsx bench/readworkers.ts [--size 6000] [--repeats 3]
  */
 import { spawnSync } from 'node:child_process';
@@ -19,6 +23,7 @@ import { openInput, type OpenedRaster } from '../src/gdal/inputs.js';
 import { readWindow } from '../src/gdal/window.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median } from './lib/measure.js';
+import { startRangeServer } from '../test/helpers/rangeserver.js';
 
 const { values } = parseArgs({
   options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '3' }, child: { type: 'string' } },
@@ -70,6 +75,41 @@ if (values.child !== undefined) {
   console.log(`\nall ${size}x${size} in 256x256 windows, 4 reads in flight (UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}):`);
   for (let r = 0; r < repeats; r++) {
     for (const handles of [1, 4]) console.log(`  ${handles} handle(s): ${(await readAll(handles)).toFixed(2)} s`);
+  }
+  console.log('\n2048x2048 over HTTP (/vsicurl/), 64 tiles of 256x256, each request answered 30 ms late:');
+  for (const win of [256, 512]) {
+    for (let r = 0; r < repeats; r++) {
+      for (const n of [1, 4]) console.log(`  windows ${win}, numReadWorkers ${n}: ${await networkRun(n, win)}`);
+    }
+  }
+}
+
+/** apply() over a file served with 30 ms latency per request, with `n` read workers and square windows of `win`. */
+async function networkRun(n: number, win: number): Promise<string> {
+  const file = path.join(OUT, 'rw-tiles-2048.tif');
+  const made = spawnSync('gdal_translate', ['-q', '-srcwin', '0', '0', '2048', '2048', '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=256', '-co', 'BLOCKYSIZE=256', input, file]);
+  if (made.status !== 0) throw new Error(`gdal_translate failed: ${made.stderr}`);
+  const off = spawnSync('/usr/bin/python3', ['-c', `from osgeo import gdal; b = gdal.Open('${file}').GetRasterBand(1); print(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(8) for y in range(8)))`], { encoding: 'utf8' });
+  process.env.GDAL_DISABLE_READDIR_ON_OPEN = 'EMPTY_DIR';
+  const server = await startRangeServer(file, Number(off.stdout.trim()));
+  try {
+    await server.delay(30);
+    const out = path.join(OUT, `rw-net-${process.pid}.tif`);
+    const t0 = performance.now();
+    await apply(
+      (_i, ins, outs) => {
+        outs.out = (ins.a as Block).clone();
+      },
+      { a: `/vsicurl/${server.url}` },
+      { out },
+      { controls: { calcStats: false, omitPyramids: true, creationOptions: ['TILED=YES'], windowXSize: win, windowYSize: win, concurrency: { numReadWorkers: n } } },
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    rmSync(out, { force: true });
+    const st = await server.stats();
+    return `${seconds.toFixed(2)} s (${st.dataRequests} tile requests, at most ${st.maxInFlight} at once)`;
+  } finally {
+    await server.close();
   }
 }
 
