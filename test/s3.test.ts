@@ -14,7 +14,8 @@ import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { isNetworkPath, networkOpenOption, openWithNetworkDefaults } from '../src/gdal/s3.js';
-import { batchControls, useEndpointEnv } from './helpers/awsbatch.js';
+import { BatchClient } from '@aws-sdk/client-batch';
+import { activeJobs, batchControls, useEndpointEnv } from './helpers/awsbatch.js';
 import { createBatchStack } from './helpers/localaws.js';
 import { startLocalS3, type LocalS3, type S3Request } from './helpers/s3.js';
 import { makeInputs, writeUserModule } from './helpers/subproc.js';
@@ -120,6 +121,12 @@ describe('S3 inputs', () => {
       const workerReads = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
       assert.equal(workerReads, workersRead ? BLOCKS : 0, workersRead ? 'the workers read every block from S3' : 'the main read every block');
       assertOnlyRangedGets(s3.log.splice(0), up.sizes);
+      const batch = new BatchClient({});
+      try {
+        assert.deepEqual(await activeJobs(batch, 'riosJobQueueWorker'), [], 'no job left active');
+      } finally {
+        batch.destroy();
+      }
     });
   }
 });
