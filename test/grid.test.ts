@@ -262,6 +262,28 @@ print(min(xs), min(ys), max(xs), max(ys))
   assert.ok(cornerBox.yMin - b.yMin > 0.001 || b.yMax - cornerBox.yMax > 0.001, 'densifying made no difference');
 });
 
+test('reprojecting to another CRS and back covers the original grid, on its lattice', () => {
+  const geo: PixelGridSpec = { projection: toWkt('EPSG:4326'), transform: [140.00013, 0.0003, 0, -30.00007, 0, -0.0003], cols: 1, rows: 1 };
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 300000, max: 700000 }),
+      fc.integer({ min: 5800000, max: 6200000 }),
+      fc.constantFrom(10, 25, 30, 100),
+      fc.integer({ min: 1, max: 3000 }),
+      fc.integer({ min: 1, max: 3000 }),
+      (x0, y0, res, cols, rows) => {
+        const g: PixelGridSpec = { projection: UTM55S, transform: [x0 + 0.5, res, 0, y0 - 0.25, 0, -res], cols, rows };
+        const there = gridReproject(g, geo);
+        assert.ok(alignedWith(geo, there));
+        const back = gridReproject(there, g);
+        assert.ok(alignedWith(g, back));
+        assert.ok(contains(back, g), `${JSON.stringify(back.transform)} ${back.cols}x${back.rows} does not cover the original`);
+      },
+    ),
+    { numRuns: 100 },
+  );
+});
+
 test('PixelGrid rejects rotated grids and bad sizes, and intersection/union methods work on the class', () => {
   assert.throws(() => new PixelGrid({ projection: '', transform: [0, 1, 0.1, 0, 0, -1], rows: 1, cols: 1 }), { code: 'GRID_ERROR' });
   assert.throws(() => new PixelGrid({ projection: '', transform: [0, 1, 0, 0, 0, -1], rows: 1.5, cols: 1 }), { code: 'GRID_ERROR' });
