@@ -12,8 +12,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { apply, type Block } from '../src/index.js';
-import { defineUserFunction, isComputeWorker } from '../src/workers/userfunction.js';
+import { apply, defineUserFunction, isComputeWorker, type Block } from '../src/index.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median } from './lib/measure.js';
 

@@ -19,7 +19,6 @@ let dir: string;
 const f = (name: string): string => path.join(dir, name);
 const THREADS = { computeWorkerKind: 'CW_THREADS' as const, numComputeWorkers: 2 };
 const srcIndex = pathToFileURL(path.resolve('src/index.ts')).href;
-const srcUserFn = pathToFileURL(path.resolve('src/workers/userfunction.ts')).href;
 /** A plain exported function, referenced by module and name. */
 const copyRef = { module: pathToFileURL(path.resolve('test/helpers/userfns.ts')).href, name: 'copyA' };
 
@@ -242,8 +241,7 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
     writeFileSync(
       path.join(mod, 'fn.ts'),
       [
-        `import { Block } from ${JSON.stringify(srcIndex)};`,
-        `import { defineUserFunction } from ${JSON.stringify(srcUserFn)};`,
+        `import { Block, defineUserFunction } from ${JSON.stringify(srcIndex)};`,
         `import { scale } from './scale.js';`,
         `interface Inputs { [k: string]: Block; a: Block }`,
         `export const scaled = defineUserFunction(import.meta.url, (_info: unknown, inputs: Inputs, outputs: Record<string, Block>): void => {`,
@@ -269,8 +267,7 @@ out({'maxdiff': float(np.abs(o - (a * 3 + 0.5)).max())})
     writeFileSync(path.join(mod, 'package.json'), '{"type": "module"}\n');
     const body = (guarded: boolean, out: string): string =>
       [
-        `import { apply } from ${JSON.stringify(srcIndex)};`,
-        `import { defineUserFunction, isComputeWorker } from ${JSON.stringify(srcUserFn)};`,
+        `import { apply, defineUserFunction, isComputeWorker } from ${JSON.stringify(srcIndex)};`,
         `export const neg = defineUserFunction(import.meta.url, (_i: unknown, inputs: any, outputs: any) => { outputs.out = inputs.a.map((v: number) => -v); });`,
         `const run = () => apply(neg, { a: ${JSON.stringify(f('a.tif'))} }, { out: ${JSON.stringify(out)} }, { controls: { calcStats: false, concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2 } } });`,
         guarded ? `export const result = isComputeWorker() ? undefined : await run();` : `export const result = await run();`,

@@ -2,8 +2,7 @@
  * User functions for the compute-worker tests (CW_THREADS): defined in their own module, as
  * workers import them. They import riots' public entry like a user module would.
  */
-import { Block } from '../../src/index.js';
-import { computeWorkerId, defineUserFunction, isComputeWorker } from '../../src/workers/userfunction.js';
+import { Block, computeWorkerId, defineUserFunction, isComputeWorker } from '../../src/index.js';
 
 export interface CountArgs {
   blocks: number;
