@@ -80,7 +80,7 @@ describe('worker loss', () => {
       assert.equal(lost[0]!.workerId, victim);
       assert.ok(lost[0]!.requeued.length >= 1, 'its blocks were re-queued');
       for (const b of lost[0]!.requeued) assert.ok(log.of('result').some((x) => x.blockIndex === b && x.workerId !== victim), `block ${b} done by another worker`);
-      assert.equal(r.otherArgsList.length, log.of('ready').length - 1, 'the lost worker has no final otherArgs');
+      assert.equal(r.otherArgsList.length, log.of('connected').length - 1, 'the lost worker has no final otherArgs');
       assertNothingLeft(log, tempBefore);
     } finally {
       log.close();

@@ -4,16 +4,18 @@
  * temporary folder is left.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, readlinkSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { UserFunctionError } from '../src/errors.js';
 import { EventLog, alive, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let dir: string;
 const savedTmp = process.env.TMPDIR;
 let inputs: { a: string; b: string };
@@ -58,8 +60,8 @@ describe('CW_SUBPROC', () => {
         const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, {}, read), otherArgs });
         assert.deepEqual(readFileSync(out), seqBytes);
         assert.equal(otherArgs.count, 0, "the caller's otherArgs is left untouched");
-        // one final copy per worker that took part (under load a late worker may not have joined)
-        assert.equal(r.otherArgsList.length, log.of('ready').length);
+        // one final copy per worker that connected (under load a late worker may not have joined)
+        assert.equal(r.otherArgsList.length, log.of('connected').length);
         assert.ok(r.otherArgsList.length >= 1 && r.otherArgsList.length <= 3);
         const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
         assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block counted once: ${counts.join(', ')}`);
@@ -128,6 +130,29 @@ describe('CW_SUBPROC', () => {
     } finally {
       log.close();
     }
+  });
+
+  test('one-file layout: the module that defines the function calls apply() at its top level', async () => {
+    const file = path.join(dir, 'user', 'onefile.ts');
+    const out = path.join(dir, 'onefile.tif');
+    writeFileSync(
+      file,
+      [
+        `import { apply } from '${ROOT}/src/applier/apply.ts';`,
+        `import { combine as inner } from './userfn.js';`,
+        `import { defineUserFunction, isComputeWorker } from '${ROOT}/src/workers/userfunction.ts';`,
+        // no export name given: the main cannot import this module while it runs, the worker finds the sole tagged export
+        'export const viaWrapper = defineUserFunction(import.meta.url, (info: any, i: any, o: any, a: any) => inner(info, i, o, a));',
+        'if (!isComputeWorker()) {',
+        `  await apply(viaWrapper, ${JSON.stringify(inputs)}, { out: ${JSON.stringify(out)} }, { controls: ${JSON.stringify(subprocControls(2))} });`,
+        "  process.stdout.write('applied\\n');",
+        '}',
+      ].join('\n'),
+    );
+    const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), file], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /applied/);
+    assert.deepEqual(readFileSync(out), seqBytes);
   });
 
   test('workers run in an empty folder after the user module and its sibling were deleted', async () => {

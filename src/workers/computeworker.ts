@@ -22,7 +22,7 @@ import type { ControlsInput } from '../controls.js';
 import { ProtocolError, WorkerError, errorToJSON } from '../errors.js';
 import { linkBundle } from './bundle.js';
 import { ChannelClient, type ChannelAddress, type MainConnection } from './channel.js';
-import { markComputeWorker } from './userfunction.js';
+import { markComputeWorker, resolveUserFunction, type UserFunctionSpec } from './userfunction.js';
 import { blockFromWire, blockToWire, type JsonObject, type SetupMessage, type TaskSpec, type WireBlock } from './protocol.js';
 
 /** What an input block needs for ReaderInfo (getFilenameFor, getNoDataValueFor). */
@@ -40,6 +40,8 @@ export interface WorkerSettings {
   controls: ControlsInput;
   outRefs: ImageRef[];
   inputs: WorkerInputInfo[];
+  /** How the main refers to the user function; used when setup.exportName is ''. */
+  userFunction?: UserFunctionSpec;
 }
 
 // ------------------------------------------------------------------ blocks <-> wire
@@ -100,7 +102,9 @@ function checkSettings(s: JsonObject): WorkerSettings {
   const outRefs = refList(s.outRefs, 'outRefs');
   const inputs = refList(s.inputs, 'inputs') as unknown as WorkerInputInfo[];
   for (const i of inputs) if (!Array.isArray(i.nodata)) bad(`inputs '${i.name}' has no nodata list`);
-  return { infoContext: ctx!, controls: s.controls as ControlsInput, outRefs, inputs };
+  const uf = s.userFunction as unknown as UserFunctionSpec | undefined;
+  if (uf !== undefined && (typeof uf !== 'object' || uf === null || typeof uf.moduleUrl !== 'string')) bad('userFunction malformed');
+  return { infoContext: ctx!, controls: s.controls as ControlsInput, outRefs, inputs, ...(uf ? { userFunction: uf } : {}) };
 }
 
 // ------------------------------------------------------------------ loading the function
@@ -127,7 +131,7 @@ async function sweepDeadWorkersTemp(): Promise<void> {
  * export. A worker killed during the import leaves the folder; the next worker on the machine
  * removes it (the folder names the pid).
  */
-async function loadUserFunction(setup: SetupMessage, workerId: number): Promise<UserFunction> {
+async function loadUserFunction(setup: SetupMessage, workerId: number, spec: UserFunctionSpec | undefined): Promise<UserFunction> {
   const linked = await linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), workerId);
   await sweepDeadWorkersTemp();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
@@ -138,6 +142,11 @@ async function loadUserFunction(setup: SetupMessage, workerId: number): Promise<
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
+  }
+  if (setup.exportName === '' && spec) {
+    // the bundle's import.meta.url is not the user's: resolve by export name, sole tagged export or function name
+    const { ordinal: _ordinal, ...bySpec } = spec;
+    return resolveUserFunction(mod, bySpec);
   }
   const fn = mod[setup.exportName];
   if (typeof fn !== 'function') {
@@ -197,6 +206,7 @@ class WorkerRuntime {
   private reader: { read: Reader; close(): void } | undefined;
   private readonly total = new Timings();
   private failedStart = false;
+  private finishedSent = false;
   private done!: (code: number) => void;
   readonly exited = new Promise<number>((r) => (this.done = r));
 
@@ -223,7 +233,8 @@ class WorkerRuntime {
     });
     conn.on('close', (err) => {
       this.reader?.close();
-      this.done(this.failedStart ? 1 : err ? 3 : 0);
+      // after `finished` the main may drop the connection at once: that is an orderly end too
+      this.done(this.finishedSent ? 0 : this.failedStart ? 1 : err ? 3 : 0);
     });
   }
 
@@ -233,12 +244,13 @@ class WorkerRuntime {
       this.info = new ReaderInfo(this.settings.infoContext);
       this.otherArgs = m.otherArgs;
       const t0 = performance.now();
-      this.fn = await loadUserFunction(m, this.workerId);
+      this.fn = await loadUserFunction(m, this.workerId, this.settings.userFunction);
       if (m.computeWorkersRead) this.reader = await openReader(m, this.settings);
       this.total.add('startup', (performance.now() - t0) / 1000);
-      await this.conn.send({ type: 'ready' });
+      if (!this.shutdown) await this.conn.send({ type: 'ready' });
     } catch (err) {
-      await this.fatal(err);
+      // told to stop while starting: nothing to report
+      if (!this.shutdown) await this.fatal(err);
       throw err;
     }
   }
@@ -265,7 +277,11 @@ class WorkerRuntime {
         await this.runTask(t);
       }
       if (this.shutdown && !this.conn.closed) {
+        // a shutdown during setup (a short run that ended before this worker was ready) waits for it
+        await this.ready?.catch(() => undefined);
+        if (this.conn.closed) return;
         await this.conn.send({ type: 'finished', otherArgs: this.otherArgs, timings: this.total.toJSON() }).catch(() => undefined);
+        this.finishedSent = true;
         await this.conn.close();
       }
     } finally {

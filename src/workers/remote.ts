@@ -27,7 +27,7 @@ import { associationsToWire, wireToAssociations, type WorkerSettings } from './c
 import { checkOtherArgs } from './otherargs.js';
 import { BlockScheduler, type Task } from './scheduler.js';
 import type { JsonObject, TaskSpec, WireBlock, WorkerToMain } from './protocol.js';
-import { resolveUserFunction, userFunctionSpecOf } from './userfunction.js';
+import { resolveUserFunction, userFunctionSpecOf, type UserFunctionSpec } from './userfunction.js';
 
 /** The diagnostics_channel name on which {@link WorkerEvent}s are published. */
 export const WORKER_EVENTS = 'riots:workers';
@@ -173,6 +173,13 @@ interface Slot<H> {
   killTimer?: NodeJS.Timeout;
 }
 
+interface SetupData {
+  bundle: Uint8Array;
+  /** '' when the main could not tell: the worker resolves the function from the spec in settings. */
+  exportName: string;
+  settings: JsonObject;
+}
+
 type Sched = BlockScheduler<WireBlock[], BlockAssociations>;
 
 /** Everything shared by the channel worker kinds; see the module comment. */
@@ -185,7 +192,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private readonly slots: Slot<H>[];
   private server: ChannelServer | undefined;
   private tempDir: string | undefined;
-  private setup: { bundle: Uint8Array; exportName: string; settings: JsonObject } | undefined;
+  private setupP: Promise<SetupData> | undefined;
   private monitor: NodeJS.Timeout | undefined;
   private failure: unknown;
   private firstReady!: () => void;
@@ -226,16 +233,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     const spec = userFunctionSpecOf(run.userFunction);
     if (!spec) throw new ControlsError(`${this.launcher.kind} needs a user function made with defineUserFunction(import.meta.url, fn) and exported from its module`);
     checkOtherArgs(run.otherArgs);
-    const exportName = await exportNameOf(run.userFunction, spec);
-    const bundle = await bundleUserModule(spec.moduleUrl);
-    publish({ event: 'bundled', files: bundle.inputs, packages: bundle.packages, bytes: bundle.code.byteLength });
-    const settings: WorkerSettings = {
-      infoContext: run.infoContext,
-      controls: run.controls.toJSON(),
-      outRefs: run.outRefs,
-      inputs: run.sources.map((s) => ({ name: s.ref.name, listIndex: s.ref.listIndex, path: s.ref.path, nodata: s.nodata })),
-    };
-    this.setup = { bundle: bundle.code, exportName, settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
+    // Bundling overlaps the workers' start (a Batch job takes seconds to start anyway).
+    const setupP = this.prepareSetup(spec);
+    setupP.catch(() => undefined);
+    this.setupP = setupP;
 
     const base = run.controls.global.tempdir ?? os.tmpdir();
     this.tempDir = await fs.mkdtemp(path.join(base, 'riots-run-'));
@@ -261,10 +262,26 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 
     const stop = run.timings.start('wait:workers');
     try {
+      await setupP;
       await this.waitFirst();
     } finally {
       stop();
     }
+  }
+
+  /** The bundle, the export name (when the main can tell) and the settings every worker gets. */
+  private async prepareSetup(spec: UserFunctionSpec): Promise<SetupData> {
+    const run = this.run;
+    const [exportName, bundle] = await Promise.all([exportNameOf(run.userFunction, spec), bundleUserModule(spec.moduleUrl)]);
+    publish({ event: 'bundled', files: bundle.inputs, packages: bundle.packages, bytes: bundle.code.byteLength });
+    const settings: WorkerSettings = {
+      infoContext: run.infoContext,
+      controls: run.controls.toJSON(),
+      outRefs: run.outRefs,
+      inputs: run.sources.map((s) => ({ name: s.ref.name, listIndex: s.ref.listIndex, path: s.ref.path, nodata: s.nodata })),
+      userFunction: { ...spec },
+    };
+    return { bundle: bundle.code, exportName: exportName ?? '', settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
   }
 
   compute(coords: import('../errors.js').BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations> {
@@ -361,10 +378,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     publish({ event: 'connected', workerId: id, pid: conn.hello!.pid, hostname: conn.hello!.hostname });
     conn.on('message', (m) => this.onMessage(slot, m));
     conn.on('close', (err) => this.onClose(slot, err));
-    const st = this.setup!;
     const run = this.run;
-    conn
-      .send({
+    this.setupP!
+      .then((st) =>
+        conn.send({
         type: 'setup',
         bundle: st.bundle,
         exportName: st.exportName,
@@ -372,7 +389,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         settings: st.settings,
         computeWorkersRead: run.concurrency.computeWorkersRead,
         inputFiles: run.concurrency.computeWorkersRead ? run.inRefs.map((r) => ({ name: r.name, listIndex: r.listIndex, path: r.path })) : [],
-      })
+        }),
+      )
       .catch((err: Error) => this.lose(slot, `setup could not be sent: ${err.message}`));
   }
 
@@ -421,6 +439,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         return;
       }
       case 'workerError': {
+        if (slot.state !== 'connected' && slot.state !== 'ready') return;
         const cause = errorFromJSON(m.error);
         this.failRun(new WorkerError(`${this.launcher.kind} worker ${slot.id} cannot run the user function: ${cause.message}`, { workerId: slot.id, cause }));
         return;
@@ -618,14 +637,28 @@ function raceTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
-/** The export of the user function's module that holds it (imported here: the main already has it loaded). */
-async function exportNameOf(fn: unknown, spec: import('./userfunction.js').UserFunctionSpec): Promise<string> {
+/**
+ * The export of the user function's module that holds it, found by identity in the module the
+ * main has loaded; undefined when the main cannot tell quickly. import() of a module still
+ * evaluating (one that calls apply() from its top level) waits for that evaluation, which waits
+ * for this run: so the import is raced against a short timer, and the worker resolves the
+ * function from the spec instead.
+ */
+async function exportNameOf(fn: unknown, spec: UserFunctionSpec): Promise<string | undefined> {
   if (spec.exportName !== undefined) return spec.exportName;
-  const ns = (await import(spec.moduleUrl)) as Record<string, unknown>;
-  const direct = Object.entries(ns).filter(([, v]) => v === fn);
-  if (direct.length >= 1) return direct[0]![0];
-  const found = resolveUserFunction(ns, spec);
-  const name = Object.entries(ns).find(([, v]) => v === found)?.[0];
-  if (name === undefined) throw new ControlsError(`the user function is not exported by ${spec.moduleUrl}: export it so that workers can take it from the module`);
-  return name;
+  let timer: NodeJS.Timeout | undefined;
+  const ns = await Promise.race([
+    (import(spec.moduleUrl) as Promise<Record<string, unknown>>).catch(() => undefined),
+    new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 200))),
+  ]);
+  clearTimeout(timer);
+  if (!ns) return undefined;
+  const direct = Object.entries(ns).find(([, v]) => v === fn);
+  if (direct) return direct[0];
+  try {
+    const found = resolveUserFunction(ns, spec);
+    return Object.entries(ns).find(([, v]) => v === found)?.[0];
+  } catch {
+    return undefined;
+  }
 }
