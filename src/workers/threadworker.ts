@@ -106,6 +106,8 @@ async function runWorker(d: ThreadWorkerData): Promise<void> {
   const sources = new Map(d.sources.map((s) => [`${s.imageName}\0${s.listIndex}`, s]));
   const otherArgs = d.otherArgs;
   let chain: Promise<void> = Promise.resolve();
+  // idle time between blocks, so the report shows a starved worker
+  let idleSince = performance.now();
   const handle = async (m: MainToThread): Promise<void> => {
     if (m.type === 'finish') {
       try {
@@ -115,6 +117,7 @@ async function runWorker(d: ThreadWorkerData): Promise<void> {
       }
       return;
     }
+    timings.add('wait:tasks', (performance.now() - idleSince) / 1000);
     try {
       const inputs = blocksFromWire(m.inputs, (w, b) => {
         const s = sources.get(`${w.name}\0${w.listIndex}`);
@@ -129,6 +132,8 @@ async function runWorker(d: ThreadWorkerData): Promise<void> {
       const err = errorToJSON(e);
       err.context = { ...(err.context ?? {}), workerId: d.workerId, block: m.coords };
       post({ type: 'taskError', taskId: m.taskId, error: err });
+    } finally {
+      idleSince = performance.now();
     }
   };
   port.on('message', (m: MainToThread) => {
