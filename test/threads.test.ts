@@ -83,6 +83,7 @@ describe('CW_THREADS', () => {
     const perWorkerCalls = [...thr.workerTimings.values()].reduce((s, t) => s + (t.toJSON().userfunction?.count ?? 0), 0);
     assert.equal(perWorkerCalls, 25);
     assert.equal(thr.timings.toJSON().userfunction?.count, 25);
+    assert.equal(thr.timings.toJSON()['wait:tasks']?.count, 25, "each worker's idle time before each block");
     assert.match(thr.formatReport(), /worker 0\s+worker 1/);
 
     for (const name of ['sum', 'extra']) {
