@@ -184,13 +184,14 @@ describe('reads really run at once in GDAL (counted at an HTTP server behind /vs
       handles.push(one);
       // answers come 150 ms late, so reads that could overlap would be seen overlapping
       await server.delay(150);
-      await Promise.all([0, 1, 2].map((i) => tile(one, i)));
+      // tiles 0, 2, 4: not adjacent in the file, so GDAL's read-ahead cannot merge them
+      await Promise.all([0, 2, 4].map((i) => tile(one, i)));
       assert.deepEqual(await server.stats(), { maxInFlight: 1, dataRequests: 3 }, 'three reads on one handle: one request at a time');
       const three = (await Promise.all([0, 1, 2].map(() => openInput(`/vsicurl/${server.url}`, 'a')))) as OpenedRaster[];
       handles.push(...three);
       // a barrier: nothing is answered until three reads are in flight at once
       const { opened } = await server.barrier(3);
-      await Promise.all([3, 4, 5].map((i, k) => tile(three[k]!, i)));
+      await Promise.all([1, 3, 5].map((i, k) => tile(three[k]!, i)));
       await opened;
       assert.equal((await server.stats()).maxInFlight, 3);
     } finally {
