@@ -13,7 +13,7 @@ import { apply, Block, ControlsError, UserFunctionError, WorkerError, Timings, A
 import type { RunDescription } from '../src/applier/apply.js';
 import { createBackend } from '../src/workers/threads.js';
 import { makeRaster, py } from './helpers/py.js';
-import { aliasing, combine, copyA, exitsOnBlock2, failsOnBlock3, type CountArgs } from './helpers/userfns.js';
+import { aliasing, combine, copyA, exitsOnBlock2, failsOnBlock3, spoilsOtherArgs, type CountArgs } from './helpers/userfns.js';
 
 let dir: string;
 const f = (name: string): string => path.join(dir, name);
@@ -233,6 +233,18 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
     );
     assert.equal(existsSync(f('exit.tif')), false);
     assert.equal(osThreads(), baseline, 'every worker thread has ended');
+  });
+
+  test('otherArgs that a worker made uncopyable fails the run at the end, naming the worker; no output is left', async () => {
+    await assert.rejects(
+      apply(spoilsOtherArgs, { a: f('a.tif') }, { out: f('spoiled.tif') }, { otherArgs: {}, controls: { calcStats: false, concurrency: THREADS } }),
+      (e: unknown) => {
+        assert.ok(e instanceof WorkerError, String(e));
+        assert.match(e.message, /compute worker [01] could not send its final otherArgs: .*could not be cloned/);
+        return true;
+      },
+    );
+    assert.equal(existsSync(f('spoiled.tif')), false);
   });
 
   test('a TypeScript user module that imports a sibling .ts file runs in worker threads', async () => {

@@ -64,3 +64,9 @@ export const aliasing = defineUserFunction(import.meta.url, (_info, inputs, outp
   both.set(a.data as Float32Array, a.pixelsPerBand);
   outputs.view = new Block('Float32', 1, a.rows, a.cols, both.subarray(a.pixelsPerBand));
 });
+
+/** Puts a function into its otherArgs, which then cannot be sent back. */
+export const spoilsOtherArgs = defineUserFunction(import.meta.url, (_info, inputs, outputs, otherArgs: { f?: unknown }) => {
+  otherArgs.f = () => 1;
+  outputs.out = (inputs.a as Block).clone();
+});
