@@ -4,12 +4,15 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Block, ControlsError, ReaderInfo } from '../src/index.js';
 import {
   checkUserFunctionArg,
   defineUserFunction,
+  exportNameInMain,
   isComputeWorker,
   loadUserFunction,
   resolveUserFunction,
@@ -102,6 +105,36 @@ describe('checkUserFunctionArg', () => {
     );
     assert.throws(() => checkUserFunctionArg('fn', undefined), /userFunction must be a function/);
     assert.equal(isComputeWorker(), false);
+  });
+});
+
+describe('exportNameInMain', () => {
+  test('finds the export name, but never imports a module that is still running its top level (it would wait for ever)', { timeout: 30_000 }, async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'riots-exportname-'));
+    try {
+      writeFileSync(path.join(dir, 'package.json'), '{"type": "module"}\n');
+      const src = pathToFileURL(path.resolve('src/workers/userfunction.ts')).href;
+      writeFileSync(
+        path.join(dir, 'onefile.ts'),
+        [
+          `import { checkUserFunctionArg, defineUserFunction, exportNameInMain } from ${JSON.stringify(src)};`,
+          `export const fn = defineUserFunction(import.meta.url, () => undefined);`,
+          `// what apply() does first, from this module's top level (the one-file layout)`,
+          `checkUserFunctionArg(fn, 'CW_SUBPROC');`,
+          `export const nameSeen = await exportNameInMain(fn);`,
+        ].join('\n'),
+      );
+      const mod = (await import(pathToFileURL(path.join(dir, 'onefile.ts')).href)) as { fn: () => void; nameSeen: string | undefined };
+      assert.equal(mod.nameSeen, undefined, 'no import of a module still evaluating');
+      // called again once the module has finished: the name is found
+      checkUserFunctionArg(mod.fn, 'CW_SUBPROC');
+      assert.equal(await exportNameInMain(mod.fn), 'fn');
+      assert.equal(await exportNameInMain(fns.combine), 'combine');
+      assert.equal(await exportNameInMain({ module: fnsUrl, name: 'copyA' }), 'copyA');
+      assert.equal(await exportNameInMain(noop), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

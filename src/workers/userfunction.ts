@@ -11,7 +11,7 @@
  * GDAL-free: compute worker threads import this module.
  */
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ControlsError } from '../errors.js';
 import type { UserFunction } from '../applier/compute.js';
 import type { Block, BlockAssociations } from '../block.js';
@@ -128,6 +128,7 @@ export function checkUserFunctionArg(f: unknown, computeWorkerKind: string | und
   }
   if (computeWorkerKind === undefined) return undefined;
   const spec = userFunctionSpecOf(f);
+  if (spec) noteCaller(f as object, spec);
   if (!spec) {
     const name = (f as { name?: string }).name;
     throw new ControlsError(
@@ -175,6 +176,51 @@ export function resolveUserFunction(namespace: Record<string, unknown>, spec: Us
     `module ${where} exports several user functions (${tagged.map(([k]) => k).join(', ')}) and riots cannot tell which one was meant: ` +
       "give its export name, defineUserFunction(import.meta.url, fn, 'exportName')",
   );
+}
+
+/** Functions whose module was still running its top-level code when apply() was called. */
+const calledDuringEvaluation = new WeakSet<object>();
+
+/**
+ * Record whether apply() was called from the top-level code of the function's own module (the
+ * one-file layout): that module is still evaluating, and import() of it would wait for ever.
+ * V8 shows a module's top-level code as a frame without a function name.
+ */
+function noteCaller(f: object, spec: UserFunctionSpec): void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = Infinity;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  let file: string;
+  try {
+    file = fileURLToPath(spec.moduleUrl);
+  } catch {
+    return;
+  }
+  const esc = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const top = new RegExp(`^\\s*at (?:async )?(?:<anonymous> \\()?(?:${esc(spec.moduleUrl)}|${esc(file)}):\\d+:\\d+\\)?$`, 'm');
+  if (top.test(stack)) calledDuringEvaluation.add(f);
+  else calledDuringEvaluation.delete(f);
+}
+
+/**
+ * The name under which the function's module exports it, found in this (the main) thread, or
+ * undefined when that cannot be done safely: when apply() was called from the module's own
+ * top-level code, importing it would wait for ever; workers then find the function by its spec
+ * ({@link resolveUserFunction}).
+ */
+export async function exportNameInMain(f: unknown): Promise<string | undefined> {
+  const spec = userFunctionSpecOf(f);
+  if (!spec) return undefined;
+  if (spec.exportName !== undefined) return spec.exportName;
+  if (typeof f !== 'function' || calledDuringEvaluation.has(f)) return undefined;
+  let ns: Record<string, unknown>;
+  try {
+    ns = (await import(spec.moduleUrl)) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  return Object.entries(ns).find(([, v]) => v === f)?.[0];
 }
 
 /** Import the user function's module (in this thread) and find the function. */
