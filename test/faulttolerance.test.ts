@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
-import { InterruptedError, WorkerLostError } from '../src/errors.js';
+import { InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
 import { EventLog, alive, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
 
 let dir: string;
@@ -202,6 +202,28 @@ describe('scheduling', () => {
       assert.deepEqual(readFileSync(out), seqBytes);
       const bySlow = log.of('result').filter((r) => r.workerId === 1).length;
       assert.ok(bySlow < BLOCKS / 6, `the slow worker did ${bySlow} of ${BLOCKS} blocks`);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('no worker ready within computeBarrierTimeout: a TimeoutError listing the workers, nothing left', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    log.on((e) => {
+      if (e.event === 'launched') process.kill(Number(/pid (\d+)/.exec(e.handle)![1]), 'SIGSTOP');
+    });
+    try {
+      const controls = subprocControls(2);
+      (controls.concurrency as Record<string, unknown>).computeBarrierTimeout = 1.5;
+      const out = path.join(dir, 'barrier.tif');
+      const err = await failure(apply(combine, inputs, { out }, { controls }));
+      assert.ok(err instanceof TimeoutError, String(err));
+      assert.match(err.message, /computeBarrierTimeout/);
+      assert.match(err.message, /worker 0 \(pid \d+\).*worker 1 \(pid \d+\)/);
+      assert.equal(log.of('result').length, 0);
+      assert.equal(existsSync(out), false);
+      assertNothingLeft(log, tempBefore);
     } finally {
       log.close();
     }

@@ -260,13 +260,14 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     this.startMonitor();
     for (const slot of this.slots) void this.launch(slot, waddr, env);
 
+    // Elastic start: blocks are computed once the first worker is ready, but start() returns as
+    // soon as the bundle is made, so the main reads ahead while the workers start. The barrier
+    // (computeBarrierTimeout) fails the run, and so every block waiting, if no worker comes.
     const stop = run.timings.start('wait:workers');
-    try {
-      await setupP;
-      await this.waitFirst();
-    } finally {
-      stop();
-    }
+    const first = this.waitFirst();
+    first.then(stop, stop);
+    first.catch(() => undefined);
+    await setupP;
   }
 
   /** The bundle, the export name (when the main can tell) and the settings every worker gets. */
