@@ -72,7 +72,7 @@ describe('local AWS endpoint', () => {
     aws = await startLocalAws({
       region: REGION,
       startDelaySeconds: START_DELAY,
-      stackDelaySeconds: 0.05,
+      stackDelaySeconds: 1, // long enough to see *_IN_PROGRESS even on a loaded machine
       killGraceSeconds: 0.2,
       mainDockerfile: join(dir, 'Dockerfile.main'),
       stateDir: join(dir, 'state'),
