@@ -110,10 +110,16 @@ function checkSettings(s: JsonObject): WorkerSettings {
 // ------------------------------------------------------------------ loading the function
 
 const TEMP_PREFIX = 'riots-cw-p';
+/** Where a worker puts its temporary files (the bundle), when set; else the system temp folder. */
+export const WORKER_TMPDIR_ENV = 'RIOTS_WORKER_TMPDIR';
+
+function workerTmpdir(): string {
+  return process.env[WORKER_TMPDIR_ENV] || os.tmpdir();
+}
 
 /** Remove bundle folders of worker processes on this machine that died before removing theirs. */
 async function sweepDeadWorkersTemp(): Promise<void> {
-  const tmp = os.tmpdir();
+  const tmp = workerTmpdir();
   const names = await fs.readdir(tmp).catch(() => [] as string[]);
   for (const n of names) {
     const m = /^riots-cw-p(\d+)-/.exec(n);
@@ -134,7 +140,7 @@ async function sweepDeadWorkersTemp(): Promise<void> {
 async function loadUserFunction(setup: SetupMessage, workerId: number, spec: UserFunctionSpec | undefined): Promise<UserFunction> {
   const linked = await linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), workerId);
   await sweepDeadWorkersTemp();
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+  const dir = await fs.mkdtemp(path.join(workerTmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   let mod: Record<string, unknown>;
   try {
     const file = path.join(dir, 'userfunction.mjs');

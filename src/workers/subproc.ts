@@ -6,8 +6,8 @@
  * Workers run the riots this process runs: the built CLI (dist/cli/main.js) under plain node, or,
  * when riots itself runs from its TypeScript sources, src/cli/main.ts under tsx. They start in an
  * empty private folder, read the channel address and key from a 0600 file, and are killed at the
- * end of the run whatever happens. Their TMPDIR is inside the run's private folder, so nothing they
- * leave there outlives the run.
+ * end of the run whatever happens. Their bundle folder is inside the run's private folder, so
+ * nothing they leave there outlives the run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -17,6 +17,7 @@ import type { ComputeBackend } from '../applier/compute.js';
 import { WorkerError } from '../errors.js';
 import { riotsTree } from './bundle.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
+import { WORKER_TMPDIR_ENV } from './computeworker.js';
 import { ChannelWorkerBackend, type LaunchContext, type LaunchSpec, type Launcher } from './remote.js';
 
 /** node arguments that run `riots` from the same tree as this process. */
@@ -48,14 +49,15 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
   async prepare(ctx: LaunchContext): Promise<void> {
     this.cwd = path.join(ctx.tempDir, 'cwd');
     await fs.mkdir(this.cwd, { mode: 0o700 });
-    // the workers' own temporary files live in the run's folder, which the main removes even
-    // when a worker was killed before it could clean up
+    // the workers' own temporary files (the bundle) live in the run's folder, which the main
+    // removes even when a worker was killed before it could clean up. (Not TMPDIR: tools such as
+    // tsx keep caches there that should outlive a run.)
     this.tmp = path.join(ctx.tempDir, 'tmp');
     await fs.mkdir(this.tmp, { mode: 0o700 });
   }
 
   async launch(spec: LaunchSpec): Promise<ChildHandle> {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env, ...(this.tmp ? { TMPDIR: this.tmp } : {}) };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env, ...(this.tmp ? { [WORKER_TMPDIR_ENV]: this.tmp } : {}) };
     if (!(CHANNEL_KEY_ENV in spec.env)) delete env[CHANNEL_KEY_ENV];
     const child = spawn(process.execPath, [...riotsNodeArgs(), ...spec.args], {
       cwd: this.cwd,
