@@ -12,8 +12,6 @@ import { OutputFile, checkOutputFolder } from '../gdal/writer.js';
 import { blockCoords, makeBlockPlan, type BlockPlan } from './blocks.js';
 import { SequentialBackend, checkOutputs, type ComputeBackend, type UserFunction } from './compute.js';
 import {
-  ComparableRasterSource,
-  comparableWorkingGrid,
   imageRefs,
   openInputs,
   readBlockInputs,
@@ -86,16 +84,12 @@ export type SourceBuilder = (
   controls: ApplierControls,
 ) => Promise<{ grid: PixelGrid; sources: InputSource[] }>;
 
-async function comparableSources(inRefs: ImageRef[], opened: OpenedInput[], controls: ApplierControls): Promise<{ grid: PixelGrid; sources: InputSource[] }> {
-  const grid = comparableWorkingGrid(inRefs, opened);
-  const sources = inRefs.map((ref, i) => {
-    const o = opened[i]!;
-    if (o.kind !== 'raster') throw new ControlsError(`input '${ref.name}' (${ref.path}) is a vector; vector inputs need the grid layer`);
-    return new ComparableRasterSource(ref, o, grid, controls);
-  });
-  return { grid, sources };
-}
-let sourceBuilder: SourceBuilder = comparableSources;
+/** The grid layer (references, footprints, resampling, vectors), loaded on first use. */
+const gridLayerSources: SourceBuilder = async (inRefs, opened, controls) => {
+  const { gridSources } = await import('./gridsources.js');
+  return gridSources(inRefs, opened, controls);
+};
+let sourceBuilder: SourceBuilder = gridLayerSources;
 export function registerSourceBuilder(b: SourceBuilder): void {
   sourceBuilder = b;
 }
