@@ -4,12 +4,18 @@
  * apply() in its own child process, sequential and subprocess runs alternating; the figure is the
  * wall time of apply() (worker start-up included). Target: CW_SUBPROC <= 1.25 x sequential.
  *
- * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no]
+ * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--riots DIR]
+ *
+ * By default riots runs from this checkout's sources (main and workers under tsx, which compiles
+ * riots' TypeScript as the workers start). `--riots DIR` runs a built riots instead, as installed:
+ * DIR holds package.json, dist/ (tsc output) and node_modules/, e.g.
+ *   mkdir -p /tmp/riots && cp package.json /tmp/riots && ln -s $PWD/node_modules /tmp/riots/ && npx tsc -p tsconfig.json --outDir /tmp/riots/dist
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median } from './lib/measure.js';
 
@@ -17,12 +23,12 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 
 if (process.argv[2] === '--run') {
   // child: one apply(), prints {applySeconds, report}
-  const [, , , a, b, out, fnPath, conc] = process.argv;
-  const { apply } = await import('../src/index.js');
-  await import('../src/workers/index.js');
+  const [, , , a, b, out, fnPath, conc, riotsRoot] = process.argv;
+  const entry = riotsRoot ? pathToFileURL(path.join(riotsRoot, 'dist', 'index.js')).href : '../src/index.js';
+  const { apply } = (await import(entry)) as typeof import('../src/index.js');
   const fn = ((await import(fnPath!)) as { mean: Parameters<typeof apply>[0] }).mean;
   const t0 = performance.now();
-  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } });
+  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc && conc !== '-' ? { concurrency: JSON.parse(conc) } : {}) } });
   process.stdout.write(JSON.stringify({ applySeconds: (performance.now() - t0) / 1000, report: r.formatReport() }) + '\n');
   process.exit(0);
 }
@@ -33,24 +39,27 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '3' },
     workers: { type: 'string', default: '2' },
     'workers-read': { type: 'string', default: 'both' },
+    riots: { type: 'string' },
   },
 });
+const riotsRoot = values.riots ? path.resolve(values.riots) : undefined;
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const workers = Number(values.workers);
 const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
 
 mkdirSync(OUT, { recursive: true });
-const fnPath = path.join(OUT, 'w1-subproc-fn.ts');
+const fnPath = path.join(OUT, riotsRoot ? 'w1-subproc-fn-dist.mjs' : 'w1-subproc-fn.ts');
+const ufModule = riotsRoot ? path.join(riotsRoot, 'dist', 'workers', 'userfunction.js') : path.join(ROOT, 'src', 'workers', 'userfunction.js');
 writeFileSync(
   fnPath,
-  `import { defineUserFunction } from '${path.join(ROOT, 'src', 'workers', 'userfunction.js')}';
-export const mean = defineUserFunction(import.meta.url, (_info: any, inputs: any, outputs: any) => {
-  const x = inputs.a.data as Float32Array;
-  const y = inputs.b.data as Float32Array;
+  `import { defineUserFunction } from '${ufModule}';
+export const mean = defineUserFunction(import.meta.url, (_info, inputs, outputs) => {
+  const x = inputs.a.data;
+  const y = inputs.b.data;
   const o = inputs.a.like('Float32', 1);
-  const d = o.data as Float32Array;
-  for (let i = 0; i < d.length; i++) d[i] = (x[i]! + y[i]!) * 0.5;
+  const d = o.data;
+  for (let i = 0; i < d.length; i++) d[i] = (x[i] + y[i]) * 0.5;
   outputs.mean = o;
 }, 'mean');
 `,
@@ -73,21 +82,21 @@ function runChild(args: string[]): Promise<{ wall: number; applySeconds: number;
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
-console.log(`W1 with ${workers} CW_SUBPROC workers, ${size}x${size}, on ${machine()}`);
+console.log(`W1 with ${workers} CW_SUBPROC workers, ${size}x${size}, riots ${riotsRoot ? `built, from ${riotsRoot}` : 'from its sources under tsx'}, on ${machine()}`);
 const seq: number[] = [];
 const sub = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
 const reports = new Map<string, string>();
 for (let i = 0; i < repeats; i++) {
   const out = path.join(OUT, `w1-subproc-seq-${size}.tif`);
   rmSync(out, { force: true });
-  const s = await runChild([a, b, out, fnPath]);
+  const s = await runChild([a, b, out, fnPath, '-', riotsRoot ?? '']);
   seq.push(s.applySeconds);
   reports.set('sequential', s.report);
   for (const read of readModes) {
     const o = path.join(OUT, `w1-subproc-${read ? 'read' : 'noread'}-${size}.tif`);
     rmSync(o, { force: true });
     const conc = { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: workers, computeWorkersRead: read };
-    const r = await runChild([a, b, o, fnPath, JSON.stringify(conc)]);
+    const r = await runChild([a, b, o, fnPath, JSON.stringify(conc), riotsRoot ?? '']);
     sub.get(read)!.push(r.applySeconds);
     reports.set(`CW_SUBPROC computeWorkersRead=${read}`, r.report);
   }

@@ -78,6 +78,17 @@ describe('CW_SUBPROC', () => {
     });
   }
 
+  test('relative input paths work for workers that read, though they run in another folder', async () => {
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      await apply(combine, { a: path.basename(inputs.a), b: path.basename(inputs.b) }, { out: 'relative.tif' }, { controls: subprocControls(2, {}, true) });
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.deepEqual(readFileSync(path.join(dir, 'relative.tif')), seqBytes);
+  });
+
   test('the channel key never appears in a worker argv or environment', async () => {
     const log = new EventLog();
     const seen: { pid: number; argv: string; env: string; key: string }[] = [];

@@ -389,7 +389,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         otherArgs: run.otherArgs,
         settings: st.settings,
         computeWorkersRead: run.concurrency.computeWorkersRead,
-        inputFiles: run.concurrency.computeWorkersRead ? run.inRefs.map((r) => ({ name: r.name, listIndex: r.listIndex, path: r.path })) : [],
+        inputFiles: run.concurrency.computeWorkersRead ? run.inRefs.map((r) => ({ name: r.name, listIndex: r.listIndex, path: absoluteInputPath(r.path) })) : [],
         }),
       )
       .catch((err: Error) => this.lose(slot, `setup could not be sent: ${err.message}`));
@@ -620,6 +620,16 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     })();
     return this.teardownP;
   }
+}
+
+/**
+ * Workers run in another folder (CW_SUBPROC: an empty one; remote: another machine with a shared
+ * filesystem), so a relative input path is made absolute. GDAL virtual paths, URLs and
+ * driver-prefixed names are left as they are.
+ */
+export function absoluteInputPath(p: string): string {
+  if (p.startsWith('/vsi') || /^[a-z][a-z0-9+.-]*:\/\//i.test(p) || /^[A-Z][A-Z0-9_]*:/.test(p)) return p;
+  return path.resolve(p);
 }
 
 function raceTimeout(p: Promise<unknown>, ms: number): Promise<void> {
