@@ -102,7 +102,8 @@ describe('worker loss', () => {
     });
     try {
       const out = path.join(dir, 'stop.tif');
-      await apply(combine, inputs, { out }, { controls: subprocControls(3), otherArgs: { busyMs: 40 } });
+      // lostWorkerDrainSeconds: the end of the run waits for the continued worker to go by itself
+      await apply(combine, inputs, { out }, { controls: subprocControls(3, { lostWorkerDrainSeconds: 30 }), otherArgs: { busyMs: 40 } });
       assert.deepEqual(readFileSync(out), seqBytes);
       const lost = log.of('lost');
       assert.equal(lost.length, 1);

@@ -113,6 +113,8 @@ export interface ChannelBackendSettings {
   maxBlockDeaths: number;
   /** Seconds a worker waits for an unreachable or silent main before exiting. Default: workerLostSeconds. */
   workerTimeoutSeconds: number;
+  /** At the end, how long a worker declared lost but still connected may take to go by itself. Default min(5, 2 x heartbeatSeconds). */
+  lostWorkerDrainSeconds: number;
   /** Port range of the channel server. Default [30000, 50000]. */
   channelPortRange: [number, number] | undefined;
   /** Host to bind / to advertise, overriding the launcher's. */
@@ -150,6 +152,7 @@ export function channelBackendSettings(extra: Readonly<Record<string, unknown>>)
     tasksPerWorker: num('tasksPerWorker', 2, true),
     maxBlockDeaths: num('maxBlockDeaths', 3, true),
     workerTimeoutSeconds: num('workerTimeoutSeconds', workerLostSeconds),
+    lostWorkerDrainSeconds: num('lostWorkerDrainSeconds', Math.min(5, 2 * heartbeatSeconds)),
     channelPortRange: range as [number, number] | undefined,
     channelHost: str('channelHost'),
     advertiseHost: str('advertiseHost'),
@@ -304,8 +307,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
           await conn.send({ type: 'shutdown', reason: null }).catch(() => undefined);
           await raceTimeout(Promise.race([done, conn.whenClosed()]), grace);
         } else if (slot.state === 'lost') {
-          // let a worker declared lost deliver (and have discarded) what it still sends
-          await raceTimeout(conn.whenClosed(), grace);
+          // let a worker declared lost deliver (and have discarded) what it still sends, briefly
+          await raceTimeout(conn.whenClosed(), this.settings.lostWorkerDrainSeconds * 1000);
         }
       }),
     );
