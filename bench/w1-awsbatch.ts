@@ -7,10 +7,15 @@
  * responsive); the stack comes from aws/batch.yaml. The user function is written to
  * bench/out/w1-awsbatch-fn.ts (generated, like the inputs) so that the workers can import it.
  *
- * usage: node --import tsx bench/w1-awsbatch.ts [--size 6000] [--repeats 2] [--workers-read both|yes|no]
+ * Workers run riots built to JavaScript by default, as in the worker image (aws/install.sh builds
+ * riots): it is compiled once into bench/out/riots-built/ (dist/ + links to this checkout's
+ * package.json and node_modules) and the endpoint's `riots` command points there.
+ * `--workers-from source` runs them from src/ through tsx instead, as the tests do.
+ *
+ * usage: node --import tsx bench/w1-awsbatch.ts [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source]
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalAws } from '../src/aws/local/server.js';
@@ -32,7 +37,7 @@ if (process.argv[2] === '--run') {
   process.exit(0);
 }
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' } } });
+const { values } = parseArgs({ options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' }, 'workers-from': { type: 'string', default: 'built' } } });
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
@@ -70,12 +75,27 @@ function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ wall: numbe
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
-const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2 });
+/** riots compiled to bench/out/riots-built/dist, with this checkout's package.json and node_modules. */
+function buildRiots(): string[] {
+  const inst = path.join(OUT, 'riots-built');
+  rmSync(inst, { recursive: true, force: true });
+  mkdirSync(inst, { recursive: true });
+  for (const f of ['package.json', 'node_modules']) symlinkSync(path.join(ROOT, f), path.join(inst, f));
+  // tsc emits even when another module of the tree has a type error; the CLI must be there
+  spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', path.join(inst, 'dist'), '--declaration', 'false', '--sourceMap', 'false'], { stdio: 'inherit' });
+  const cli = path.join(inst, 'dist', 'cli', 'main.js');
+  if (!existsSync(cli)) throw new Error(`building riots into ${inst} failed`);
+  return [process.execPath, cli];
+}
+
+const workersFrom = values['workers-from'] === 'source' ? 'source' : 'built';
+const riotsCommand = workersFrom === 'built' ? buildRiots() : undefined;
+const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, ...(riotsCommand ? { riotsCommand } : {}) });
 const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' };
 try {
   const { createBatchStack } = await import('../test/helpers/localaws.js');
   await createBatchStack(aws);
-  console.log(`W1 with ${WORKERS} CW_AWSBATCH workers on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`);
+  console.log(`W1 with ${WORKERS} CW_AWSBATCH workers (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`);
   const seq: number[] = [];
   const batch = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
   let lastReport = '';
