@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { ControlsError, WorkerError } from '../errors.js';
+import { resolveUserFunction, type UserFunctionSpec } from './userfunction.js';
 
 /** Prefix of the placeholder imports that stand for riots' own modules inside a bundle. */
 export const RIOTS_SELF = 'riots-self:';
@@ -188,4 +189,30 @@ export async function linkBundle(code: string, workerId?: number): Promise<strin
     });
   }
   return out;
+}
+
+/**
+ * The export of the user function's module that holds it, found by identity in the module the
+ * main has loaded; undefined when the main cannot tell quickly. import() of a module still
+ * evaluating (one that calls apply() from its top level) waits for that evaluation, which waits
+ * for this run: so the import is raced against a short timer, and the worker resolves the
+ * function from the spec instead.
+ */
+export async function userFunctionExportName(fn: unknown, spec: UserFunctionSpec): Promise<string | undefined> {
+  if (spec.exportName !== undefined) return spec.exportName;
+  let timer: NodeJS.Timeout | undefined;
+  const ns = await Promise.race([
+    (import(spec.moduleUrl) as Promise<Record<string, unknown>>).catch(() => undefined),
+    new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 200))),
+  ]);
+  clearTimeout(timer);
+  if (!ns) return undefined;
+  const direct = Object.entries(ns).find(([, v]) => v === fn);
+  if (direct) return direct[0];
+  try {
+    const found = resolveUserFunction(ns, spec);
+    return Object.entries(ns).find(([, v]) => v === found)?.[0];
+  } catch {
+    return undefined;
+  }
 }

@@ -11,7 +11,6 @@
  * Events for tests and diagnostics are published on the `node:diagnostics_channel` channel
  * {@link WORKER_EVENTS} (see {@link WorkerEvent}).
  */
-import diagnostics from 'node:diagnostics_channel';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,145 +18,22 @@ import type { BlockAssociations } from '../block.js';
 import type { RunDescription } from '../applier/apply.js';
 import type { ComputeBackend } from '../applier/compute.js';
 import { Timings } from '../applier/timings.js';
-import { ChannelError, ControlsError, InterruptedError, TimeoutError, WorkerError, WorkerLostError, errorFromJSON } from '../errors.js';
-import { bundleUserModule } from './bundle.js';
+import { ChannelError, ControlsError, InterruptedError, TimeoutError, WorkerError, WorkerLostError, errorFromJSON, type BlockCoords } from '../errors.js';
+import { bundleUserModule, userFunctionExportName } from './bundle.js';
 import { ChannelServer, type WorkerConnection } from './channel.js';
 import { channelKeyEnv, writeChannelAddrFile } from './channeladdr.js';
 import { associationsToWire, wireToAssociations, type WorkerSettings } from './computeworker.js';
 import { checkOtherArgs } from './otherargs.js';
 import { BlockScheduler, type Task } from './scheduler.js';
 import type { JsonObject, TaskSpec, WireBlock, WorkerToMain } from './protocol.js';
-import { resolveUserFunction, userFunctionSpecOf, type UserFunctionSpec } from './userfunction.js';
+import { userFunctionSpecOf, type UserFunctionSpec } from './userfunction.js';
+import { channelBackendSettings, type ChannelBackendSettings, type Launcher, type WorkerChannelAddress } from './launcher.js';
+import { publish } from './workerevents.js';
 
-/** The diagnostics_channel name on which {@link WorkerEvent}s are published. */
-export const WORKER_EVENTS = 'riots:workers';
-const events = diagnostics.channel(WORKER_EVENTS);
+export { channelBackendSettings } from './launcher.js';
+export type { ChannelBackendSettings, LaunchContext, LaunchSpec, Launcher, WorkerChannelAddress } from './launcher.js';
+export { WORKER_EVENTS, type WorkerEvent } from './workerevents.js';
 
-export type WorkerEvent =
-  | { event: 'bundled'; files: string[]; packages: string[]; bytes: number }
-  | { event: 'launched'; workerId: number; handle: string }
-  | { event: 'connected'; workerId: number; pid: number; hostname: string }
-  | { event: 'ready'; workerId: number }
-  | { event: 'dispatched'; workerId: number; blockIndex: number; attempt: number }
-  | { event: 'result'; workerId: number; blockIndex: number; attempt: number }
-  | { event: 'discarded'; workerId: number; blockIndex: number; attempt: number }
-  | { event: 'lost'; workerId: number; reason: string; requeued: number[] }
-  | { event: 'ended'; workerId: number; status: string };
-
-function publish(e: WorkerEvent): void {
-  if (events.hasSubscribers) events.publish(e);
-}
-
-/** Where a worker connects. `addrFile` is set when the launcher asked for one (it also holds the key). */
-export interface WorkerChannelAddress {
-  host: string;
-  port: number;
-  addrFile?: string;
-}
-
-/** Everything needed to start one worker. */
-export interface LaunchSpec {
-  workerId: number;
-  addr: WorkerChannelAddress;
-  /** Arguments after `riots`: `computeworker -i ID --channaddrfile F ...` (never the key). */
-  args: string[];
-  /** Environment to add: the key (RIOTS_CHANNEL_KEY) when there is no address file. */
-  env: Record<string, string>;
-}
-
-export interface LaunchContext {
-  /** A private folder (0700) for this run, removed at the end; holds the address file. */
-  tempDir: string;
-  run: RunDescription;
-  numWorkers: number;
-}
-
-/**
- * How one worker kind starts and stops `riots computeworker`. Everything else is shared.
- * @typeParam H the kind's handle for one started worker (a child process, a job id, ...).
- */
-export interface Launcher<H> {
-  /** For messages: "CW_SUBPROC", "CW_SLURM", ... */
-  readonly kind: string;
-  /** Address the channel server binds (default '0.0.0.0'). */
-  readonly bindHost?: string;
-  /** Host workers connect to (default: the bind address, or this machine's name for 0.0.0.0). */
-  readonly advertiseHost?: string;
-  /** Workers read the address and key from a 0600 file in the run's temp folder (same machine or shared temp). Else: --channaddr plus the key in the environment. */
-  readonly useAddrFile: boolean;
-  /** Called once before the first launch. */
-  prepare?(ctx: LaunchContext): Promise<void>;
-  /** Start one worker. Resolves once it is submitted/spawned, not when it is connected. */
-  launch(spec: LaunchSpec): Promise<H>;
-  /** Stop it (idempotent); resolves once it is gone, as far as the kind can tell. */
-  cancel(handle: H): Promise<void>;
-  /** A line on its state, for error messages ("exited with code 1: <stderr tail>", "job FAILED: ..."). */
-  status(handle: H): Promise<string>;
-  /** Resolves (never rejects) with a status when the worker has ended, where the kind can observe it. */
-  ended?(handle: H): Promise<string>;
-  /** A short name for events and messages (pid, job id). */
-  describe(handle: H): string;
-  /** Called once at the very end. */
-  close?(): Promise<void>;
-}
-
-/** Settings of the shared backend, from computeWorkerExtraParams. */
-export interface ChannelBackendSettings {
-  /** Seconds between heartbeats, both ways. Default 5. */
-  heartbeatSeconds: number;
-  /** A worker silent this long is declared lost and its blocks re-queued. Default 60. */
-  workerLostSeconds: number;
-  /** Blocks a worker holds at once. Default 2. */
-  tasksPerWorker: number;
-  /** Deaths of a worker on one block that fail the run. Default 3. */
-  maxBlockDeaths: number;
-  /** Seconds a worker waits for an unreachable or silent main before exiting. Default: workerLostSeconds. */
-  workerTimeoutSeconds: number;
-  /** At the end, how long a worker declared lost but still connected may take to go by itself. Default min(5, 2 x heartbeatSeconds). */
-  lostWorkerDrainSeconds: number;
-  /** Port range of the channel server. Default [30000, 50000]. */
-  channelPortRange: [number, number] | undefined;
-  /** Host to bind / to advertise, overriding the launcher's. */
-  channelHost: string | undefined;
-  advertiseHost: string | undefined;
-}
-
-/** Read the shared settings from computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
-export function channelBackendSettings(extra: Readonly<Record<string, unknown>>): ChannelBackendSettings {
-  const num = (k: string, dflt: number, integer = false): number => {
-    const v = extra[k];
-    if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
-      throw new ControlsError(`computeWorkerExtraParams.${k} must be a positive ${integer ? 'integer' : 'number'} (got ${String(v)})`);
-    }
-    return v;
-  };
-  const str = (k: string): string | undefined => {
-    const v = extra[k];
-    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a host name or address`);
-    return v as string | undefined;
-  };
-  const range = extra.channelPortRange;
-  if (range !== undefined && !(Array.isArray(range) && range.length === 2 && range.every((x) => Number.isInteger(x)))) {
-    throw new ControlsError('computeWorkerExtraParams.channelPortRange must be [lo, hi]');
-  }
-  const heartbeatSeconds = num('heartbeatSeconds', 5);
-  const workerLostSeconds = num('workerLostSeconds', 60);
-  if (workerLostSeconds <= heartbeatSeconds) {
-    throw new ControlsError(`computeWorkerExtraParams.workerLostSeconds (${workerLostSeconds}) must be more than heartbeatSeconds (${heartbeatSeconds})`);
-  }
-  return {
-    heartbeatSeconds,
-    workerLostSeconds,
-    tasksPerWorker: num('tasksPerWorker', 2, true),
-    maxBlockDeaths: num('maxBlockDeaths', 3, true),
-    workerTimeoutSeconds: num('workerTimeoutSeconds', workerLostSeconds),
-    lostWorkerDrainSeconds: num('lostWorkerDrainSeconds', Math.min(5, 2 * heartbeatSeconds)),
-    channelPortRange: range as [number, number] | undefined,
-    channelHost: str('channelHost'),
-    advertiseHost: str('advertiseHost'),
-  };
-}
 
 type SlotState = 'launching' | 'connected' | 'ready' | 'finishing' | 'finished' | 'lost' | 'failed';
 
@@ -276,7 +152,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   /** The bundle, the export name (when the main can tell) and the settings every worker gets. */
   private async prepareSetup(spec: UserFunctionSpec): Promise<SetupData> {
     const run = this.run;
-    const [exportName, bundle] = await Promise.all([exportNameOf(run.userFunction, spec), bundleUserModule(spec.moduleUrl)]);
+    const [exportName, bundle] = await Promise.all([userFunctionExportName(run.userFunction, spec), bundleUserModule(spec.moduleUrl)]);
     publish({ event: 'bundled', files: bundle.inputs, packages: bundle.packages, bytes: bundle.code.byteLength });
     const settings: WorkerSettings = {
       infoContext: run.infoContext,
@@ -288,7 +164,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     return { bundle: bundle.code, exportName: exportName ?? '', settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
   }
 
-  compute(coords: import('../errors.js').BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations> {
+  compute(coords: BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations> {
     const p = this.scheduler.submit(coords, inputs ? associationsToWire(inputs) : []);
     this.dispatch();
     return p;
@@ -649,30 +525,4 @@ function raceTimeout(p: Promise<unknown>, ms: number): Promise<void> {
       },
     );
   });
-}
-
-/**
- * The export of the user function's module that holds it, found by identity in the module the
- * main has loaded; undefined when the main cannot tell quickly. import() of a module still
- * evaluating (one that calls apply() from its top level) waits for that evaluation, which waits
- * for this run: so the import is raced against a short timer, and the worker resolves the
- * function from the spec instead.
- */
-async function exportNameOf(fn: unknown, spec: UserFunctionSpec): Promise<string | undefined> {
-  if (spec.exportName !== undefined) return spec.exportName;
-  let timer: NodeJS.Timeout | undefined;
-  const ns = await Promise.race([
-    (import(spec.moduleUrl) as Promise<Record<string, unknown>>).catch(() => undefined),
-    new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 200))),
-  ]);
-  clearTimeout(timer);
-  if (!ns) return undefined;
-  const direct = Object.entries(ns).find(([, v]) => v === fn);
-  if (direct) return direct[0];
-  try {
-    const found = resolveUserFunction(ns, spec);
-    return Object.entries(ns).find(([, v]) => v === found)?.[0];
-  } catch {
-    return undefined;
-  }
 }

@@ -1,0 +1,119 @@
+/**
+ * What a compute-worker kind supplies to the shared channel backend (remote.ts): a
+ * {@link Launcher} that starts and stops `riots computeworker`, and the settings every channel
+ * kind shares (from computeWorkerExtraParams).
+ */
+import type { RunDescription } from '../applier/apply.js';
+import { ControlsError } from '../errors.js';
+
+/** Where a worker connects. `addrFile` is set when the launcher asked for one (it also holds the key). */
+export interface WorkerChannelAddress {
+  host: string;
+  port: number;
+  addrFile?: string;
+}
+
+/** Everything needed to start one worker. */
+export interface LaunchSpec {
+  workerId: number;
+  addr: WorkerChannelAddress;
+  /** Arguments after `riots`: `computeworker -i ID --channaddrfile F ...` (never the key). */
+  args: string[];
+  /** Environment to add: the key (RIOTS_CHANNEL_KEY) when there is no address file. */
+  env: Record<string, string>;
+}
+
+export interface LaunchContext {
+  /** A private folder (0700) for this run, removed at the end; holds the address file. */
+  tempDir: string;
+  run: RunDescription;
+  numWorkers: number;
+}
+
+/**
+ * How one worker kind starts and stops `riots computeworker`. Everything else is shared.
+ * @typeParam H the kind's handle for one started worker (a child process, a job id, ...).
+ */
+export interface Launcher<H> {
+  /** For messages: "CW_SUBPROC", "CW_SLURM", ... */
+  readonly kind: string;
+  /** Address the channel server binds (default '0.0.0.0'). */
+  readonly bindHost?: string;
+  /** Host workers connect to (default: the bind address, or this machine's name for 0.0.0.0). */
+  readonly advertiseHost?: string;
+  /** Workers read the address and key from a 0600 file in the run's temp folder (same machine or shared temp). Else: --channaddr plus the key in the environment. */
+  readonly useAddrFile: boolean;
+  /** Called once before the first launch. */
+  prepare?(ctx: LaunchContext): Promise<void>;
+  /** Start one worker. Resolves once it is submitted/spawned, not when it is connected. */
+  launch(spec: LaunchSpec): Promise<H>;
+  /** Stop it (idempotent); resolves once it is gone, as far as the kind can tell. */
+  cancel(handle: H): Promise<void>;
+  /** A line on its state, for error messages ("exited with code 1: <stderr tail>", "job FAILED: ..."). */
+  status(handle: H): Promise<string>;
+  /** Resolves (never rejects) with a status when the worker has ended, where the kind can observe it. */
+  ended?(handle: H): Promise<string>;
+  /** A short name for events and messages (pid, job id). */
+  describe(handle: H): string;
+  /** Called once at the very end. */
+  close?(): Promise<void>;
+}
+
+/** Settings of the shared backend, from computeWorkerExtraParams. */
+export interface ChannelBackendSettings {
+  /** Seconds between heartbeats, both ways. Default 5. */
+  heartbeatSeconds: number;
+  /** A worker silent this long is declared lost and its blocks re-queued. Default 60. */
+  workerLostSeconds: number;
+  /** Blocks a worker holds at once. Default 2. */
+  tasksPerWorker: number;
+  /** Deaths of a worker on one block that fail the run. Default 3. */
+  maxBlockDeaths: number;
+  /** Seconds a worker waits for an unreachable or silent main before exiting. Default: workerLostSeconds. */
+  workerTimeoutSeconds: number;
+  /** At the end, how long a worker declared lost but still connected may take to go by itself. Default min(5, 2 x heartbeatSeconds). */
+  lostWorkerDrainSeconds: number;
+  /** Port range of the channel server. Default [30000, 50000]. */
+  channelPortRange: [number, number] | undefined;
+  /** Host to bind / to advertise, overriding the launcher's. */
+  channelHost: string | undefined;
+  advertiseHost: string | undefined;
+}
+
+/** Read the shared settings from computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
+export function channelBackendSettings(extra: Readonly<Record<string, unknown>>): ChannelBackendSettings {
+  const num = (k: string, dflt: number, integer = false): number => {
+    const v = extra[k];
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v) || (integer && !Number.isInteger(v))) {
+      throw new ControlsError(`computeWorkerExtraParams.${k} must be a positive ${integer ? 'integer' : 'number'} (got ${String(v)})`);
+    }
+    return v;
+  };
+  const str = (k: string): string | undefined => {
+    const v = extra[k];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a host name or address`);
+    return v as string | undefined;
+  };
+  const range = extra.channelPortRange;
+  if (range !== undefined && !(Array.isArray(range) && range.length === 2 && range.every((x) => Number.isInteger(x)))) {
+    throw new ControlsError('computeWorkerExtraParams.channelPortRange must be [lo, hi]');
+  }
+  const heartbeatSeconds = num('heartbeatSeconds', 5);
+  const workerLostSeconds = num('workerLostSeconds', 60);
+  if (workerLostSeconds <= heartbeatSeconds) {
+    throw new ControlsError(`computeWorkerExtraParams.workerLostSeconds (${workerLostSeconds}) must be more than heartbeatSeconds (${heartbeatSeconds})`);
+  }
+  return {
+    heartbeatSeconds,
+    workerLostSeconds,
+    tasksPerWorker: num('tasksPerWorker', 2, true),
+    maxBlockDeaths: num('maxBlockDeaths', 3, true),
+    workerTimeoutSeconds: num('workerTimeoutSeconds', workerLostSeconds),
+    lostWorkerDrainSeconds: num('lostWorkerDrainSeconds', Math.min(5, 2 * heartbeatSeconds)),
+    channelPortRange: range as [number, number] | undefined,
+    channelHost: str('channelHost'),
+    advertiseHost: str('advertiseHost'),
+  };
+}
+
