@@ -239,9 +239,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       slot.state = 'failed';
       slot.reason = status;
       this.checkAllGone();
-    } else if (slot.state === 'connected' || slot.state === 'ready' || slot.state === 'finishing') {
+    } else if (slot.state === 'connected' || slot.state === 'ready') {
       this.lose(slot, status);
     }
+    // 'finishing': its `finished` may still be in the socket; the connection's close decides
   }
 
   private onConnection(conn: WorkerConnection): void {
