@@ -248,6 +248,11 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private onConnection(conn: WorkerConnection): void {
     const id = conn.hello!.workerId;
     const slot = this.slots[id];
+    if (slot && !slot.conn && slot.state === 'launching' && this.finishing && this.failure === undefined) {
+      // too late for this run: tell it to stop (it exits 0), it gets no setup
+      conn.send({ type: 'shutdown', reason: 'the run has finished' }).then(() => conn.close(), () => conn.destroy());
+      return;
+    }
     if (!slot || slot.conn || slot.state !== 'launching' || this.failure !== undefined) {
       conn.destroy(new ChannelError(`unexpected connection from worker ${id}`));
       return;
