@@ -22,7 +22,7 @@ export interface ComputeResult {
 export interface ComputeBackend {
   /** How many blocks may be computing at once. */
   readonly capacity: number;
-  /** Resolve when at least one worker can take blocks (elastic start). */
+  /** Get ready to take blocks. Workers may still be starting (elastic start): blocks wait for the first one, bounded by computeBarrierTimeout. */
   start(): Promise<void>;
   /**
    * Compute one block. `inputs` is undefined when workers read their own inputs.
