@@ -2,33 +2,12 @@
  * Oracle for statistics, histograms and pyramids: /usr/bin/python3 with Debian's GDAL and
  * numpy, never riots' own code. Scripts get `args` (JSON on stdin) and print one JSON value last.
  */
-import { spawnSync } from 'node:child_process';
+import { py } from './py.js';
 
-export const PYTHON = '/usr/bin/python3';
+export { PYTHON } from './py.js';
 
-const PRELUDE = `
-import json, sys, subprocess
-import numpy as np
-from osgeo import gdal
-gdal.UseExceptions()
-args = json.loads(sys.stdin.read())
-def out(v):
-    print(json.dumps(v))
-`;
-
-/** Run a Python script with `args`; return the JSON value it printed last. */
-export function oracle<T = unknown>(script: string, args: unknown = {}): T {
-  const r = spawnSync(PYTHON, ['-c', PRELUDE + script], {
-    input: JSON.stringify(args),
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-    timeout: 300_000,
-  });
-  if (r.error) throw new Error(`python oracle did not run: ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`python oracle failed (${r.status ?? r.signal}): ${r.stderr}`);
-  const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]!) as T;
-}
+/** Run a Python script with `args`; return the JSON value it printed last (see py.ts). */
+export const oracle = py;
 
 export interface TestRasterSpec {
   path: string;

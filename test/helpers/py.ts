@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 export const PYTHON = '/usr/bin/python3';
 
 const PRELUDE = `
-import json, sys
+import json, sys, subprocess
 import numpy as np
 from osgeo import gdal
 gdal.UseExceptions()
@@ -18,8 +18,9 @@ def out(v):
 
 /** Run a Python snippet with `args` and return the JSON it prints last. */
 export function py<T = unknown>(script: string, args: unknown = {}): T {
-  const r = spawnSync(PYTHON, ['-c', PRELUDE + script], { input: JSON.stringify(args), encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`python failed (status ${r.status}, signal ${r.signal}, ${r.error?.message ?? ""}): ${r.stderr}`);
+  const r = spawnSync(PYTHON, ['-c', PRELUDE + script], { input: JSON.stringify(args), encoding: 'utf8', maxBuffer: 1 << 28, timeout: 300_000 });
+  if (r.error) throw new Error(`python oracle did not run: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`python failed (status ${r.status}, signal ${r.signal}): ${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as T;
 }
