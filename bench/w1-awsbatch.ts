@@ -14,13 +14,13 @@
  *
  * usage: node --import tsx bench/w1-awsbatch.ts [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalAws } from '../src/aws/local/server.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
-import { machine, median } from './lib/measure.js';
+import { machine, median, runApplyChild } from './lib/measure.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const START_DELAY = 5;
@@ -58,20 +58,7 @@ export const mean = defineUserFunction(import.meta.url, (_info: any, inputs: any
 `,
 );
 
-function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ wall: number; applySeconds: number; report: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'w1-awsbatch.ts'), '--run', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.on('exit', (code) => {
-      const wall = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`run failed (${code})`));
-      const j = JSON.parse(out.trim().split('\n').pop()!) as { applySeconds: number; report: string };
-      resolve({ wall, ...j });
-    });
-  });
-}
+const runChild = (args: string[], env: NodeJS.ProcessEnv) => runApplyChild(path.join(import.meta.dirname, 'w1-awsbatch.ts'), args, env);
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);

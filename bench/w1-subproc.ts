@@ -11,13 +11,12 @@
  * DIR holds package.json, dist/ (tsc output) and node_modules/, e.g.
  *   mkdir -p /tmp/riots && cp package.json /tmp/riots && ln -s $PWD/node_modules /tmp/riots/ && npx tsc -p tsconfig.json --outDir /tmp/riots/dist
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
-import { machine, median } from './lib/measure.js';
+import { machine, median, runApplyChild } from './lib/measure.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -65,20 +64,7 @@ export const mean = defineUserFunction(import.meta.url, (_info, inputs, outputs)
 `,
 );
 
-function runChild(args: string[]): Promise<{ wall: number; applySeconds: number; report: string }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'w1-subproc.ts'), '--run', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
-    child.on('exit', (code) => {
-      const wall = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`run failed (${code})`));
-      const j = JSON.parse(out.trim().split('\n').pop()!) as { applySeconds: number; report: string };
-      resolve({ wall, ...j });
-    });
-  });
-}
+const runChild = (args: string[]) => runApplyChild(path.join(import.meta.dirname, 'w1-subproc.ts'), args);
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);

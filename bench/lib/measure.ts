@@ -2,7 +2,7 @@
  * Timing helpers for benchmarks: whole commands as child processes, wall time measured here and
  * peak RSS from GNU time (%M, the child's ru_maxrss including what it waited for).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 
 export interface RunResult {
@@ -30,4 +30,27 @@ export function median(xs: number[]): number {
 export function machine(): string {
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   return `${os.cpus().length} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+}
+
+/**
+ * Run `script --run ARGS…` under tsx as a child process; it prints JSON {applySeconds, report}
+ * as its last line. Resolves with that and the child's wall time.
+ */
+export function runApplyChild(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ wall: number; applySeconds: number; report: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, ['--import', 'tsx', script, '--run', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.on('exit', (code) => {
+      const wall = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`${script} --run failed (${code})`));
+      const j = JSON.parse(out.trim().split('\n').pop()!) as { applySeconds: number; report: string };
+      resolve({ wall, ...j });
+    });
+  });
 }

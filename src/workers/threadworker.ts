@@ -10,22 +10,15 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Block, type BlockAssociations } from '../block.js';
 import { errorToJSON, type BlockCoords, type SerializedError } from '../errors.js';
-import type { AnyTypedArray, DataType } from '../dtypes.js';
+import type { AnyTypedArray } from '../dtypes.js';
 import { callUserFunction, checkOutputs } from '../applier/compute.js';
+import type { WireBlock } from './protocol.js';
 import { ReaderInfo, type BlockSource, type InfoContext } from '../applier/readerinfo.js';
 import { Timings, type TimingsData } from '../applier/timings.js';
 import { loadUserFunction, markComputeWorker, type UserFunctionSpec } from './userfunction.js';
 
-/** One block of one image on its way to or from a worker; `data` travels by transfer. */
-export interface WireArray {
-  name: string;
-  listIndex: number | null;
-  dtype: DataType;
-  bands: number;
-  rows: number;
-  cols: number;
-  data: AnyTypedArray;
-}
+/** One block of one image on its way to or from a worker thread: the channel's WireBlock, with its typed array moved by transfer. */
+export type WireArray = Omit<WireBlock, 'data'> & { data: AnyTypedArray };
 
 /** What each worker thread is started with (structured-cloned per worker). */
 export interface ThreadWorkerData {
