@@ -14,7 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
-import { EventLog, alive, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
+import { EventLog, alive, assertNothingLeft, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
 
 let dir: string;
 const savedTmp = process.env.TMPDIR;
@@ -42,11 +42,6 @@ after(() => {
   else process.env.TMPDIR = savedTmp;
   rmSync(dir, { recursive: true, force: true });
 });
-
-function assertNothingLeft(log: EventLog, tempBefore: string[]): void {
-  for (const pid of log.pids()) assert.equal(alive(pid), false, `worker process ${pid} is gone`);
-  assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
-}
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   return p.then(

@@ -3,6 +3,7 @@
  * (TypeScript, importing a sibling file and an npm package), input rasters made by numpy, the
  * workers' events from the diagnostics channel, and checks that nothing is left behind.
  */
+import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -170,4 +171,15 @@ export function subprocControls(n: number, extra: Record<string, unknown> = {}, 
       computeWorkerExtraParams: { heartbeatSeconds: 0.2, workerLostSeconds: 1.5, ...extra },
     },
   };
+}
+
+/**
+ * After a run, however it ended: no worker process of `log` is alive and no riots temporary
+ * folder appeared since `tempBefore`. With `workersStarted`, at least one worker must have run.
+ */
+export function assertNothingLeft(log: EventLog, tempBefore: string[], workersStarted = false): void {
+  const pids = log.pids();
+  if (workersStarted) assert.ok(pids.length > 0, 'workers were started');
+  for (const pid of pids) assert.equal(alive(pid), false, `worker process ${pid} is gone`);
+  assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
 }
