@@ -58,6 +58,31 @@ describe('BlockScheduler', () => {
     assert.equal(s.take(2, again.get(2)![0]!.taskId, 1, 0), undefined, 'a second result for the same task is discarded');
   });
 
+  test('tasksPerLifetime 1 (single-block workers): each worker is handed one block in its life; a lost one needs a new worker', async () => {
+    const s = new BlockScheduler<null, string>({ credit: 1, maxDeaths: 3, tasksPerLifetime: 1 });
+    const p = [0, 1, 2].map((i) => track(s.submit(coords(i), null)));
+    s.addWorker(0);
+    s.addWorker(1);
+    const a = s.assign();
+    assert.deepEqual([...a].map(([w, ts]) => [w, ts.map((t) => t.job.coords.index)]), [[0, [0]], [1, [1]]]);
+    const t0 = s.take(0, a.get(0)![0]!.taskId, 0, 0)!;
+    s.resolve(t0, 'zero');
+    s.removeWorker(0);
+    assert.equal(s.assign().size, 0, 'worker 0 is done for good, worker 1 still holds its one block');
+    const out = s.workerLost(1, 'killed');
+    assert.deepEqual(out.revoked.map((t) => t.job.coords.index), [1]);
+    s.removeWorker(1);
+    assert.equal(s.assign().size, 0, 'no worker left to take block 1 again');
+    s.addWorker(2);
+    assert.deepEqual([...s.assign()].map(([w, ts]) => [w, ts.map((t) => [t.job.coords.index, t.attempt])]), [[2, [[1, 1]]]], 'the new worker takes the re-queued block first');
+    assert.equal(s.assign().size, 0, 'and nothing more');
+    s.addWorker(3);
+    assert.deepEqual([...s.assign()].map(([w, ts]) => [w, ts.map((t) => t.job.coords.index)]), [[3, [2]]]);
+    await tick();
+    assert.deepEqual(p[0], { state: 'resolved', value: 'zero' });
+    assert.equal(s.pending, 2);
+  });
+
   test('a block that kills maxDeaths workers fails every pending block with WorkerLostError naming it', async () => {
     const s = new BlockScheduler<null, string>({ credit: 1, maxDeaths: 3 });
     const p = [0, 1].map((i) => track(s.submit(coords(i), null)));

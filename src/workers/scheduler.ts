@@ -14,6 +14,8 @@ export interface SchedulerOptions {
   credit: number;
   /** Deaths of workers running one block after which the run fails. */
   maxDeaths: number;
+  /** Tasks a worker is handed over its whole life (singleBlockComputeWorkers: 1). Default: no limit. */
+  tasksPerLifetime?: number;
 }
 
 export interface Job<P, R> {
@@ -39,6 +41,8 @@ export interface Task<P, R> {
 interface WorkerBook<P, R> {
   inFlight: Task<P, R>[];
   accepting: boolean;
+  /** Tasks handed to this worker so far. */
+  handed: number;
   /** Blocks whose results were accepted from this worker. */
   completed: number;
 }
@@ -79,7 +83,7 @@ export class BlockScheduler<P, R> {
 
   /** A worker that takes tasks from now on. */
   addWorker(id: number): void {
-    this.workers.set(id, { inFlight: [], accepting: true, completed: 0 });
+    this.workers.set(id, { inFlight: [], accepting: true, handed: 0, completed: 0 });
   }
 
   /** Workers currently taking tasks. */
@@ -97,21 +101,29 @@ export class BlockScheduler<P, R> {
     return this.workers.get(id)?.completed ?? 0;
   }
 
+  /** Forget a worker that is gone and holds nothing (a single-block worker after its block), so the books do not grow with the run. */
+  removeWorker(id: number): void {
+    const w = this.workers.get(id);
+    if (w && w.inFlight.length === 0) this.workers.delete(id);
+  }
+
   /** Hand queued blocks to workers with free credit, least loaded first. Returns the new tasks per worker. */
   assign(): Map<number, Task<P, R>[]> {
     const out = new Map<number, Task<P, R>[]>();
     if (this.failure !== undefined) return out;
+    const lifetime = this.opts.tasksPerLifetime ?? Number.POSITIVE_INFINITY;
     while (this.queue.length > 0) {
       let best: [number, WorkerBook<P, R>] | undefined;
       for (const e of this.workers) {
         const w = e[1];
-        if (!w.accepting || w.inFlight.length >= this.opts.credit) continue;
+        if (!w.accepting || w.inFlight.length >= this.opts.credit || w.handed >= lifetime) continue;
         if (!best || w.inFlight.length < best[1].inFlight.length) best = e;
       }
       if (!best) break;
       const job = this.queue.shift()!;
       const task: Task<P, R> = { taskId: this.nextTaskId++, attempt: job.attempts++, job, workerId: best[0] };
       best[1].inFlight.push(task);
+      best[1].handed++;
       this.tasks.set(task.taskId, task);
       const list = out.get(best[0]) ?? [];
       list.push(task);
