@@ -239,8 +239,10 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
       timeouts: {
         readBufferInsert: concurrency.readBufferInsertTimeout,
         readBufferPop: concurrency.readBufferPopTimeout,
-        computeBufferInsert: concurrency.computeBufferInsertTimeout,
-        computeBufferPop: concurrency.computeBufferPopTimeout,
+        // with CW_NONE the user function runs in this thread, one block at a time, and nothing
+        // else can wait for it: a slow function is only slow, so the compute buffers have no limit
+        computeBufferInsert: concurrency.usesComputeWorkers ? concurrency.computeBufferInsertTimeout : null,
+        computeBufferPop: concurrency.usesComputeWorkers ? concurrency.computeBufferPopTimeout : null,
       },
     });
     progress?.finish();

@@ -15,6 +15,9 @@ export type UserFunction<I extends BlockAssociations = BlockAssociations, O exte
   otherArgs: A,
 ) => void | Promise<void>;
 
+/** See {@link ComputeBackend.compute}. `workerId` is undefined in the sequential backend. */
+export type DispatchHook = (workerId: number | undefined) => void;
+
 export interface ComputeResult {
   outputs: BlockAssociations;
 }
@@ -26,9 +29,12 @@ export interface ComputeBackend {
   start(): Promise<void>;
   /**
    * Compute one block. `inputs` is undefined when workers read their own inputs.
+   * `onDispatch` is called each time the block is handed to a worker that is ready (again when a
+   * lost worker's block is handed out anew), with that worker's id: the pipeline's
+   * computeBufferPopTimeout counts from there, never while the block waits for a worker to start.
    * Rejects with UserFunctionError (not retried) or a worker error.
    */
-  compute(coords: BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations>;
+  compute(coords: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations>;
   /** After the last block: each worker's final otherArgs and timings. */
   finish(): Promise<{ otherArgsList: unknown[]; workerTimings: Map<number, Timings> }>;
   /** Stop now (failure or interrupt): no worker left running. Safe to call more than once. */
@@ -131,7 +137,8 @@ export class SequentialBackend implements ComputeBackend {
 
   async start(): Promise<void> {}
 
-  compute(coords: BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations> {
+  compute(coords: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations> {
+    onDispatch?.(undefined);
     return callUserFunction(this.fn, this.info, inputs ?? {}, this.otherArgs, coords, this.timings);
   }
 

@@ -4,10 +4,19 @@
  * Reads run up to `readAhead` blocks ahead of computation; the compute backend takes blocks in
  * order (workers pull them as they become free); a single writer writes results in block order.
  * Every wait that can stall has a timeout that says what it waited for.
+ *
+ * Each wait has one owner, so that one stall is reported once, under the option to raise:
+ * - readBufferInsert: a free read slot; readBufferPop: the read of a block;
+ * - computeBufferPop: the writer waiting for the result of the block it needs next, counted from
+ *   when that block was handed to a ready worker (never while it waits for a worker to start:
+ *   that is the backend's computeBarrierTimeout), and anew if it is handed out again;
+ * - computeBufferInsert: the next block waiting for room because every slot between read and
+ *   write is taken, counted only while the writer is busy writing (while the writer waits for a
+ *   result, computeBufferPop is the one that counts).
  */
 import type { BlockAssociations } from '../block.js';
 import { TimeoutError, describeBlock, type BlockCoords } from '../errors.js';
-import type { ComputeBackend } from './compute.js';
+import type { ComputeBackend, DispatchHook } from './compute.js';
 import type { Timings } from './timings.js';
 
 /** A counting semaphore whose waits can time out. */
@@ -77,12 +86,18 @@ export interface PipelineOptions {
   /** Undefined when compute workers read their own inputs. */
   read: ((coords: BlockCoords) => Promise<BlockAssociations>) | undefined;
   backend: ComputeBackend;
-  write: (coords: BlockCoords, outputs: BlockAssociations) => Promise<void>;
+  /**
+   * Write one block. `signal` is aborted if the run fails while this write is in flight (e.g.
+   * computeBufferInsertTimeout ran out while it wrote); the pipeline still waits for the write to
+   * settle before it rejects, so that no I/O outlives it. A write that can stop early should.
+   */
+  write: (coords: BlockCoords, outputs: BlockAssociations, signal: AbortSignal) => Promise<void>;
   timings: Timings;
   /** Called after each block is written. */
   onBlockDone?: (coords: BlockCoords, done: number) => void;
   /** Aborts the loop (interrupt): the pipeline rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Seconds; null: no limit. See the module comment for what each one counts. */
   timeouts: {
     readBufferInsert: number | null;
     readBufferPop: number | null;
@@ -105,14 +120,102 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   const results: (Promise<BlockAssociations> | undefined)[] = new Array(n);
   const settled: Promise<unknown>[] = [];
   let failure: { err: unknown } | undefined;
+  // Rejects when the run fails: a compute still running (a stalled worker) must not hold the
+  // pipeline; the caller's destroy() of the backend stops it.
+  let failed!: (err: unknown) => void;
+  const failedP = new Promise<never>((_, reject) => (failed = reject));
+  failedP.catch(noop);
+  const failedSignal = new AbortController();
   const fail = (err: unknown): void => {
     if (failure) return;
     failure = { err };
+    failed(err);
+    failedSignal.abort(err);
     // wake every wait so the loop winds down; each waiter checks `failure`
     inFlight.open();
     readSlots.open();
     computeSlots.open();
     resultReady?.();
+  };
+  // computeBufferInsert: the block the writer is writing (undefined while it waits for a result),
+  // and the waits that watch it
+  let writing: BlockCoords | undefined;
+  const writeWatchers = new Set<() => void>();
+  const setWriting = (c: BlockCoords | undefined): void => {
+    writing = c;
+    for (const w of writeWatchers) w();
+  };
+  const waitForRoom = async (coords: BlockCoords): Promise<void> => {
+    const secs = o.timeouts.computeBufferInsert;
+    if (secs === null) return inFlight.acquire(null);
+    let timer: NodeJS.Timeout | undefined;
+    const watch = (): void => {
+      clearTimeout(timer);
+      timer = undefined;
+      const w = writing;
+      if (!w) return;
+      timer = setTimeout(() => {
+        fail(
+          new TimeoutError(
+            `timed out after ${secs} s waiting for room to start ${describeBlock(coords)}: every block slot between read and write is taken and the writer has spent all that time writing ${describeBlock(w)} (computeBufferInsertTimeout: raise it, or set it to null, for outputs that are slow to write)`,
+            { block: coords },
+          ),
+        );
+      }, secs * 1000);
+    };
+    writeWatchers.add(watch);
+    watch();
+    try {
+      await inFlight.acquire(null);
+    } finally {
+      clearTimeout(timer);
+      writeWatchers.delete(watch);
+    }
+  };
+  // computeBufferPop: which worker each block was last handed to, and the writer's re-arm
+  const dispatchedTo: ({ workerId: number | undefined } | undefined)[] = new Array(n);
+  let rearmPop: ((i: number) => void) | undefined;
+  const hookFor = (i: number): DispatchHook => (workerId) => {
+    dispatchedTo[i] = { workerId };
+    rearmPop?.(i);
+  };
+  const waitForResult = (i: number, coords: BlockCoords): Promise<BlockAssociations> => {
+    const p = results[i]!;
+    const secs = o.timeouts.computeBufferPop;
+    if (secs === null) return p;
+    return new Promise<BlockAssociations>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const arm = (j: number): void => {
+        const d = dispatchedTo[j];
+        if (j !== i || !d) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          const worker = d.workerId === undefined ? '' : ` from compute worker ${d.workerId}`;
+          reject(
+            new TimeoutError(
+              `timed out after ${secs} s waiting for the result of ${describeBlock(coords)}${worker} (computeBufferPopTimeout: a user function that takes longer than that on one block needs a larger computeBufferPopTimeout, or null)`,
+              { block: coords, ...(d.workerId === undefined ? {} : { workerId: d.workerId }) },
+            ),
+          );
+        }, secs * 1000);
+      };
+      rearmPop = arm;
+      arm(i);
+      const settle = (): void => {
+        clearTimeout(timer);
+        rearmPop = undefined;
+      };
+      p.then(
+        (v) => {
+          settle();
+          resolve(v);
+        },
+        (e: unknown) => {
+          settle();
+          reject(e);
+        },
+      );
+    });
   };
   let resultReady: (() => void) | undefined;
   const onAbort = (): void => fail(o.signal!.reason);
@@ -125,7 +228,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
     for (let i = 0; i < n && !failure; i++) {
       const coords = o.blocks[i]!;
       const stopInFlight = o.timings.start('wait:writebuffer');
-      await inFlight.acquire(null);
+      await waitForRoom(coords);
       stopInFlight();
       if (failure) {
         inFlight.release();
@@ -170,7 +273,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
         }
         if (failure) throw (failure as { err: unknown }).err;
         try {
-          return await o.backend.compute(coords, inputs);
+          return await Promise.race([o.backend.compute(coords, inputs, hookFor(i)), failedP]);
         } finally {
           computeSlots.release();
         }
@@ -197,19 +300,23 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
       const coords = o.blocks[i]!;
       let outputs: BlockAssociations;
       try {
-        outputs = await results[i]!;
+        outputs = await waitForResult(i, coords);
       } catch (e) {
         fail(e);
         break;
       }
       if (failure) break;
+      setWriting(coords);
       try {
-        await o.write(coords, outputs);
+        await o.write(coords, outputs, failedSignal.signal);
       } catch (e) {
         fail(e);
         break;
+      } finally {
+        setWriting(undefined);
       }
       results[i] = undefined;
+      dispatchedTo[i] = undefined;
       inFlight.release();
       done++;
       o.onBlockDone?.(coords, done);

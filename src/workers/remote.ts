@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BlockAssociations } from '../block.js';
 import type { RunDescription } from '../applier/apply.js';
-import type { ComputeBackend } from '../applier/compute.js';
+import type { ComputeBackend, DispatchHook } from '../applier/compute.js';
 import { Timings } from '../applier/timings.js';
 import { ChannelError, ControlsError, InterruptedError, TimeoutError, WorkerError, WorkerLostError, errorFromJSON, type BlockCoords } from '../errors.js';
 import { bundleUserModule, userFunctionExportName } from './bundle.js';
@@ -69,6 +69,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private readonly launcher: Launcher<H>;
   private readonly scheduler: Sched;
   private readonly slots: Slot<H>[];
+  /** The pipeline's dispatch hooks, by block index, until the block settles. */
+  private readonly dispatchHooks = new Map<number, DispatchHook>();
   private server: ChannelServer | undefined;
   private tempDir: string | undefined;
   private setupP: Promise<SetupData> | undefined;
@@ -164,8 +166,13 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     return { bundle: bundle.code, exportName: exportName ?? '', settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
   }
 
-  compute(coords: BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations> {
+  compute(coords: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations> {
     const p = this.scheduler.submit(coords, inputs ? associationsToWire(inputs) : []);
+    if (onDispatch) {
+      this.dispatchHooks.set(coords.index, onDispatch);
+      const forget = (): void => void this.dispatchHooks.delete(coords.index);
+      p.then(forget, forget);
+    }
     this.dispatch();
     return p;
   }
@@ -422,6 +429,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       const specs: TaskSpec[] = tasks.map((t: Task<WireBlock[], BlockAssociations>) => {
         const c = t.job.coords;
         publish({ event: 'dispatched', workerId: id, blockIndex: c.index, attempt: t.attempt });
+        this.dispatchHooks.get(c.index)?.(id);
         return {
           taskId: t.taskId,
           attempt: t.attempt,

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { RunDescription } from '../applier/apply.js';
-import type { ComputeBackend } from '../applier/compute.js';
+import type { ComputeBackend, DispatchHook } from '../applier/compute.js';
 import { Timings } from '../applier/timings.js';
 import type { BlockAssociations } from '../block.js';
 import { ControlsError, TimeoutError, WorkerError, describeBlock, errorFromJSON, errorToJSON, type BlockCoords } from '../errors.js';
@@ -21,6 +21,7 @@ import { checkUserFunctionArg, isTypeScriptModule, type UserFunctionSpec } from 
 interface Task {
   taskId: number;
   coords: BlockCoords;
+  onDispatch: DispatchHook | undefined;
   wires: WireArray[];
   transfer: ArrayBuffer[];
   resolve: (v: BlockAssociations) => void;
@@ -156,13 +157,13 @@ export class ThreadsBackend implements ComputeBackend {
     }
   }
 
-  compute(coords: BlockCoords, inputs: BlockAssociations | undefined): Promise<BlockAssociations> {
+  compute(coords: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations> {
     if (this.failure) return Promise.reject(this.failure.err);
     if (!inputs) return Promise.reject(new WorkerError('CW_THREADS workers do not read: the main thread must pass each block its inputs'));
     const transfer: ArrayBuffer[] = [];
     const wires = blocksToWire(inputs, transfer);
     return new Promise<BlockAssociations>((resolve, reject) => {
-      this.queue.push({ taskId: this.nextTaskId++, coords, wires, transfer, resolve, reject });
+      this.queue.push({ taskId: this.nextTaskId++, coords, onDispatch, wires, transfer, resolve, reject });
       this.pump();
     });
   }
@@ -177,6 +178,7 @@ export class ThreadsBackend implements ComputeBackend {
       const msg: MainToThread = { type: 'task', taskId: task.taskId, coords: task.coords, inputs: task.wires };
       slot.worker.postMessage(msg, task.transfer);
       task.wires = [];
+      task.onDispatch?.(slot.id);
     }
   }
 

@@ -20,6 +20,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * steered by otherArgs (plain data).
  */
 export const USER_MODULE = `
+import { existsSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { offsets } from './weights.js';
 import { Block } from '${ROOT}/src/block.ts';
@@ -39,6 +40,12 @@ export interface Steer {
   throwOnBlock?: number;
   /** counts blocks done by this copy */
   count?: number;
+  /** busy on this block for stallMs milliseconds, or for ever */
+  stallOnBlock?: number;
+  stallMs?: number;
+  /** in a worker, SIGKILL its own process in the middle of this block, the first time only (a file in markerDir remembers) */
+  killOnceOnBlock?: number;
+  markerDir?: string;
 }
 
 function busy(ms: number): void {
@@ -51,6 +58,14 @@ export const combine = defineUserFunction(import.meta.url, (info, inputs: any, o
   const b = inputs.b as Block;
   if (other?.dieOnBlock === info.block.index && isComputeWorker()) process.exit(7);
   if (other?.throwOnBlock === info.block.index) throwDeep(info.block.index);
+  if (other?.killOnceOnBlock === info.block.index && isComputeWorker()) {
+    const marker = other.markerDir + '/killed-block-' + info.block.index;
+    if (!existsSync(marker)) {
+      writeFileSync(marker, String(process.pid));
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }
+  if (other?.stallOnBlock === info.block.index) busy(other.stallMs ?? Number.POSITIVE_INFINITY);
   const out = new Block('Float32', 2, a.rows, a.cols);
   const n = a.rows * a.cols;
   const k = offsets[info.block.index % offsets.length]!;
