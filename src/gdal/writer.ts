@@ -124,7 +124,7 @@ export class OutputFile {
         ...(c.overviewMinDim ? { overviewMinDim: c.overviewMinDim } : {}),
         ...(c.overviewAggregationType ? { overviewAggregationType: c.overviewAggregationType } : {}),
       });
-      this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings);
+      this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings, { scratchPrefix: this.tmpPath });
     }
   }
 
@@ -209,6 +209,7 @@ export class OutputFile {
   /** Close without keeping anything: the temporary file and its sidecars are removed. */
   async abort(): Promise<void> {
     this.closed = true;
+    await this.stats?.dispose().catch(() => undefined);
     if (this.ds) {
       try {
         this.ds.close();
