@@ -80,6 +80,19 @@ export function allocate<D extends DataType>(dtype: D, length: number): TypedArr
   return new TYPED_ARRAY[dtype](length) as TypedArrayFor<D>;
 }
 
+/**
+ * Like {@link allocate}, but the contents are not zeroed: for arrays the caller fills entirely
+ * before anyone reads them (a GDAL read of the whole window). Large arrays skip V8's zero fill,
+ * which is most of the cost of allocating a block. The buffer is a plain, transferable
+ * ArrayBuffer of exactly the array's size.
+ */
+export function allocateUninitialized<D extends DataType>(dtype: D, length: number): TypedArrayFor<D> {
+  const C = TYPED_ARRAY[dtype];
+  const bytes = length * C.BYTES_PER_ELEMENT;
+  if (bytes < 4096) return new C(length) as TypedArrayFor<D>;
+  return new C(Buffer.allocUnsafeSlow(bytes).buffer, 0, length) as TypedArrayFor<D>;
+}
+
 /** View an ArrayBuffer (or part of it) as the typed array of a data type, without copying. */
 export function viewAs<D extends DataType>(dtype: D, buffer: ArrayBufferLike, byteOffset = 0, length?: number): TypedArrayFor<D> {
   const C = TYPED_ARRAY[dtype];

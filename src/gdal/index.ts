@@ -1,10 +1,14 @@
 /**
  * The private GDAL layer: the only code that imports gdal-async.
  *
- * Loading it sets a bounded GDAL block cache unless the user set one (GDAL_CACHEMAX), so that
- * memory stays bounded whatever the raster size.
+ * gdal-async is loaded on first use, not when riots is imported: loading it (the GDAL library
+ * and its drivers) costs about 0.3 s of CPU, which a compute worker that never reads (its
+ * inputs come over the channel) or a user module that imports riots only for
+ * `defineUserFunction` should not pay. Loading it sets a bounded GDAL block cache unless the user
+ * set one (GDAL_CACHEMAX), so that memory stays bounded whatever the raster size.
  */
-import gdal from 'gdal-async';
+import { createRequire } from 'node:module';
+import type * as GdalModule from 'gdal-async';
 
 /**
  * Default block cache, in MB, when the user has not set GDAL_CACHEMAX. riots reads and writes
@@ -13,9 +17,39 @@ import gdal from 'gdal-async';
  */
 export const DEFAULT_GDAL_CACHEMAX_MB = 64;
 
-if (!process.env.GDAL_CACHEMAX && !gdal.config.get('GDAL_CACHEMAX')) {
-  gdal.config.set('GDAL_CACHEMAX', String(DEFAULT_GDAL_CACHEMAX_MB));
+type Gdal = typeof GdalModule;
+let loaded: Gdal | undefined;
+
+/** gdal-async itself, loaded (and configured) on the first call. */
+export function loadGdal(): Gdal {
+  if (loaded === undefined) {
+    const g = createRequire(import.meta.url)('gdal-async') as Gdal;
+    if (!process.env.GDAL_CACHEMAX && !g.config.get('GDAL_CACHEMAX')) {
+      g.config.set('GDAL_CACHEMAX', String(DEFAULT_GDAL_CACHEMAX_MB));
+    }
+    loaded = g;
+  }
+  return loaded;
 }
-export { gdal };
-export type Dataset = gdal.Dataset;
-export type RasterBand = gdal.RasterBand;
+
+/** True once gdal-async has been loaded in this process. */
+export function gdalLoaded(): boolean {
+  return loaded !== undefined;
+}
+
+/** gdal-async's namespace; the module is loaded the first time a member is used. */
+export const gdal: Gdal = new Proxy({} as Gdal, {
+  get: (_t, key) => Reflect.get(loadGdal(), key),
+  has: (_t, key) => Reflect.has(loadGdal(), key),
+});
+// The types of gdal-async under the same name, for `gdal.Dataset` etc. in type positions.
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export declare namespace gdal {
+  export type Dataset = GdalModule.Dataset;
+  export type RasterBand = GdalModule.RasterBand;
+  export type Driver = GdalModule.Driver;
+  export type SpatialReference = GdalModule.SpatialReference;
+  export type CoordinateTransformation = GdalModule.CoordinateTransformation;
+}
+export type Dataset = GdalModule.Dataset;
+export type RasterBand = GdalModule.RasterBand;

@@ -4,12 +4,14 @@
  * While an output is written ({@link OutputStatsWriter.addBlock}): basic statistics always,
  * per-value counts of integer data, and NEAREST pyramid pixels written straight into overview
  * levels created up front. After writing ({@link OutputStatsWriter.finish}): float histograms
- * (their bins need the final min and max) and 32-bit integer histograms whose range was too wide
- * to count per value are binned from the file; other aggregations go to GDAL's overview builder.
+ * (their bins need the final min and max) are binned from a raw scratch copy of the values made
+ * while writing (src/stats/spill.ts), or from the file when no scratch place was given; 32-bit
+ * integer histograms whose range was too wide to count per value are binned from the file; other
+ * aggregations go to GDAL's overview builder.
  */
 import { gdal, type Dataset, type RasterBand } from './index.js';
 import { allocate, isDataType, isIntegerType, type AnyTypedArray, type DataType } from '../dtypes.js';
-import { GdalError, InputMissingError, InputNotRasterError } from '../errors.js';
+import { GdalError, InputMissingError, InputNotRasterError, OutputError } from '../errors.js';
 import type { Timings } from '../applier/timings.js';
 import { checkStatsOptions, chooseOverviewLevels, effectiveAggregation, type StatsOptions } from '../stats/plan.js';
 import { BasicStatsAccumulator, type BasicStats } from '../stats/basic.js';
@@ -18,6 +20,10 @@ import { nearestLevelMaps, type NearestLevelMap } from '../stats/pyramids.js';
 import { OverviewStrips, type OverviewPiece } from '../stats/overviewstrips.js';
 import { basicStatsMetadata, histogramMetadata, mergeStatsMetadata, parseStatsMetadata, type StoredStats } from '../stats/metadata.js';
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ValueSpill } from '../stats/spill.js';
 
 /** Per-output choices that are not statistics options proper. */
 export interface StatsWriterSettings {
@@ -28,12 +34,20 @@ export interface StatsWriterSettings {
   singlePassPyramids?: boolean;
   /** Ignore value per band (0-based), overriding `opts.nodata`. */
   bandNodata?: (number | null)[];
+  /**
+   * Where float bands may keep a scratch copy of their values for the histogram (files
+   * `<scratchPrefix>.riots-hist-b<band>`, deleted by finish() or dispose()). Without it, float
+   * histograms are binned by reading the dataset back.
+   */
+  scratchPrefix?: string;
 }
 
 interface BandState {
   nodata: number | null;
   basic: BasicStatsAccumulator;
   counter: IntValueCounter | null;
+  /** Float bands: the values, replayed into the histogram once min and max are known. */
+  spill: ValueSpill | null;
 }
 
 export class OutputStatsWriter {
@@ -50,12 +64,14 @@ export class OutputStatsWriter {
     /** NEAREST levels being written block by block, with their overview bands per band; or null. */
     private readonly nearest: NearestLevel[] | null,
     bandNodata: (number | null)[],
+    spills: (ValueSpill | null)[],
   ) {
     const wantHist = opts.calcStats && !opts.omitHistogram;
-    this.bands = bandNodata.map((nodata) => ({
+    this.bands = bandNodata.map((nodata, i) => ({
       nodata,
       basic: new BasicStatsAccumulator(dtype, nodata),
       counter: wantHist && isIntegerType(dtype) ? new IntValueCounter(dtype, nodata) : null,
+      spill: spills[i] ?? null,
     }));
   }
 
@@ -76,7 +92,16 @@ export class OutputStatsWriter {
       timings.add('pyramids', (performance.now() - t0) / 1000, 0);
     }
     const nodata = Array.from({ length: nBands }, (_, i) => (settings.bandNodata ? (settings.bandNodata[i] ?? null) : o.nodata));
-    return new OutputStatsWriter(ds, dtype, o, timings, levels, nearest, nodata);
+    const spills: (ValueSpill | null)[] = [];
+    if (o.calcStats && !o.omitHistogram && !isIntegerType(dtype) && settings.scratchPrefix !== undefined) {
+      try {
+        for (let b = 1; b <= nBands; b++) spills.push(await ValueSpill.create(`${settings.scratchPrefix}.riots-hist-b${b}`, dtype));
+      } catch (cause) {
+        await Promise.all(spills.map((s) => s?.dispose()));
+        throw new OutputError(`cannot create the histogram's scratch file beside ${ds.description}: ${(cause as Error).message}`, { file: ds.description, cause });
+      }
+    }
+    return new OutputStatsWriter(ds, dtype, o, timings, levels, nearest, nodata, spills);
   }
 
   /** True when NEAREST pyramids are being written block by block. */
@@ -98,8 +123,9 @@ export class OutputStatsWriter {
     st.basic.add(px);
     let t1 = performance.now();
     this.timings.add('basicstats', (t1 - t0) / 1000);
-    if (st.counter) {
-      st.counter.add(px);
+    if (st.counter || st.spill) {
+      if (st.counter) st.counter.add(px);
+      else await st.spill!.add(px);
       t0 = t1;
       t1 = performance.now();
       this.timings.add('histogram', (t1 - t0) / 1000);
@@ -121,6 +147,19 @@ export class OutputStatsWriter {
   async finish(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
+    try {
+      await this.finishStats();
+    } finally {
+      await this.dispose();
+    }
+  }
+
+  /** Delete any scratch files (after finish(), or when the output is abandoned). */
+  async dispose(): Promise<void> {
+    await Promise.all(this.bands.map((b) => b.spill?.dispose()));
+  }
+
+  private async finishStats(): Promise<void> {
     if (!this.opts.calcStats) return;
     const o = this.opts;
     if (this.nearest) {
@@ -134,14 +173,28 @@ export class OutputStatsWriter {
     const hists: (Histogram | null)[] = this.bands.map(() => null);
     if (!o.omitHistogram) {
       const fromFile: { band: number; binner: LayoutBinner }[] = [];
+      const fromSpill: { band: number; binner: LayoutBinner; spill: ValueSpill }[] = [];
       const t0 = performance.now();
       this.bands.forEach((st, i) => {
         const s = basics[i];
         if (!s) return;
         const layout = chooseHistogramLayout(this.dtype, o.thematic, s.min, s.max);
+        const binner = (): LayoutBinner => new LayoutBinner(layout, this.dtype, st.nodata);
         if (st.counter && !st.counter.overflowed) hists[i] = st.counter.histogram(layout);
-        else fromFile.push({ band: i, binner: new LayoutBinner(layout, this.dtype, st.nodata) });
+        else if (st.spill) fromSpill.push({ band: i, binner: binner(), spill: st.spill });
+        else fromFile.push({ band: i, binner: binner() });
       });
+      if (fromSpill.length > 0) {
+        // Every pixel is written: GDAL compresses what is left in its cache (on its own threads)
+        // while the values are replayed here.
+        const flushing = this.ds.flushAsync();
+        flushing.catch(() => undefined);
+        for (const f of fromSpill) {
+          await f.spill.replay((values) => f.binner.add(values));
+          hists[f.band] = f.binner.histogram();
+        }
+        await flushing;
+      }
       if (fromFile.length > 0) {
         await readBandsByWindow(this.ds, this.dtype, fromFile.map((f) => f.band), (band, data) => {
           fromFile.find((f) => f.band === band)!.binner.add(data);
@@ -313,15 +366,22 @@ export async function calcStatsForFile(path: string, opts: StatsOptions, timings
       // Clear old overviews so that the levels are exactly those chosen now.
       await ds.buildOverviewsAsync('NONE', []);
     }
-    const w = await OutputStatsWriter.begin(ds, dtype, o, timings, { singlePassPyramids: false, bandNodata });
-    if (o.calcStats) {
-      const all = Array.from({ length: nBands }, (_, i) => i);
-      await readBandsByWindow(ds, dtype, all, (band, data, xoff, yoff, cols, rows) => w.addBlock(band, data, xoff, yoff, cols, rows)).catch((cause: unknown) => {
-        if (cause instanceof RangeError) throw cause;
-        throw new GdalError(`calcstats: reading ${path} failed: ${(cause as Error).message}`, { file: path, cause });
-      });
+    // The file is read once for everything: float values go to a scratch file in the temporary
+    // folder for the histogram, instead of a second read (and decompression) of the file.
+    const scratchPrefix = join(tmpdir(), `riots-calcstats-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const w = await OutputStatsWriter.begin(ds, dtype, o, timings, { singlePassPyramids: false, bandNodata, scratchPrefix });
+    try {
+      if (o.calcStats) {
+        const all = Array.from({ length: nBands }, (_, i) => i);
+        await readBandsByWindow(ds, dtype, all, (band, data, xoff, yoff, cols, rows) => w.addBlock(band, data, xoff, yoff, cols, rows)).catch((cause: unknown) => {
+          if (cause instanceof RangeError) throw cause;
+          throw new GdalError(`calcstats: reading ${path} failed: ${(cause as Error).message}`, { file: path, cause });
+        });
+      }
+      await w.finish();
+    } finally {
+      await w.dispose();
     }
-    await w.finish();
     await ds.flushAsync();
   } finally {
     ds.close();

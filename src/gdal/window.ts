@@ -3,7 +3,7 @@
  * out of band-major block arrays (no intermediate copies: GDAL writes at the right offsets).
  */
 import type { Dataset } from './index.js';
-import { allocate, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
+import { allocateUninitialized, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
 
 /** A window in a raster's own pixel coordinates. It may extend beyond the raster. */
 export interface PixelWindow {
@@ -28,13 +28,14 @@ export async function readWindow(
   out?: AnyTypedArray,
 ): Promise<AnyTypedArray> {
   const n = win.cols * win.rows;
-  const data = out ?? allocate(dtype, n * bands.length);
   const c0 = Math.max(0, win.col);
   const r0 = Math.max(0, win.row);
   const c1 = Math.min(rasterCols, win.col + win.cols);
   const r1 = Math.min(rasterRows, win.row + win.rows);
   const inside = c1 > c0 && r1 > r0;
   const full = inside && c0 === win.col && r0 === win.row && c1 === win.col + win.cols && r1 === win.row + win.rows;
+  // Every element is written below (by GDAL when the window is inside, by the fill otherwise).
+  const data = out ?? allocateUninitialized(dtype, n * bands.length);
   const bpe = bytesPerElement(dtype);
   for (let i = 0; i < bands.length; i++) {
     const bandData = data.subarray(i * n, (i + 1) * n);

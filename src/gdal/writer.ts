@@ -124,7 +124,7 @@ export class OutputFile {
         ...(c.overviewMinDim ? { overviewMinDim: c.overviewMinDim } : {}),
         ...(c.overviewAggregationType ? { overviewAggregationType: c.overviewAggregationType } : {}),
       });
-      this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings);
+      this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings, { scratchPrefix: this.tmpPath });
     }
   }
 
@@ -151,8 +151,23 @@ export class OutputFile {
     }
     const ds = this.ds!;
     const t0 = performance.now();
-    await writeWindow(ds, block.data, block.bands, block.rows, block.cols, margin, coords.xoff, coords.yoff, coords.xsize, coords.ysize, block.dtype);
-    this.timings.add('writing', (performance.now() - t0) / 1000);
+    // GDAL copies the block on a libuv thread while the statistics below are accumulated here;
+    // both only read the block.
+    const writing = writeWindow(ds, block.data, block.bands, block.rows, block.cols, margin, coords.xoff, coords.yoff, coords.xsize, coords.ysize, block.dtype).then(
+      () => this.timings.add('writing', (performance.now() - t0) / 1000),
+    );
+    writing.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    try {
+      await this.accumulate(block, coords, margin);
+    } catch (err) {
+      await writing.catch(() => undefined);
+      throw err;
+    }
+    await writing;
+  }
+
+  /** Feed the core window of every band of a written block to the statistics. */
+  private async accumulate(block: Block, coords: BlockCoords, margin: number): Promise<void> {
     if (this.stats) {
       const n = coords.xsize * coords.ysize;
       for (let b = 0; b < block.bands; b++) {
@@ -209,6 +224,7 @@ export class OutputFile {
   /** Close without keeping anything: the temporary file and its sidecars are removed. */
   async abort(): Promise<void> {
     this.closed = true;
+    await this.stats?.dispose().catch(() => undefined);
     if (this.ds) {
       try {
         this.ds.close();
