@@ -14,13 +14,13 @@
  *
  * usage: node --import tsx bench/w1-awsbatch.ts [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source]
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalAws } from '../src/aws/local/server.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild } from './lib/measure.js';
+import { buildRiots } from './lib/built.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const START_DELAY = 5;
@@ -62,21 +62,8 @@ const runChild = (args: string[], env: NodeJS.ProcessEnv) => runApplyChild(path.
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
-/** riots compiled to bench/out/riots-built/dist, with this checkout's package.json and node_modules. */
-function buildRiots(): string[] {
-  const inst = path.join(OUT, 'riots-built');
-  rmSync(inst, { recursive: true, force: true });
-  mkdirSync(inst, { recursive: true });
-  for (const f of ['package.json', 'node_modules']) symlinkSync(path.join(ROOT, f), path.join(inst, f));
-  // tsc emits even when another module of the tree has a type error; the CLI must be there
-  spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(ROOT, 'tsconfig.json'), '--outDir', path.join(inst, 'dist'), '--declaration', 'false', '--sourceMap', 'false'], { stdio: 'inherit' });
-  const cli = path.join(inst, 'dist', 'cli', 'main.js');
-  if (!existsSync(cli)) throw new Error(`building riots into ${inst} failed`);
-  return [process.execPath, cli];
-}
-
 const workersFrom = values['workers-from'] === 'source' ? 'source' : 'built';
-const riotsCommand = workersFrom === 'built' ? buildRiots() : undefined;
+const riotsCommand = workersFrom === 'built' ? [process.execPath, path.join(buildRiots(), 'dist', 'cli', 'main.js')] : undefined;
 const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, ...(riotsCommand ? { riotsCommand } : {}) });
 const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' };
 try {

@@ -4,12 +4,12 @@
  * apply() in its own child process, sequential and subprocess runs alternating; the figure is the
  * wall time of apply() (worker start-up included). Target: CW_SUBPROC <= 1.25 x sequential.
  *
- * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--riots DIR]
+ * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--from built|source] [--riots DIR]
  *
- * By default riots runs from this checkout's sources (main and workers under tsx, which compiles
- * riots' TypeScript as the workers start). `--riots DIR` runs a built riots instead, as installed:
- * DIR holds package.json, dist/ (tsc output) and node_modules/, e.g.
- *   mkdir -p /tmp/riots && cp package.json /tmp/riots && ln -s $PWD/node_modules /tmp/riots/ && npx tsc -p tsconfig.json --outDir /tmp/riots/dist
+ * By default riots is compiled to JavaScript first (bench/lib/built.ts) and main and workers run
+ * that, as installed. `--from source` runs this checkout's sources under tsx instead (which
+ * compiles riots' TypeScript as each worker starts); `--riots DIR` runs the riots built in DIR
+ * (package.json, dist/ and node_modules/).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild } from './lib/measure.js';
+import { buildRiots } from './lib/built.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -39,9 +40,10 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     'workers-read': { type: 'string', default: 'both' },
     riots: { type: 'string' },
+    from: { type: 'string', default: 'built' },
   },
 });
-const riotsRoot = values.riots ? path.resolve(values.riots) : undefined;
+const riotsRoot = values.riots ? path.resolve(values.riots) : values.from === 'source' ? undefined : buildRiots();
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const workers = Number(values.workers);
