@@ -10,6 +10,11 @@
  * any principal allowed `batch:DescribeJobs` on the queue can read it while the job is known.
  * Every job is tagged `riots-run-id` = the run id, so `riots batch cleanup --run-id` finds them.
  *
+ * With singleBlockComputeWorkers, one job per block: each computes its block and exits 0. Jobs are
+ * submitted lazily, at most `singleBlockMaxWorkers` alive at once (default BatchMaxVCPUS /
+ * BatchVCPUS: what the compute environment runs at once), the next as one finishes; Batch's own
+ * scheduling decides when each runs. numComputeWorkers and its limit check do not apply.
+ *
  * computeWorkerExtraParams (besides the shared ones of remote.ts):
  * - `channelAddress`: the address workers connect to (default: RIOTS_CHANNEL_ADDRESS, else this
  *   machine's primary private IPv4). The channel server listens on every interface.
@@ -106,11 +111,14 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
   readonly advertiseHost: string;
   readonly runId: string;
   readonly jobs: RunJobs;
+  readonly singleBlockWorkers: { default: number } | undefined;
   private readonly s: AwsBatchSettings;
   private readonly destroyClient: () => void;
 
-  constructor(opts: { runId: string; jobs: RunJobs; settings: AwsBatchSettings; advertiseHost: string; destroyClient: () => void }) {
+  constructor(opts: { runId: string; jobs: RunJobs; settings: AwsBatchSettings; advertiseHost: string; destroyClient: () => void; maxWorkers?: number }) {
     this.runId = opts.runId;
+    // singleBlockComputeWorkers: by default as many jobs as the compute environment runs at once
+    this.singleBlockWorkers = opts.maxWorkers === undefined ? undefined : { default: opts.maxWorkers };
     this.jobs = opts.jobs;
     this.s = opts.settings;
     this.advertiseHost = opts.advertiseHost;
@@ -155,17 +163,18 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
 }
 
 /**
- * Entry point for src/workers/index.ts: read the stack outputs, check the worker limit, and
- * return the channel backend with the Batch launcher. Nothing is submitted before start().
+ * Entry point for src/workers/index.ts: read the stack outputs, check the worker limit (not with
+ * singleBlockComputeWorkers), and return the channel backend with the Batch launcher. Nothing is
+ * submitted before start().
  * @throws {ControlsError} for too many workers or bad settings; AwsError when the stack cannot be read.
  */
 export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
   const c = run.concurrency;
-  if (c.singleBlockComputeWorkers) throw new ControlsError('CW_AWSBATCH does not support singleBlockComputeWorkers: give numComputeWorkers');
   const s = awsBatchSettings(c.computeWorkerExtraParams);
   const advertiseHost = advertisedChannelAddress(s.channelAddress);
   const out = await getStackOutputs({ ...(s.stackName ? { stackName: s.stackName } : {}), ...(s.region ? { region: s.region } : {}) });
-  checkWorkerLimit(c.numComputeWorkers, out);
+  // single-block jobs are submitted a few at a time (singleBlockMaxWorkers), never more than asked
+  if (!c.singleBlockComputeWorkers) checkWorkerLimit(c.numComputeWorkers, out);
   const b = await batch(out.region);
   const runId = newRunId();
   const jobs = new RunJobs({
@@ -176,7 +185,7 @@ export async function createBackend(run: RunDescription): Promise<ComputeBackend
     // at most 4 DescribeJobs a second, when many callers want fresh statuses at once (the end of a run)
     minRefreshMs: Math.min(250, s.pollSeconds * 500),
   });
-  const launcher = new AwsBatchLauncher({ runId, jobs, settings: s, advertiseHost, destroyClient: () => b.client.destroy() });
+  const launcher = new AwsBatchLauncher({ runId, jobs, settings: s, advertiseHost, destroyClient: () => b.client.destroy(), maxWorkers: maxWorkers(out) });
   try {
     return new ChannelWorkerBackend(run, launcher);
   } catch (err) {

@@ -27,6 +27,7 @@ export interface LaunchContext {
   /** A private folder (0700) for this run, removed at the end; holds the address file. */
   tempDir: string;
   run: RunDescription;
+  /** Workers of the run (numComputeWorkers), or with singleBlockComputeWorkers the most alive at once. */
   numWorkers: number;
 }
 
@@ -43,6 +44,13 @@ export interface Launcher<H> {
   readonly advertiseHost?: string;
   /** Workers read the address and key from a 0600 file in the run's temp folder (same machine or shared temp). Else: --channaddr plus the key in the environment. */
   readonly useAddrFile: boolean;
+  /**
+   * With singleBlockComputeWorkers: how many workers may be alive at once when
+   * computeWorkerExtraParams.singleBlockMaxWorkers is not given (`default`), and the most that
+   * setting may ask for (`most`, with `mostWhy` saying why; none: no cap). A kind without it
+   * needs the setting.
+   */
+  readonly singleBlockWorkers?: { default: number; most?: number; mostWhy?: string };
   /** Called once before the first launch. */
   prepare?(ctx: LaunchContext): Promise<void>;
   /** Start one worker. Resolves once it is submitted/spawned, not when it is connected. */
@@ -78,6 +86,8 @@ export interface ChannelBackendSettings {
   /** Host to bind / to advertise, overriding the launcher's. */
   channelHost: string | undefined;
   advertiseHost: string | undefined;
+  /** singleBlockComputeWorkers: workers alive at once (launched and not yet done with their block and report). Default: the launcher's. */
+  singleBlockMaxWorkers: number | undefined;
 }
 
 /** Read the shared settings from computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
@@ -114,6 +124,27 @@ export function channelBackendSettings(extra: Readonly<Record<string, unknown>>)
     channelPortRange: range as [number, number] | undefined,
     channelHost: str('channelHost'),
     advertiseHost: str('advertiseHost'),
+    singleBlockMaxWorkers: extra.singleBlockMaxWorkers === undefined ? undefined : num('singleBlockMaxWorkers', 1, true),
   };
+}
+
+/**
+ * With singleBlockComputeWorkers, how many workers may be alive at once: the setting
+ * computeWorkerExtraParams.singleBlockMaxWorkers, else the launcher's default.
+ * @throws {ControlsError} when neither says, or the setting is more than the kind allows.
+ */
+export function singleBlockMaxWorkers(settings: Pick<ChannelBackendSettings, 'singleBlockMaxWorkers'>, launcher: Pick<Launcher<unknown>, 'kind' | 'singleBlockWorkers'>): number {
+  const given = settings.singleBlockMaxWorkers;
+  const lim = launcher.singleBlockWorkers;
+  if (given === undefined) {
+    if (!lim) throw new ControlsError(`${launcher.kind} with singleBlockComputeWorkers needs computeWorkerExtraParams.singleBlockMaxWorkers (workers alive at once)`);
+    return lim.default;
+  }
+  if (lim?.most !== undefined && given > lim.most) {
+    throw new ControlsError(
+      `computeWorkerExtraParams.singleBlockMaxWorkers ${given} is more than ${launcher.kind} runs at once: ${lim.most}${lim.mostWhy ? ` (${lim.mostWhy})` : ''}`,
+    );
+  }
+  return given;
 }
 

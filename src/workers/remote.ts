@@ -8,6 +8,12 @@
  * collection of otherArgs and timings. A kind only supplies a {@link Launcher}: how to start
  * `riots computeworker` somewhere, how to cancel it, and how to describe it for error messages.
  *
+ * With singleBlockComputeWorkers there is no fixed pool: a worker is launched for every block,
+ * takes exactly that one (credit 1, one task in its life), is told to shut down once its result
+ * is accepted, and the next is launched as it goes, with at most `singleBlockMaxWorkers` alive at
+ * once (see {@link singleBlockMaxWorkers}). A lost worker's block goes back to the queue and a
+ * new worker is launched for it.
+ *
  * Events for tests and diagnostics are published on the `node:diagnostics_channel` channel
  * {@link WORKER_EVENTS} (see {@link WorkerEvent}).
  */
@@ -27,15 +33,18 @@ import { checkOtherArgs } from './otherargs.js';
 import { BlockScheduler, type Task } from './scheduler.js';
 import type { JsonObject, TaskSpec, WireBlock, WorkerToMain } from './protocol.js';
 import { userFunctionSpecOf, type UserFunctionSpec } from './userfunction.js';
-import { channelBackendSettings, type ChannelBackendSettings, type Launcher, type WorkerChannelAddress } from './launcher.js';
+import { channelBackendSettings, singleBlockMaxWorkers, type ChannelBackendSettings, type Launcher, type WorkerChannelAddress } from './launcher.js';
 import { publish } from './workerevents.js';
 
-export { channelBackendSettings } from './launcher.js';
+export { channelBackendSettings, singleBlockMaxWorkers } from './launcher.js';
 export type { ChannelBackendSettings, LaunchContext, LaunchSpec, Launcher, WorkerChannelAddress } from './launcher.js';
 export { WORKER_EVENTS, type WorkerEvent } from './workerevents.js';
 
 
 type SlotState = 'launching' | 'connected' | 'ready' | 'finishing' | 'finished' | 'lost' | 'failed';
+const GONE: readonly SlotState[] = ['finished', 'lost', 'failed'];
+/** At the end, how long a worker that sent its final report may take to exit before it is cancelled. */
+const FINISHED_EXIT_GRACE_MS = 2000;
 
 interface Slot<H> {
   id: number;
@@ -48,8 +57,20 @@ interface Slot<H> {
   lastSeen: number;
   timings: Timings;
   otherArgs?: unknown;
+  /** Set when it is told to shut down: resolves on its final report (or its loss). */
+  done?: Promise<void>;
   finished?: () => void;
   killTimer?: NodeJS.Timeout;
+}
+
+/** singleBlockComputeWorkers bookkeeping. */
+interface SingleBlock {
+  /** Workers alive at once, at most. */
+  maxWorkers: number;
+  /** Blocks of the run whose result has not been accepted yet. */
+  blocksLeft: number;
+  /** Workers that failed or were lost before they were ready, since a worker was last ready. */
+  startFailures: number;
 }
 
 interface SetupData {
@@ -69,8 +90,14 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private readonly launcher: Launcher<H>;
   private readonly scheduler: Sched;
   private readonly slots: Slot<H>[];
+  /** Slots not yet finished, lost or failed (pool mode: at most the pool; single-block: at most singleBlockMaxWorkers). */
+  private readonly live = new Set<Slot<H>>();
+  private readonly single: SingleBlock | undefined;
   /** The pipeline's dispatch hooks, by block index, until the block settles. */
   private readonly dispatchHooks = new Map<number, DispatchHook>();
+  private addr: WorkerChannelAddress | undefined;
+  private env: Record<string, string> = {};
+  private anyReady = false;
   private server: ChannelServer | undefined;
   private tempDir: string | undefined;
   private setupP: Promise<SetupData> | undefined;
@@ -88,12 +115,23 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     this.run = run;
     this.launcher = launcher;
     this.settings = channelBackendSettings(run.concurrency.computeWorkerExtraParams);
-    const n = run.concurrency.numComputeWorkers;
-    // Blocks between read and write. Beyond the workers' credit, room for fast workers to go on
-    // while the in-order writer waits for a slow worker's block.
-    this.capacity = n * this.settings.tasksPerWorker * 4;
-    this.scheduler = new BlockScheduler({ credit: this.settings.tasksPerWorker, maxDeaths: this.settings.maxBlockDeaths });
-    this.slots = Array.from({ length: n }, (_, id) => ({ id, state: 'launching' as SlotState, lastBytes: 0, lastSeen: Date.now(), timings: new Timings() }));
+    if (run.concurrency.singleBlockComputeWorkers) {
+      const maxWorkers = singleBlockMaxWorkers(this.settings, launcher);
+      this.single = { maxWorkers, blocksLeft: run.plan.total, startFailures: 0 };
+      // each worker holds one block; room as in pool mode for the in-order writer, never more
+      // however many blocks the run has
+      this.capacity = 4 * maxWorkers;
+      this.scheduler = new BlockScheduler({ credit: 1, maxDeaths: this.settings.maxBlockDeaths, tasksPerLifetime: 1 });
+      this.slots = [];
+    } else {
+      const n = run.concurrency.numComputeWorkers;
+      // Blocks between read and write. Beyond the workers' credit, room for fast workers to go on
+      // while the in-order writer waits for a slow worker's block.
+      this.capacity = n * this.settings.tasksPerWorker * 4;
+      this.scheduler = new BlockScheduler({ credit: this.settings.tasksPerWorker, maxDeaths: this.settings.maxBlockDeaths });
+      this.slots = [];
+      for (let id = 0; id < n; id++) this.newSlot();
+    }
     this.barrier = new Promise<void>((resolve, reject) => {
       this.firstReady = resolve;
       this.barrierFailed = reject;
@@ -136,10 +174,12 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       waddr.addrFile = path.join(this.tempDir, 'channel.addr');
       await writeChannelAddrFile(waddr.addrFile, addr);
     }
-    const env = this.launcher.useAddrFile ? {} : channelKeyEnv(addr.key);
-    await this.launcher.prepare?.({ tempDir: this.tempDir, run, numWorkers: this.slots.length });
+    this.env = this.launcher.useAddrFile ? {} : channelKeyEnv(addr.key);
+    this.addr = waddr;
+    await this.launcher.prepare?.({ tempDir: this.tempDir, run, numWorkers: this.single ? this.single.maxWorkers : this.slots.length });
     this.startMonitor();
-    for (const slot of this.slots) void this.launch(slot, waddr, env);
+    if (this.single) this.topUp();
+    else for (const slot of this.slots) void this.launch(slot);
 
     // Elastic start: blocks are computed once the first worker is ready, but start() returns as
     // soon as the bundle is made, so the main reads ahead while the workers start. The barrier
@@ -185,10 +225,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         const conn = slot.conn;
         if (!conn || conn.closed) return;
         if (slot.state === 'ready' || slot.state === 'connected') {
-          slot.state = 'finishing';
-          const done = new Promise<void>((r) => (slot.finished = r));
-          await conn.send({ type: 'shutdown', reason: null }).catch(() => undefined);
-          await raceTimeout(Promise.race([done, conn.whenClosed()]), grace);
+          await raceTimeout(Promise.race([this.shutdownSlot(slot, null), conn.whenClosed()]), grace);
+        } else if (slot.state === 'finishing') {
+          // a single-block worker sending its final report
+          await raceTimeout(Promise.race([slot.done, conn.whenClosed()]), grace);
         } else if (slot.state === 'lost') {
           // let a worker declared lost deliver (and have discarded) what it still sends, briefly
           await raceTimeout(conn.whenClosed(), this.settings.lostWorkerDrainSeconds * 1000);
@@ -217,8 +257,42 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 
   // ---------------------------------------------------------------- workers
 
-  private async launch(slot: Slot<H>, addr: WorkerChannelAddress, env: Record<string, string>): Promise<void> {
+  private newSlot(): Slot<H> {
+    const slot: Slot<H> = { id: this.slots.length, state: 'launching', lastBytes: 0, lastSeen: Date.now(), timings: new Timings() };
+    this.slots.push(slot);
+    this.live.add(slot);
+    return slot;
+  }
+
+  private setState(slot: Slot<H>, state: SlotState): void {
+    slot.state = state;
+    if (GONE.includes(state)) this.live.delete(slot);
+  }
+
+  /**
+   * singleBlockComputeWorkers: launch workers while fewer than singleBlockMaxWorkers are alive
+   * and fewer are working (launching, setting up, or holding their block) than blocks are left.
+   */
+  private topUp(): void {
+    const sb = this.single;
+    if (!sb || this.failure !== undefined || this.finishing || this.teardownP || !this.addr) return;
+    let working = 0;
+    for (const s of this.live) if (s.state !== 'finishing') working++;
+    for (let alive = this.live.size; alive < sb.maxWorkers && working < sb.blocksLeft; alive++, working++) void this.launch(this.newSlot());
+  }
+
+  /** Tell a worker to shut down (it sends its final report and exits 0); resolves on the report or its loss. */
+  private shutdownSlot(slot: Slot<H>, reason: string | null): Promise<void> {
+    this.setState(slot, 'finishing');
+    slot.done = new Promise<void>((r) => (slot.finished = r));
+    void slot.conn?.send({ type: 'shutdown', reason }).catch(() => undefined);
+    return slot.done;
+  }
+
+  private async launch(slot: Slot<H>): Promise<void> {
     const s = this.settings;
+    const addr = this.addr!;
+    const env = this.env;
     const args = ['computeworker', '-i', String(slot.id)];
     if (addr.addrFile) args.push('--channaddrfile', addr.addrFile);
     else args.push('--channaddr', `${addr.host},${addr.port}`);
@@ -234,8 +308,9 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       }
       void this.launcher.ended?.(handle).then((status) => this.onEnded(slot, status));
     } catch (err) {
-      slot.state = 'failed';
+      this.setState(slot, 'failed');
       slot.reason = `could not be started: ${(err as Error).message}`;
+      if (this.single) this.single.startFailures++;
       this.checkAllGone();
     }
   }
@@ -243,11 +318,16 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private onEnded(slot: Slot<H>, status: string): void {
     publish({ event: 'ended', workerId: slot.id, status });
     if (slot.state === 'launching') {
-      slot.state = 'failed';
+      this.setState(slot, 'failed');
       slot.reason = status;
+      if (this.single) this.single.startFailures++;
       this.checkAllGone();
     } else if (slot.state === 'connected' || slot.state === 'ready') {
       this.lose(slot, status);
+    } else if (slot.state === 'finished' && this.single) {
+      // a single-block worker done and gone: nothing of it is needed any more but its report
+      slot.handle = undefined;
+      if (slot.conn?.closed) slot.conn = undefined;
     }
     // 'finishing': its `finished` may still be in the socket; the connection's close decides
   }
@@ -265,7 +345,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       return;
     }
     slot.conn = conn;
-    slot.state = 'connected';
+    this.setState(slot, 'connected');
     slot.lastBytes = conn.bytesReceived;
     slot.lastSeen = Date.now();
     publish({ event: 'connected', workerId: id, pid: conn.hello!.pid, hostname: conn.hello!.hostname });
@@ -291,9 +371,11 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     switch (m.type) {
       case 'ready':
         if (slot.state !== 'connected') return;
-        slot.state = 'ready';
+        this.setState(slot, 'ready');
         this.scheduler.addWorker(slot.id);
         publish({ event: 'ready', workerId: slot.id });
+        this.anyReady = true;
+        if (this.single) this.single.startFailures = 0;
         this.firstReady();
         this.checkAllGone();
         this.dispatch();
@@ -316,6 +398,12 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         }
         this.scheduler.resolve(t, outputs);
         publish({ event: 'result', workerId: slot.id, blockIndex: m.blockIndex, attempt: m.attempt });
+        if (this.single) {
+          // its one block is done: it reports and exits, and the next worker may start
+          this.single.blocksLeft--;
+          this.scheduler.removeWorker(slot.id);
+          void this.shutdownSlot(slot, null);
+        }
         this.dispatch();
         return;
       }
@@ -338,9 +426,12 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         return;
       }
       case 'finished':
+        if (slot.state !== 'finishing') return;
         slot.otherArgs = m.otherArgs;
-        if (slot.state === 'finishing') slot.state = 'finished';
+        this.setState(slot, 'finished');
+        publish({ event: 'finished', workerId: slot.id });
         slot.finished?.();
+        if (this.single) this.checkAllGone();
         return;
       case 'log':
         process.stderr.write(`[${this.launcher.kind} worker ${slot.id}] ${m.text}\n`);
@@ -351,17 +442,22 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   }
 
   private onClose(slot: Slot<H>, err: Error | null): void {
-    if (slot.state === 'finished' || slot.state === 'lost' || slot.state === 'failed') return;
+    if (GONE.includes(slot.state)) return;
     this.lose(slot, err ? err.message : 'closed its connection');
   }
 
   /** Declare a worker lost: its blocks go back to the queue (see BlockScheduler.workerLost). */
   private lose(slot: Slot<H>, reason: string): void {
-    if (slot.state === 'lost' || slot.state === 'failed' || slot.state === 'finished') return;
+    if (GONE.includes(slot.state)) return;
     const wasFinishing = slot.state === 'finishing';
-    slot.state = 'lost';
+    const beforeReady = slot.state === 'launching' || slot.state === 'connected';
+    this.setState(slot, 'lost');
     slot.reason = reason;
     const outcome = this.scheduler.workerLost(slot.id, reason);
+    if (this.single) {
+      this.scheduler.removeWorker(slot.id);
+      if (beforeReady) this.single.startFailures++;
+    }
     publish({ event: 'lost', workerId: slot.id, reason, requeued: outcome.fatal ? [] : outcome.revoked.map((t) => t.job.coords.index) });
     const conn = slot.conn;
     if (conn && !conn.closed) {
@@ -385,6 +481,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
    */
   private checkAllGone(): void {
     if (this.failure !== undefined || this.finishing) return;
+    if (this.single) {
+      this.checkSingle(this.single);
+      return;
+    }
     if (this.slots.some((s) => s.state === 'connected' || s.state === 'ready')) {
       clearTimeout(this.noWorkerTimer);
       this.noWorkerTimer = undefined;
@@ -407,9 +507,57 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     });
   }
 
+  /**
+   * singleBlockComputeWorkers: workers come and go, so "every worker gone" means maxBlockDeaths
+   * workers in a row failed before they were ready (no endless relaunching of workers that
+   * cannot start); otherwise launch what is missing. While blocks are left and no worker is
+   * connected, wait at most computeBarrierTimeout for one (after the first: waitFirst's job).
+   */
+  private checkSingle(sb: SingleBlock): void {
+    if (sb.startFailures >= this.settings.maxBlockDeaths) {
+      const n = sb.startFailures;
+      void this.describeSlots().then((d) => {
+        this.failRun(
+          new WorkerLostError(
+            `every ${this.launcher.kind} compute worker is gone, with ${this.scheduler.pending} block(s) not done: ${n} single-block workers in a row failed before they were ready, so no more are launched: ${d}`,
+          ),
+        );
+      });
+      return;
+    }
+    this.topUp();
+    let alive = false;
+    for (const s of this.live) if (s.state === 'connected' || s.state === 'ready') alive = true;
+    if (alive || !this.anyReady || sb.blocksLeft === 0) {
+      clearTimeout(this.noWorkerTimer);
+      this.noWorkerTimer = undefined;
+      return;
+    }
+    const secs = this.run.concurrency.computeBarrierTimeout;
+    if (secs !== null && this.noWorkerTimer === undefined) {
+      this.noWorkerTimer = setTimeout(() => {
+        void this.describeSlots().then((d) => {
+          this.failRun(new TimeoutError(`no ${this.launcher.kind} compute worker was ready for ${secs} s (computeBarrierTimeout) with ${sb.blocksLeft} block(s) not done: ${d}`));
+        });
+      }, secs * 1000);
+      this.noWorkerTimer.unref();
+    }
+  }
+
+  /**
+   * Every worker and its state, for error messages. With singleBlockComputeWorkers, the workers
+   * that did their block are left out and only the last 12 others are listed.
+   */
   private async describeSlots(): Promise<string> {
+    let slots = this.slots;
+    let more = '';
+    if (this.single) {
+      const others = slots.filter((s) => s.state !== 'finished');
+      slots = others.slice(-12);
+      if (others.length > slots.length) more = ` | and ${others.length - slots.length} earlier worker(s)`;
+    }
     const parts = await Promise.all(
-      this.slots.map(async (s) => {
+      slots.map(async (s) => {
         let st = s.reason ?? s.state;
         if (s.handle !== undefined) {
           const more = await this.launcher.status(s.handle).catch(() => '');
@@ -418,7 +566,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         return `worker ${s.id} (${s.handle !== undefined ? this.launcher.describe(s.handle) : 'not started'}): ${st}`;
       }),
     );
-    return parts.join(' | ');
+    return parts.join(' | ') + more;
   }
 
   private dispatch(): void {
@@ -453,7 +601,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       // this process stalled (a long synchronous step): the workers' bytes may be waiting unread
       const stalled = now - last > Math.max(2 * tick, 1000);
       last = now;
-      for (const slot of this.slots) {
+      for (const slot of this.live) {
         const c = slot.conn;
         if (!c || (slot.state !== 'connected' && slot.state !== 'ready')) continue;
         if (stalled || c.bytesReceived !== slot.lastBytes) {
@@ -505,7 +653,18 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       clearInterval(this.monitor);
       clearTimeout(this.noWorkerTimer);
       for (const s of this.slots) clearTimeout(s.killTimer);
-      await Promise.all(this.slots.map((s) => (s.handle !== undefined ? this.launcher.cancel(s.handle).catch(() => undefined) : undefined)));
+      await Promise.all(
+        this.slots.map(async (s) => {
+          try {
+            // a worker that sent its final report is exiting: let it end by itself (exit 0)
+            if (s.handle !== undefined && s.state === 'finished' && this.launcher.ended) await raceTimeout(this.launcher.ended(s.handle), FINISHED_EXIT_GRACE_MS);
+            // (a single-block worker seen to end has no handle any more)
+            if (s.handle !== undefined) await this.launcher.cancel(s.handle);
+          } catch {
+            // a worker that cannot be cancelled never stops the teardown (the channel, the folder)
+          }
+        }),
+      );
       for (const s of this.slots) s.conn?.destroy();
       await this.server?.close().catch(() => undefined);
       await this.launcher.close?.().catch(() => undefined);

@@ -8,9 +8,13 @@
  * empty private folder, read the channel address and key from a 0600 file, and are killed at the
  * end of the run whatever happens. Their bundle folder is inside the run's private folder, so
  * nothing they leave there outlives the run.
+ *
+ * singleBlockComputeWorkers works here as for the batch kinds (one process per block), with at
+ * most os.availableParallelism() processes at once: it is the local reference for them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { RunDescription } from '../applier/apply.js';
 import type { ComputeBackend } from '../applier/compute.js';
@@ -43,6 +47,8 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
   readonly kind = 'CW_SUBPROC';
   readonly bindHost = '127.0.0.1';
   readonly useAddrFile = true;
+  /** singleBlockComputeWorkers: one process per CPU at most (and by default). */
+  readonly singleBlockWorkers = { default: os.availableParallelism(), most: os.availableParallelism(), mostWhy: 'the CPUs of this machine' };
   private cwd: string | undefined;
   private tmp: string | undefined;
 

@@ -18,6 +18,8 @@ export type WorkerEvent =
   | { event: 'result'; workerId: number; blockIndex: number; attempt: number }
   | { event: 'discarded'; workerId: number; blockIndex: number; attempt: number }
   | { event: 'lost'; workerId: number; reason: string; requeued: number[] }
+  /** Its final report (otherArgs) arrived after a shutdown: it exits by itself. */
+  | { event: 'finished'; workerId: number }
   | { event: 'ended'; workerId: number; status: string };
 
 export function publish(e: WorkerEvent): void {
