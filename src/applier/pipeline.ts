@@ -108,7 +108,9 @@ export interface PipelineOptions {
 
 /**
  * Run every block through read, compute and write. Resolves when the last block is written;
- * rejects with the first error, after every in-flight operation has settled.
+ * rejects with the first error, after every read and write in flight has settled. A compute
+ * still running then (a stalled worker) is not awaited: the caller stops it with the backend's
+ * destroy().
  */
 export async function runPipeline(o: PipelineOptions): Promise<void> {
   const n = o.blocks.length;
