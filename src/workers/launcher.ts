@@ -71,7 +71,11 @@ export interface Launcher<H> {
 export interface ChannelBackendSettings {
   /** Seconds between heartbeats, both ways. Default 5. */
   heartbeatSeconds: number;
-  /** A worker silent this long is declared lost and its blocks re-queued. Default 60. */
+  /**
+   * A worker silent this long is declared lost and its blocks re-queued. Default 15 (three
+   * heartbeats), below computeBufferPopTimeout's default 20, so that a stalled worker's blocks are
+   * re-run before the writer gives up on them.
+   */
   workerLostSeconds: number;
   /** Blocks a worker holds at once. Default 2. */
   tasksPerWorker: number;
@@ -110,7 +114,7 @@ export function channelBackendSettings(extra: Readonly<Record<string, unknown>>)
     throw new ControlsError('computeWorkerExtraParams.channelPortRange must be [lo, hi]');
   }
   const heartbeatSeconds = num('heartbeatSeconds', 5);
-  const workerLostSeconds = num('workerLostSeconds', 60);
+  const workerLostSeconds = num('workerLostSeconds', 15);
   if (workerLostSeconds <= heartbeatSeconds) {
     throw new ControlsError(`computeWorkerExtraParams.workerLostSeconds (${workerLostSeconds}) must be more than heartbeatSeconds (${heartbeatSeconds})`);
   }

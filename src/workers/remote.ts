@@ -608,7 +608,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
           slot.lastBytes = c.bytesReceived;
           slot.lastSeen = now;
         } else if (now - slot.lastSeen > lostMs) {
-          this.lose(slot, `sent nothing, not even a heartbeat, for more than ${this.settings.workerLostSeconds} s`);
+          this.lose(slot, `sent nothing, not even a heartbeat, for more than ${this.settings.workerLostSeconds} s (workerLostSeconds: a user function that keeps a worker busy longer than that on one block needs a larger value)`);
         }
       }
     }, tick);
