@@ -116,6 +116,35 @@ describe('worker loss', () => {
     }
   });
 
+  test('with the default timeouts, a worker stopped while it holds the block the writer needs is recovered, not a timeout', async () => {
+    // workerLostSeconds (15) < computeBufferPopTimeout (20), both defaults: the stopped worker is
+    // declared lost first, block 0 is handed out anew and the writer's clock starts again
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    let stopped: number | undefined;
+    log.on((e) => {
+      if (e.event === 'dispatched' && e.blockIndex === 0 && stopped === undefined && e.workerId !== undefined) {
+        stopped = e.workerId;
+        process.kill(pidOf(log, stopped), 'SIGSTOP');
+      }
+      if (e.event === 'lost' && e.workerId === stopped) process.kill(pidOf(log, stopped), 'SIGCONT');
+    });
+    try {
+      const out = path.join(dir, 'stop-defaults.tif');
+      const controls = { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 3 } };
+      await apply(combine, inputs, { out }, { controls, otherArgs: { busyMs: 5 } });
+      assert.deepEqual(readFileSync(out), seqBytes);
+      const lost = log.of('lost');
+      assert.equal(lost.length, 1);
+      assert.equal(lost[0]!.workerId, stopped);
+      assert.match(lost[0]!.reason, /sent nothing, not even a heartbeat, for more than 15 s \(workerLostSeconds/);
+      assert.ok(lost[0]!.requeued.includes(0));
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+
   test('a block that kills its worker 3 times fails the run naming the block', async () => {
     const tempBefore = riotsTempEntries();
     const log = new EventLog();
