@@ -90,6 +90,9 @@ export class Timings {
 const ORDER = ['startup', 'reading', 'userfunction', 'writing', 'basicstats', 'histogram', 'pyramids', 'closing'];
 
 /** A readable table of phase totals, the wall time, and optionally one column per worker. */
+/** More workers than this get summary columns in the report instead of one column each. */
+export const MAX_WORKER_COLUMNS = 8;
+
 export function formatTimingsReport(total: Timings, wallSeconds: number, perWorker?: Map<number, Timings>): string {
   const phases = [...total.phases()].sort((a, b) => {
     const ia = ORDER.indexOf(a);
@@ -97,14 +100,20 @@ export function formatTimingsReport(total: Timings, wallSeconds: number, perWork
     return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || a.localeCompare(b);
   });
   const workers = perWorker ? [...perWorker.keys()].sort((a, b) => a - b) : [];
-  const head = ['phase', 'seconds', 'calls', ...workers.map((w) => `worker ${w}`)];
-  const rows = phases.map((p) => [
-    p,
-    total.get(p).toFixed(3),
-    String(total.toJSON()[p]?.count ?? 0),
-    ...workers.map((w) => (perWorker!.get(w)!.get(p) ? perWorker!.get(w)!.get(p).toFixed(3) : '')),
-  ]);
-  rows.push(['wall time', wallSeconds.toFixed(3), '', ...workers.map(() => '')]);
+  // One column per worker up to a point; beyond it (single-block runs have a worker per block)
+  // the spread across workers: least, median and most of those that had the phase.
+  const summarise = workers.length > MAX_WORKER_COLUMNS;
+  const extraHead = summarise ? [`min of ${workers.length} workers`, 'median', 'max'] : workers.map((w) => `worker ${w}`);
+  const extraCells = (p: string): string[] => {
+    if (!summarise) return workers.map((w) => (perWorker!.get(w)!.get(p) ? perWorker!.get(w)!.get(p).toFixed(3) : ''));
+    const xs = workers.map((w) => perWorker!.get(w)!.get(p)).filter((x) => x > 0).sort((a, b) => a - b);
+    if (xs.length === 0) return ['', '', ''];
+    const mid = xs.length % 2 ? xs[(xs.length - 1) / 2]! : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2;
+    return [xs[0]!, mid, xs[xs.length - 1]!].map((x) => x.toFixed(3));
+  };
+  const head = ['phase', 'seconds', 'calls', ...extraHead];
+  const rows = phases.map((p) => [p, total.get(p).toFixed(3), String(total.toJSON()[p]?.count ?? 0), ...extraCells(p)]);
+  rows.push(['wall time', wallSeconds.toFixed(3), '', ...extraHead.map(() => '')]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]): string => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
