@@ -144,9 +144,12 @@ describe('the jobs of a run on the local endpoint', () => {
     aws.holdQueue('riosJobQueueWorker', 'held: no instances');
     const jobs = new RunJobs({ b, runId: 'riots-test-2', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', minRefreshMs: 100 });
     try {
-      const job = await jobs.submit({ jobName: 'riots-test-2-worker-0', command: ['-i', '0', '--channaddr', '127.0.0.1,1'], environment: {} });
+      const job = await jobs.submit({ jobName: 'riots-test-2-worker-0', command: ['-i', '0', '--channaddr', '127.0.0.1,1'], environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32) } });
       await new Promise((r) => setTimeout(r, 500)); // past the start delay, so the hold reason is set
       assert.match(await jobs.status(job), /RUNNABLE; statusReason: held: no instances/);
+      // what is kept of the description is what the status line needs: not the environment (the key)
+      assert.equal(job.detail?.status, 'RUNNABLE');
+      assert.ok(!JSON.stringify(job.detail).includes('ab'.repeat(32)), JSON.stringify(job.detail));
       await jobs.stop(job, 'stopped by the test', 5000, 5000);
       assert.match(String(job.endedText), /FAILED; statusReason: stopped by the test/);
       assert.equal(jobStatusText(undefined), 'status unknown (not yet described)');

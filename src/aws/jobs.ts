@@ -28,6 +28,10 @@ export interface JobSubmission {
 export interface TrackedJob {
   jobId: string;
   jobName: string;
+  /**
+   * What DescribeJobs said last, kept to what {@link jobStatusText} reports: a run may have a job
+   * per block, and a full description holds the job's environment (with the run's key).
+   */
   detail?: BatchSdk.JobDetail;
   /** Set once the job is SUCCEEDED or FAILED. */
   endedText?: string;
@@ -45,6 +49,21 @@ export function jobStatusText(d: BatchSdk.JobDetail | undefined): string {
   if (c?.reason) parts.push(`reason: ${c.reason}`);
   if (c?.logStreamName && d.status === 'FAILED') parts.push(`log stream: ${c.logStreamName}`);
   return parts.join('; ');
+}
+
+/** The parts of a job's description that {@link jobStatusText} reads. */
+export function statusOnly(d: BatchSdk.JobDetail): BatchSdk.JobDetail {
+  const c = d.container ?? d.attempts?.at(-1)?.container;
+  return {
+    jobId: d.jobId,
+    jobName: d.jobName,
+    jobQueue: d.jobQueue,
+    jobDefinition: d.jobDefinition,
+    startedAt: d.startedAt,
+    status: d.status,
+    statusReason: d.statusReason,
+    ...(c ? { container: { exitCode: c.exitCode, reason: c.reason, logStreamName: c.logStreamName } } : {}),
+  };
 }
 
 export interface RunJobsOptions {
@@ -107,7 +126,7 @@ export class RunJobs {
           for (const d of res.jobs ?? []) {
             const job = d.jobId ? this.jobs.get(d.jobId) : undefined;
             if (!job) continue;
-            job.detail = d;
+            job.detail = statusOnly(d);
             if (DONE.has(String(d.status)) && job.endedText === undefined) {
               job.endedText = `job ${job.jobId} ${jobStatusText(d)}`;
               job.resolveEnded(job.endedText);
