@@ -174,3 +174,43 @@ describe('computeBufferInsertTimeout', () => {
     assert.deepEqual(written, [0, 1, 2, 3, 4]);
   });
 });
+
+describe('memory', () => {
+  test('a written block is no longer reachable from the pipeline: its outputs are collected while later blocks run', async () => {
+    // gc() on demand, for this test only
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const n = 40;
+    const refs: WeakRef<object>[] = [];
+    let collectedEarly = -1;
+    const backend: ComputeBackend = {
+      capacity: 2,
+      start: async () => undefined,
+      compute: async (c, _inputs, onDispatch) => {
+        onDispatch?.(0);
+        const out = { o: { big: new Float64Array(1 << 16) } } as unknown as BlockAssociations;
+        refs[c.index] = new WeakRef(out);
+        return out;
+      },
+      finish: async () => ({ otherArgsList: [], workerTimings: new Map() }),
+      destroy: async () => undefined,
+    };
+    await runPipeline(
+      options(backend, n, {
+        pop: 20,
+        insert: 10,
+        write: async (c) => {
+          if (c.index === n - 1) {
+            // the last write: the first blocks were written long ago
+            await afterMs(0);
+            gc();
+            collectedEarly = refs.slice(0, 10).filter((r) => r.deref() === undefined).length;
+          }
+        },
+      }),
+    );
+    assert.equal(collectedEarly, 10, `outputs of written blocks still reachable: ${10 - collectedEarly} of the first 10`);
+  });
+});

@@ -122,16 +122,32 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   const results: (Promise<BlockAssociations> | undefined)[] = new Array(n);
   const settled: Promise<unknown>[] = [];
   let failure: { err: unknown } | undefined;
-  // Rejects when the run fails: a compute still running (a stalled worker) must not hold the
-  // pipeline; the caller's destroy() of the backend stops it.
-  let failed!: (err: unknown) => void;
-  const failedP = new Promise<never>((_, reject) => (failed = reject));
-  failedP.catch(noop);
+  // A compute still running when the run fails (a stalled worker) must not hold the pipeline: it
+  // is given up (the caller's destroy() of the backend stops it). One listener per compute in
+  // flight, removed when it settles: racing every block against one never-settled promise would
+  // keep every block's outputs reachable from that promise for the whole run.
+  const failListeners = new Set<(err: unknown) => void>();
+  const unlessFailed = <T>(p: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (failure) return reject(failure.err);
+      failListeners.add(reject);
+      p.then(
+        (v) => {
+          failListeners.delete(reject);
+          resolve(v);
+        },
+        (e: unknown) => {
+          failListeners.delete(reject);
+          reject(e);
+        },
+      );
+    });
   const failedSignal = new AbortController();
   const fail = (err: unknown): void => {
     if (failure) return;
     failure = { err };
-    failed(err);
+    for (const l of failListeners) l(err);
+    failListeners.clear();
     failedSignal.abort(err);
     // wake every wait so the loop winds down; each waiter checks `failure`
     inFlight.open();
@@ -275,7 +291,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
         }
         if (failure) throw (failure as { err: unknown }).err;
         try {
-          return await Promise.race([o.backend.compute(coords, inputs, hookFor(i)), failedP]);
+          return await unlessFailed(o.backend.compute(coords, inputs, hookFor(i)));
         } finally {
           computeSlots.release();
         }
