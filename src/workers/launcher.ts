@@ -51,6 +51,14 @@ export interface Launcher<H> {
    * needs the setting.
    */
   readonly singleBlockWorkers?: { default: number; most?: number; mostWhy?: string };
+  /**
+   * True when {@link ended} settles by itself as soon as the worker ends (a local process's
+   * exit): the end of a run then lets a worker that sent its final report exit by itself before
+   * cancelling it. Kinds that learn of the end by polling (Batch) leave it unset: their cancel()
+   * gives an ending worker its grace while polling actively, and a passive wait would only add
+   * a poll period to every run.
+   */
+  readonly endNoticedPromptly?: boolean;
   /** Called once before the first launch. */
   prepare?(ctx: LaunchContext): Promise<void>;
   /** Start one worker. Resolves once it is submitted/spawned, not when it is connected. */

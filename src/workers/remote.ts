@@ -657,7 +657,9 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         this.slots.map(async (s) => {
           try {
             // a worker that sent its final report is exiting: let it end by itself (exit 0)
-            if (s.handle !== undefined && s.state === 'finished' && this.launcher.ended) await raceTimeout(this.launcher.ended(s.handle), FINISHED_EXIT_GRACE_MS);
+            if (s.handle !== undefined && s.state === 'finished' && this.launcher.ended && this.launcher.endNoticedPromptly) {
+              await raceTimeout(this.launcher.ended(s.handle), FINISHED_EXIT_GRACE_MS);
+            }
             // (a single-block worker seen to end has no handle any more)
             if (s.handle !== undefined) await this.launcher.cancel(s.handle);
           } catch {

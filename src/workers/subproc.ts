@@ -45,6 +45,7 @@ const TAIL = 4000;
 
 export class SubprocLauncher implements Launcher<ChildHandle> {
   readonly kind = 'CW_SUBPROC';
+  readonly endNoticedPromptly = true;
   readonly bindHost = '127.0.0.1';
   readonly useAddrFile = true;
   /** singleBlockComputeWorkers: one process per CPU at most (and by default). */
