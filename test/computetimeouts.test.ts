@@ -5,37 +5,27 @@
  * (computeBufferInsertTimeout needs a writer held up: see test/pipeline.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { TimeoutError } from '../src/errors.js';
-import { EventLog, assertNothingLeft, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
+import { assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls } from './helpers/subproc.js';
 
 let dir: string;
-const savedTmp = process.env.TMPDIR;
 let inputs: { a: string; b: string };
 let combine: Parameters<typeof apply>[0];
 let seqBytes: Buffer;
 
+let fx: ChannelFixture;
+
 before(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-ctimeout-test-'));
-  privateTmpdir(dir);
-  inputs = makeInputs(dir, 192, 128); // 3 x 2 blocks of 64
-  combine = ((await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine }).combine;
-  const seq = path.join(dir, 'seq.tif');
-  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 } });
-  seqBytes = readFileSync(seq);
+  fx = await channelFixture('riots-ctimeout-test-', 192, 128);
+  ({ dir, inputs, combine, seqBytes } = fx);
 });
 
-after(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => fx.close());
 
 function controls(pop: number | null): Record<string, unknown> {
   // a stuck worker sends no heartbeats: loss detection is set far beyond the timeout under test

@@ -5,19 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
-import { EventLog, alive, assertNothingLeft, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
+import { alive, assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls } from './helpers/subproc.js';
 
 let dir: string;
-const savedTmp = process.env.TMPDIR;
 let inputs: { a: string; b: string };
 let combine: Parameters<typeof apply>[0];
 let userModule: string;
@@ -26,22 +24,14 @@ const COLS = 512;
 const ROWS = 384; // 8 x 6 = 48 blocks of 64
 const BLOCKS = 48;
 
+let fx: ChannelFixture;
+
 before(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-ft-test-'));
-  privateTmpdir(dir);
-  inputs = makeInputs(dir, COLS, ROWS);
-  userModule = writeUserModule(path.join(dir, 'user'));
-  combine = ((await import(pathToFileURL(userModule).href)) as { combine: typeof combine }).combine;
-  const seq = path.join(dir, 'seq.tif');
-  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 } });
-  seqBytes = readFileSync(seq);
+  fx = await channelFixture('riots-ft-test-', COLS, ROWS);
+  ({ dir, inputs, combine, seqBytes, userModule } = fx);
 });
 
-after(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => fx.close());
 
 async function failure(p: Promise<unknown>): Promise<Error> {
   return p.then(
@@ -131,7 +121,7 @@ describe('worker loss', () => {
     });
     try {
       const out = path.join(dir, 'stop-defaults.tif');
-      const controls = { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 3 } };
+      const controls = { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_SUBPROC' as const, numComputeWorkers: 3 } };
       await apply(combine, inputs, { out }, { controls, otherArgs: { busyMs: 5 } });
       assert.deepEqual(readFileSync(out), seqBytes);
       const lost = log.of('lost');

@@ -6,11 +6,10 @@
  * singleBlockMaxWorkers are alive at once; nothing is left running.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { BatchClient } from '@aws-sdk/client-batch';
 import { apply, type RunDescription } from '../src/applier/apply.js';
 import '../src/workers/index.js';
@@ -24,31 +23,23 @@ import { ChannelWorkerBackend, channelBackendSettings, singleBlockMaxWorkers, ty
 import { SubprocLauncher } from '../src/workers/subproc.js';
 import { activeJobs, describeJobs, jobIdsOf, useEndpointEnv } from './helpers/awsbatch.js';
 import { createBatchStack } from './helpers/localaws.js';
-import { EventLog, assertNothingLeft, makeInputs, privateTmpdir, riotsTempEntries, writeUserModule } from './helpers/subproc.js';
+import { assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries } from './helpers/subproc.js';
 
 const BLOCKS = 9; // 3 x 3 blocks of 64, the last row and column ragged
 const CPUS = os.availableParallelism();
 let dir: string;
-const savedTmp = process.env.TMPDIR;
 let inputs: { a: string; b: string };
 let combine: Parameters<typeof apply>[0];
 let seqBytes: Buffer;
 
+let fx: ChannelFixture;
+
 before(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-single-test-'));
-  privateTmpdir(dir);
-  inputs = makeInputs(dir, 170, 150);
-  combine = ((await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine }).combine;
-  const seq = path.join(dir, 'seq.tif');
-  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, otherArgs: { count: 0 } });
-  seqBytes = readFileSync(seq);
+  fx = await channelFixture('riots-single-test-', 170, 150, { count: 0 });
+  ({ dir, inputs, combine, seqBytes } = fx);
 });
 
-after(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => fx.close());
 
 function singleControls(kind: 'CW_SUBPROC' | 'CW_AWSBATCH', extra: Record<string, unknown> = {}, concurrency: Record<string, unknown> = {}): Record<string, unknown> {
   const base = kind === 'CW_SUBPROC' ? { heartbeatSeconds: 0.2, workerLostSeconds: 1.5 } : { channelAddress: '127.0.0.1', heartbeatSeconds: 0.5, workerLostSeconds: 4, pollSeconds: 0.3 };

@@ -5,19 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, readdirSync, rmSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { UserFunctionError } from '../src/errors.js';
-import { EventLog, alive, assertNothingLeft, makeInputs, privateTmpdir, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
+import { alive, assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let dir: string;
-const savedTmp = process.env.TMPDIR;
 let inputs: { a: string; b: string };
 let combine: Parameters<typeof apply>[0];
 let seqBytes: Buffer;
@@ -25,22 +23,14 @@ const COLS = 300;
 const ROWS = 260; // 5 x 5 blocks of 64, ragged edges
 const BLOCKS = 25;
 
+let fx: ChannelFixture;
+
 before(async () => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-subproc-test-'));
-  privateTmpdir(dir);
-  inputs = makeInputs(dir, COLS, ROWS);
-  const mod = (await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine };
-  combine = mod.combine;
-  const seq = path.join(dir, 'seq.tif');
-  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, otherArgs: { count: 0 } });
-  seqBytes = readFileSync(seq);
+  fx = await channelFixture('riots-subproc-test-', COLS, ROWS, { count: 0 });
+  ({ dir, inputs, combine, seqBytes } = fx);
 });
 
-after(() => {
-  if (savedTmp === undefined) delete process.env.TMPDIR;
-  else process.env.TMPDIR = savedTmp;
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => fx.close());
 
 describe('CW_SUBPROC', () => {
   for (const read of [false, true]) {

@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { apply } from '../../src/applier/apply.js';
 import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/remote.js';
 import { makeTestRaster } from './oracle.js';
 
@@ -167,6 +168,47 @@ export function privateTmpdir(parent: string): string {
   mkdirSync(t, { recursive: true });
   process.env.TMPDIR = t;
   return t;
+}
+
+/** What the channel-worker tests share: see {@link channelFixture}. */
+export interface ChannelFixture {
+  dir: string;
+  inputs: { a: string; b: string };
+  /** The test user module's file, and its `combine` function. */
+  userModule: string;
+  combine: Parameters<typeof apply>[0];
+  /** The sequential run's output, which every concurrent run must equal byte for byte. */
+  seqBytes: Buffer;
+  /** Restore TMPDIR and remove the folder. */
+  close(): void;
+}
+
+/**
+ * A private folder (also TMPDIR, so that riots' temporary folders can be counted) holding two
+ * `cols` x `rows` inputs, the test user module, and the sequential output of `combine` over them
+ * in 64 x 64 windows (with `otherArgs`, when given).
+ */
+export async function channelFixture(prefix: string, cols: number, rows: number, otherArgs?: unknown): Promise<ChannelFixture> {
+  const savedTmp = process.env.TMPDIR;
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  privateTmpdir(dir);
+  const inputs = makeInputs(dir, cols, rows);
+  const userModule = writeUserModule(path.join(dir, 'user'));
+  const combine = ((await import(pathToFileURL(userModule).href)) as { combine: Parameters<typeof apply>[0] }).combine;
+  const seq = path.join(dir, 'seq.tif');
+  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, ...(otherArgs === undefined ? {} : { otherArgs }) });
+  return {
+    dir,
+    inputs,
+    userModule,
+    combine,
+    seqBytes: readFileSync(seq),
+    close: () => {
+      if (savedTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmp;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** riots' temporary folders in the temp dir (run folders, worker bundle folders). */
