@@ -189,9 +189,14 @@ export class OutputStatsWriter {
         // while the values are replayed here.
         const flushing = this.ds.flushAsync();
         flushing.catch(() => undefined);
-        for (const f of fromSpill) {
-          await f.spill.replay((values) => f.binner.add(values));
-          hists[f.band] = f.binner.histogram();
+        try {
+          for (const f of fromSpill) {
+            await f.spill.replay((values) => f.binner.add(values));
+            hists[f.band] = f.binner.histogram();
+          }
+        } finally {
+          // never leave the flush running behind a failure: the caller closes the dataset next
+          await flushing.catch(() => undefined);
         }
         await flushing;
       }
