@@ -89,10 +89,13 @@ export class Timings {
 
 const ORDER = ['startup', 'reading', 'userfunction', 'writing', 'basicstats', 'histogram', 'pyramids', 'closing'];
 
-/** A readable table of phase totals, the wall time, and optionally one column per worker. */
 /** More workers than this get summary columns in the report instead of one column each. */
 export const MAX_WORKER_COLUMNS = 8;
 
+/**
+ * A readable table of phase totals and the wall time, with one column per worker when given
+ * (or, beyond {@link MAX_WORKER_COLUMNS} workers, the least, median and most across them).
+ */
 export function formatTimingsReport(total: Timings, wallSeconds: number, perWorker?: Map<number, Timings>): string {
   const phases = [...total.phases()].sort((a, b) => {
     const ia = ORDER.indexOf(a);
