@@ -1,7 +1,7 @@
 /**
  * A main process for interruption tests: runs apply() with CW_SUBPROC workers and reports on
- * stdout, one line each: `PID <worker pid>` when a worker connects, `RESULT <n>` per block
- * received, then `DONE` or `ERROR <code> <message>`.
+ * stdout, one line each: `PID <worker pid>` when a worker process is launched (whether or not it
+ * has connected yet), `RESULT <n>` per block received, then `DONE` or `ERROR <code> <message>`.
  * usage: node --import tsx test/helpers/subprocrun.ts A B OUT USERMODULE WORKERS
  */
 import diagnostics from 'node:diagnostics_channel';
@@ -15,7 +15,7 @@ const [a, b, out, mod, n] = process.argv.slice(2);
 let results = 0;
 diagnostics.subscribe(WORKER_EVENTS, (m) => {
   const e = m as WorkerEvent;
-  if (e.event === 'connected') process.stdout.write(`PID ${e.pid}\n`);
+  if (e.event === 'launched') process.stdout.write(`PID ${e.handle.replace(/^pid /, '')}\n`);
   if (e.event === 'result') process.stdout.write(`RESULT ${++results}\n`);
 });
 const fn = ((await import(pathToFileURL(mod!).href)) as { combine: Parameters<typeof apply>[0] }).combine;
