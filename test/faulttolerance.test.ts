@@ -213,7 +213,7 @@ describe('scheduling', () => {
     const log = new EventLog();
     try {
       const out = path.join(dir, 'slow.tif');
-      await apply(combine, inputs, { out }, { controls: subprocControls(3, { workerLostSeconds: 10 }), otherArgs: { busyMs: 15, slowWorker: 1, slowFactor: 10 } });
+      await apply(combine, inputs, { out }, { controls: subprocControls(3, { workerLostSeconds: 10 }), otherArgs: { busyMs: 40, slowWorker: 1, slowFactor: 10 } });
       assert.deepEqual(readFileSync(out), seqBytes);
       const bySlow = log.of('result').filter((r) => r.workerId === 1).length;
       assert.ok(bySlow < BLOCKS / 6, `the slow worker did ${bySlow} of ${BLOCKS} blocks`);
