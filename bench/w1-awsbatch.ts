@@ -12,7 +12,7 @@
  * package.json and node_modules) and the endpoint's `riots` command points there.
  * `--workers-from source` runs them from src/ through tsx instead, as the tests do.
  *
- * usage: node --import tsx bench/w1-awsbatch.ts [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source]
+ * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source]
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -31,13 +31,38 @@ if (process.argv[2] === '--run') {
   const [, , , a, b, out, fnPath, conc] = process.argv;
   const { apply } = await import('../src/index.js');
   const fn = ((await import(fnPath!)) as { mean: Parameters<typeof apply>[0] }).mean;
-  const t0 = performance.now();
+  // --trace: when each worker was launched (job submitted), connected, ready, gave its first and
+  // last result, and ended, in seconds from the call to apply()
+  const trace: string[] = [];
+  let t0 = performance.now();
+  if (process.env.RIOTS_BENCH_TRACE) {
+    const { default: diagnostics } = await import('node:diagnostics_channel');
+    const { WORKER_EVENTS } = await import('../src/workers/remote.js');
+    const firstResult = new Set<number>();
+    let last = '';
+    diagnostics.subscribe(WORKER_EVENTS, (m) => {
+      const e = m as { event: string; workerId?: number };
+      const at = `${((performance.now() - t0) / 1000).toFixed(2).padStart(6)} s  worker ${e.workerId ?? '-'}  `;
+      if (e.event === 'result') {
+        if (!firstResult.has(e.workerId!)) trace.push(`${at}first result`);
+        firstResult.add(e.workerId!);
+        last = `${at}last result (of all)`;
+      } else if (e.event !== 'dispatched') trace.push(`${at}${e.event}`);
+      if (e.event === 'finished' && last) {
+        trace.push(last);
+        last = '';
+      }
+    });
+  }
+  t0 = performance.now();
   const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } });
-  process.stdout.write(JSON.stringify({ applySeconds: (performance.now() - t0) / 1000, report: r.formatReport() }) + '\n');
+  const applySeconds = (performance.now() - t0) / 1000;
+  trace.push(`${applySeconds.toFixed(2).padStart(6)} s  apply() returns`);
+  process.stdout.write(JSON.stringify({ applySeconds, report: r.formatReport(), trace: trace.join('\n') }) + '\n');
   process.exit(0);
 }
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' }, 'workers-from': { type: 'string', default: 'built' } } });
+const { values } = parseArgs({ options: { trace: { type: 'boolean', default: false }, size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' }, 'workers-from': { type: 'string', default: 'built' } } });
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
@@ -65,7 +90,7 @@ const b = makeFloatInput('w1b', size, 2);
 const workersFrom = values['workers-from'] === 'source' ? 'source' : 'built';
 const riotsCommand = workersFrom === 'built' ? [process.execPath, path.join(buildRiots(), 'dist', 'cli', 'main.js')] : undefined;
 const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, ...(riotsCommand ? { riotsCommand } : {}) });
-const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' };
+const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1', ...(values.trace ? { RIOTS_BENCH_TRACE: '1' } : {}) };
 try {
   const { createBatchStack } = await import('../test/helpers/localaws.js');
   await createBatchStack(aws);
@@ -84,6 +109,7 @@ try {
       const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc)], env);
       batch.get(read)!.push(r.applySeconds);
       lastReport = r.report;
+      if (values.trace) console.log(`trace, CW_AWSBATCH computeWorkersRead ${read}, run ${i + 1}:\n${r.trace}`);
     }
   }
   const s = median(seq);

@@ -6,13 +6,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
-import { InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
+import { InputError, InputMissingError, InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
 import { alive, assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls } from './helpers/subproc.js';
 
 let dir: string;
@@ -178,6 +180,41 @@ describe('worker loss', () => {
       const err = await failure(apply(combine, inputs, { out }, { controls: subprocControls(2), otherArgs: { busyMs: 10 }, signal: ac.signal }));
       assert.ok(err instanceof InterruptedError, String(err));
       assert.equal(existsSync(out), false);
+      assertNothingLeft(log, tempBefore);
+    } finally {
+      log.close();
+    }
+  });
+
+  test('workers are launched while the inputs open; an input that then fails stops them and leaves nothing', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    // an input that takes a second to fail: an HTTP server that answers 404 after 1 s
+    const server = http.createServer((_req, res) => setTimeout(() => res.writeHead(404).end(), 1000));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `/vsicurl/http://127.0.0.1:${(server.address() as AddressInfo).port}/slow.tif`;
+    try {
+      const out = path.join(dir, 'missing-input.tif');
+      const err = await failure(apply(combine, { a: inputs.a, b: url }, { out }, { controls: subprocControls(2) }));
+      assert.ok(err instanceof InputError, String(err));
+      assert.ok(err.message.includes(url), err.message);
+      assert.equal(log.of('launched').length, 2, 'both workers were launched while the input was opening');
+      assert.equal(log.of('result').length, 0);
+      assert.equal(existsSync(out), false);
+      assertNothingLeft(log, tempBefore, true);
+    } finally {
+      log.close();
+      server.close();
+    }
+  });
+
+  test('an input missing at once: no worker outlives the error', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    try {
+      const err = await failure(apply(combine, { a: inputs.a, b: path.join(dir, 'no-such-input.tif') }, { out: path.join(dir, 'missing.tif') }, { controls: subprocControls(2) }));
+      assert.ok(err instanceof InputMissingError, String(err));
+      assert.match(err.message, /no-such-input\.tif/);
       assertNothingLeft(log, tempBefore);
     } finally {
       log.close();

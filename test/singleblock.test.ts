@@ -102,7 +102,7 @@ describe('settings', () => {
 
   test('capacity (blocks between read and write) depends on the workers at once, not on the number of blocks', () => {
     const capacity = (total: number): number => {
-      const run = { concurrency: new ConcurrencyStyle({ computeWorkerKind: 'CW_SUBPROC', singleBlockComputeWorkers: true, computeWorkerExtraParams: { singleBlockMaxWorkers: 1 } }), plan: { total }, signal: new AbortController().signal };
+      const run = { concurrency: new ConcurrencyStyle({ computeWorkerKind: 'CW_SUBPROC', singleBlockComputeWorkers: true, computeWorkerExtraParams: { singleBlockMaxWorkers: 1 } }), layout: Promise.resolve({ plan: { total } }), signal: new AbortController().signal };
       return new ChannelWorkerBackend(run as unknown as RunDescription, new SubprocLauncher()).capacity;
     };
     assert.equal(capacity(9), 4);

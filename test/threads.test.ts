@@ -99,11 +99,10 @@ describe('CW_THREADS', () => {
     const ctx = { projection: '', transform: [0, 1, 0, 0, 0, -1] as [number, number, number, number, number, number], cols: 8, rows: 4, windowXSize: 8, windowYSize: 4, overlap: 0 };
     const run = {
       userFunction: copyRef,
-      infoContext: ctx,
+      layout: Promise.resolve({ infoContext: ctx, sources: [{ ref: { name: 'a', listIndex: null, path: 'a.tif' }, dtype: 'Float32', bands: 1, nodata: [null] }] }),
       outRefs: [{ name: 'out', listIndex: null, path: 'x.tif' }],
       concurrency,
       otherArgs: undefined,
-      sources: [{ ref: { name: 'a', listIndex: null, path: 'a.tif' }, dtype: 'Float32', bands: 1, nodata: [null] }],
       controls: ApplierControls.from({}),
       timings: new Timings(),
     } as unknown as RunDescription;

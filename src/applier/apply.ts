@@ -53,21 +53,33 @@ export interface ApplierReturn {
   formatReport(): string;
 }
 
+/** What a backend learns once the inputs are open: the working grid and how it is read. */
+export interface RunLayout {
+  infoContext: InfoContext;
+  plan: BlockPlan;
+  sources: InputSource[];
+  grid: PixelGrid;
+}
+
 /** Everything a compute backend needs to know about the run; plain data except the function. */
 export interface RunDescription {
   /** A function made with defineUserFunction, or a { module, name } reference (see src/workers/userfunction.ts). */
   userFunction: UserFunction | UserFunctionRef;
-  infoContext: InfoContext;
-  plan: BlockPlan;
   inRefs: ImageRef[];
   outRefs: ImageRef[];
   controls: ApplierControls;
   concurrency: ConcurrencyStyle;
   otherArgs: unknown;
   timings: Timings;
-  sources: InputSource[];
-  grid: PixelGrid;
   signal: AbortSignal;
+  /**
+   * The working grid, settled once the inputs are open. The backend is created and started
+   * before that: workers take from a second (a process) to minutes (a Batch job) to start and
+   * need nothing of the grid until they are set up, so they start while the main process loads
+   * GDAL and opens the inputs. Rejects when the inputs cannot be used; the applier then destroys
+   * the backend.
+   */
+  layout: Promise<RunLayout>;
 }
 
 /** Factory for worker backends, registered by src/workers so the applier never names a kind. */
@@ -147,9 +159,33 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
   let opened: OpenedInput[] = [];
   let sources: InputSource[] = [];
   let backend: ComputeBackend | undefined;
+  let backendStarted: Promise<void> | undefined;
   let readPool: ReadPool | undefined;
+  let settleLayout!: { resolve: (l: RunLayout) => void; reject: (e: unknown) => void };
+  const layout = new Promise<RunLayout>((resolve, reject) => (settleLayout = { resolve, reject }));
+  layout.catch(() => undefined);
   try {
     const stopStartup = timings.start('startup');
+    if (concurrency.usesComputeWorkers) {
+      // workers first, so that they start while the inputs open (see RunDescription.layout)
+      if (!workerBackendFactory) await import('../workers/index.js');
+      if (!workerBackendFactory) throw new ControlsError(`no compute worker backend is available for ${concurrency.computeWorkerKind}`);
+      backend = await workerBackendFactory({
+        userFunction: userFunction as unknown as UserFunction | UserFunctionRef,
+        inRefs,
+        outRefs,
+        controls,
+        concurrency,
+        otherArgs: options.otherArgs,
+        timings,
+        signal: abort.signal,
+        layout,
+      });
+      backendStarted = backend.start();
+      backendStarted.catch(() => undefined);
+      // launch requests out (Batch: SubmitJob) before GDAL loads, which holds this thread a moment
+      await backend.launched?.();
+    }
     opened = await openInputs(inRefs);
     const built = await sourceBuilder(inRefs, opened, controls);
     sources = built.sources;
@@ -180,24 +216,8 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
         }
       });
     }
-    if (concurrency.usesComputeWorkers) {
-      if (!workerBackendFactory) await import('../workers/index.js');
-      if (!workerBackendFactory) throw new ControlsError(`no compute worker backend is available for ${concurrency.computeWorkerKind}`);
-      backend = await workerBackendFactory({
-        userFunction: userFunction as unknown as UserFunction | UserFunctionRef,
-        infoContext: ctx,
-        plan,
-        inRefs,
-        outRefs,
-        controls,
-        concurrency,
-        otherArgs,
-        timings,
-        sources,
-        grid,
-        signal: abort.signal,
-      });
-    } else {
+    settleLayout.resolve({ infoContext: ctx, plan, sources, grid });
+    if (!backend) {
       const fn = typeof userFunction === 'function' ? userFunction : await loadUserFunction(userFunctionSpecOf(userFunction)!);
       backend = new SequentialBackend(fn as unknown as UserFunction, info, otherArgs, timings);
     }
@@ -210,7 +230,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
         timings,
       );
     }
-    await backend.start();
+    await (backendStarted ?? backend.start());
     stopStartup();
 
     const progress = g.progress ? makeProgress() : undefined;
@@ -247,8 +267,19 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     });
     progress?.finish();
     if (abort.signal.aborted) throw abort.signal.reason;
-    const fin = await backend.finish();
-    for (const o of outputs) await o.file!.close();
+    // The workers shut down (a Batch job is seen to end only by polling) while the outputs get
+    // their statistics and pyramids; the outputs go into place only once the workers are done,
+    // since a worker may still fail the run. Both are waited for before anything else happens.
+    const [finished, finalized] = await Promise.allSettled([
+      backend.finish(),
+      (async () => {
+        for (const o of outputs) await o.file!.finalize();
+      })(),
+    ]);
+    if (finished.status === 'rejected') throw finished.reason;
+    if (finalized.status === 'rejected') throw finalized.reason;
+    const fin = finished.value;
+    for (const o of outputs) o.file!.commit();
     const workerTimings = fin.workerTimings;
     for (const t of workerTimings.values()) timings.merge(t);
     const wallSeconds = (performance.now() - tStart) / 1000;
@@ -262,6 +293,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
       formatReport: () => formatTimingsReport(timings, wallSeconds, workerTimings.size > 0 ? workerTimings : undefined),
     };
   } catch (err) {
+    settleLayout.reject(err);
     await backend?.destroy(err).catch(() => undefined);
     for (const o of outputs) await o.file?.abort().catch(() => undefined);
     throw err instanceof RiotsError || !(abort.signal.aborted) ? err : abort.signal.reason;

@@ -28,6 +28,12 @@ export interface ComputeBackend {
   /** Get ready to take blocks. Workers may still be starting (elastic start): blocks wait for the first one, bounded by computeBarrierTimeout. */
   start(): Promise<void>;
   /**
+   * After start() is called: resolves once the workers' launch requests are out (processes
+   * spawned, jobs submitted), before they are ready; rejects if start() fails before that. The
+   * applier waits for it before it loads GDAL and opens the inputs.
+   */
+  launched?(): Promise<void>;
+  /**
    * Compute one block. `inputs` is undefined when workers read their own inputs.
    * `onDispatch` is called each time the block is handed to a worker that is ready (again when a
    * lost worker's block is handed out anew), with that worker's id: the pipeline's

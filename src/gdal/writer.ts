@@ -64,6 +64,8 @@ export class OutputFile {
   private dtype: Block['dtype'] | undefined;
   private bands = 0;
   private closed = false;
+  /** Statistics, pyramids and GDAL close done; the file is still under its temporary name. */
+  private finalized = false;
   private scratch: Block['data'] | undefined;
 
   constructor(target: OutputTarget, grid: PixelGridSpec, windowXSize: number, windowYSize: number, timings: Timings) {
@@ -195,7 +197,17 @@ export class OutputFile {
 
   /** Finish statistics and pyramids, close, and move the file and its sidecars into place. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    await this.finalize();
+    this.commit();
+  }
+
+  /**
+   * Finish statistics and pyramids and close the file, still under its temporary name (the
+   * applier does this while the compute workers shut down, and commits once they have).
+   * @throws {OutputError} after removing the temporary file and its sidecars.
+   */
+  async finalize(): Promise<void> {
+    if (this.closed || this.finalized) return;
     if (!this.ds) {
       this.closed = true;
       return;
@@ -207,18 +219,35 @@ export class OutputFile {
       this.ds.close();
       this.ds = undefined;
       this.writeLayerNames();
-      this.moveIntoPlace();
       this.timings.add('closing', (performance.now() - t0) / 1000);
-      this.closed = true;
+      this.finalized = true;
     } catch (cause) {
       await this.abort();
-      if (cause instanceof OutputError) throw cause;
-      throw new OutputError(`output '${this.label}': closing ${this.target.path} failed: ${(cause as Error).message}`, {
-        imageName: this.target.imageName,
-        file: this.target.path,
-        cause,
-      });
+      throw this.closeError(cause);
     }
+  }
+
+  /** Move a finalized file and its sidecars into place. */
+  commit(): void {
+    if (this.closed) return;
+    if (!this.finalized) throw new Error(`output '${this.label}': commit() before finalize()`);
+    try {
+      this.moveIntoPlace();
+      this.closed = true;
+    } catch (cause) {
+      for (const f of this.tempFiles()) rmSync(f, { force: true });
+      this.closed = true;
+      throw this.closeError(cause);
+    }
+  }
+
+  private closeError(cause: unknown): OutputError {
+    if (cause instanceof OutputError) return cause;
+    return new OutputError(`output '${this.label}': closing ${this.target.path} failed: ${(cause as Error).message}`, {
+      imageName: this.target.imageName,
+      file: this.target.path,
+      cause,
+    });
   }
 
   /** Close without keeping anything: the temporary file and its sidecars are removed. */

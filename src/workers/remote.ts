@@ -101,6 +101,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private server: ChannelServer | undefined;
   private tempDir: string | undefined;
   private setupP: Promise<SetupData> | undefined;
+  private launchP: Promise<void> | undefined;
+  /** The pool's first launches (each settles when its worker is spawned or submitted, or failed to be). */
+  private initialLaunches: Promise<void>[] = [];
+  private startP: Promise<void> | undefined;
   private monitor: NodeJS.Timeout | undefined;
   private failure: unknown;
   private firstReady!: () => void;
@@ -117,7 +121,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     this.settings = channelBackendSettings(run.concurrency.computeWorkerExtraParams);
     if (run.concurrency.singleBlockComputeWorkers) {
       const maxWorkers = singleBlockMaxWorkers(this.settings, launcher);
-      this.single = { maxWorkers, blocksLeft: run.plan.total, startFailures: 0 };
+      // blocksLeft is set from the plan once the inputs are open; nothing is launched before
+      this.single = { maxWorkers, blocksLeft: 0, startFailures: 0 };
       // each worker holds one block; room as in pool mode for the in-order writer, never more
       // however many blocks the run has
       this.capacity = 4 * maxWorkers;
@@ -146,7 +151,36 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     return this.scheduler.discarded;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Launch the workers and make their setup. Called before the inputs are open (see
+   * RunDescription.layout): pool workers are launched at once, single-block workers once the
+   * number of blocks is known; resolves when the setup (bundle, grid) is ready to send.
+   */
+  start(): Promise<void> {
+    this.startP ??= (async () => {
+      this.launchP = this.launchAll();
+      await this.launchP;
+      if (this.single) {
+        this.single.blocksLeft = (await this.run.layout).plan.total;
+        this.topUp();
+      }
+      await this.setupP;
+    })();
+    return this.startP;
+  }
+
+  async launched(): Promise<void> {
+    await this.launchP;
+    await Promise.all(this.initialLaunches);
+  }
+
+  /** After each step of launchAll(): stop there if the run failed meanwhile (destroy() waits for it). */
+  private checkAlive(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Make the bundle (in the background), the run's folder and the channel, and launch the pool. */
+  private async launchAll(): Promise<void> {
     const run = this.run;
     if (run.signal.aborted) throw run.signal.reason;
     const spec = userFunctionSpecOf(run.userFunction);
@@ -159,6 +193,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 
     const base = run.controls.global.tempdir ?? os.tmpdir();
     this.tempDir = await fs.mkdtemp(path.join(base, 'riots-run-'));
+    this.checkAlive();
     const s = this.settings;
     this.server = await ChannelServer.create({
       host: s.channelHost ?? this.launcher.bindHost ?? '0.0.0.0',
@@ -167,6 +202,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       // the backend declares loss itself (and keeps the connection to discard late results); this is the backstop
       peerTimeoutSeconds: s.workerLostSeconds * 4,
     });
+    this.checkAlive();
     this.server.on('connection', (c) => this.onConnection(c));
     const addr = this.server.address(s.advertiseHost ?? this.launcher.advertiseHost);
     const waddr: WorkerChannelAddress = { host: addr.host, port: addr.port };
@@ -177,9 +213,9 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     this.env = this.launcher.useAddrFile ? {} : channelKeyEnv(addr.key);
     this.addr = waddr;
     await this.launcher.prepare?.({ tempDir: this.tempDir, run, numWorkers: this.single ? this.single.maxWorkers : this.slots.length });
+    this.checkAlive();
     this.startMonitor();
-    if (this.single) this.topUp();
-    else for (const slot of this.slots) void this.launch(slot);
+    if (!this.single) this.initialLaunches = this.slots.map((slot) => this.launch(slot));
 
     // Elastic start: blocks are computed once the first worker is ready, but start() returns as
     // soon as the bundle is made, so the main reads ahead while the workers start. The barrier
@@ -188,19 +224,18 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     const first = this.waitFirst();
     first.then(stop, stop);
     first.catch(() => undefined);
-    await setupP;
   }
 
   /** The bundle, the export name (when the main can tell) and the settings every worker gets. */
   private async prepareSetup(spec: UserFunctionSpec): Promise<SetupData> {
     const run = this.run;
-    const [exportName, bundle] = await Promise.all([userFunctionExportName(run.userFunction, spec), bundleUserModule(spec.moduleUrl)]);
+    const [exportName, bundle, layout] = await Promise.all([userFunctionExportName(run.userFunction, spec), bundleUserModule(spec.moduleUrl), run.layout]);
     publish({ event: 'bundled', files: bundle.inputs, packages: bundle.packages, bytes: bundle.code.byteLength });
     const settings: WorkerSettings = {
-      infoContext: run.infoContext,
+      infoContext: layout.infoContext,
       controls: run.controls.toJSON(),
       outRefs: run.outRefs,
-      inputs: run.sources.map((s) => ({ name: s.ref.name, listIndex: s.ref.listIndex, path: s.ref.path, nodata: s.nodata })),
+      inputs: layout.sources.map((s) => ({ name: s.ref.name, listIndex: s.ref.listIndex, path: s.ref.path, nodata: s.nodata })),
       userFunction: { ...spec },
     };
     return { bundle: bundle.code, exportName: exportName ?? '', settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
@@ -245,6 +280,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 
   async destroy(reason?: unknown): Promise<void> {
     this.failRun(reason ?? new InterruptedError('the run was stopped'));
+    // a start() still in progress stops at its next step; what it made is then torn down here
+    await this.launchP?.catch(() => undefined);
     for (const slot of this.slots) {
       const c = slot.conn;
       if (c && !c.closed) {
@@ -571,7 +608,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 
   private dispatch(): void {
     const assigned = this.scheduler.assign();
-    const overlap = this.run.infoContext.overlap;
+    const overlap = this.run.controls.global.overlap;
     for (const [id, tasks] of assigned) {
       const slot = this.slots[id]!;
       const specs: TaskSpec[] = tasks.map((t: Task<WireBlock[], BlockAssociations>) => {

@@ -110,10 +110,15 @@ export class ThreadsBackend implements ComputeBackend {
     this.capacity = run.concurrency.numComputeWorkers;
   }
 
-  /** Start every worker; resolve when the first is ready (bounded by computeBarrierTimeout). */
+  /**
+   * Start every worker once the inputs are open (threads start in milliseconds: nothing to win
+   * by starting them earlier); resolve when the first is ready (bounded by computeBarrierTimeout).
+   */
   async start(): Promise<void> {
+    const layout = await this.run.layout;
+    if (this.failure) throw this.failure.err;
     const code = bootstrapCode(this.spec);
-    const sources = this.run.sources.map((s) => ({ imageName: s.ref.name, listIndex: s.ref.listIndex, filename: s.ref.path, nodata: [...s.nodata] }));
+    const sources = layout.sources.map((s) => ({ imageName: s.ref.name, listIndex: s.ref.listIndex, filename: s.ref.path, nodata: [...s.nodata] }));
     const ready = new Promise<void>((resolve, reject) => (this.firstReady = { resolve, reject }));
     for (let id = 0; id < this.capacity; id++) {
       const wd: ThreadWorkerData = {
@@ -121,7 +126,7 @@ export class ThreadsBackend implements ComputeBackend {
         workerId: id,
         spec: this.spec,
         otherArgs: this.run.otherArgs,
-        infoContext: this.run.infoContext,
+        infoContext: layout.infoContext,
         sources,
         outRefs: this.run.outRefs.map((r) => ({ ...r })),
       };
