@@ -214,3 +214,77 @@ describe('memory', () => {
     assert.equal(collectedEarly, 10, `outputs of written blocks still reachable: ${10 - collectedEarly} of the first 10`);
   });
 });
+
+describe('read-ahead while workers start', () => {
+  /** Holds every block until released; records what compute() got and how many were unanswered at once. */
+  class HoldingBackend implements ComputeBackend {
+    readonly capacity = 2;
+    readonly got: { index: number; withInputs: boolean; outstanding: number }[] = [];
+    private readonly pending = new Map<number, (v: BlockAssociations) => void>();
+    answerAll = false;
+    async start(): Promise<void> {}
+    private computing = 0;
+    compute(c: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations> {
+      this.computing++;
+      this.got.push({ index: c.index, withInputs: inputs !== undefined, outstanding: this.computing });
+      onDispatch?.(0);
+      const p = this.answerAll ? new Promise<BlockAssociations>((r) => setTimeout(() => r({}), 1)) : new Promise<BlockAssociations>((r) => this.pending.set(c.index, r));
+      return p.finally(() => this.computing--);
+    }
+    release(): void {
+      this.answerAll = true;
+      for (const [i, r] of this.pending) {
+        this.pending.delete(i);
+        r({});
+      }
+    }
+    async finish(): Promise<{ otherArgsList: unknown[]; workerTimings: Map<number, Timings> }> {
+      return { otherArgsList: [], workerTimings: new Map() };
+    }
+    async destroy(): Promise<void> {}
+  }
+
+  test('extra blocks are read in this process until the first worker is ready, then the room is taken back', async () => {
+    const backend = new HoldingBackend();
+    const ready = deferred();
+    const startupReads: number[] = [];
+    const written: number[] = [];
+    const run = runPipeline(
+      options(backend, 40, {
+        read: undefined, // workers read their own inputs
+        startup: { extraBlocks: 10, until: ready.promise, read: async (c) => (startupReads.push(c.index), {}) },
+        write: async (c) => void written.push(c.index),
+      }),
+    );
+    await afterMs(50);
+    // room between read and write: readAhead 1 + capacity 2 + 1, plus the 10 extra
+    assert.deepEqual(startupReads, Array.from({ length: 14 }, (_, i) => i));
+    // computes in flight: capacity 2 plus the 10 extra, each with the inputs read here
+    assert.equal(backend.got.length, 12);
+    assert.ok(backend.got.every((g) => g.withInputs));
+    assert.deepEqual(written, []);
+
+    ready.resolve();
+    await afterMs(20);
+    assert.equal(startupReads.length, 14, 'nothing more is read here once a worker is ready');
+    backend.release();
+    await run;
+    assert.deepEqual(written, Array.from({ length: 40 }, (_, i) => i));
+    // blocks 12 and 13 were read before the worker was ready and keep their inputs; the rest do not
+    assert.deepEqual(backend.got.filter((g) => g.withInputs).map((g) => g.index), Array.from({ length: 14 }, (_, i) => i));
+    // once the extra room is paid back, never more than the capacity is computing at once
+    const late = backend.got.filter((g) => g.index >= 26);
+    assert.ok(late.length > 0 && late.every((g) => g.outstanding <= 2), JSON.stringify(late.map((g) => g.outstanding)));
+  });
+
+  test('without startup options the usual bound holds', async () => {
+    const backend = new HoldingBackend();
+    const reads: number[] = [];
+    const run = runPipeline(options(backend, 20, { read: async (c) => (reads.push(c.index), {}) }));
+    await afterMs(50);
+    assert.deepEqual(reads, [0, 1, 2, 3]);
+    backend.release();
+    await run;
+    assert.equal(reads.length, 20);
+  });
+});

@@ -116,7 +116,9 @@ describe('S3 inputs', () => {
       const up = await upload(`batch-${workersRead}`);
       s3.log.length = 0;
       const out = path.join(dir, `batch-${workersRead}.tif`);
-      const r = await apply(combine, { a: up.a, b: up.b }, { out }, { controls: batchControls(2, {}, { computeWorkersRead: workersRead }) });
+      // startupReadAheadMB 0: the main reads nothing ahead while the jobs start, so that reading
+      // workers really read every block from S3
+      const r = await apply(combine, { a: up.a, b: up.b }, { out }, { controls: batchControls(2, { startupReadAheadMB: 0 }, { computeWorkersRead: workersRead }) });
       assert.deepEqual(readFileSync(out), seqBytes);
       const workerReads = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
       assert.equal(workerReads, workersRead ? BLOCKS : 0, workersRead ? 'the workers read every block from S3' : 'the main read every block');

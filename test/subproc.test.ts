@@ -12,6 +12,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { UserFunctionError } from '../src/errors.js';
+import { gdal } from '../src/gdal/index.js';
+import { bytesPerElement, type DataType } from '../src/dtypes.js';
 import { alive, assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,7 +42,8 @@ describe('CW_SUBPROC', () => {
       const out = path.join(dir, `sub-${read}.tif`);
       const otherArgs = { count: 0 };
       try {
-        const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, {}, read), otherArgs });
+        // startupReadAheadMB 0: the workers that read do every read (the read-ahead is tested below)
+        const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, { startupReadAheadMB: 0 }, read), otherArgs });
         assert.deepEqual(readFileSync(out), seqBytes);
         assert.equal(otherArgs.count, 0, "the caller's otherArgs is left untouched");
         // one final copy per worker that connected (under load a late worker may not have joined)
@@ -54,6 +57,43 @@ describe('CW_SUBPROC', () => {
         const workersRead = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
         assert.equal(workersRead, read ? BLOCKS : 0, read ? 'the workers did the reading' : 'the main did the reading');
         assert.ok(r.workerTimings.size >= 1);
+        assertNothingLeft(log, tempBefore, true);
+      } finally {
+        log.close();
+      }
+    });
+  }
+
+  for (const read of [false, true]) {
+    test(`while the workers start, the main reads ahead up to startupReadAheadMB, then the workers take over (computeWorkersRead ${read})`, async () => {
+      const tempBefore = riotsTempEntries();
+      const log = new EventLog();
+      // the worker is held at its start until the main has had time to read everything it may
+      log.on((e) => {
+        if (e.event === 'launched') {
+          const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
+          process.kill(pid, 'SIGSTOP');
+          setTimeout(() => process.kill(pid, 'SIGCONT'), 1500);
+        }
+      });
+      // room for 7 blocks of the two inputs (Int16 and Float32, 64 x 64) beyond the usual
+      const blockBytes = [inputs.a, inputs.b].reduce((n, f) => {
+        const ds = gdal.open(f);
+        const bytes = ds.bands.count() * bytesPerElement(ds.bands.get(1).dataType as DataType) * 64 * 64;
+        ds.close();
+        return n + bytes;
+      }, 0);
+      const extra = 7;
+      const out = path.join(dir, `ahead-${read}.tif`);
+      try {
+        const r = await apply(combine, inputs, { out }, { controls: subprocControls(1, { startupReadAheadMB: (extra * blockBytes + 1) / 2 ** 20 }, read) });
+        assert.deepEqual(readFileSync(out), seqBytes);
+        const mainReads = r.timings.toJSON().reading!.count - [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
+        // the usual room between read and write: readAhead 1 + capacity (1 worker x 2 tasks x 4) + 1 = 10; plus 7
+        const expectedAhead = 1 + 1 * 2 * 4 + 1 + extra;
+        assert.ok(expectedAhead < BLOCKS);
+        if (read) assert.equal(mainReads, expectedAhead, 'the main read the blocks it had room for while the workers were held, the workers the rest');
+        else assert.equal(mainReads, BLOCKS);
         assertNothingLeft(log, tempBefore, true);
       } finally {
         log.close();

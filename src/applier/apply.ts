@@ -10,6 +10,8 @@ import { ConcurrencyStyle } from '../workers/concurrency.js';
 import type { PixelGrid } from '../grid.js';
 import { OutputFile, checkOutputFolder } from '../gdal/writer.js';
 import { blockCoords, makeBlockPlan, type BlockPlan } from './blocks.js';
+import type { BlockCoords } from '../errors.js';
+import { bytesPerElement } from '../dtypes.js';
 import { SequentialBackend, checkOutputs, type ComputeBackend, type UserFunction } from './compute.js';
 import {
   imageRefs,
@@ -236,14 +238,17 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     const progress = g.progress ? makeProgress() : undefined;
     const blocks = Array.from({ length: plan.total }, (_, i) => blockCoords(plan, i));
     progress?.update(0, plan.total);
+    const readBlock = readPool
+      ? (coords: BlockCoords) => readPool!.read(coords, g.overlap, info)
+      : (coords: BlockCoords) => readBlockInputs(sources, coords, g.overlap, info);
+    // while remote workers start, read ahead (bounded in bytes) instead of waiting idle
+    const ahead = backend.startupReadAhead;
+    const blockBytes = sources.reduce((n, src) => n + src.bands * bytesPerElement(src.dtype) * (g.windowXSize + 2 * g.overlap) * (g.windowYSize + 2 * g.overlap), 0);
     await runPipeline({
       blocks,
       readAhead: Math.max(1, concurrency.numReadWorkers),
-      read: concurrency.computeWorkersRead
-        ? undefined
-        : readPool
-          ? (coords) => readPool!.read(coords, g.overlap, info)
-          : (coords) => readBlockInputs(sources, coords, g.overlap, info),
+      read: concurrency.computeWorkersRead ? undefined : readBlock,
+      ...(ahead && blockBytes > 0 ? { startup: { extraBlocks: Math.floor(ahead.budgetBytes / blockBytes), until: ahead.until, read: readBlock } } : {}),
       backend,
       write: async (coords, out) => {
         checkOutputs(out, outRefs, coords);

@@ -34,6 +34,11 @@ export interface ComputeBackend {
    */
   launched?(): Promise<void>;
   /**
+   * Until `until` settles (the first worker is ready), the applier may read up to `budgetBytes`
+   * of input blocks ahead and hand them to compute() with their inputs, even when workers read.
+   */
+  readonly startupReadAhead?: { budgetBytes: number; until: Promise<unknown> };
+  /**
    * Compute one block. `inputs` is undefined when workers read their own inputs.
    * `onDispatch` is called each time the block is handed to a worker that is ready (again when a
    * lost worker's block is handed out anew), with that worker's id: the pipeline's

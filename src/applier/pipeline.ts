@@ -48,9 +48,22 @@ export class Semaphore {
     });
   }
   release(): void {
+    // a slot taken back by shrink() is kept rather than given to a waiter
+    if (this.free < 0) {
+      this.free++;
+      return;
+    }
     const w = this.waiters.shift();
     if (w) w();
     else this.free++;
+  }
+  /** Add n slots (waiters are woken as for n releases). */
+  grow(n: number): void {
+    for (let i = 0; i < n; i++) this.release();
+  }
+  /** Take n slots back: free ones at once, the rest as they are released. */
+  shrink(n: number): void {
+    this.free -= n;
   }
   /** Wake every waiter and never block again (used when the run fails). */
   open(): void {
@@ -95,6 +108,13 @@ export interface PipelineOptions {
   timings: Timings;
   /** Called after each block is written. */
   onBlockDone?: (coords: BlockCoords, done: number) => void;
+  /**
+   * While compute workers start: room for `extraBlocks` more blocks between read and write, each
+   * read in this process (with `read`, even when workers read their own inputs: these blocks
+   * carry their inputs), until `until` settles (the first worker is ready). The room is then
+   * taken back as those blocks are written.
+   */
+  startup?: { extraBlocks: number; until: Promise<unknown>; read: (coords: BlockCoords) => Promise<BlockAssociations> };
   /** Aborts the loop (interrupt): the pipeline rejects with the signal's reason. */
   signal?: AbortSignal;
   /** Seconds; null: no limit. See the module comment for what each one counts. */
@@ -119,6 +139,20 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
   const computeSlots = new Semaphore(Math.max(1, o.backend.capacity));
   // Blocks between the start of their read and the end of their write: bounds memory.
   const inFlight = new Semaphore(Math.max(1, o.readAhead) + Math.max(1, o.backend.capacity) + 1);
+  let starting = false;
+  if (o.startup && o.startup.extraBlocks > 0) {
+    const extra = o.startup.extraBlocks;
+    starting = true;
+    inFlight.grow(extra);
+    computeSlots.grow(extra);
+    const over = (): void => {
+      starting = false;
+      if (failure) return;
+      inFlight.shrink(extra);
+      computeSlots.shrink(extra);
+    };
+    o.startup.until.then(over, over);
+  }
   const results: (Promise<BlockAssociations> | undefined)[] = new Array(n);
   const settled: Promise<unknown>[] = [];
   let failure: { err: unknown } | undefined;
@@ -259,11 +293,12 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
         inFlight.release();
         break;
       }
-      const inputsP: Promise<BlockAssociations | undefined> = o.read
+      const read = o.read ?? (starting ? o.startup!.read : undefined);
+      const inputsP: Promise<BlockAssociations | undefined> = read
         ? (async () => {
             const t0 = performance.now();
             try {
-              return await o.read!(coords);
+              return await read(coords);
             } finally {
               o.timings.add('reading', (performance.now() - t0) / 1000);
             }

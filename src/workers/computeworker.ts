@@ -301,7 +301,8 @@ class WorkerRuntime {
     const byName = new Map(this.settings!.inputs.map((i) => [`${i.name}\u0000${i.listIndex}`, i]));
     try {
       let inputs: BlockAssociations;
-      if (this.reader) {
+      // a reading worker still gets blocks the main read while the workers were starting
+      if (this.reader && t.inputs.length === 0) {
         const t0 = performance.now();
         inputs = await this.reader.read(t, info);
         timings.add('reading', (performance.now() - t0) / 1000);

@@ -100,6 +100,12 @@ export interface ChannelBackendSettings {
   advertiseHost: string | undefined;
   /** singleBlockComputeWorkers: workers alive at once (launched and not yet done with their block and report). Default: the launcher's. */
   singleBlockMaxWorkers: number | undefined;
+  /**
+   * Until the first worker is ready, the main process reads blocks ahead into memory, up to this
+   * many MiB of input pixels, instead of sitting idle while jobs start; those blocks travel to
+   * the workers with their inputs (also with computeWorkersRead). 0 turns it off. Default 256.
+   */
+  startupReadAheadMB: number;
 }
 
 /** Read the shared settings from computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
@@ -126,6 +132,10 @@ export function channelBackendSettings(extra: Readonly<Record<string, unknown>>)
   if (workerLostSeconds <= heartbeatSeconds) {
     throw new ControlsError(`computeWorkerExtraParams.workerLostSeconds (${workerLostSeconds}) must be more than heartbeatSeconds (${heartbeatSeconds})`);
   }
+  const readAhead = extra.startupReadAheadMB ?? 256;
+  if (typeof readAhead !== 'number' || !(readAhead >= 0) || !Number.isFinite(readAhead)) {
+    throw new ControlsError(`computeWorkerExtraParams.startupReadAheadMB must be a number of MiB, 0 or more (got ${String(readAhead)})`);
+  }
   return {
     heartbeatSeconds,
     workerLostSeconds,
@@ -137,6 +147,7 @@ export function channelBackendSettings(extra: Readonly<Record<string, unknown>>)
     channelHost: str('channelHost'),
     advertiseHost: str('advertiseHost'),
     singleBlockMaxWorkers: extra.singleBlockMaxWorkers === undefined ? undefined : num('singleBlockMaxWorkers', 1, true),
+    startupReadAheadMB: readAhead,
   };
 }
 

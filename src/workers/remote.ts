@@ -146,6 +146,11 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     run.signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
+  get startupReadAhead(): { budgetBytes: number; until: Promise<unknown> } | undefined {
+    const mb = this.settings.startupReadAheadMB;
+    return mb > 0 ? { budgetBytes: mb * 1024 * 1024, until: this.barrier } : undefined;
+  }
+
   /** Results discarded because they came from a worker already declared lost (or for a re-queued block). */
   get discardedResults(): number {
     return this.scheduler.discarded;
