@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
-import { UserFunctionError } from '../src/errors.js';
+import { UserFunctionError, WorkerError } from '../src/errors.js';
 import { gdal } from '../src/gdal/index.js';
 import { bytesPerElement, type DataType } from '../src/dtypes.js';
 import { alive, assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
@@ -100,6 +100,30 @@ describe('CW_SUBPROC', () => {
       }
     });
   }
+
+  test('a reading worker that cannot open the inputs fails the run with its error, after saying it was ready', async () => {
+    const tempBefore = riotsTempEntries();
+    const log = new EventLog();
+    // GDAL is loaded in this process already; the workers load it afresh without the GTiff driver
+    process.env.GDAL_SKIP = 'GTiff';
+    try {
+      const out = path.join(dir, 'noreader.tif');
+      const err = await apply(combine, inputs, { out }, { controls: subprocControls(1, { startupReadAheadMB: 0 }, true) }).then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof WorkerError, String(err));
+      assert.match(err.message, /CW_SUBPROC worker 0 could not set up \(user function or inputs\)/);
+      assert.ok(err.message.includes(path.basename(inputs.a)), err.message);
+      assert.equal(log.of('ready').length, 1, 'the worker said it was ready before its inputs were open');
+      assert.equal(log.of('result').length, 0);
+      assert.equal(existsSync(out), false);
+      assertNothingLeft(log, tempBefore, true);
+    } finally {
+      delete process.env.GDAL_SKIP;
+      log.close();
+    }
+  });
 
   test('relative input paths work for workers that read, though they run in another folder', async () => {
     const cwd = process.cwd();

@@ -209,7 +209,8 @@ class WorkerRuntime {
   private otherArgs: unknown;
   private info: ReaderInfo | undefined;
   private settings: WorkerSettings | undefined;
-  private reader: { read: Reader; close(): void } | undefined;
+  /** With computeWorkersRead: the inputs, opened in the background once the worker is ready. */
+  private reader: Promise<{ read: Reader; close(): void }> | undefined;
   private readonly total = new Timings();
   private failedStart = false;
   private finishedSent = false;
@@ -238,7 +239,7 @@ class WorkerRuntime {
       }
     });
     conn.on('close', (err) => {
-      this.reader?.close();
+      this.reader?.then((r) => r.close(), () => undefined);
       // after `finished` the main may drop the connection at once: that is an orderly end too
       this.done(this.finishedSent ? 0 : this.failedStart ? 1 : err ? 3 : 0);
     });
@@ -251,8 +252,24 @@ class WorkerRuntime {
       this.otherArgs = m.otherArgs;
       const t0 = performance.now();
       this.fn = await loadUserFunction(m, this.workerId, this.settings.userFunction);
-      if (m.computeWorkersRead) this.reader = await openReader(m, this.settings);
       this.total.add('startup', (performance.now() - t0) / 1000);
+      if (m.computeWorkersRead) {
+        // Ready before the inputs are open (GDAL's load takes a moment): the first blocks may come
+        // with their inputs (read by the main while the workers started). Inputs that cannot be
+        // opened stop the worker as a failed setup would.
+        const t1 = performance.now();
+        const settings = this.settings;
+        this.reader = (async () => {
+          await new Promise<void>((r) => setImmediate(r)); // after 'ready' is on its way
+          return openReader(m, settings);
+        })();
+        this.reader.then(
+          () => this.total.add('startup', (performance.now() - t1) / 1000),
+          (err: unknown) => {
+            if (!this.shutdown && !this.conn.closed) void this.fatal(err);
+          },
+        );
+      }
       if (!this.shutdown) await this.conn.send({ type: 'ready' });
     } catch (err) {
       // told to stop while starting: nothing to report
@@ -303,8 +320,14 @@ class WorkerRuntime {
       let inputs: BlockAssociations;
       // a reading worker still gets blocks the main read while the workers were starting
       if (this.reader && t.inputs.length === 0) {
+        let reader: { read: Reader };
+        try {
+          reader = await this.reader;
+        } catch {
+          return; // reported as the worker's failure (fatal), not as this block's
+        }
         const t0 = performance.now();
-        inputs = await this.reader.read(t, info);
+        inputs = await reader.read(t, info);
         timings.add('reading', (performance.now() - t0) / 1000);
       } else {
         inputs = wireToAssociations(t.inputs, (b, w) => {

@@ -464,7 +464,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       case 'workerError': {
         if (slot.state !== 'connected' && slot.state !== 'ready') return;
         const cause = errorFromJSON(m.error);
-        this.failRun(new WorkerError(`${this.launcher.kind} worker ${slot.id} cannot run the user function: ${cause.message}`, { workerId: slot.id, cause }));
+        this.failRun(new WorkerError(`${this.launcher.kind} worker ${slot.id} could not set up (user function or inputs): ${cause.message}`, { workerId: slot.id, cause }));
         return;
       }
       case 'finished':
