@@ -57,7 +57,7 @@ if (process.argv[2] === '--run') {
   t0 = performance.now();
   const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } });
   const applySeconds = (performance.now() - t0) / 1000;
-  trace.push(`${applySeconds.toFixed(2).padStart(6)} s  apply() returns`);
+  trace.push(`${applySeconds.toFixed(2).padStart(6)} s  apply() returns (main's peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
   process.stdout.write(JSON.stringify({ applySeconds, report: r.formatReport(), trace: trace.join('\n') }) + '\n');
   process.exit(0);
 }
