@@ -7,12 +7,15 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { batch as batchClient } from '../src/aws/clients.js';
+import { REQUEST_TIMEOUT_ENV, batch as batchClient } from '../src/aws/clients.js';
+import { apply } from '../src/applier/apply.js';
+import '../src/workers/index.js';
 import { RunJobs, jobStatusText } from '../src/aws/jobs.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { CHANNEL_ADDRESS_ENV, advertisedChannelAddress, defaultRouteInterfaces, isPrivateIPv4, pickPrimaryIPv4, primaryPrivateIPv4 } from '../src/aws/netaddr.js';
 import { RUN_ID_TAG } from '../src/aws/stack.js';
-import { ControlsError } from '../src/errors.js';
+import { AwsError, ControlsError } from '../src/errors.js';
 import { awsBatchSettings, checkWorkerLimit, newRunId } from '../src/workers/awsbatch.js';
 import { describeJobs, useEndpointEnv } from './helpers/awsbatch.js';
 import { createBatchStack } from './helpers/localaws.js';
@@ -101,6 +104,44 @@ describe('settings and limits', () => {
     };
     walk(path.join(ROOT, 'src'));
     assert.deepEqual(offenders, []);
+  });
+});
+
+describe('an AWS endpoint that never answers', () => {
+  test('the call times out (RIOTS_AWS_REQUEST_TIMEOUT_SECONDS) with an AwsError naming it, instead of hanging the run', async () => {
+    const held: Socket[] = [];
+    const server = createServer((sock) => void held.push(sock)); // accepts, never answers
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const restore = useEndpointEnv({ env: { AWS_ENDPOINT_URL: url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } } as unknown as LocalAws);
+    process.env[REQUEST_TIMEOUT_ENV] = '0.5';
+    const t0 = performance.now();
+    try {
+      // the stack is read before the inputs are opened, so the input is never looked at
+      const err = await apply({ module: import.meta.url, name: 'neverCalled' }, { a: 'never-opened.tif' }, {}, { controls: { concurrency: { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 1 } } }).then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof AwsError, String(err));
+      assert.match(err.message, /DescribeStacks/);
+      assert.match(err.message, /requestTimeout/);
+      assert.ok(held.length >= 1, 'the request reached the endpoint');
+      assert.ok(performance.now() - t0 < 20_000, 'three attempts of 0.5 s, not a hang');
+    } finally {
+      delete process.env[REQUEST_TIMEOUT_ENV];
+      restore();
+      for (const s of held) s.destroy();
+      server.close();
+    }
+  });
+
+  test('a bad timeout setting is a clear error', async () => {
+    process.env[REQUEST_TIMEOUT_ENV] = 'soon';
+    try {
+      await assert.rejects(batchClient('us-east-1'), /RIOTS_AWS_REQUEST_TIMEOUT_SECONDS must be a positive number of seconds \(got 'soon'\)/);
+    } finally {
+      delete process.env[REQUEST_TIMEOUT_ENV];
+    }
   });
 });
 

@@ -29,9 +29,29 @@ export function batchRegion(region?: string): string | undefined {
   return env !== undefined && env !== '' ? env : undefined;
 }
 
-function config(region?: string): { region?: string } {
+/** Seconds an AWS call may take before it fails (each of the SDK's attempts); env override. */
+export const REQUEST_TIMEOUT_ENV = 'RIOTS_AWS_REQUEST_TIMEOUT_SECONDS';
+const DEFAULT_REQUEST_TIMEOUT_SECONDS = 60;
+const CONNECT_TIMEOUT_SECONDS = 10;
+
+function requestTimeoutSeconds(): number {
+  const v = process.env[REQUEST_TIMEOUT_ENV];
+  if (v === undefined || v === '') return DEFAULT_REQUEST_TIMEOUT_SECONDS;
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new AwsError(`${REQUEST_TIMEOUT_ENV} must be a positive number of seconds (got '${v}')`);
+  return n;
+}
+
+/**
+ * Region, and timeouts on every request: the SDK has none by default, so an endpoint that
+ * accepts a connection and never answers would hang the run. Each attempt gives up after the
+ * request timeout (the SDK retries, 3 attempts in all) and the error names the call.
+ */
+function config(region?: string): { region?: string; requestHandler: { connectionTimeout: number; requestTimeout: number; throwOnRequestTimeout: true } } {
   const r = batchRegion(region);
-  return r === undefined ? {} : { region: r };
+  const t = requestTimeoutSeconds();
+  const requestHandler = { connectionTimeout: Math.min(CONNECT_TIMEOUT_SECONDS, t) * 1000, requestTimeout: t * 1000, throwOnRequestTimeout: true as const };
+  return r === undefined ? { requestHandler } : { region: r, requestHandler };
 }
 
 export async function cloudFormation(

@@ -176,7 +176,9 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 
   async launched(): Promise<void> {
     await this.launchP;
-    await Promise.all(this.initialLaunches);
+    // a launch request that never returns is bounded by the run's failure (computeBarrierTimeout,
+    // an interrupt), which rejects the barrier; a ready worker means the launches are out anyway
+    await Promise.race([Promise.all(this.initialLaunches), this.barrier]);
   }
 
   /** After each step of launchAll(): stop there if the run failed meanwhile (destroy() waits for it). */
