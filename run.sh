@@ -42,6 +42,8 @@ case "$cmd" in
     shift
     install_test_tools
     install_riots
+    say "type-checking sources, tests and benchmarks (tsconfig.test.json)"
+    node_modules/.bin/tsc -p tsconfig.test.json --noEmit
     say "running the test suite"
     files=("$@")
     [ ${#files[@]} -gt 0 ] || files=(test/*.test.ts)

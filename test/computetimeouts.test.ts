@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { TimeoutError } from '../src/errors.js';
-import { assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls } from './helpers/subproc.js';
+import { channelFixture, type ChannelFixture, subprocControls, withEventLog } from './helpers/subproc.js';
 
 let dir: string;
 let inputs: { a: string; b: string };
@@ -36,10 +36,8 @@ function controls(pop: number | null): Record<string, unknown> {
 
 describe('computeBufferPopTimeout', () => {
   test('CW_SUBPROC: a user function stuck on block 4 fails the run naming the block and the option; no output, no worker left', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const out = path.join(dir, 'stuck.tif');
-    try {
+    await withEventLog(async (log) => {
+      const out = path.join(dir, 'stuck.tif');
       const err = await apply(combine, inputs, { out }, { controls: controls(0.5), otherArgs: { stallOnBlock: 4 } }).then(
         () => assert.fail('the run should time out'),
         (e: unknown) => e as TimeoutError,
@@ -50,23 +48,15 @@ describe('computeBufferPopTimeout', () => {
       assert.equal(err.block?.index, 4);
       assert.equal(err.workerId, log.of('dispatched').find((d) => d.blockIndex === 4)!.workerId);
       assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('stuck')), [], 'no output or temporary output left');
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('CW_SUBPROC: null, the same slow block is only slow (output identical)', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const out = path.join(dir, 'slow.tif');
-    try {
+    await withEventLog(async () => {
+      const out = path.join(dir, 'slow.tif');
       await apply(combine, inputs, { out }, { controls: controls(null), otherArgs: { stallOnBlock: 4, stallMs: 1500 } });
       assert.deepEqual(readFileSync(out), seqBytes);
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('CW_NONE: not applied, the function runs in this thread', async () => {

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { InputError, InputMissingError, InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
-import { alive, assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls } from './helpers/subproc.js';
+import { alive, channelFixture, type ChannelFixture, type EventLog, riotsTempEntries, subprocControls, withEventLog } from './helpers/subproc.js';
 
 let dir: string;
 let inputs: { a: string; b: string };
@@ -48,17 +48,15 @@ function pidOf(log: EventLog, workerId: number): number {
 
 describe('worker loss', () => {
   test('SIGKILL of 1 of 3 workers at about half the blocks: identical output, nothing left', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    let victim: number | undefined;
-    log.on((e) => {
-      if (e.event !== 'result' || victim !== undefined || log.of('result').length < BLOCKS / 2) return;
-      // a worker with blocks in flight: the last one handed a block that has no result yet
-      const open = log.of('dispatched').filter((d) => !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt));
-      victim = open[open.length - 1]!.workerId;
-      process.kill(pidOf(log, victim), 'SIGKILL');
-    });
-    try {
+    await withEventLog(async (log) => {
+      let victim: number | undefined;
+      log.on((e) => {
+        if (e.event !== 'result' || victim !== undefined || log.of('result').length < BLOCKS / 2) return;
+        // a worker with blocks in flight: the last one handed a block that has no result yet
+        const open = log.of('dispatched').filter((d) => !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt));
+        victim = open[open.length - 1]!.workerId;
+        process.kill(pidOf(log, victim), 'SIGKILL');
+      });
       const out = path.join(dir, 'kill.tif');
       const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, { busyMs: 0 }), otherArgs: { busyMs: 5 } });
       assert.deepEqual(readFileSync(out), seqBytes);
@@ -68,26 +66,21 @@ describe('worker loss', () => {
       assert.ok(lost[0]!.requeued.length >= 1, 'its blocks were re-queued');
       for (const b of lost[0]!.requeued) assert.ok(log.of('result').some((x) => x.blockIndex === b && x.workerId !== victim), `block ${b} done by another worker`);
       assert.equal(r.otherArgsList.length, log.of('connected').length - 1, 'the lost worker has no final otherArgs');
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   test('SIGSTOP of a worker: its blocks are re-queued, the run completes, its late results are discarded after SIGCONT', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    let stopped: number | undefined;
-    log.on((e) => {
-      if (e.event === 'result' && stopped === undefined && log.of('result').length >= 8 && e.workerId !== undefined) {
-        // it has just sent a result and is running its next block
-        if (!log.of('dispatched').some((d) => d.workerId === e.workerId && !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt))) return;
-        stopped = e.workerId;
-        process.kill(pidOf(log, stopped), 'SIGSTOP');
-      }
-      if (e.event === 'lost' && e.workerId === stopped) process.kill(pidOf(log, stopped), 'SIGCONT');
-    });
-    try {
+    await withEventLog(async (log) => {
+      let stopped: number | undefined;
+      log.on((e) => {
+        if (e.event === 'result' && stopped === undefined && log.of('result').length >= 8 && e.workerId !== undefined) {
+          // it has just sent a result and is running its next block
+          if (!log.of('dispatched').some((d) => d.workerId === e.workerId && !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt))) return;
+          stopped = e.workerId;
+          process.kill(pidOf(log, stopped), 'SIGSTOP');
+        }
+        if (e.event === 'lost' && e.workerId === stopped) process.kill(pidOf(log, stopped), 'SIGCONT');
+      });
       const out = path.join(dir, 'stop.tif');
       // lostWorkerDrainSeconds: the end of the run waits for the continued worker to go by itself
       await apply(combine, inputs, { out }, { controls: subprocControls(3, { lostWorkerDrainSeconds: 30 }), otherArgs: { busyMs: 40 } });
@@ -102,26 +95,21 @@ describe('worker loss', () => {
         assert.ok(lost[0]!.requeued.includes(d.blockIndex), `block ${d.blockIndex} had been re-queued`);
         assert.ok(log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt > d.attempt), 'its later attempt was the one kept');
       }
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   test('with the default timeouts, a worker stopped while it holds the block the writer needs is recovered, not a timeout', async () => {
     // workerLostSeconds (15) < computeBufferPopTimeout (20), both defaults: the stopped worker is
     // declared lost first, block 0 is handed out anew and the writer's clock starts again
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    let stopped: number | undefined;
-    log.on((e) => {
-      if (e.event === 'dispatched' && e.blockIndex === 0 && stopped === undefined && e.workerId !== undefined) {
-        stopped = e.workerId;
-        process.kill(pidOf(log, stopped), 'SIGSTOP');
-      }
-      if (e.event === 'lost' && e.workerId === stopped) process.kill(pidOf(log, stopped), 'SIGCONT');
-    });
-    try {
+    await withEventLog(async (log) => {
+      let stopped: number | undefined;
+      log.on((e) => {
+        if (e.event === 'dispatched' && e.blockIndex === 0 && stopped === undefined && e.workerId !== undefined) {
+          stopped = e.workerId;
+          process.kill(pidOf(log, stopped), 'SIGSTOP');
+        }
+        if (e.event === 'lost' && e.workerId === stopped) process.kill(pidOf(log, stopped), 'SIGCONT');
+      });
       const out = path.join(dir, 'stop-defaults.tif');
       const controls = { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_SUBPROC' as const, numComputeWorkers: 3 } };
       await apply(combine, inputs, { out }, { controls, otherArgs: { busyMs: 5 } });
@@ -131,16 +119,11 @@ describe('worker loss', () => {
       assert.equal(lost[0]!.workerId, stopped);
       assert.match(lost[0]!.reason, /sent nothing, not even a heartbeat, for more than 15 s \(workerLostSeconds/);
       assert.ok(lost[0]!.requeued.includes(0));
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   test('a block that kills its worker 3 times fails the run naming the block', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    try {
+    await withEventLog(async (log) => {
       const out = path.join(dir, 'die.tif');
       const err = await failure(apply(combine, inputs, { out }, { controls: subprocControls(3), otherArgs: { dieOnBlock: 7 } }));
       assert.ok(err instanceof WorkerLostError, String(err));
@@ -148,77 +131,57 @@ describe('worker loss', () => {
       assert.match(err.message, /block 7 \(x 448\.\.511, y 0\.\.63\) killed its worker 3 times/);
       assert.equal(log.of('lost').length, 3);
       assert.equal(existsSync(out), false);
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   test('every worker gone: a clear error, no hang', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    try {
+    await withEventLog(async () => {
       const err = await failure(apply(combine, inputs, { out: path.join(dir, 'gone.tif') }, { controls: subprocControls(2), otherArgs: { dieOnBlock: 9 } }));
       assert.ok(err instanceof WorkerLostError, String(err));
       assert.match(err.message, /every CW_SUBPROC compute worker is gone/);
       assert.match(err.message, /exited with code 7/);
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   test('an interrupt stops the workers, closes the channel and removes the temporary output', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const ac = new AbortController();
-    log.on((e) => {
-      if (e.event === 'result' && log.of('result').length === 10) ac.abort(new InterruptedError('interrupted by SIGINT (test)'));
-    });
-    try {
+    await withEventLog(async (log) => {
+      const ac = new AbortController();
+      log.on((e) => {
+        if (e.event === 'result' && log.of('result').length === 10) ac.abort(new InterruptedError('interrupted by SIGINT (test)'));
+      });
       const out = path.join(dir, 'abort.tif');
       const err = await failure(apply(combine, inputs, { out }, { controls: subprocControls(2), otherArgs: { busyMs: 10 }, signal: ac.signal }));
       assert.ok(err instanceof InterruptedError, String(err));
       assert.equal(existsSync(out), false);
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   test('workers are launched while the inputs open; an input that then fails stops them and leaves nothing', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
     // an input that takes a second to fail: an HTTP server that answers 404 after 1 s
     const server = http.createServer((_req, res) => setTimeout(() => res.writeHead(404).end(), 1000));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `/vsicurl/http://127.0.0.1:${(server.address() as AddressInfo).port}/slow.tif`;
     try {
-      const out = path.join(dir, 'missing-input.tif');
-      const err = await failure(apply(combine, { a: inputs.a, b: url }, { out }, { controls: subprocControls(2) }));
-      assert.ok(err instanceof InputError, String(err));
-      assert.ok(err.message.includes(url), err.message);
-      assert.equal(log.of('launched').length, 2, 'both workers were launched while the input was opening');
-      assert.equal(log.of('result').length, 0);
-      assert.equal(existsSync(out), false);
-      assertNothingLeft(log, tempBefore, true);
+      await withEventLog(async (log) => {
+        const out = path.join(dir, 'missing-input.tif');
+        const err = await failure(apply(combine, { a: inputs.a, b: url }, { out }, { controls: subprocControls(2) }));
+        assert.ok(err instanceof InputError, String(err));
+        assert.ok(err.message.includes(url), err.message);
+        assert.equal(log.of('launched').length, 2, 'both workers were launched while the input was opening');
+        assert.equal(log.of('result').length, 0);
+        assert.equal(existsSync(out), false);
+      }, { workersStarted: true });
     } finally {
-      log.close();
       server.close();
     }
   });
 
   test('an input missing at once: no worker outlives the error', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    try {
+    await withEventLog(async () => {
       const err = await failure(apply(combine, { a: inputs.a, b: path.join(dir, 'no-such-input.tif') }, { out: path.join(dir, 'missing.tif') }, { controls: subprocControls(2) }));
       assert.ok(err instanceof InputMissingError, String(err));
       assert.match(err.message, /no-such-input\.tif/);
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -247,25 +210,20 @@ describe('worker loss', () => {
 
 describe('scheduling', () => {
   test('a worker slowed 10x does fewer than 1/(2N) of the blocks', async () => {
-    const log = new EventLog();
-    try {
+    await withEventLog(async (log) => {
       const out = path.join(dir, 'slow.tif');
       await apply(combine, inputs, { out }, { controls: subprocControls(3, { workerLostSeconds: 10 }), otherArgs: { busyMs: 40, slowWorker: 1, slowFactor: 10 } });
       assert.deepEqual(readFileSync(out), seqBytes);
       const bySlow = log.of('result').filter((r) => r.workerId === 1).length;
       assert.ok(bySlow < BLOCKS / 6, `the slow worker did ${bySlow} of ${BLOCKS} blocks`);
-    } finally {
-      log.close();
-    }
+    }, { checkNothingLeft: false });
   });
 
   test('no worker ready within computeBarrierTimeout: a TimeoutError listing the workers, nothing left', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    log.on((e) => {
-      if (e.event === 'launched') process.kill(Number(/pid (\d+)/.exec(e.handle)![1]), 'SIGSTOP');
-    });
-    try {
+    await withEventLog(async (log) => {
+      log.on((e) => {
+        if (e.event === 'launched') process.kill(Number(/pid (\d+)/.exec(e.handle)![1]), 'SIGSTOP');
+      });
       const controls = subprocControls(2);
       (controls.concurrency as Record<string, unknown>).computeBarrierTimeout = 1.5;
       const out = path.join(dir, 'barrier.tif');
@@ -275,24 +233,19 @@ describe('scheduling', () => {
       assert.match(err.message, /worker 0 \(pid \d+\).*worker 1 \(pid \d+\)/);
       assert.equal(log.of('result').length, 0);
       assert.equal(existsSync(out), false);
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 
   test('with 2 of 3 workers held at the handshake, the blocks still complete', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const held: number[] = [];
-    log.on((e) => {
-      if (e.event === 'launched' && e.workerId !== 0) {
-        const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
-        process.kill(pid, 'SIGSTOP');
-        held.push(e.workerId);
-      }
-    });
-    try {
+    await withEventLog(async (log) => {
+      const held: number[] = [];
+      log.on((e) => {
+        if (e.event === 'launched' && e.workerId !== 0) {
+          const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
+          process.kill(pid, 'SIGSTOP');
+          held.push(e.workerId);
+        }
+      });
       const out = path.join(dir, 'held.tif');
       const r = await apply(combine, inputs, { out }, { controls: subprocControls(3) });
       assert.deepEqual(readFileSync(out), seqBytes);
@@ -300,9 +253,6 @@ describe('scheduling', () => {
       assert.deepEqual([...new Set(log.of('result').map((x) => x.workerId))], [0]);
       assert.deepEqual(log.of('connected').map((c) => c.workerId), [0]);
       assert.equal(r.otherArgsList.length, 1);
-      assertNothingLeft(log, tempBefore);
-    } finally {
-      log.close();
-    }
+    });
   });
 });

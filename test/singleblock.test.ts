@@ -23,7 +23,7 @@ import { ChannelWorkerBackend, channelBackendSettings, singleBlockMaxWorkers, ty
 import { SubprocLauncher } from '../src/workers/subproc.js';
 import { activeJobs, describeJobs, jobIdsOf, useEndpointEnv } from './helpers/awsbatch.js';
 import { createBatchStack } from './helpers/localaws.js';
-import { assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries } from './helpers/subproc.js';
+import { channelFixture, type ChannelFixture, EventLog, withEventLog } from './helpers/subproc.js';
 
 const BLOCKS = 9; // 3 x 3 blocks of 64, the last row and column ragged
 const CPUS = os.availableParallelism();
@@ -112,12 +112,10 @@ describe('settings', () => {
 
 describe('CW_SUBPROC with singleBlockComputeWorkers', () => {
   test('one worker per block: identical output, each did exactly one block and exited 0, at most one per CPU at once, one bundle', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const most = aliveAtOnce(log);
-    const out = path.join(dir, 'single.tif');
-    const otherArgs = { count: 0 };
-    try {
+    await withEventLog(async (log) => {
+      const most = aliveAtOnce(log);
+      const out = path.join(dir, 'single.tif');
+      const otherArgs = { count: 0 };
       const r = await apply(combine, inputs, { out }, { controls: singleControls('CW_SUBPROC'), otherArgs });
       assert.deepEqual(readFileSync(out), seqBytes);
       assert.equal(otherArgs.count, 0, "the caller's otherArgs is untouched");
@@ -136,35 +134,25 @@ describe('CW_SUBPROC with singleBlockComputeWorkers', () => {
       assert.equal(ended.length, BLOCKS);
       for (const e of ended) assert.match(e.status, /^exited with code 0/, `worker ${e.workerId}`);
       assert.ok(most() <= CPUS, `${most()} workers at once, CPUs ${CPUS}`);
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('singleBlockMaxWorkers 1: one worker at a time, workers reading their own inputs', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const most = aliveAtOnce(log);
-    const out = path.join(dir, 'one.tif');
-    try {
+    await withEventLog(async (log) => {
+      const most = aliveAtOnce(log);
+      const out = path.join(dir, 'one.tif');
       await apply(combine, inputs, { out }, { controls: singleControls('CW_SUBPROC', { singleBlockMaxWorkers: 1 }, { computeWorkersRead: true }) });
       assert.deepEqual(readFileSync(out), seqBytes);
       assert.equal(most(), 1);
       assert.equal(log.of('launched').length, BLOCKS);
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('a worker SIGKILLed in the middle of its block: a new worker re-runs it, identical output, nothing left', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const markers = path.join(dir, 'markers-subproc');
-    mkdirSync(markers);
-    const out = path.join(dir, 'killed.tif');
-    try {
+    await withEventLog(async (log) => {
+      const markers = path.join(dir, 'markers-subproc');
+      mkdirSync(markers);
+      const out = path.join(dir, 'killed.tif');
       const r = await apply(combine, inputs, { out }, { controls: singleControls('CW_SUBPROC'), otherArgs: { count: 0, killOnceOnBlock: 4, markerDir: markers } });
       assert.deepEqual(readFileSync(out), seqBytes);
       const victim = log.of('dispatched').find((d) => d.blockIndex === 4 && d.attempt === 0)!.workerId;
@@ -180,16 +168,11 @@ describe('CW_SUBPROC with singleBlockComputeWorkers', () => {
       assert.equal(byWorker.has(victim), false);
       for (const [w, b] of byWorker) assert.equal(b.length, 1, `worker ${w} did ${b.join(', ')}`);
       assert.equal((r.otherArgsList as unknown[]).length, BLOCKS, 'the lost worker has no final otherArgs');
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('a block that kills every worker it gets: the third death fails the run naming it', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    try {
+    await withEventLog(async (log) => {
       const out = path.join(dir, 'die.tif');
       const err = await failure(apply(combine, inputs, { out }, { controls: singleControls('CW_SUBPROC'), otherArgs: { dieOnBlock: 7 } }));
       assert.ok(err instanceof WorkerLostError, String(err));
@@ -197,68 +180,53 @@ describe('CW_SUBPROC with singleBlockComputeWorkers', () => {
       assert.match(err.message, /block 7 \(x 64\.\.127, y 128\.\.149\) killed its worker 3 times/);
       assert.equal(new Set(log.of('dispatched').filter((d) => d.blockIndex === 7).map((d) => d.workerId)).size, 3, 'three different workers');
       assert.equal(existsSync(out), false);
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('workers that cannot start are not launched for ever: after maxBlockDeaths in a row, a clear error', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
     const preload = path.join(dir, 'nostart.cjs');
     writeFileSync(preload, "if (process.argv.includes('computeworker')) process.exit(9);\n");
     const saved = process.env.NODE_OPTIONS;
     process.env.NODE_OPTIONS = `${saved ?? ''} --require ${preload}`;
     try {
-      const err = await failure(apply(combine, inputs, { out: path.join(dir, 'nostart.tif') }, { controls: singleControls('CW_SUBPROC') }));
-      assert.ok(err instanceof WorkerLostError, String(err));
-      assert.match(err.message, /every CW_SUBPROC compute worker is gone, with \d+ block\(s\) not done: 3 single-block workers in a row failed before they were ready/);
-      assert.match(err.message, /exited with code 9/);
-      const launched = log.of('launched').length;
-      assert.ok(launched >= 3 && launched <= 2 + CPUS, `${launched} workers launched`);
-      assertNothingLeft(log, tempBefore, true);
+      await withEventLog(async (log) => {
+        const err = await failure(apply(combine, inputs, { out: path.join(dir, 'nostart.tif') }, { controls: singleControls('CW_SUBPROC') }));
+        assert.ok(err instanceof WorkerLostError, String(err));
+        assert.match(err.message, /every CW_SUBPROC compute worker is gone, with \d+ block\(s\) not done: 3 single-block workers in a row failed before they were ready/);
+        assert.match(err.message, /exited with code 9/);
+        const launched = log.of('launched').length;
+        assert.ok(launched >= 3 && launched <= 2 + CPUS, `${launched} workers launched`);
+      }, { workersStarted: true });
     } finally {
       if (saved === undefined) delete process.env.NODE_OPTIONS;
       else process.env.NODE_OPTIONS = saved;
-      log.close();
     }
   });
 
   test('no worker ready within computeBarrierTimeout: a TimeoutError, every launched worker stopped', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    log.on((e) => {
-      if (e.event === 'launched') process.kill(Number(/pid (\d+)/.exec(e.handle)![1]), 'SIGSTOP');
-    });
-    try {
+    await withEventLog(async (log) => {
+      log.on((e) => {
+        if (e.event === 'launched') process.kill(Number(/pid (\d+)/.exec(e.handle)![1]), 'SIGSTOP');
+      });
       const out = path.join(dir, 'barrier.tif');
       const err = await failure(apply(combine, inputs, { out }, { controls: singleControls('CW_SUBPROC', {}, { computeBarrierTimeout: 1.5 }) }));
       assert.ok(err instanceof TimeoutError, String(err));
       assert.match(err.message, /computeBarrierTimeout/);
       assert.equal(log.of('launched').length, Math.min(CPUS, BLOCKS), 'only the first wave was launched');
       assert.equal(existsSync(out), false);
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('an interrupt mid-run stops every worker and removes the temporary output', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const ac = new AbortController();
-    log.on((e) => {
-      if (e.event === 'result' && log.of('result').length === 3) ac.abort(new InterruptedError('interrupted by the test'));
-    });
-    try {
+    await withEventLog(async (log) => {
+      const ac = new AbortController();
+      log.on((e) => {
+        if (e.event === 'result' && log.of('result').length === 3) ac.abort(new InterruptedError('interrupted by the test'));
+      });
       const err = await failure(apply(combine, inputs, { out: path.join(dir, 'abort.tif') }, { controls: singleControls('CW_SUBPROC'), otherArgs: { busyMs: 50 }, signal: ac.signal }));
       assert.ok(err instanceof InterruptedError, String(err));
       assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('abort')), []);
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 });
 

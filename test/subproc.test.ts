@@ -14,7 +14,7 @@ import '../src/workers/index.js';
 import { UserFunctionError, WorkerError } from '../src/errors.js';
 import { gdal } from '../src/gdal/index.js';
 import { bytesPerElement, type DataType } from '../src/dtypes.js';
-import { alive, assertNothingLeft, channelFixture, type ChannelFixture, EventLog, riotsTempEntries, subprocControls, writeUserModule } from './helpers/subproc.js';
+import { channelFixture, type ChannelFixture, subprocControls, withEventLog, writeUserModule } from './helpers/subproc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let dir: string;
@@ -37,11 +37,9 @@ after(() => fx.close());
 describe('CW_SUBPROC', () => {
   for (const read of [false, true]) {
     test(`output identical to a sequential run (computeWorkersRead ${read}), otherArgs per worker`, async () => {
-      const tempBefore = riotsTempEntries();
-      const log = new EventLog();
-      const out = path.join(dir, `sub-${read}.tif`);
-      const otherArgs = { count: 0 };
-      try {
+      await withEventLog(async (log) => {
+        const out = path.join(dir, `sub-${read}.tif`);
+        const otherArgs = { count: 0 };
         // startupReadAheadMB 0: the workers that read do every read (the read-ahead is tested below)
         const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, { startupReadAheadMB: 0 }, read), otherArgs });
         assert.deepEqual(readFileSync(out), seqBytes);
@@ -57,35 +55,30 @@ describe('CW_SUBPROC', () => {
         const workersRead = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
         assert.equal(workersRead, read ? BLOCKS : 0, read ? 'the workers did the reading' : 'the main did the reading');
         assert.ok(r.workerTimings.size >= 1);
-        assertNothingLeft(log, tempBefore, true);
-      } finally {
-        log.close();
-      }
+      }, { workersStarted: true });
     });
   }
 
   for (const read of [false, true]) {
     test(`while the workers start, the main reads ahead up to startupReadAheadMB, then the workers take over (computeWorkersRead ${read})`, async () => {
-      const tempBefore = riotsTempEntries();
-      const log = new EventLog();
-      // the worker is held at its start until the main has had time to read everything it may
-      log.on((e) => {
-        if (e.event === 'launched') {
-          const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
-          process.kill(pid, 'SIGSTOP');
-          setTimeout(() => process.kill(pid, 'SIGCONT'), 1500);
-        }
-      });
-      // room for 7 blocks of the two inputs (Int16 and Float32, 64 x 64) beyond the usual
-      const blockBytes = [inputs.a, inputs.b].reduce((n, f) => {
-        const ds = gdal.open(f);
-        const bytes = ds.bands.count() * bytesPerElement(ds.bands.get(1).dataType as DataType) * 64 * 64;
-        ds.close();
-        return n + bytes;
-      }, 0);
-      const extra = 7;
-      const out = path.join(dir, `ahead-${read}.tif`);
-      try {
+      await withEventLog(async (log) => {
+        // the worker is held at its start until the main has had time to read everything it may
+        log.on((e) => {
+          if (e.event === 'launched') {
+            const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
+            process.kill(pid, 'SIGSTOP');
+            setTimeout(() => process.kill(pid, 'SIGCONT'), 1500);
+          }
+        });
+        // room for 7 blocks of the two inputs (Int16 and Float32, 64 x 64) beyond the usual
+        const blockBytes = [inputs.a, inputs.b].reduce((n, f) => {
+          const ds = gdal.open(f);
+          const bytes = ds.bands.count() * bytesPerElement(ds.bands.get(1).dataType as DataType) * 64 * 64;
+          ds.close();
+          return n + bytes;
+        }, 0);
+        const extra = 7;
+        const out = path.join(dir, `ahead-${read}.tif`);
         const r = await apply(combine, inputs, { out }, { controls: subprocControls(1, { startupReadAheadMB: (extra * blockBytes + 1) / 2 ** 20 }, read) });
         assert.deepEqual(readFileSync(out), seqBytes);
         const mainReads = r.timings.toJSON().reading!.count - [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
@@ -94,34 +87,29 @@ describe('CW_SUBPROC', () => {
         assert.ok(expectedAhead < BLOCKS);
         if (read) assert.equal(mainReads, expectedAhead, 'the main read the blocks it had room for while the workers were held, the workers the rest');
         else assert.equal(mainReads, BLOCKS);
-        assertNothingLeft(log, tempBefore, true);
-      } finally {
-        log.close();
-      }
+      }, { workersStarted: true });
     });
   }
 
   test('a reading worker that cannot open the inputs fails the run with its error, after saying it was ready', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
     // GDAL is loaded in this process already; the workers load it afresh without the GTiff driver
     process.env.GDAL_SKIP = 'GTiff';
     try {
-      const out = path.join(dir, 'noreader.tif');
-      const err = await apply(combine, inputs, { out }, { controls: subprocControls(1, { startupReadAheadMB: 0 }, true) }).then(
-        () => assert.fail('the run should fail'),
-        (e: unknown) => e as Error,
-      );
-      assert.ok(err instanceof WorkerError, String(err));
-      assert.match(err.message, /CW_SUBPROC worker 0 could not set up \(user function or inputs\)/);
-      assert.ok(err.message.includes(path.basename(inputs.a)), err.message);
-      assert.equal(log.of('ready').length, 1, 'the worker said it was ready before its inputs were open');
-      assert.equal(log.of('result').length, 0);
-      assert.equal(existsSync(out), false);
-      assertNothingLeft(log, tempBefore, true);
+      await withEventLog(async (log) => {
+        const out = path.join(dir, 'noreader.tif');
+        const err = await apply(combine, inputs, { out }, { controls: subprocControls(1, { startupReadAheadMB: 0 }, true) }).then(
+          () => assert.fail('the run should fail'),
+          (e: unknown) => e as Error,
+        );
+        assert.ok(err instanceof WorkerError, String(err));
+        assert.match(err.message, /CW_SUBPROC worker 0 could not set up \(user function or inputs\)/);
+        assert.ok(err.message.includes(path.basename(inputs.a)), err.message);
+        assert.equal(log.of('ready').length, 1, 'the worker said it was ready before its inputs were open');
+        assert.equal(log.of('result').length, 0);
+        assert.equal(existsSync(out), false);
+      }, { workersStarted: true });
     } finally {
       delete process.env.GDAL_SKIP;
-      log.close();
     }
   });
 
@@ -137,18 +125,17 @@ describe('CW_SUBPROC', () => {
   });
 
   test('the channel key never appears in a worker argv or environment', async () => {
-    const log = new EventLog();
-    const seen: { pid: number; argv: string; env: string; key: string }[] = [];
-    log.on((e) => {
-      // every worker, as soon as it runs (a slow one may be cancelled before it connects)
-      if (e.event !== 'launched') return;
-      const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const file = argv[argv.indexOf('--channaddrfile') + 1]!;
-      const key = (JSON.parse(readFileSync(file, 'utf8')) as { key: string }).key;
-      seen.push({ pid, argv: argv.join(' '), env: readFileSync(`/proc/${pid}/environ`, 'utf8'), key });
-    });
-    try {
+    await withEventLog(async (log) => {
+      const seen: { pid: number; argv: string; env: string; key: string }[] = [];
+      log.on((e) => {
+        // every worker, as soon as it runs (a slow one may be cancelled before it connects)
+        if (e.event !== 'launched') return;
+        const pid = Number(/pid (\d+)/.exec(e.handle)![1]);
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        const file = argv[argv.indexOf('--channaddrfile') + 1]!;
+        const key = (JSON.parse(readFileSync(file, 'utf8')) as { key: string }).key;
+        seen.push({ pid, argv: argv.join(' '), env: readFileSync(`/proc/${pid}/environ`, 'utf8'), key });
+      });
       await apply(combine, inputs, { out: path.join(dir, 'argv.tif') }, { controls: subprocControls(2) });
       assert.equal(seen.length, 2);
       for (const s of seen) {
@@ -157,16 +144,12 @@ describe('CW_SUBPROC', () => {
         assert.ok(!s.argv.toLowerCase().includes(s.key), 'key not in argv');
         assert.ok(!s.env.toLowerCase().includes(s.key), 'key not in the environment');
       }
-    } finally {
-      log.close();
-    }
+    }, { checkNothingLeft: false });
   });
 
   test('a user-function error fails the run with its block, its worker and the original stack; not retried', async () => {
-    const tempBefore = riotsTempEntries();
-    const log = new EventLog();
-    const out = path.join(dir, 'err.tif');
-    try {
+    await withEventLog(async (log) => {
+      const out = path.join(dir, 'err.tif');
       const err = (await apply(combine, inputs, { out }, { controls: subprocControls(2), otherArgs: { throwOnBlock: 11 } }).then(
         () => assert.fail('the run should fail'),
         (e: unknown) => e,
@@ -184,10 +167,7 @@ describe('CW_SUBPROC', () => {
       assert.equal(log.of('dispatched').filter((e) => e.blockIndex === 11).length, 1, 'not retried');
       assert.equal(existsSync(out), false, 'no output left');
       assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('err.tif')), []);
-      assertNothingLeft(log, tempBefore, true);
-    } finally {
-      log.close();
-    }
+    }, { workersStarted: true });
   });
 
   test('one-file layout: the module that defines the function calls apply() at its top level', async () => {
@@ -217,25 +197,22 @@ describe('CW_SUBPROC', () => {
     const userDir = path.join(dir, 'user2');
     const file = writeUserModule(userDir);
     const mod = (await import(pathToFileURL(file).href)) as { combine: typeof combine };
-    const log = new EventLog();
-    const cwds: string[][] = [];
-    log.on((e) => {
-      if (e.event === 'bundled') {
-        assert.deepEqual(e.packages, ['yaml']);
-        assert.ok(e.files.some((f) => f.endsWith('weights.ts')));
-        rmSync(userDir, { recursive: true, force: true });
-      }
-      if (e.event === 'connected') cwds.push(readdirSync(readlinkSync(`/proc/${e.pid}/cwd`)));
-    });
-    try {
+    await withEventLog(async (log) => {
+      const cwds: string[][] = [];
+      log.on((e) => {
+        if (e.event === 'bundled') {
+          assert.deepEqual(e.packages, ['yaml']);
+          assert.ok(e.files.some((f) => f.endsWith('weights.ts')));
+          rmSync(userDir, { recursive: true, force: true });
+        }
+        if (e.event === 'connected') cwds.push(readdirSync(readlinkSync(`/proc/${e.pid}/cwd`)));
+      });
       const out = path.join(dir, 'shipped.tif');
       await apply(mod.combine, inputs, { out }, { controls: subprocControls(2) });
       assert.equal(existsSync(userDir), false);
       assert.ok(cwds.length >= 1);
       for (const c of cwds) assert.deepEqual(c, [], 'each worker ran in an empty folder');
       assert.deepEqual(readFileSync(out), seqBytes);
-    } finally {
-      log.close();
-    }
+    }, { checkNothingLeft: false });
   });
 });

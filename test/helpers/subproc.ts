@@ -240,3 +240,20 @@ export function assertNothingLeft(log: EventLog, tempBefore: string[], workersSt
   for (const pid of pids) assert.equal(alive(pid), false, `worker process ${pid} is gone`);
   assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
 }
+
+/**
+ * Run `body` with an EventLog recording the run's worker events; afterwards (only if body did not
+ * throw, and unless `checkNothingLeft` is false) check that no worker process of the log is alive
+ * and no riots temporary folder was left ({@link assertNothingLeft}, with `workersStarted`). The
+ * log is closed however it ends.
+ */
+export async function withEventLog(body: (log: EventLog) => Promise<void>, opts: { workersStarted?: boolean; checkNothingLeft?: boolean } = {}): Promise<void> {
+  const tempBefore = riotsTempEntries();
+  const log = new EventLog();
+  try {
+    await body(log);
+    if (opts.checkNothingLeft ?? true) assertNothingLeft(log, tempBefore, opts.workersStarted ?? false);
+  } finally {
+    log.close();
+  }
+}
