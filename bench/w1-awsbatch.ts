@@ -14,13 +14,14 @@
  *
  * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source]
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLocalAws } from '../src/aws/local/server.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild } from './lib/measure.js';
 import { buildRiots } from './lib/built.js';
+import { writeW1MeanModule } from './lib/w1fn.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const START_DELAY = 5;
@@ -68,20 +69,7 @@ const repeats = Number(values.repeats);
 const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
 
 mkdirSync(OUT, { recursive: true });
-const fnPath = path.join(OUT, 'w1-awsbatch-fn.ts');
-writeFileSync(
-  fnPath,
-  `import { defineUserFunction } from '${path.join(ROOT, 'src', 'workers', 'userfunction.ts')}';
-export const mean = defineUserFunction(import.meta.url, (_info: any, inputs: any, outputs: any) => {
-  const x = inputs.a.data as Float32Array;
-  const y = inputs.b.data as Float32Array;
-  const o = inputs.a.like('Float32', 1);
-  const d = o.data as Float32Array;
-  for (let i = 0; i < d.length; i++) d[i] = (x[i]! + y[i]!) * 0.5;
-  outputs.mean = o;
-}, 'mean');
-`,
-);
+const fnPath = writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn.ts'), path.join(ROOT, 'src', 'workers', 'userfunction.ts'));
 
 const runChild = (args: string[], env: NodeJS.ProcessEnv) => runApplyChild(path.join(import.meta.dirname, 'w1-awsbatch.ts'), args, env);
 

@@ -11,13 +11,14 @@
  * compiles riots' TypeScript as each worker starts); `--riots DIR` runs the riots built in DIR
  * (package.json, dist/ and node_modules/).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild } from './lib/measure.js';
 import { buildRiots } from './lib/built.js';
+import { writeW1MeanModule } from './lib/w1fn.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -52,19 +53,7 @@ const readModes = values['workers-read'] === 'both' ? [false, true] : [values['w
 mkdirSync(OUT, { recursive: true });
 const fnPath = path.join(OUT, riotsRoot ? 'w1-subproc-fn-dist.mjs' : 'w1-subproc-fn.ts');
 const ufModule = riotsRoot ? path.join(riotsRoot, 'dist', 'workers', 'userfunction.js') : path.join(ROOT, 'src', 'workers', 'userfunction.js');
-writeFileSync(
-  fnPath,
-  `import { defineUserFunction } from '${ufModule}';
-export const mean = defineUserFunction(import.meta.url, (_info, inputs, outputs) => {
-  const x = inputs.a.data;
-  const y = inputs.b.data;
-  const o = inputs.a.like('Float32', 1);
-  const d = o.data;
-  for (let i = 0; i < d.length; i++) d[i] = (x[i] + y[i]) * 0.5;
-  outputs.mean = o;
-}, 'mean');
-`,
-);
+writeW1MeanModule(fnPath, ufModule);
 
 const runChild = (args: string[]) => runApplyChild(path.join(import.meta.dirname, 'w1-subproc.ts'), args);
 

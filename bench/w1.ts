@@ -16,6 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { buildRiots } from './lib/built.js';
+import { writeW1MeanModule } from './lib/w1fn.js';
 import { machine, median, runMeasured } from './lib/measure.js';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '6000,12000' }, repeats: { type: 'string', default: '3' } } });
@@ -23,6 +24,7 @@ const sizes = values.sizes!.split(',').map(Number);
 const repeats = Number(values.repeats);
 const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const riots = buildRiots();
+const fnModule = writeW1MeanModule(path.join(OUT, 'w1-fn-dist.mjs'), path.join(riots, 'dist', 'workers', 'userfunction.js'));
 
 const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
 console.log(`W1 on ${machine()}`);
@@ -41,7 +43,7 @@ for (const size of sizes) {
       runMeasured('gdal_translate', ['-q', '-co', 'TILED=YES', '-co', 'COMPRESS=DEFLATE', '-co', 'NUM_THREADS=ALL_CPUS', a, copy]).wall,
     );
     const out = path.join(OUT, `w1-mean-${size}.tif`);
-    const r = runMeasured(process.execPath, [runner, riots, a, b, out]);
+    const r = runMeasured(process.execPath, [runner, riots, fnModule, a, b, out]);
     const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { applySeconds: number; report: string };
     proc.push(r.wall);
     applyT.push(j.applySeconds);
