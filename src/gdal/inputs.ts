@@ -7,6 +7,7 @@ import { gdal, type Dataset } from './index.js';
 import { InputMissingError, InputNotRasterError } from '../errors.js';
 import { isDataType, type DataType } from '../dtypes.js';
 import { PixelGrid } from '../grid.js';
+import { noteBlockLayout } from './window.js';
 
 export interface OpenedRaster {
   kind: 'raster';
@@ -90,8 +91,11 @@ export function describeRaster(ds: Dataset, path: string, imageName: string): Op
   const bandCount = ds.bands.count();
   const fileNoData: (number | null)[] = [];
   let dtype: DataType | undefined;
+  let blocks: { x: number; y: number } | null | undefined;
   for (let i = 1; i <= bandCount; i++) {
     const b = ds.bands.get(i);
+    const bs = b.blockSize;
+    blocks = blocks === undefined || (blocks !== null && blocks.x === bs.x && blocks.y === bs.y) ? bs : null;
     const t = b.dataType;
     if (!isDataType(t)) {
       throw new InputNotRasterError(`input '${imageName}': ${path} band ${i} has data type ${String(t)}, which riots does not handle`, {
@@ -105,5 +109,6 @@ export function describeRaster(ds: Dataset, path: string, imageName: string): Op
     }
     fileNoData.push(b.noDataValue);
   }
+  if (blocks) noteBlockLayout(ds, blocks.x, blocks.y, dtype!);
   return { kind: 'raster', path, ds, grid, dtype: dtype!, bandCount, fileNoData };
 }

@@ -1,9 +1,31 @@
 /**
  * Reading and writing rectangular windows of a raster with the async API, straight into and
  * out of band-major block arrays (no intermediate copies: GDAL writes at the right offsets).
+ *
+ * A window that is exactly one of the file's blocks (the usual case when riots reads what riots
+ * wrote: 256x256 tiles, 256x256 windows) is read with GDAL's block read, which decodes the tile
+ * straight into the block array instead of into GDAL's block cache and copying it from there.
  */
 import type { Dataset } from './index.js';
 import { allocateUninitialized, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
+
+/** The block shape shared by every band of an input dataset, and their data type. */
+interface BlockLayout {
+  x: number;
+  y: number;
+  dtype: DataType;
+}
+
+const blockLayouts = new WeakMap<Dataset, BlockLayout>();
+
+/**
+ * Record that every band of `ds` has blocks of `x` by `y` pixels of `dtype`, so that windows
+ * matching one block are read block-wise. Called when an input is opened (the block size is a
+ * synchronous GDAL call, which must not run while an async call holds the dataset).
+ */
+export function noteBlockLayout(ds: Dataset, x: number, y: number, dtype: DataType): void {
+  blockLayouts.set(ds, { x, y, dtype });
+}
 
 /** A window in a raster's own pixel coordinates. It may extend beyond the raster. */
 export interface PixelWindow {
@@ -37,11 +59,18 @@ export async function readWindow(
   // Every element is written below (by GDAL when the window is inside, by the fill otherwise).
   const data = out ?? allocateUninitialized(dtype, n * bands.length);
   const bpe = bytesPerElement(dtype);
+  const layout = blockLayouts.get(ds);
+  const oneBlock =
+    full && layout !== undefined && layout.dtype === dtype && win.cols === layout.x && win.rows === layout.y && win.col % layout.x === 0 && win.row % layout.y === 0;
   for (let i = 0; i < bands.length; i++) {
     const bandData = data.subarray(i * n, (i + 1) * n);
     if (!full) bandData.fill(fill[i] ?? 0);
     if (!inside) continue;
     const band = await ds.bands.getAsync(bands[i]!);
+    if (oneBlock) {
+      await band.pixels.readBlockAsync(win.col / layout.x, win.row / layout.y, bandData);
+      continue;
+    }
     const offset = (r0 - win.row) * win.cols + (c0 - win.col);
     const w = c1 - c0;
     const h = r1 - r0;

@@ -1,0 +1,112 @@
+/**
+ * readWindow against numpy's read of the same file: windows that are exactly one of the file's
+ * tiles take GDAL's block read (decoded straight into the block array), every other window the
+ * windowed read; both must give the file's values, band by band, whatever the interleaving.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gdal } from '../src/gdal/index.js';
+import { openInput } from '../src/gdal/inputs.js';
+import { readWindow, type PixelWindow } from '../src/gdal/window.js';
+import type { DataType } from '../src/dtypes.js';
+import { makeRaster } from './helpers/py.js';
+import { readAll } from './helpers/gridpy.js';
+
+let dir: string;
+const f = (n: string): string => path.join(dir, n);
+const COLS = 100;
+const ROWS = 70;
+const TILE = 32;
+
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-window-'));
+  const expr = '(b * 1000 + r * 7 + c * 3) % 2000 - 300';
+  const tiled = ['TILED=YES', `BLOCKXSIZE=${TILE}`, `BLOCKYSIZE=${TILE}`, 'COMPRESS=DEFLATE'];
+  makeRaster({ path: f('band.tif'), cols: COLS, rows: ROWS, bands: 3, dtype: 'Int16', expr, options: [...tiled, 'INTERLEAVE=BAND'] });
+  makeRaster({ path: f('pixel.tif'), cols: COLS, rows: ROWS, bands: 3, dtype: 'Int16', expr, options: [...tiled, 'INTERLEAVE=PIXEL'] });
+  makeRaster({ path: f('strips.tif'), cols: COLS, rows: ROWS, bands: 2, dtype: 'Int16', expr, options: ['COMPRESS=DEFLATE'] });
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Count the block reads made while `fn` runs. */
+async function countingBlockReads<T>(fn: () => Promise<T>): Promise<{ result: T; blockReads: number }> {
+  const proto = gdal.RasterBandPixels.prototype;
+  const original = proto.readBlockAsync;
+  let blockReads = 0;
+  proto.readBlockAsync = function (this: gdal.RasterBandPixels, ...args: Parameters<typeof original>) {
+    blockReads++;
+    return original.apply(this, args);
+  } as typeof original;
+  try {
+    return { result: await fn(), blockReads };
+  } finally {
+    proto.readBlockAsync = original;
+  }
+}
+
+/** The oracle's values of `bands` (1-based) over `win`, band-major, `fill` outside the raster. */
+function expected(file: string, bands: number[], win: PixelWindow, fill: number[]): number[] {
+  const all = readAll(f(file), f(`${file}-oracle`));
+  const out: number[] = [];
+  bands.forEach((b, i) => {
+    for (let r = win.row; r < win.row + win.rows; r++) {
+      for (let c = win.col; c < win.col + win.cols; c++) {
+        const inside = r >= 0 && r < all.rows && c >= 0 && c < all.cols;
+        out.push(inside ? all.data[(b - 1) * all.rows * all.cols + r * all.cols + c]! : fill[i]!);
+      }
+    }
+  });
+  return out;
+}
+
+async function read(file: string, bands: number[], win: PixelWindow, dtype: DataType = 'Int16') {
+  const input = await openInput(f(file), 'img', false);
+  assert.equal(input.kind, 'raster');
+  if (input.kind !== 'raster') throw new Error('not a raster');
+  try {
+    return await countingBlockReads(() => readWindow(input.ds, bands, win, dtype, bands.map(() => -9), COLS, ROWS));
+  } finally {
+    input.ds.close();
+  }
+}
+
+describe('readWindow', () => {
+  for (const file of ['band.tif', 'pixel.tif']) {
+    test(`${file}: a window that is one whole tile is read block-wise, with the file's values`, async () => {
+      const win = { col: 2 * TILE, row: TILE, cols: TILE, rows: TILE };
+      const bands = [3, 1, 2];
+      const { result, blockReads } = await read(file, bands, win);
+      assert.equal(blockReads, bands.length);
+      assert.deepEqual(Array.from(result), expected(file, bands, win, [-9, -9, -9]));
+    });
+  }
+
+  test('windows that are not one whole tile are read by window, with the same values', async () => {
+    const cases: PixelWindow[] = [
+      { col: 3 * TILE, row: 2 * TILE, cols: TILE, rows: TILE }, // the corner tile: partly outside the raster
+      { col: 5, row: 7, cols: TILE, rows: TILE }, // tile-sized but not on the tile grid
+      { col: TILE, row: 0, cols: 2 * TILE, rows: TILE }, // two tiles
+      { col: -3, row: -3, cols: TILE + 6, rows: TILE + 6 }, // a tile with an overlap margin
+    ];
+    for (const win of cases) {
+      const { result, blockReads } = await read('band.tif', [2, 1], win);
+      assert.equal(blockReads, 0, `window ${JSON.stringify(win)}`);
+      assert.deepEqual(Array.from(result), expected('band.tif', [2, 1], win, [-9, -9]), `window ${JSON.stringify(win)}`);
+    }
+  });
+
+  test('a tile read as another data type, or from a striped file, is read by window', async () => {
+    const win = { col: 0, row: 0, cols: TILE, rows: TILE };
+    const asFloat = await read('band.tif', [1], win, 'Float32');
+    assert.equal(asFloat.blockReads, 0);
+    assert.ok(asFloat.result instanceof Float32Array);
+    assert.deepEqual(Array.from(asFloat.result), expected('band.tif', [1], win, [-9]));
+    const striped = await read('strips.tif', [1, 2], win);
+    assert.equal(striped.blockReads, 0);
+    assert.deepEqual(Array.from(striped.result), expected('strips.tif', [1, 2], win, [-9, -9]));
+  });
+});
