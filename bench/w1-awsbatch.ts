@@ -12,11 +12,16 @@
  * package.json and node_modules) and the endpoint's `riots` command points there.
  * `--workers-from source` runs them from src/ through tsx instead, as the tests do.
  *
- * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source]
+ * The main process (sequential and Batch runs alike) also runs that built riots by default, as a
+ * user's script does with riots installed from npm or in the main image; `--main-from source`
+ * runs it from src/ under tsx.
+ *
+ * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source] [--main-from built|source]
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { startLocalAws } from '../src/aws/local/server.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild } from './lib/measure.js';
@@ -28,9 +33,10 @@ const START_DELAY = 5;
 const WORKERS = 3;
 
 if (process.argv[2] === '--run') {
-  // child: one apply(), prints {applySeconds, report}
-  const [, , , a, b, out, fnPath, conc] = process.argv;
-  const { apply } = await import('../src/index.js');
+  // child: one apply(), prints {applySeconds, report}; riotsRoot: a built riots, else the sources
+  const [, , , a, b, out, fnPath, conc, riotsRoot] = process.argv;
+  const fromRoot = (rel: string): string => pathToFileURL(path.join(riotsRoot!, 'dist', rel)).href;
+  const { apply } = (await import(riotsRoot ? fromRoot('index.js') : '../src/index.js')) as typeof import('../src/index.js');
   const fn = ((await import(fnPath!)) as { mean: Parameters<typeof apply>[0] }).mean;
   // --trace: when each worker was launched (job submitted), connected, ready, gave its first and
   // last result, and ended, in seconds from the call to apply()
@@ -38,7 +44,7 @@ if (process.argv[2] === '--run') {
   let t0 = performance.now();
   if (process.env.RIOTS_BENCH_TRACE) {
     const { default: diagnostics } = await import('node:diagnostics_channel');
-    const { WORKER_EVENTS } = await import('../src/workers/remote.js');
+    const { WORKER_EVENTS } = (await import(riotsRoot ? fromRoot('workers/remote.js') : '../src/workers/remote.js')) as typeof import('../src/workers/remote.js');
     const firstResult = new Set<number>();
     let last = '';
     diagnostics.subscribe(WORKER_EVENTS, (m) => {
@@ -56,45 +62,51 @@ if (process.argv[2] === '--run') {
     });
   }
   t0 = performance.now();
-  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } });
+  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc && conc !== '-' ? { concurrency: JSON.parse(conc) } : {}) } });
   const applySeconds = (performance.now() - t0) / 1000;
   trace.push(`${applySeconds.toFixed(2).padStart(6)} s  apply() returns (main's peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
   process.stdout.write(JSON.stringify({ applySeconds, report: r.formatReport(), trace: trace.join('\n') }) + '\n');
   process.exit(0);
 }
 
-const { values } = parseArgs({ options: { trace: { type: 'boolean', default: false }, size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' }, 'workers-from': { type: 'string', default: 'built' } } });
+const { values } = parseArgs({ options: { trace: { type: 'boolean', default: false }, size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' }, 'workers-from': { type: 'string', default: 'built' }, 'main-from': { type: 'string', default: 'built' } } });
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
 
 mkdirSync(OUT, { recursive: true });
-const fnPath = writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn.ts'), path.join(ROOT, 'src', 'workers', 'userfunction.ts'));
+const workersFrom = values['workers-from'] === 'source' ? 'source' : 'built';
+const mainFrom = values['main-from'] === 'source' ? 'source' : 'built';
+const builtRoot = workersFrom === 'built' || mainFrom === 'built' ? buildRiots() : undefined;
+const mainRoot = mainFrom === 'built' ? builtRoot! : '';
+// the user function imports defineUserFunction from the riots the main runs
+const fnPath = mainRoot
+  ? writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn-dist.mjs'), path.join(mainRoot, 'dist', 'workers', 'userfunction.js'))
+  : writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn.ts'), path.join(ROOT, 'src', 'workers', 'userfunction.ts'));
 
 const runChild = (args: string[], env: NodeJS.ProcessEnv) => runApplyChild(path.join(import.meta.dirname, 'w1-awsbatch.ts'), args, env);
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
-const workersFrom = values['workers-from'] === 'source' ? 'source' : 'built';
-const riotsCommand = workersFrom === 'built' ? [process.execPath, path.join(buildRiots(), 'dist', 'cli', 'main.js')] : undefined;
+const riotsCommand = workersFrom === 'built' ? [process.execPath, path.join(builtRoot!, 'dist', 'cli', 'main.js')] : undefined;
 const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, ...(riotsCommand ? { riotsCommand } : {}) });
 const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1', ...(values.trace ? { RIOTS_BENCH_TRACE: '1' } : {}) };
 try {
   const { createBatchStack } = await import('../test/helpers/localaws.js');
   await createBatchStack(aws);
-  console.log(`W1 with ${WORKERS} CW_AWSBATCH workers (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`);
+  console.log(`W1 with ${WORKERS} CW_AWSBATCH workers (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}; main ${mainFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`);
   const seq: number[] = [];
   const batch = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
   let lastReport = '';
   for (let i = 0; i < repeats; i++) {
     const out = path.join(OUT, `w1aws-seq-${size}.tif`);
     rmSync(out, { force: true });
-    seq.push((await runChild([a, b, out, fnPath], env)).applySeconds);
+    seq.push((await runChild([a, b, out, fnPath, '-', mainRoot], env)).applySeconds);
     for (const read of readModes) {
       const outB = path.join(OUT, `w1aws-batch-${read}-${size}.tif`);
       rmSync(outB, { force: true });
       const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read };
-      const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc)], env);
+      const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc), mainRoot], env);
       batch.get(read)!.push(r.applySeconds);
       lastReport = r.report;
       if (values.trace) console.log(`trace, CW_AWSBATCH computeWorkersRead ${read}, run ${i + 1}:\n${r.trace}`);
