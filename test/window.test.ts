@@ -2,6 +2,9 @@
  * readWindow against numpy's read of the same file: windows that are exactly one of the file's
  * tiles take GDAL's block read (decoded straight into the block array), every other window the
  * windowed read; both must give the file's values, band by band, whatever the interleaving.
+ * Outputs: whole blocks of a band-interleaved GeoTIFF go to GDAL's block write, every other
+ * block (edges, pixel interleaving, overlap margins) to the windowed write; numpy reads back what
+ * the user function wrote.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gdal } from '../src/gdal/index.js';
+import { apply, type Block } from '../src/index.js';
 import { openInput } from '../src/gdal/inputs.js';
 import { readWindow, type PixelWindow } from '../src/gdal/window.js';
 import type { DataType } from '../src/dtypes.js';
@@ -32,19 +36,24 @@ before(() => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Count the block reads made while `fn` runs. */
-async function countingBlockReads<T>(fn: () => Promise<T>): Promise<{ result: T; blockReads: number }> {
+/** Count the block reads and block writes made while `fn` runs. */
+async function countingBlockReads<T>(fn: () => Promise<T>): Promise<{ result: T; blockReads: number; blockWrites: number }> {
   const proto = gdal.RasterBandPixels.prototype;
-  const original = proto.readBlockAsync;
+  const { readBlockAsync, writeBlockAsync } = proto;
   let blockReads = 0;
-  proto.readBlockAsync = function (this: gdal.RasterBandPixels, ...args: Parameters<typeof original>) {
+  let blockWrites = 0;
+  proto.readBlockAsync = function (this: InstanceType<typeof gdal.RasterBandPixels>, ...args: Parameters<typeof readBlockAsync>) {
     blockReads++;
-    return original.apply(this, args);
-  } as typeof original;
+    return readBlockAsync.apply(this, args);
+  } as typeof readBlockAsync;
+  proto.writeBlockAsync = function (this: InstanceType<typeof gdal.RasterBandPixels>, ...args: Parameters<typeof writeBlockAsync>) {
+    blockWrites++;
+    return writeBlockAsync.apply(this, args);
+  } as typeof writeBlockAsync;
   try {
-    return { result: await fn(), blockReads };
+    return { result: await fn(), blockReads, blockWrites };
   } finally {
-    proto.readBlockAsync = original;
+    Object.assign(proto, { readBlockAsync, writeBlockAsync });
   }
 }
 
@@ -108,5 +117,44 @@ describe('readWindow', () => {
     const striped = await read('strips.tif', [1, 2], win);
     assert.equal(striped.blockReads, 0);
     assert.deepEqual(Array.from(striped.result), expected('strips.tif', [1, 2], win, [-9, -9]));
+  });
+});
+
+describe('writing outputs', () => {
+  // 100x70 with 32x32 windows: 3x2 whole blocks, 6 edge blocks. Each output band is an input band
+  // changed per band, so that a band written to the wrong place shows.
+  const transform = (_info: unknown, inputs: Record<string, Block>, outputs: Record<string, Block>): void => {
+    const a = inputs.a!;
+    const o = a.like('Int32');
+    for (let b = 0; b < a.bands; b++) for (let i = 0; i < a.rows * a.cols; i++) o.data[b * a.rows * a.cols + i] = a.data[b * a.rows * a.cols + i]! * (b + 2) + 1;
+    outputs.o = o;
+  };
+  const expectedOutput = (): number[] => {
+    const a = readAll(f('band.tif'), f('band-oracle'));
+    return Array.from(a.data, (v, i) => v * (Math.floor(i / (a.rows * a.cols)) + 2) + 1);
+  };
+  const written = (file: string): number[] => Array.from(readAll(f(file), f(`${file}-oracle`)).data);
+
+  test('whole blocks of a band-interleaved GeoTIFF are written block-wise, edge blocks by window', async () => {
+    const { blockWrites } = await countingBlockReads(() =>
+      apply(transform, { a: f('band.tif') }, { o: f('out-band.tif') }, { controls: { windowXSize: TILE, windowYSize: TILE, statsIgnore: null } }),
+    );
+    assert.equal(blockWrites, 3 * 2 * 3);
+    assert.deepEqual(written('out-band.tif'), expectedOutput());
+  });
+
+  test('a pixel-interleaved output, or blocks with an overlap margin, are written by window', async () => {
+    const pixel = await countingBlockReads(() =>
+      apply(transform, { a: f('band.tif') }, { o: f('out-pixel.tif') }, {
+        controls: { windowXSize: TILE, windowYSize: TILE, statsIgnore: null, creationOptions: ['TILED=YES', 'INTERLEAVE=PIXEL', 'COMPRESS=DEFLATE'] },
+      }),
+    );
+    assert.equal(pixel.blockWrites, 0);
+    assert.deepEqual(written('out-pixel.tif'), expectedOutput());
+    const margin = await countingBlockReads(() =>
+      apply(transform, { a: f('band.tif') }, { o: f('out-margin.tif') }, { controls: { windowXSize: TILE, windowYSize: TILE, overlap: 2, statsIgnore: null } }),
+    );
+    assert.equal(margin.blockWrites, 0);
+    assert.deepEqual(written('out-margin.tif'), expectedOutput());
   });
 });

@@ -5,26 +5,35 @@
  * A window that is exactly one of the file's blocks (the usual case when riots reads what riots
  * wrote: 256x256 tiles, 256x256 windows) is read with GDAL's block read, which decodes the tile
  * straight into the block array instead of into GDAL's block cache and copying it from there.
+ * Likewise a block written to a band-interleaved GeoTIFF output whose tiles are the windows goes
+ * to GDAL's block write: GDAL compresses it at once, on its compression threads, instead of
+ * keeping it dirty in the block cache until the cache is full or the file is flushed (which left
+ * up to GDAL_CACHEMAX of tiles to compress after the last block).
  */
 import type { Dataset } from './index.js';
 import { allocateUninitialized, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
 
-/** The block shape shared by every band of an input dataset, and their data type. */
+/** The block shape shared by every band of a dataset, and their data type. */
 interface BlockLayout {
   x: number;
   y: number;
   dtype: DataType;
+  /** Whether whole blocks may be written with GDAL's block write (see {@link noteBlockLayout}). */
+  blockWrites?: boolean;
 }
 
 const blockLayouts = new WeakMap<Dataset, BlockLayout>();
 
 /**
  * Record that every band of `ds` has blocks of `x` by `y` pixels of `dtype`, so that windows
- * matching one block are read block-wise. Called when an input is opened (the block size is a
- * synchronous GDAL call, which must not run while an async call holds the dataset).
+ * matching one block are read block-wise, and, with `blockWrites`, written block-wise. Called
+ * when an input is opened or an output created (the block size is a synchronous GDAL call, which
+ * must not run while an async call holds the dataset). `blockWrites` only where a block of one
+ * band is a unit of the file (a band-interleaved or single-band GeoTIFF): GDAL's block write to a
+ * pixel-interleaved file would read back and rewrite the other bands' part of each tile.
  */
-export function noteBlockLayout(ds: Dataset, x: number, y: number, dtype: DataType): void {
-  blockLayouts.set(ds, { x, y, dtype });
+export function noteBlockLayout(ds: Dataset, x: number, y: number, dtype: DataType, blockWrites = false): void {
+  blockLayouts.set(ds, { x, y, dtype, blockWrites });
 }
 
 /** A window in a raster's own pixel coordinates. It may extend beyond the raster. */
@@ -106,8 +115,15 @@ export async function writeWindow(
 ): Promise<void> {
   const n = blockRows * blockCols;
   const bpe = bytesPerElement(dtype);
+  const layout = blockLayouts.get(ds);
+  const oneBlock =
+    layout?.blockWrites === true && margin === 0 && layout.dtype === dtype && cols === layout.x && rows === layout.y && col % layout.x === 0 && row % layout.y === 0;
   for (let b = 0; b < nbands; b++) {
     const band = await ds.bands.getAsync(b + 1);
+    if (oneBlock) {
+      await band.pixels.writeBlockAsync(col / layout.x, row / layout.y, data.subarray(b * n, (b + 1) * n));
+      continue;
+    }
     const start = b * n + margin * blockCols + margin;
     const view = data.subarray(start, start + (rows - 1) * blockCols + cols);
     await band.pixels.writeAsync(col, row, cols, rows, view, {

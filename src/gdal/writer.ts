@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync, readdirSync, renameSync, rmSync, sta
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gdal, type Dataset } from './index.js';
-import { writeWindow } from './window.js';
+import { noteBlockLayout, writeWindow } from './window.js';
 import { allocate } from '../dtypes.js';
 import { resolveCreationOptions } from './creation.js';
 import { OutputBlockError, OutputDirError, OutputError, describeBlock, type BlockCoords } from '../errors.js';
@@ -107,6 +107,13 @@ export class OutputFile {
     this.dtype = block.dtype;
     this.bands = block.bands;
     const ds = this.ds;
+    {
+      // whole blocks of a band-interleaved GeoTIFF go to GDAL's block write (src/gdal/window.ts)
+      const bs = ds.bands.get(1).blockSize;
+      const interleave = options.find((o) => /^INTERLEAVE=/i.test(o))?.split('=')[1]?.toUpperCase();
+      const bandUnits = driverName.toUpperCase() === 'GTIFF' && (block.bands === 1 || interleave === 'BAND');
+      noteBlockLayout(ds, bs.x, bs.y, block.dtype, bandUnits);
+    }
     if (this.grid.projection) ds.srs = gdal.SpatialReference.fromWKT(this.grid.projection);
     ds.geoTransform = [...this.grid.transform];
     for (let b = 1; b <= block.bands; b++) {
