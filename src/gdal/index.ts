@@ -2,13 +2,13 @@
  * The private GDAL layer: the only code that imports gdal-async.
  *
  * gdal-async is loaded on first use, not when riots is imported: loading it (the GDAL library
- * and its drivers) costs about 0.3 s of CPU, which a compute worker that never reads (its
- * inputs come over the channel) or a user module that imports riots only for
- * `defineUserFunction` should not pay. Loading it sets a bounded GDAL block cache unless the user
+ * and its drivers) costs about 0.12 s even with two unused imports deferred (./load.ts), which
+ * a compute worker that never reads (its inputs come over the channel) or a user module that
+ * imports riots only for `defineUserFunction` should not pay. Loading it sets a bounded GDAL block cache unless the user
  * set one (GDAL_CACHEMAX), so that memory stays bounded whatever the raster size.
  */
-import { createRequire } from 'node:module';
 import type * as GdalModule from 'gdal-async';
+import { requireGdalAsync } from './load.js';
 
 /**
  * Default block cache, in MB, when the user has not set GDAL_CACHEMAX. riots reads and writes
@@ -23,7 +23,7 @@ let loaded: Gdal | undefined;
 /** gdal-async itself, loaded (and configured) on the first call. */
 export function loadGdal(): Gdal {
   if (loaded === undefined) {
-    const g = createRequire(import.meta.url)('gdal-async') as Gdal;
+    const g = requireGdalAsync<Gdal>();
     if (!process.env.GDAL_CACHEMAX && !g.config.get('GDAL_CACHEMAX')) {
       g.config.set('GDAL_CACHEMAX', String(DEFAULT_GDAL_CACHEMAX_MB));
     }
