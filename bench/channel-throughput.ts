@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     // Phase 1: worker -> main.
     let received = 0;
     const t0 = performance.now();
-    await conn.send({ type: 'setup', bundle: new Uint8Array(0), exportName: 'f', otherArgs: null, settings: {}, computeWorkersRead: false, inputFiles: [] });
+    await conn.send({ type: 'setup', bundle: new Uint8Array(0), bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] }, exportName: 'f', otherArgs: null, settings: {}, computeWorkersRead: false, inputFiles: [] });
     for (;;) {
       const m = await next();
       if (m.type === 'ready') break;

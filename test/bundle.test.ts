@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Block } from '../src/block.js';
 import { ControlsError, WorkerError } from '../src/errors.js';
-import { RIOTS_SELF, bundleUserModule, linkBundle } from '../src/workers/bundle.js';
+import { IMPORT_MARKER, RIOTS_SELF, bundleUserModule, linkBundle, type BundleImports } from '../src/workers/bundle.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let dir: string;
@@ -52,10 +52,10 @@ describe('bundleUserModule', () => {
     assert.deepEqual(b.packages, ['yaml']);
     assert.deepEqual(b.inputs.map((f) => path.relative(dir, f)).sort(), ['lib/consts.ts', 'main.ts']);
     assert.match(code, /sibling-/, 'the sibling file is inside');
-    assert.match(code, /from "yaml"/);
-    assert.match(code, /from "node:crypto"/);
-    assert.ok(code.includes(`"${RIOTS_SELF}block"`), 'a path into riots becomes a riots-self import');
-    assert.ok(code.includes(`"${RIOTS_SELF}index"`), "'riots' becomes a riots-self import");
+    assert.match(b.imports.marker, IMPORT_MARKER);
+    assert.deepEqual([...b.imports.specs].sort(), ['node:crypto', `${RIOTS_SELF}block`, `${RIOTS_SELF}index`, 'yaml'], "a path into riots and 'riots' become riots-self imports");
+    b.imports.specs.forEach((spec, n) => assert.ok(code.includes(`"${b.imports.marker}:${n}"`), `the code refers to ${spec} by its marker`));
+    assert.ok(!/from "(yaml|node:crypto)"/.test(code), 'no open import is left under its own name');
     assert.ok(!code.includes('class Block'), 'riots itself is not bundled');
     assert.ok(!code.includes(ROOT + '/src'), 'no path of this machine into riots');
   });
@@ -79,8 +79,9 @@ describe('bundleUserModule', () => {
 describe('linkBundle', () => {
   test('the linked bundle runs from an empty folder with this riots and its packages', async () => {
     const b = await bundleUserModule(pathToFileURL(path.join(dir, 'main.ts')).href);
-    const linked = await linkBundle(Buffer.from(b.code).toString('utf8'));
+    const linked = linkBundle(Buffer.from(b.code).toString('utf8'), b.imports);
     assert.ok(!linked.includes(RIOTS_SELF));
+    assert.ok(!linked.includes(b.imports.marker));
     const empty = mkdtempSync(path.join(os.tmpdir(), 'riots-bundle-empty-'));
     try {
       const file = path.join(empty, 'b.mjs');
@@ -94,12 +95,37 @@ describe('linkBundle', () => {
     }
   });
 
-  test('a package not installed beside riots is a WorkerError naming it', async () => {
-    const code = "import { z } from 'riots-no-such-package-xyz';\nexport const a = z;\n";
-    await assert.rejects(linkBundle(code, 4), (e: Error) => e instanceof WorkerError && /riots-no-such-package-xyz/.test(e.message) && (e as WorkerError).workerId === 4);
+  const marker = 'riots-import-' + 'c0ffee'.repeat(4);
+  const imports = (...specs: string[]): BundleImports => ({ marker, specs });
+
+  test('only string literals that are exactly a marker reference are replaced, whatever their quotes', () => {
+    const code = [
+      `import a from "${marker}:0";`,
+      `const b = await import('${marker}:1');`,
+      'const text = "riots-self:block yaml node:fs";',
+      'export { a, b, text };',
+    ].join('\n');
+    const out = linkBundle(code, imports('yaml', `${RIOTS_SELF}block`));
+    const lines = out.split('\n');
+    assert.equal(lines[0], `import a from ${JSON.stringify(import.meta.resolve('yaml'))};`);
+    assert.match(lines[1]!, /^const b = await import\("file:\/\/.*\/(src|dist)\/block\.(ts|js)"\);$/);
+    assert.equal(lines[2], 'const text = "riots-self:block yaml node:fs";', 'other strings are left alone');
   });
 
-  test('a riots-self reference that climbs out of the tree is refused', async () => {
-    await assert.rejects(linkBundle(`import x from "${RIOTS_SELF}../../etc/passwd";\nexport { x };\n`), WorkerError);
+  test('a package not installed beside riots is a WorkerError naming it', () => {
+    const code = `import { z } from "${marker}:0";\nexport const a = z;\n`;
+    assert.throws(() => linkBundle(code, imports('riots-no-such-package-xyz'), 4), (e: Error) => e instanceof WorkerError && /riots-no-such-package-xyz/.test(e.message) && (e as WorkerError).workerId === 4);
+  });
+
+  test('a riots-self reference that climbs out of the tree is refused', () => {
+    assert.throws(() => linkBundle(`import x from "${marker}:0";\nexport { x };\n`, imports(`${RIOTS_SELF}../../etc/passwd`)), WorkerError);
+  });
+
+  test('a bad marker, an index outside the list, a stray marker or a relative import is refused', () => {
+    const code = `import x from "${marker}:0";\nexport { x };\n`;
+    assert.throws(() => linkBundle(code, { marker: 'riots-import-xyz', specs: ['yaml'] }), (e: Error) => e instanceof WorkerError && /marker/.test(e.message));
+    assert.throws(() => linkBundle(`import x from "${marker}:1";\n`, imports('yaml')), (e: Error) => e instanceof WorkerError && /import 1 is not in its list of 1/.test(e.message));
+    assert.throws(() => linkBundle(`${code}const s = "${marker}";\n`, imports('yaml')), (e: Error) => e instanceof WorkerError && /outside an import path/.test(e.message));
+    assert.throws(() => linkBundle(code, imports('./lib.js')), (e: Error) => e instanceof WorkerError && /\.\/lib\.js, which it should have contained/.test(e.message));
   });
 });

@@ -14,7 +14,7 @@ import { channelAddressFromArg, channelKeyEnv, readChannelAddrFile, writeChannel
 import { FrameParser } from '../src/workers/framing.js';
 import { HELLO_BYTES } from '../src/workers/handshake.js';
 import { decodeMessage } from '../src/workers/messagecheck.js';
-import type { Message, WorkerToMain } from '../src/workers/protocol.js';
+import { PROTOCOL_VERSION, type Message, type WorkerToMain } from '../src/workers/protocol.js';
 import { connectRaw, frameBytes, once, rawHandshake, readExactly, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -156,7 +156,7 @@ describe('channel: authentication', () => {
     const sock = await connectRaw(s.port);
     // Proof and a valid hello frame plus 1 MB of pixels in the same write.
     const frames = Buffer.concat([
-      frameBytes({ type: 'hello', protocolVersion: 1, riotsVersion: 'x', workerId: 1, pid: 1, hostname: 'h' }),
+      frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 1, pid: 1, hostname: 'h' }),
       frameBytes({ type: 'result', taskId: 0, blockIndex: 0, attempt: 0, outputs: [wireBlock('o', null, 'Float32', 1, 512, 512)], timings: {} }),
     ]);
     const { peerProof, expectedPeerProof } = await rawHandshake(sock, 'client', randomBytes(32), frames);
@@ -172,7 +172,7 @@ describe('channel: authentication', () => {
     const s = await server();
     const accepted = nextConnection(s);
     const sock = await connectRaw(s.port);
-    const hello = frameBytes({ type: 'hello', protocolVersion: 1, riotsVersion: 'x', workerId: 5, pid: 1, hostname: 'h' });
+    const hello = frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 5, pid: 1, hostname: 'h' });
     const { peerProof, expectedPeerProof } = await rawHandshake(sock, 'client', s.key, hello);
     assert.ok(peerProof.equals(expectedPeerProof));
     assert.equal((await accepted).remoteWorkerId, 5);
@@ -268,7 +268,7 @@ describe('channel: authentication', () => {
     sock.on('data', (d: Buffer) => reply.push(d));
     const r = await refused;
     assert.ok(r.error instanceof ProtocolError);
-    assert.match(r.error.message, /protocol 999, this main process 1/);
+    assert.match(r.error.message, new RegExp(`protocol 999, this main process ${PROTOCOL_VERSION}`));
     await socketClosed(sock);
     const frames = [...new FrameParser().push(Buffer.concat(reply))].map((f) => decodeMessage(f.header, f.payloads, 'toWorker'));
     assert.deepEqual(frames.map((m) => m.type), ['shutdown']);
@@ -299,7 +299,7 @@ describe('channel: truncation', () => {
     const s = await server();
     const accepted = nextConnection(s);
     const sock = await connectRaw(s.port);
-    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: 1, riotsVersion: 'x', workerId: 3, pid: 1, hostname: 'h' }));
+    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 3, pid: 1, hostname: 'h' }));
     const conn = await accepted;
     const closed = once<[Error | null]>(conn, 'close');
     const frame = frameBytes({ type: 'result', taskId: 0, blockIndex: 0, attempt: 0, outputs: [wireBlock('o', null, 'Byte', 1, 8, 8)], timings: {} });
@@ -315,7 +315,7 @@ describe('channel: heartbeats', () => {
     const s = await server({ heartbeatSeconds: 0.05, peerTimeoutSeconds: 0.4 });
     const accepted = nextConnection(s);
     const sock = await connectRaw(s.port);
-    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: 1, riotsVersion: 'x', workerId: 9, pid: 1, hostname: 'h' }));
+    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 9, pid: 1, hostname: 'h' }));
     const conn = await accepted;
     const t0 = Date.now();
     const [lost] = await once<[TimeoutError]>(conn, 'lost');
@@ -379,7 +379,7 @@ describe('channel: heartbeats', () => {
     const cmdline = await fs.readFile(`/proc/${child.pid}/cmdline`, 'utf8');
     assert.ok(!cmdline.includes(s.key.toString('hex')), 'key not in argv');
     // The worker works: one task with two blocks comes back inverted.
-    await conn.send({ type: 'setup', bundle: new Uint8Array(0), exportName: 'f', otherArgs: { a: 1 }, settings: {}, computeWorkersRead: false, inputFiles: [] });
+    await conn.send({ type: 'setup', bundle: new Uint8Array(0), bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] }, exportName: 'f', otherArgs: { a: 1 }, settings: {}, computeWorkersRead: false, inputFiles: [] });
     const inputs = [wireBlock('a', null, 'Float32', 1, 64, 64), wireBlock('b', 0, 'Byte', 2, 64, 64)];
     const msgs = conn.messages();
     assert.equal((await msgs.next()).value?.type, 'ready');
@@ -434,7 +434,7 @@ describe('channel address file and key in the environment', () => {
     children.push(child);
     const conn = await accepted;
     assert.equal(conn.remoteWorkerId, 6);
-    await conn.send({ type: 'setup', bundle: new Uint8Array(0), exportName: 'f', otherArgs: [1, 2], settings: {}, computeWorkersRead: false, inputFiles: [] });
+    await conn.send({ type: 'setup', bundle: new Uint8Array(0), bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] }, exportName: 'f', otherArgs: [1, 2], settings: {}, computeWorkersRead: false, inputFiles: [] });
     const msgs = conn.messages();
     assert.equal((await msgs.next()).value?.type, 'ready');
     await conn.send({ type: 'shutdown', reason: null });

@@ -143,6 +143,7 @@ describe('riots computeworker and its main process', () => {
       await conn.send({
         type: 'setup',
         bundle: new Uint8Array(Buffer.from(bundle)),
+        bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] },
         exportName: 'double',
         otherArgs: { seen: [] as number[] },
         settings: settings as unknown as JsonObject,
@@ -201,7 +202,8 @@ describe('riots computeworker and its main process', () => {
       const err = nextMessage(conn, 'workerError');
       await conn.send({
         type: 'setup',
-        bundle: new Uint8Array(Buffer.from("import { q } from 'riots-not-installed-pkg';\nexport const f = () => q;\n")),
+        bundle: new Uint8Array(Buffer.from(`import { q } from "${'riots-import-' + '0'.repeat(24)}:0";\nexport const f = () => q;\n`)),
+        bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: ['riots-not-installed-pkg'] },
         exportName: 'f',
         otherArgs: null,
         settings: settings as unknown as JsonObject,

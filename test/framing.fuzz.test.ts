@@ -11,7 +11,7 @@ import { ProtocolError } from '../src/errors.js';
 import { ChannelClient, ChannelServer } from '../src/workers/channel.js';
 import { encodeFrame, FrameParser, type FrameLimits } from '../src/workers/framing.js';
 import { checkMessage, type MessageBuilder } from '../src/workers/messagecheck.js';
-import { encodeMessage, type Direction, type Message } from '../src/workers/protocol.js';
+import { PROTOCOL_VERSION, encodeMessage, type Direction, type Message } from '../src/workers/protocol.js';
 import { connectRaw, frameBytes, rawHandshake, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -219,7 +219,7 @@ describe('frame parser and message validator under fuzzing', () => {
       const base = corpus()
         .filter(([d, m]) => d === 'toMain' && m.type !== 'hello')
         .map(([d, m]): [Direction, Message, Buffer] => [d, m, frameBytes(m)]);
-      const hello = frameBytes({ type: 'hello', protocolVersion: 1, riotsVersion: 'x', workerId: 1, pid: 1, hostname: 'h' });
+      const hello = frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 1, pid: 1, hostname: 'h' });
       let protocolCloses = 0;
       let other = 0;
       server.on('refused', ({ error }) => {

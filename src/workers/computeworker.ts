@@ -138,7 +138,7 @@ async function sweepDeadWorkersTemp(): Promise<void> {
  * removes it (the folder names the pid).
  */
 async function loadUserFunction(setup: SetupMessage, workerId: number, spec: UserFunctionSpec | undefined): Promise<UserFunction> {
-  const linked = await linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), workerId);
+  const linked = linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), setup.bundleImports, workerId);
   await sweepDeadWorkersTemp();
   const dir = await fs.mkdtemp(path.join(workerTmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   let mod: Record<string, unknown>;

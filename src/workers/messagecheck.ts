@@ -236,9 +236,18 @@ export function checkMessage(header: unknown, lengths: readonly number[], direct
       });
       const exportName = str(h, 'exportName', p, MAX_NAME);
       const computeWorkersRead = bool(h, 'computeWorkersRead', p);
+      const bi = obj(h.bundleImports, `${p}.bundleImports`);
+      const bundleImports = {
+        marker: str(bi, 'marker', `${p}.bundleImports`, MAX_NAME),
+        specs: arr(bi.specs, `${p}.bundleImports.specs`, 100000).map((v, i) => {
+          if (typeof v !== 'string' || v.length > MAX_PATH) fail(`${p}.bundleImports.specs[${i}]`, 'is not a string of at most 65536 characters');
+          return v as string;
+        }),
+      };
       return (payloads) => ({
         type,
         bundle: payloads[0]!,
+        bundleImports,
         exportName,
         otherArgs: structured(payloads[1]!, 'setup.otherArgs'),
         settings,

@@ -17,7 +17,7 @@ import { bytesPerElement, viewAs, type DataType } from '../dtypes.js';
 import { ChannelError, type BlockCoords, type SerializedError } from '../errors.js';
 
 /** Bumped on any change to a message's fields or payload order. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Plain JSON data. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -126,6 +126,17 @@ export interface LogMessage {
 // ---------------------------------------------------------------- main -> worker
 
 /**
+ * The imports a user-function bundle leaves open (riots itself, npm packages, built-ins): the
+ * code writes the n-th as the string `"<marker>:<n>"`; see workers/bundle.ts.
+ */
+export interface BundleImports {
+  /** Random for each bundle: `riots-import-` and 24 hex digits. */
+  marker: string;
+  /** `riots-self:<module>` for riots' own modules, else the specifier as the user wrote it. */
+  specs: string[];
+}
+
+/**
  * Everything the worker needs before its first task.
  * Payloads: 0 = the user-function bundle (ES module source, UTF-8), 1 = otherArgs (v8).
  */
@@ -133,6 +144,8 @@ export interface SetupMessage {
   type: 'setup';
   /** The bundle's source bytes. The channel never evaluates them; the caller decides. */
   bundle: Uint8Array;
+  /** What the bundle's open imports stand for. */
+  bundleImports: BundleImports;
   /** Name of the user function among the bundle's exports. */
   exportName: string;
   otherArgs: unknown;

@@ -25,7 +25,7 @@ import type { RunDescription } from '../applier/apply.js';
 import type { ComputeBackend, DispatchHook } from '../applier/compute.js';
 import { Timings } from '../applier/timings.js';
 import { ChannelError, ControlsError, InterruptedError, TimeoutError, WorkerError, WorkerLostError, errorFromJSON, type BlockCoords } from '../errors.js';
-import { bundleUserModule, userFunctionExportName } from './bundle.js';
+import { bundleUserModule, userFunctionExportName, type BundleImports } from './bundle.js';
 import { ChannelServer, type WorkerConnection } from './channel.js';
 import { channelKeyEnv, writeChannelAddrFile } from './channeladdr.js';
 import { associationsToWire, wireToAssociations, type WorkerSettings } from './computeworker.js';
@@ -75,6 +75,7 @@ interface SingleBlock {
 
 interface SetupData {
   bundle: Uint8Array;
+  bundleImports: BundleImports;
   /** '' when the main could not tell: the worker resolves the function from the spec in settings. */
   exportName: string;
   settings: JsonObject;
@@ -245,7 +246,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       inputs: layout.sources.map((s) => ({ name: s.ref.name, listIndex: s.ref.listIndex, path: s.ref.path, nodata: s.nodata })),
       userFunction: { ...spec },
     };
-    return { bundle: bundle.code, exportName: exportName ?? '', settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
+    return { bundle: bundle.code, bundleImports: bundle.imports, exportName: exportName ?? '', settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
   }
 
   compute(coords: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations> {
@@ -401,6 +402,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         conn.send({
         type: 'setup',
         bundle: st.bundle,
+        bundleImports: st.bundleImports,
         exportName: st.exportName,
         otherArgs: run.otherArgs,
         settings: st.settings,

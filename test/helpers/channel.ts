@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { encodeFrame, FrameParser, type Frame } from '../../src/workers/framing.js';
 import { computeProof, decodeHello, encodeHello, HELLO_BYTES, NONCE_BYTES, PROOF_BYTES, type Role } from '../../src/workers/handshake.js';
-import { blockByteLength, encodeMessage, type MainToWorker, type Message, type WireBlock, type WorkerToMain } from '../../src/workers/protocol.js';
+import { PROTOCOL_VERSION, blockByteLength, encodeMessage, type MainToWorker, type Message, type WireBlock, type WorkerToMain } from '../../src/workers/protocol.js';
 import type { DataType } from '../../src/dtypes.js';
 
 export function wireBlock(name: string, listIndex: number | null, dtype: DataType, bands: number, rows: number, cols: number): WireBlock {
@@ -16,7 +16,7 @@ export function wireBlock(name: string, listIndex: number | null, dtype: DataTyp
 
 export function sampleWorkerToMain(): WorkerToMain[] {
   return [
-    { type: 'hello', protocolVersion: 1, riotsVersion: '0.1.0', workerId: 3, pid: 4242, hostname: 'node-7' },
+    { type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: '0.1.0', workerId: 3, pid: 4242, hostname: 'node-7' },
     { type: 'ready' },
     {
       type: 'result',
@@ -52,7 +52,8 @@ export function sampleMainToWorker(): MainToWorker[] {
   return [
     {
       type: 'setup',
-      bundle: new Uint8Array(Buffer.from('export function f(info, inputs, outputs) { outputs.out = inputs.a; }\n', 'utf8')),
+      bundle: new Uint8Array(Buffer.from('import { Block } from "riots-import-0123456789abcdef01234567:0";\nexport function f(info, inputs, outputs) { outputs.out = inputs.a; }\n', 'utf8')),
+      bundleImports: { marker: 'riots-import-0123456789abcdef01234567', specs: ['riots-self:block'] },
       exportName: 'f',
       otherArgs: { scale: 2, names: ['x', 'y'], nested: { set: new Set([1, 2]) } },
       settings: { windowxsize: 256, drivername: 'GTiff', creationoptions: ['COMPRESS=DEFLATE'], nested: { a: null } },
