@@ -30,7 +30,7 @@ import type { BundleImports } from './protocol.js';
 
 export type { BundleImports } from './protocol.js';
 
-/** Prefix of the placeholder imports that stand for riots' own modules inside a bundle. */
+/** Prefix of the open-import specs (BundleImports.specs) that stand for riots' own modules. */
 export const RIOTS_SELF = 'riots-self:';
 
 /** The riots package root and the tree this process runs from (`src` with .ts, or `dist` with .js). */
