@@ -180,6 +180,39 @@ describe('the jobs of a run on the local endpoint', () => {
     }
   });
 
+  test('waitEnded looks again soon, then less and less often: at most 6 DescribeJobs in its first second', async () => {
+    const b = await batchClient();
+    aws.holdQueue('riosJobQueueWorker', 'held: no instances');
+    const at: number[] = [];
+    b.client.middlewareStack.add(
+      (next, ctx) => async (args) => {
+        if (ctx.commandName === 'DescribeJobsCommand') at.push(performance.now());
+        return next(args);
+      },
+      { step: 'initialize', name: 'countDescribeJobs' },
+    );
+    const jobs = new RunJobs({ b, runId: 'riots-test-3', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', minRefreshMs: 250 });
+    try {
+      const job = await jobs.submit({ jobName: 'riots-test-3-worker-0', command: ['-i', '0', '--channaddr', '127.0.0.1,1'], environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32) } });
+      const t0 = Date.now();
+      assert.equal(await jobs.waitEnded(job, 1000), false, 'a held job does not end');
+      assert.ok(Date.now() - t0 >= 1000);
+      // calls at ~0, 50, 150, 350, 600, 850 ms (+1 at the deadline): fewer when the machine is slow, never more
+      const gaps = at.slice(1).map((t, i) => t - at[i]!);
+      assert.ok(at.length >= 3 && at.length <= 7, `${at.length} DescribeJobs calls in 1 s`);
+      assert.ok(gaps[0]! >= 45 && gaps[0]! < 250, `the second look comes soon (after ${gaps[0]} ms), not a full minRefreshMs later`);
+      for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i]! >= Math.min(2 ** i * 50, 250) - 5 || i === gaps.length - 1, `gap ${i} of ${gaps.join(', ')} ms: the interval doubles up to minRefreshMs`);
+      const before = at.length;
+      assert.equal(await jobs.waitEnded(job, 1000), false);
+      assert.ok(at.length - before <= 7, 'the ramp starts again for a new wait, with the same bound');
+      await jobs.stop(job, 'stopped by the test', 0, 5000);
+      assert.match(String(job.endedText), /FAILED; statusReason: stopped by the test/);
+    } finally {
+      aws.holdQueue('riosJobQueueWorker', undefined);
+      b.client.destroy();
+    }
+  });
+
   test('stop terminates a job that never started, and waits for it to end', async () => {
     const b = await batchClient();
     aws.holdQueue('riosJobQueueWorker', 'held: no instances');
