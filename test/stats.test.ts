@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { makeTestRaster, oracleStats, storedMetadata, type TestRasterSpec } from './helpers/oracle.js';
 import { copyWithStats } from './helpers/statsdriver.js';
 import { BasicStatsAccumulator, effectiveNodata } from '../src/stats/basic.js';
-import { IntValueCounter, LayoutBinner, chooseHistogramLayout, medianAndMode, MAX_COUNTED_RANGE } from '../src/stats/histogram.js';
+import { IntValueCounter, LayoutBinner, binIndex, chooseHistogramLayout, medianAndMode, MAX_COUNTED_RANGE } from '../src/stats/histogram.js';
 import { parseStatsMetadata } from '../src/stats/metadata.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'riots-stats-'));
@@ -269,6 +269,35 @@ describe('accumulators (pure)', () => {
     assert.deepEqual(Array.from(h.counts), Array.from(direct.counts));
     c.add(Int32Array.from([MAX_COUNTED_RANGE * 2]));
     assert.equal(c.overflowed, true);
+  });
+
+  test('LayoutBinner counts exactly as binIndex does, whatever the layout, the length and the values', () => {
+    fc.assert(
+      fc.property(
+        fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 }),
+        fc.float({ noNaN: true, noDefaultInfinity: true, min: 0, max: 1e6 }),
+        fc.array(fc.oneof(fc.float({ noDefaultInfinity: true, min: -2e6, max: 2e6 }), fc.constantFrom(0, 1, -1, NaN, 7.5)), { maxLength: 203 }),
+        fc.constantFrom('Float32' as const, 'Int32' as const),
+        fc.constantFrom(null, 0, 7.5),
+        (lo, span, raw, dtype, nodata) => {
+          const min = Math.fround(lo);
+          const max = Math.fround(lo + span);
+          const l = chooseHistogramLayout(dtype, false, dtype === 'Int32' ? Math.round(min) : min, dtype === 'Int32' ? Math.round(max) : max);
+          const data = dtype === 'Int32' ? Int32Array.from(raw, (v) => (Number.isNaN(v) ? 0 : Math.round(v))) : Float32Array.from(raw);
+          // the range's own ends and bin edges too
+          const edges = [l.histMin, l.histMax, l.histMin + ((l.histMax - l.histMin) * 3) / l.numBins];
+          const all = dtype === 'Int32' ? Int32Array.from([...data, ...edges.map(Math.round)]) : Float32Array.from([...data, ...edges]);
+          const b = new LayoutBinner(l, dtype, nodata);
+          b.add(all.subarray(0, 5));
+          b.add(all.subarray(5));
+          const skip = effectiveNodata(dtype, nodata);
+          const want = new Float64Array(l.numBins);
+          for (const v of all) if (v !== skip && !Number.isNaN(v) && v >= l.histMin && v <= l.histMax) want[binIndex(l, v)]!++;
+          assert.deepEqual(Array.from(b.counts), Array.from(want));
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 
   test('median is the lower median, mode the lowest fullest bin', () => {
