@@ -16,6 +16,7 @@ import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { BatchDeleteImageCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, ListImagesCommand } from '@aws-sdk/client-ecr';
 import { parseTemplate } from '../src/aws/local/cfnyaml.js';
 import { jobArgv, readDockerfile } from '../src/aws/local/dockerfile.js';
+import { WORKER_MALLOC_TUNABLES } from '../src/workers/malloc.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { TemplateEvaluator, resolveParameters } from '../src/aws/local/template.js';
 import { alive, clients, createBatchStack, waitFor } from './helpers/localaws.js';
@@ -68,7 +69,7 @@ describe('local AWS endpoint', () => {
     dir = mkdtempSync(join(tmpdir(), 'riots-aws-local-test-'));
     writeFileSync(join(dir, 'job.mjs'), JOB_SCRIPT);
     writeFileSync(join(dir, 'Dockerfile.main'), DOCKERFILE);
-    writeFileSync(join(dir, 'fake-riots.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(process.env.RIOTS_ARGV_FILE, JSON.stringify({ argv: process.argv.slice(2), gdal: process.env.GDAL_DISABLE_READDIR_ON_OPEN ?? null, cwd: process.cwd() }));`);
+    writeFileSync(join(dir, 'fake-riots.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(process.env.RIOTS_ARGV_FILE, JSON.stringify({ argv: process.argv.slice(2), gdal: process.env.GDAL_DISABLE_READDIR_ON_OPEN ?? null, tunables: process.env.GLIBC_TUNABLES ?? null, cwd: process.cwd() }));`);
     aws = await startLocalAws({
       region: REGION,
       startDelaySeconds: START_DELAY,
@@ -254,13 +255,14 @@ describe('local AWS endpoint', () => {
     assert.equal(seen.find((o) => o.OutputKey === 'BatchECR')!.OutputValue, outputs.BatchECR);
   });
 
-  it('runs a worker job as the ENTRYPOINT of aws/Dockerfile with the command appended', { skip: !existsSync(join(REPO, 'aws', 'Dockerfile')) && 'aws/Dockerfile not written yet' }, async () => {
+  it('runs a worker job as the ENTRYPOINT of aws/Dockerfile with the command appended', async () => {
     const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'worker-0', jobQueue: outputs.BatchProcessingJobQueueName, jobDefinition: outputs.BatchProcessingJobDefinitionName, containerOverrides: { command: ['-i', '0', '--channaddr', '10.0.0.1,30001'] } }));
     const { job } = await follow(sub.jobId!);
     assert.equal(job.status, 'SUCCEEDED');
     const rec = JSON.parse(readFileSync(join(dir, 'riots-argv.json'), 'utf8'));
     assert.deepEqual(rec.argv, ['computeworker', '-i', '0', '--channaddr', '10.0.0.1,30001']);
     assert.equal(rec.gdal, 'EMPTY_DIR', "the worker Dockerfile's ENV reaches the process");
+    assert.equal(rec.tunables, WORKER_MALLOC_TUNABLES, 'the image gives its jobs the malloc settings of CW_SUBPROC workers');
     assert.equal(rec.cwd, REPO.replace(/\/$/, ''), 'the worker image context is the checkout');
   });
 

@@ -147,6 +147,28 @@ describe('CW_SUBPROC', () => {
     }, { checkNothingLeft: false });
   });
 
+  test("workers get riots's malloc settings in GLIBC_TUNABLES; the user's own settings win by name", async () => {
+    const saved = process.env.GLIBC_TUNABLES;
+    process.env.GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=12345:glibc.cpu.x86_rep_movsb_threshold=4096';
+    try {
+      await withEventLog(async (log) => {
+        const out = path.join(dir, 'tunables.tif');
+        // (glibc rewrites the variable's original text in /proc/PID/environ, so ask the worker)
+        const r = await apply(combine, inputs, { out }, { controls: subprocControls(2), otherArgs: { envName: 'GLIBC_TUNABLES' } });
+        assert.deepEqual(readFileSync(out), seqBytes);
+        const seen = (r.otherArgsList as { envValue?: string }[]).map((o) => o.envValue).filter((v) => v !== undefined);
+        assert.equal(seen.length, log.of('connected').length);
+        assert.ok(seen.length >= 1);
+        for (const v of seen) {
+          assert.equal(v, 'glibc.malloc.trim_threshold=12345:glibc.cpu.x86_rep_movsb_threshold=4096:glibc.malloc.mmap_threshold=33554432:glibc.malloc.hugetlb=1');
+        }
+      });
+    } finally {
+      if (saved === undefined) delete process.env.GLIBC_TUNABLES;
+      else process.env.GLIBC_TUNABLES = saved;
+    }
+  });
+
   test('a user-function error fails the run with its block, its worker and the original stack; not retried', async () => {
     await withEventLog(async (log) => {
       const out = path.join(dir, 'err.tif');

@@ -7,7 +7,8 @@
  * when riots itself runs from its TypeScript sources, src/cli/main.ts under tsx. They start in an
  * empty private folder, read the channel address and key from a 0600 file, and are killed at the
  * end of the run whatever happens. Their bundle folder is inside the run's private folder, so
- * nothing they leave there outlives the run.
+ * nothing they leave there outlives the run. They keep freed block buffers for the next block
+ * (glibc malloc settings, malloc.ts).
  *
  * singleBlockComputeWorkers works here as for the batch kinds (one process per block), with at
  * most os.availableParallelism() processes at once: it is the local reference for them.
@@ -22,6 +23,7 @@ import { WorkerError } from '../errors.js';
 import { riotsTree } from './bundle.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
 import { WORKER_TMPDIR_ENV } from './computeworker.js';
+import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from './malloc.js';
 import { ChannelWorkerBackend, type LaunchContext, type LaunchSpec, type Launcher } from './remote.js';
 
 /** node arguments that run `riots` from the same tree as this process. */
@@ -64,7 +66,12 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
   }
 
   async launch(spec: LaunchSpec): Promise<ChildHandle> {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env, ...(this.tmp ? { [WORKER_TMPDIR_ENV]: this.tmp } : {}) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      [GLIBC_TUNABLES_ENV]: withWorkerMallocTunables(process.env[GLIBC_TUNABLES_ENV]),
+      ...spec.env,
+      ...(this.tmp ? { [WORKER_TMPDIR_ENV]: this.tmp } : {}),
+    };
     if (!(CHANNEL_KEY_ENV in spec.env)) delete env[CHANNEL_KEY_ENV];
     const child = spawn(process.execPath, [...riotsNodeArgs(), ...spec.args], {
       cwd: this.cwd,

@@ -47,6 +47,9 @@ export interface Steer {
   /** in a worker, SIGKILL its own process in the middle of this block, the first time only (a file in markerDir remembers) */
   killOnceOnBlock?: number;
   markerDir?: string;
+  /** the worker's process.env[envName], recorded in envValue */
+  envName?: string;
+  envValue?: string | null;
 }
 
 function busy(ms: number): void {
@@ -76,6 +79,7 @@ export const combine = defineUserFunction(import.meta.url, (info, inputs: any, o
   }
   outputs.out = out;
   if (other && typeof other.count === 'number') other.count++;
+  if (other?.envName !== undefined) other.envValue = process.env[other.envName] ?? null;
   const ms = (other?.busyMs ?? 0) * (other?.slowWorker !== undefined && other.slowWorker === computeWorkerId() ? (other.slowFactor ?? 10) : 1);
   if (ms > 0) busy(ms);
 }, 'combine');
