@@ -7,7 +7,7 @@
  * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--from built|source] [--riots DIR]
  *
  * By default riots is compiled to JavaScript first (bench/lib/built.ts) and main and workers run
- * that, as installed. `--from source` runs this checkout's sources under tsx instead (which
+ * that, as installed, each run's main being plain node running bench/lib/w1-run.mjs (as for W1). `--from source` runs this checkout's sources under tsx instead (which
  * compiles riots' TypeScript as each worker starts); `--riots DIR` runs the riots built in DIR
  * (package.json, dist/ and node_modules/).
  */
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
-import { machine, median, runApplyChild } from './lib/measure.js';
+import { machine, median, runApplyChild, runMeasuredAsync } from './lib/measure.js';
 import { buildRiots } from './lib/built.js';
 import { writeW1MeanModule } from './lib/w1fn.js';
 
@@ -55,7 +55,17 @@ const fnPath = path.join(OUT, riotsRoot ? 'w1-subproc-fn-dist.mjs' : 'w1-subproc
 const ufModule = riotsRoot ? path.join(riotsRoot, 'dist', 'workers', 'userfunction.js') : path.join(ROOT, 'src', 'workers', 'userfunction.js');
 writeW1MeanModule(fnPath, ufModule);
 
-const runChild = (args: string[]) => runApplyChild(path.join(import.meta.dirname, 'w1-subproc.ts'), args);
+// Built riots: each run is plain node running bench/lib/w1-run.mjs, as a user's script with riots
+// from npm runs (the W1 benchmark's runner). From source: this file under tsx, whose loader hooks
+// every import the run makes (the worker kinds' modules load at apply() time, so the subprocess
+// runs paid more of it than the sequential ones).
+const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
+const runChild = async (args: string[]): Promise<{ applySeconds: number; report: string }> => {
+  if (!riotsRoot) return runApplyChild(path.join(import.meta.dirname, 'w1-subproc.ts'), args);
+  const [a, b, out, fn, conc] = args;
+  const r = await runMeasuredAsync(process.execPath, [runner, riotsRoot, fn!, a!, b!, out!, ...(conc && conc !== '-' ? [conc] : [])]);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { applySeconds: number; report: string };
+};
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);

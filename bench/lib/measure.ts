@@ -21,6 +21,21 @@ export function runMeasured(cmd: string, args: string[], env: NodeJS.ProcessEnv 
   return { wall, stdout: t.stdout, maxRssMB: m ? Number(m[1]) / 1024 : NaN };
 }
 
+/** {@link runMeasured} without blocking this process's event loop (wall time and stdout only). */
+export function runMeasuredAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ wall: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} failed (${code})`));
+      resolve({ wall: (performance.now() - t0) / 1000, stdout: out });
+    });
+  });
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const n = s.length;
