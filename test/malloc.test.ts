@@ -29,7 +29,9 @@ test('withWorkerMallocTunables adds only the names the user did not set', () => 
 });
 
 test('glibc takes every setting, with its value', () => {
-  const r = spawnSync('/lib64/ld-linux-x86-64.so.2', ['--list-tunables'], { env: { GLIBC_TUNABLES: WORKER_MALLOC_TUNABLES }, encoding: 'utf8' });
+  // the dynamic loader lists the tunables it parsed, with their values
+  const loader = process.arch === 'arm64' ? '/lib/ld-linux-aarch64.so.1' : '/lib64/ld-linux-x86-64.so.2';
+  const r = spawnSync(loader, ['--list-tunables'], { env: { GLIBC_TUNABLES: WORKER_MALLOC_TUNABLES }, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const seen = new Map([...r.stdout.matchAll(/^(glibc\.\S+): (0x[0-9a-f]+)/gm)].map((m) => [m[1]!, BigInt(m[2]!)]));
   for (const kv of WORKER_MALLOC_TUNABLES.split(':')) {

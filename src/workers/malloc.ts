@@ -3,10 +3,11 @@
  * the image its Batch jobs run (aws/Dockerfile sets the same value, checked by a test).
  *
  * A worker allocates a few block-sized arrays per block (its inputs, the user function's outputs,
- * the frames it sends) and drops them after the result is sent. With glibc's defaults, arrays of
- * 128 KiB and more are mapped fresh and unmapped on free, so every block pays page faults on
- * first touch and a TLB shootdown on unmap; on a virtual machine both are dear (measured in
- * docs/PERFORMANCE.md: a fresh 256 KiB buffer costs ~0.15 ms of CPU, a reused one ~0.004 ms).
+ * the frames it sends) and drops them after the result is sent. With glibc's defaults, such
+ * arrays are mapped fresh and unmapped on free (from 128 KiB), or carved from heap memory that
+ * was trimmed back to the kernel, so every block pays page faults on first touch and TLB
+ * shootdowns on unmap; on a virtual machine both are dear (bench/malloc.ts, docs/PERFORMANCE.md:
+ * ~0.14 ms of CPU for a fresh 256 KiB array, ~0.005 ms for a reused one).
  * The settings below keep freed blocks in the heap for the next block instead, and let the heap
  * use transparent huge pages where the kernel offers them on request (`madvise` mode):
  *
@@ -14,7 +15,7 @@
  * - `glibc.malloc.trim_threshold`: free heap memory is handed back only above 1 GiB, so a worker
  *   keeps about its peak (the blocks it holds at once), as it would anyway during the run;
  * - `glibc.malloc.hugetlb=1`: the heap asks for transparent huge pages (glibc >= 2.35; older
- *   glibc and other C libraries ignore the unknown name, and so the whole variable on musl).
+ *   glibc ignores a name it does not know, and musl the whole variable).
  *
  * Settings the user gives in GLIBC_TUNABLES win, name by name.
  */
