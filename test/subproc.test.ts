@@ -157,7 +157,8 @@ describe('CW_SUBPROC', () => {
         const r = await apply(combine, inputs, { out }, { controls: subprocControls(2), otherArgs: { envName: 'GLIBC_TUNABLES' } });
         assert.deepEqual(readFileSync(out), seqBytes);
         const seen = (r.otherArgsList as { envValue?: string }[]).map((o) => o.envValue).filter((v) => v !== undefined);
-        assert.equal(seen.length, log.of('connected').length);
+        // one value per worker that ran the function (under load one may connect and get no block)
+        assert.equal(seen.length, new Set(log.of('result').map((e) => e.workerId)).size);
         assert.ok(seen.length >= 1);
         for (const v of seen) {
           assert.equal(v, 'glibc.malloc.trim_threshold=12345:glibc.cpu.x86_rep_movsb_threshold=4096:glibc.malloc.mmap_threshold=33554432:glibc.malloc.hugetlb=1');
