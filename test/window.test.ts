@@ -143,6 +143,24 @@ describe('writing outputs', () => {
     assert.deepEqual(written('out-band.tif'), expectedOutput());
   });
 
+  test('each band of each dataset is fetched once, not once per block', async () => {
+    const proto = gdal.DatasetBands.prototype;
+    const { getAsync } = proto;
+    let fetches = 0;
+    proto.getAsync = function (this: InstanceType<typeof gdal.DatasetBands>, ...args: Parameters<typeof getAsync>) {
+      fetches++;
+      return getAsync.apply(this, args);
+    } as typeof getAsync;
+    try {
+      // 12 blocks of a 3-band input and a 3-band output: 72 fetches if each block fetched its bands
+      await apply(transform, { a: f('band.tif') }, { o: f('out-fetch.tif') }, { controls: { windowXSize: TILE, windowYSize: TILE, statsIgnore: null } });
+    } finally {
+      proto.getAsync = getAsync;
+    }
+    assert.equal(fetches, 3 + 3);
+    assert.deepEqual(written('out-fetch.tif'), expectedOutput());
+  });
+
   test('a pixel-interleaved output, or blocks with an overlap margin, are written by window', async () => {
     const pixel = await countingBlockReads(() =>
       apply(transform, { a: f('band.tif') }, { o: f('out-pixel.tif') }, {

@@ -10,7 +10,7 @@
  * keeping it dirty in the block cache until the cache is full or the file is flushed (which left
  * up to GDAL_CACHEMAX of tiles to compress after the last block).
  */
-import type { Dataset } from './index.js';
+import type { Dataset, RasterBand } from './index.js';
 import { allocateUninitialized, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
 
 /** The block shape shared by every band of a dataset, and their data type. */
@@ -23,6 +23,30 @@ interface BlockLayout {
 }
 
 const blockLayouts = new WeakMap<Dataset, BlockLayout>();
+
+/**
+ * Each dataset's band handles, fetched once. Fetching a band with the async API is a trip through
+ * libuv's pool and back to this thread; made for every band of every block read or written, it
+ * lengthened each block's chain of reads and writes (docs/PERFORMANCE.md, W1). A failed fetch is
+ * forgotten, so that the next call makes, and reports, its own.
+ */
+const bandHandles = new WeakMap<Dataset, Map<number, Promise<RasterBand>>>();
+
+function bandOf(ds: Dataset, n: number): Promise<RasterBand> {
+  let bands = bandHandles.get(ds);
+  if (!bands) {
+    bands = new Map();
+    bandHandles.set(ds, bands);
+  }
+  let band = bands.get(n);
+  if (!band) {
+    band = ds.bands.getAsync(n);
+    bands.set(n, band);
+    const known = bands;
+    band.catch(() => known.delete(n));
+  }
+  return band;
+}
 
 /**
  * Record that every band of `ds` has blocks of `x` by `y` pixels of `dtype`, so that windows
@@ -75,7 +99,7 @@ export async function readWindow(
     const bandData = data.subarray(i * n, (i + 1) * n);
     if (!full) bandData.fill(fill[i] ?? 0);
     if (!inside) continue;
-    const band = await ds.bands.getAsync(bands[i]!);
+    const band = await bandOf(ds, bands[i]!);
     if (oneBlock) {
       await band.pixels.readBlockAsync(win.col / layout.x, win.row / layout.y, bandData);
       continue;
@@ -119,7 +143,7 @@ export async function writeWindow(
   const oneBlock =
     layout?.blockWrites === true && margin === 0 && layout.dtype === dtype && cols === layout.x && rows === layout.y && col % layout.x === 0 && row % layout.y === 0;
   for (let b = 0; b < nbands; b++) {
-    const band = await ds.bands.getAsync(b + 1);
+    const band = await bandOf(ds, b + 1);
     if (oneBlock) {
       await band.pixels.writeBlockAsync(col / layout.x, row / layout.y, data.subarray(b * n, (b + 1) * n));
       continue;
