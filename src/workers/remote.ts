@@ -187,17 +187,13 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  /** Make the bundle (in the background), the run's folder and the channel, and launch the pool. */
+  /** Make the run's folder and the channel, launch the pool, and make the bundle (in the background). */
   private async launchAll(): Promise<void> {
     const run = this.run;
     if (run.signal.aborted) throw run.signal.reason;
     const spec = userFunctionSpecOf(run.userFunction);
     if (!spec) throw new ControlsError(`${this.launcher.kind} needs a user function made with defineUserFunction(import.meta.url, fn) and exported from its module`);
     checkOtherArgs(run.otherArgs);
-    // Bundling overlaps the workers' start (a Batch job takes seconds to start anyway).
-    const setupP = this.prepareSetup(spec);
-    setupP.catch(() => undefined);
-    this.setupP = setupP;
 
     const base = run.controls.global.tempdir ?? os.tmpdir();
     this.tempDir = await fs.mkdtemp(path.join(base, 'riots-run-'));
@@ -224,6 +220,12 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     this.checkAlive();
     this.startMonitor();
     if (!this.single) this.initialLaunches = this.slots.map((slot) => this.launch(slot));
+    // The bundle is made while the workers start: it is needed only once one connects. Made after
+    // the launches are out, since loading esbuild and starting its service holds this thread for
+    // ~50 ms that the launches need not wait for.
+    const setupP = this.prepareSetup(spec);
+    setupP.catch(() => undefined);
+    this.setupP = setupP;
 
     // Elastic start: blocks are computed once the first worker is ready, but start() returns as
     // soon as the bundle is made, so the main reads ahead while the workers start. The barrier
