@@ -1,0 +1,163 @@
+// The floor under W1 with worker processes: what W1's block loop costs on this machine with the
+// least machinery. gdal-async reads and writes the same files as W1 (256x256 tiles, one read in
+// flight ahead, writes in block order), and in `sub` mode two plain node processes compute the
+// mean, fed over loopback TCP with an 8- or 4-byte header per block: no authentication, no
+// validation, no scheduling beyond 4 blocks in flight per worker, no statistics or pyramids.
+// Workers get riots' glibc malloc settings, as CW_SUBPROC workers do.
+// usage: node bench/lib/floor-run.mjs seq|sub A B OUT   (or: node floor-run.mjs --worker PORT)
+// Prints JSON {seconds, mainCpu, workerCpu} on stdout (seconds: from opening the inputs to closing
+// the output, worker start-up included).
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TILE = 256;
+const PIXELS = TILE * TILE;
+const cpuSeconds = () => {
+  const u = process.resourceUsage();
+  return (u.userCPUTime + u.systemCPUTime) / 1e6;
+};
+const mean = (a, b) => {
+  const o = new Float32Array(PIXELS);
+  for (let k = 0; k < PIXELS; k++) o[k] = (a[k] + b[k]) * 0.5;
+  return o;
+};
+
+/** Calls `onMessage(id, bytes)` for each `[u32 id][u32 len?][bytes]` record of a stream. */
+function records(socket, headerBytes, fixedLen, onMessage) {
+  const head = Buffer.alloc(headerBytes);
+  let headFill = 0;
+  let id = -1;
+  let body;
+  let bodyFill = 0;
+  socket.on('data', (chunk) => {
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (id < 0) {
+        const take = Math.min(headerBytes - headFill, chunk.length - pos);
+        chunk.copy(head, headFill, pos, pos + take);
+        headFill += take;
+        pos += take;
+        if (headFill < headerBytes) break;
+        headFill = 0;
+        id = head.readUInt32LE(0);
+        body = new Uint8Array(fixedLen ?? head.readUInt32LE(4));
+        bodyFill = 0;
+        continue;
+      }
+      const take = Math.min(body.length - bodyFill, chunk.length - pos);
+      chunk.copy(body, bodyFill, pos, pos + take);
+      bodyFill += take;
+      pos += take;
+      if (bodyFill === body.length) {
+        const done = id;
+        id = -1;
+        onMessage(done, body);
+      }
+    }
+  });
+}
+
+if (process.argv[2] === '--worker') {
+  const c = net.connect(Number(process.argv[3]), '127.0.0.1');
+  c.setNoDelay(true);
+  records(c, 8, undefined, (id, bytes) => {
+    const o = mean(new Float32Array(bytes.buffer, 0, PIXELS), new Float32Array(bytes.buffer, PIXELS * 4, PIXELS));
+    const h = Buffer.alloc(4);
+    h.writeUInt32LE(id, 0);
+    c.cork();
+    c.write(h);
+    c.write(new Uint8Array(o.buffer));
+    c.uncork();
+  });
+  c.on('end', () => {
+    process.stdout.write(`${cpuSeconds()}\n`);
+    process.exit(0);
+  });
+} else {
+  const [mode, aPath, bPath, outPath] = process.argv.slice(2);
+  const gdal = createRequire(fileURLToPath(import.meta.url))('gdal-async');
+  const t0 = performance.now();
+  const A = gdal.open(aPath);
+  const B = gdal.open(bPath);
+  const size = A.rasterSize.x;
+  const across = Math.ceil(size / TILE);
+  const total = across * across;
+  const out = gdal.open(outPath, 'w', 'GTiff', size, size, 1, gdal.GDT_Float32, ['TILED=YES', 'COMPRESS=DEFLATE', 'NUM_THREADS=ALL_CPUS']);
+  const [ba, bb, bo] = [A.bands.get(1), B.bands.get(1), out.bands.get(1)];
+  const read = async (i) => {
+    const a = new Float32Array(PIXELS);
+    const b = new Float32Array(PIXELS);
+    await Promise.all([ba.pixels.readBlockAsync(i % across, Math.floor(i / across), a), bb.pixels.readBlockAsync(i % across, Math.floor(i / across), b)]);
+    return [a, b];
+  };
+  let writes = Promise.resolve();
+  const write = (i, o) => (writes = writes.then(() => bo.pixels.writeBlockAsync(i % across, Math.floor(i / across), o)));
+  let workerCpu = 0;
+  if (mode === 'seq') {
+    let next = read(0);
+    for (let i = 0; i < total; i++) {
+      const [a, b] = await next;
+      if (i + 1 < total) next = read(i + 1);
+      const w = write(i, mean(a, b));
+      if (i % 4 === 3) await w;
+    }
+  } else {
+    const server = net.createServer();
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const tunables = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.hugetlb=1';
+    const workers = [0, 1].map(() =>
+      spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', String(server.address().port)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, GLIBC_TUNABLES: tunables },
+        cwd: path.dirname(fileURLToPath(import.meta.url)),
+      }),
+    );
+    const cpus = workers.map((w) => new Promise((r) => { let s = ''; w.stdout.on('data', (d) => (s += d)); w.on('exit', () => r(Number(s))); }));
+    const sockets = await new Promise((r) => {
+      const s = [];
+      server.on('connection', (c) => { c.setNoDelay(true); s.push(c); if (s.length === workers.length) r(s); });
+    });
+    const results = new Map();
+    let nextRead = 0;
+    let nextWrite = 0;
+    let reads = Promise.resolve();
+    let finished;
+    const allWritten = new Promise((r) => (finished = r));
+    const feed = (c) => {
+      if (nextRead >= total) return;
+      const i = nextRead++;
+      reads = reads.then(() => read(i)).then(([a, b]) => {
+        const h = Buffer.alloc(8);
+        h.writeUInt32LE(i, 0);
+        h.writeUInt32LE(2 * PIXELS * 4, 4);
+        c.cork();
+        c.write(h);
+        c.write(new Uint8Array(a.buffer));
+        c.write(new Uint8Array(b.buffer));
+        c.uncork();
+      });
+    };
+    for (const c of sockets) {
+      records(c, 4, PIXELS * 4, (id, bytes) => {
+        results.set(id, new Float32Array(bytes.buffer));
+        feed(c);
+        while (results.has(nextWrite)) {
+          write(nextWrite, results.get(nextWrite));
+          results.delete(nextWrite++);
+        }
+        if (nextWrite === total) finished();
+      });
+      for (let k = 0; k < 4; k++) feed(c);
+    }
+    await allWritten;
+    for (const c of sockets) c.end();
+    server.close();
+    workerCpu = (await Promise.all(cpus)).reduce((x, y) => x + y, 0);
+  }
+  await writes;
+  out.close();
+  process.stdout.write(JSON.stringify({ seconds: (performance.now() - t0) / 1000, mainCpu: cpuSeconds(), workerCpu }) + '\n');
+}
