@@ -208,6 +208,34 @@ describe('worker loss', () => {
   }
 });
 
+describe('a main process that dies in the middle of a run', () => {
+  for (const how of ['throw', 'exit'] as const) {
+    const what = how === 'throw' ? 'an uncaught exception elsewhere in the program' : 'process.exit()';
+    test(`${what}: no temporary output, spill file, run folder or worker is left`, async () => {
+      const tempBefore = riotsTempEntries();
+      const out = path.join(dir, `crash-${how}.tif`);
+      const runner = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'subprocrun.ts');
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), runner, inputs.a, inputs.b, out, userModule, '2', how], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const pids: number[] = [];
+      const lines: string[] = [];
+      for await (const line of createInterface({ input: child.stdout })) {
+        lines.push(line);
+        if (line.startsWith('PID ')) pids.push(Number(line.slice(4)));
+      }
+      const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', r)));
+      assert.equal(code, how === 'throw' ? 1 : 7);
+      assert.ok(lines.includes('RESULT 5') && !lines.includes('DONE'), `the run was cut short: ${lines.slice(-3).join(' | ')}`);
+      assert.equal(pids.length, 2);
+      // the workers see their connection close and exit by themselves
+      const deadline = Date.now() + 10000;
+      while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(`crash-${how}`)), [], 'no output, temporary output or spill file left');
+      assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), []);
+    });
+  }
+});
+
 describe('scheduling', () => {
   test('a worker slowed 10x does fewer than 1/(2N) of the blocks', async () => {
     await withEventLog(async (log) => {

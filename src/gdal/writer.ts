@@ -17,6 +17,7 @@ import type { PixelGridSpec } from '../grid.js';
 import type { Timings } from '../applier/timings.js';
 import { OutputStatsWriter } from './stats.js';
 import { statsOptionsFromEnv } from '../stats/plan.js';
+import { cleanUpAtExit } from '../exitcleanup.js';
 
 /** Sidecar suffixes GDAL may write beside a file; renamed with it and cleared from the final path. */
 const SIDECARS = ['.aux.xml', '.ovr', '.ovr.aux.xml', '.msk', '.msk.aux.xml'];
@@ -67,6 +68,8 @@ export class OutputFile {
   /** Statistics, pyramids and GDAL close done; the file is still under its temporary name. */
   private finalized = false;
   private scratch: Block['data'] | undefined;
+  /** Unregisters the removal of the temporary files at process exit (see exitcleanup.ts). */
+  private readonly keepAtExit: () => void;
 
   constructor(target: OutputTarget, grid: PixelGridSpec, windowXSize: number, windowYSize: number, timings: Timings) {
     this.target = target;
@@ -78,6 +81,9 @@ export class OutputFile {
     const ext = path.extname(abs);
     const stem = abs.slice(0, abs.length - ext.length);
     this.tmpPath = `${stem}.riots-tmp-${process.pid}-${randomBytes(4).toString('hex')}${ext}`;
+    this.keepAtExit = cleanUpAtExit(() => {
+      for (const f of this.tempFiles()) rmSync(f, { force: true });
+    });
   }
 
   get label(): string {
@@ -241,9 +247,11 @@ export class OutputFile {
     try {
       this.moveIntoPlace();
       this.closed = true;
+      this.keepAtExit();
     } catch (cause) {
       for (const f of this.tempFiles()) rmSync(f, { force: true });
       this.closed = true;
+      this.keepAtExit();
       throw this.closeError(cause);
     }
   }
@@ -270,6 +278,7 @@ export class OutputFile {
       this.ds = undefined;
     }
     for (const f of this.tempFiles()) rmSync(f, { force: true });
+    this.keepAtExit();
   }
 
   /** The temporary file and every sidecar that GDAL wrote beside it. */

@@ -10,7 +10,9 @@
  * by {@link ValueSpill.dispose}. Memory: two staging buffers of {@link SPILL_CHUNK_BYTES} while
  * writing, two read buffers of the same size while replaying.
  */
+import { rmSync } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
+import { cleanUpAtExit } from '../exitcleanup.js';
 import { TYPED_ARRAY, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
 
 /** Bytes per write and per read of the scratch file (a multiple of 8, so any type aligns). */
@@ -24,6 +26,8 @@ export class ValueSpill {
   private used = 0;
   private size = 0;
   private disposed = false;
+  /** Unregisters the file's removal at process exit (see exitcleanup.ts). */
+  private readonly keepAtExit: () => void;
 
   private constructor(
     readonly path: string,
@@ -32,6 +36,7 @@ export class ValueSpill {
   ) {
     this.staging = [new Uint8Array(SPILL_CHUNK_BYTES), new Uint8Array(SPILL_CHUNK_BYTES)];
     this.writing = [undefined, undefined];
+    this.keepAtExit = cleanUpAtExit(() => rmSync(path, { force: true }));
   }
 
   /** Create (or truncate) the scratch file at `path`. */
@@ -137,5 +142,6 @@ export class ValueSpill {
     await Promise.all(this.writing.map((w) => w?.catch(() => undefined)));
     await this.fh.close().catch(() => undefined);
     await rm(this.path, { force: true });
+    this.keepAtExit();
   }
 }

@@ -17,7 +17,7 @@
  * Events for tests and diagnostics are published on the `node:diagnostics_channel` channel
  * {@link WORKER_EVENTS} (see {@link WorkerEvent}).
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BlockAssociations } from '../block.js';
@@ -35,6 +35,7 @@ import type { JsonObject, TaskSpec, WireBlock, WorkerToMain } from './protocol.j
 import { userFunctionSpecOf, type UserFunctionSpec } from './userfunction.js';
 import { channelBackendSettings, singleBlockMaxWorkers, type ChannelBackendSettings, type Launcher, type WorkerChannelAddress } from './launcher.js';
 import { publish } from './workerevents.js';
+import { cleanUpAtExit } from '../exitcleanup.js';
 
 export { channelBackendSettings, singleBlockMaxWorkers } from './launcher.js';
 export type { ChannelBackendSettings, LaunchContext, LaunchSpec, Launcher, WorkerChannelAddress } from './launcher.js';
@@ -101,6 +102,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private anyReady = false;
   private server: ChannelServer | undefined;
   private tempDir: string | undefined;
+  /** Unregisters the run folder's removal at process exit (see exitcleanup.ts). */
+  private keepTempDirAtExit: (() => void) | undefined;
   private setupP: Promise<SetupData> | undefined;
   private launchP: Promise<void> | undefined;
   /** The pool's first launches (each settles when its worker is spawned or submitted, or failed to be). */
@@ -196,7 +199,9 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     checkOtherArgs(run.otherArgs);
 
     const base = run.controls.global.tempdir ?? os.tmpdir();
-    this.tempDir = await fs.mkdtemp(path.join(base, 'riots-run-'));
+    const tempDir = await fs.mkdtemp(path.join(base, 'riots-run-'));
+    this.tempDir = tempDir;
+    this.keepTempDirAtExit = cleanUpAtExit(() => rmSync(tempDir, { recursive: true, force: true }));
     this.checkAlive();
     const s = this.settings;
     this.server = await ChannelServer.create({
@@ -719,6 +724,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       await this.server?.close().catch(() => undefined);
       await this.launcher.close?.().catch(() => undefined);
       if (this.tempDir) await fs.rm(this.tempDir, { recursive: true, force: true }).catch(() => undefined);
+      this.keepTempDirAtExit?.();
     })();
     return this.teardownP;
   }

@@ -2,7 +2,9 @@
  * A main process for interruption tests: runs apply() with CW_SUBPROC workers and reports on
  * stdout, one line each: `PID <worker pid>` when a worker process is launched (whether or not it
  * has connected yet), `RESULT <n>` per block received, then `DONE` or `ERROR <code> <message>`.
- * usage: node --import tsx test/helpers/subprocrun.ts A B OUT USERMODULE WORKERS
+ * With CRASH, the process dies at the 5th result, outside riots, while apply() runs: `throw`
+ * raises an uncaught exception (exit code 1), `exit` calls process.exit(7).
+ * usage: node --import tsx test/helpers/subprocrun.ts A B OUT USERMODULE WORKERS [CRASH]
  */
 import diagnostics from 'node:diagnostics_channel';
 import { pathToFileURL } from 'node:url';
@@ -11,12 +13,18 @@ import '../../src/workers/index.js';
 import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/remote.js';
 import { subprocControls } from './subproc.js';
 
-const [a, b, out, mod, n] = process.argv.slice(2);
+const [a, b, out, mod, n, crash] = process.argv.slice(2);
 let results = 0;
 diagnostics.subscribe(WORKER_EVENTS, (m) => {
   const e = m as WorkerEvent;
   if (e.event === 'launched') process.stdout.write(`PID ${e.handle.replace(/^pid /, '')}\n`);
   if (e.event === 'result') process.stdout.write(`RESULT ${++results}\n`);
+  if (e.event === 'result' && results === 5 && crash === 'throw') {
+    setImmediate(() => {
+      throw new Error('an error elsewhere in the program');
+    });
+  }
+  if (e.event === 'result' && results === 5 && crash === 'exit') process.exit(7);
 });
 const fn = ((await import(pathToFileURL(mod!).href)) as { combine: Parameters<typeof apply>[0] }).combine;
 try {
