@@ -476,6 +476,12 @@ describe('local AWS endpoint lifecycle', () => {
     }
     assert.equal(await exited, 0, errText);
     assert.match(text, /stopped/);
+    // without --state-dir the job logs go to a new temporary folder, kept after exit (--help says
+    // so) for the user to read; this test made it, so it removes it
+    const logs = /job logs: (\S+)\/jobs\//.exec(text)?.[1];
+    assert.ok(logs, `no job-log folder printed: ${text}`);
+    assert.equal(existsSync(logs!), true, 'the job-log folder is kept after exit');
+    rmSync(logs!, { recursive: true, force: true });
   });
 });
 
