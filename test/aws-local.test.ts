@@ -457,6 +457,33 @@ describe('local AWS endpoint lifecycle', () => {
     }
   });
 
+  for (const how of ['throw', 'exit'] as const) {
+    it(`a process that dies without close() (${how === 'throw' ? 'uncaught exception' : 'process.exit()'}) takes its job processes and state folder with it`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'riots-aws-local-die-'));
+      writeFileSync(join(dir, 'job.mjs'), JOB_SCRIPT);
+      writeFileSync(join(dir, 'Dockerfile'), 'FROM node:20\nCOPY job.mjs /job.mjs\nENTRYPOINT ["node", "/job.mjs"]\n');
+      let pids: number[] = [];
+      try {
+        const host = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'test', 'helpers', 'localawshost.ts'), dir, REGION, how], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        host.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        let errText = '';
+        host.stderr.on('data', (d: Buffer) => (errText += d.toString()));
+        const code = await new Promise<number | null>((r) => host.once('exit', (c) => r(c)));
+        assert.equal(code, how === 'throw' ? 1 : 3, errText);
+        const stateDir = /^READY (\S+)$/m.exec(text)?.[1];
+        assert.ok(stateDir, `the host never got ready: ${errText}`);
+        pids = [0, 1].flatMap((i) => Object.values(JSON.parse(readFileSync(join(dir, `h${i}.json`), 'utf8')) as Record<string, number>));
+        assert.equal(pids.length, 4);
+        await waitFor('every job process to be gone', async () => pids.filter(alive), (l) => l.length === 0, 5000);
+        assert.equal(existsSync(stateDir!), false, 'the temporary state folder is removed');
+      } finally {
+        for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
   it('`riots batch local` prints the URL and the variables, serves, and stops on SIGINT', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'batch', 'local', '--port', '0', '--region', REGION, '--start-delay', '5'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';

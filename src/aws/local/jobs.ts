@@ -228,8 +228,8 @@ export class JobRunner implements JobControl {
     return [...this.procs.values()].map((c) => c.pid).filter((p): p is number => p !== undefined);
   }
 
-  /** Kill every job's process group and wait for them to exit (at most `timeoutMs`). */
-  async close(timeoutMs = 5000): Promise<void> {
+  /** SIGKILL every job's process group, now (synchronous: also usable as the process exits). */
+  killAll(): void {
     for (const [jobId, child] of this.procs) {
       const job = this.ctx.state.jobs.get(jobId);
       if (job) job.terminateReason ??= 'Local endpoint closed';
@@ -242,6 +242,11 @@ export class JobRunner implements JobControl {
         /* group already empty */
       }
     }
+  }
+
+  /** Kill every job's process group and wait for them to exit (at most `timeoutMs`). */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.killAll();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       Promise.all([...this.exited.values()]),

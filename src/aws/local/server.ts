@@ -21,6 +21,7 @@ import { EcrService, putImage } from './ecr.js';
 import { JobRunner } from './jobs.js';
 import { ACCOUNT_ID, LocalAwsState } from './state.js';
 import { AwsApiError, parseForm, requestId, xml, type Reply } from './wire.js';
+import { cleanUpAtExit } from '../../exitcleanup.js';
 
 export interface LocalAwsOptions {
   /** TCP port on 127.0.0.1; 0 (default) picks a free one. */
@@ -192,6 +193,13 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     killGraceMs: (options.killGraceSeconds ?? 2) * 1000,
   });
   ctx.jobs = runner;
+  // A process that exits without close() (an uncaught exception, process.exit()) takes its
+  // "containers" with it, as a machine that goes away does: the job processes are in process
+  // groups of their own and would otherwise outlive it.
+  const keepAtExit = cleanUpAtExit(() => {
+    runner.killAll();
+    if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });
+  });
 
   const queue = (ref: string) => {
     const q = state.findQueue(ref);
@@ -230,6 +238,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });
+        keepAtExit();
       })();
       return closed;
     },
