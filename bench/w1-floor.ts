@@ -17,6 +17,7 @@ import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { buildRiots } from './lib/built.js';
 import { writeW1MeanModule } from './lib/w1fn.js';
 import { machine, median, runMeasured } from './lib/measure.js';
+import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from '../src/workers/malloc.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '5' } } });
 const size = Number(values.size);
@@ -45,7 +46,7 @@ for (let i = 0; i < repeats; i++) {
   const s = last(runMeasured(process.execPath, [floorRun, 'seq', a, b, out]).stdout);
   runs.bareSeq.push(s.seconds!);
   runs.bareSeqCpu.push(s.mainCpu!);
-  const p = last(runMeasured(process.execPath, [floorRun, 'sub', a, b, out]).stdout);
+  const p = last(runMeasured(process.execPath, [floorRun, 'sub', a, b, out], { ...process.env, FLOOR_WORKER_GLIBC_TUNABLES: withWorkerMallocTunables(process.env[GLIBC_TUNABLES_ENV]) }).stdout);
   runs.bareSub.push(p.seconds!);
   runs.bareSubCpu.push(p.mainCpu! + p.workerCpu!);
 }

@@ -3,7 +3,8 @@
 // flight ahead, writes in block order), and in `sub` mode two plain node processes compute the
 // mean, fed over loopback TCP with an 8- or 4-byte header per block: no authentication, no
 // validation, no scheduling beyond 4 blocks in flight per worker, no statistics or pyramids.
-// Workers get riots' glibc malloc settings, as CW_SUBPROC workers do.
+// Workers get riots' glibc malloc settings, as CW_SUBPROC workers do, when the environment
+// variable FLOOR_WORKER_GLIBC_TUNABLES holds them (bench/w1-floor.ts sets it).
 // usage: node bench/lib/floor-run.mjs seq|sub A B OUT   (or: node floor-run.mjs --worker PORT)
 // Prints JSON {seconds, mainCpu, workerCpu} on stdout (seconds: from opening the inputs to closing
 // the output, worker start-up included).
@@ -107,11 +108,12 @@ if (process.argv[2] === '--worker') {
   } else {
     const server = net.createServer();
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    const tunables = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824:glibc.malloc.hugetlb=1';
+    // riots' worker malloc settings, passed by bench/w1-floor.ts from src/workers/malloc.ts
+    const tunables = process.env.FLOOR_WORKER_GLIBC_TUNABLES;
     const workers = [0, 1].map(() =>
       spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', String(server.address().port)], {
         stdio: ['ignore', 'pipe', 'inherit'],
-        env: { ...process.env, GLIBC_TUNABLES: tunables },
+        env: { ...process.env, ...(tunables ? { GLIBC_TUNABLES: tunables } : {}) },
         cwd: path.dirname(fileURLToPath(import.meta.url)),
       }),
     );
