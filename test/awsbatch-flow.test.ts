@@ -4,7 +4,7 @@
  * stack creation to deletion, the limits, the failures, and that no job of a run is left active.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -304,6 +304,52 @@ describe('CW_AWSBATCH on the local endpoint', () => {
       aws.setQueueState(QUEUE, 'ENABLED');
     }
   });
+
+  for (const how of ['exit', 'throw'] as const) {
+    test(`a main process that dies (${how === 'exit' ? 'process.exit()' : 'an uncaught exception'}) with jobs waiting: a background 'riots batch cleanup' terminates them`, async () => {
+      await ensureStack();
+      const proj = path.join(dir, `dieproj-${how}`);
+      writeMainProject(proj, ROOT);
+      // a user's program that dies, outside riots, once both worker jobs are submitted
+      writeFileSync(
+        path.join(proj, 'dying.ts'),
+        `import diagnostics from 'node:diagnostics_channel';
+import { apply } from 'riots';
+import { diff } from './fn.ts';
+const [a, b, out, how] = process.argv.slice(2);
+let launched = 0;
+diagnostics.subscribe('riots:workers', (m: any) => {
+  if (m.event !== 'launched' || ++launched < 2) return;
+  if (how === 'exit') process.exit(7);
+  setImmediate(() => { throw new Error('an error elsewhere in the program'); });
+});
+await apply(diff, { a: a!, b: b! }, { out: out! }, {
+  controls: { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 2, computeBarrierTimeout: 120 } },
+});
+`,
+      );
+      const since = Date.now();
+      const out = path.join(dir, `died-${how}.tif`);
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out, how],
+          { cwd: proj, env: { ...process.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' } },
+          (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+        );
+      });
+      assert.equal(r.code, how === 'exit' ? 7 : 1, r.stderr);
+      const mine = () => [...aws.state.jobs.values()].filter((j) => j.jobQueue.endsWith(`/${QUEUE}`) && j.createdAt >= since);
+      assert.equal(mine().length, 2, 'both worker jobs were submitted');
+      const runId = mine()[0]!.tags[RUN_ID_TAG]!;
+      assert.match(r.stderr, new RegExp(`riots: the process is exiting while 2 AWS Batch job\\(s\\) of run ${runId} .* may still be active: 'riots batch cleanup' is terminating them in the background \\(pid \\d+\\)`));
+      // terminated by the clean-up, not ended by their own connection timeout (jobs start after 5 s)
+      const ended = await waitFor('the background clean-up to terminate both jobs', async () => mine().map((j) => [j.status, String(j.statusReason)]), (st) => st.every(([s]) => s === 'FAILED'), 30_000);
+      for (const [, reason] of ended) assert.match(reason!, /riots batch cleanup/);
+      assert.equal(existsSync(out), false, 'no output at the final path');
+      await assertNoActiveJobs(new Set([runId]));
+    });
+  }
 
   test('SIGINT to a main process waiting for its workers: every job of the run is terminated', async () => {
     await ensureStack();

@@ -271,6 +271,30 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     }
   });
 
+  test('cleanup --job-id terminates the named riots jobs only, without listing the queues', async () => {
+    aws.holdQueue('riosJobQueueWorker', 'held by the test');
+    const submit = async (tags?: Record<string, string>) =>
+      (await batch.send(new SubmitJobCommand({ jobName: 'j', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', ...(tags ? { tags } : {}) }))).jobId!;
+    const c1 = await submit({ [RUN_ID_TAG]: 'run-c' });
+    const c2 = await submit({ [RUN_ID_TAG]: 'run-c' });
+    const other = await submit({ owner: 'someone-else' });
+    try {
+      const r = await riots(['batch', 'cleanup', '--job-id', c1, '--job-id', other]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`terminated ${c1} j \\(run run-c, RUNNABLE, queue riosJobQueueWorker\\)`));
+      assert.match(r.stdout, /terminated 1 of riots' jobs among the 2 named/);
+      const s = Object.fromEntries(((await batch.send(new DescribeJobsCommand({ jobs: [c1, c2, other] }))).jobs ?? []).map((j) => [j.jobId, j.status]));
+      assert.equal(s[c1], 'FAILED');
+      assert.equal(s[c2], 'RUNNABLE', 'a job of the run that was not named is left (no --run-id)');
+      assert.equal(s[other], 'RUNNABLE', 'an untagged job is left alone even when named');
+      const again = await riots(['batch', 'cleanup', '--run-id', 'run-c', '--job-id', c1]);
+      assert.match(again.stdout, new RegExp(`terminated ${c2} .*\\nterminated 1 of jobs of run run-c`));
+    } finally {
+      await batch.send(new TerminateJobCommand({ jobId: other, reason: 'test cleanup' }));
+      aws.holdQueue('riosJobQueueWorker', undefined);
+    }
+  });
+
   test('submit-main --wait gives up after --timeout, naming the job and its last status', async () => {
     aws.holdQueue('riosJobQueueMain', 'held by the test');
     try {

@@ -1,6 +1,8 @@
 /**
  * `riots batch cleanup`: terminate riots' jobs (tagged riots-run-id) that are still active on the
- * stack's worker and main queues — what an interrupted run may leave behind.
+ * stack's worker and main queues — what an interrupted run may leave behind. A CW_AWSBATCH run
+ * whose process exits in the middle starts it in the background with its run id and job ids
+ * (src/workers/awsbatch.ts).
  */
 import type * as BatchSdk from '@aws-sdk/client-batch';
 import { awsCall, batch, type Loaded } from '../aws/clients.js';
@@ -13,6 +15,7 @@ export const ACTIVE_STATUSES = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 
 const options = {
   ...STACK_OPTIONS,
   'run-id': { type: 'string' },
+  'job-id': { type: 'string', multiple: true },
   'dry-run': { type: 'boolean' },
 } as const;
 
@@ -23,6 +26,8 @@ on the stack's worker and main queues. Jobs without the tag are left alone.
 
 options:
   --run-id ID            only the jobs of this run (the value of their ${RUN_ID_TAG} tag)
+  --job-id ID            this job, if it is riots' and still active (repeatable); without
+                         --run-id, only the jobs named so, and the queues are not listed
   --dry-run              list the jobs, terminate nothing
 ${STACK_HELP}`;
 
@@ -57,19 +62,32 @@ export async function activeJobs(b: BatchLoaded, queues: string[]): Promise<Acti
       } while (nextToken);
     }
   }
-  const ids = [...found.keys()];
+  // A job may have ended between ListJobs and DescribeJobs.
+  return describeActive(b, [...found.values()]);
+}
+
+/**
+ * Of `jobs`, those DescribeJobs reports active, with their status and riots run id (jobs it does
+ * not know are dropped).
+ */
+export async function describeActive(b: BatchLoaded, jobs: ActiveJob[]): Promise<ActiveJob[]> {
+  const byId = new Map(jobs.map((j) => [j.jobId, j]));
+  const ids = [...byId.keys()];
+  const known: ActiveJob[] = [];
   for (let i = 0; i < ids.length; i += 100) {
     const chunk = ids.slice(i, i + 100);
     const res = await awsCall('DescribeJobs', () => b.client.send(new b.sdk.DescribeJobsCommand({ jobs: chunk })));
     for (const d of res.jobs ?? []) {
-      const job = d.jobId ? found.get(d.jobId) : undefined;
+      const job = d.jobId ? byId.get(d.jobId) : undefined;
       if (job === undefined) continue;
       job.runId = d.tags?.[RUN_ID_TAG];
       if (d.status) job.status = String(d.status);
+      if (!job.jobName && d.jobName) job.jobName = d.jobName;
+      if (!job.queue && d.jobQueue) job.queue = d.jobQueue.replace(/^.*:job-queue\//, '');
+      known.push(job);
     }
   }
-  // A job may have ended between ListJobs and DescribeJobs.
-  return [...found.values()].filter((j) => (ACTIVE_STATUSES as readonly string[]).includes(j.status));
+  return known.filter((j) => (ACTIVE_STATUSES as readonly string[]).includes(j.status));
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -80,12 +98,20 @@ async function run(argv: string[]): Promise<number> {
   const queues = [outputs.BatchProcessingJobQueueName];
   if (outputs.BatchProcessingJobQueueNameMain) queues.push(outputs.BatchProcessingJobQueueNameMain);
   const b = await batch(outputs.region);
-  const jobs = (await activeJobs(b, queues)).filter(
-    (j) => j.runId !== undefined && (v['run-id'] === undefined || j.runId === v['run-id']),
-  );
-  const which = v['run-id'] === undefined ? "riots' jobs" : `jobs of run ${v['run-id']}`;
+  const named = v['job-id'] ?? [];
+  const found = new Map<string, ActiveJob>();
+  // named jobs first: a job submitted a moment ago may not be listed yet
+  if (named.length > 0) {
+    for (const j of await describeActive(b, named.map((jobId) => ({ jobId, jobName: '', queue: '', status: '', runId: undefined })))) found.set(j.jobId, j);
+  }
+  const listed = named.length === 0 || v['run-id'] !== undefined;
+  if (listed) {
+    for (const j of await activeJobs(b, queues)) if (!found.has(j.jobId)) found.set(j.jobId, j);
+  }
+  const jobs = [...found.values()].filter((j) => j.runId !== undefined && (v['run-id'] === undefined || j.runId === v['run-id']));
+  const which = v['run-id'] === undefined ? (named.length > 0 ? `riots' jobs among the ${named.length} named` : "riots' jobs") : `jobs of run ${v['run-id']}`;
   if (jobs.length === 0) {
-    out(`no active ${which} on ${queues.join(', ')}`);
+    out(`no active ${which}${listed ? ` on ${queues.join(', ')}` : ''}`);
     return 0;
   }
   for (const j of jobs) {

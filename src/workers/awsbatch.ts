@@ -10,6 +10,13 @@
  * any principal allowed `batch:DescribeJobs` on the queue can read it while the job is known.
  * Every job is tagged `riots-run-id` = the run id, so `riots batch cleanup --run-id` finds them.
  *
+ * A process that exits in the middle of a run (an uncaught exception elsewhere, process.exit(),
+ * a write to a closed pipe) cannot make AWS calls any more, and its jobs still waiting for capacity
+ * would start later, find no main and wait out their connection timeout, billed. So at 'exit',
+ * while any job of the run may still be active, a detached `riots batch cleanup --run-id ID
+ * --job-id ...` is started to terminate them after this process is gone (SIGKILL of the main
+ * still leaves them to that timeout).
+ *
  * With singleBlockComputeWorkers, one job per block: each computes its block and exits 0. Jobs are
  * submitted lazily, at most `singleBlockMaxWorkers` alive at once (default BatchMaxVCPUS /
  * BatchVCPUS: what the compute environment runs at once), the next as one finishes; Batch's own
@@ -25,7 +32,9 @@
  * - `jobEndGraceSeconds` (5): at the end, how long a RUNNING job may take to exit by itself
  *   before it is terminated. `terminateWaitSeconds` (60): how long to wait for terminated jobs.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import type { RunDescription } from '../applier/apply.js';
 import type { ComputeBackend } from '../applier/compute.js';
 import { batch } from '../aws/clients.js';
@@ -33,8 +42,10 @@ import { RunJobs, type TrackedJob } from '../aws/jobs.js';
 import { advertisedChannelAddress } from '../aws/netaddr.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../aws/stack.js';
 import { ControlsError } from '../errors.js';
+import { cleanUpAtExit } from '../exitcleanup.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
 import { ChannelWorkerBackend, type LaunchSpec, type Launcher } from './remote.js';
+import { riotsNodeArgs } from './subproc.js';
 
 export interface AwsBatchSettings {
   channelAddress: unknown;
@@ -114,9 +125,23 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
   readonly singleBlockWorkers: { default: number } | undefined;
   private readonly s: AwsBatchSettings;
   private readonly destroyClient: () => void;
+  /** Where the jobs are, for the clean-up at exit. */
+  private readonly stack: { stackName: string; region: string | undefined };
+  /** SubmitJob calls under way (their job ids are not known yet). */
+  private submitting = 0;
+  private keepJobsAtExit: (() => void) | undefined;
 
-  constructor(opts: { runId: string; jobs: RunJobs; settings: AwsBatchSettings; advertiseHost: string; destroyClient: () => void; maxWorkers?: number }) {
+  constructor(opts: {
+    runId: string;
+    jobs: RunJobs;
+    settings: AwsBatchSettings;
+    advertiseHost: string;
+    destroyClient: () => void;
+    stack: { stackName: string; region: string | undefined };
+    maxWorkers?: number;
+  }) {
     this.runId = opts.runId;
+    this.stack = opts.stack;
     // singleBlockComputeWorkers: by default as many jobs as the compute environment runs at once
     this.singleBlockWorkers = opts.maxWorkers === undefined ? undefined : { default: opts.maxWorkers };
     this.jobs = opts.jobs;
@@ -127,17 +152,58 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
 
   async prepare(): Promise<void> {
     this.jobs.startPolling(this.s.pollSeconds * 1000);
+    this.keepJobsAtExit = cleanUpAtExit(() => this.terminateAfterExit());
   }
 
   async launch(spec: LaunchSpec): Promise<JobHandle> {
     // the image's ENTRYPOINT is `riots computeworker`: pass only its arguments
     const command = spec.args[0] === 'computeworker' ? spec.args.slice(1) : spec.args;
-    const job = await this.jobs.submit({
-      jobName: `${this.runId}-worker-${spec.workerId}`,
-      command,
-      environment: { ...this.s.jobEnvironment, ...spec.env },
-    });
-    return Object.assign(job, { workerId: spec.workerId });
+    this.submitting++;
+    try {
+      const job = await this.jobs.submit({
+        jobName: `${this.runId}-worker-${spec.workerId}`,
+        command,
+        environment: { ...this.s.jobEnvironment, ...spec.env },
+      });
+      return Object.assign(job, { workerId: spec.workerId });
+    } finally {
+      this.submitting--;
+    }
+  }
+
+  /** The jobs not seen to end, and whether a submission is under way. */
+  private unended(): { ids: string[]; submitting: boolean } {
+    return { ids: [...this.jobs.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.jobId), submitting: this.submitting > 0 };
+  }
+
+  /**
+   * At 'exit' (synchronous): start a detached `riots batch cleanup` for the jobs that may still be
+   * active, and say so on stderr. It inherits the environment, so it reaches the same endpoint
+   * with the same credentials.
+   */
+  private terminateAfterExit(): void {
+    const { ids, submitting } = this.unended();
+    if (ids.length === 0 && !submitting) return;
+    const args = [
+      ...riotsNodeArgs(),
+      ...['batch', 'cleanup', '--run-id', this.runId, '--stackname', this.stack.stackName],
+      ...(this.stack.region ? ['--region', this.stack.region] : []),
+      ...ids.flatMap((id) => ['--job-id', id]),
+    ];
+    let how: string;
+    try {
+      const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
+      child.unref();
+      how = `'riots batch cleanup' is terminating them in the background (pid ${child.pid ?? '?'})`;
+    } catch (err) {
+      how = `they could not be terminated (${(err as Error).message})`;
+    }
+    const what = ids.length > 0 ? `${ids.length} AWS Batch job(s) of run ${this.runId} (${ids.join(', ')})` : `the AWS Batch job being submitted for run ${this.runId}`;
+    try {
+      writeSync(2, `riots: the process is exiting while ${what} may still be active: ${how}; check with 'riots batch cleanup --run-id ${this.runId} --dry-run'\n`);
+    } catch {
+      // stderr may be the closed pipe that ended the process
+    }
   }
 
   cancel(h: JobHandle): Promise<void> {
@@ -159,6 +225,9 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
   async close(): Promise<void> {
     this.jobs.stopPolling();
     this.destroyClient();
+    // every job was stopped: nothing to do at exit (a job whose TerminateJob failed stays listed)
+    const { ids, submitting } = this.unended();
+    if (ids.length === 0 && !submitting) this.keepJobsAtExit?.();
   }
 }
 
@@ -185,7 +254,15 @@ export async function createBackend(run: RunDescription): Promise<ComputeBackend
     // at most 4 DescribeJobs a second, when many callers want fresh statuses at once (the end of a run)
     minRefreshMs: Math.min(250, s.pollSeconds * 500),
   });
-  const launcher = new AwsBatchLauncher({ runId, jobs, settings: s, advertiseHost, destroyClient: () => b.client.destroy(), maxWorkers: maxWorkers(out) });
+  const launcher = new AwsBatchLauncher({
+    runId,
+    jobs,
+    settings: s,
+    advertiseHost,
+    destroyClient: () => b.client.destroy(),
+    stack: { stackName: out.stackName, region: out.region },
+    maxWorkers: maxWorkers(out),
+  });
   try {
     return new ChannelWorkerBackend(run, launcher);
   } catch (err) {
