@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, readlinkSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,7 +14,7 @@ import '../src/workers/index.js';
 import { UserFunctionError, WorkerError } from '../src/errors.js';
 import { gdal } from '../src/gdal/index.js';
 import { bytesPerElement, type DataType } from '../src/dtypes.js';
-import { channelFixture, type ChannelFixture, subprocControls, withEventLog, writeUserModule } from './helpers/subproc.js';
+import { channelFixture, makeInputs, type ChannelFixture, subprocControls, withEventLog, writeUserModule } from './helpers/subproc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let dir: string;
@@ -87,6 +87,26 @@ describe('CW_SUBPROC', () => {
         assert.ok(expectedAhead < BLOCKS);
         if (read) assert.equal(mainReads, expectedAhead, 'the main read the blocks it had room for while the workers were held, the workers the rest');
         else assert.equal(mainReads, BLOCKS);
+      }, { workersStarted: true });
+    });
+  }
+
+  for (const read of [false, true]) {
+    test(`the main reuses its block buffers over a long run, and the output stays identical (computeWorkersRead ${read})`, async () => {
+      // 10 x 10 blocks, far more than are ever in flight: buffers must come back and go out again
+      mkdirSync(path.join(dir, `pool-${read}`));
+      const big = makeInputs(path.join(dir, `pool-${read}`), 640, 640);
+      const seq = path.join(dir, `pool-seq-${read}.tif`);
+      await apply(combine, big, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, otherArgs: { count: 0 } });
+      await withEventLog(async (log) => {
+        const out = path.join(dir, `pool-sub-${read}.tif`);
+        await apply(combine, big, { out }, { controls: subprocControls(1, { startupReadAheadMB: 0 }, read), otherArgs: { count: 0 } });
+        assert.deepEqual(readFileSync(out), readFileSync(seq));
+        const [buffers] = log.of('buffers');
+        assert.ok(buffers, 'the backend reported its buffers');
+        // every result (and, when the main reads, both inputs of every block) came from the pool
+        assert.ok(buffers.taken >= 100 * (read ? 1 : 3), `taken ${buffers.taken}`);
+        assert.ok(buffers.reused >= buffers.taken / 2, `reused ${buffers.reused} of ${buffers.taken}`);
       }, { workersStarted: true });
     });
   }

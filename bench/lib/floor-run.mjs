@@ -4,7 +4,11 @@
 // mean, fed over loopback TCP with an 8- or 4-byte header per block: no authentication, no
 // validation, no scheduling beyond 4 blocks in flight per worker, no statistics or pyramids.
 // Workers get riots' glibc malloc settings, as CW_SUBPROC workers do, when the environment
-// variable FLOOR_WORKER_GLIBC_TUNABLES holds them (bench/w1-floor.ts sets it).
+// variable FLOOR_WORKER_GLIBC_TUNABLES holds them (bench/w1-floor.ts sets it). The main reuses its
+// block buffers as riots' main does (src/bufferpool.ts): a block's input arrays once its result is
+// back, received results once written (a sequential run has nothing to reuse: its arrays are the
+// user function's, as in riots). Workers allocate fresh arrays per block, as riots' must:
+// there the arrays are the user function's inputs and outputs, which it may keep.
 // usage: node bench/lib/floor-run.mjs seq|sub A B OUT   (or: node floor-run.mjs --worker PORT)
 // Prints JSON {seconds, mainCpu, workerCpu} on stdout (seconds: from opening the inputs to closing
 // the output, worker start-up included).
@@ -15,6 +19,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const TILE = 256;
+/** The main's free block buffers, by byte length (see the header). */
+const pool = new Map();
+const take = (n) => pool.get(n)?.pop() ?? new Uint8Array(Buffer.allocUnsafeSlow(n).buffer);
+const give = (u) => {
+  if (!pool.has(u.length)) pool.set(u.length, []);
+  pool.get(u.length).push(u);
+};
 const PIXELS = TILE * TILE;
 const cpuSeconds = () => {
   const u = process.resourceUsage();
@@ -27,7 +38,7 @@ const mean = (a, b) => {
 };
 
 /** Calls `onMessage(id, bytes)` for each `[u32 id][u32 len?][bytes]` record of a stream. */
-function records(socket, headerBytes, fixedLen, onMessage) {
+function records(socket, headerBytes, fixedLen, onMessage, alloc = (n) => new Uint8Array(n)) {
   const head = Buffer.alloc(headerBytes);
   let headFill = 0;
   let id = -1;
@@ -44,7 +55,7 @@ function records(socket, headerBytes, fixedLen, onMessage) {
         if (headFill < headerBytes) break;
         headFill = 0;
         id = head.readUInt32LE(0);
-        body = new Uint8Array(fixedLen ?? head.readUInt32LE(4));
+        body = alloc(fixedLen ?? head.readUInt32LE(4));
         bodyFill = 0;
         continue;
       }
@@ -89,19 +100,20 @@ if (process.argv[2] === '--worker') {
   const out = gdal.open(outPath, 'w', 'GTiff', size, size, 1, gdal.GDT_Float32, ['TILED=YES', 'COMPRESS=DEFLATE', 'NUM_THREADS=ALL_CPUS']);
   const [ba, bb, bo] = [A.bands.get(1), B.bands.get(1), out.bands.get(1)];
   const read = async (i) => {
-    const a = new Float32Array(PIXELS);
-    const b = new Float32Array(PIXELS);
+    const a = new Float32Array(take(PIXELS * 4).buffer);
+    const b = new Float32Array(take(PIXELS * 4).buffer);
     await Promise.all([ba.pixels.readBlockAsync(i % across, Math.floor(i / across), a), bb.pixels.readBlockAsync(i % across, Math.floor(i / across), b)]);
     return [a, b];
   };
   let writes = Promise.resolve();
-  const write = (i, o) => (writes = writes.then(() => bo.pixels.writeBlockAsync(i % across, Math.floor(i / across), o)));
+  const write = (i, o, done) => (writes = writes.then(() => bo.pixels.writeBlockAsync(i % across, Math.floor(i / across), o)).then(done));
   let workerCpu = 0;
   if (mode === 'seq') {
     let next = read(0);
     for (let i = 0; i < total; i++) {
       const [a, b] = await next;
       if (i + 1 < total) next = read(i + 1);
+      // nothing is given back: as in riots, a sequential run's arrays are the user function's
       const w = write(i, mean(a, b));
       if (i % 4 === 3) await w;
     }
@@ -123,6 +135,7 @@ if (process.argv[2] === '--worker') {
       server.on('connection', (c) => { c.setNoDelay(true); s.push(c); if (s.length === workers.length) r(s); });
     });
     const results = new Map();
+    const sent = new Map();
     let nextRead = 0;
     let nextWrite = 0;
     let reads = Promise.resolve();
@@ -132,6 +145,7 @@ if (process.argv[2] === '--worker') {
       if (nextRead >= total) return;
       const i = nextRead++;
       reads = reads.then(() => read(i)).then(([a, b]) => {
+        sent.set(i, [a, b]);
         const h = Buffer.alloc(8);
         h.writeUInt32LE(i, 0);
         h.writeUInt32LE(2 * PIXELS * 4, 4);
@@ -144,14 +158,17 @@ if (process.argv[2] === '--worker') {
     };
     for (const c of sockets) {
       records(c, 4, PIXELS * 4, (id, bytes) => {
+        for (const x of sent.get(id)) give(new Uint8Array(x.buffer));
+        sent.delete(id);
         results.set(id, new Float32Array(bytes.buffer));
         feed(c);
         while (results.has(nextWrite)) {
-          write(nextWrite, results.get(nextWrite));
+          const o = results.get(nextWrite);
+          write(nextWrite, o, () => give(new Uint8Array(o.buffer)));
           results.delete(nextWrite++);
         }
         if (nextWrite === total) finished();
-      });
+      }, take);
       for (let k = 0; k < 4; k++) feed(c);
     }
     await allWritten;

@@ -238,9 +238,10 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     const progress = g.progress ? makeProgress() : undefined;
     const blocks = Array.from({ length: plan.total }, (_, i) => blockCoords(plan, i));
     progress?.update(0, plan.total);
+    const alloc = backend.inputAllocator;
     const readBlock = readPool
-      ? (coords: BlockCoords) => readPool!.read(coords, g.overlap, info)
-      : (coords: BlockCoords) => readBlockInputs(sources, coords, g.overlap, info);
+      ? (coords: BlockCoords) => readPool!.read(coords, g.overlap, info, alloc)
+      : (coords: BlockCoords) => readBlockInputs(sources, coords, g.overlap, info, alloc);
     // while remote workers start, read ahead (bounded in bytes) instead of waiting idle
     const ahead = backend.startupReadAhead;
     const blockBytes = sources.reduce((n, src) => n + src.bands * bytesPerElement(src.dtype) * (g.windowXSize + 2 * g.overlap) * (g.windowYSize + 2 * g.overlap), 0);

@@ -6,7 +6,7 @@ import { Block, type BlockAssociations } from '../block.js';
 import { OutputBlockError, UserFunctionError, describeBlock, type BlockCoords } from '../errors.js';
 import { Timings } from './timings.js';
 import { ReaderInfo, type InfoContext } from './readerinfo.js';
-import type { ImageRef } from './inputs.js';
+import type { BlockAllocator, ImageRef } from './inputs.js';
 
 export type UserFunction<I extends BlockAssociations = BlockAssociations, O extends BlockAssociations = BlockAssociations, A = unknown> = (
   info: ReaderInfo,
@@ -46,6 +46,17 @@ export interface ComputeBackend {
    * Rejects with UserFunctionError (not retried) or a worker error.
    */
   compute(coords: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations>;
+  /**
+   * Where the applier should allocate the input block arrays it hands to compute(), when the
+   * backend takes them back for reuse once it is done with them (worker processes: the blocks are
+   * only sent, never seen by user code in this process).
+   */
+  readonly inputAllocator?: BlockAllocator;
+  /**
+   * Called once a block's outputs from compute() are written and nothing refers to them any more:
+   * the backend may reuse the memory of the arrays it made.
+   */
+  releaseOutputs?(outputs: BlockAssociations): void;
   /** After the last block: each worker's final otherArgs and timings. */
   finish(): Promise<{ otherArgsList: unknown[]; workerTimings: Map<number, Timings> }>;
   /** Stop now (failure or interrupt): no worker left running. Safe to call more than once. */

@@ -4,7 +4,7 @@
  */
 import { Block, type BlockAssociations } from '../block.js';
 import { ControlsError, GridError, GridMismatchError, InputError, describeBlock, type BlockCoords } from '../errors.js';
-import type { AnyTypedArray, DataType } from '../dtypes.js';
+import { bytesPerElement, viewAs, type AnyTypedArray, type DataType } from '../dtypes.js';
 import { describeDifference, gridIntersection, isComparable, PixelGrid, pixelOffset } from '../grid.js';
 import type { ApplierControls } from '../controls.js';
 import { openInput, type OpenedInput, type OpenedRaster } from '../gdal/inputs.js';
@@ -54,9 +54,19 @@ export interface InputSource {
   bands: number;
   /** Nodata per block band (after inputNoData), null where none. */
   nodata: (number | null)[];
-  read(win: PixelWindow): Promise<AnyTypedArray>;
+  /**
+   * Read a window. With `alloc`, a source may take its array's memory from it (see
+   * {@link BlockAllocator}); sources that make their arrays another way ignore it.
+   */
+  read(win: PixelWindow, alloc?: BlockAllocator): Promise<AnyTypedArray>;
   close(): void;
 }
+
+/**
+ * Memory for a block array of `bytes` bytes (contents undefined), from a backend that takes the
+ * arrays back once it is done with them (ComputeBackend.inputAllocator).
+ */
+export type BlockAllocator = (bytes: number) => ArrayBuffer;
 
 /** Nodata per selected band: the file's, or the inputNoData override. */
 export function effectiveNoData(
@@ -114,7 +124,8 @@ export class ComparableRasterSource implements InputSource {
     this.rowOff = off.row;
   }
 
-  read(win: PixelWindow): Promise<AnyTypedArray> {
+  read(win: PixelWindow, alloc?: BlockAllocator): Promise<AnyTypedArray> {
+    const n = win.cols * win.rows * this.bands;
     return readWindow(
       this.raster.ds,
       this.bandList,
@@ -123,6 +134,7 @@ export class ComparableRasterSource implements InputSource {
       this.fill,
       this.raster.grid.cols,
       this.raster.grid.rows,
+      alloc ? viewAs(this.dtype, alloc(n * bytesPerElement(this.dtype)), 0, n) : undefined,
     );
   }
 
@@ -173,11 +185,12 @@ export async function readBlockInputs(
   coords: BlockCoords,
   overlap: number,
   info?: ReaderInfo,
+  alloc?: BlockAllocator,
 ): Promise<BlockAssociations> {
   const win = { col: coords.xoff - overlap, row: coords.yoff - overlap, cols: coords.xsize + 2 * overlap, rows: coords.ysize + 2 * overlap };
   const arrays = await Promise.all(
     sources.map((s) =>
-      s.read(win).catch((cause: unknown) => {
+      s.read(win, alloc).catch((cause: unknown) => {
         throw new InputError(`reading '${refLabel(s.ref)}' (${s.ref.path}) for ${describeBlock(coords)} failed: ${(cause as Error).message}`, {
           file: s.ref.path,
           imageName: s.ref.name,

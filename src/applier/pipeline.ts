@@ -370,6 +370,7 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
       }
       results[i] = undefined;
       dispatchedTo[i] = undefined;
+      o.backend.releaseOutputs?.(outputs);
       inFlight.release();
       done++;
       o.onBlockDone?.(coords, done);

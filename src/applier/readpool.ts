@@ -8,7 +8,7 @@
  */
 import type { BlockAssociations } from '../block.js';
 import type { BlockCoords } from '../errors.js';
-import { readBlockInputs, type InputSource } from './inputs.js';
+import { readBlockInputs, type BlockAllocator, type InputSource } from './inputs.js';
 import type { ReaderInfo } from './readerinfo.js';
 
 export interface ReadPoolStats {
@@ -23,7 +23,7 @@ export interface ReadPoolStats {
 }
 
 /** Reads one block's inputs with whatever function reads a set (readBlockInputs by default). */
-export type SetReader = (sources: InputSource[], coords: BlockCoords, overlap: number, info?: ReaderInfo) => Promise<BlockAssociations>;
+export type SetReader = (sources: InputSource[], coords: BlockCoords, overlap: number, info?: ReaderInfo, alloc?: BlockAllocator) => Promise<BlockAssociations>;
 
 export class ReadPool {
   private readonly sets: InputSource[][];
@@ -59,14 +59,14 @@ export class ReadPool {
   }
 
   /** Read one block's inputs on a free set (waiting for one if all are busy). */
-  async read(coords: BlockCoords, overlap: number, info?: ReaderInfo): Promise<BlockAssociations> {
+  async read(coords: BlockCoords, overlap: number, info?: ReaderInfo, alloc?: BlockAllocator): Promise<BlockAssociations> {
     const set = this.free.length > 0 ? this.free.shift()! : await new Promise<number>((r) => this.waiters.push(r));
     this.busy.add(set);
     this.inFlight++;
     this.s.maxInFlight = Math.max(this.s.maxInFlight, this.inFlight);
     this.s.maxSetsBusy = Math.max(this.s.maxSetsBusy, this.busy.size);
     try {
-      return await this.reader(this.sets[set]!, coords, overlap, info);
+      return await this.reader(this.sets[set]!, coords, overlap, info, alloc);
     } finally {
       this.s.readsPerSet[set]!++;
       this.inFlight--;

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import { ChannelError, ProtocolError, TimeoutError } from '../errors.js';
-import { frameLimits, type FrameLimits } from './framing.js';
+import { frameLimits, type FrameLimits, type PayloadAllocator } from './framing.js';
 import { authenticate, checkKey, newChannelKey } from './handshake.js';
 import { PeerConnection } from './peer.js';
 import { PROTOCOL_VERSION, type HelloMessage, type MainToWorker, type WorkerToMain } from './protocol.js';
@@ -41,6 +41,8 @@ export interface ChannelServerOptions {
   /** A worker silent for longer is declared lost. Default 60. */
   peerTimeoutSeconds?: number;
   limits?: Partial<FrameLimits>;
+  /** Memory for received payloads (see {@link FrameParser}); a fresh ArrayBuffer each by default. */
+  allocPayload?: PayloadAllocator;
 }
 
 export const CHANNEL_DEFAULTS = {
@@ -85,7 +87,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   readonly connections = new Set<WorkerConnection>();
   readonly stats: ChannelServerStats = { authenticated: 0, refused: 0, parserBytes: 0 };
   private readonly server: net.Server;
-  private readonly opts: Required<Omit<ChannelServerOptions, 'key' | 'limits'>> & { limits: FrameLimits };
+  private readonly opts: Required<Omit<ChannelServerOptions, 'key' | 'limits' | 'allocPayload'>> & { limits: FrameLimits; allocPayload?: PayloadAllocator };
   /** Sockets still in the handshake or waiting for hello. */
   private readonly pendingSockets = new Set<net.Socket>();
 
@@ -116,6 +118,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
       heartbeatSeconds: positive('heartbeatSeconds', options.heartbeatSeconds ?? CHANNEL_DEFAULTS.heartbeatSeconds),
       peerTimeoutSeconds: positive('peerTimeoutSeconds', options.peerTimeoutSeconds ?? CHANNEL_DEFAULTS.peerTimeoutSeconds),
       limits: frameLimits(options.limits),
+      ...(options.allocPayload ? { allocPayload: options.allocPayload } : {}),
     };
     const key = options.key === undefined ? newChannelKey() : checkKey(options.key);
     const [lo, hi] = opts.portRange;
@@ -214,6 +217,7 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
       receive: 'toMain',
       leftover,
       onParserBytes: (n) => (this.stats.parserBytes += n),
+      ...(this.opts.allocPayload ? { allocPayload: this.opts.allocPayload } : {}),
     });
     const hello = await new Promise<HelloMessage>((resolve, reject) => {
       const timer = setTimeout(() => fail(new TimeoutError(`channel server: ${conn.remoteAddress} authenticated but sent no hello within ${this.opts.handshakeTimeoutSeconds} s`)), Math.max(0, deadline - Date.now()));

@@ -95,10 +95,23 @@ export function encodeFrame(header: unknown, payloads: readonly Uint8Array[], li
   return out;
 }
 
+/**
+ * Memory for one received payload of `bytes` bytes (contents undefined): an ArrayBuffer of
+ * exactly that length that nothing else uses (e.g. from a pool the consumer gives payloads back to).
+ */
+export type PayloadAllocator = (bytes: number) => ArrayBuffer;
+
 /** Called once a frame's JSON header is parsed, before any payload byte is allocated. May throw. */
 export type HeaderCheck = (header: unknown, payloadLengths: readonly number[]) => void;
 
 type State = 'fixed' | 'lengths' | 'header' | 'payload';
+
+/** A Buffer over a whole allocated ArrayBuffer, checked to be of the asked length. */
+function payloadBuffer(alloc: PayloadAllocator, len: number): Buffer {
+  const ab = alloc(len);
+  if (ab.byteLength !== len) throw new ProtocolError(`payload allocator returned ${ab.byteLength} bytes for a payload of ${len}`);
+  return Buffer.from(ab);
+}
 
 /** JSON.parse that refuses keys which could alter prototypes when a consumer merges the object. */
 function parseJsonHeader(buf: Buffer): unknown {
@@ -135,9 +148,12 @@ export class FrameParser {
   /** Largest number of bytes allocated for any one frame (payloads + staging), for tests. */
   peakFrameBytes = 0;
 
-  constructor(limits: Partial<FrameLimits> = {}, onHeader?: HeaderCheck) {
+  private readonly alloc: PayloadAllocator | undefined;
+
+  constructor(limits: Partial<FrameLimits> = {}, onHeader?: HeaderCheck, alloc?: PayloadAllocator) {
     this.limits = frameLimits(limits);
     this.onHeader = onHeader;
+    this.alloc = alloc;
   }
 
   /** True when no partial frame is buffered. */
@@ -250,7 +266,7 @@ export class FrameParser {
   private fillPayload(buf: Buffer, pos: number): number {
     if (this.current === undefined) {
       const len = this.lengths[this.payloads.length]!;
-      this.current = Buffer.allocUnsafeSlow(len);
+      this.current = this.alloc && len > 0 ? payloadBuffer(this.alloc, len) : Buffer.allocUnsafeSlow(len);
       this.account(len);
       this.currentFilled = 0;
       if (len === 0) {

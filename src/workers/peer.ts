@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { ChannelError, ProtocolError, TimeoutError } from '../errors.js';
-import { encodeFrame, FrameParser, type FrameLimits } from './framing.js';
+import { encodeFrame, FrameParser, type FrameLimits, type PayloadAllocator } from './framing.js';
 import { checkMessage, type MessageBuilder } from './messagecheck.js';
 import { encodeMessage, type Direction, type HelloMessage, type Message } from './protocol.js';
 
@@ -22,6 +22,8 @@ export interface PeerOptions {
   leftover: Buffer;
   /** Counts bytes given to the frame parser (for tests and stats). */
   onParserBytes?: (n: number) => void;
+  /** Memory for received payloads (see {@link FrameParser}). */
+  allocPayload?: PayloadAllocator;
 }
 
 export interface PeerEvents<In extends Message> {
@@ -64,9 +66,13 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
     this.socket = socket;
     this.opts = opts;
     this.remoteAddress = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
-    this.parser = new FrameParser(opts.limits, (header, lengths) => {
-      this.build = checkMessage(header, lengths, opts.receive);
-    });
+    this.parser = new FrameParser(
+      opts.limits,
+      (header, lengths) => {
+        this.build = checkMessage(header, lengths, opts.receive);
+      },
+      opts.allocPayload,
+    );
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));

@@ -36,6 +36,8 @@ import { userFunctionSpecOf, type UserFunctionSpec } from './userfunction.js';
 import { channelBackendSettings, singleBlockMaxWorkers, type ChannelBackendSettings, type Launcher, type WorkerChannelAddress } from './launcher.js';
 import { publish } from './workerevents.js';
 import { cleanUpAtExit } from '../exitcleanup.js';
+import { Block } from '../block.js';
+import { BufferPool } from '../bufferpool.js';
 
 export { channelBackendSettings, singleBlockMaxWorkers } from './launcher.js';
 export type { ChannelBackendSettings, LaunchContext, LaunchSpec, Launcher, WorkerChannelAddress } from './launcher.js';
@@ -44,6 +46,9 @@ export { WORKER_EVENTS, type WorkerEvent } from './workerevents.js';
 
 type SlotState = 'launching' | 'connected' | 'ready' | 'finishing' | 'finished' | 'lost' | 'failed';
 const GONE: readonly SlotState[] = ['finished', 'lost', 'failed'];
+/** Most bytes of free block buffers the main keeps for reuse (a few times a run's blocks in flight). */
+const POOL_BYTES = 64 * 1024 * 1024;
+
 /** At the end, how long a worker that sent its final report may take to exit before it is cancelled. */
 const FINISHED_EXIT_GRACE_MS = 2000;
 
@@ -118,6 +123,14 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private finishing = false;
   private noWorkerTimer: NodeJS.Timeout | undefined;
   private readonly onAbort: () => void;
+
+  /**
+   * The main's block buffers, reused (src/bufferpool.ts): input blocks are read into them and
+   * given back once a worker's result for the block is accepted; results are received into them
+   * and given back once written. At most this many bytes wait free at once.
+   */
+  private readonly buffers = new BufferPool(POOL_BYTES);
+  readonly inputAllocator = (bytes: number): ArrayBuffer => this.buffers.take(bytes);
 
   constructor(run: RunDescription, launcher: Launcher<H>) {
     this.run = run;
@@ -208,6 +221,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       host: s.channelHost ?? this.launcher.bindHost ?? '0.0.0.0',
       ...(s.channelPortRange ? { portRange: s.channelPortRange } : {}),
       heartbeatSeconds: s.heartbeatSeconds,
+      allocPayload: (bytes) => this.buffers.take(bytes),
       // the backend declares loss itself (and keeps the connection to discard late results); this is the backstop
       peerTimeoutSeconds: s.workerLostSeconds * 4,
     });
@@ -254,6 +268,12 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       userFunction: { ...spec },
     };
     return { bundle: bundle.code, bundleImports: bundle.imports, exportName: exportName ?? '', settings: JSON.parse(JSON.stringify(settings)) as JsonObject };
+  }
+
+  releaseOutputs(outputs: BlockAssociations): void {
+    for (const v of Object.values(outputs)) {
+      for (const b of Array.isArray(v) ? v : [v]) if (b instanceof Block) this.buffers.give(b.data.buffer);
+    }
   }
 
   compute(coords: BlockCoords, inputs: BlockAssociations | undefined, onDispatch?: DispatchHook): Promise<BlockAssociations> {
@@ -450,6 +470,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
           return;
         }
         this.scheduler.resolve(t, outputs);
+        // Sent once, to the worker that answered: every byte of its frame was read, so nothing
+        // refers to the inputs any more. (A block sent again after a loss may still sit in the
+        // lost worker's send queue: its buffers are left to the garbage collector.)
+        if (t.job.attempts === 1) for (const w of t.job.payload) this.buffers.give(w.data.buffer);
         publish({ event: 'result', workerId: slot.id, blockIndex: m.blockIndex, attempt: m.attempt });
         if (this.single) {
           // its one block is done: it reports and exits, and the next worker may start
@@ -725,6 +749,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       await this.launcher.close?.().catch(() => undefined);
       if (this.tempDir) await fs.rm(this.tempDir, { recursive: true, force: true }).catch(() => undefined);
       this.keepTempDirAtExit?.();
+      publish({ event: 'buffers', ...this.buffers.stats });
     })();
     return this.teardownP;
   }

@@ -20,7 +20,9 @@ export type WorkerEvent =
   | { event: 'lost'; workerId: number; reason: string; requeued: number[] }
   /** Its final report (otherArgs) arrived after a shutdown: it exits by itself. */
   | { event: 'finished'; workerId: number }
-  | { event: 'ended'; workerId: number; status: string };
+  | { event: 'ended'; workerId: number; status: string }
+  /** At the end of the run: how many block buffers the main took, and how many of those were reused ones (src/bufferpool.ts). */
+  | { event: 'buffers'; taken: number; reused: number; given: number };
 
 export function publish(e: WorkerEvent): void {
   if (events.hasSubscribers) events.publish(e);
