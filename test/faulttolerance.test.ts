@@ -184,7 +184,7 @@ describe('worker loss', () => {
     });
   });
 
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     test(`${sig} to the main process stops the workers and removes the temporary output`, async () => {
       const tempBefore = riotsTempEntries();
       const out = path.join(dir, `sig-${sig}.tif`);

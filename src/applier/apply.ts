@@ -149,12 +149,15 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
   );
   for (const o of outputs) checkOutputFolder({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) });
 
-  // Interrupts: SIGINT/SIGTERM and the caller's signal abort the run.
+  // Interrupts: SIGINT/SIGTERM/SIGHUP and the caller's signal abort the run. SIGHUP (the terminal
+  // or ssh session closed) would otherwise kill Node outright, even under nohup (Node resets an
+  // ignored SIGHUP at start-up), leaving the temporary outputs and any remote jobs behind.
   const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => abort.abort(new InterruptedError(`interrupted by ${sig}`));
   const onCallerAbort = (): void => abort.abort(options.signal!.reason ?? new InterruptedError('aborted by the caller'));
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   options.signal?.addEventListener('abort', onCallerAbort, { once: true });
   if (options.signal?.aborted) onCallerAbort();
 
@@ -306,6 +309,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     options.signal?.removeEventListener('abort', onCallerAbort);
     readPool?.close();
     for (const s of sources) {
