@@ -94,7 +94,7 @@ describe('settings', () => {
       (e: Error) => e instanceof ControlsError && new RegExp(`singleBlockMaxWorkers ${CPUS + 1} is more than CW_SUBPROC runs at once: ${CPUS} \\(the CPUs`).test(e.message),
     );
     assert.throws(() => channelBackendSettings({ singleBlockMaxWorkers: 0 }), /singleBlockMaxWorkers must be a positive integer/);
-    const batch = new AwsBatchLauncher({ runId: 'r', jobs: {} as RunJobs, settings: awsBatchSettings({}), advertiseHost: '127.0.0.1', destroyClient: () => undefined, maxWorkers: 128 });
+    const batch = new AwsBatchLauncher({ runId: 'r', jobs: {} as RunJobs, settings: awsBatchSettings({}), advertiseHost: '127.0.0.1', destroyClient: () => undefined, stack: { stackName: 'RIOS', region: undefined }, maxWorkers: 128 });
     assert.equal(singleBlockMaxWorkers(channelBackendSettings({}), batch), 128);
     assert.equal(singleBlockMaxWorkers(channelBackendSettings({ singleBlockMaxWorkers: 500 }), batch), 500);
     assert.throws(() => singleBlockMaxWorkers(channelBackendSettings({}), { kind: 'CW_PBS' }), /CW_PBS with singleBlockComputeWorkers needs computeWorkerExtraParams.singleBlockMaxWorkers/);
