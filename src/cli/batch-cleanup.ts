@@ -6,11 +6,10 @@
  */
 import type * as BatchSdk from '@aws-sdk/client-batch';
 import { awsCall, batch, type Loaded } from '../aws/clients.js';
+import { ACTIVE_JOB_STATUSES } from '../aws/jobs.js';
 import { RUN_ID_TAG, getStackOutputs } from '../aws/stack.js';
 import { STACK_HELP, STACK_OPTIONS, out, parseOptions, stackOpts, type BatchSubcommand } from './batch-common.js';
 
-/** The job states in which a job still holds (or waits for) capacity. */
-export const ACTIVE_STATUSES = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'] as const;
 
 const options = {
   ...STACK_OPTIONS,
@@ -21,7 +20,7 @@ const options = {
 
 const help = `usage: riots batch cleanup [options]
 
-Terminate every job riots started (tagged ${RUN_ID_TAG}) that is still ${ACTIVE_STATUSES.join(', ')}
+Terminate every job riots started (tagged ${RUN_ID_TAG}) that is still ${ACTIVE_JOB_STATUSES.join(', ')}
 on the stack's worker and main queues. Jobs without the tag are left alone.
 
 options:
@@ -45,7 +44,7 @@ export interface ActiveJob {
 export async function activeJobs(b: BatchLoaded, queues: string[]): Promise<ActiveJob[]> {
   const found = new Map<string, ActiveJob>();
   for (const queue of queues) {
-    for (const jobStatus of ACTIVE_STATUSES) {
+    for (const jobStatus of ACTIVE_JOB_STATUSES) {
       let nextToken: string | undefined;
       do {
         const res = await awsCall(`ListJobs of ${queue} (${jobStatus})`, () =>
@@ -87,7 +86,7 @@ export async function describeActive(b: BatchLoaded, jobs: ActiveJob[]): Promise
       known.push(job);
     }
   }
-  return known.filter((j) => (ACTIVE_STATUSES as readonly string[]).includes(j.status));
+  return known.filter((j) => (ACTIVE_JOB_STATUSES as readonly string[]).includes(j.status));
 }
 
 async function run(argv: string[]): Promise<number> {
