@@ -370,6 +370,7 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
     const code = await exited;
     assert.notEqual(code, 0, 'the main process fails');
     assert.match(stderr, /interrupted by SIGINT/);
+    assert.doesNotMatch(stderr, /riots: the process is exiting/, 'the run stopped its jobs itself: nothing is left for the exit clean-up');
     for (const j of mine()) {
       assert.equal(j.status, 'FAILED', `${j.jobId}: ${j.status}`);
       assert.match(String(j.statusReason), /riots run riots-\S+ stopped worker [01]/);
