@@ -5,7 +5,8 @@
  * the workers and remove the run's folder. Some exits skip that unwinding: an uncaught exception
  * elsewhere in the user's program, a call to process.exit(), a write to a closed pipe (a main
  * whose output is piped to `head`). Node still emits 'exit' for those, and at 'exit' only
- * synchronous work can run: removing files and folders. Each holder of something temporary
+ * synchronous work can run: removing files and folders, or running a command and waiting for it
+ * (the AWS Batch launcher's job clean-up). Each holder of something temporary
  * registers a synchronous action for as long as it holds it; the actions left run once, at
  * 'exit'. (Worker processes need no action: they exit as soon as their connection to the main
  * closes, which the process's exit does. SIGKILL cannot be caught by anything.)

@@ -8,10 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { BatchClient } from '@aws-sdk/client-batch';
+import { BatchClient, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { CloudFormationClient, DeleteStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
@@ -305,51 +306,96 @@ describe('CW_AWSBATCH on the local endpoint', () => {
     }
   });
 
-  for (const how of ['exit', 'throw'] as const) {
-    test(`a main process that dies (${how === 'exit' ? 'process.exit()' : 'an uncaught exception'}) with jobs waiting: a background 'riots batch cleanup' terminates them`, async () => {
-      await ensureStack();
-      const proj = path.join(dir, `dieproj-${how}`);
-      writeMainProject(proj, ROOT);
-      // a user's program that dies, outside riots, once both worker jobs are submitted
-      writeFileSync(
-        path.join(proj, 'dying.ts'),
-        `import diagnostics from 'node:diagnostics_channel';
+  /**
+   * A user's program that dies, outside riots, once both worker jobs of its CW_AWSBATCH run are
+   * submitted: `process.exit(7)` or an uncaught exception. With `endpoint`, it points the SDK
+   * environment there first (what the exit clean-up inherits).
+   */
+  async function dyingMain(name: string, how: 'exit' | 'throw', extra: Record<string, unknown> = {}, endpoint?: string) {
+    await ensureStack();
+    const proj = path.join(dir, `dieproj-${name}`);
+    writeMainProject(proj, ROOT);
+    writeFileSync(
+      path.join(proj, 'dying.ts'),
+      `import diagnostics from 'node:diagnostics_channel';
 import { apply } from 'riots';
 import { diff } from './fn.ts';
-const [a, b, out, how] = process.argv.slice(2);
+const [a, b, out, how, extra, endpoint] = process.argv.slice(2);
 let launched = 0;
 diagnostics.subscribe('riots:workers', (m: any) => {
   if (m.event !== 'launched' || ++launched < 2) return;
+  if (endpoint) process.env.AWS_ENDPOINT_URL = endpoint;
   if (how === 'exit') process.exit(7);
   setImmediate(() => { throw new Error('an error elsewhere in the program'); });
 });
 await apply(diff, { a: a!, b: b! }, { out: out! }, {
-  controls: { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 2, computeBarrierTimeout: 120 } },
+  controls: { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 2, computeBarrierTimeout: 120, computeWorkerExtraParams: JSON.parse(extra!) } },
 });
 `,
+    );
+    const since = Date.now();
+    const out = path.join(dir, `died-${name}.tif`);
+    const r = await new Promise<{ code: number | null; stderr: string; seconds: number }>((resolve) => {
+      const t0 = Date.now();
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out, how, JSON.stringify(extra), endpoint ?? ''],
+        { cwd: proj, env: { ...process.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1', RIOTS_AWS_REQUEST_TIMEOUT_SECONDS: '3' } },
+        (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr, seconds: (Date.now() - t0) / 1000 }),
       );
-      const since = Date.now();
-      const out = path.join(dir, `died-${how}.tif`);
-      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out, how],
-          { cwd: proj, env: { ...process.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' } },
-          (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
-        );
-      });
-      assert.equal(r.code, how === 'exit' ? 7 : 1, r.stderr);
-      const mine = () => [...aws.state.jobs.values()].filter((j) => j.jobQueue.endsWith(`/${QUEUE}`) && j.createdAt >= since);
-      assert.equal(mine().length, 2, 'both worker jobs were submitted');
-      const runId = mine()[0]!.tags[RUN_ID_TAG]!;
-      assert.match(r.stderr, new RegExp(`riots: the process is exiting while 2 AWS Batch job\\(s\\) of run ${runId} .* may still be active: 'riots batch cleanup' is terminating them in the background \\(pid \\d+\\)`));
-      // terminated by the clean-up, not ended by their own connection timeout (jobs start after 5 s)
-      const ended = await waitFor('the background clean-up to terminate both jobs', async () => mine().map((j) => [j.status, String(j.statusReason)]), (st) => st.every(([s]) => s === 'FAILED'), 30_000);
-      for (const [, reason] of ended) assert.match(reason!, /riots batch cleanup/);
-      assert.equal(existsSync(out), false, 'no output at the final path');
-      await assertNoActiveJobs(new Set([runId]));
+    });
+    assert.equal(r.code, how === 'exit' ? 7 : 1, r.stderr);
+    assert.equal(existsSync(out), false, 'no output at the final path');
+    const mine = () => [...aws.state.jobs.values()].filter((j) => j.jobQueue.endsWith(`/${QUEUE}`) && j.createdAt >= since);
+    assert.equal(mine().length, 2, 'both worker jobs were submitted');
+    return { ...r, mine, runId: mine()[0]!.tags[RUN_ID_TAG]! };
+  }
+
+  const cleanedUp = (jobs: { jobId: string; status: string; statusReason?: string }[]) => {
+    for (const j of jobs) {
+      assert.equal(j.status, 'FAILED', `${j.jobId}: ${j.status}`);
+      assert.match(String(j.statusReason), /riots batch cleanup/);
+    }
+  };
+
+  for (const how of ['exit', 'throw'] as const) {
+    test(`a main process that dies (${how === 'exit' ? 'process.exit()' : 'an uncaught exception'}) with jobs waiting: its exit waits for 'riots batch cleanup' to terminate them`, async () => {
+      const r = await dyingMain(how, how);
+      assert.match(r.stderr, new RegExp(`riots: the process is exiting while 2 AWS Batch job\\(s\\) of run ${r.runId} .* may still be active: terminating them with 'riots batch cleanup' \\(waiting at most 30 s\\)\\nriots: the jobs of run ${r.runId} are terminated\\n`));
+      // the exit waited for the clean-up: both jobs are already terminated by it (not ended by
+      // their own connection timeout: jobs start only after 5 s)
+      cleanedUp(r.mine());
+      await assertNoActiveJobs(new Set([r.runId]));
     });
   }
+
+  test('exitCleanupWaitSeconds 0: the clean-up runs on alone after the exit, and terminates the jobs', async () => {
+    const r = await dyingMain('nowait', 'exit', { exitCleanupWaitSeconds: 0 });
+    assert.match(r.stderr, new RegExp(`'riots batch cleanup' is terminating them in the background \\(pid \\d+\\); check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`));
+    cleanedUp(await waitFor('the background clean-up to terminate both jobs', async () => r.mine(), (js) => js.every((j) => j.status === 'FAILED'), 30_000));
+    await assertNoActiveJobs(new Set([r.runId]));
+  });
+
+  test('a clean-up that cannot reach AWS: the exit waits only exitCleanupWaitSeconds, and the clean-up gives up by itself', async () => {
+    // an endpoint that accepts connections and never answers
+    const held: Socket[] = [];
+    const blackHole = createServer((s) => held.push(s));
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`;
+      const r = await dyingMain('blackhole', 'exit', { exitCleanupWaitSeconds: 2 }, url);
+      assert.match(r.stderr, new RegExp(`riots: 'riots batch cleanup' is still running in the background after 2 s; check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`));
+      assert.ok(r.seconds < 20, `the exit was not held up: ${r.seconds} s`);
+      // the clean-up's requests time out (RIOTS_AWS_REQUEST_TIMEOUT_SECONDS 3) and it exits: no process is left behind
+      await waitFor('the clean-up process to give up', async () => spawnSync('pgrep', ['-f', `batch cleanup --run-id ${r.runId}`]).status, (st) => st === 1, 60_000, 250);
+      assert.ok(held.length > 0, 'the clean-up did try the endpoint it inherited');
+      for (const j of r.mine()) await batch.send(new TerminateJobCommand({ jobId: j.jobId, reason: 'test cleanup' }));
+      await assertNoActiveJobs(new Set([r.runId]));
+    } finally {
+      for (const s of held) s.destroy();
+      blackHole.close();
+    }
+  });
 
   test('SIGINT to a main process waiting for its workers: every job of the run is terminated', async () => {
     await ensureStack();

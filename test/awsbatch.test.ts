@@ -73,6 +73,7 @@ describe('settings and limits', () => {
       pollSeconds: 5,
       jobEndGraceSeconds: 5,
       terminateWaitSeconds: 60,
+      exitCleanupWaitSeconds: 30,
     });
     assert.throws(() => awsBatchSettings({ pollSeconds: 0 }), /pollSeconds must be a positive/);
     assert.throws(() => awsBatchSettings({ jobEnvironment: { RIOTS_CHANNEL_KEY: 'x' } }), /may not set RIOTS_CHANNEL_KEY/);

@@ -1,7 +1,7 @@
 /**
  * `riots batch cleanup`: terminate riots' jobs (tagged riots-run-id) that are still active on the
  * stack's worker and main queues — what an interrupted run may leave behind. A CW_AWSBATCH run
- * whose process exits in the middle starts it in the background with its run id and job ids
+ * whose process exits in the middle runs it at exit with its run id and job ids
  * (src/workers/awsbatch.ts).
  */
 import type * as BatchSdk from '@aws-sdk/client-batch';

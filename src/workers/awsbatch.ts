@@ -13,9 +13,9 @@
  * A process that exits in the middle of a run (an uncaught exception elsewhere, process.exit(),
  * a write to a closed pipe) cannot make AWS calls any more, and its jobs still waiting for capacity
  * would start later, find no main and wait out their connection timeout, billed. So at 'exit',
- * while any job of the run may still be active, a detached `riots batch cleanup --run-id ID
- * --job-id ...` is started to terminate them after this process is gone (SIGKILL of the main
- * still leaves them to that timeout).
+ * while any job of the run may still be active, `riots batch cleanup --run-id ID --job-id ...`
+ * terminates them, and the exit waits for it (a bounded time; see terminateAfterExit). SIGKILL
+ * of the main still leaves them to that timeout.
  *
  * With singleBlockComputeWorkers, one job per block: each computes its block and exits 0. Jobs are
  * submitted lazily, at most `singleBlockMaxWorkers` alive at once (default BatchMaxVCPUS /
@@ -31,8 +31,10 @@
  * - `pollSeconds` (5): how often DescribeJobs follows the jobs, to notice a failed job.
  * - `jobEndGraceSeconds` (5): at the end, how long a RUNNING job may take to exit by itself
  *   before it is terminated. `terminateWaitSeconds` (60): how long to wait for terminated jobs.
+ * - `exitCleanupWaitSeconds` (30): how long a process exiting mid-run waits for the
+ *   `riots batch cleanup` that terminates its jobs (0: not at all; it then runs on alone).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import type { RunDescription } from '../applier/apply.js';
@@ -55,6 +57,7 @@ export interface AwsBatchSettings {
   pollSeconds: number;
   jobEndGraceSeconds: number;
   terminateWaitSeconds: number;
+  exitCleanupWaitSeconds: number;
 }
 
 /** Read the CW_AWSBATCH settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
@@ -90,6 +93,7 @@ export function awsBatchSettings(extra: Readonly<Record<string, unknown>>): AwsB
     pollSeconds: num('pollSeconds', 5),
     jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
     terminateWaitSeconds: num('terminateWaitSeconds', 60, true),
+    exitCleanupWaitSeconds: num('exitCleanupWaitSeconds', 30, true),
   };
 }
 
@@ -114,6 +118,15 @@ export function newRunId(): string {
 }
 
 export type JobHandle = TrackedJob & { workerId: number };
+
+/** A line on stderr, which may be the closed pipe that ended the process. */
+function say(line: string): void {
+  try {
+    writeSync(2, line + '\n');
+  } catch {
+    // nothing to tell it to
+  }
+}
 
 export class AwsBatchLauncher implements Launcher<JobHandle> {
   readonly kind = 'CW_AWSBATCH';
@@ -177,9 +190,14 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
   }
 
   /**
-   * At 'exit' (synchronous): start a detached `riots batch cleanup` for the jobs that may still be
-   * active, and say so on stderr. It inherits the environment, so it reaches the same endpoint
-   * with the same credentials.
+   * At 'exit' (synchronous): run `riots batch cleanup` for the jobs that may still be active and
+   * wait for it, at most `exitCleanupWaitSeconds`; say so on stderr. It inherits the
+   * environment, so it reaches the same endpoint with the same credentials.
+   *
+   * The command runs in a session of its own, behind a shell that only waits for it: if the wait
+   * runs out, or this process is killed meanwhile (a second Ctrl-C), only the shell goes and the
+   * clean-up carries on. Waiting matters where this process's end is everyone's end: a main
+   * running as a container's first process (a Batch main job) takes its children with it.
    */
   private terminateAfterExit(): void {
     const { ids, submitting } = this.unended();
@@ -190,20 +208,27 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
       ...(this.stack.region ? ['--region', this.stack.region] : []),
       ...ids.flatMap((id) => ['--job-id', id]),
     ];
-    let how: string;
-    try {
-      const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
-      child.unref();
-      how = `'riots batch cleanup' is terminating them in the background (pid ${child.pid ?? '?'})`;
-    } catch (err) {
-      how = `they could not be terminated (${(err as Error).message})`;
-    }
     const what = ids.length > 0 ? `${ids.length} AWS Batch job(s) of run ${this.runId} (${ids.join(', ')})` : `the AWS Batch job being submitted for run ${this.runId}`;
-    try {
-      writeSync(2, `riots: the process is exiting while ${what} may still be active: ${how}; check with 'riots batch cleanup --run-id ${this.runId} --dry-run'\n`);
-    } catch {
-      // stderr may be the closed pipe that ended the process
+    const check = `check with 'riots batch cleanup --run-id ${this.runId} --dry-run'`;
+    const wait = this.s.exitCleanupWaitSeconds;
+    if (wait === 0) {
+      try {
+        const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
+        child.unref();
+        say(`riots: the process is exiting while ${what} may still be active: 'riots batch cleanup' is terminating them in the background (pid ${child.pid ?? '?'}); ${check}`);
+      } catch (err) {
+        say(`riots: the process is exiting while ${what} may still be active, and 'riots batch cleanup' could not be started (${(err as Error).message}); run 'riots batch cleanup --run-id ${this.runId}'`);
+      }
+      return;
     }
+    say(`riots: the process is exiting while ${what} may still be active: terminating them with 'riots batch cleanup' (waiting at most ${wait} s)`);
+    // `detached` (a session of its own) is honoured by spawnSync though its typings omit it
+    const options = { detached: true, stdio: 'ignore', timeout: wait * 1000, killSignal: 'SIGKILL' } as SpawnSyncOptions;
+    const r = spawnSync('/bin/sh', ['-c', '"$@" >/dev/null 2>&1 & wait $!', 'sh', process.execPath, ...args], options);
+    if (r.status === 0) say(`riots: the jobs of run ${this.runId} are terminated`);
+    else if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') say(`riots: 'riots batch cleanup' could not be started (${r.error.message}); run 'riots batch cleanup --run-id ${this.runId}'`);
+    else if (r.status === null) say(`riots: 'riots batch cleanup' is still running in the background after ${wait} s; ${check}`);
+    else say(`riots: 'riots batch cleanup' failed (exit code ${r.status}); run 'riots batch cleanup --run-id ${this.runId}'`);
   }
 
   cancel(h: JobHandle): Promise<void> {
