@@ -28,25 +28,27 @@ const START_DELAY = 0.3;
 
 /** The main image's script: modes exit / sdk / hang, chosen by the job's command override. */
 const JOB_SCRIPT = `
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 const [mode, out, code] = process.argv.slice(2);
+// whole or not at all: the tests wait for the file to exist, then read it
+const put = (text) => { writeFileSync(out + '.part', text); renameSync(out + '.part', out); };
 console.log('job says hello');
 const env = {};
 for (const k of ['FOO', 'AWS_BATCH_JOB_ID', 'AWS_ENDPOINT_URL', 'AWS_REGION', 'RIOS_AWSBATCH_STACK', 'RIOS_AWSBATCH_REGION', 'FROM_DOCKERFILE']) env[k] = process.env[k];
 if (mode === 'exit') {
-  writeFileSync(out, JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env }));
+  put(JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env }));
   process.exit(Number(code));
 } else if (mode === 'sdk') {
   const require = createRequire(process.env.REPO_PACKAGE_JSON);
   const { CloudFormationClient, DescribeStacksCommand } = require('@aws-sdk/client-cloudformation');
   const r = await new CloudFormationClient({}).send(new DescribeStacksCommand({ StackName: process.env.RIOS_AWSBATCH_STACK }));
-  writeFileSync(out, JSON.stringify(r.Stacks[0].Outputs));
+  put(JSON.stringify(r.Stacks[0].Outputs));
 } else if (mode === 'hang') {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   process.on('SIGTERM', () => {}); // only SIGKILL stops it
-  writeFileSync(out, JSON.stringify({ pid: process.pid, child: child.pid }));
+  put(JSON.stringify({ pid: process.pid, child: child.pid }));
   setInterval(() => {}, 1000);
 }
 `;
