@@ -81,9 +81,7 @@ export class OutputFile {
     const ext = path.extname(abs);
     const stem = abs.slice(0, abs.length - ext.length);
     this.tmpPath = `${stem}.riots-tmp-${process.pid}-${randomBytes(4).toString('hex')}${ext}`;
-    this.keepAtExit = cleanUpAtExit(() => {
-      for (const f of this.tempFiles()) rmSync(f, { force: true });
-    });
+    this.keepAtExit = cleanUpAtExit(() => this.removeTempFiles());
   }
 
   get label(): string {
@@ -249,7 +247,7 @@ export class OutputFile {
       this.closed = true;
       this.keepAtExit();
     } catch (cause) {
-      for (const f of this.tempFiles()) rmSync(f, { force: true });
+      this.removeTempFiles();
       this.closed = true;
       this.keepAtExit();
       throw this.closeError(cause);
@@ -277,8 +275,12 @@ export class OutputFile {
       }
       this.ds = undefined;
     }
-    for (const f of this.tempFiles()) rmSync(f, { force: true });
+    this.removeTempFiles();
     this.keepAtExit();
+  }
+
+  private removeTempFiles(): void {
+    for (const f of this.tempFiles()) rmSync(f, { force: true });
   }
 
   /** The temporary file and every sidecar that GDAL wrote beside it. */
