@@ -143,13 +143,27 @@ function makeCase(base: [Direction, Message, Buffer][]): Case {
   }
 }
 
-/** Feed a case in random pieces; returns decoded messages. Throws only what the parser throws. */
+/**
+ * Feed a case in random pieces; returns decoded messages. Throws only what the parser throws.
+ * Half the cases are read as a socket reader does (sockread.ts): where the parser offers a
+ * payload to fill directly, a random part of the bytes is written there and announced with
+ * pushDirect; the rest goes through push.
+ */
 function runCase(c: Case): { messages: Message[]; parser: FrameParser } {
   let build: MessageBuilder | undefined;
   const parser = new FrameParser(LIMITS, (h, lengths) => (build = checkMessage(h, lengths, c.direction)));
   const messages: Message[] = [];
+  const direct = rand() < 0.5;
   let pos = 0;
   while (pos < c.bytes.length) {
+    const target = direct ? parser.directTarget() : undefined;
+    if (target && rand() < 0.8) {
+      const n = Math.min(target.length, c.bytes.length - pos, rand() < 0.5 ? target.length : 1 + int(target.length));
+      c.bytes.copy(target, 0, pos, pos + n);
+      for (const f of parser.pushDirect(n)) messages.push(build!(f.payloads));
+      pos += n;
+      continue;
+    }
     const end = rand() < 0.5 ? c.bytes.length : pos + 1 + int(c.bytes.length - pos);
     for (const f of parser.push(c.bytes.subarray(pos, end))) messages.push(build!(f.payloads));
     pos = end;

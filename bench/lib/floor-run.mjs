@@ -8,7 +8,8 @@
 // block buffers as riots' main does (src/bufferpool.ts): a block's input arrays once its result is
 // back, received results once written (a sequential run has nothing to reuse: its arrays are the
 // user function's, as in riots). Workers allocate fresh arrays per block, as riots' must:
-// there the arrays are the user function's inputs and outputs, which it may keep.
+// there the arrays are the user function's inputs and outputs, which it may keep. Both ends read
+// each record straight into its buffer, as riots' channel does (see records() below).
 // usage: node bench/lib/floor-run.mjs seq|sub A B OUT   (or: node floor-run.mjs --worker PORT)
 // Prints JSON {seconds, mainCpu, workerCpu} on stdout (seconds: from opening the inputs to closing
 // the output, worker start-up included).
@@ -37,13 +38,48 @@ const mean = (a, b) => {
   return o;
 };
 
-/** Calls `onMessage(id, bytes)` for each `[u32 id][u32 len?][bytes]` record of a stream. */
+/**
+ * Calls `onMessage(id, bytes)` for each `[u32 id][u32 len?][bytes]` record of a stream. Reads go
+ * straight into the header or the body being filled, as riots' channel does (its
+ * src/workers/sockread.ts): with `net.connect`'s `onread` option on the worker side
+ * (`records.onread` gives the option to pass), and on the main's accepted sockets through the
+ * Node fields behind that option. Without them ('data' events), every byte is copied once more.
+ */
 function records(socket, headerBytes, fixedLen, onMessage, alloc = (n) => new Uint8Array(n)) {
   const head = Buffer.alloc(headerBytes);
   let headFill = 0;
   let id = -1;
   let body;
   let bodyFill = 0;
+  const target = () => (id < 0 ? head.subarray(headFill) : body.subarray(bodyFill));
+  const onRead = (n) => {
+    if (id < 0) {
+      headFill += n;
+      if (headFill < headerBytes) return;
+      headFill = 0;
+      id = head.readUInt32LE(0);
+      body = alloc(fixedLen ?? head.readUInt32LE(4));
+      bodyFill = 0;
+    } else {
+      bodyFill += n;
+      if (bodyFill < body.length) return;
+      const done = id;
+      id = -1;
+      onMessage(done, body);
+    }
+  };
+  if (socket === undefined) return { buffer: target, callback: (n) => void onRead(n) };
+  const syms = Object.getOwnPropertySymbols(socket);
+  const k = (d) => syms.find((x) => x.description === d);
+  const [kBuffer, kBufferGen, kBufferCb] = ['kBuffer', 'kBufferGen', 'kBufferCb'].map(k);
+  if (kBuffer && kBufferGen && kBufferCb && typeof socket._handle?.useUserBuffer === 'function') {
+    const first = target();
+    socket[kBuffer] = first;
+    socket[kBufferGen] = target;
+    socket[kBufferCb] = (n) => void onRead(n);
+    socket._handle.useUserBuffer(first);
+    return;
+  }
   socket.on('data', (chunk) => {
     let pos = 0;
     while (pos < chunk.length) {
@@ -73,9 +109,7 @@ function records(socket, headerBytes, fixedLen, onMessage, alloc = (n) => new Ui
 }
 
 if (process.argv[2] === '--worker') {
-  const c = net.connect(Number(process.argv[3]), '127.0.0.1');
-  c.setNoDelay(true);
-  records(c, 8, undefined, (id, bytes) => {
+  const onread = records(undefined, 8, undefined, (id, bytes) => {
     const o = mean(new Float32Array(bytes.buffer, 0, PIXELS), new Float32Array(bytes.buffer, PIXELS * 4, PIXELS));
     const h = Buffer.alloc(4);
     h.writeUInt32LE(id, 0);
@@ -84,6 +118,8 @@ if (process.argv[2] === '--worker') {
     c.write(new Uint8Array(o.buffer));
     c.uncork();
   });
+  const c = net.connect({ port: Number(process.argv[3]), host: '127.0.0.1', onread });
+  c.setNoDelay(true);
   c.on('end', () => {
     process.stdout.write(`${cpuSeconds()}\n`);
     process.exit(0);

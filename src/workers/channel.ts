@@ -12,6 +12,7 @@ import { frameLimits, type FrameLimits, type PayloadAllocator } from './framing.
 import { authenticate, checkKey, newChannelKey } from './handshake.js';
 import { PeerConnection } from './peer.js';
 import { PROTOCOL_VERSION, type HelloMessage, type MainToWorker, type WorkerToMain } from './protocol.js';
+import { SocketReader } from './sockread.js';
 
 /** The main side's view of one worker: sends MainToWorker, receives WorkerToMain. */
 export type WorkerConnection = PeerConnection<MainToWorker, WorkerToMain>;
@@ -185,8 +186,10 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
       return;
     }
     this.pendingSockets.add(socket);
+    // before the first read completes: the reader decides where every byte goes
+    const reader = SocketReader.attach(socket);
     const deadline = Date.now() + this.opts.handshakeTimeoutSeconds * 1000;
-    void this.admit(socket, deadline).then(
+    void this.admit(socket, reader, deadline).then(
       (conn) => {
         this.pendingSockets.delete(socket);
         if (conn.closed) {
@@ -208,9 +211,10 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
   }
 
   /** Handshake, then wait for the worker's hello; both within the handshake timeout. */
-  private async admit(socket: net.Socket, deadline: number): Promise<WorkerConnection> {
-    const { leftover } = await authenticate(socket, { key: this.key, role: 'server', timeoutMs: this.opts.handshakeTimeoutSeconds * 1000 });
+  private async admit(socket: net.Socket, reader: SocketReader, deadline: number): Promise<WorkerConnection> {
+    const { leftover } = await authenticate(socket, { reader, key: this.key, role: 'server', timeoutMs: this.opts.handshakeTimeoutSeconds * 1000 });
     const conn: WorkerConnection = new PeerConnection(socket, {
+      reader,
       heartbeatSeconds: this.opts.heartbeatSeconds,
       peerTimeoutSeconds: this.opts.peerTimeoutSeconds,
       limits: this.opts.limits,
@@ -272,9 +276,11 @@ function packageVersion(): string {
   }
 }
 
-function connectOnce(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+function connectOnce(host: string, port: number, timeoutMs: number): Promise<{ socket: net.Socket; reader: SocketReader }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    const { reader, onread } = SocketReader.forConnect();
+    const socket = net.connect({ host, port, ...(onread ? { onread } : {}) });
+    reader.listen(socket);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new TimeoutError(`channel: no TCP connection to ${host}:${port} within ${Math.round(timeoutMs) / 1000} s`));
@@ -282,7 +288,7 @@ function connectOnce(host: string, port: number, timeoutMs: number): Promise<net
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', reject);
-      resolve(socket);
+      resolve({ socket, reader });
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
@@ -310,10 +316,11 @@ export const ChannelClient = {
     const limits = frameLimits(options.limits);
     const deadline = Date.now() + timeoutSeconds * 1000;
     let socket: net.Socket | undefined;
+    let reader: SocketReader | undefined;
     let delay = 50;
     for (;;) {
       try {
-        socket = await connectOnce(options.host, options.port, Math.max(1, deadline - Date.now()));
+        ({ socket, reader } = await connectOnce(options.host, options.port, Math.max(1, deadline - Date.now())));
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -327,8 +334,9 @@ export const ChannelClient = {
       }
     }
     socket.on('error', () => undefined);
-    const { leftover } = await authenticate(socket, { key, role: 'client', timeoutMs: Math.max(1, deadline - Date.now()) });
+    const { leftover } = await authenticate(socket, { reader: reader!, key, role: 'client', timeoutMs: Math.max(1, deadline - Date.now()) });
     const conn: MainConnection = new PeerConnection(socket, {
+      reader: reader!,
       heartbeatSeconds,
       peerTimeoutSeconds: timeoutSeconds,
       limits,

@@ -17,9 +17,11 @@
  * ```
  *
  * {@link FrameParser} is incremental and checks every announced size against its limits before
- * allocating anything. Each received payload is copied once, from the socket's chunk into a
- * Buffer that owns its whole ArrayBuffer (byteOffset 0), so consumers may view it as any
- * TypedArray or transfer it to a worker thread without a further copy.
+ * allocating anything. Each received payload lands in a Buffer that owns its whole ArrayBuffer
+ * (byteOffset 0), so consumers may view it as any TypedArray or transfer it to a worker thread
+ * without a further copy. Bytes fed with `push` are copied there; a reader that asks
+ * {@link FrameParser.directTarget} first can have the socket read payload bytes straight into it
+ * (sockread.ts).
  */
 import { ProtocolError } from '../errors.js';
 
@@ -106,6 +108,8 @@ export type HeaderCheck = (header: unknown, payloadLengths: readonly number[]) =
 
 type State = 'fixed' | 'lengths' | 'header' | 'payload';
 
+const EMPTY = Buffer.alloc(0);
+
 /** A Buffer over a whole allocated ArrayBuffer, checked to be of the asked length. */
 function payloadBuffer(alloc: PayloadAllocator, len: number): Buffer {
   const ab = alloc(len);
@@ -187,10 +191,52 @@ export class FrameParser {
         this.advance();
       }
     } catch (err) {
-      this.failed = err instanceof ProtocolError ? err : new ProtocolError(`malformed frame: ${(err as Error).message}`, { cause: err });
-      this.releaseFrame();
-      throw this.failed;
+      throw this.fail(err);
     }
+  }
+
+  /**
+   * Inside a payload: the unfilled rest of it, for the next read to fill directly (then call
+   * {@link FrameParser.pushDirect}). Undefined elsewhere (feed those bytes with `push`). Allocates
+   * the payload when its first byte is due, as `push` would.
+   */
+  directTarget(): Buffer | undefined {
+    if (this.failed || this.state !== 'payload') return undefined;
+    if (this.current === undefined) {
+      if (this.payloads.length >= this.payloadCount || this.lengths[this.payloads.length] === 0) return undefined;
+      try {
+        this.startPayload();
+      } catch (err) {
+        this.fail(err);
+        return undefined;
+      }
+    }
+    return this.current!.subarray(this.currentFilled);
+  }
+
+  /**
+   * `n` bytes were written into the buffer {@link FrameParser.directTarget} returned; yields every
+   * frame they complete. Iterate the result to the end.
+   */
+  *pushDirect(n: number): Generator<Frame, void, undefined> {
+    if (this.failed) throw this.failed;
+    const cur = this.current;
+    if (this.state !== 'payload' || cur === undefined || !Number.isInteger(n) || n <= 0 || n > cur.length - this.currentFilled) {
+      throw this.fail(new ProtocolError(`pushDirect(${n}) does not match the payload being received`));
+    }
+    this.bytesIn += n;
+    this.currentFilled += n;
+    if (this.currentFilled === cur.length) {
+      this.payloads.push(cur);
+      this.current = undefined;
+    }
+    yield* this.push(EMPTY);
+  }
+
+  private fail(err: unknown): ProtocolError {
+    this.failed = err instanceof ProtocolError ? err : new ProtocolError(`malformed frame: ${(err as Error).message}`, { cause: err });
+    this.releaseFrame();
+    return this.failed;
   }
 
   private allPayloadsDone(): boolean {
@@ -265,24 +311,30 @@ export class FrameParser {
   /** Copy bytes of the current payload; allocates it only when its first byte arrives. */
   private fillPayload(buf: Buffer, pos: number): number {
     if (this.current === undefined) {
-      const len = this.lengths[this.payloads.length]!;
-      this.current = this.alloc && len > 0 ? payloadBuffer(this.alloc, len) : Buffer.allocUnsafeSlow(len);
-      this.account(len);
-      this.currentFilled = 0;
-      if (len === 0) {
-        this.payloads.push(this.current);
+      this.startPayload();
+      if (this.current!.length === 0) {
+        this.payloads.push(this.current!);
         this.current = undefined;
         return pos;
       }
     }
-    const take = Math.min(this.current.length - this.currentFilled, buf.length - pos);
-    buf.copy(this.current, this.currentFilled, pos, pos + take);
+    const current = this.current!;
+    const take = Math.min(current.length - this.currentFilled, buf.length - pos);
+    buf.copy(current, this.currentFilled, pos, pos + take);
     this.currentFilled += take;
-    if (this.currentFilled === this.current.length) {
-      this.payloads.push(this.current);
+    if (this.currentFilled === current.length) {
+      this.payloads.push(current);
       this.current = undefined;
     }
     return pos + take;
+  }
+
+  /** Allocate the next payload as `current`. */
+  private startPayload(): void {
+    const len = this.lengths[this.payloads.length]!;
+    this.current = this.alloc && len > 0 ? payloadBuffer(this.alloc, len) : Buffer.allocUnsafeSlow(len);
+    this.account(len);
+    this.currentFilled = 0;
   }
 
   private finishFrame(): Frame {

@@ -18,6 +18,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { AuthError, ChannelError, ProtocolError, TimeoutError } from '../errors.js';
+import type { SocketReader } from './sockread.js';
 
 export const HANDSHAKE_MAGIC = Buffer.from('RIOH', 'latin1');
 export const HANDSHAKE_VERSION = 1;
@@ -69,6 +70,8 @@ export function computeProof(key: Buffer, role: Role, clientNonce: Buffer, serve
 }
 
 export interface HandshakeOptions {
+  /** The socket's reader (sockread.ts): the handshake takes its bytes until it ends. */
+  reader: SocketReader;
   key: Buffer;
   role: Role;
   /** Give up (and destroy the socket) after this many milliseconds. */
@@ -81,9 +84,9 @@ export interface HandshakeResult {
 }
 
 /**
- * Run the handshake on a connected socket. On success the socket is paused with no 'data'
- * listener, ready for the frame reader (which must consume `leftover` first). On failure the
- * socket is destroyed and the promise rejects.
+ * Run the handshake on a connected socket. On success the socket is paused and its reader has no
+ * sink, ready for the frame reader (which must consume `leftover` first). On failure the socket
+ * is destroyed and the promise rejects.
  * @throws {AuthError} the peer's proof is wrong (it does not hold the key).
  * @throws {ProtocolError} the peer does not speak this handshake.
  * @throws {TimeoutError} the handshake did not complete in time.
@@ -101,7 +104,7 @@ export function authenticate(socket: Socket, opts: HandshakeOptions): Promise<Ha
   return new Promise<HandshakeResult>((resolve, reject) => {
     const cleanup = (): void => {
       clearTimeout(timer);
-      socket.off('data', onData);
+      opts.reader.setSink(undefined);
       socket.off('close', onClose);
       socket.off('error', onError);
     };
@@ -115,7 +118,9 @@ export function authenticate(socket: Socket, opts: HandshakeOptions): Promise<Ha
     }, opts.timeoutMs);
     const onClose = (): void => failWith(new ChannelError(`channel connection with ${socket.remoteAddress ?? '?'} closed during the handshake`));
     const onError = (err: Error): void => failWith(new ChannelError(`channel handshake failed: ${err.message}`, { cause: err }));
-    const onData = (chunk: Buffer): void => {
+    // the reader's buffer is reused after each call: copy what is kept
+    const onData = (buf: Buffer, n: number): void => {
+      const chunk = buf.subarray(0, n);
       try {
         const take = Math.min(need - have, chunk.length);
         chunk.copy(got, have, 0, take);
@@ -138,7 +143,7 @@ export function authenticate(socket: Socket, opts: HandshakeOptions): Promise<Ha
         failWith(err as Error);
       }
     };
-    socket.on('data', onData);
+    opts.reader.setSink({ target: () => undefined, received: onData });
     socket.on('close', onClose);
     socket.on('error', onError);
     socket.write(encodeHello(opts.role, myNonce));

@@ -9,6 +9,7 @@ import { ChannelError, ProtocolError, TimeoutError } from '../errors.js';
 import { encodeFrame, FrameParser, type FrameLimits, type PayloadAllocator } from './framing.js';
 import { checkMessage, type MessageBuilder } from './messagecheck.js';
 import { encodeMessage, type Direction, type HelloMessage, type Message } from './protocol.js';
+import type { SocketReader } from './sockread.js';
 
 export interface PeerOptions {
   /** Seconds between heartbeats sent to the peer. */
@@ -24,6 +25,8 @@ export interface PeerOptions {
   onParserBytes?: (n: number) => void;
   /** Memory for received payloads (see {@link FrameParser}). */
   allocPayload?: PayloadAllocator;
+  /** The socket's reader: the connection takes its bytes, reading payloads in place when it can. */
+  reader: SocketReader;
 }
 
 export interface PeerEvents<In extends Message> {
@@ -49,6 +52,8 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
   closeReason: Error | null | undefined;
   readonly remoteAddress: string;
   bytesReceived = 0;
+  /** Of bytesReceived, those the socket read straight into payload buffers (sockread.ts). */
+  bytesReceivedDirect = 0;
   framesReceived = 0;
   private readonly socket: Socket;
   private readonly parser: FrameParser;
@@ -75,7 +80,6 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
     );
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(new ChannelError(`channel connection with ${this.remoteAddress}: ${err.message}`, { cause: err })));
     socket.on('close', () => this.finish(this.closeReason ?? null));
     socket.on('end', () =>
@@ -108,6 +112,10 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
     }, tick);
     this.timer.unref();
     if (opts.leftover.length > 0) this.onData(opts.leftover);
+    opts.reader.setSink({
+      target: () => (this.closed ? undefined : this.parser.directTarget()),
+      received: (buf, n, direct) => (direct ? this.onData(undefined, n) : this.onData(buf.subarray(0, n))),
+    });
     socket.resume();
   }
 
@@ -203,12 +211,19 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
     return this.closedPromise;
   }
 
-  private onData(chunk: Buffer): void {
+  /**
+   * Bytes received: `chunk` (copied by the parser, may be reused afterwards), or, when undefined,
+   * `direct` bytes read straight into the parser's {@link FrameParser.directTarget}.
+   */
+  private onData(chunk: Buffer | undefined, direct = 0): void {
     if (this.closed) return;
+    const n = chunk ? chunk.length : direct;
     this.lastReceived = Date.now();
-    this.bytesReceived += chunk.length;
-    this.opts.onParserBytes?.(chunk.length);
-    const frames = this.parser.push(chunk);
+    this.bytesReceived += n;
+    if (!chunk) this.bytesReceivedDirect += n;
+    this.opts.onParserBytes?.(n);
+    // (generators run on the first next(): a malformed input throws inside the try below)
+    const frames = chunk ? this.parser.push(chunk) : this.parser.pushDirect(n);
     for (;;) {
       let msg: In;
       try {
