@@ -390,6 +390,8 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
       await waitFor('the clean-up process to give up', async () => spawnSync('pgrep', ['-f', `batch cleanup --run-id ${r.runId}`]).status, (st) => st === 1, 60_000, 250);
       assert.ok(held.length > 0, 'the clean-up did try the endpoint it inherited');
       for (const j of r.mine()) await batch.send(new TerminateJobCommand({ jobId: j.jobId, reason: 'test cleanup' }));
+      // a job that had started meanwhile ends only once its process has stopped, as on AWS
+      await waitFor('the terminated jobs to end', async () => (await activeJobs(batch, QUEUE)).length, (n) => n === 0, 30_000, 250);
       await assertNoActiveJobs(new Set([r.runId]));
     } finally {
       for (const s of held) s.destroy();
