@@ -11,6 +11,7 @@ import type * as CfnSdk from '@aws-sdk/client-cloudformation';
 import type * as BatchSdk from '@aws-sdk/client-batch';
 import type * as EcrSdk from '@aws-sdk/client-ecr';
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
+import { createRequire } from 'node:module';
 import { AwsError } from '../errors.js';
 
 /** The environment variable that names the region of the riots stack (as in RIOS). */
@@ -54,25 +55,32 @@ function config(region?: string): { region?: string; requestHandler: { connectio
   return r === undefined ? { requestHandler } : { region: r, requestHandler };
 }
 
+/**
+ * The SDK's packages have no "exports" map, so Node takes their CommonJS build either way.
+ * require skips the export lexer that import() runs over it first: ~75 ms less CPU per client
+ * package on this machine, paid on the way to a run's first AWS call.
+ */
+const requireSdk = createRequire(import.meta.url);
+
 export async function cloudFormation(
   region?: string,
 ): Promise<Loaded<typeof CfnSdk, CfnSdk.CloudFormationClient>> {
-  const sdk = await import('@aws-sdk/client-cloudformation');
+  const sdk = requireSdk('@aws-sdk/client-cloudformation') as typeof CfnSdk;
   return { sdk, client: new sdk.CloudFormationClient(config(region)) };
 }
 
 export async function batch(region?: string): Promise<Loaded<typeof BatchSdk, BatchSdk.BatchClient>> {
-  const sdk = await import('@aws-sdk/client-batch');
+  const sdk = requireSdk('@aws-sdk/client-batch') as typeof BatchSdk;
   return { sdk, client: new sdk.BatchClient(config(region)) };
 }
 
 export async function ecr(region?: string): Promise<Loaded<typeof EcrSdk, EcrSdk.ECRClient>> {
-  const sdk = await import('@aws-sdk/client-ecr');
+  const sdk = requireSdk('@aws-sdk/client-ecr') as typeof EcrSdk;
   return { sdk, client: new sdk.ECRClient(config(region)) };
 }
 
 export async function ec2(region?: string): Promise<Loaded<typeof Ec2Sdk, Ec2Sdk.EC2Client>> {
-  const sdk = await import('@aws-sdk/client-ec2');
+  const sdk = requireSdk('@aws-sdk/client-ec2') as typeof Ec2Sdk;
   return { sdk, client: new sdk.EC2Client(config(region)) };
 }
 
