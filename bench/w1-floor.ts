@@ -3,7 +3,8 @@
  * machine. Four runs alternate, each a fresh process: riots' W1 sequential and with 2 CW_SUBPROC
  * workers (bench/lib/w1-run.mjs, riots built to JavaScript), and bench/lib/floor-run.mjs's bare
  * block loop, sequential and with 2 plain worker processes fed over raw loopback TCP (no
- * authentication, validation, statistics or pyramids).
+ * authentication, validation, statistics or pyramids; the sockets read in place, as riots'
+ * channel does).
  *
  * The bare pair's difference is the cost of the worker processes and the pixels' trips through
  * the sockets alone. Added to riots' sequential time, it gives the floor of the W1 CW_SUBPROC
