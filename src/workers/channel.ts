@@ -315,12 +315,11 @@ export const ChannelClient = {
     const heartbeatSeconds = positive('heartbeatSeconds', options.heartbeatSeconds ?? CHANNEL_DEFAULTS.heartbeatSeconds);
     const limits = frameLimits(options.limits);
     const deadline = Date.now() + timeoutSeconds * 1000;
-    let socket: net.Socket | undefined;
-    let reader: SocketReader | undefined;
+    let link: { socket: net.Socket; reader: SocketReader };
     let delay = 50;
     for (;;) {
       try {
-        ({ socket, reader } = await connectOnce(options.host, options.port, Math.max(1, deadline - Date.now())));
+        link = await connectOnce(options.host, options.port, Math.max(1, deadline - Date.now()));
         break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -333,10 +332,11 @@ export const ChannelClient = {
         delay = Math.min(delay * 2, 1000);
       }
     }
+    const { socket, reader } = link;
     socket.on('error', () => undefined);
-    const { leftover } = await authenticate(socket, { reader: reader!, key, role: 'client', timeoutMs: Math.max(1, deadline - Date.now()) });
+    const { leftover } = await authenticate(socket, { reader, key, role: 'client', timeoutMs: Math.max(1, deadline - Date.now()) });
     const conn: MainConnection = new PeerConnection(socket, {
-      reader: reader!,
+      reader,
       heartbeatSeconds,
       peerTimeoutSeconds: timeoutSeconds,
       limits,
