@@ -42,7 +42,7 @@ const mean = (a, b) => {
  * Calls `onMessage(id, bytes)` for each `[u32 id][u32 len?][bytes]` record of a stream. Reads go
  * straight into the header or the body being filled, as riots' channel does (its
  * src/workers/sockread.ts): with `net.connect`'s `onread` option on the worker side
- * (`records.onread` gives the option to pass), and on the main's accepted sockets through the
+ * (called without a socket, it returns the option to pass), and on the main's accepted sockets through the
  * Node fields behind that option. Without them ('data' events), every byte is copied once more.
  */
 function records(socket, headerBytes, fixedLen, onMessage, alloc = (n) => new Uint8Array(n)) {
@@ -80,30 +80,14 @@ function records(socket, headerBytes, fixedLen, onMessage, alloc = (n) => new Ui
     socket._handle.useUserBuffer(first);
     return;
   }
+  // no such fields: copy each chunk into the same targets
   socket.on('data', (chunk) => {
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (id < 0) {
-        const take = Math.min(headerBytes - headFill, chunk.length - pos);
-        chunk.copy(head, headFill, pos, pos + take);
-        headFill += take;
-        pos += take;
-        if (headFill < headerBytes) break;
-        headFill = 0;
-        id = head.readUInt32LE(0);
-        body = alloc(fixedLen ?? head.readUInt32LE(4));
-        bodyFill = 0;
-        continue;
-      }
-      const take = Math.min(body.length - bodyFill, chunk.length - pos);
-      chunk.copy(body, bodyFill, pos, pos + take);
-      bodyFill += take;
-      pos += take;
-      if (bodyFill === body.length) {
-        const done = id;
-        id = -1;
-        onMessage(done, body);
-      }
+    for (let pos = 0; pos < chunk.length; ) {
+      const t = target();
+      const n = Math.min(t.length, chunk.length - pos);
+      chunk.copy(t, 0, pos, pos + n);
+      pos += n;
+      onRead(n);
     }
   });
 }
