@@ -9,7 +9,8 @@ import { after, describe, test } from 'node:test';
 import { ProtocolError } from '../src/errors.js';
 import { ChannelClient, ChannelServer, type WorkerConnection } from '../src/workers/channel.js';
 import { FrameParser } from '../src/workers/framing.js';
-import type { MainToWorker, WorkerToMain } from '../src/workers/protocol.js';
+import type { PeerConnection } from '../src/workers/peer.js';
+import type { Message, WorkerToMain } from '../src/workers/protocol.js';
 import { frameBytes, once, wireBlock } from './helpers/channel.js';
 
 const servers: ChannelServer[] = [];
@@ -73,6 +74,18 @@ describe('frame parser: direct targets', () => {
   });
 });
 
+/** The first `n` messages a connection receives; rejects if it closes first. */
+function firstMessages<In extends Message>(peer: PeerConnection<Message, In>, n: number): Promise<In[]> {
+  const got: In[] = [];
+  return new Promise((resolve, reject) => {
+    peer.on('message', (m) => {
+      got.push(m);
+      if (got.length === n) resolve(got);
+    });
+    peer.on('close', (err) => reject(err ?? new Error('closed')));
+  });
+}
+
 async function roundTrip(): Promise<{ toWorkerDirect: number; toMainDirect: number; payloadBytes: number }> {
   const s = await ChannelServer.create({ host: '127.0.0.1' });
   servers.push(s);
@@ -85,36 +98,20 @@ async function roundTrip(): Promise<{ toWorkerDirect: number; toMainDirect: numb
   const outputs = Array.from({ length: n }, (_, i) => wireBlock('o', null, 'Float64', 2, 128, 131 + i));
   const payloadBytes = inputs.flat().reduce((t, b) => t + b.data.byteLength, 0);
 
-  const gotTasks: MainToWorker[] = [];
-  const tasksIn = new Promise<void>((resolve, reject) => {
-    client.on('message', (m) => {
-      gotTasks.push(m);
-      if (gotTasks.length === n) resolve();
-    });
-    client.on('close', (err) => reject(err ?? new Error('closed')));
-  });
+  const tasksIn = firstMessages(client, n);
   for (let i = 0; i < n; i++) {
     const block = { index: i, xoff: 0, yoff: 0, xsize: 1, ysize: 1 };
     await conn.send({ type: 'tasks', tasks: [{ taskId: i, attempt: 0, block, overlap: 0, window: { xoff: 0, yoff: 0, xsize: 1, ysize: 1 }, inputs: inputs[i]! }] });
   }
-  await tasksIn;
-  gotTasks.forEach((m, i) => {
+  (await tasksIn).forEach((m, i) => {
     assert.equal(m.type, 'tasks');
     if (m.type !== 'tasks') return;
     m.tasks[0]!.inputs.forEach((b, j) => assert.ok(Buffer.from(b.data).equals(Buffer.from(inputs[i]![j]!.data)), `task ${i} input ${j}`));
   });
 
-  const results: WorkerToMain[] = [];
-  const resultsIn = new Promise<void>((resolve, reject) => {
-    conn.on('message', (m) => {
-      results.push(m);
-      if (results.length === n) resolve();
-    });
-    conn.on('close', (err) => reject(err ?? new Error('closed')));
-  });
+  const resultsIn = firstMessages(conn, n);
   for (let i = 0; i < n; i++) await client.send({ type: 'result', taskId: i, blockIndex: i, attempt: 0, outputs: [outputs[i]!], timings: {} });
-  await resultsIn;
-  results.forEach((m, i) => {
+  (await resultsIn).forEach((m, i) => {
     assert.equal(m.type, 'result');
     if (m.type === 'result') assert.ok(Buffer.from(m.outputs[0]!.data).equals(Buffer.from(outputs[i]!.data)), `result ${i}`);
   });
