@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 say() { printf '[riots] %s\n' "$*" >&2; }
 
-# Test-only tools: the Python GDAL + numpy oracle, ps, GNU time (benchmarks).
-TEST_DEBS=(python3-gdal python3-numpy procps time)
+# Test-only tools: the Python GDAL + numpy oracle, ps, GNU time (benchmarks), and SLURM with munge
+# (test/slurm.test.ts starts a one-node cluster: test/slurm/start.sh).
+TEST_DEBS=(python3-gdal python3-numpy procps time slurm-wlm munge)
 
 install_test_tools() {
   local missing=() p
