@@ -46,6 +46,7 @@ import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../aws/stac
 import { ControlsError } from '../errors.js';
 import { cleanUpAtExit } from '../exitcleanup.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
+import { extraSeconds } from './launcher.js';
 import { ChannelWorkerBackend, type LaunchSpec, type Launcher } from './remote.js';
 import { riotsNodeArgs } from './subproc.js';
 
@@ -62,14 +63,7 @@ export interface AwsBatchSettings {
 
 /** Read the CW_AWSBATCH settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function awsBatchSettings(extra: Readonly<Record<string, unknown>>): AwsBatchSettings {
-  const num = (k: string, dflt: number, allowZero = false): number => {
-    const v = extra[k];
-    if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-      throw new ControlsError(`computeWorkerExtraParams.${k} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds (got ${String(v)})`);
-    }
-    return v;
-  };
+  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
   const str = (k: string): string | undefined => {
     const v = extra[k];
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty string`);

@@ -108,6 +108,20 @@ export interface ChannelBackendSettings {
   startupReadAheadMB: number;
 }
 
+/**
+ * A number of seconds from computeWorkerExtraParams[k]: `dflt` when not given; positive, or with
+ * `allowZero` non-negative. For the settings of each kind.
+ * @throws {ControlsError} naming the setting.
+ */
+export function extraSeconds(extra: Readonly<Record<string, unknown>>, k: string, dflt: number, allowZero = false): number {
+  const v = extra[k];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
+    throw new ControlsError(`computeWorkerExtraParams.${k} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds (got ${String(v)})`);
+  }
+  return v;
+}
+
 /** Read the shared settings from computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function channelBackendSettings(extra: Readonly<Record<string, unknown>>): ChannelBackendSettings {
   const num = (k: string, dflt: number, integer = false): number => {

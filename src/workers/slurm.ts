@@ -50,6 +50,7 @@ import { cleanUpAtExit } from '../exitcleanup.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
 import { WORKER_TMPDIR_ENV } from './computeworker.js';
 import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from './malloc.js';
+import { extraSeconds } from './launcher.js';
 import { ChannelWorkerBackend, type LaunchContext, type LaunchSpec, type Launcher } from './remote.js';
 import { riotsNodeArgs } from './subproc.js';
 
@@ -83,14 +84,7 @@ function words(extra: Readonly<Record<string, unknown>>, k: string): string[] | 
 
 /** Read the CW_SLURM settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function slurmSettings(extra: Readonly<Record<string, unknown>>): SlurmSettings {
-  const num = (k: string, dflt: number, allowZero = false): number => {
-    const v = extra[k];
-    if (v === undefined) return dflt;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-      throw new ControlsError(`computeWorkerExtraParams.${k} must be a ${allowZero ? 'non-negative' : 'positive'} number of seconds (got ${String(v)})`);
-    }
-    return v;
-  };
+  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
   const sbatchOptions = words(extra, 'sbatchOptions') ?? [];
   for (const w of sbatchOptions) {
     const name = w.startsWith('--') ? w.split('=')[0]! : w.slice(0, 2);
