@@ -5,11 +5,16 @@
  * wall time of apply() (worker start-up included). Target: CW_SUBPROC <= 1.25 x sequential.
  *
  * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--from built|source] [--riots DIR]
+ *        [--kind CW_SUBPROC|CW_SLURM] [--extra JSON]
  *
  * By default riots is compiled to JavaScript first (bench/lib/built.ts) and main and workers run
  * that, as installed, each run's main being plain node running bench/lib/w1-run.mjs (as for W1). `--from source` runs this checkout's sources under tsx instead (which
  * compiles riots' TypeScript as each worker starts); `--riots DIR` runs the riots built in DIR
  * (package.json, dist/ and node_modules/).
+ *
+ * `--kind CW_SLURM` runs the workers as SLURM jobs instead (SLURM_CONF must reach the cluster, e.g.
+ * the one of test/slurm/start.sh), with haveSharedTemp and `--extra` as computeWorkerExtraParams:
+ * what the batch-queue path costs over local processes on the same machine.
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -42,8 +47,13 @@ const { values } = parseArgs({
     'workers-read': { type: 'string', default: 'both' },
     riots: { type: 'string' },
     from: { type: 'string', default: 'built' },
+    kind: { type: 'string', default: 'CW_SUBPROC' },
+    extra: { type: 'string', default: '{}' },
   },
 });
+const kind = values.kind;
+if (kind !== 'CW_SUBPROC' && kind !== 'CW_SLURM') throw new Error(`--kind must be CW_SUBPROC or CW_SLURM (got ${kind})`);
+const extra = JSON.parse(values.extra) as Record<string, unknown>;
 const riotsRoot = values.riots ? path.resolve(values.riots) : values.from === 'source' ? undefined : buildRiots();
 const size = Number(values.size);
 const repeats = Number(values.repeats);
@@ -69,7 +79,7 @@ const runChild = async (args: string[]): Promise<{ applySeconds: number; report:
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
-console.log(`W1 with ${workers} CW_SUBPROC workers, ${size}x${size}, riots ${riotsRoot ? `built, from ${riotsRoot}` : 'from its sources under tsx'}, on ${machine()}`);
+console.log(`W1 with ${workers} ${kind} workers, ${size}x${size}, riots ${riotsRoot ? `built, from ${riotsRoot}` : 'from its sources under tsx'}, on ${machine()}`);
 const seq: number[] = [];
 const sub = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
 const reports = new Map<string, string>();
@@ -82,10 +92,16 @@ for (let i = 0; i < repeats; i++) {
   for (const read of readModes) {
     const o = path.join(OUT, `w1-subproc-${read ? 'read' : 'noread'}-${size}.tif`);
     rmSync(o, { force: true });
-    const conc = { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: workers, computeWorkersRead: read };
+    const conc = {
+      computeWorkerKind: kind,
+      numComputeWorkers: workers,
+      computeWorkersRead: read,
+      ...(kind === 'CW_SLURM' ? { haveSharedTemp: true } : {}),
+      computeWorkerExtraParams: extra,
+    };
     const r = await runChild([a, b, o, fnPath, JSON.stringify(conc), riotsRoot ?? '']);
     sub.get(read)!.push(r.applySeconds);
-    reports.set(`CW_SUBPROC computeWorkersRead=${read}`, r.report);
+    reports.set(`${kind} computeWorkersRead=${read}`, r.report);
   }
 }
 const ms = median(seq);
@@ -93,7 +109,7 @@ console.log(`sequential apply():                      median ${ms.toFixed(2)} s 
 for (const [read, xs] of sub) {
   const m = median(xs);
   console.log(
-    `CW_SUBPROC x${workers}, computeWorkersRead=${String(read).padEnd(5)}: median ${m.toFixed(2)} s  (runs: ${xs.map((x) => x.toFixed(2)).join(', ')})  ratio ${(m / ms).toFixed(2)} (target <= 1.25)`,
+    `${kind} x${workers}, computeWorkersRead=${String(read).padEnd(5)}: median ${m.toFixed(2)} s  (runs: ${xs.map((x) => x.toFixed(2)).join(', ')})  ratio ${(m / ms).toFixed(2)}${kind === 'CW_SUBPROC' ? ' (target <= 1.25)' : ''}`,
   );
 }
 for (const [k, r] of reports) console.log(`\nlast timing report, ${k}:\n${r}`);
