@@ -193,6 +193,10 @@ describe('local AWS endpoint', () => {
     const same = await refusal(c.cfn.send(new UpdateStackCommand({ StackName: 'RIOS', UsePreviousTemplate: true, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'MaxVCPUS', UsePreviousValue: true }] })));
     assert.equal(same.name, 'ValidationError');
     assert.match(same.message, /No updates/);
+    // as on AWS: a parameter the stack does not have cannot keep its "previous" value
+    const unknown = await refusal(c.cfn.send(new UpdateStackCommand({ StackName: 'RIOS', UsePreviousTemplate: true, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'NoSuchParameter', UsePreviousValue: true }] })));
+    assert.equal(unknown.name, 'ValidationError');
+    assert.match(unknown.message, /Invalid input for parameter key NoSuchParameter\. Cannot specify usePreviousValue as true for a parameter key not in the previous template/);
   });
 
   it('runs a main job through its statuses to SUCCEEDED, with the command and environment overrides', async () => {

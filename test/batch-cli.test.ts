@@ -12,12 +12,29 @@ import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, Te
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { RUN_ID_TAG, getStackOutputs, parseStackOutputs, maxWorkers, requireOutput } from '../src/aws/stack.js';
 import { shellWords } from '../src/cli/batch-shellwords.js';
+import { stackParameters } from '../src/cli/batch-create.js';
 import { AwsError } from '../src/errors.js';
 import { runRiots } from './helpers/batchtools.js';
 
 const POLL = ['--poll', '0.2', '--timeout', '60'];
 
 describe('pure parts', () => {
+  test('create --modify keeps the parameters the stack has, and gives those it lacks (an older riots) their defaults', () => {
+    const byKey = (ps: ReturnType<typeof stackParameters>) => Object.fromEntries(ps.map((p) => [p.ParameterKey, p.UsePreviousValue ? 'previous' : p.ParameterValue]));
+    const old = new Set(['ServiceName', 'VCPUS', 'MaxMemory', 'MaxVCPUS', 'InstanceType', 'MainVolumeSize']);
+    assert.deepEqual(byKey(stackParameters({ maxvcpus: '64' }, true, old)), {
+      ServiceName: 'previous', VCPUS: 'previous', MaxMemory: 'previous', MaxVCPUS: '64', InstanceType: 'previous', MainVolumeSize: 'previous',
+      EcsCpu: '1024', EcsMemory: '4096', EcsCpuArchitecture: 'X86_64',
+    });
+    const now = new Set([...old, 'EcsCpu', 'EcsMemory', 'EcsCpuArchitecture']);
+    assert.deepEqual(byKey(stackParameters({ ecscpu: '2048', ecsarch: 'ARM64' }, true, now)).EcsMemory, 'previous');
+    assert.deepEqual(byKey(stackParameters({ ecscpu: '2048', ecsarch: 'ARM64' }, false)), {
+      ServiceName: 'rios', VCPUS: '1', MaxMemory: '4000', MaxVCPUS: '128', InstanceType: 'optimal', MainVolumeSize: '32',
+      EcsCpu: '2048', EcsMemory: '4096', EcsCpuArchitecture: 'ARM64',
+    });
+    assert.throws(() => stackParameters({ ecsmem: 'lots' }, false), /--ecsmem/);
+  });
+
   test('shellWords splits like a shell for quotes and backslashes', () => {
     assert.deepEqual(shellWords(`a 'b c'  "d \\"e\\" \\$x" f\\ g ''`), ['a', 'b c', 'd "e" $x', 'f g', '']);
     assert.deepEqual(shellWords('  '), []);

@@ -34,6 +34,9 @@ const REQUIRED_OUTPUTS = [
   'BatchComputeEnvironment',
   'BatchComputeEnvironmentMain',
   'BatchSecurityGroup',
+  'EcsClusterName',
+  'EcsWorkerTaskDefinitionArn',
+  'EcsWorkerContainerName',
 ];
 
 describe('aws/batch.yaml', () => {
@@ -45,7 +48,7 @@ describe('aws/batch.yaml', () => {
     const p = fresh().Parameters as Obj;
     assert.deepEqual(
       Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String((v as Obj).Default)])),
-      { ServiceName: 'rios', VCPUS: '1', MaxMemory: '4000', MaxVCPUS: '128', InstanceType: 'optimal', MainVolumeSize: '32' },
+      { ServiceName: 'rios', VCPUS: '1', MaxMemory: '4000', MaxVCPUS: '128', InstanceType: 'optimal', MainVolumeSize: '32', EcsCpu: '1024', EcsMemory: '4096', EcsCpuArchitecture: 'X86_64' },
     );
     // A Graviton family is accepted as InstanceType.
     assert.equal(resolveParameters(fresh(), { InstanceType: 'm7g' }).InstanceType, 'm7g');
@@ -100,16 +103,45 @@ describe('aws/batch.yaml', () => {
 
   it('gives the instances ECS, CloudWatch, CloudFormation read-only, S3 and the batch job policy', () => {
     const t = fresh();
-    const [role] = resourcesOfType(t, 'AWS::IAM::Role');
+    const role = resourcesOfType(t, 'AWS::IAM::Role').find((r) => r.Properties.AssumeRolePolicyDocument.Statement[0].Principal.Service === 'ec2.amazonaws.com');
     const arns = role!.Properties.ManagedPolicyArns.map((a: Obj) => a['Fn::Sub'] ?? a.Ref);
     for (const m of ['AmazonEC2ContainerServiceforEC2Role', 'CloudWatch', 'AWSCloudFormationReadOnlyAccess', 'AmazonS3']) {
       assert.ok(arns.some((a: string) => a.includes(m)), `managed policy ${m}`);
     }
     const [policy] = resourcesOfType(t, 'AWS::IAM::ManagedPolicy');
     assert.ok(arns.includes(Object.keys(t.Resources).find((k) => t.Resources[k] === policy)));
-    assert.deepEqual(policy!.Properties.PolicyDocument.Statement[0].Action.sort(), ['batch:DescribeJobs', 'batch:ListJobs', 'batch:SubmitJob', 'batch:TagResource', 'batch:TerminateJob']);
+    assert.deepEqual(policy!.Properties.PolicyDocument.Statement[0].Action.sort(), [
+      'batch:DescribeJobs', 'batch:ListJobs', 'batch:SubmitJob', 'batch:TagResource', 'batch:TerminateJob',
+      'ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:RunTask', 'ecs:StopTask', 'ecs:TagResource',
+    ]);
+    // a main job may hand the ECS task roles to the tasks it runs, and no other role
+    const pass = policy!.Properties.PolicyDocument.Statement[1];
+    assert.equal(pass.Action, 'iam:PassRole');
+    assert.deepEqual(pass.Resource.map((r: Obj) => r['Fn::GetAtt'][0]).sort(), ['EcsExecutionRole', 'EcsTaskRole']);
     const [profile] = resourcesOfType(t, 'AWS::IAM::InstanceProfile');
     assert.equal(typeOfTarget(t, profile!.Properties.Roles[0]), 'AWS::IAM::Role');
+  });
+
+  it('has the ECS cluster and a Fargate task definition of the worker image for CW_ECS', () => {
+    const t = fresh();
+    const [cluster] = resourcesOfType(t, 'AWS::ECS::Cluster');
+    assert.deepEqual(cluster!.Properties.CapacityProviders, ['FARGATE']);
+    const [td] = resourcesOfType(t, 'AWS::ECS::TaskDefinition');
+    const p = td!.Properties;
+    assert.deepEqual(p.RequiresCompatibilities, ['FARGATE']);
+    assert.equal(p.NetworkMode, 'awsvpc');
+    assert.deepEqual([p.Cpu, p.Memory, p.RuntimePlatform.CpuArchitecture], [{ Ref: 'EcsCpu' }, { Ref: 'EcsMemory' }, { Ref: 'EcsCpuArchitecture' }]);
+    const [c] = p.ContainerDefinitions;
+    assert.equal(c.Name, 'worker');
+    assert.equal(c.Image['Fn::Sub'], '${WorkerRepository.RepositoryUri}:latest');
+    assert.equal(c.LogConfiguration.LogDriver, 'awslogs');
+    assert.equal(typeOfTarget(t, c.LogConfiguration.Options['awslogs-group']), 'AWS::Logs::LogGroup');
+    const principal = (id: string): string => t.Resources[id].Properties.AssumeRolePolicyDocument.Statement[0].Principal.Service;
+    assert.equal(principal(p.ExecutionRoleArn['Fn::GetAtt'][0]), 'ecs-tasks.amazonaws.com');
+    assert.equal(principal(p.TaskRoleArn['Fn::GetAtt'][0]), 'ecs-tasks.amazonaws.com');
+    assert.deepEqual(t.Outputs.EcsClusterName.Value, { Ref: 'EcsCluster' });
+    assert.deepEqual(t.Outputs.EcsWorkerTaskDefinitionArn.Value, { Ref: 'EcsWorkerTaskDefinition' });
+    assert.equal(t.Outputs.EcsWorkerContainerName.Value, c.Name);
   });
 
   it('has job definitions, queues and compute environments wired together', () => {

@@ -38,6 +38,9 @@ export const OPTIONAL_OUTPUTS = [
   'BatchComputeEnvironment',
   'BatchComputeEnvironmentMain',
   'BatchSecurityGroup',
+  'EcsClusterName',
+  'EcsWorkerTaskDefinitionArn',
+  'EcsWorkerContainerName',
 ] as const;
 
 export type OptionalOutputName = (typeof OPTIONAL_OUTPUTS)[number];

@@ -32,6 +32,9 @@ const PARAMETERS = [
   { param: 'MaxVCPUS', option: 'maxvcpus', dflt: '128', number: true },
   { param: 'InstanceType', option: 'instancetype', dflt: 'optimal', number: false },
   { param: 'MainVolumeSize', option: 'mainvolumesize', dflt: '32', number: true },
+  { param: 'EcsCpu', option: 'ecscpu', dflt: '1024', number: true },
+  { param: 'EcsMemory', option: 'ecsmem', dflt: '4096', number: true },
+  { param: 'EcsCpuArchitecture', option: 'ecsarch', dflt: 'X86_64', number: false },
 ] as const;
 
 const options = {
@@ -42,6 +45,9 @@ const options = {
   maxvcpus: { type: 'string' },
   instancetype: { type: 'string' },
   mainvolumesize: { type: 'string' },
+  ecscpu: { type: 'string' },
+  ecsmem: { type: 'string' },
+  ecsarch: { type: 'string' },
   tag: { type: 'string', multiple: true },
   modify: { type: 'boolean' },
   wait: { type: 'boolean' },
@@ -53,7 +59,7 @@ const help = `usage: riots batch create [options]
 
 Create the CloudFormation stack that runs riots on AWS Batch (aws/batch.yaml): a VPC with a
 NAT gateway, ECR repositories for the worker and main images, job queues, compute environments
-and job definitions. It creates IAM roles, so it is created with CAPABILITY_IAM.
+and job definitions, and an ECS cluster with a Fargate task definition of the worker (CW_ECS). It creates IAM roles, so it is created with CAPABILITY_IAM.
 Creating takes several minutes; the stack costs money while it exists (see docs/aws-batch.md).
 
 options:
@@ -65,9 +71,14 @@ options:
   --instancetype TYPE    'optimal' (x86_64), or a Graviton (arm64) family or type such as m7g;
                          must match the images' architecture (default optimal)
   --mainvolumesize GIB   root volume of the instances that run main jobs (default 32)
+  --ecscpu UNITS         CPU of each CW_ECS task, 1024 = 1 vCPU (default 1024)
+  --ecsmem MIB           memory of each CW_ECS task, a size Fargate offers for that CPU
+                         (default 4096)
+  --ecsarch ARCH         X86_64 or ARM64, the worker image's architecture (default X86_64)
   --tag KEY=VALUE        a tag for the stack and its resources; repeat for more
   --modify               update the existing stack (UpdateStack) instead of creating it; only
-                         the parameters given change, the others keep their values
+                         the parameters given change, the others keep their values (those the
+                         stack does not have yet, from an older riots, get their defaults)
   --wait                 follow the progress until the stack is complete; on failure print the
                          failed events and exit non-zero
 ${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 3600)')}
@@ -75,17 +86,25 @@ ${STACK_HELP}`;
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
-/** The Parameters of CreateStack / UpdateStack from the options. */
+/**
+ * The Parameters of CreateStack / UpdateStack from the options. With `modify`, a parameter not
+ * given keeps its value when the stack has it (`previous`: the stack's parameter keys); one the
+ * stack lacks (a template parameter added since it was made) gets its default, as CloudFormation
+ * refuses UsePreviousValue for it.
+ */
 export function stackParameters(
   values: Values,
   modify: boolean,
+  previous?: ReadonlySet<string>,
 ): { ParameterKey: string; ParameterValue?: string; UsePreviousValue?: boolean }[] {
   return PARAMETERS.map((p) => {
     const given = values[p.option] as string | undefined;
     if (given !== undefined && p.number) wholeNumber(given, p.option);
     if (given !== undefined && given === '') throw new UsageError(`--${p.option} must not be empty`);
     if (given !== undefined) return { ParameterKey: p.param, ParameterValue: given.trim() };
-    return modify ? { ParameterKey: p.param, UsePreviousValue: true } : { ParameterKey: p.param, ParameterValue: p.dflt };
+    return modify && (previous === undefined || previous.has(p.param))
+      ? { ParameterKey: p.param, UsePreviousValue: true }
+      : { ParameterKey: p.param, ParameterValue: p.dflt };
   });
 }
 
@@ -120,7 +139,7 @@ async function run(argv: string[]): Promise<number> {
   if (!parsed) return 0;
   const v = parsed.values;
   const modify = v.modify === true;
-  const params = stackParameters(v, modify);
+  stackParameters(v, modify); // the options' checks, before any call
   const tags = parseTags(v.tag);
   const timeoutMs = secondsOption(v.timeout, 'timeout', 3600);
   const pollMs = secondsOption(v.poll, 'poll', 5);
@@ -131,6 +150,9 @@ async function run(argv: string[]): Promise<number> {
   let stackId: string;
   let after: Date | undefined;
   if (modify) {
+    const described = await awsCall(`DescribeStacks of '${stackName}'`, () => client.send(new sdk.DescribeStacksCommand({ StackName: stackName })));
+    const have = new Set((described.Stacks?.[0]?.Parameters ?? []).map((p) => p.ParameterKey ?? ''));
+    const params = stackParameters(v, modify, have);
     after = await latestEventTime({ cfn, stack: stackName });
     const res = await awsCall(`UpdateStack of '${stackName}'`, async () => {
       try {
@@ -156,6 +178,7 @@ async function run(argv: string[]): Promise<number> {
     stackId = res.StackId ?? stackName;
     out(`updating stack ${stackName} (${stackId})`);
   } else {
+    const params = stackParameters(v, modify);
     const res = await awsCall(`CreateStack of '${stackName}'`, () =>
       client.send(
         new sdk.CreateStackCommand({

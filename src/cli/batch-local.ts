@@ -10,13 +10,14 @@ import { parseArgs } from 'node:util';
 export const help = `usage: riots batch local [--port N] [--main-dockerfile PATH] [--start-delay SECONDS]
                          [--stack-delay SECONDS] [--state-dir DIR] [--region REGION]
 
-Run a local stand-in for the AWS services riots uses (CloudFormation, Batch, ECR, EC2), to
-dry-run the AWS Batch workflow before spending money. Batch jobs run as local processes: the
+Run a local stand-in for the AWS services riots uses (CloudFormation, Batch, ECS, ECR, EC2), to
+dry-run the AWS Batch workflow before spending money. Batch jobs and ECS tasks run as local processes: the
 worker image is aws/Dockerfile of this checkout, the main image is --main-dockerfile.
 
   --port N                 TCP port on 127.0.0.1 (default 4566; 0 picks a free port)
   --main-dockerfile PATH   Dockerfile standing for the main image (<ServiceName>ecrmain)
-  --start-delay SECONDS    delay from RUNNABLE to STARTING of each job (default 5)
+  --start-delay SECONDS    delay from RUNNABLE to STARTING of each job, and from
+                           PROVISIONING to PENDING of each ECS task (default 5)
   --stack-delay SECONDS    delay before a stack operation completes (default 1)
   --state-dir DIR          where job logs go: DIR/jobs/<jobId>.stdout.log, .stderr.log
                            (default: a new folder under the temp folder, kept after exit)

@@ -270,7 +270,10 @@ function givenParameters(params: QueryParams, previous: Record<string, string>):
     const key = m.ParameterKey;
     if (key === undefined) throw new AwsApiError('ValidationError', 'A parameter has no ParameterKey');
     if (m.UsePreviousValue === 'true') {
-      if (previous[key] !== undefined) out[key] = previous[key]!;
+      if (previous[key] === undefined) {
+        throw new AwsApiError('ValidationError', `Invalid input for parameter key ${key}. Cannot specify usePreviousValue as true for a parameter key not in the previous template`);
+      }
+      out[key] = previous[key]!;
     } else out[key] = m.ParameterValue ?? '';
   }
   return out;

@@ -1,6 +1,7 @@
 /**
  * What every protocol handler of the local endpoint shares: the state, the region and account,
- * timings, and the job runner (for the Batch calls and for stacks deleting queues).
+ * timings, and the job runner (for the Batch and ECS calls, and for stacks deleting queues and
+ * clusters).
  */
 import type { LocalAwsState } from './state.js';
 
@@ -9,6 +10,10 @@ export interface JobControl {
   submitted(jobId: string): void;
   /** Stop a job with this reason: kill its process, or fail it if it had not started. */
   terminate(jobId: string, reason: string): void;
+  /** Start following an ECS task just created by RunTask (PROVISIONING -> … -> RUNNING). */
+  taskCreated(taskId: string): void;
+  /** Stop an ECS task: kill its process, or stop it before it starts. */
+  stopTask(taskId: string, stopCode: 'UserInitiated' | 'ServiceSchedulerInitiated', reason: string): void;
 }
 
 export interface LocalContext {

@@ -4,6 +4,10 @@
  * and environment overrides. Statuses follow AWS: SUBMITTED -> RUNNABLE -> (start delay)
  * STARTING -> RUNNING -> SUCCEEDED | FAILED. A job that cannot be placed stays RUNNABLE with a
  * statusReason. Output goes to <stateDir>/jobs/<jobId>.stdout.log and .stderr.log.
+ *
+ * ECS tasks run the same way: PROVISIONING -> (start delay) PENDING -> RUNNING -> STOPPED, with
+ * the container's command and environment overrides; a cluster held by a test keeps its tasks
+ * PROVISIONING, and a task whose image has no Dockerfile stops with TaskFailedToStart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, chmodSync } from 'node:fs';
@@ -11,7 +15,7 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { later, type JobControl, type LocalContext } from './context.js';
 import { jobArgv, readDockerfile, type ImageSpec } from './dockerfile.js';
-import type { Job, Repository } from './state.js';
+import type { EcsTask, Job, Repository } from './state.js';
 
 export interface JobRunnerOptions {
   /** Delay from RUNNABLE to STARTING, in milliseconds. */
@@ -34,6 +38,9 @@ export interface JobRunnerOptions {
 }
 
 const RECHECK_MS = 500;
+
+/** Per-service endpoint variables of the services this endpoint stands for: a container must reach it, not them (S3's stays). */
+const LOCAL_SERVICE_ENDPOINT_VARS = ['BATCH', 'CLOUDFORMATION', 'ECR', 'EC2', 'ECS'].map((s) => `AWS_ENDPOINT_URL_${s}`);
 
 export class JobRunner implements JobControl {
   private readonly procs = new Map<string, ChildProcess>();
@@ -96,12 +103,16 @@ export class JobRunner implements JobControl {
       return { reason: `CannotPullContainerError: the local endpoint has no Dockerfile for image ${job.image} (main images need 'riots batch local --main-dockerfile PATH')` };
     }
     try {
-      const worker = (): ImageSpec => readDockerfile(this.opts.workerDockerfile, undefined, this.opts.workerContext);
-      const spec = dockerfile === this.opts.workerDockerfile ? worker() : readDockerfile(dockerfile, (from) => (from === 'riots' && existsSync(this.opts.workerDockerfile) ? worker() : undefined));
-      return { reason: undefined, spec };
+      return { reason: undefined, spec: this.imageSpec(dockerfile) };
     } catch (e) {
       return { reason: `CannotPullContainerError: cannot read ${dockerfile}: ${(e as Error).message}` };
     }
+  }
+
+  /** What a Dockerfile says to run (a main image's `FROM riots` builds on the worker image). */
+  private imageSpec(dockerfile: string): ImageSpec {
+    const worker = (): ImageSpec => readDockerfile(this.opts.workerDockerfile, undefined, this.opts.workerContext);
+    return dockerfile === this.opts.workerDockerfile ? worker() : readDockerfile(dockerfile, (from) => (from === 'riots' && existsSync(this.opts.workerDockerfile) ? worker() : undefined));
   }
 
   private tryStart(jobId: string): void {
@@ -118,9 +129,14 @@ export class JobRunner implements JobControl {
     this.launch(job, spec);
   }
 
-  private environment(job: Job, spec: ImageSpec): NodeJS.ProcessEnv {
+  /**
+   * A container's environment before its own: the endpoint's (less the endpoint variables of the
+   * services it stands for, the profile and Batch's job variables), the image's ENV, then this
+   * endpoint with its region and, when none are set, dummy credentials.
+   */
+  private baseEnvironment(spec: ImageSpec): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const k of ['AWS_ENDPOINT_URL_BATCH', 'AWS_ENDPOINT_URL_CLOUDFORMATION', 'AWS_ENDPOINT_URL_ECR', 'AWS_ENDPOINT_URL_EC2', 'AWS_PROFILE', 'AWS_BATCH_JOB_ID']) delete env[k];
+    for (const k of Object.keys(env)) if (LOCAL_SERVICE_ENDPOINT_VARS.includes(k) || k.startsWith('AWS_BATCH_') || k === 'AWS_PROFILE') delete env[k];
     Object.assign(env, spec.env);
     env.PATH = `${this.binDir}:${env.PATH ?? '/usr/bin:/bin'}`;
     env.AWS_ENDPOINT_URL = this.opts.url;
@@ -130,6 +146,12 @@ export class JobRunner implements JobControl {
       env.AWS_ACCESS_KEY_ID = 'test';
       env.AWS_SECRET_ACCESS_KEY = 'test';
     }
+    return env;
+  }
+
+  /** A job's environment: the base, Batch's job variables, jobEnv, then the job's own. */
+  private environment(job: Job, spec: ImageSpec): NodeJS.ProcessEnv {
+    const env = this.baseEnvironment(spec);
     const queue = this.ctx.state.findQueue(job.jobQueue);
     env.AWS_BATCH_JOB_ID = job.jobId;
     env.AWS_BATCH_JOB_ATTEMPT = '1';
@@ -140,51 +162,167 @@ export class JobRunner implements JobControl {
     return env;
   }
 
+  /** The argv of a container: the image's ENTRYPOINT/CMD with the command, `riots` and `node` made local. */
+  private argvFor(spec: ImageSpec, command: string[]): string[] {
+    const argv = jobArgv(spec, command);
+    if (argv[0] === 'riots') return [...this.opts.riotsCommand, ...argv.slice(1)];
+    if (argv[0] === 'node') return [process.execPath, ...argv.slice(1)];
+    return argv;
+  }
+
+  /**
+   * Start one container's process in a process group of its own, output appended to `logBase`
+   * .stdout.log and .stderr.log. `started` runs once it runs, `exited` when it ends; `failed`
+   * when it could not start at all. Job ids and task ids share the process table (they never
+   * collide: UUIDs and 32-hex ids).
+   */
+  private spawnContainer(
+    key: string,
+    argv: string[],
+    cwd: string,
+    env: NodeJS.ProcessEnv,
+    logs: { stdoutPath: string; stderrPath: string },
+    cb: { started(pid: number): void; exited(exitCode: number, signal: NodeJS.Signals | null): void; failed(message: string): void },
+  ): void {
+    const out = openSync(logs.stdoutPath, 'a');
+    const err = openSync(logs.stderrPath, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', out, err], detached: true });
+    } catch (e) {
+      cb.failed(`CannotStartContainerError: ${(e as Error).message} (running ${argv.join(' ')})`);
+      return;
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+    this.procs.set(key, child);
+    let resolveExit!: () => void;
+    this.exited.set(key, new Promise((r) => (resolveExit = r)));
+    child.once('spawn', () => {
+      this.groups.add(child.pid!);
+      cb.started(child.pid!);
+    });
+    child.once('error', (e) => {
+      if (child.pid !== undefined) return; // errors after spawn are followed by 'exit'
+      this.procs.delete(key);
+      cb.failed(`CannotStartContainerError: ${e.message} (running ${argv.join(' ')})`);
+      resolveExit();
+    });
+    child.once('exit', (code, signal) => {
+      this.procs.delete(key);
+      cb.exited(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0), signal);
+      resolveExit();
+    });
+  }
+
   private launch(job: Job, spec: ImageSpec): void {
-    let argv = jobArgv(spec, job.command);
-    if (argv[0] === 'riots') argv = [...this.opts.riotsCommand, ...argv.slice(1)];
-    else if (argv[0] === 'node') argv = [process.execPath, ...argv.slice(1)];
+    const argv = this.argvFor(spec, job.command);
     job.stdoutPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stdout.log`);
     job.stderrPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stderr.log`);
     if (argv.length === 0) {
       this.stop(job, 'FAILED', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the job has no command`);
       return;
     }
-    const out = openSync(job.stdoutPath, 'a');
-    const err = openSync(job.stderrPath, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd: spec.context, env: this.environment(job, spec), stdio: ['ignore', out, err], detached: true });
-    } catch (e) {
-      this.stop(job, 'FAILED', `CannotStartContainerError: ${(e as Error).message} (running ${argv.join(' ')})`);
+    this.spawnContainer(job.jobId, argv, spec.context, this.environment(job, spec), { stdoutPath: job.stdoutPath, stderrPath: job.stderrPath }, {
+      started: (pid) => {
+        job.pid = pid;
+        if (job.status !== 'STARTING') return;
+        job.status = 'RUNNING';
+        job.startedAt = Date.now();
+      },
+      failed: (message) => this.stop(job, 'FAILED', job.terminateReason ?? message),
+      exited: (exitCode, signal) => {
+        job.exitCode = exitCode;
+        if (signal) job.reason = `killed by ${signal}`;
+        if (job.terminateReason !== undefined) this.stop(job, 'FAILED', job.terminateReason);
+        else this.stop(job, job.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', 'Essential container in task exited');
+      },
+    });
+  }
+
+  // ---- ECS tasks ----
+
+  taskCreated(taskId: string): void {
+    later(this.ctx, this.opts.startDelayMs, () => this.tryStartTask(taskId));
+  }
+
+  /** Start a PROVISIONING task, or keep it waiting while its cluster is held; a task whose image cannot be had stops (as ECS does). */
+  private tryStartTask(taskId: string): void {
+    const { state } = this.ctx;
+    const task = state.tasks.get(taskId);
+    if (!task || task.lastStatus !== 'PROVISIONING' || task.desiredStatus === 'STOPPED') return;
+    const cluster = state.findCluster(task.clusterArn);
+    if (!cluster) return this.taskStopped(task, 'TaskFailedToStart', 'Cluster no longer exists');
+    if (cluster.holdReason !== undefined) {
+      later(this.ctx, RECHECK_MS, () => this.tryStartTask(taskId));
       return;
-    } finally {
-      closeSync(out);
-      closeSync(err);
     }
-    this.procs.set(job.jobId, child);
-    let resolveExit!: () => void;
-    this.exited.set(job.jobId, new Promise((r) => (resolveExit = r)));
-    child.once('spawn', () => {
-      job.pid = child.pid!;
-      this.groups.add(child.pid!);
-      if (job.status !== 'STARTING') return;
-      job.status = 'RUNNING';
-      job.startedAt = Date.now();
+    const repo = state.findRepositoryForImage(task.container.image);
+    const dockerfile = repo ? this.dockerfileFor(repo) : undefined;
+    if (!dockerfile) return this.taskStopped(task, 'TaskFailedToStart', `CannotPullContainerError: the local endpoint has no Dockerfile for image ${task.container.image}`);
+    let spec: ImageSpec;
+    try {
+      spec = this.imageSpec(dockerfile);
+    } catch (e) {
+      return this.taskStopped(task, 'TaskFailedToStart', `CannotPullContainerError: cannot read ${dockerfile}: ${(e as Error).message}`);
+    }
+    const argv = this.argvFor(spec, task.container.command);
+    if (argv.length === 0) return this.taskStopped(task, 'TaskFailedToStart', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the task has no command`);
+    task.lastStatus = 'PENDING';
+    task.stdoutPath = join(this.opts.stateDir, 'jobs', `${task.taskId}.stdout.log`);
+    task.stderrPath = join(this.opts.stateDir, 'jobs', `${task.taskId}.stderr.log`);
+    this.spawnContainer(task.taskId, argv, spec.context, this.taskEnvironment(task, spec), { stdoutPath: task.stdoutPath, stderrPath: task.stderrPath }, {
+      started: (pid) => {
+        task.pid = pid;
+        if (task.lastStatus !== 'PENDING') return;
+        task.lastStatus = 'RUNNING';
+        task.startedAt = Date.now();
+      },
+      failed: (message) => this.taskStopped(task, 'TaskFailedToStart', message),
+      exited: (exitCode, signal) => {
+        task.container.exitCode = exitCode;
+        if (signal) task.container.reason = `killed by ${signal}`;
+        if (task.stopCode !== undefined) this.taskStopped(task, task.stopCode, task.stoppedReason ?? '');
+        else this.taskStopped(task, 'EssentialContainerExited', 'Essential container in task exited');
+      },
     });
-    child.once('error', (e) => {
-      if (child.pid !== undefined) return; // errors after spawn are followed by 'exit'
-      this.procs.delete(job.jobId);
-      this.stop(job, 'FAILED', job.terminateReason ?? `CannotStartContainerError: ${e.message} (running ${argv.join(' ')})`);
-      resolveExit();
-    });
-    child.once('exit', (code, signal) => {
-      this.procs.delete(job.jobId);
-      job.exitCode = code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-      if (signal) job.reason = `killed by ${signal}`;
-      if (job.terminateReason !== undefined) this.stop(job, 'FAILED', job.terminateReason);
-      else this.stop(job, job.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', 'Essential container in task exited');
-      resolveExit();
+  }
+
+  /** A task's environment: the base, jobEnv, then the container's own. */
+  private taskEnvironment(task: EcsTask, spec: ImageSpec): NodeJS.ProcessEnv {
+    const env = this.baseEnvironment(spec);
+    Object.assign(env, this.opts.jobEnv);
+    for (const e of task.container.environment) env[e.name] = e.value;
+    return env;
+  }
+
+  private taskStopped(task: EcsTask, stopCode: NonNullable<EcsTask['stopCode']>, reason: string): void {
+    task.lastStatus = 'STOPPED';
+    task.desiredStatus = 'STOPPED';
+    task.stopCode = stopCode;
+    task.stoppedReason = reason;
+    task.stoppingAt ??= Date.now();
+    task.stoppedAt = Date.now();
+  }
+
+  stopTask(taskId: string, stopCode: 'UserInitiated' | 'ServiceSchedulerInitiated', reason: string): void {
+    const task = this.ctx.state.tasks.get(taskId);
+    if (!task || task.lastStatus === 'STOPPED' || task.desiredStatus === 'STOPPED') return;
+    task.desiredStatus = 'STOPPED';
+    task.stopCode = stopCode;
+    task.stoppedReason = reason;
+    task.stoppingAt = Date.now();
+    const child = this.procs.get(taskId);
+    if (!child) {
+      // not started yet (PROVISIONING), or starting: a process about to start is stopped when it runs
+      if (task.lastStatus === 'PROVISIONING') this.taskStopped(task, stopCode, reason);
+      return;
+    }
+    task.lastStatus = 'STOPPING';
+    this.killGroup(child, 'SIGTERM');
+    later(this.ctx, this.opts.killGraceMs, () => {
+      if (this.procs.get(taskId) === child) this.killGroup(child, 'SIGKILL');
     });
   }
 

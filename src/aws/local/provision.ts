@@ -1,6 +1,7 @@
 /**
- * Turning an evaluated stack into the objects Batch, ECR and EC2 calls see (queues, compute
- * environments, job definitions, repositories, the security group), and removing them again.
+ * Turning an evaluated stack into the objects Batch, ECS, ECR and EC2 calls see (queues, compute
+ * environments, job definitions, clusters, task definitions, repositories, the security group),
+ * and removing them again.
  */
 import type { LocalContext } from './context.js';
 import type { EvaluatedResource } from './template.js';
@@ -36,6 +37,7 @@ export function provision(ctx: LocalContext, stackName: string, resources: Evalu
   const { state } = ctx;
   const keepRepoImages = new Map([...state.repositories.values()].filter((r) => r.stackName === stackName).map((r) => [r.name, r]));
   const queueStates = new Map([...state.jobQueues.values()].filter((q) => q.stackName === stackName).map((q) => [q.name, q]));
+  const clusterHolds = new Map([...state.ecsClusters.values()].filter((c) => c.stackName === stackName).map((c) => [c.name, c.holdReason]));
   unprovision(ctx, stackName, { terminateJobs: false });
   const groups = new Map<string, SecurityGroup>();
   for (const r of resources) {
@@ -105,6 +107,30 @@ export function provision(ctx: LocalContext, stackName: string, resources: Evalu
         });
         break;
       }
+      case 'AWS::ECS::Cluster':
+        state.ecsClusters.set(r.physicalId, { name: r.physicalId, arn: r.attributes.Arn!, stackName, ...(clusterHolds.get(r.physicalId) !== undefined ? { holdReason: clusterHolds.get(r.physicalId)! } : {}) });
+        break;
+      case 'AWS::ECS::TaskDefinition': {
+        const nameRev = lastPart(r.physicalId);
+        const colon = nameRev.lastIndexOf(':');
+        state.taskDefinitions.set(nameRev, {
+          family: nameRev.slice(0, colon),
+          revision: Number(nameRev.slice(colon + 1)),
+          arn: r.physicalId,
+          cpu: String(p.Cpu ?? ''),
+          memory: String(p.Memory ?? ''),
+          networkMode: String(p.NetworkMode ?? 'bridge'),
+          requiresCompatibilities: asList(p.RequiresCompatibilities).map(String),
+          containers: asList(p.ContainerDefinitions).map(asRecord).map((c) => ({
+            name: String(c.Name ?? ''),
+            image: String(c.Image ?? ''),
+            command: asList(c.Command).map(String),
+            environment: asList(c.Environment).map((e) => ({ name: String(asRecord(e).Name), value: String(asRecord(e).Value ?? '') })),
+          })),
+          stackName,
+        });
+        break;
+      }
       case 'AWS::EC2::SecurityGroup': {
         const g: SecurityGroup = {
           id: r.physicalId,
@@ -152,7 +178,11 @@ export function unprovision(ctx: LocalContext, stackName: string, opts: { termin
     for (const job of state.jobs.values()) {
       if (queues.has(job.jobQueue) && ACTIVE_STATUSES.includes(job.status)) ctx.jobs.terminate(job.jobId, 'Job queue deleted');
     }
+    const clusters = new Set([...state.ecsClusters.values()].filter((c) => c.stackName === stackName).map((c) => c.arn));
+    for (const task of state.tasks.values()) {
+      if (clusters.has(task.clusterArn) && task.lastStatus !== 'STOPPED') ctx.jobs.stopTask(task.taskId, 'ServiceSchedulerInitiated', 'Cluster deleted');
+    }
   }
-  const maps: Map<string, { stackName: string }>[] = [state.computeEnvironments, state.jobQueues, state.jobDefinitions, state.repositories, state.securityGroups];
+  const maps: Map<string, { stackName: string }>[] = [state.computeEnvironments, state.jobQueues, state.jobDefinitions, state.repositories, state.securityGroups, state.ecsClusters, state.taskDefinitions];
   for (const map of maps) for (const [k, v] of map) if (v.stackName === stackName) map.delete(k);
 }

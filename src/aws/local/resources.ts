@@ -77,6 +77,19 @@ export function synthesise(logicalId: string, type: string, props: Record<string
       const arn = `arn:aws:batch:${region}:${acct}:job-definition/${name('JobDefinitionName')}:1`;
       return r(arn, { JobDefinitionArn: arn });
     }
+    case 'AWS::ECS::Cluster': {
+      const n = name('ClusterName');
+      return r(n, { Arn: `arn:aws:ecs:${region}:${acct}:cluster/${n}` });
+    }
+    case 'AWS::ECS::TaskDefinition': {
+      // Ref gives the ARN of the revision; a stack update registers the next revision on AWS, here revision 1 again
+      const arn = `arn:aws:ecs:${region}:${acct}:task-definition/${name('Family')}:1`;
+      return r(arn, { TaskDefinitionArn: arn });
+    }
+    case 'AWS::Logs::LogGroup': {
+      const n = name('LogGroupName');
+      return r(n, { Arn: `arn:aws:logs:${region}:${acct}:log-group:${n}:*` });
+    }
     default:
       return r(generatedName, {});
   }

@@ -1,7 +1,7 @@
 /**
  * The local AWS endpoint: one HTTP server on loopback speaking the wire protocols the real SDK
  * clients use for the calls riots makes. Requests are routed by protocol: Batch by path
- * (`/v1/…`, REST-JSON), ECR by `X-Amz-Target` (JSON 1.1), CloudFormation and EC2 by the form
+ * (`/v1/…`, REST-JSON), ECR and ECS by `X-Amz-Target` (JSON 1.1), CloudFormation and EC2 by the form
  * body's `Action` and `Version` (Query and EC2 Query protocols, XML replies).
  *
  * This module (and src/cli/batch-local.ts) is the only riots code that reads or sets
@@ -18,6 +18,7 @@ import { CloudFormationService } from './cloudformation.js';
 import type { LocalContext } from './context.js';
 import { Ec2Service, ec2Error } from './ec2.js';
 import { EcrService, putImage } from './ecr.js';
+import { EcsService } from './ecs.js';
 import { JobRunner } from './jobs.js';
 import { ACCOUNT_ID, LocalAwsState } from './state.js';
 import { AwsApiError, parseForm, requestId, xml, type Reply } from './wire.js';
@@ -59,11 +60,13 @@ export interface LocalAws {
   state: LocalAwsState;
   /** Jobs of `queue` (name or ARN) stay RUNNABLE with `reason`; undefined lets them start again. */
   holdQueue(queue: string, reason: string | undefined): void;
+  /** Tasks of ECS cluster `cluster` (name or ARN) stay PROVISIONING (as when Fargate has no capacity); undefined lets them start. */
+  holdCluster(cluster: string, reason: string | undefined): void;
   /** Set a queue ENABLED or DISABLED (as UpdateJobQueue does). */
   setQueueState(queue: string, state: 'ENABLED' | 'DISABLED'): void;
   /** Register an image in a repository (as a push would), optionally mapping a Dockerfile to it. */
   putImage(repositoryName: string, tag: string, dockerfile?: string): string;
-  /** Process ids of the job processes still running. */
+  /** Process ids of the job and task processes still running. */
   jobPids(): number[];
   /** Stop the server and kill every job process. */
   close(): Promise<void>;
@@ -123,12 +126,13 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     region,
     accountId: ACCOUNT_ID,
     stackDelayMs: (options.stackDelaySeconds ?? 1) * 1000,
-    jobs: { submitted: () => undefined, terminate: () => undefined },
+    jobs: { submitted: () => undefined, terminate: () => undefined, taskCreated: () => undefined, stopTask: () => undefined },
     timers: new Set(),
   };
   const cfn = new CloudFormationService(ctx);
   const batch = new BatchService(ctx);
   const ecr = new EcrService(ctx);
+  const ecs = new EcsService(ctx);
   const ec2 = new Ec2Service(ctx);
 
   const server = createServer((req, res) => {
@@ -139,18 +143,21 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     const body = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const target = req.headers['x-amz-target'];
-    let kind: 'batch' | 'ecr' | 'query' | 'ec2' = 'query';
+    let kind: 'batch' | 'json11' | 'query' | 'ec2' = 'query';
     try {
       if (url.pathname.startsWith('/v1/')) kind = 'batch';
-      else if (typeof target === 'string') kind = 'ecr';
+      else if (typeof target === 'string') kind = 'json11';
       else if (body.includes('Version=2016-11-15')) kind = 'ec2';
       checkRegion(req.headers.authorization, region);
       if (url.pathname.startsWith('/v1/')) {
         kind = 'batch';
         reply = batch.handle(req.method ?? 'POST', url.pathname, url.searchParams, body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
       } else if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerRegistry_V20150921.')) {
-        kind = 'ecr';
+        kind = 'json11';
         reply = ecr.handle(target.slice(target.indexOf('.') + 1), body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
+      } else if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerServiceV20141113.')) {
+        kind = 'json11';
+        reply = ecs.handle(target.slice(target.indexOf('.') + 1), body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
       } else {
         const params = parseForm(body);
         const action = params.get('Action') ?? '';
@@ -167,7 +174,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     } catch (e) {
       const err = e instanceof AwsApiError ? e : new AwsApiError(e instanceof SyntaxError ? 'SerializationException' : 'InternalFailure', (e as Error).message, e instanceof SyntaxError ? 400 : 500, 'Receiver');
       if (kind === 'batch') reply = { status: err.status, headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code }, body: JSON.stringify({ message: err.message }) };
-      else if (kind === 'ecr') reply = { status: err.status, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: err.code, message: err.message }) };
+      else if (kind === 'json11') reply = { status: err.status, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: err.code, message: err.message }) };
       else if (kind === 'ec2') reply = { status: err.status, headers: { 'content-type': 'text/xml' }, body: ec2Error(err.code, err.message) };
       else reply = { status: err.status, headers: { 'content-type': 'text/xml' }, body: queryErrorXml(err) };
     }
@@ -218,6 +225,12 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       const q = queue(ref);
       if (reason === undefined) delete q.holdReason;
       else q.holdReason = reason;
+    },
+    holdCluster(ref, reason) {
+      const c = state.findCluster(ref);
+      if (!c) throw new AwsApiError('ClusterNotFoundException', `Cluster ${ref} not found`);
+      if (reason === undefined) delete c.holdReason;
+      else c.holdReason = reason;
     },
     setQueueState(ref, s) {
       queue(ref).state = s;

@@ -1,5 +1,6 @@
 /**
- * What the local endpoint knows: the Batch, ECR and EC2 objects a stack registered, and the jobs.
+ * What the local endpoint knows: the Batch, ECS, ECR and EC2 objects a stack registered, the jobs
+ * and the tasks.
  * Plain records keyed by name; the protocol modules read and change them.
  */
 
@@ -61,6 +62,62 @@ export interface SecurityGroup {
   stackName: string;
 }
 
+export interface EcsCluster {
+  name: string;
+  arn: string;
+  stackName: string;
+  /** Set by tests: tasks of this cluster stay PROVISIONING with this reason (as when Fargate has no capacity). */
+  holdReason?: string;
+}
+
+export interface EcsContainerDefinition {
+  name: string;
+  image: string;
+  command: string[];
+  environment: { name: string; value: string }[];
+}
+
+export interface EcsTaskDefinition {
+  family: string;
+  revision: number;
+  arn: string;
+  cpu: string;
+  memory: string;
+  networkMode: string;
+  requiresCompatibilities: string[];
+  containers: EcsContainerDefinition[];
+  stackName: string;
+}
+
+/** The lifecycle of an ECS task, as DescribeTasks reports it in lastStatus. */
+export type EcsTaskStatus = 'PROVISIONING' | 'PENDING' | 'ACTIVATING' | 'RUNNING' | 'DEACTIVATING' | 'STOPPING' | 'DEPROVISIONING' | 'STOPPED';
+
+export interface EcsTask {
+  taskId: string;
+  taskArn: string;
+  clusterArn: string;
+  taskDefinitionArn: string;
+  lastStatus: EcsTaskStatus;
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  launchType: string;
+  cpu: string;
+  memory: string;
+  startedBy?: string;
+  group: string;
+  tags: { key: string; value: string }[];
+  createdAt: number;
+  startedAt?: number;
+  stoppingAt?: number;
+  stoppedAt?: number;
+  stopCode?: 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated' | 'ServiceSchedulerInitiated' | 'SpotInterruption' | 'TerminationNotice';
+  stoppedReason?: string;
+  /** The one container riots runs (its definition's first), with the task's overrides applied. */
+  container: { name: string; image: string; command: string[]; environment: { name: string; value: string }[]; exitCode?: number; reason?: string };
+  pid?: number;
+  stdoutPath?: string;
+  stderrPath?: string;
+}
+
 export type JobStatus = 'SUBMITTED' | 'PENDING' | 'RUNNABLE' | 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
 export const ACTIVE_STATUSES: readonly JobStatus[] = ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'];
 
@@ -99,6 +156,10 @@ export class LocalAwsState {
   readonly repositories = new Map<string, Repository>();
   readonly securityGroups = new Map<string, SecurityGroup>();
   readonly jobs = new Map<string, Job>();
+  readonly ecsClusters = new Map<string, EcsCluster>();
+  /** Task definitions by family:revision. */
+  readonly taskDefinitions = new Map<string, EcsTaskDefinition>();
+  readonly tasks = new Map<string, EcsTask>();
 
   constructor(readonly region: string) {}
 
@@ -117,6 +178,25 @@ export class LocalAwsState {
       if (ref === d.name || ref === d.arn || ref === `${d.name}:${d.revision}`) return d;
     }
     return undefined;
+  }
+
+  /** An ECS cluster by name or ARN; `undefined` and '' mean the account's `default` cluster. */
+  findCluster(ref: string | undefined): EcsCluster | undefined {
+    const r = ref === undefined || ref === '' ? 'default' : ref;
+    return this.ecsClusters.get(r) ?? [...this.ecsClusters.values()].find((c) => c.arn === r);
+  }
+
+  /** A task definition by family (its latest revision), family:revision or ARN. */
+  findTaskDefinition(ref: string): EcsTaskDefinition | undefined {
+    const all = [...this.taskDefinitions.values()];
+    const exact = all.find((d) => ref === d.arn || ref === `${d.family}:${d.revision}`);
+    if (exact) return exact;
+    return all.filter((d) => d.family === ref).sort((a, b) => b.revision - a.revision)[0];
+  }
+
+  /** A task by id or ARN. */
+  findTask(ref: string): EcsTask | undefined {
+    return this.tasks.get(ref) ?? this.tasks.get(ref.slice(ref.lastIndexOf('/') + 1));
   }
 
   /** A repository by name, or the repository an image URI (with tag or digest) points to. */
