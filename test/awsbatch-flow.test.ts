@@ -21,7 +21,7 @@ import { RUN_ID_TAG } from '../src/aws/stack.js';
 import { ControlsError, InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
 import { activeJobs, batchControls, describeJobs, jobIdsOf, useEndpointEnv, writeMainProject } from './helpers/awsbatch.js';
 import { createBatchStack, waitFor } from './helpers/localaws.js';
-import { EventLog, makeInputs, writeUserModule } from './helpers/subproc.js';
+import { EventLog, sequentialFixture } from './helpers/subproc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const START_DELAY = 5;
@@ -43,12 +43,7 @@ before(async () => {
   aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, killGraceSeconds: 1 });
   restoreEnv = useEndpointEnv(aws);
   batch = new BatchClient({});
-  inputs = makeInputs(dir, COLS, ROWS);
-  const mod = (await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine };
-  combine = mod.combine;
-  const seq = path.join(dir, 'seq.tif');
-  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, otherArgs: { count: 0 } });
-  seqBytes = readFileSync(seq);
+  ({ inputs, combine, seqBytes } = await sequentialFixture(dir, COLS, ROWS));
 });
 
 after(async () => {
@@ -361,7 +356,7 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
   for (const how of ['exit', 'throw'] as const) {
     test(`a main process that dies (${how === 'exit' ? 'process.exit()' : 'an uncaught exception'}) with jobs waiting: its exit waits for 'riots batch cleanup' to terminate them`, async () => {
       const r = await dyingMain(how, how);
-      assert.match(r.stderr, new RegExp(`riots: the process is exiting while 2 AWS Batch job\\(s\\) of run ${r.runId} .* may still be active: terminating them with 'riots batch cleanup' \\(waiting at most 30 s\\)\\nriots: the jobs of run ${r.runId} are terminated\\n`));
+      assert.match(r.stderr, new RegExp(`riots: the process is exiting while 2 AWS Batch job\\(s\\) of run ${r.runId} .* may still be active: stopping them with 'riots batch cleanup' \\(waiting at most 30 s\\)\\nriots: the jobs and tasks of run ${r.runId} are stopped\\n`));
       // the exit waited for the clean-up: both jobs are already terminated by it (not ended by
       // their own connection timeout: jobs start only after 5 s)
       cleanedUp(r.mine());
@@ -371,7 +366,7 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
 
   test('exitCleanupWaitSeconds 0: the clean-up runs on alone after the exit, and terminates the jobs', async () => {
     const r = await dyingMain('nowait', 'exit', { exitCleanupWaitSeconds: 0 });
-    assert.match(r.stderr, new RegExp(`'riots batch cleanup' is terminating them in the background \\(pid \\d+\\); check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`));
+    assert.match(r.stderr, new RegExp(`'riots batch cleanup' is stopping them in the background \\(pid \\d+\\); check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`));
     cleanedUp(await waitFor('the background clean-up to terminate both jobs', async () => r.mine(), (js) => js.every((j) => j.status === 'FAILED'), 30_000));
     await assertNoActiveJobs(new Set([r.runId]));
   });

@@ -9,7 +9,6 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
@@ -18,7 +17,7 @@ import { BatchClient } from '@aws-sdk/client-batch';
 import { activeJobs, batchControls, useEndpointEnv } from './helpers/awsbatch.js';
 import { createBatchStack } from './helpers/localaws.js';
 import { startLocalS3, type LocalS3, type S3Request } from './helpers/s3.js';
-import { makeInputs, writeUserModule } from './helpers/subproc.js';
+import { sequentialFixture } from './helpers/subproc.js';
 
 const BUCKET = 'riots-in';
 const BLOCKS = 25;
@@ -34,12 +33,7 @@ const savedGdalEnv: Record<string, string | undefined> = {};
 
 before(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'riots-s3-test-'));
-  inputs = makeInputs(dir, 300, 260);
-  const mod = (await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: typeof combine };
-  combine = mod.combine;
-  const seq = path.join(dir, 'seq.tif');
-  await apply(combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 } });
-  seqBytes = readFileSync(seq);
+  ({ inputs, combine, seqBytes } = await sequentialFixture(dir, 300, 260));
   s3 = await startLocalS3([BUCKET]);
   aws = await startLocalAws({ startDelaySeconds: 1, stackDelaySeconds: 0.1, killGraceSeconds: 1 });
   restoreEnv = useEndpointEnv(aws);

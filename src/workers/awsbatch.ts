@@ -34,9 +34,7 @@
  * - `exitCleanupWaitSeconds` (30): how long a process exiting mid-run waits for the
  *   `riots batch cleanup` that terminates its jobs (0: not at all; it then runs on alone).
  */
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeSync } from 'node:fs';
 import type { RunDescription } from '../applier/apply.js';
 import type { ComputeBackend } from '../applier/compute.js';
 import { batch } from '../aws/clients.js';
@@ -48,7 +46,7 @@ import { cleanUpAtExit } from '../exitcleanup.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
 import { extraSeconds } from './launcher.js';
 import { ChannelWorkerBackend, type LaunchSpec, type Launcher } from './remote.js';
-import { riotsNodeArgs } from './subproc.js';
+import { cleanUpRunAtExit } from './awsexit.js';
 
 export interface AwsBatchSettings {
   channelAddress: unknown;
@@ -113,15 +111,6 @@ export function newRunId(): string {
 
 export type JobHandle = TrackedJob & { workerId: number };
 
-/** A line on stderr, which may be the closed pipe that ended the process. */
-function say(line: string): void {
-  try {
-    writeSync(2, line + '\n');
-  } catch {
-    // nothing to tell it to
-  }
-}
-
 export class AwsBatchLauncher implements Launcher<JobHandle> {
   readonly kind = 'CW_AWSBATCH';
   readonly bindHost = '0.0.0.0';
@@ -183,46 +172,17 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
     return { ids: [...this.jobs.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.jobId), submitting: this.submitting > 0 };
   }
 
-  /**
-   * At 'exit' (synchronous): run `riots batch cleanup` for the jobs that may still be active and
-   * wait for it, at most `exitCleanupWaitSeconds`; say so on stderr. It inherits the
-   * environment, so it reaches the same endpoint with the same credentials.
-   *
-   * The command runs in a session of its own, behind a shell that only waits for it: if the wait
-   * runs out, or this process is killed meanwhile (a second Ctrl-C), only the shell goes and the
-   * clean-up carries on. Waiting matters where this process's end is everyone's end: a main
-   * running as a container's first process (a Batch main job) takes its children with it.
-   */
+  /** At 'exit': terminate the jobs that may still be active, with `riots batch cleanup` (awsexit.ts). */
   private terminateAfterExit(): void {
     const { ids, submitting } = this.unended();
     if (ids.length === 0 && !submitting) return;
-    const args = [
-      ...riotsNodeArgs(),
-      ...['batch', 'cleanup', '--run-id', this.runId, '--stackname', this.stack.stackName],
-      ...(this.stack.region ? ['--region', this.stack.region] : []),
-      ...ids.flatMap((id) => ['--job-id', id]),
-    ];
-    const what = ids.length > 0 ? `${ids.length} AWS Batch job(s) of run ${this.runId} (${ids.join(', ')})` : `the AWS Batch job being submitted for run ${this.runId}`;
-    const check = `check with 'riots batch cleanup --run-id ${this.runId} --dry-run'`;
-    const wait = this.s.exitCleanupWaitSeconds;
-    if (wait === 0) {
-      try {
-        const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
-        child.unref();
-        say(`riots: the process is exiting while ${what} may still be active: 'riots batch cleanup' is terminating them in the background (pid ${child.pid ?? '?'}); ${check}`);
-      } catch (err) {
-        say(`riots: the process is exiting while ${what} may still be active, and 'riots batch cleanup' could not be started (${(err as Error).message}); run 'riots batch cleanup --run-id ${this.runId}'`);
-      }
-      return;
-    }
-    say(`riots: the process is exiting while ${what} may still be active: terminating them with 'riots batch cleanup' (waiting at most ${wait} s)`);
-    // `detached` (a session of its own) is honoured by spawnSync though its typings omit it
-    const options = { detached: true, stdio: 'ignore', timeout: wait * 1000, killSignal: 'SIGKILL' } as SpawnSyncOptions;
-    const r = spawnSync('/bin/sh', ['-c', '"$@" >/dev/null 2>&1 & wait $!', 'sh', process.execPath, ...args], options);
-    if (r.status === 0) say(`riots: the jobs of run ${this.runId} are terminated`);
-    else if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') say(`riots: 'riots batch cleanup' could not be started (${r.error.message}); run 'riots batch cleanup --run-id ${this.runId}'`);
-    else if (r.status === null) say(`riots: 'riots batch cleanup' is still running in the background after ${wait} s; ${check}`);
-    else say(`riots: 'riots batch cleanup' failed (exit code ${r.status}); run 'riots batch cleanup --run-id ${this.runId}'`);
+    cleanUpRunAtExit({
+      runId: this.runId,
+      stack: this.stack,
+      idArgs: ids.flatMap((id) => ['--job-id', id]),
+      what: ids.length > 0 ? `${ids.length} AWS Batch job(s) of run ${this.runId} (${ids.join(', ')})` : `the AWS Batch job being submitted for run ${this.runId}`,
+      waitSeconds: this.s.exitCleanupWaitSeconds,
+    });
   }
 
   cancel(h: JobHandle): Promise<void> {

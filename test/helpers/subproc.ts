@@ -111,6 +111,23 @@ export function makeInputs(dir: string, cols: number, rows: number): { a: string
   return { a, b };
 }
 
+/**
+ * The fixture of the remote-kind tests: inputs of `cols` x `rows` in `dir`, the user module
+ * imported from `dir/user`, and the bytes of its sequential run in blocks of 64 (otherArgs
+ * `{ count: 0 }`), which every concurrent run must reproduce.
+ */
+export async function sequentialFixture(
+  dir: string,
+  cols: number,
+  rows: number,
+): Promise<{ inputs: { a: string; b: string }; combine: Parameters<typeof apply>[0]; seqBytes: Buffer }> {
+  const inputs = makeInputs(dir, cols, rows);
+  const mod = (await import(pathToFileURL(writeUserModule(path.join(dir, 'user'))).href)) as { combine: Parameters<typeof apply>[0] };
+  const seq = path.join(dir, 'seq.tif');
+  await apply(mod.combine, inputs, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 }, otherArgs: { count: 0 } });
+  return { inputs, combine: mod.combine, seqBytes: readFileSync(seq) };
+}
+
 /** Worker events of the runs in this process, while recording. */
 export class EventLog {
   readonly events: WorkerEvent[] = [];
