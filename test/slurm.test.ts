@@ -76,7 +76,7 @@ describe('CW_SLURM settings', () => {
     (controls.concurrency as Record<string, unknown>).computeWorkerKind = 'CW_PBS';
     await assert.rejects(apply(fx.combine, fx.inputs, { out }, { controls }), (e: unknown) => {
       assert.ok(e instanceof ControlsError, String(e));
-      assert.match(e.message, /CW_PBS is not available in this version of riots \(available: CW_THREADS, CW_SUBPROC, CW_AWSBATCH, CW_SLURM\)/);
+      assert.match(e.message, /CW_PBS is not available in this version of riots \(available: CW_THREADS, CW_SUBPROC, CW_AWSBATCH, CW_ECS, CW_SLURM\)/);
       return true;
     });
     assert.equal(existsSync(out), false);

@@ -1,5 +1,5 @@
 /**
- * Lazy factories for the four AWS SDK v3 clients riots uses (CloudFormation, Batch, ECR, EC2).
+ * Lazy factories for the AWS SDK v3 clients riots uses (CloudFormation, Batch, ECS, ECR, EC2).
  *
  * Each SDK is loaded with a dynamic `import()` on first use, so code paths that never touch AWS
  * never load it. Endpoints are left to the SDK: it honours `AWS_ENDPOINT_URL`,
@@ -10,6 +10,7 @@
 import type * as CfnSdk from '@aws-sdk/client-cloudformation';
 import type * as BatchSdk from '@aws-sdk/client-batch';
 import type * as EcrSdk from '@aws-sdk/client-ecr';
+import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import { createRequire } from 'node:module';
 import { AwsError } from '../errors.js';
@@ -72,6 +73,11 @@ export async function cloudFormation(
 export async function batch(region?: string): Promise<Loaded<typeof BatchSdk, BatchSdk.BatchClient>> {
   const sdk = requireSdk('@aws-sdk/client-batch') as typeof BatchSdk;
   return { sdk, client: new sdk.BatchClient(config(region)) };
+}
+
+export async function ecs(region?: string): Promise<Loaded<typeof EcsSdk, EcsSdk.ECSClient>> {
+  const sdk = requireSdk('@aws-sdk/client-ecs') as typeof EcsSdk;
+  return { sdk, client: new sdk.ECSClient(config(region)) };
 }
 
 export async function ecr(region?: string): Promise<Loaded<typeof EcrSdk, EcrSdk.ECRClient>> {

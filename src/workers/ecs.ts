@@ -1,0 +1,354 @@
+/**
+ * CW_ECS: one ECS task per compute worker, on Fargate, in the cluster and with the task
+ * definition of the riots stack (aws/batch.yaml: `EcsClusterName`, `EcsWorkerTaskDefinitionArn`,
+ * `EcsWorkerContainerName`), in the stack's private subnets and security group — or in a cluster,
+ * task definition and network of your own, named in computeWorkerExtraParams.
+ *
+ * Only the start and stop of workers is here (a {@link Launcher}); scheduling, the channel,
+ * re-queueing of lost workers' blocks and the barrier are the shared channel backend's
+ * (remote.ts). The task definition's image is the worker image, whose ENTRYPOINT is
+ * `riots computeworker`, so the container's command override is only its arguments. The run's
+ * key goes in the container's environment override (RIOTS_CHANNEL_KEY), never in the command:
+ * note that any principal allowed `ecs:DescribeTasks` on the cluster can read it while the task
+ * is known. Every task is started by (`startedBy`) and tagged `riots-run-id` with the run id, so
+ * `riots batch cleanup --run-id` finds them.
+ *
+ * Fargate starts a task in tens of seconds, not the minutes an EC2 instance takes, and bills
+ * by the second from the image pull, so the run never leaves one behind: cancel() stops tasks
+ * and waits until ECS says STOPPED, and a process that exits mid-run stops its tasks at 'exit'
+ * with `riots batch cleanup` (awsexit.ts).
+ *
+ * computeWorkerExtraParams (besides the shared ones of remote.ts):
+ * - `channelAddress`: the address workers connect to (as for CW_AWSBATCH).
+ * - `stackName`, `region`: the riots stack (default RIOS_AWSBATCH_STACK / RIOS_AWSBATCH_REGION).
+ * - `cluster`, `taskDefinition`, `containerName`, `subnets`, `securityGroups`: override the
+ *   stack's outputs (with all five given, no stack is read). `assignPublicIp` (false).
+ * - `cpu`, `memory`: task-level overrides (Fargate sizes: '1024', '4096').
+ * - `taskEnvironment`: more environment variables for the worker container.
+ * - `pollSeconds` (5), `jobEndGraceSeconds` (5), `stopWaitSeconds` (60),
+ *   `exitCleanupWaitSeconds` (30): as for CW_AWSBATCH.
+ * - `singleBlockMaxWorkers`: tasks alive at once with singleBlockComputeWorkers (default 32).
+ */
+import type * as EcsSdk from '@aws-sdk/client-ecs';
+import type { RunDescription } from '../applier/apply.js';
+import type { ComputeBackend } from '../applier/compute.js';
+import { awsCall, ecs, type Loaded } from '../aws/clients.js';
+import { advertisedChannelAddress } from '../aws/netaddr.js';
+import { getStackOutputs, RUN_ID_TAG, type BatchStackOutputs } from '../aws/stack.js';
+import { RunTracker, newTracked, type Tracked } from '../aws/tracker.js';
+import { AwsError, ControlsError } from '../errors.js';
+import { cleanUpAtExit } from '../exitcleanup.js';
+import { newRunId } from './awsbatch.js';
+import { cleanUpRunAtExit } from './awsexit.js';
+import { CHANNEL_KEY_ENV } from './channeladdr.js';
+import { extraSeconds } from './launcher.js';
+import { ChannelWorkerBackend, type LaunchSpec, type Launcher } from './remote.js';
+
+export type EcsLoaded = Loaded<typeof EcsSdk, EcsSdk.ECSClient>;
+
+/** Where tasks run: cluster, task definition, container and network. */
+export interface EcsPlacement {
+  cluster: string;
+  taskDefinition: string;
+  containerName: string;
+  subnets: string[];
+  securityGroups: string[];
+}
+
+export interface EcsSettings {
+  channelAddress: unknown;
+  stackName: string | undefined;
+  region: string | undefined;
+  /** What the settings give of the placement (the rest comes from the stack). */
+  placement: Partial<EcsPlacement>;
+  assignPublicIp: boolean;
+  cpu: string | undefined;
+  memory: string | undefined;
+  taskEnvironment: Record<string, string>;
+  pollSeconds: number;
+  jobEndGraceSeconds: number;
+  stopWaitSeconds: number;
+  exitCleanupWaitSeconds: number;
+}
+
+const PLACEMENT_KEYS = ['cluster', 'taskDefinition', 'containerName', 'subnets', 'securityGroups'] as const;
+
+/** Read the CW_ECS settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
+export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettings {
+  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
+  const str = (k: string): string | undefined => {
+    const v = extra[k];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty string`);
+    return v as string | undefined;
+  };
+  const list = (k: string): string[] | undefined => {
+    const v = extra[k];
+    if (v === undefined) return undefined;
+    const items = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
+    if (!Array.isArray(items) || items.length === 0 || items.some((x) => typeof x !== 'string' || x === '')) {
+      throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty list of ids (an array, or a comma-separated string)`);
+    }
+    return items as string[];
+  };
+  const size = (k: string): string | undefined => {
+    const v = extra[k];
+    if (v === undefined) return undefined;
+    if ((typeof v !== 'string' && typeof v !== 'number') || !/^[1-9]\d*$/.test(String(v))) {
+      throw new ControlsError(`computeWorkerExtraParams.${k} must be a positive whole number (${k === 'cpu' ? 'CPU units, 1024 = 1 vCPU' : 'MiB'})`);
+    }
+    return String(v);
+  };
+  const env = extra.taskEnvironment ?? {};
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) {
+    throw new ControlsError('computeWorkerExtraParams.taskEnvironment must be an object of NAME: value strings');
+  }
+  for (const [k, v] of Object.entries(env)) {
+    if (typeof v !== 'string') throw new ControlsError(`computeWorkerExtraParams.taskEnvironment.${k} must be a string`);
+    if (k === CHANNEL_KEY_ENV) throw new ControlsError(`computeWorkerExtraParams.taskEnvironment may not set ${k} (riots sets it)`);
+  }
+  if (extra.assignPublicIp !== undefined && typeof extra.assignPublicIp !== 'boolean') {
+    throw new ControlsError('computeWorkerExtraParams.assignPublicIp must be true or false');
+  }
+  const placement: Partial<EcsPlacement> = {};
+  for (const k of PLACEMENT_KEYS) {
+    const v = k === 'subnets' || k === 'securityGroups' ? list(k) : str(k);
+    if (v !== undefined) (placement as Record<string, unknown>)[k] = v;
+  }
+  return {
+    channelAddress: extra.channelAddress,
+    stackName: str('stackName'),
+    region: str('region'),
+    placement,
+    assignPublicIp: extra.assignPublicIp === true,
+    cpu: size('cpu'),
+    memory: size('memory'),
+    taskEnvironment: env as Record<string, string>,
+    pollSeconds: num('pollSeconds', 5),
+    jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
+    stopWaitSeconds: num('stopWaitSeconds', 60, true),
+    exitCleanupWaitSeconds: num('exitCleanupWaitSeconds', 30, true),
+  };
+}
+
+/**
+ * The placement: the settings first, then the stack's outputs.
+ * @throws {AwsError} naming the stack and the outputs it lacks (a stack created before CW_ECS existed: update it).
+ */
+export function ecsPlacement(given: Partial<EcsPlacement>, out: BatchStackOutputs | undefined): EcsPlacement {
+  const fromStack: Partial<EcsPlacement> = out
+    ? {
+        ...(out.EcsClusterName ? { cluster: out.EcsClusterName } : {}),
+        ...(out.EcsWorkerTaskDefinitionArn ? { taskDefinition: out.EcsWorkerTaskDefinitionArn } : {}),
+        ...(out.EcsWorkerContainerName ? { containerName: out.EcsWorkerContainerName } : {}),
+        ...(out.BatchPrivateSubnets ? { subnets: out.BatchPrivateSubnets.split(',').filter((x) => x !== '') } : {}),
+        ...(out.BatchSecurityGroup ? { securityGroups: [out.BatchSecurityGroup] } : {}),
+      }
+    : {};
+  const p = { ...fromStack, ...given };
+  const missing = PLACEMENT_KEYS.filter((k) => p[k] === undefined);
+  if (missing.length > 0) {
+    const outputs: Record<(typeof PLACEMENT_KEYS)[number], string> = {
+      cluster: 'EcsClusterName',
+      taskDefinition: 'EcsWorkerTaskDefinitionArn',
+      containerName: 'EcsWorkerContainerName',
+      subnets: 'BatchPrivateSubnets',
+      securityGroups: 'BatchSecurityGroup',
+    };
+    throw new AwsError(
+      `CW_ECS: stack '${out?.stackName ?? '?'}' has no output ${missing.map((k) => outputs[k]).join(', ')} ` +
+        `(a stack created before CW_ECS existed: update it with 'riots batch create --modify'), ` +
+        `or give computeWorkerExtraParams.${missing.join(', .')}`,
+    );
+  }
+  return p as EcsPlacement;
+}
+
+/** One line on a task: lastStatus, stop code and reason, exit code. */
+export function taskStatusText(t: EcsSdk.Task | undefined): string {
+  if (!t) return 'status unknown (not yet described)';
+  const parts = [String(t.lastStatus ?? 'UNKNOWN')];
+  if (t.desiredStatus === 'STOPPED' && t.lastStatus !== 'STOPPED') parts.push('stopping');
+  if (t.stopCode) parts.push(`stopCode: ${t.stopCode}`);
+  if (t.stoppedReason) parts.push(`stoppedReason: ${t.stoppedReason}`);
+  const c = t.containers?.[0];
+  if (c?.exitCode !== undefined && c.exitCode !== null) parts.push(`exit code ${c.exitCode}`);
+  if (c?.reason) parts.push(`reason: ${c.reason}`);
+  return parts.join('; ');
+}
+
+/** The parts of a task's description {@link taskStatusText} reads (never its overrides: they hold the key). */
+function taskStatusOnly(t: EcsSdk.Task): EcsSdk.Task {
+  const c = t.containers?.[0];
+  return {
+    taskArn: t.taskArn,
+    lastStatus: t.lastStatus,
+    desiredStatus: t.desiredStatus,
+    stopCode: t.stopCode,
+    stoppedReason: t.stoppedReason,
+    ...(c ? { containers: [{ name: c.name, exitCode: c.exitCode, reason: c.reason }] } : {}),
+  };
+}
+
+export type TaskHandle = Tracked<EcsSdk.Task> & { workerId: number };
+
+/** The ECS tasks of one run: RunTask, and the shared following and stopping (tracker.ts). */
+export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
+  constructor(
+    private readonly e: EcsLoaded,
+    private readonly runId: string,
+    private readonly placement: EcsPlacement,
+    minRefreshMs: number,
+  ) {
+    super(minRefreshMs, {
+      noun: 'task',
+      describe: async (ids) => {
+        const res = await awsCall('DescribeTasks', () => e.client.send(new e.sdk.DescribeTasksCommand({ cluster: placement.cluster, tasks: ids })));
+        return res.tasks ?? [];
+      },
+      idOf: (t) => t.taskArn,
+      isDone: (t) => t.lastStatus === 'STOPPED',
+      isRunning: (t) => t?.lastStatus === 'RUNNING',
+      text: taskStatusText,
+      keep: taskStatusOnly,
+      stop: async (id, reason) => {
+        await awsCall(`StopTask of ${id}`, () => e.client.send(new e.sdk.StopTaskCommand({ cluster: placement.cluster, task: id, reason })));
+      },
+    });
+  }
+
+  get cluster(): string {
+    return this.placement.cluster;
+  }
+
+  /** RunTask of one worker. @throws AwsError with ECS's reason when it refuses or places nothing. */
+  async run(workerId: number, command: string[], environment: Record<string, string>, s: EcsSettings): Promise<TaskHandle> {
+    const { e, placement: p, runId } = this;
+    const what = `RunTask of worker ${workerId} in cluster ${p.cluster}`;
+    const res = await awsCall(what, () =>
+      e.client.send(
+        new e.sdk.RunTaskCommand({
+          cluster: p.cluster,
+          taskDefinition: p.taskDefinition,
+          launchType: 'FARGATE',
+          count: 1,
+          startedBy: runId,
+          group: `riots:${runId}`,
+          tags: [{ key: RUN_ID_TAG, value: runId }],
+          networkConfiguration: { awsvpcConfiguration: { subnets: p.subnets, securityGroups: p.securityGroups, assignPublicIp: s.assignPublicIp ? 'ENABLED' : 'DISABLED' } },
+          overrides: {
+            ...(s.cpu ? { cpu: s.cpu } : {}),
+            ...(s.memory ? { memory: s.memory } : {}),
+            containerOverrides: [{ name: p.containerName, command, environment: Object.entries(environment).map(([name, value]) => ({ name, value })) }],
+          },
+        }),
+      ),
+    );
+    const arn = res.tasks?.[0]?.taskArn;
+    if (!arn) {
+      const f = res.failures?.[0];
+      throw new AwsError(`${what} started no task${f ? `: ${f.reason ?? 'failure'}${f.detail ? ` (${f.detail})` : ''}` : ''}`);
+    }
+    return this.track({ ...newTracked<EcsSdk.Task>(arn), workerId });
+  }
+}
+
+export class EcsLauncher implements Launcher<TaskHandle> {
+  readonly kind = 'CW_ECS';
+  readonly bindHost = '0.0.0.0';
+  readonly useAddrFile = false;
+  readonly singleBlockWorkers = { default: 32 };
+  private keepTasksAtExit: (() => void) | undefined;
+  /** RunTask calls under way (their task ARNs are not known yet). */
+  private starting = 0;
+
+  constructor(
+    readonly runId: string,
+    readonly tasks: RunTasks,
+    private readonly s: EcsSettings,
+    readonly advertiseHost: string,
+    private readonly stack: { stackName: string; region: string | undefined },
+    private readonly destroyClient: () => void,
+  ) {}
+
+  async prepare(): Promise<void> {
+    this.tasks.startPolling(this.s.pollSeconds * 1000);
+    this.keepTasksAtExit = cleanUpAtExit(() => this.stopAfterExit());
+  }
+
+  async launch(spec: LaunchSpec): Promise<TaskHandle> {
+    // the image's ENTRYPOINT is `riots computeworker`: pass only its arguments
+    const command = spec.args[0] === 'computeworker' ? spec.args.slice(1) : spec.args;
+    this.starting++;
+    try {
+      return await this.tasks.run(spec.workerId, command, { ...this.s.taskEnvironment, ...spec.env }, this.s);
+    } finally {
+      this.starting--;
+    }
+  }
+
+  private unended(): { ids: string[]; starting: boolean } {
+    return { ids: [...this.tasks.jobs.values()].filter((t) => t.endedText === undefined).map((t) => t.id), starting: this.starting > 0 };
+  }
+
+  /** At 'exit': stop the tasks that may still be active, with `riots batch cleanup` (awsexit.ts). */
+  private stopAfterExit(): void {
+    const { ids, starting } = this.unended();
+    if (ids.length === 0 && !starting) return;
+    cleanUpRunAtExit({
+      runId: this.runId,
+      stack: this.stack,
+      // the cluster named: the tasks are found without reading the stack (which a run with a placement of its own has not)
+      idArgs: ['--cluster', this.tasks.cluster, ...ids.flatMap((id) => ['--task-id', id])],
+      what: ids.length > 0 ? `${ids.length} ECS task(s) of run ${this.runId}` : `the ECS task being started for run ${this.runId}`,
+      waitSeconds: this.s.exitCleanupWaitSeconds,
+    });
+  }
+
+  cancel(h: TaskHandle): Promise<void> {
+    return this.tasks.stop(h, `riots run ${this.runId} stopped worker ${h.workerId}`, this.s.jobEndGraceSeconds * 1000, this.s.stopWaitSeconds * 1000);
+  }
+
+  status(h: TaskHandle): Promise<string> {
+    return this.tasks.status(h);
+  }
+
+  ended(h: TaskHandle): Promise<string> {
+    return h.ended;
+  }
+
+  describe(h: TaskHandle): string {
+    return `task ${h.id.slice(h.id.lastIndexOf('/') + 1)}`;
+  }
+
+  async close(): Promise<void> {
+    this.tasks.stopPolling();
+    this.destroyClient();
+    const { ids, starting } = this.unended();
+    if (ids.length === 0 && !starting) this.keepTasksAtExit?.();
+  }
+}
+
+/**
+ * Entry point for src/workers/index.ts: the placement (settings, else the stack's outputs), and
+ * the channel backend with the ECS launcher. Nothing is started before start().
+ * @throws {ControlsError} for bad settings; AwsError when the stack cannot be read or lacks the ECS outputs.
+ */
+export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
+  const s = ecsSettings(run.concurrency.computeWorkerExtraParams);
+  const advertiseHost = advertisedChannelAddress(s.channelAddress);
+  const needStack = PLACEMENT_KEYS.some((k) => s.placement[k] === undefined);
+  const out = needStack ? await getStackOutputs({ ...(s.stackName ? { stackName: s.stackName } : {}), ...(s.region ? { region: s.region } : {}) }) : undefined;
+  const placement = ecsPlacement(s.placement, out);
+  const region = out?.region ?? s.region;
+  const e = await ecs(region);
+  const runId = newRunId();
+  // at most 4 DescribeTasks a second when many callers want fresh statuses at once (the end of a run)
+  const tasks = new RunTasks(e, runId, placement, Math.min(250, s.pollSeconds * 500));
+  const launcher = new EcsLauncher(runId, tasks, s, advertiseHost, { stackName: out?.stackName ?? s.stackName ?? '', region }, () => e.client.destroy());
+  try {
+    return new ChannelWorkerBackend(run, launcher);
+  } catch (err) {
+    e.client.destroy();
+    throw err;
+  }
+}
