@@ -11,13 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
-import { ControlsError, TimeoutError, UserFunctionError, WorkerLostError } from '../src/errors.js';
-import { jobScript, slurmSettings } from '../src/workers/slurm.js';
-import { channelFixture, riotsTempEntries, type ChannelFixture, type EventLog, EventLog as Log } from './helpers/subproc.js';
-import { batchScript, jobNameOf, jobStates, slurmControls, startSlurm, workerPids } from './helpers/slurm.js';
+import { ControlsError, TimeoutError, WorkerLostError } from '../src/errors.js';
+import { jobScript } from '../src/workers/hpcjobs.js';
+import { slurmSettings } from '../src/workers/slurm.js';
+import { channelFixture, riotsTempEntries, type ChannelFixture, type EventLog } from './helpers/subproc.js';
+import { BLOCKS, assertNothingLeft, equivalentRun, jobIds, lostJobRun, userErrorRun, withLog } from './helpers/hpcruns.js';
+import { batchScript, jobNameOf, jobStates, slurmControls, startSlurm } from './helpers/slurm.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BLOCKS = 25;
 let fx: ChannelFixture;
 
 before(async () => {
@@ -26,8 +27,6 @@ before(async () => {
 });
 
 after(() => fx?.close());
-
-const jobIds = (log: EventLog): string[] => log.of('launched').map((e) => e.handle.replace(/^job /, ''));
 
 /** Every job of the run has ended in one of `states`; no worker process or riots temp folder is left. */
 function assertRunEnded(log: EventLog, tempBefore: string[], states = ['COMPLETED', 'CANCELLED']): string[] {
@@ -38,28 +37,17 @@ function assertRunEnded(log: EventLog, tempBefore: string[], states = ['COMPLETE
   const st = jobStates(name);
   for (const id of ids) assert.ok(states.includes(st.get(id) ?? 'unknown'), `job ${id} ended (${st.get(id)})`);
   assert.deepEqual([...st.keys()].sort(), [...ids].sort(), 'no other job of the run');
-  assert.deepEqual(workerPids(), [], 'no worker process is left');
-  assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
+  assertNothingLeft(tempBefore);
   return ids;
-}
-
-async function withLog(body: (log: EventLog, tempBefore: string[]) => Promise<void>): Promise<void> {
-  const tempBefore = riotsTempEntries();
-  const log = new Log();
-  try {
-    await body(log, tempBefore);
-  } finally {
-    log.close();
-  }
 }
 
 describe('CW_SLURM settings', () => {
   test('defaults, word lists, and the options riots sets itself', () => {
     const s = slurmSettings({});
-    assert.deepEqual(s.sbatchOptions, []);
+    assert.deepEqual(s.submitOptions, []);
     assert.equal(s.workerCommand[0], process.execPath);
     assert.equal(s.pollSeconds, 2);
-    assert.deepEqual(slurmSettings({ sbatchOptions: "--partition=short --comment='two words'" }).sbatchOptions, ['--partition=short', '--comment=two words']);
+    assert.deepEqual(slurmSettings({ sbatchOptions: "--partition=short --comment='two words'" }).submitOptions, ['--partition=short', '--comment=two words']);
     assert.deepEqual(slurmSettings({ workerCommand: ['/opt/riots/bin/riots'] }).workerCommand, ['/opt/riots/bin/riots']);
     for (const bad of ['--job-name=x', '-J x', '--output=/tmp/x', '-o x', '--wrap=ls', '--array=1-3', '--parsable', '--export=NONE']) {
       assert.throws(() => slurmSettings({ sbatchOptions: bad }), ControlsError, bad);
@@ -88,6 +76,12 @@ describe('CW_SLURM settings', () => {
     assert.equal(r.stdout, "it's a b $HOME plain\n");
     assert.match(script, /^#!\/bin\/sh\n/);
     assert.match(script, /X=1; export X\nexec /);
+    // with a working folder: the job starts there, and stops if it cannot
+    const inDir = jobScript(['/bin/pwd'], undefined, fx.dir);
+    assert.equal(spawnSync('/bin/sh', ['-c', inDir], { encoding: 'utf8', cwd: '/' }).stdout, `${fx.dir}\n`);
+    const missing = spawnSync('/bin/sh', ['-c', jobScript(['/bin/pwd'], undefined, path.join(fx.dir, 'no such dir'))], { encoding: 'utf8', cwd: '/' });
+    assert.equal(missing.status, 1);
+    assert.equal(missing.stdout, '');
   });
 });
 
@@ -97,33 +91,13 @@ describe('CW_SLURM with a real SLURM', () => {
     [true, false],
   ] as const) {
     test(`output identical to a sequential run (computeWorkersRead ${read}, haveSharedTemp ${shared}); the key is in no script or argv`, async () => {
-      await withLog(async (log, tempBefore) => {
-        const seen: string[] = [];
-        log.on((e) => {
-          // while the workers run: their command lines and job scripts
-          if (e.event === 'connected') {
-            for (const pid of workerPids()) seen.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
-          }
-        });
-        const out = path.join(fx.dir, `slurm-${read}-${shared}.tif`);
-        const otherArgs = { count: 0 };
-        const r = await apply(fx.combine, fx.inputs, { out }, { controls: slurmControls(2, { read, shared, extra: { startupReadAheadMB: 0 } }), otherArgs });
-        assert.deepEqual(readFileSync(out), fx.seqBytes);
-        assert.equal(otherArgs.count, 0);
-        const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
-        assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block counted once: ${counts.join(', ')}`);
-        const workersRead = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
-        assert.equal(workersRead, read ? BLOCKS : 0);
-        const ids = assertRunEnded(log, tempBefore, ['COMPLETED']);
-        assert.equal(ids.length, 2);
-        assert.ok(seen.length > 0 && seen.every((c) => c.includes('computeworker')), 'worker command lines seen');
-        for (const id of ids) {
-          const script = batchScript(id);
-          assert.match(script, shared ? /computeworker -i \d+ --channaddrfile \S+channel\.addr/ : /computeworker -i \d+ --channaddr [^ ,]+,\d+/);
-          assert.doesNotMatch(script, /[0-9a-f]{64}/i, 'no key in the job script');
-        }
-        for (const c of seen) assert.doesNotMatch(c, /[0-9a-f]{64}/i, 'no key in a worker argv');
-      });
+      const controls = slurmControls(2, { read, shared, extra: { startupReadAheadMB: 0 } });
+      const ids = await equivalentRun(fx, `slurm-${read}-${shared}`, controls, read, (log, t) => assertRunEnded(log, t, ['COMPLETED']));
+      for (const id of ids) {
+        const script = batchScript(id);
+        assert.match(script, shared ? /computeworker -i \d+ --channaddrfile \S+channel\.addr/ : /computeworker -i \d+ --channaddr [^ ,]+,\d+/);
+        assert.doesNotMatch(script, /[0-9a-f]{64}/i, 'no key in the job script');
+      }
     });
   }
 
@@ -145,41 +119,13 @@ describe('CW_SLURM with a real SLURM', () => {
   });
 
   test('a job cancelled mid-run: its blocks are re-run by the others and the output is identical', async () => {
-    await withLog(async (log, tempBefore) => {
-      let cancelled: string | undefined;
-      log.on((e) => {
-        if (e.event === 'result' && log.of('result').length === 8 && cancelled === undefined) {
-          const busy = log.of('dispatched').at(-1)!.workerId;
-          const job = log.of('launched').find((l) => l.workerId === busy)!.handle.replace(/^job /, '');
-          cancelled = job;
-          execFileSync('scancel', [job]);
-        }
-      });
-      const out = path.join(fx.dir, 'slurm-lost.tif');
-      await apply(fx.combine, fx.inputs, { out }, { controls: slurmControls(3, { extra: { startupReadAheadMB: 0 } }), otherArgs: { busyMs: 60 } });
-      assert.deepEqual(readFileSync(out), fx.seqBytes);
-      assert.ok(cancelled, 'a job was cancelled');
-      assert.equal(log.of('lost').length, 1, 'one worker lost');
-      assert.ok(log.of('lost')[0]!.requeued.length >= 1, 'its blocks went back to the queue');
-      const st = jobStates(jobNameOf(cancelled!));
-      assert.equal(st.get(cancelled!), 'CANCELLED');
-      assertRunEnded(log, tempBefore);
-    });
+    const controls = slurmControls(3, { extra: { startupReadAheadMB: 0 } });
+    const cancelled = await lostJobRun(fx, 'slurm-lost', controls, (job) => execFileSync('scancel', [job]), (log, t) => assertRunEnded(log, t));
+    assert.equal(jobStates(jobNameOf(cancelled)).get(cancelled), 'CANCELLED');
   });
 
   test('a user-function error names the block and the worker; every job ends', async () => {
-    await withLog(async (log, tempBefore) => {
-      const out = path.join(fx.dir, 'slurm-throw.tif');
-      const err = await apply(fx.combine, fx.inputs, { out }, { controls: slurmControls(2), otherArgs: { throwOnBlock: 7 } }).then(
-        () => assert.fail('the run should fail'),
-        (e: unknown) => e,
-      );
-      assert.ok(err instanceof UserFunctionError, String(err));
-      assert.match(err.message, /user function refuses block 7/);
-      assert.match(err.message, /worker \d/);
-      assert.equal(existsSync(out), false, 'no output left looking complete');
-      assertRunEnded(log, tempBefore);
-    });
+    await userErrorRun(fx, 'slurm-throw', slurmControls(2), (log, t) => assertRunEnded(log, t));
   });
 
   test('sbatch refusing the job fails the run with its message', async () => {
@@ -213,7 +159,7 @@ describe('CW_SLURM with a real SLURM', () => {
   for (const how of ['exit', 'SIGTERM'] as const) {
     test(`a main process that ${how === 'exit' ? 'calls process.exit() mid-run' : 'gets SIGTERM'} cancels its pending jobs`, async () => {
       const dir = mkdtempSync(path.join(fx.dir, 'main-'));
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'slurmrun.ts'), fx.inputs.a, fx.inputs.b, path.join(dir, 'o.tif'), fx.userModule, how === 'exit' ? 'exit' : ''], {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'slurmrun.ts'), fx.inputs.a, fx.inputs.b, path.join(dir, 'o.tif'), fx.userModule, how === 'exit' ? 'exit' : 'wait'], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,6 +1,7 @@
 /**
- * Helpers for the CW_SLURM tests: the one-node SLURM cluster of test/slurm/start.sh, the state
- * of a run's jobs as squeue reports them, and controls for CW_SLURM runs.
+ * Helpers for the CW_SLURM and CW_PBS tests: the one-node SLURM cluster of test/slurm/start.sh
+ * (CW_PBS talks to it through SLURM's Torque wrappers, qsub/qstat/qdel), the state of a run's
+ * jobs as squeue and qstat report them, and controls for the runs.
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -49,12 +50,15 @@ export function workerPids(): number[] {
   }
 }
 
-export function slurmControls(n: number, opts: { read?: boolean; shared?: boolean; extra?: Record<string, unknown>; barrier?: number; single?: boolean } = {}): Record<string, unknown> {
+type HpcControlOpts = { read?: boolean; shared?: boolean; extra?: Record<string, unknown>; barrier?: number; single?: boolean };
+
+/** Controls for a CW_SLURM or CW_PBS run in blocks of 64, with short polls, heartbeats and waits. */
+export function hpcControls(kind: 'CW_SLURM' | 'CW_PBS', n: number, opts: HpcControlOpts = {}): Record<string, unknown> {
   return {
     windowXSize: 64,
     windowYSize: 64,
     concurrency: {
-      computeWorkerKind: 'CW_SLURM',
+      computeWorkerKind: kind,
       ...(opts.single ? { singleBlockComputeWorkers: true } : { numComputeWorkers: n }),
       computeWorkersRead: opts.read ?? false,
       haveSharedTemp: opts.shared ?? true,
@@ -62,4 +66,8 @@ export function slurmControls(n: number, opts: { read?: boolean; shared?: boolea
       computeWorkerExtraParams: { heartbeatSeconds: 0.5, workerLostSeconds: 3, pollSeconds: 0.5, jobEndGraceSeconds: 3, cancelWaitSeconds: 30, ...opts.extra },
     },
   };
+}
+
+export function slurmControls(n: number, opts: HpcControlOpts = {}): Record<string, unknown> {
+  return hpcControls('CW_SLURM', n, opts);
 }

@@ -1,18 +1,19 @@
 /**
- * A main process for the CW_SLURM interruption tests: runs apply() with 2 CW_SLURM workers whose
- * jobs are held pending (--begin=now+1hour) and prints `JOB <id>` as each is submitted, then
- * `ALL` once both are. With `exit` it then calls process.exit(7) in the middle of the run; else it
- * waits (for a signal), and prints `DONE` or `ERROR <code> <message>` when apply() settles.
- * usage: node --import tsx test/helpers/slurmrun.ts A B OUT USERMODULE [exit]
+ * A main process for the CW_SLURM and CW_PBS interruption tests: runs apply() with 2 workers whose
+ * jobs are held pending (sbatch --begin=now+1hour; qsub -h) and prints `JOB <id>` as each is
+ * submitted, then `ALL` once both are. With `exit` it then calls process.exit(7) in the middle of
+ * the run; else it waits (for a signal), and prints `DONE` or `ERROR <code> <message>` when
+ * apply() settles.
+ * usage: node --import tsx test/helpers/slurmrun.ts A B OUT USERMODULE exit|wait [CW_SLURM|CW_PBS]
  */
 import diagnostics from 'node:diagnostics_channel';
 import { pathToFileURL } from 'node:url';
 import { apply } from '../../src/applier/apply.js';
 import '../../src/workers/index.js';
 import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/remote.js';
-import { slurmControls } from './slurm.js';
+import { hpcControls } from './slurm.js';
 
-const [a, b, out, mod, mode] = process.argv.slice(2);
+const [a, b, out, mod, mode, kind = 'CW_SLURM'] = process.argv.slice(2);
 let launched = 0;
 diagnostics.subscribe(WORKER_EVENTS, (m) => {
   const e = m as WorkerEvent;
@@ -25,7 +26,7 @@ diagnostics.subscribe(WORKER_EVENTS, (m) => {
 });
 const fn = ((await import(pathToFileURL(mod!).href)) as { combine: Parameters<typeof apply>[0] }).combine;
 try {
-  await apply(fn, { a: a!, b: b! }, { out: out! }, { controls: slurmControls(2, { extra: { sbatchOptions: '--begin=now+1hour' }, barrier: 120 }) });
+  await apply(fn, { a: a!, b: b! }, { out: out! }, { controls: hpcControls(kind === 'CW_PBS' ? 'CW_PBS' : 'CW_SLURM', 2, { extra: kind === 'CW_PBS' ? { qsubOptions: '-h' } : { sbatchOptions: '--begin=now+1hour' }, barrier: 120 }) });
   process.stdout.write('DONE\n');
 } catch (err) {
   const e = err as Error & { code?: string };
