@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 say() { printf '[riots] %s\n' "$*" >&2; }
 
-# Test-only tools: the Python GDAL + numpy oracle, ps, GNU time (benchmarks), and SLURM with munge
-# (test/slurm.test.ts starts a one-node cluster: test/slurm/start.sh).
-TEST_DEBS=(python3-gdal python3-numpy procps time slurm-wlm munge)
+# Test-only tools: the Python GDAL + numpy oracle, ps, GNU time (benchmarks), SLURM with munge
+# (test/slurm.test.ts starts a one-node cluster: test/slurm/start.sh), and SLURM's PBS/Torque
+# commands qsub, qstat and qdel (test/pbs.test.ts runs CW_PBS through them on that cluster).
+TEST_DEBS=(python3-gdal python3-numpy procps time slurm-wlm munge slurm-wlm-torque)
 
 install_test_tools() {
   local missing=() p

@@ -5,15 +5,16 @@
  * wall time of apply() (worker start-up included). Target: CW_SUBPROC <= 1.25 x sequential.
  *
  * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--from built|source] [--riots DIR]
- *        [--kind CW_SUBPROC|CW_SLURM] [--extra JSON]
+ *        [--kind CW_SUBPROC|CW_SLURM|CW_PBS] [--extra JSON]
  *
  * By default riots is compiled to JavaScript first (bench/lib/built.ts) and main and workers run
  * that, as installed, each run's main being plain node running bench/lib/w1-run.mjs (as for W1). `--from source` runs this checkout's sources under tsx instead (which
  * compiles riots' TypeScript as each worker starts); `--riots DIR` runs the riots built in DIR
  * (package.json, dist/ and node_modules/).
  *
- * `--kind CW_SLURM` runs the workers as SLURM jobs instead (SLURM_CONF must reach the cluster, e.g.
- * the one of test/slurm/start.sh), with haveSharedTemp and `--extra` as computeWorkerExtraParams:
+ * `--kind CW_SLURM` runs the workers as SLURM jobs instead, `--kind CW_PBS` as PBS jobs (qsub/qstat/qdel;
+ * here SLURM's Torque wrappers). SLURM_CONF must reach the cluster, e.g.
+ * the one of test/slurm/start.sh. Both run with haveSharedTemp and `--extra` as computeWorkerExtraParams:
  * what the batch-queue path costs over local processes on the same machine.
  */
 import { mkdirSync, rmSync } from 'node:fs';
@@ -52,7 +53,7 @@ const { values } = parseArgs({
   },
 });
 const kind = values.kind;
-if (kind !== 'CW_SUBPROC' && kind !== 'CW_SLURM') throw new Error(`--kind must be CW_SUBPROC or CW_SLURM (got ${kind})`);
+if (kind !== 'CW_SUBPROC' && kind !== 'CW_SLURM' && kind !== 'CW_PBS') throw new Error(`--kind must be CW_SUBPROC, CW_SLURM or CW_PBS (got ${kind})`);
 const extra = JSON.parse(values.extra) as Record<string, unknown>;
 const riotsRoot = values.riots ? path.resolve(values.riots) : values.from === 'source' ? undefined : buildRiots();
 const size = Number(values.size);
@@ -96,7 +97,7 @@ for (let i = 0; i < repeats; i++) {
       computeWorkerKind: kind,
       numComputeWorkers: workers,
       computeWorkersRead: read,
-      ...(kind === 'CW_SLURM' ? { haveSharedTemp: true } : {}),
+      ...(kind === 'CW_SLURM' || kind === 'CW_PBS' ? { haveSharedTemp: true } : {}),
       computeWorkerExtraParams: extra,
     };
     const r = await runChild([a, b, o, fnPath, JSON.stringify(conc), riotsRoot ?? '']);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -56,18 +56,6 @@ describe('CW_SLURM settings', () => {
     assert.throws(() => slurmSettings({ sbatchOptions: 42 }), /string of shell words or an array/);
     assert.throws(() => slurmSettings({ pollSeconds: 0 }), /pollSeconds must be a positive/);
     assert.throws(() => slurmSettings({ initCmds: ['x'] }), /initCmds must be a string/);
-  });
-
-  test('a kind this version does not have is a clear error that lists the ones it has', async () => {
-    const out = path.join(fx.dir, 'pbs.tif');
-    const controls = slurmControls(2);
-    (controls.concurrency as Record<string, unknown>).computeWorkerKind = 'CW_PBS';
-    await assert.rejects(apply(fx.combine, fx.inputs, { out }, { controls }), (e: unknown) => {
-      assert.ok(e instanceof ControlsError, String(e));
-      assert.match(e.message, /CW_PBS is not available in this version of riots \(available: CW_THREADS, CW_SUBPROC, CW_AWSBATCH, CW_ECS, CW_SLURM\)/);
-      return true;
-    });
-    assert.equal(existsSync(out), false);
   });
 
   test('the job script runs the init commands, then the worker with its words intact', () => {

@@ -3,9 +3,10 @@
  * (CW_PBS talks to it through SLURM's Torque wrappers, qsub/qstat/qdel), the state of a run's
  * jobs as squeue and qstat report them, and controls for the runs.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseQstatFull } from '../../src/workers/pbs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -70,4 +71,12 @@ export function hpcControls(kind: 'CW_SLURM' | 'CW_PBS', n: number, opts: HpcCon
 
 export function slurmControls(n: number, opts: HpcControlOpts = {}): Record<string, unknown> {
   return hpcControls('CW_SLURM', n, opts);
+}
+
+/** The job state letter and attributes of each of these PBS jobs, as the real `qstat -f` gives them. */
+export function qstatJobs(ids: string[]): Map<string, Record<string, string>> {
+  const r = spawnSync('qstat', ['-f', ...ids], { encoding: 'utf8' });
+  const m = new Map<string, Record<string, string>>();
+  for (const j of parseQstatFull(r.stdout)) m.set(j.id, j.attrs);
+  return m;
 }
