@@ -24,6 +24,7 @@ const CHECKS = {
   sg: 'security group allows TCP 30000-50000 from itself',
   queues: 'job queues are VALID and ENABLED',
   envs: 'compute environments are VALID and ENABLED',
+  ecs: 'ECS cluster and worker task definition are ACTIVE (CW_ECS)',
 };
 
 test('hasSelfChannelRule: only a self rule covering the whole range counts', () => {
@@ -62,6 +63,7 @@ describe('riots batch preflight', () => {
     for (const name of Object.values(CHECKS)) assert.equal(s.get(name), 'PASS', name);
     assert.equal(s.get('worker limit allows 4 compute workers'), 'PASS');
     assert.match(r.stdout, /BatchMaxVCPUS 8 \/ BatchVCPUS 2 = 4/);
+    assert.match(r.stdout, /ACTIVE \(CW_ECS\): riosEcsCluster, riosEcsWorker:1, 1024 CPU units, 4096 MiB/);
     assert.match(r.stdout, /all checks passed/);
   });
 
@@ -126,7 +128,32 @@ describe('riots batch preflight', () => {
     const s = states(r.stdout);
     assert.equal(s.get(CHECKS.outputs), 'FAIL');
     assert.match(r.stdout, /stack 'Missing' in region .* does not exist/);
-    assert.deepEqual([...s.values()].filter((x) => x === 'SKIP').length, 4);
+    assert.deepEqual([...s.values()].filter((x) => x === 'SKIP').length, 5);
+  });
+
+  test('fails when the ECS cluster is gone, or the task definition has lost its container', async () => {
+    const cluster = aws.state.ecsClusters.get('riosEcsCluster')!;
+    aws.state.ecsClusters.delete('riosEcsCluster');
+    try {
+      const r = await preflight();
+      assert.equal(r.code, 1);
+      assert.equal(states(r.stdout).get(CHECKS.ecs), 'FAIL');
+      assert.match(r.stdout, /cluster riosEcsCluster is MISSING/);
+      assert.equal(states(r.stdout).get(CHECKS.queues), 'PASS', 'the Batch checks still pass');
+    } finally {
+      aws.state.ecsClusters.set('riosEcsCluster', cluster);
+    }
+    const def = aws.state.findTaskDefinition('riosEcsWorker')!;
+    const containers = def.containers;
+    def.containers = containers.map((c) => ({ ...c, name: 'other' }));
+    try {
+      const r = await preflight();
+      assert.equal(states(r.stdout).get(CHECKS.ecs), 'FAIL');
+      assert.match(r.stdout, /has no container 'worker'/);
+    } finally {
+      def.containers = containers;
+    }
+    assert.equal((await preflight()).code, 0);
   });
 
   test('fails when the stack lacks a worker output (a stack of your own)', async () => {

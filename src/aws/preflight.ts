@@ -1,9 +1,9 @@
 /**
  * Checks that the riots AWS Batch stack can run a job with N compute workers, each reported on
  * its own: the stack outputs, the security-group rule the data channel needs, the queues, their
- * compute environments, and the worker limit.
+ * compute environments, the worker limit, and for CW_ECS the cluster and task definition.
  */
-import { awsCall, batch, ec2 } from './clients.js';
+import { awsCall, batch, ec2, ecs } from './clients.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs, type StackOptions } from './stack.js';
 
 /** The TCP port range the data channel listens on, allowed between members of the group. */
@@ -115,6 +115,40 @@ async function checkQueuesAndEnvironments(o: BatchStackOutputs): Promise<CheckRe
   return [qResult, ceResult];
 }
 
+export const ECS_CHECK = 'ECS cluster and worker task definition are ACTIVE (CW_ECS)';
+
+/** The ECS cluster is ACTIVE, and the worker task definition ACTIVE, Fargate-compatible and with its container. */
+async function checkEcs(o: BatchStackOutputs): Promise<CheckResult> {
+  const name = ECS_CHECK;
+  const cluster = o.EcsClusterName;
+  const defArn = o.EcsWorkerTaskDefinitionArn;
+  const container = o.EcsWorkerContainerName;
+  if (cluster === undefined || defArn === undefined || container === undefined) {
+    return { name, state: 'SKIP', detail: `stack ${o.stackName} has no ECS outputs (made before CW_ECS); 'riots batch create --modify' adds them` };
+  }
+  const { sdk, client } = await ecs(o.region);
+  try {
+    const problems: string[] = [];
+    const cl = await awsCall(`DescribeClusters of ${cluster}`, () => client.send(new sdk.DescribeClustersCommand({ clusters: [cluster] })));
+    const c = cl.clusters?.find((x) => x.clusterName === cluster || x.clusterArn === cluster);
+    if (c === undefined) problems.push(`cluster ${cluster} is ${cl.failures?.[0]?.reason ?? 'not found'}`);
+    else if (c.status !== 'ACTIVE') problems.push(`cluster ${cluster} is ${c.status}`);
+    let summary = '';
+    try {
+      const td = (await awsCall(`DescribeTaskDefinition of ${defArn}`, () => client.send(new sdk.DescribeTaskDefinitionCommand({ taskDefinition: defArn })))).taskDefinition;
+      if (td?.status !== 'ACTIVE') problems.push(`task definition ${defArn} is ${td?.status ?? 'not found'}`);
+      if (!(td?.requiresCompatibilities ?? []).includes('FARGATE')) problems.push(`task definition ${defArn} is not Fargate-compatible`);
+      if (!(td?.containerDefinitions ?? []).some((d) => d.name === container)) problems.push(`task definition ${defArn} has no container '${container}'`);
+      summary = `${td?.family}:${td?.revision}, ${td?.cpu} CPU units, ${td?.memory} MiB`;
+    } catch (e) {
+      problems.push(errText(e));
+    }
+    return problems.length > 0 ? { name, state: 'FAIL', detail: problems.join('; ') } : { name, state: 'PASS', detail: `${cluster}, ${summary}` };
+  } finally {
+    client.destroy();
+  }
+}
+
 function checkWorkerLimit(o: BatchStackOutputs, workers: number): CheckResult {
   const limit = maxWorkers(o);
   const name = `worker limit allows ${workers} compute worker${workers === 1 ? '' : 's'}`;
@@ -135,7 +169,7 @@ export async function preflight(opts: PreflightOptions = {}): Promise<CheckResul
     results.push({ name: outName, state: 'PASS', detail: `stack ${outputs.stackName}` });
   } catch (e) {
     results.push({ name: outName, state: 'FAIL', detail: errText(e) });
-    for (const n of ['security group', 'job queues', 'compute environments', 'worker limit']) {
+    for (const n of ['security group', 'job queues', 'compute environments', 'worker limit', 'ECS cluster and task definition']) {
       results.push({ name: n, state: 'SKIP', detail: 'needs the stack outputs' });
     }
     return results;
@@ -151,5 +185,10 @@ export async function preflight(opts: PreflightOptions = {}): Promise<CheckResul
     results.push({ name: 'job queues and compute environments', state: 'FAIL', detail: errText(e) });
   }
   results.push(checkWorkerLimit(outputs, workers));
+  try {
+    results.push(await checkEcs(outputs));
+  } catch (e) {
+    results.push({ name: ECS_CHECK, state: 'FAIL', detail: errText(e) });
+  }
   return results;
 }

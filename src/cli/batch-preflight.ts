@@ -12,8 +12,10 @@ Check that the riots AWS Batch stack is ready for a run, and print PASS, FAIL or
     which the compute workers need to connect back to the main process;
   - the worker and main job queues are VALID and ENABLED;
   - their compute environments are VALID and ENABLED;
-  - BatchMaxVCPUS / BatchVCPUS allows the number of compute workers you will ask for.
-Exits non-zero when any check does not pass.
+  - BatchMaxVCPUS / BatchVCPUS allows the number of compute workers you will ask for;
+  - for CW_ECS: the ECS cluster is ACTIVE, and the worker task definition ACTIVE and
+    Fargate-compatible (SKIP for a stack made before CW_ECS).
+Exits non-zero when any check fails.
 
 options:
   --workers N            the numComputeWorkers you will use (default 1)
@@ -26,9 +28,10 @@ async function run(argv: string[]): Promise<number> {
   const workers = wholeNumber(v.workers, 'workers') ?? 1;
   const results = await preflight({ ...stackOpts(v), workers });
   for (const r of results) out(`${r.state.padEnd(4)}  ${r.name}: ${r.detail}`);
-  const bad = results.filter((r) => r.state !== 'PASS').length;
-  out(bad === 0 ? 'all checks passed' : `${bad} check(s) did not pass`);
-  return bad === 0 ? 0 : 1;
+  const failed = results.filter((r) => r.state === 'FAIL').length;
+  const skipped = results.filter((r) => r.state === 'SKIP').length;
+  out(failed > 0 ? `${failed} check(s) failed` : skipped > 0 ? `no check failed; ${skipped} skipped` : 'all checks passed');
+  return failed === 0 ? 0 : 1;
 }
 
 export const preflightCommand: BatchSubcommand = { summary: 'check the stack is ready for a run', help, run };
