@@ -3,7 +3,7 @@
  * stack's worker and main queues, and stop riots' ECS tasks (the same tag) still running in the
  * stack's cluster — what an interrupted run may leave behind. A CW_AWSBATCH or CW_ECS run whose
  * process exits in the middle runs it at exit with its run id and job or task ids
- * (src/workers/awsexit.ts).
+ * (src/workers/awsrun.ts).
  */
 import type * as BatchSdk from '@aws-sdk/client-batch';
 import { awsCall, batch, ecs, type Loaded } from '../aws/clients.js';

@@ -35,6 +35,7 @@
  *   `riots batch cleanup` that terminates its jobs (0: not at all; it then runs on alone).
  */
 import { randomBytes } from 'node:crypto';
+import type * as BatchSdk from '@aws-sdk/client-batch';
 import type { RunDescription } from '../applier/apply.js';
 import type { ComputeBackend } from '../applier/compute.js';
 import { batch } from '../aws/clients.js';
@@ -42,11 +43,10 @@ import { RunJobs, type TrackedJob } from '../aws/jobs.js';
 import { advertisedChannelAddress } from '../aws/netaddr.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../aws/stack.js';
 import { ControlsError } from '../errors.js';
-import { cleanUpAtExit } from '../exitcleanup.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
 import { extraSeconds } from './launcher.js';
-import { ChannelWorkerBackend, type LaunchSpec, type Launcher } from './remote.js';
-import { cleanUpRunAtExit } from './awsexit.js';
+import { AwsRunLauncher } from './awsrun.js';
+import { ChannelWorkerBackend } from './remote.js';
 
 export interface AwsBatchSettings {
   channelAddress: unknown;
@@ -111,21 +111,11 @@ export function newRunId(): string {
 
 export type JobHandle = TrackedJob & { workerId: number };
 
-export class AwsBatchLauncher implements Launcher<JobHandle> {
+export class AwsBatchLauncher extends AwsRunLauncher<BatchSdk.JobDetail, TrackedJob, JobHandle> {
   readonly kind = 'CW_AWSBATCH';
-  readonly bindHost = '0.0.0.0';
-  readonly useAddrFile = false;
-  readonly advertiseHost: string;
-  readonly runId: string;
-  readonly jobs: RunJobs;
   readonly singleBlockWorkers: { default: number } | undefined;
+  readonly jobs: RunJobs;
   private readonly s: AwsBatchSettings;
-  private readonly destroyClient: () => void;
-  /** Where the jobs are, for the clean-up at exit. */
-  private readonly stack: { stackName: string; region: string | undefined };
-  /** SubmitJob calls under way (their job ids are not known yet). */
-  private submitting = 0;
-  private keepJobsAtExit: (() => void) | undefined;
 
   constructor(opts: {
     runId: string;
@@ -136,77 +126,26 @@ export class AwsBatchLauncher implements Launcher<JobHandle> {
     stack: { stackName: string; region: string | undefined };
     maxWorkers?: number;
   }) {
-    this.runId = opts.runId;
-    this.stack = opts.stack;
+    const s = opts.settings;
+    const runId = opts.runId;
+    super(runId, opts.jobs, opts.advertiseHost, { ...s, stopWaitSeconds: s.terminateWaitSeconds }, opts.stack, {
+      active: (ids) => `${ids.length} AWS Batch job(s) of run ${runId} (${ids.join(', ')})`,
+      starting: `the AWS Batch job being submitted for run ${runId}`,
+      cleanupArgs: (ids) => ids.flatMap((id) => ['--job-id', id]),
+    }, opts.destroyClient);
     // singleBlockComputeWorkers: by default as many jobs as the compute environment runs at once
     this.singleBlockWorkers = opts.maxWorkers === undefined ? undefined : { default: opts.maxWorkers };
+    this.s = s;
     this.jobs = opts.jobs;
-    this.s = opts.settings;
-    this.advertiseHost = opts.advertiseHost;
-    this.destroyClient = opts.destroyClient;
   }
 
-  async prepare(): Promise<void> {
-    this.jobs.startPolling(this.s.pollSeconds * 1000);
-    this.keepJobsAtExit = cleanUpAtExit(() => this.terminateAfterExit());
-  }
-
-  async launch(spec: LaunchSpec): Promise<JobHandle> {
-    // the image's ENTRYPOINT is `riots computeworker`: pass only its arguments
-    const command = spec.args[0] === 'computeworker' ? spec.args.slice(1) : spec.args;
-    this.submitting++;
-    try {
-      const job = await this.jobs.submit({
-        jobName: `${this.runId}-worker-${spec.workerId}`,
-        command,
-        environment: { ...this.s.jobEnvironment, ...spec.env },
-      });
-      return Object.assign(job, { workerId: spec.workerId });
-    } finally {
-      this.submitting--;
-    }
-  }
-
-  /** The jobs not seen to end, and whether a submission is under way. */
-  private unended(): { ids: string[]; submitting: boolean } {
-    return { ids: [...this.jobs.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.jobId), submitting: this.submitting > 0 };
-  }
-
-  /** At 'exit': terminate the jobs that may still be active, with `riots batch cleanup` (awsexit.ts). */
-  private terminateAfterExit(): void {
-    const { ids, submitting } = this.unended();
-    if (ids.length === 0 && !submitting) return;
-    cleanUpRunAtExit({
-      runId: this.runId,
-      stack: this.stack,
-      idArgs: ids.flatMap((id) => ['--job-id', id]),
-      what: ids.length > 0 ? `${ids.length} AWS Batch job(s) of run ${this.runId} (${ids.join(', ')})` : `the AWS Batch job being submitted for run ${this.runId}`,
-      waitSeconds: this.s.exitCleanupWaitSeconds,
-    });
-  }
-
-  cancel(h: JobHandle): Promise<void> {
-    return this.jobs.stop(h, `riots run ${this.runId} stopped worker ${h.workerId}`, this.s.jobEndGraceSeconds * 1000, this.s.terminateWaitSeconds * 1000);
-  }
-
-  status(h: JobHandle): Promise<string> {
-    return this.jobs.status(h);
-  }
-
-  ended(h: JobHandle): Promise<string> {
-    return h.ended;
+  protected async start(workerId: number, command: string[], env: Record<string, string>): Promise<JobHandle> {
+    const job = await this.jobs.submit({ jobName: `${this.runId}-worker-${workerId}`, command, environment: { ...this.s.jobEnvironment, ...env } });
+    return Object.assign(job, { workerId });
   }
 
   describe(h: JobHandle): string {
     return `job ${h.jobId}`;
-  }
-
-  async close(): Promise<void> {
-    this.jobs.stopPolling();
-    this.destroyClient();
-    // every job was stopped: nothing to do at exit (a job whose TerminateJob failed stays listed)
-    const { ids, submitting } = this.unended();
-    if (ids.length === 0 && !submitting) this.keepJobsAtExit?.();
   }
 }
 

@@ -16,7 +16,7 @@
  * Fargate starts a task in tens of seconds, not the minutes an EC2 instance takes, and bills
  * by the second from the image pull, so the run never leaves one behind: cancel() stops tasks
  * and waits until ECS says STOPPED, and a process that exits mid-run stops its tasks at 'exit'
- * with `riots batch cleanup` (awsexit.ts).
+ * with `riots batch cleanup` (awsrun.ts).
  *
  * computeWorkerExtraParams (besides the shared ones of remote.ts):
  * - `channelAddress`: the address workers connect to (as for CW_AWSBATCH).
@@ -37,12 +37,11 @@ import { advertisedChannelAddress } from '../aws/netaddr.js';
 import { getStackOutputs, RUN_ID_TAG, type BatchStackOutputs } from '../aws/stack.js';
 import { RunTracker, newTracked, type Tracked } from '../aws/tracker.js';
 import { AwsError, ControlsError } from '../errors.js';
-import { cleanUpAtExit } from '../exitcleanup.js';
 import { newRunId } from './awsbatch.js';
-import { cleanUpRunAtExit } from './awsexit.js';
+import { AwsRunLauncher } from './awsrun.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
 import { extraSeconds } from './launcher.js';
-import { ChannelWorkerBackend, type LaunchSpec, type Launcher } from './remote.js';
+import { ChannelWorkerBackend } from './remote.js';
 
 export type EcsLoaded = Loaded<typeof EcsSdk, EcsSdk.ECSClient>;
 
@@ -252,79 +251,32 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
   }
 }
 
-export class EcsLauncher implements Launcher<TaskHandle> {
+export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHandle> {
   readonly kind = 'CW_ECS';
-  readonly bindHost = '0.0.0.0';
-  readonly useAddrFile = false;
   readonly singleBlockWorkers = { default: 32 };
-  private keepTasksAtExit: (() => void) | undefined;
-  /** RunTask calls under way (their task ARNs are not known yet). */
-  private starting = 0;
 
   constructor(
-    readonly runId: string,
+    runId: string,
     readonly tasks: RunTasks,
     private readonly s: EcsSettings,
-    readonly advertiseHost: string,
-    private readonly stack: { stackName: string; region: string | undefined },
-    private readonly destroyClient: () => void,
-  ) {}
-
-  async prepare(): Promise<void> {
-    this.tasks.startPolling(this.s.pollSeconds * 1000);
-    this.keepTasksAtExit = cleanUpAtExit(() => this.stopAfterExit());
-  }
-
-  async launch(spec: LaunchSpec): Promise<TaskHandle> {
-    // the image's ENTRYPOINT is `riots computeworker`: pass only its arguments
-    const command = spec.args[0] === 'computeworker' ? spec.args.slice(1) : spec.args;
-    this.starting++;
-    try {
-      return await this.tasks.run(spec.workerId, command, { ...this.s.taskEnvironment, ...spec.env }, this.s);
-    } finally {
-      this.starting--;
-    }
-  }
-
-  private unended(): { ids: string[]; starting: boolean } {
-    return { ids: [...this.tasks.jobs.values()].filter((t) => t.endedText === undefined).map((t) => t.id), starting: this.starting > 0 };
-  }
-
-  /** At 'exit': stop the tasks that may still be active, with `riots batch cleanup` (awsexit.ts). */
-  private stopAfterExit(): void {
-    const { ids, starting } = this.unended();
-    if (ids.length === 0 && !starting) return;
-    cleanUpRunAtExit({
-      runId: this.runId,
-      stack: this.stack,
+    advertiseHost: string,
+    stack: { stackName: string; region: string | undefined },
+    destroyClient: () => void,
+  ) {
+    super(runId, tasks, advertiseHost, s, stack, {
+      active: (ids) => `${ids.length} ECS task(s) of run ${runId}`,
+      starting: `the ECS task being started for run ${runId}`,
       // the cluster named: the tasks are found without reading the stack (which a run with a placement of its own has not)
-      idArgs: ['--cluster', this.tasks.cluster, ...ids.flatMap((id) => ['--task-id', id])],
-      what: ids.length > 0 ? `${ids.length} ECS task(s) of run ${this.runId}` : `the ECS task being started for run ${this.runId}`,
-      waitSeconds: this.s.exitCleanupWaitSeconds,
-    });
+      cleanupArgs: (ids) => ['--cluster', tasks.cluster, ...ids.flatMap((id) => ['--task-id', id])],
+    }, destroyClient);
   }
 
-  cancel(h: TaskHandle): Promise<void> {
-    return this.tasks.stop(h, `riots run ${this.runId} stopped worker ${h.workerId}`, this.s.jobEndGraceSeconds * 1000, this.s.stopWaitSeconds * 1000);
-  }
-
-  status(h: TaskHandle): Promise<string> {
-    return this.tasks.status(h);
-  }
-
-  ended(h: TaskHandle): Promise<string> {
-    return h.ended;
+  protected start(workerId: number, command: string[], env: Record<string, string>): Promise<TaskHandle> {
+    return this.tasks.run(workerId, command, { ...this.s.taskEnvironment, ...env }, this.s);
   }
 
   describe(h: TaskHandle): string {
     return `task ${h.id.slice(h.id.lastIndexOf('/') + 1)}`;
-  }
-
-  async close(): Promise<void> {
-    this.tasks.stopPolling();
-    this.destroyClient();
-    const { ids, starting } = this.unended();
-    if (ids.length === 0 && !starting) this.keepTasksAtExit?.();
   }
 }
 
