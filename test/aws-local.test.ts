@@ -14,6 +14,7 @@ import { CancelJobCommand, DescribeComputeEnvironmentsCommand, DescribeJobDefini
 import { CreateStackCommand, DeleteStackCommand, DescribeStackEventsCommand, DescribeStacksCommand, UpdateStackCommand, type Stack } from '@aws-sdk/client-cloudformation';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { BatchDeleteImageCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, ListImagesCommand } from '@aws-sdk/client-ecr';
+import { DescribeTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { parseTemplate } from '../src/aws/local/cfnyaml.js';
 import { jobArgv, readDockerfile } from '../src/aws/local/dockerfile.js';
 import { WORKER_MALLOC_TUNABLES } from '../src/workers/malloc.js';
@@ -361,6 +362,30 @@ describe('local AWS endpoint', () => {
     assert.deepEqual(del.imageIds, [{ imageDigest: digest, imageTag: 'latest' }]);
     assert.equal(del.failures![0]!.failureCode, 'ImageNotFound');
     assert.deepEqual((await c.ecr.send(new ListImagesCommand({ repositoryName: 'riosecr' }))).imageIds, []);
+  });
+
+  it('DeleteStack fails while a task is active in the stack\'s ECS cluster, as on AWS', async () => {
+    aws.holdCluster('riosEcsCluster', 'held by the test');
+    try {
+      const run = await c.ecs.send(
+        new RunTaskCommand({
+          cluster: 'riosEcsCluster',
+          taskDefinition: outputs.EcsWorkerTaskDefinitionArn!,
+          launchType: 'FARGATE',
+          networkConfiguration: { awsvpcConfiguration: { subnets: outputs.BatchPrivateSubnets!.split(','), securityGroups: [outputs.BatchSecurityGroup!] } },
+        }),
+      );
+      const arn = run.tasks![0]!.taskArn!;
+      await c.cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
+      const failed = await waitFor('DELETE_FAILED', () => describeStack('RIOS'), (s) => s.StackStatus === 'DELETE_FAILED' && /EcsCluster/.test(s.StackStatusReason ?? ''));
+      assert.match(failed.StackStatusReason!, /The following resource\(s\) failed to delete: \[EcsCluster\]/);
+      const events = (await c.cfn.send(new DescribeStackEventsCommand({ StackName: 'RIOS' }))).StackEvents!;
+      assert.ok(events.some((e) => e.LogicalResourceId === 'EcsCluster' && e.ResourceStatus === 'DELETE_FAILED' && /ClusterContainsTasksException/.test(e.ResourceStatusReason ?? '')));
+      await c.ecs.send(new StopTaskCommand({ cluster: 'riosEcsCluster', task: arn }));
+      assert.equal((await c.ecs.send(new DescribeTasksCommand({ cluster: 'riosEcsCluster', tasks: [arn] }))).tasks![0]!.lastStatus, 'STOPPED');
+    } finally {
+      aws.holdCluster('riosEcsCluster', undefined);
+    }
   });
 
   it('deletes the stack: DELETE_COMPLETE, its objects gone, no job process left', async () => {

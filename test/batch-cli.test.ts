@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
+import { ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { RUN_ID_TAG, getStackOutputs, parseStackOutputs, maxWorkers, requireOutput } from '../src/aws/stack.js';
 import { shellWords } from '../src/cli/batch-shellwords.js';
@@ -327,14 +328,32 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     }
   });
 
-  test('delete --wait empties both repositories, then the stack is gone', async () => {
+  test('delete --wait empties both repositories, stops the ECS cluster\'s tasks, then the stack is gone', async () => {
     aws.putImage('riosecr', 'latest');
     aws.putImage('riosecr', 'old');
     aws.putImage('riosecrmain', 'latest');
+    // a task that never started (held cluster) would block the cluster's deletion, as on AWS
+    aws.holdCluster('riosEcsCluster', 'held by the test');
+    const out = JSON.parse((await riots(['batch', 'outputs', '--json'])).stdout) as Record<string, string>;
+    const ecs = new ECSClient({ endpoint: aws.url, region: aws.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const task = (
+      await ecs.send(
+        new RunTaskCommand({
+          cluster: 'riosEcsCluster',
+          taskDefinition: out.EcsWorkerTaskDefinitionArn!,
+          launchType: 'FARGATE',
+          networkConfiguration: { awsvpcConfiguration: { subnets: out.BatchPrivateSubnets!.split(','), securityGroups: [out.BatchSecurityGroup!] } },
+        }),
+      )
+    ).tasks![0]!;
+    ecs.destroy();
     const r = await riots(['batch', 'delete', '--wait', ...POLL]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /emptied BatchECR .*riosecr: 2 image\(s\) deleted/);
     assert.match(r.stdout, /emptied BatchECRMain .*riosecrmain: 1 image\(s\) deleted/);
+    assert.match(r.stdout, /stopped 1 task\(s\) of ECS cluster riosEcsCluster/);
+    const stopped = aws.state.findTask(task.taskArn!)!;
+    assert.deepEqual([stopped.lastStatus, stopped.stoppedReason], ['STOPPED', 'riots batch delete: the stack is being deleted']);
     assert.match(r.stdout, /stack RIOS: DELETE_COMPLETE|stack RIOS: deleted/);
     assert.equal(aws.state.repositories.has('riosecr'), false);
     assert.equal(aws.state.findQueue('riosJobQueueWorker'), undefined);

@@ -104,32 +104,40 @@ export interface ActiveTask {
   runId: string | undefined;
 }
 
-/** Of the given task ARNs, those DescribeTasks reports not stopped, with their riots run id. */
-async function describeTasks(e: EcsLoaded, cluster: string, arns: string[]): Promise<ActiveTask[]> {
+/**
+ * Of the given task ARNs, those DescribeTasks reports not STOPPED, with their riots run id.
+ * `stopping`: also those already told to stop (desired STOPPED) that have not yet stopped.
+ */
+export async function describeTasks(e: EcsLoaded, cluster: string, arns: string[], stopping = false): Promise<ActiveTask[]> {
   const found: ActiveTask[] = [];
   for (let i = 0; i < arns.length; i += 100) {
     const chunk = arns.slice(i, i + 100);
     const res = await awsCall(`DescribeTasks in cluster ${cluster}`, () => e.client.send(new e.sdk.DescribeTasksCommand({ cluster, tasks: chunk, include: ['TAGS'] })));
     for (const t of res.tasks ?? []) {
-      if (!t.taskArn || t.lastStatus === 'STOPPED' || t.desiredStatus === 'STOPPED') continue;
+      if (!t.taskArn || t.lastStatus === 'STOPPED' || (t.desiredStatus === 'STOPPED' && !stopping)) continue;
       found.push({ taskArn: t.taskArn, status: String(t.lastStatus), runId: t.tags?.find((x) => x.key === RUN_ID_TAG)?.value });
     }
   }
   return found;
 }
 
-/** Tasks of `cluster` not stopped (ListTasks, every page), described. */
-export async function activeTasks(e: EcsLoaded, cluster: string, startedBy?: string): Promise<ActiveTask[]> {
+/** The task ARNs of `cluster` with this desired status (ListTasks, every page). */
+export async function listTaskArns(e: EcsLoaded, cluster: string, desiredStatus: 'RUNNING' | 'STOPPED', startedBy?: string): Promise<string[]> {
   const arns: string[] = [];
   let nextToken: string | undefined;
   do {
     const res = await awsCall(`ListTasks of cluster ${cluster}`, () =>
-      e.client.send(new e.sdk.ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: 100, ...(startedBy ? { startedBy } : {}), ...(nextToken ? { nextToken } : {}) })),
+      e.client.send(new e.sdk.ListTasksCommand({ cluster, desiredStatus, maxResults: 100, ...(startedBy ? { startedBy } : {}), ...(nextToken ? { nextToken } : {}) })),
     );
     arns.push(...(res.taskArns ?? []));
     nextToken = res.nextToken;
   } while (nextToken);
-  return describeTasks(e, cluster, arns);
+  return arns;
+}
+
+/** Tasks of `cluster` not stopped and not told to stop, described. */
+export async function activeTasks(e: EcsLoaded, cluster: string, startedBy?: string): Promise<ActiveTask[]> {
+  return describeTasks(e, cluster, await listTaskArns(e, cluster, 'RUNNING', startedBy));
 }
 
 /** The ECS half: riots' tasks to stop in one cluster. Returns how many were found. */

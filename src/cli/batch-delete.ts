@@ -1,9 +1,11 @@
 /**
  * `riots batch delete`: empty both ECR repositories of the stack (CloudFormation cannot delete a
- * repository that holds images), then delete the stack.
+ * repository that holds images), stop the tasks of its ECS cluster (nor a cluster with active
+ * tasks), then delete the stack.
  */
 import { AwsError } from '../errors.js';
-import { awsCall, cloudFormation, ecr, sdkErrorText } from '../aws/clients.js';
+import { awsCall, cloudFormation, ecr, ecs, sdkErrorText } from '../aws/clients.js';
+import { describeTasks, listTaskArns } from './batch-cleanup.js';
 import { batchStackName, describeStack } from '../aws/stack.js';
 import {
   STACK_HELP,
@@ -27,7 +29,9 @@ const help = `usage: riots batch delete [options]
 
 Delete the riots AWS Batch stack and everything in it. The images in its two ECR repositories
 (BatchECR, BatchECRMain) are deleted first, since CloudFormation will not delete a repository
-that still holds images. Jobs still running are not waited for: run 'riots batch cleanup' first.
+that still holds images, and every task still active in its ECS cluster (CW_ECS) is stopped and
+waited for, since it will not delete a cluster with active tasks either. Batch jobs still running
+are terminated with their queues: run 'riots batch cleanup' first to end riots' jobs cleanly.
 
 options:
   --wait                 follow the deletion until the stack is gone; non-zero exit on failure
@@ -80,6 +84,33 @@ export async function emptyRepository(region: string | undefined, uri: string): 
   return unique.length;
 }
 
+/**
+ * Stop every task of `cluster` that is not STOPPED, and wait until ECS says they are.
+ * @returns how many there were. @throws {AwsError} naming those still active after `timeoutMs`.
+ */
+export async function stopClusterTasks(region: string | undefined, cluster: string, timeoutMs: number, pollMs: number): Promise<number> {
+  const e = await ecs(region);
+  try {
+    const listed = [...(await listTaskArns(e, cluster, 'RUNNING')), ...(await listTaskArns(e, cluster, 'STOPPED'))];
+    let active = await describeTasks(e, cluster, listed, true);
+    const count = active.length;
+    for (const t of await describeTasks(e, cluster, active.map((x) => x.taskArn))) {
+      await awsCall(`StopTask ${t.taskArn}`, () => e.client.send(new e.sdk.StopTaskCommand({ cluster, task: t.taskArn, reason: 'riots batch delete: the stack is being deleted' })));
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (active.length > 0) {
+      if (Date.now() >= deadline) {
+        throw new AwsError(`${active.length} task(s) of ECS cluster ${cluster} not STOPPED after ${timeoutMs / 1000} s (${active.map((t) => `${t.taskArn} ${t.status}`).join(', ')}); the stack cannot be deleted until they are`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
+      active = await describeTasks(e, cluster, active.map((x) => x.taskArn), true);
+    }
+    return count;
+  } finally {
+    e.client.destroy();
+  }
+}
+
 async function run(argv: string[]): Promise<number> {
   const parsed = parseOptions(argv, options, help);
   if (!parsed) return 0;
@@ -97,6 +128,11 @@ async function run(argv: string[]): Promise<number> {
     }
     const n = await emptyRepository(v.region, uri);
     out(`emptied ${key} ${uri}: ${n} image(s) deleted`);
+  }
+  const cluster = desc.outputs.EcsClusterName;
+  if (cluster !== undefined) {
+    const n = await stopClusterTasks(v.region, cluster, timeoutMs, pollMs);
+    out(n > 0 ? `stopped ${n} task(s) of ECS cluster ${cluster}` : `no active task in ECS cluster ${cluster}`);
   }
   const cfn = await cloudFormation(v.region);
   const after = await latestEventTime({ cfn, stack: desc.stackId });

@@ -7,10 +7,11 @@ import { BatchClient } from '@aws-sdk/client-batch';
 import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import { ECSClient } from '@aws-sdk/client-ecs';
 
 export function clients(url: string, region: string) {
   const cfg = { endpoint: url, region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
-  return { cfn: new CloudFormationClient(cfg), batch: new BatchClient(cfg), ecr: new ECRClient(cfg), ec2: new EC2Client(cfg) };
+  return { cfn: new CloudFormationClient(cfg), batch: new BatchClient(cfg), ecr: new ECRClient(cfg), ec2: new EC2Client(cfg), ecs: new ECSClient(cfg) };
 }
 
 /** Call `probe` until `done` says yes; fails after `timeoutMs` naming `what`. */

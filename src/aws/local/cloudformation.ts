@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseTemplate, type TemplateValue } from './cfnyaml.js';
 import { later, type LocalContext } from './context.js';
-import { conflicts, nonEmptyRepositories, provision, unprovision } from './provision.js';
+import { busyClusters, conflicts, nonEmptyRepositories, provision, unprovision } from './provision.js';
 import { TemplateError, TemplateEvaluator, resolveParameters, type EvaluatedStack } from './template.js';
 import { AwsApiError, queryList, queryStructList, required, requestId, xml, type QueryParams, type Reply, type XmlValue } from './wire.js';
 
@@ -225,12 +225,20 @@ export class CloudFormationService {
     this.stackEvent(stack, 'DELETE_IN_PROGRESS', 'User Initiated');
     later(this.ctx, this.ctx.stackDelayMs, () => {
       const full = nonEmptyRepositories(this.ctx, stack.stackName);
-      if (full.length > 0) {
+      const busy = busyClusters(this.ctx, stack.stackName);
+      if (full.length > 0 || busy.length > 0) {
+        const failed: string[] = [];
         for (const repo of full) {
           const r = stack.evaluated.resources.find((x) => x.type === 'AWS::ECR::Repository' && x.physicalId === repo)!;
           this.event(stack, r.logicalId, repo, r.type, 'DELETE_FAILED', `The repository with name '${repo}' in registry with id '${this.ctx.accountId}' cannot be deleted because it still contains images`);
+          failed.push(repo);
         }
-        this.stackEvent(stack, 'DELETE_FAILED', `The following resource(s) failed to delete: [${full.join(', ')}].`);
+        for (const cluster of busy) {
+          const r = stack.evaluated.resources.find((x) => x.type === 'AWS::ECS::Cluster' && x.physicalId === cluster)!;
+          this.event(stack, r.logicalId, cluster, r.type, 'DELETE_FAILED', `Error occurred during operation 'DeleteClusters SDK Error: The Cluster cannot be deleted while Tasks are active. (Service: Ecs, Status Code: 400, Error Code: ClusterContainsTasksException)'`);
+          failed.push(r.logicalId);
+        }
+        this.stackEvent(stack, 'DELETE_FAILED', `The following resource(s) failed to delete: [${failed.join(', ')}].`);
         return;
       }
       unprovision(this.ctx, stack.stackName, { terminateJobs: true });

@@ -170,6 +170,12 @@ export function nonEmptyRepositories(ctx: LocalContext, stackName: string): stri
   return [...ctx.state.repositories.values()].filter((r) => r.stackName === stackName && r.images.size > 0).map((r) => r.name);
 }
 
+/** Clusters of a stack with tasks not yet STOPPED (AWS refuses to delete them: ClusterContainsTasksException). */
+export function busyClusters(ctx: LocalContext, stackName: string): string[] {
+  const { state } = ctx;
+  return [...state.ecsClusters.values()].filter((c) => c.stackName === stackName && [...state.tasks.values()].some((t) => t.clusterArn === c.arn && t.lastStatus !== 'STOPPED')).map((c) => c.name);
+}
+
 /** Remove a stack's objects; jobs still active in its queues are terminated, as AWS does. */
 export function unprovision(ctx: LocalContext, stackName: string, opts: { terminateJobs: boolean }): void {
   const { state } = ctx;
@@ -177,10 +183,6 @@ export function unprovision(ctx: LocalContext, stackName: string, opts: { termin
     const queues = new Set([...state.jobQueues.values()].filter((q) => q.stackName === stackName).map((q) => q.arn));
     for (const job of state.jobs.values()) {
       if (queues.has(job.jobQueue) && ACTIVE_STATUSES.includes(job.status)) ctx.jobs.terminate(job.jobId, 'Job queue deleted');
-    }
-    const clusters = new Set([...state.ecsClusters.values()].filter((c) => c.stackName === stackName).map((c) => c.arn));
-    for (const task of state.tasks.values()) {
-      if (clusters.has(task.clusterArn) && task.lastStatus !== 'STOPPED') ctx.jobs.stopTask(task.taskId, 'ServiceSchedulerInitiated', 'Cluster deleted');
     }
   }
   const maps: Map<string, { stackName: string }>[] = [state.computeEnvironments, state.jobQueues, state.jobDefinitions, state.repositories, state.securityGroups, state.ecsClusters, state.taskDefinitions];
