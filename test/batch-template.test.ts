@@ -125,7 +125,7 @@ describe('aws/batch.yaml', () => {
   it('has the ECS cluster and a Fargate task definition of the worker image for CW_ECS', () => {
     const t = fresh();
     const [cluster] = resourcesOfType(t, 'AWS::ECS::Cluster');
-    assert.deepEqual(cluster!.Properties.CapacityProviders, ['FARGATE']);
+    assert.deepEqual(cluster!.Properties.CapacityProviders, ['FARGATE', 'FARGATE_SPOT']);
     const [td] = resourcesOfType(t, 'AWS::ECS::TaskDefinition');
     const p = td!.Properties;
     assert.deepEqual(p.RequiresCompatibilities, ['FARGATE']);

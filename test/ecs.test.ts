@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
 import { apply } from '../src/applier/apply.js';
 import '../src/workers/index.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
@@ -148,6 +148,34 @@ describe('CW_ECS on the local endpoint', () => {
     }
   });
 
+  test('FARGATE_SPOT: tasks on the Spot provider; one interrupted mid-run has its blocks re-run, the output is identical', async () => {
+    const log = new EventLog();
+    const out = path.join(dir, 'spot.tif');
+    let victim: string | undefined;
+    log.on((e) => {
+      if (e.event === 'result' && victim === undefined && e.workerId === 1) {
+        victim = log.of('launched').find((l) => l.workerId === 1)!.handle.slice(5);
+        aws.interruptSpotTask(victim);
+      }
+    });
+    try {
+      await apply(combine, inputs, { out }, { controls: ecsControls(2, { capacityProvider: 'FARGATE_SPOT' }), otherArgs: { busyMs: 40 } });
+      assert.ok(victim, 'worker 1 produced a result and its task was interrupted');
+      assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
+      const lost = log.of('lost').find((e) => e.workerId === 1);
+      assert.ok(lost, 'worker 1 was declared lost');
+      const tasks = await tasksOf(log);
+      for (const t of tasks) assert.equal(t.capacityProviderName, 'FARGATE_SPOT', 'every task ran on the Spot provider');
+      const t = tasks.find((x) => x.taskArn!.endsWith(victim!))!;
+      assert.deepEqual([t.stopCode, t.stoppedReason], ['SpotInterruption', 'Your Spot Task was interrupted.']);
+      await assertNothingRunning();
+    } finally {
+      log.close();
+    }
+    // the strategy must name a provider of the cluster: an unknown setting is refused before any task
+    assert.throws(() => ecsSettings({ capacityProvider: 'SPOT' }), /capacityProvider must be 'FARGATE' or 'FARGATE_SPOT'/);
+  });
+
   test('tasks that never leave PROVISIONING: the barrier timeout names each task and its state, and every task is stopped', async () => {
     const log = new EventLog();
     aws.holdCluster(CLUSTER, 'held by the test');
@@ -236,18 +264,16 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
     // two tasks of a made-up run, and one without riots' tag, all held in PROVISIONING
     aws.holdCluster(CLUSTER, 'held by the test');
     const run = (tags: { key: string; value: string }[], startedBy: string) =>
-      import('@aws-sdk/client-ecs').then(({ RunTaskCommand }) =>
-        ecs.send(
-          new RunTaskCommand({
-            cluster: CLUSTER,
-            taskDefinition: outputs.EcsWorkerTaskDefinitionArn,
-            launchType: 'FARGATE',
-            count: startedBy === 'someone-else' ? 1 : 2,
-            startedBy,
-            tags,
-            networkConfiguration: { awsvpcConfiguration: { subnets: outputs.BatchPrivateSubnets!.split(','), securityGroups: [outputs.BatchSecurityGroup!] } },
-          }),
-        ),
+      ecs.send(
+        new RunTaskCommand({
+          cluster: CLUSTER,
+          taskDefinition: outputs.EcsWorkerTaskDefinitionArn,
+          launchType: 'FARGATE',
+          count: startedBy === 'someone-else' ? 1 : 2,
+          startedBy,
+          tags,
+          networkConfiguration: { awsvpcConfiguration: { subnets: outputs.BatchPrivateSubnets!.split(','), securityGroups: [outputs.BatchSecurityGroup!] } },
+        }),
       );
     const riots = ((await run([{ key: RUN_ID_TAG, value: 'riots-test-cleanup' }], 'riots-test-cleanup')).tasks ?? []).map((t) => t.taskArn!);
     const other = ((await run([], 'someone-else')).tasks ?? []).map((t) => t.taskArn!);
@@ -313,5 +339,10 @@ describe('CW_ECS settings', () => {
     );
     assert.match(err.message, /RunTask of worker 0 in cluster riosEcsCluster failed: InvalidParameterException: .*sg-doesnotexist/);
     await assertNothingRunning();
+    // the endpoint refuses what AWS refuses of a strategy: a provider the cluster lacks, or a strategy with a launch type
+    const net = { awsvpcConfiguration: { subnets: outputs.BatchPrivateSubnets!.split(','), securityGroups: [outputs.BatchSecurityGroup!] } };
+    const base = { cluster: CLUSTER, taskDefinition: outputs.EcsWorkerTaskDefinitionArn, networkConfiguration: net };
+    await assert.rejects(ecs.send(new RunTaskCommand({ ...base, capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT' }], launchType: 'FARGATE' })), /Specifying both a launch type and capacity provider strategy/);
+    await assert.rejects(ecs.send(new RunTaskCommand({ ...base, capacityProviderStrategy: [{ capacityProvider: 'MY_ASG' }] })), /not associated with the cluster/);
   });
 });

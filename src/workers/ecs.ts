@@ -24,6 +24,8 @@
  * - `cluster`, `taskDefinition`, `containerName`, `subnets`, `securityGroups`: override the
  *   stack's outputs (with all five given, no stack is read). `assignPublicIp` (false).
  * - `cpu`, `memory`: task-level overrides (Fargate sizes: '1024', '4096').
+ * - `capacityProvider`: 'FARGATE' (default) or 'FARGATE_SPOT' (up to ~70% cheaper; Fargate may
+ *   take a task back with two minutes' notice, and its blocks are then re-run by the others).
  * - `taskEnvironment`: more environment variables for the worker container.
  * - `pollSeconds` (5), `jobEndGraceSeconds` (5), `stopWaitSeconds` (60),
  *   `exitCleanupWaitSeconds` (30): as for CW_AWSBATCH.
@@ -63,6 +65,7 @@ export interface EcsSettings {
   assignPublicIp: boolean;
   cpu: string | undefined;
   memory: string | undefined;
+  capacityProvider: 'FARGATE' | 'FARGATE_SPOT';
   taskEnvironment: Record<string, string>;
   pollSeconds: number;
   jobEndGraceSeconds: number;
@@ -105,6 +108,10 @@ export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettin
     if (typeof v !== 'string') throw new ControlsError(`computeWorkerExtraParams.taskEnvironment.${k} must be a string`);
     if (k === CHANNEL_KEY_ENV) throw new ControlsError(`computeWorkerExtraParams.taskEnvironment may not set ${k} (riots sets it)`);
   }
+  const capacityProvider = extra.capacityProvider ?? 'FARGATE';
+  if (capacityProvider !== 'FARGATE' && capacityProvider !== 'FARGATE_SPOT') {
+    throw new ControlsError(`computeWorkerExtraParams.capacityProvider must be 'FARGATE' or 'FARGATE_SPOT' (got ${JSON.stringify(capacityProvider)})`);
+  }
   if (extra.assignPublicIp !== undefined && typeof extra.assignPublicIp !== 'boolean') {
     throw new ControlsError('computeWorkerExtraParams.assignPublicIp must be true or false');
   }
@@ -121,6 +128,7 @@ export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettin
     assignPublicIp: extra.assignPublicIp === true,
     cpu: size('cpu'),
     memory: size('memory'),
+    capacityProvider,
     taskEnvironment: env as Record<string, string>,
     pollSeconds: num('pollSeconds', 5),
     jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
@@ -228,7 +236,8 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
         new e.sdk.RunTaskCommand({
           cluster: p.cluster,
           taskDefinition: p.taskDefinition,
-          launchType: 'FARGATE',
+          // on demand: the FARGATE launch type; Spot: a strategy of the cluster's FARGATE_SPOT provider
+          ...(s.capacityProvider === 'FARGATE_SPOT' ? { capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] } : { launchType: 'FARGATE' }),
           count: 1,
           startedBy: runId,
           group: `riots:${runId}`,

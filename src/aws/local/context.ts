@@ -13,7 +13,7 @@ export interface JobControl {
   /** Start following an ECS task just created by RunTask (PROVISIONING -> … -> RUNNING). */
   taskCreated(taskId: string): void;
   /** Stop an ECS task: kill its process, or stop it before it starts. */
-  stopTask(taskId: string, stopCode: 'UserInitiated' | 'ServiceSchedulerInitiated', reason: string): void;
+  stopTask(taskId: string, stopCode: 'UserInitiated' | 'ServiceSchedulerInitiated' | 'SpotInterruption', reason: string): void;
 }
 
 export interface LocalContext {

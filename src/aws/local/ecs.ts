@@ -72,7 +72,7 @@ export class EcsService {
             pendingTasksCount: tasks.filter((t) => ['PROVISIONING', 'PENDING', 'ACTIVATING'].includes(t.lastStatus)).length,
             activeServicesCount: 0,
             registeredContainerInstancesCount: 0,
-            capacityProviders: ['FARGATE'],
+            capacityProviders: c.capacityProviders,
           });
         }
         return jsonReply({ clusters, failures }, JSON11);
@@ -116,7 +116,21 @@ export class EcsService {
     if (!def) throw invalid('TaskDefinition not found.');
     const count = body.count === undefined ? 1 : Number(body.count);
     if (!Number.isInteger(count) || count < 1 || count > 10) throw invalid('Count must be between 1 and 10.');
-    const launchType = body.launchType === undefined ? 'EC2' : String(body.launchType);
+    const strategy = asList(body.capacityProviderStrategy).map(asRecord);
+    if (strategy.length > 0 && body.launchType !== undefined) {
+      throw invalid('Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.');
+    }
+    let capacityProviderName: string | undefined;
+    if (strategy.length > 0) {
+      for (const s of strategy) {
+        if (!cluster.capacityProviders.includes(String(s.capacityProvider))) {
+          throw invalid('The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.');
+        }
+      }
+      // the provider with the largest weight (a mixed strategy spreads tasks; riots asks for one provider)
+      capacityProviderName = String(strategy.reduce((a, b) => (Number(b.weight ?? 0) > Number(a.weight ?? 0) ? b : a)).capacityProvider);
+    }
+    const launchType = capacityProviderName !== undefined ? 'FARGATE' : body.launchType === undefined ? 'EC2' : String(body.launchType);
     if (launchType === 'FARGATE' && !def.requiresCompatibilities.includes('FARGATE')) {
       throw invalid('Task definition does not support launch_type FARGATE.');
     }
@@ -153,6 +167,7 @@ export class EcsService {
         lastStatus: 'PROVISIONING',
         desiredStatus: 'RUNNING',
         launchType,
+        ...(capacityProviderName !== undefined ? { capacityProviderName } : {}),
         cpu: def.cpu,
         memory: def.memory,
         ...(startedBy !== undefined ? { startedBy } : {}),
@@ -198,6 +213,7 @@ export class EcsService {
       lastStatus: t.lastStatus,
       desiredStatus: t.desiredStatus,
       launchType: t.launchType,
+      capacityProviderName: t.capacityProviderName,
       cpu: t.cpu,
       memory: t.memory,
       startedBy: t.startedBy,

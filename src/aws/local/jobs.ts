@@ -306,7 +306,7 @@ export class JobRunner implements JobControl {
     task.stoppedAt = Date.now();
   }
 
-  stopTask(taskId: string, stopCode: 'UserInitiated' | 'ServiceSchedulerInitiated', reason: string): void {
+  stopTask(taskId: string, stopCode: 'UserInitiated' | 'ServiceSchedulerInitiated' | 'SpotInterruption', reason: string): void {
     const task = this.ctx.state.tasks.get(taskId);
     if (!task || task.lastStatus === 'STOPPED' || task.desiredStatus === 'STOPPED') return;
     task.desiredStatus = 'STOPPED';

@@ -108,7 +108,13 @@ export function provision(ctx: LocalContext, stackName: string, resources: Evalu
         break;
       }
       case 'AWS::ECS::Cluster':
-        state.ecsClusters.set(r.physicalId, { name: r.physicalId, arn: r.attributes.Arn!, stackName, ...(clusterHolds.get(r.physicalId) !== undefined ? { holdReason: clusterHolds.get(r.physicalId)! } : {}) });
+        state.ecsClusters.set(r.physicalId, {
+          name: r.physicalId,
+          arn: r.attributes.Arn!,
+          stackName,
+          capacityProviders: asList(p.CapacityProviders).map(String),
+          ...(clusterHolds.get(r.physicalId) !== undefined ? { holdReason: clusterHolds.get(r.physicalId)! } : {}),
+        });
         break;
       case 'AWS::ECS::TaskDefinition': {
         const nameRev = lastPart(r.physicalId);

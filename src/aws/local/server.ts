@@ -62,6 +62,12 @@ export interface LocalAws {
   holdQueue(queue: string, reason: string | undefined): void;
   /** Tasks of ECS cluster `cluster` (name or ARN) stay PROVISIONING (as when Fargate has no capacity); undefined lets them start. */
   holdCluster(cluster: string, reason: string | undefined): void;
+  /**
+   * Interrupt a FARGATE_SPOT task as Fargate does when it takes the capacity back: SIGTERM, then
+   * SIGKILL after the grace period, STOPPED with stopCode SpotInterruption.
+   * @throws when the task (id or ARN) is unknown or not on FARGATE_SPOT.
+   */
+  interruptSpotTask(task: string): void;
   /** Set a queue ENABLED or DISABLED (as UpdateJobQueue does). */
   setQueueState(queue: string, state: 'ENABLED' | 'DISABLED'): void;
   /** Register an image in a repository (as a push would), optionally mapping a Dockerfile to it. */
@@ -231,6 +237,12 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       if (!c) throw new AwsApiError('ClusterNotFoundException', `Cluster ${ref} not found`);
       if (reason === undefined) delete c.holdReason;
       else c.holdReason = reason;
+    },
+    interruptSpotTask(ref) {
+      const t = state.findTask(ref);
+      if (!t) throw new Error(`no ECS task ${ref}`);
+      if (t.capacityProviderName !== 'FARGATE_SPOT') throw new Error(`task ${ref} does not run on FARGATE_SPOT (${t.capacityProviderName ?? t.launchType})`);
+      runner.stopTask(t.taskId, 'SpotInterruption', 'Your Spot Task was interrupted.');
     },
     setQueueState(ref, s) {
       queue(ref).state = s;

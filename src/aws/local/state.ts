@@ -66,6 +66,8 @@ export interface EcsCluster {
   name: string;
   arn: string;
   stackName: string;
+  /** FARGATE, FARGATE_SPOT: what RunTask's capacityProviderStrategy may name. */
+  capacityProviders: string[];
   /** Set by tests: tasks of this cluster stay PROVISIONING with this reason (as when Fargate has no capacity). */
   holdReason?: string;
 }
@@ -100,6 +102,8 @@ export interface EcsTask {
   lastStatus: EcsTaskStatus;
   desiredStatus: 'RUNNING' | 'STOPPED';
   launchType: string;
+  /** With a capacityProviderStrategy: the provider that runs it (FARGATE_SPOT can be interrupted). */
+  capacityProviderName?: string;
   cpu: string;
   memory: string;
   startedBy?: string;
