@@ -44,7 +44,7 @@ import { advertisedChannelAddress } from '../aws/netaddr.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../aws/stack.js';
 import { ControlsError } from '../errors.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
-import { extraSeconds } from './launcher.js';
+import { extraEnvironment, extraSeconds, extraString } from './launcher.js';
 import { AwsRunLauncher } from './awsrun.js';
 import { ChannelWorkerBackend } from './remote.js';
 
@@ -62,26 +62,11 @@ export interface AwsBatchSettings {
 /** Read the CW_AWSBATCH settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function awsBatchSettings(extra: Readonly<Record<string, unknown>>): AwsBatchSettings {
   const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
-  const str = (k: string): string | undefined => {
-    const v = extra[k];
-    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty string`);
-    return v as string | undefined;
-  };
-  const env = extra.jobEnvironment ?? {};
-  if (typeof env !== 'object' || env === null || Array.isArray(env)) {
-    throw new ControlsError('computeWorkerExtraParams.jobEnvironment must be an object of NAME: value strings');
-  }
-  for (const [k, v] of Object.entries(env)) {
-    if (typeof v !== 'string') throw new ControlsError(`computeWorkerExtraParams.jobEnvironment.${k} must be a string`);
-    if (k === CHANNEL_KEY_ENV || k.startsWith('AWS_BATCH')) {
-      throw new ControlsError(`computeWorkerExtraParams.jobEnvironment may not set ${k} (riots or AWS Batch sets it)`);
-    }
-  }
   return {
     channelAddress: extra.channelAddress,
-    stackName: str('stackName'),
-    region: str('region'),
-    jobEnvironment: env as Record<string, string>,
+    stackName: extraString(extra, 'stackName'),
+    region: extraString(extra, 'region'),
+    jobEnvironment: extraEnvironment(extra, 'jobEnvironment', (k) => k === CHANNEL_KEY_ENV || k.startsWith('AWS_BATCH'), 'riots or AWS Batch'),
     pollSeconds: num('pollSeconds', 5),
     jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
     terminateWaitSeconds: num('terminateWaitSeconds', 60, true),

@@ -42,7 +42,7 @@ import { AwsError, ControlsError } from '../errors.js';
 import { newRunId } from './awsbatch.js';
 import { AwsRunLauncher } from './awsrun.js';
 import { CHANNEL_KEY_ENV } from './channeladdr.js';
-import { extraSeconds } from './launcher.js';
+import { extraEnvironment, extraSeconds, extraString } from './launcher.js';
 import { ChannelWorkerBackend } from './remote.js';
 
 export type EcsLoaded = Loaded<typeof EcsSdk, EcsSdk.ECSClient>;
@@ -78,11 +78,7 @@ const PLACEMENT_KEYS = ['cluster', 'taskDefinition', 'containerName', 'subnets',
 /** Read the CW_ECS settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettings {
   const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
-  const str = (k: string): string | undefined => {
-    const v = extra[k];
-    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty string`);
-    return v as string | undefined;
-  };
+  const str = (k: string): string | undefined => extraString(extra, k);
   const list = (k: string): string[] | undefined => {
     const v = extra[k];
     if (v === undefined) return undefined;
@@ -100,14 +96,7 @@ export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettin
     }
     return String(v);
   };
-  const env = extra.taskEnvironment ?? {};
-  if (typeof env !== 'object' || env === null || Array.isArray(env)) {
-    throw new ControlsError('computeWorkerExtraParams.taskEnvironment must be an object of NAME: value strings');
-  }
-  for (const [k, v] of Object.entries(env)) {
-    if (typeof v !== 'string') throw new ControlsError(`computeWorkerExtraParams.taskEnvironment.${k} must be a string`);
-    if (k === CHANNEL_KEY_ENV) throw new ControlsError(`computeWorkerExtraParams.taskEnvironment may not set ${k} (riots sets it)`);
-  }
+  const env = extraEnvironment(extra, 'taskEnvironment', (k) => k === CHANNEL_KEY_ENV, 'riots');
   const capacityProvider = extra.capacityProvider ?? 'FARGATE';
   if (capacityProvider !== 'FARGATE' && capacityProvider !== 'FARGATE_SPOT') {
     throw new ControlsError(`computeWorkerExtraParams.capacityProvider must be 'FARGATE' or 'FARGATE_SPOT' (got ${JSON.stringify(capacityProvider)})`);
@@ -129,7 +118,7 @@ export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettin
     cpu: size('cpu'),
     memory: size('memory'),
     capacityProvider,
-    taskEnvironment: env as Record<string, string>,
+    taskEnvironment: env,
     pollSeconds: num('pollSeconds', 5),
     jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
     stopWaitSeconds: num('stopWaitSeconds', 60, true),

@@ -122,6 +122,28 @@ export function extraSeconds(extra: Readonly<Record<string, unknown>>, k: string
   return v;
 }
 
+/** A non-empty string setting of computeWorkerExtraParams, or undefined. @throws {ControlsError} naming the setting. */
+export function extraString(extra: Readonly<Record<string, unknown>>, k: string): string | undefined {
+  const v = extra[k];
+  if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty string`);
+  return v as string | undefined;
+}
+
+/**
+ * An environment setting of computeWorkerExtraParams (NAME: value strings, default none) for the
+ * workers' jobs or tasks. `reserved(name)` is true for names riots or the service sets.
+ * @throws {ControlsError} naming the setting and the variable.
+ */
+export function extraEnvironment(extra: Readonly<Record<string, unknown>>, k: string, reserved: (name: string) => boolean, who: string): Record<string, string> {
+  const env = extra[k] ?? {};
+  if (typeof env !== 'object' || env === null || Array.isArray(env)) throw new ControlsError(`computeWorkerExtraParams.${k} must be an object of NAME: value strings`);
+  for (const [name, v] of Object.entries(env)) {
+    if (typeof v !== 'string') throw new ControlsError(`computeWorkerExtraParams.${k}.${name} must be a string`);
+    if (reserved(name)) throw new ControlsError(`computeWorkerExtraParams.${k} may not set ${name} (${who} sets it)`);
+  }
+  return env as Record<string, string>;
+}
+
 /** Read the shared settings from computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function channelBackendSettings(extra: Readonly<Record<string, unknown>>): ChannelBackendSettings {
   const num = (k: string, dflt: number, integer = false): number => {
