@@ -14,9 +14,9 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChannelClient, ChannelServer, type WorkerConnection } from '../src/workers/channel.js';
-import { readChannelAddrFile, writeChannelAddrFile } from '../src/workers/channeladdr.js';
-import type { TaskSpec, WireBlock, WorkerToMain } from '../src/workers/protocol.js';
+import { ChannelClient, ChannelServer, type WorkerConnection } from '../src/workers/channel/channel.js';
+import { readChannelAddrFile, writeChannelAddrFile } from '../src/workers/channel/address.js';
+import type { TaskSpec, WireBlock, WorkerToMain } from '../src/workers/channel/protocol.js';
 
 const SIDE = 256;
 const BLOCK_BYTES = SIDE * SIDE * 4;

@@ -1,5 +1,5 @@
 /**
- * What glibc's malloc settings for riots's workers (src/workers/malloc.ts) change on this machine:
+ * What glibc's malloc settings for riots's workers (src/workers/pool/malloc.ts) change on this machine:
  * 1. fresh against reused 256 KiB buffers (CPU time and page faults of 2000 fills);
  * 2. W1 (built riots, each run plain node running bench/lib/w1-run.mjs), sequential and with 2
  *    CW_SUBPROC workers that do not read, with and without the same settings for the main process
@@ -15,7 +15,7 @@ import { buildRiots } from './lib/built.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runMeasuredAsync } from './lib/measure.js';
 import { writeW1MeanModule } from './lib/w1fn.js';
-import { WORKER_MALLOC_TUNABLES } from '../src/workers/malloc.js';
+import { WORKER_MALLOC_TUNABLES } from '../src/workers/pool/malloc.js';
 
 const { values } = parseArgs({ options: { pairs: { type: 'string', default: '4' }, size: { type: 'string', default: '6000' } } });
 const pairs = Number(values.pairs);
@@ -51,7 +51,7 @@ for (const [label, reuse, tunables] of [
 
 const riots = buildRiots();
 mkdirSync(OUT, { recursive: true });
-const fnModule = writeW1MeanModule(path.join(OUT, 'w1-fn-dist.mjs'), path.join(riots, 'dist', 'workers', 'userfunction.js'));
+const fnModule = writeW1MeanModule(path.join(OUT, 'w1-fn-dist.mjs'), path.join(riots, 'dist', 'index.js'));
 const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);

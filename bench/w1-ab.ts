@@ -31,7 +31,7 @@ const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const versions = [
   { label: `before (${values.before!})`, root: buildRiots(values.before!) },
   { label: 'after (this checkout)', root: buildRiots() },
-].map((v, i) => ({ ...v, fn: writeW1MeanModule(path.join(OUT, `w1-ab-fn-${i}.mjs`), path.join(v.root, 'dist', 'workers', 'userfunction.js')), times: [] as number[] }));
+].map((v, i) => ({ ...v, fn: writeW1MeanModule(path.join(OUT, `w1-ab-fn-${i}.mjs`), path.join(v.root, 'dist', 'index.js')), times: [] as number[] }));
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
 const out = path.join(OUT, `w1-ab-${size}.tif`);

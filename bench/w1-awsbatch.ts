@@ -44,7 +44,7 @@ if (process.argv[2] === '--run') {
   let t0 = performance.now();
   if (process.env.RIOTS_BENCH_TRACE) {
     const { default: diagnostics } = await import('node:diagnostics_channel');
-    const { WORKER_EVENTS } = (await import(riotsRoot ? fromRoot('workers/remote.js') : '../src/workers/remote.js')) as typeof import('../src/workers/remote.js');
+    const { WORKER_EVENTS } = (await import(riotsRoot ? fromRoot('index.js') : '../src/index.js')) as typeof import('../src/index.js');
     const firstResult = new Set<number>();
     let last = '';
     diagnostics.subscribe(WORKER_EVENTS, (m) => {
@@ -81,8 +81,8 @@ const builtRoot = workersFrom === 'built' || mainFrom === 'built' ? buildRiots()
 const mainRoot = mainFrom === 'built' ? builtRoot! : '';
 // the user function imports defineUserFunction from the riots the main runs
 const fnPath = mainRoot
-  ? writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn-dist.mjs'), path.join(mainRoot, 'dist', 'workers', 'userfunction.js'))
-  : writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn.ts'), path.join(ROOT, 'src', 'workers', 'userfunction.ts'));
+  ? writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn-dist.mjs'), path.join(mainRoot, 'dist', 'index.js'))
+  : writeW1MeanModule(path.join(OUT, 'w1-awsbatch-fn.ts'), path.join(ROOT, 'src', 'index.ts'));
 
 const runChild = (args: string[], env: NodeJS.ProcessEnv) => runApplyChild(path.join(import.meta.dirname, 'w1-awsbatch.ts'), args, env);
 

@@ -18,13 +18,13 @@ import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { buildRiots } from './lib/built.js';
 import { writeW1MeanModule } from './lib/w1fn.js';
 import { machine, median, runMeasured } from './lib/measure.js';
-import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from '../src/workers/malloc.js';
+import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from '../src/workers/pool/malloc.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '5' } } });
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const riots = buildRiots();
-const fn = writeW1MeanModule(path.join(OUT, 'w1-floor-fn.mjs'), path.join(riots, 'dist', 'workers', 'userfunction.js'));
+const fn = writeW1MeanModule(path.join(OUT, 'w1-floor-fn.mjs'), path.join(riots, 'dist', 'index.js'));
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
 const out = path.join(OUT, `w1-floor-${size}.tif`);

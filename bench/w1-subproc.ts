@@ -63,7 +63,7 @@ const readModes = values['workers-read'] === 'both' ? [false, true] : [values['w
 
 mkdirSync(OUT, { recursive: true });
 const fnPath = path.join(OUT, riotsRoot ? 'w1-subproc-fn-dist.mjs' : 'w1-subproc-fn.ts');
-const ufModule = riotsRoot ? path.join(riotsRoot, 'dist', 'workers', 'userfunction.js') : path.join(ROOT, 'src', 'workers', 'userfunction.js');
+const ufModule = riotsRoot ? path.join(riotsRoot, 'dist', 'index.js') : path.join(ROOT, 'src', 'index.ts');
 writeW1MeanModule(fnPath, ufModule);
 
 // Built riots: each run is plain node running bench/lib/w1-run.mjs, as a user's script with riots

@@ -24,7 +24,7 @@ const sizes = values.sizes!.split(',').map(Number);
 const repeats = Number(values.repeats);
 const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const riots = buildRiots();
-const fnModule = writeW1MeanModule(path.join(OUT, 'w1-fn-dist.mjs'), path.join(riots, 'dist', 'workers', 'userfunction.js'));
+const fnModule = writeW1MeanModule(path.join(OUT, 'w1-fn-dist.mjs'), path.join(riots, 'dist', 'index.js'));
 
 const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
 console.log(`W1 on ${machine()}`);

@@ -31,7 +31,6 @@ const { values, positionals } = parseArgs({
 
 if (values.run) {
   const [a, b, out, stats] = positionals;
-  await import('../src/applier/gridsources.js'); // the grid layer's source builder
   const { apply } = await import('../src/index.js');
   const t0 = performance.now();
   const r = await apply(

@@ -3,6 +3,7 @@
  * TypedArray of the raster's data type.
  */
 import { allocate, dataTypeOf, isDataType, TYPED_ARRAY, type DataType, type TypedArrayFor } from './dtypes.js';
+import { ProtocolError } from './errors.js';
 
 export class Block<D extends DataType = DataType> {
   /** The pixels, band-major: index = (band * rows + row) * cols + col. */
@@ -128,4 +129,46 @@ export type BlockAssociations = Record<string, Block | Block[]>;
 
 export function isBlock(v: unknown): v is Block {
   return v instanceof Block;
+}
+
+/** One block of a {@link BlockAssociations}: its image name and, in a list, its position. */
+export interface NamedBlock<B = Block> {
+  name: string;
+  listIndex: number | null;
+  block: B;
+}
+
+/** The blocks of `a` one by one, lists in order: how blocks travel to and from a worker. */
+export function flattenBlocks(a: BlockAssociations): NamedBlock[] {
+  const out: NamedBlock[] = [];
+  for (const [name, v] of Object.entries(a)) {
+    if (Array.isArray(v)) v.forEach((block, i) => out.push({ name, listIndex: i, block }));
+    else out.push({ name, listIndex: null, block: v });
+  }
+  return out;
+}
+
+/**
+ * Blocks back under their names, the inverse of {@link flattenBlocks}.
+ * @throws {ProtocolError} when a name comes twice, is both a block and a list, or a list has gaps.
+ */
+export function assembleBlocks(blocks: Iterable<NamedBlock>): BlockAssociations {
+  const out: BlockAssociations = {};
+  for (const { name, listIndex, block } of blocks) {
+    const have = out[name];
+    if (listIndex === null) {
+      if (have !== undefined) throw new ProtocolError(`block '${name}' appears twice`);
+      out[name] = block;
+      continue;
+    }
+    if (have !== undefined && !Array.isArray(have)) throw new ProtocolError(`block '${name}' is both a single block and a list`);
+    const list = have ?? [];
+    if (list[listIndex] !== undefined) throw new ProtocolError(`block '${name}[${listIndex}]' appears twice`);
+    list[listIndex] = block;
+    out[name] = list;
+  }
+  for (const [name, v] of Object.entries(out)) {
+    if (Array.isArray(v) && Array.from(v, (b) => b === undefined).includes(true)) throw new ProtocolError(`list '${name}' has missing blocks`);
+  }
+  return out;
 }

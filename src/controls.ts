@@ -9,7 +9,7 @@
 import { ControlsError } from './errors.js';
 import { isDataType, type DataType } from './dtypes.js';
 import type { PixelGridSpec } from './grid.js';
-import type { ConcurrencyStyleInit } from './workers/concurrency.js';
+import type { ConcurrencyStyleInit } from './concurrency.js';
 
 export type Footprint = 'intersection' | 'union' | 'reference';
 export const FOOTPRINTS: readonly Footprint[] = ['intersection', 'union', 'reference'];

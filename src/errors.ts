@@ -48,7 +48,9 @@ export type ErrorCode =
   | 'PROTOCOL'
   | 'AWS'
   | 'INTERRUPTED'
-  | 'GDAL';
+  | 'GDAL'
+  | 'SCHEDULER_COMMAND'
+  | 'USAGE';
 
 export interface RiotsErrorOptions extends ErrorContext {
   cause?: unknown;
@@ -132,6 +134,20 @@ export class WorkerError extends RiotsError {
 export class WorkerLostError extends WorkerError {
   override readonly code = 'WORKER_LOST' as const;
 }
+/** A cluster scheduler's command (sbatch, qstat, ...) failed: its own words, and its exit code (undefined: it did not run to an end). */
+export class SchedulerCommandError extends WorkerError {
+  override readonly code = 'SCHEDULER_COMMAND' as const;
+  readonly exitCode: number | undefined;
+  readonly stdout: string;
+  readonly stderr: string;
+  constructor(message: string, options: RiotsErrorOptions & { exitCode?: number; stdout?: string; stderr?: string } = {}) {
+    const { exitCode, stdout, stderr, ...rest } = options;
+    super(message, rest);
+    this.exitCode = exitCode;
+    this.stdout = stdout ?? '';
+    this.stderr = stderr ?? '';
+  }
+}
 /** A wait that ran out. The message says what was waited for. */
 export class TimeoutError extends RiotsError {
   override readonly code = 'TIMEOUT' as const;
@@ -158,6 +174,11 @@ export class InterruptedError extends RiotsError {
   override readonly code = 'INTERRUPTED' as const;
 }
 
+/** A wrong command line or command-line-like setting: the CLI prints the message and the command's help (exit 2). */
+export class UsageError extends RiotsError {
+  override readonly code = 'USAGE' as const;
+}
+
 /** A GDAL call failed in a way not covered by a more specific error. */
 export class GdalError extends RiotsError {
   override readonly code = 'GDAL' as const;
@@ -178,6 +199,7 @@ const classes: Record<string, new (message: string, options?: RiotsErrorOptions)
   UserFunctionError,
   WorkerError,
   WorkerLostError,
+  SchedulerCommandError,
   TimeoutError,
   ChannelError,
   AuthError,
@@ -185,6 +207,7 @@ const classes: Record<string, new (message: string, options?: RiotsErrorOptions)
   AwsError,
   InterruptedError,
   GdalError,
+  UsageError,
 };
 
 /** The plain-data form of an error, safe for JSON and structured clone. */

@@ -1,12 +1,11 @@
 /**
  * PixelGrid: a projection, a north-up geotransform and a size in pixels.
  *
- * The maths are pure functions on plain values; the class is a thin immutable wrapper. Only
- * `fromFile` and projection comparison go through the GDAL layer.
+ * The maths are pure functions on plain values; the class is a thin immutable wrapper. Nothing
+ * here reaches GDAL: the GDAL layer gives it deep projection comparison and point transformation
+ * when it loads (src/gdal/srs.ts), and reads a file's grid (`pixelGridFromFile`, src/gdal/gridio.ts).
  */
 import { GridError } from './errors.js';
-import { readPixelGrid } from './gdal/gridio.js';
-import { sameCrs, transformPoints } from './gdal/srs.js';
 
 /** GDAL geotransform: [originX, pixelWidth, rot1, originY, rot2, pixelHeight (negative for north-up)]. */
 export type GeoTransform = readonly [number, number, number, number, number, number];
@@ -302,14 +301,6 @@ export class PixelGrid implements PixelGridSpec {
     return spec instanceof PixelGrid ? spec : new PixelGrid(spec);
   }
 
-  /**
-   * The grid of a raster file.
-   * @throws {InputMissingError} no such file; {@link InputNotRasterError} not a raster;
-   *   {@link GridError} not georeferenced north-up.
-   */
-  static async fromFile(path: string): Promise<PixelGrid> {
-    return new PixelGrid(await readPixelGrid(path));
-  }
 
   /** Pixel width (positive). */
   get xRes(): number {
@@ -372,7 +363,3 @@ export class PixelGrid implements PixelGridSpec {
     return `PixelGrid(${this.cols}x${this.rows}, res ${this.xRes}x${this.yRes}, x ${b.xMin}..${b.xMax}, y ${b.yMin}..${b.yMax})`;
   }
 }
-
-// The GDAL layer gives deep CRS comparison and coordinate transformation to the pure maths above.
-setProjectionComparer(sameCrs);
-setPointTransformer(transformPoints);

@@ -3,14 +3,15 @@
  * The public API only; a test snapshots these names.
  */
 export { apply, type ApplyOptions, type ApplierReturn } from './applier/apply.js';
-export type { UserFunction } from './applier/compute.js';
-export { ReaderInfo, type InfoContext } from './applier/readerinfo.js';
-export type { FilenameAssociations } from './applier/inputs.js';
-export { Timings, formatTimingsReport } from './applier/timings.js';
+export { WORKER_EVENTS, type WorkerEvent } from './workers/pool/events.js';
+export { ReaderInfo, type InfoContext } from './readerinfo.js';
+export type { FilenameAssociations } from './reader/inputs.js';
+export { Timings, formatTimingsReport } from './timings.js';
 export { Block, type BlockAssociations } from './block.js';
 export { ApplierControls, type ControlsInput, type ImageControls, type GlobalControls, type Footprint, type ResampleMethod } from './controls.js';
 export { DATA_TYPES, type DataType, type TypedArrayFor } from './dtypes.js';
 export { PixelGrid, type PixelGridSpec, type GeoTransform, type Bounds } from './grid.js';
+export { pixelGridFromFile } from './gdal/gridio.js';
 export {
   ConcurrencyStyle,
   type ConcurrencyStyleInit,
@@ -22,6 +23,6 @@ export {
   CW_ECS,
   CW_SLURM,
   CW_PBS,
-} from './workers/concurrency.js';
-export { defineUserFunction, isComputeWorker, computeWorkerId, type UserFunctionRef, type UserFunctionSpec } from './workers/userfunction.js';
+} from './concurrency.js';
+export { defineUserFunction, isComputeWorker, computeWorkerId, type UserFunction, type UserFunctionRef, type UserFunctionSpec } from './userfunction.js';
 export * from './errors.js';

@@ -17,7 +17,7 @@ import { BatchDeleteImageCommand, DescribeRepositoriesCommand, GetAuthorizationT
 import { DescribeTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { parseTemplate } from '../src/aws/local/cfnyaml.js';
 import { jobArgv, readDockerfile } from '../src/aws/local/dockerfile.js';
-import { WORKER_MALLOC_TUNABLES } from '../src/workers/malloc.js';
+import { WORKER_MALLOC_TUNABLES } from '../src/workers/pool/malloc.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { TemplateEvaluator, resolveParameters } from '../src/aws/local/template.js';
 import { alive, clients, createBatchStack, waitFor } from './helpers/localaws.js';

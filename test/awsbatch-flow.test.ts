@@ -15,7 +15,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BatchClient, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { CloudFormationClient, DeleteStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { apply } from '../src/applier/apply.js';
-import '../src/workers/index.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { RUN_ID_TAG } from '../src/aws/stack.js';
 import { ControlsError, InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';

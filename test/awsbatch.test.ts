@@ -9,14 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { REQUEST_TIMEOUT_ENV, batch as batchClient } from '../src/aws/clients.js';
 import { apply } from '../src/applier/apply.js';
-import '../src/workers/index.js';
 import { RunJobs, jobStatusText } from '../src/aws/jobs.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { CHANNEL_ADDRESS_ENV, advertisedChannelAddress, defaultRouteInterfaces, isPrivateIPv4, pickPrimaryIPv4, primaryPrivateIPv4 } from '../src/aws/netaddr.js';
 import { RUN_ID_TAG } from '../src/aws/stack.js';
 import { AwsError, ControlsError } from '../src/errors.js';
-import { awsBatchSettings, checkWorkerLimit, newRunId } from '../src/workers/awsbatch.js';
+import { awsBatchSettings, checkWorkerLimit, newRunId } from '../src/workers/kinds/awsbatch.js';
 import { describeJobs, useEndpointEnv } from './helpers/awsbatch.js';
 import { createBatchStack } from './helpers/localaws.js';
 

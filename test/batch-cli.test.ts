@@ -12,8 +12,8 @@ import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, Te
 import { ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { RUN_ID_TAG, getStackOutputs, parseStackOutputs, maxWorkers, requireOutput } from '../src/aws/stack.js';
-import { shellWords } from '../src/cli/batch-shellwords.js';
-import { stackParameters } from '../src/cli/batch-create.js';
+import { shellWords } from '../src/shellwords.js';
+import { stackParameters } from '../src/cli/batch/create.js';
 import { AwsError } from '../src/errors.js';
 import { runRiots } from './helpers/batchtools.js';
 

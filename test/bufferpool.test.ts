@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BufferPool } from '../src/bufferpool.js';
-import { encodeFrame, FrameParser } from '../src/workers/framing.js';
+import { BufferPool } from '../src/workers/pool/bufferpool.js';
+import { encodeFrame, FrameParser } from '../src/workers/channel/framing.js';
 import { ProtocolError } from '../src/errors.js';
 
 describe('BufferPool', () => {

@@ -11,7 +11,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Block } from '../src/block.js';
 import { ControlsError, WorkerError } from '../src/errors.js';
-import { IMPORT_MARKER, RIOTS_SELF, bundleUserModule, linkBundle, type BundleImports } from '../src/workers/bundle.js';
+import { bundleUserModule, type BundleImports } from '../src/workers/pool/bundle.js';
+import { IMPORT_MARKER, RIOTS_SELF, linkBundle } from '../src/workers/worker/linkbundle.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 let dir: string;

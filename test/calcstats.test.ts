@@ -13,7 +13,7 @@ import { compareWithGdaladdo, makeTestRaster, oracle, oracleStats, storedMetadat
 import { copyWithStats } from './helpers/statsdriver.js';
 import { calcStatsForFile } from '../src/gdal/stats.js';
 import { statsOptionsFromEnv } from '../src/stats/plan.js';
-import { Timings } from '../src/applier/timings.js';
+import { Timings } from '../src/timings.js';
 import { InputMissingError, InputNotRasterError } from '../src/errors.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

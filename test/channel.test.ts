@@ -9,12 +9,12 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { AuthError, ChannelError, ProtocolError, TimeoutError } from '../src/errors.js';
-import { ChannelClient, ChannelServer, type RefusedConnection, type WorkerConnection } from '../src/workers/channel.js';
-import { channelAddressFromArg, channelKeyEnv, readChannelAddrFile, writeChannelAddrFile, CHANNEL_KEY_ENV } from '../src/workers/channeladdr.js';
-import { FrameParser } from '../src/workers/framing.js';
-import { HELLO_BYTES } from '../src/workers/handshake.js';
-import { decodeMessage } from '../src/workers/messagecheck.js';
-import { PROTOCOL_VERSION, type Message, type WorkerToMain } from '../src/workers/protocol.js';
+import { ChannelClient, ChannelServer, type RefusedConnection, type WorkerConnection } from '../src/workers/channel/channel.js';
+import { channelAddressFromArg, channelKeyEnv, readChannelAddrFile, writeChannelAddrFile, CHANNEL_KEY_ENV } from '../src/workers/channel/address.js';
+import { FrameParser } from '../src/workers/channel/framing.js';
+import { HELLO_BYTES } from '../src/workers/channel/handshake.js';
+import { decodeMessage } from '../src/workers/channel/messagecheck.js';
+import { PROTOCOL_VERSION, type Message, type WorkerToMain } from '../src/workers/channel/protocol.js';
 import { connectRaw, frameBytes, once, rawHandshake, readExactly, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

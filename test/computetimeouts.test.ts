@@ -9,7 +9,6 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { apply } from '../src/applier/apply.js';
-import '../src/workers/index.js';
 import { TimeoutError } from '../src/errors.js';
 import { channelFixture, type ChannelFixture, subprocControls, withEventLog } from './helpers/subproc.js';
 

@@ -10,11 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Block } from '../src/block.js';
-import { ChannelServer, type WorkerConnection } from '../src/workers/channel.js';
-import { channelKeyEnv, writeChannelAddrFile } from '../src/workers/channeladdr.js';
-import { associationsToWire, wireToAssociations, type WorkerSettings } from '../src/workers/computeworker.js';
-import type { JsonObject, WorkerToMain } from '../src/workers/protocol.js';
-import { riotsNodeArgs } from '../src/workers/subproc.js';
+import { ChannelServer, type WorkerConnection } from '../src/workers/channel/channel.js';
+import { channelKeyEnv, writeChannelAddrFile } from '../src/workers/channel/address.js';
+import type { WorkerSettings } from '../src/workers/worker/computeworker.js';
+import { associationsToWire, wireToAssociations } from '../src/workers/channel/protocol.js';
+import type { JsonObject, WorkerToMain } from '../src/workers/channel/protocol.js';
+import { riotsNodeArgs } from '../src/workers/kinds/subproc.js';
 
 let dir: string;
 before(() => {

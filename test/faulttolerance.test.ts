@@ -13,7 +13,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { apply } from '../src/applier/apply.js';
-import '../src/workers/index.js';
 import { InputError, InputMissingError, InterruptedError, TimeoutError, WorkerLostError } from '../src/errors.js';
 import { alive, channelFixture, type ChannelFixture, type EventLog, riotsTempEntries, subprocControls, withEventLog } from './helpers/subproc.js';
 

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ProtocolError } from '../src/errors.js';
-import { ChannelClient, ChannelServer } from '../src/workers/channel.js';
-import { encodeFrame, FrameParser, type FrameLimits } from '../src/workers/framing.js';
-import { checkMessage, type MessageBuilder } from '../src/workers/messagecheck.js';
-import { PROTOCOL_VERSION, encodeMessage, type Direction, type Message } from '../src/workers/protocol.js';
+import { ChannelClient, ChannelServer } from '../src/workers/channel/channel.js';
+import { encodeFrame, FrameParser, type FrameLimits } from '../src/workers/channel/framing.js';
+import { checkMessage, type MessageBuilder } from '../src/workers/channel/messagecheck.js';
+import { PROTOCOL_VERSION, encodeMessage, type Direction, type Message } from '../src/workers/channel/protocol.js';
 import { connectRaw, frameBytes, rawHandshake, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));

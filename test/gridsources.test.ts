@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import '../src/applier/gridsources.js';
-import { apply, Block, PixelGrid } from '../src/index.js';
+import { apply, Block, pixelGridFromFile } from '../src/index.js';
 import { gdalwarp, py, readAll } from './helpers/gridpy.js';
 
 let dir: string;
@@ -75,7 +74,7 @@ describe('apply with reprojection', () => {
     await apply(copyAll(['g']), { a: f('a.tif'), g: f('g.tif') }, { og: f('out-g.tif') }, {
       controls: { referenceImage: 'a', footprint: 'reference', windowXSize: 40, windowYSize: 24, creationOptions: ['TILED=NO'], statsIgnore: null, calcStats: false },
     });
-    const a = await PixelGrid.fromFile(f('a.tif'));
+    const a = await pixelGridFromFile(f('a.tif'));
     gdalwarp(f('g.tif'), f('oracle-g.tif'), a, ['-r', 'near', '-ovr', 'NONE', '-et', '0', '-srcnodata', '9999', '-dstnodata', '9999']);
     const got = readAll(f('out-g.tif'), f('out-g'));
     const want = readAll(f('oracle-g.tif'), f('oracle-g'));
@@ -103,7 +102,7 @@ describe('apply with reprojection', () => {
       { controls: { referenceImage: 'a', footprint: 'reference', statsIgnore: null, calcStats: false, images: { g: { layerSelection: [3, 2], inputNoData: [9999, 9999, 0] } } } },
     );
     assert.deepEqual(seen, [0, 9999]);
-    const a = await PixelGrid.fromFile(f('a.tif'));
+    const a = await pixelGridFromFile(f('a.tif'));
     gdalwarp(f('g.tif'), f('oracle-sel.tif'), a, ['-r', 'near', '-ovr', 'NONE', '-et', '0', '-srcnodata', '9999 9999 0', '-dstnodata', '9999 9999 0']);
     const got = readAll(f('out-sel.tif'), f('out-sel'));
     const want = readAll(f('oracle-sel.tif'), f('oracle-sel'));
@@ -120,7 +119,7 @@ describe('footprints through apply', () => {
     await apply(copyAll(['a', 'b']), { a: f('a.tif'), b: f('b.tif') }, { oa: f('u-a.tif'), ob: f('u-b.tif') }, {
       controls: { footprint: 'union', windowXSize: 64, windowYSize: 50, creationOptions: ['TILED=NO'], statsIgnore: null, calcStats: false },
     });
-    const grid = await PixelGrid.fromFile(f('u-b.tif'));
+    const grid = await pixelGridFromFile(f('u-b.tif'));
     // a spans cols 0..170, rows 0..130; b spans cols 12..182, rows 7..137
     assert.deepEqual([grid.transform[0], grid.transform[3], grid.cols, grid.rows], [X0, Y0, 182, 137]);
     const A = readAll(f('a.tif'), f('ra'));
@@ -145,13 +144,13 @@ describe('footprints through apply', () => {
     const extent = async (controls: object): Promise<number[]> => {
       const out = f(`x-${Math.random().toString(36).slice(2)}.tif`);
       await apply(copyAll(['a']), { a: f('a.tif'), b: f('b.tif') }, { oa: out }, { controls: { ...controls, statsIgnore: null, calcStats: false } });
-      const g = await PixelGrid.fromFile(out);
+      const g = await pixelGridFromFile(out);
       return [g.transform[0], g.transform[3], g.cols, g.rows];
     };
     assert.deepEqual(await extent({}), [X0 + 12 * 30, Y0 - 7 * 30, 158, 123]);
     assert.deepEqual(await extent({ referenceImage: 'b', footprint: 'reference' }), [X0 + 12 * 30, Y0 - 7 * 30, 170, 130]);
     assert.deepEqual(await extent({ referenceImage: f('a.tif'), footprint: 'reference' }), [X0, Y0, 170, 130]);
-    const pix = (await PixelGrid.fromFile(f('b.tif'))).toJSON();
+    const pix = (await pixelGridFromFile(f('b.tif'))).toJSON();
     assert.deepEqual(await extent({ referencePixgrid: pix, footprint: 'reference' }), [X0 + 12 * 30, Y0 - 7 * 30, 170, 130]);
     assert.deepEqual(await extent({ filesForExtent: ['a'], footprint: 'intersection' }), [X0, Y0, 170, 130]);
   });

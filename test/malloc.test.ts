@@ -1,5 +1,5 @@
 /**
- * The glibc malloc settings riots gives its worker processes (src/workers/malloc.ts): merged with
+ * The glibc malloc settings riots gives its worker processes (src/workers/pool/malloc.ts): merged with
  * the user's GLIBC_TUNABLES name by name, and the same value in the Batch image.
  */
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { readDockerfile } from '../src/aws/local/dockerfile.js';
-import { WORKER_MALLOC_TUNABLES, withWorkerMallocTunables } from '../src/workers/malloc.js';
+import { WORKER_MALLOC_TUNABLES, withWorkerMallocTunables } from '../src/workers/pool/malloc.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BlockAssociations } from '../src/block.js';
-import type { ComputeBackend, DispatchHook } from '../src/applier/compute.js';
+import type { ComputeBackend, DispatchHook } from '../src/workers/backend.js';
 import { runPipeline, type PipelineOptions } from '../src/applier/pipeline.js';
-import { Timings } from '../src/applier/timings.js';
+import { Timings } from '../src/timings.js';
 import { TimeoutError, type BlockCoords } from '../src/errors.js';
 
 const coords = (index: number): BlockCoords => ({ index, xoff: index * 64, yoff: 0, xsize: 64, ysize: 64 });

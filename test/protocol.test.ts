@@ -5,9 +5,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { Block } from '../src/block.js';
 import { DATA_TYPES } from '../src/dtypes.js';
 import { ProtocolError } from '../src/errors.js';
-import { encodeFrame, FrameParser, DEFAULT_FRAME_LIMITS } from '../src/workers/framing.js';
-import { checkMessage, decodeMessage } from '../src/workers/messagecheck.js';
-import { blockByteLength, blockFromWire, blockToWire, encodeMessage, MAIN_TO_WORKER_TYPES, WORKER_TO_MAIN_TYPES, type Direction, type Message, type TaskSpec, type WireBlock } from '../src/workers/protocol.js';
+import { encodeFrame, FrameParser, DEFAULT_FRAME_LIMITS } from '../src/workers/channel/framing.js';
+import { checkMessage, decodeMessage } from '../src/workers/channel/messagecheck.js';
+import { blockByteLength, blockFromWire, blockToWire, encodeMessage, MAIN_TO_WORKER_TYPES, WORKER_TO_MAIN_TYPES, type Direction, type Message, type TaskSpec, type WireBlock } from '../src/workers/channel/protocol.js';
 import { frameBytes, parseInPieces, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
 /** Every binary field of a message, in wire order, as plain bytes. */

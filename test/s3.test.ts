@@ -10,7 +10,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { apply } from '../src/applier/apply.js';
-import '../src/workers/index.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { isNetworkPath, networkOpenOption, openWithNetworkDefaults } from '../src/gdal/s3.js';
 import { BatchClient } from '@aws-sdk/client-batch';

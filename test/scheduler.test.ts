@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { WorkerLostError, type BlockCoords } from '../src/errors.js';
-import { BlockScheduler } from '../src/workers/scheduler.js';
+import { BlockScheduler } from '../src/workers/pool/scheduler.js';
 
 const coords = (index: number): BlockCoords => ({ index, xoff: index * 10, yoff: 0, xsize: 10, ysize: 10 });
 

@@ -1,5 +1,5 @@
 /**
- * Direct reads (src/workers/sockread.ts): the socket reads payload bytes straight into the
+ * Direct reads (src/workers/channel/sockread.ts): the socket reads payload bytes straight into the
  * buffers the frame parser allocates for them, on the worker side (net.connect's onread) and on
  * the main side (an accepted socket switched to the same mechanism). The bytes must be the same
  * as through 'data' events, which RIOTS_CHANNEL_DIRECT_READS=0 forces.
@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ProtocolError } from '../src/errors.js';
-import { ChannelClient, ChannelServer, type WorkerConnection } from '../src/workers/channel.js';
-import { FrameParser } from '../src/workers/framing.js';
-import type { PeerConnection } from '../src/workers/peer.js';
-import type { Message, WorkerToMain } from '../src/workers/protocol.js';
+import { ChannelClient, ChannelServer, type WorkerConnection } from '../src/workers/channel/channel.js';
+import { FrameParser } from '../src/workers/channel/framing.js';
+import type { PeerConnection } from '../src/workers/channel/peer.js';
+import type { Message, WorkerToMain } from '../src/workers/channel/protocol.js';
 import { frameBytes, once, wireBlock } from './helpers/channel.js';
 
 const servers: ChannelServer[] = [];

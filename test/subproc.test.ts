@@ -10,7 +10,6 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../src/applier/apply.js';
-import '../src/workers/index.js';
 import { UserFunctionError, WorkerError } from '../src/errors.js';
 import { gdal } from '../src/gdal/index.js';
 import { bytesPerElement, type DataType } from '../src/dtypes.js';
@@ -221,7 +220,7 @@ describe('CW_SUBPROC', () => {
       [
         `import { apply } from '${ROOT}/src/applier/apply.ts';`,
         `import { combine as inner } from './userfn.js';`,
-        `import { defineUserFunction, isComputeWorker } from '${ROOT}/src/workers/userfunction.ts';`,
+        `import { defineUserFunction, isComputeWorker } from '${ROOT}/src/userfunction.ts';`,
         // no export name given: the main cannot import this module while it runs, the worker finds the sole tagged export
         'export const viaWrapper = defineUserFunction(import.meta.url, (info: any, i: any, o: any, a: any) => inner(info, i, o, a));',
         'if (!isComputeWorker()) {',

@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { apply, Block, ControlsError, UserFunctionError, WorkerError, Timings, ApplierControls, ConcurrencyStyle } from '../src/index.js';
-import type { RunDescription } from '../src/applier/apply.js';
-import { createBackend } from '../src/workers/threads.js';
+import type { RunDescription } from '../src/workers/backend.js';
+import { createBackend } from '../src/workers/kinds/threads.js';
 import { makeRaster, py } from './helpers/py.js';
 import { aliasing, combine, copyA, exitsOnBlock2, failsOnBlock3, spoilsOtherArgs, type CountArgs } from './helpers/userfns.js';
 

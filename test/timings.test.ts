@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Timings, formatTimingsReport } from '../src/index.js';
-import { MAX_WORKER_COLUMNS } from '../src/applier/timings.js';
+import { MAX_WORKER_COLUMNS } from '../src/timings.js';
 
 function workers(n: number): { total: Timings; per: Map<number, Timings> } {
   const total = new Timings();

@@ -18,8 +18,8 @@ import {
   resolveUserFunction,
   userFunctionSpecOf,
   INLINE_FUNCTION_FIX,
-} from '../src/workers/userfunction.js';
-import { checkOtherArgs, cloneOtherArgs, findUncloneable } from '../src/workers/otherargs.js';
+} from '../src/userfunction.js';
+import { checkOtherArgs, cloneOtherArgs, findUncloneable } from '../src/otherargs.js';
 import * as fns from './helpers/userfns.js';
 
 const fnsUrl = pathToFileURL(path.resolve('test/helpers/userfns.ts')).href;
@@ -113,7 +113,7 @@ describe('exportNameInMain', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'riots-exportname-'));
     try {
       writeFileSync(path.join(dir, 'package.json'), '{"type": "module"}\n');
-      const src = pathToFileURL(path.resolve('src/workers/userfunction.ts')).href;
+      const src = pathToFileURL(path.resolve('src/userfunction.ts')).href;
       writeFileSync(
         path.join(dir, 'onefile.ts'),
         [

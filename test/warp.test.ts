@@ -14,7 +14,8 @@ import path from 'node:path';
 import { subGrid, type PixelGridSpec } from '../src/grid.js';
 import { toWkt } from '../src/gdal/srs.js';
 import { closeReadCaches, readWarped, readWindowFilled, resampleScale, windowReader, type WarpReadOptions } from '../src/gdal/warp.js';
-import { PixelGrid } from '../src/grid.js';
+
+import { pixelGridFromFile } from '../src/gdal/gridio.js';
 import type { ResampleMethod } from '../src/controls.js';
 import type { AnyTypedArray } from '../src/dtypes.js';
 import { gdalwarp, py, readAll } from './helpers/gridpy.js';
@@ -139,7 +140,7 @@ describe('readWarped: EPSG:4326 input onto a UTM working grid, block by block', 
     const blockSize: [number, number] | undefined = k % 2 === 0 ? [BX, BY] : undefined;
     test(`${m} with an exact transformer equals gdalwarp -et 0 (same kernel scale) exactly, margins and nodata included${blockSize ? ', window-sized VRT blocks' : ''}`, async () => {
       const out = f(`oracle-${m}-et0.tif`);
-      const { xScale, yScale } = resampleScale(await PixelGrid.fromFile(f('b.tif')), W);
+      const { xScale, yScale } = resampleScale(await pixelGridFromFile(f('b.tif')), W);
       const scale = ['-wo', `XSCALE=${xScale}`, '-wo', `YSCALE=${yScale}`];
       gdalwarp(f('b.tif'), out, Wm, ['-r', m, '-ovr', 'NONE', '-et', '0', '-srcnodata', `${ND}`, '-dstnodata', `${ND}`, ...scale]);
       const oracle = readAll(out, out);
@@ -227,7 +228,7 @@ describe('readWarped: same projection, other pixel size and alignment', () => {
   for (const m of ['near', 'average', 'bilinear'] as ResampleMethod[]) {
     test(`${m}: 20 m on a shifted lattice onto the 30 m grid equals gdalwarp -et 0 exactly`, async () => {
       const out = f(`oracle-c-${m}.tif`);
-      const { xScale, yScale } = resampleScale(await PixelGrid.fromFile(f('c.tif')), W);
+      const { xScale, yScale } = resampleScale(await pixelGridFromFile(f('c.tif')), W);
       gdalwarp(f('c.tif'), out, Wm, ['-r', m, '-ovr', 'NONE', '-et', '0', '-srcnodata', '-1', '-dstnodata', '-1', '-wo', `XSCALE=${xScale}`, '-wo', `YSCALE=${yScale}`]);
       const oracle = readAll(out, out);
       const opts: WarpReadOptions = { bands: [1], resampleMethod: m, srcNoData: [-1], fill: [-1], dtype: 'Float64', errorThreshold: 0 };

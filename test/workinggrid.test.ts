@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { computeWorkingGrid, type WorkingGridInput } from '../src/applier/workinggrid.js';
+import { computeWorkingGrid, type WorkingGridInput } from '../src/reader/workinggrid.js';
 import { PixelGrid, equalProjection, type PixelGridSpec } from '../src/grid.js';
+import { pixelGridFromFile } from '../src/gdal/gridio.js';
 import { py } from './helpers/gridpy.js';
 
 let dir: string;
@@ -49,7 +50,7 @@ out(True)
     { dir, lattice: ON_LATTICE, x0: X0, y0: Y0, res: RES },
   );
   writeFileSync(f('junk.tif'), 'this is not a raster');
-  for (const n of ['a', 'b', 'c', 'far', 'e', 'mis', 'geo']) grids[n] = await PixelGrid.fromFile(f(`${n}.tif`));
+  for (const n of ['a', 'b', 'c', 'far', 'e', 'mis', 'geo']) grids[n] = await pixelGridFromFile(f(`${n}.tif`));
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

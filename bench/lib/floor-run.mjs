@@ -41,7 +41,7 @@ const mean = (a, b) => {
 /**
  * Calls `onMessage(id, bytes)` for each `[u32 id][u32 len?][bytes]` record of a stream. Reads go
  * straight into the header or the body being filled, as riots' channel does (its
- * src/workers/sockread.ts): with `net.connect`'s `onread` option on the worker side
+ * src/workers/channel/sockread.ts): with `net.connect`'s `onread` option on the worker side
  * (called without a socket, it returns the option to pass), and on the main's accepted sockets through the
  * Node fields behind that option. Without them ('data' events), every byte is copied once more.
  */
@@ -140,7 +140,7 @@ if (process.argv[2] === '--worker') {
   } else {
     const server = net.createServer();
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    // riots' worker malloc settings, passed by bench/w1-floor.ts from src/workers/malloc.ts
+    // riots' worker malloc settings, passed by bench/w1-floor.ts from src/workers/pool/malloc.ts
     const tunables = process.env.FLOOR_WORKER_GLIBC_TUNABLES;
     const workers = [0, 1].map(() =>
       spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', String(server.address().port)], {

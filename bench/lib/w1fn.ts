@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 
 /**
  * Write the module to `file` (.mjs, or .ts for runs under tsx), importing defineUserFunction from
- * `userFunctionModule` (riots' src/workers/userfunction.ts, or dist/workers/userfunction.js of a
+ * `userFunctionModule` (riots' src/index.ts, or dist/index.js of a
  * build). Returns `file`.
  */
 export function writeW1MeanModule(file: string, userFunctionModule: string): string {

@@ -6,13 +6,16 @@ import type { BlockAssociations } from '../block.js';
 import { Block } from '../block.js';
 import { ControlsError, InterruptedError, RiotsError } from '../errors.js';
 import { ApplierControls, type ControlsInput } from '../controls.js';
-import { ConcurrencyStyle } from '../workers/concurrency.js';
+import { ConcurrencyStyle } from '../concurrency.js';
 import type { PixelGrid } from '../grid.js';
 import { OutputFile, checkOutputFolder } from '../gdal/writer.js';
-import { blockCoords, makeBlockPlan, type BlockPlan } from './blocks.js';
+import { blockCoords, makeBlockPlan } from '../blockplan.js';
 import type { BlockCoords } from '../errors.js';
 import { bytesPerElement } from '../dtypes.js';
-import { SequentialBackend, checkOutputs, type ComputeBackend, type UserFunction } from './compute.js';
+import type { ComputeBackend, RunLayout } from '../workers/backend.js';
+import { SequentialBackend } from '../workers/sequential.js';
+import { checkOutputs } from '../workers/worker/runblock.js';
+import type { SourceBuilder } from '../reader/gridsources.js';
 import {
   imageRefs,
   openInputs,
@@ -20,14 +23,14 @@ import {
   type FilenameAssociations,
   type ImageRef,
   type InputSource,
-} from './inputs.js';
+} from '../reader/inputs.js';
 import { runPipeline } from './pipeline.js';
-import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunctionRef } from '../workers/userfunction.js';
-import { checkOtherArgs } from '../workers/otherargs.js';
-import { ReadPool, checkUvPoolSize } from './readpool.js';
+import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunction, type UserFunctionRef } from '../userfunction.js';
+import { checkOtherArgs } from '../otherargs.js';
+import { ReadPool, checkUvPoolSize } from '../reader/readpool.js';
 import { makeProgress } from './progress.js';
-import { ReaderInfo, type InfoContext } from './readerinfo.js';
-import { Timings, formatTimingsReport } from './timings.js';
+import { ReaderInfo, type InfoContext } from '../readerinfo.js';
+import { Timings, formatTimingsReport } from '../timings.js';
 import type { OpenedInput } from '../gdal/inputs.js';
 
 export interface ApplyOptions<A = unknown> {
@@ -53,63 +56,6 @@ export interface ApplierReturn {
   grid: PixelGrid;
   /** The timing table with the wall time. */
   formatReport(): string;
-}
-
-/** What a backend learns once the inputs are open: the working grid and how it is read. */
-export interface RunLayout {
-  infoContext: InfoContext;
-  plan: BlockPlan;
-  sources: InputSource[];
-  grid: PixelGrid;
-}
-
-/** Everything a compute backend needs to know about the run; plain data except the function. */
-export interface RunDescription {
-  /** A function made with defineUserFunction, or a { module, name } reference (see src/workers/userfunction.ts). */
-  userFunction: UserFunction | UserFunctionRef;
-  inRefs: ImageRef[];
-  outRefs: ImageRef[];
-  controls: ApplierControls;
-  concurrency: ConcurrencyStyle;
-  otherArgs: unknown;
-  timings: Timings;
-  signal: AbortSignal;
-  /**
-   * The working grid, settled once the inputs are open. The backend is created and started
-   * before that: workers take from a second (a process) to minutes (a Batch job) to start and
-   * need nothing of the grid until they are set up, so they start while the main process loads
-   * GDAL and opens the inputs. Rejects when the inputs cannot be used; the applier then destroys
-   * the backend.
-   */
-  layout: Promise<RunLayout>;
-}
-
-/** Factory for worker backends, registered by src/workers so the applier never names a kind. */
-type BackendFactory = (run: RunDescription) => Promise<ComputeBackend>;
-let workerBackendFactory: BackendFactory | undefined;
-export function registerWorkerBackendFactory(f: BackendFactory): void {
-  workerBackendFactory = f;
-}
-
-/** Hook for the grid layer: build the working grid and the input sources (default: comparable inputs). */
-export type SourceBuilder = (
-  inRefs: ImageRef[],
-  opened: OpenedInput[],
-  controls: ApplierControls,
-) => Promise<{ grid: PixelGrid; sources: InputSource[] }>;
-
-/** The grid layer (references, footprints, resampling, vectors), loaded on first use. */
-const gridLayerSources: SourceBuilder = async (inRefs, opened, controls) => {
-  const { gridSources } = await import('./gridsources.js');
-  return gridSources(inRefs, opened, controls);
-};
-let sourceBuilder: SourceBuilder = gridLayerSources;
-export function registerSourceBuilder(b: SourceBuilder): void {
-  sourceBuilder = b;
-}
-/** The source builder in use (a worker that reads its own inputs builds them exactly as the main does). */
-export function currentSourceBuilder(): SourceBuilder {
-  return sourceBuilder;
 }
 
 /**
@@ -173,9 +119,8 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     const stopStartup = timings.start('startup');
     if (concurrency.usesComputeWorkers) {
       // workers first, so that they start while the inputs open (see RunDescription.layout)
-      if (!workerBackendFactory) await import('../workers/index.js');
-      if (!workerBackendFactory) throw new ControlsError(`no compute worker backend is available for ${concurrency.computeWorkerKind}`);
-      backend = await workerBackendFactory({
+      const { createWorkerBackend } = await import('../workers/index.js');
+      backend = await createWorkerBackend({
         userFunction: userFunction as unknown as UserFunction | UserFunctionRef,
         inRefs,
         outRefs,
@@ -192,6 +137,8 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
       await backend.launched?.();
     }
     opened = await openInputs(inRefs);
+    // the grid layer (references, footprints, resampling, vectors), loaded on first use
+    const sourceBuilder: SourceBuilder = (await import('../reader/gridsources.js')).gridSources;
     const built = await sourceBuilder(inRefs, opened, controls);
     sources = built.sources;
     const grid = built.grid;

@@ -16,8 +16,8 @@
  */
 import type { BlockAssociations } from '../block.js';
 import { TimeoutError, describeBlock, type BlockCoords } from '../errors.js';
-import type { ComputeBackend, DispatchHook } from './compute.js';
-import type { Timings } from './timings.js';
+import type { ComputeBackend, DispatchHook } from '../workers/backend.js';
+import type { Timings } from '../timings.js';
 
 /** A counting semaphore whose waits can time out. */
 export class Semaphore {

@@ -4,24 +4,24 @@
  * runs. Names and defaults follow RIOS's tooling so that its instructions carry over.
  */
 import { RiotsError } from '../errors.js';
-import { UsageError, err, out, type BatchSubcommand } from './batch-common.js';
+import { UsageError, err, out, type BatchSubcommand } from './batch/common.js';
 
 type Loader = () => Promise<BatchSubcommand>;
 
 /** Subcommand -> its summary and a loader (so `riots batch outputs` loads no docker code etc.). */
 const SUBCOMMANDS: Record<string, { summary: string; load: Loader }> = {
-  create: { summary: 'create (or --modify) the AWS Batch stack', load: async () => (await import('./batch-create.js')).create },
-  delete: { summary: 'empty the ECR repositories and delete the stack', load: async () => (await import('./batch-delete.js')).del },
-  outputs: { summary: "print the stack's outputs", load: async () => (await import('./batch-outputs.js')).outputs },
-  'ecr-path': { summary: 'print the ECR repository of the worker (or --main) image', load: async () => (await import('./batch-outputs.js')).ecrPath },
-  'build-image': { summary: 'build the worker (or --main) image with docker; --push it to ECR', load: async () => (await import('./batch-image.js')).buildImage },
-  'submit-main': { summary: 'run the main image as a job on the main queue (and --wait)', load: async () => (await import('./batch-submit.js')).submitMain },
-  cleanup: { summary: "terminate riots' jobs still active on the queues", load: async () => (await import('./batch-cleanup.js')).cleanup },
-  preflight: { summary: 'check the stack is ready for a run', load: async () => (await import('./batch-preflight.js')).preflightCommand },
+  create: { summary: 'create (or --modify) the AWS Batch stack', load: async () => (await import('./batch/create.js')).create },
+  delete: { summary: 'empty the ECR repositories and delete the stack', load: async () => (await import('./batch/delete.js')).del },
+  outputs: { summary: "print the stack's outputs", load: async () => (await import('./batch/outputs.js')).outputs },
+  'ecr-path': { summary: 'print the ECR repository of the worker (or --main) image', load: async () => (await import('./batch/outputs.js')).ecrPath },
+  'build-image': { summary: 'build the worker (or --main) image with docker; --push it to ECR', load: async () => (await import('./batch/image.js')).buildImage },
+  'submit-main': { summary: 'run the main image as a job on the main queue (and --wait)', load: async () => (await import('./batch/submit.js')).submitMain },
+  cleanup: { summary: "terminate riots' jobs still active on the queues", load: async () => (await import('./batch/cleanup.js')).cleanup },
+  preflight: { summary: 'check the stack is ready for a run', load: async () => (await import('./batch/preflight.js')).preflightCommand },
   local: {
     summary: 'run a local AWS endpoint (CloudFormation, Batch, ECR, EC2) for dry runs',
     load: async () => {
-      const m = await import('./batch-local.js'); // helper module of the local endpoint
+      const m = await import('./batch/local.js'); // helper module of the local endpoint
       return { summary: '', help: m.help, run: m.run };
     },
   },

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { calcStatsForFile } from '../gdal/stats.js';
 import { parseLevels, statsOptionsFromEnv, type StatsOptions } from '../stats/plan.js';
-import { Timings } from '../applier/timings.js';
+import { Timings } from '../timings.js';
 import { ControlsError } from '../errors.js';
 
 export const help = `usage: riots calcstats FILE... [options]

@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ControlsError } from '../errors.js';
-import { CHANNEL_KEY_ENV, channelAddressFromArg, readChannelAddrFile } from '../workers/channeladdr.js';
-import { runComputeWorker } from '../workers/computeworker.js';
+import { CHANNEL_KEY_ENV, channelAddressFromArg, readChannelAddrFile } from '../workers/channel/address.js';
+import { runComputeWorker } from '../workers/worker/computeworker.js';
 
 /** Default seconds the worker waits for an unreachable or silent main process before exiting. */
 export const DEFAULT_WORKER_TIMEOUT = 60;

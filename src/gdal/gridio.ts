@@ -6,7 +6,8 @@ import { existsSync } from 'node:fs';
 import { openWithNetworkDefaults } from './s3.js';
 import { gdal } from './index.js';
 import { GridError, InputMissingError, InputNotRasterError } from '../errors.js';
-import type { GeoTransform, PixelGridSpec } from '../grid.js';
+import { PixelGrid, type GeoTransform, type PixelGridSpec } from '../grid.js';
+import './srs.js'; // deep projection comparison for the grids it reads
 
 /** Whether a path is one GDAL may open although it is not a local file (/vsi*, URLs, connection strings). */
 function isVirtual(path: string): boolean {
@@ -52,6 +53,15 @@ export async function readPixelGrid(src: string | gdal.Dataset): Promise<PixelGr
   } finally {
     ds.close();
   }
+}
+
+/**
+ * The grid of a raster file (RIOS: `pixelGridFromFile`).
+ * @throws {InputMissingError} no such file; {@link InputNotRasterError} not a raster;
+ *   {@link GridError} not georeferenced north-up.
+ */
+export async function pixelGridFromFile(path: string): Promise<PixelGrid> {
+  return new PixelGrid(await readPixelGrid(path));
 }
 
 /** What a file is: a raster (with its grid), a vector (layers, no bands), or nothing GDAL reads. */

@@ -5,6 +5,7 @@
  */
 import { gdal } from './index.js';
 import { GridError } from '../errors.js';
+import { setPointTransformer, setProjectionComparer } from '../grid.js';
 
 const srsCache = new Map<string, gdal.SpatialReference | null>();
 const plainCache = new Map<string, gdal.SpatialReference | null>();
@@ -115,3 +116,7 @@ export function transformPoints(from: string, to: string, xs: Float64Array, ys: 
     }
   }
 }
+
+// The pure grid maths (src/grid.ts) compare projections and reproject footprints through these.
+setProjectionComparer(sameCrs);
+setPointTransformer(transformPoints);

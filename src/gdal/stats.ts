@@ -12,7 +12,7 @@
 import { gdal, type Dataset, type RasterBand } from './index.js';
 import { allocate, isDataType, isIntegerType, type AnyTypedArray, type DataType } from '../dtypes.js';
 import { GdalError, InputMissingError, InputNotRasterError, OutputError } from '../errors.js';
-import type { Timings } from '../applier/timings.js';
+import type { Timings } from '../timings.js';
 import { checkStatsOptions, chooseOverviewLevels, effectiveAggregation, type StatsOptions } from '../stats/plan.js';
 import { BasicStatsAccumulator, type BasicStats } from '../stats/basic.js';
 import { IntValueCounter, LayoutBinner, chooseHistogramLayout, type Histogram, type HistogramLayout } from '../stats/histogram.js';

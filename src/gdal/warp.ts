@@ -16,22 +16,15 @@
  * not depend on how the grid is cut into blocks.
  */
 import { gdal } from './index.js';
-import type { AnyTypedArray, DataType } from '../dtypes.js';
+import type { AnyTypedArray } from '../dtypes.js';
 import { allocate } from '../dtypes.js';
 import { GdalError, GridError } from '../errors.js';
 import { isComparable, subGrid, windowOf, type PixelGridSpec, type PixelWindow } from '../grid.js';
-import type { ResampleMethod } from '../controls.js';
 import { gridOfDataset, openReadOnly } from './gridio.js';
 import { readWindow } from './window.js';
-import { buildEntry, methodThreshold, release, type WarpEntry } from './warpvrt.js';
+import { buildEntry, methodThreshold, release, type FilledReadOptions, type RasterSource, type WarpEntry, type WarpReadOptions } from './warpvrt.js';
 
-export { WARP_MARGIN, resampleScale } from './warpvrt.js';
-
-/** An input file, with an open dataset when the caller has one. */
-export interface RasterSource {
-  path: string;
-  dataset?: gdal.Dataset;
-}
+export { WARP_MARGIN, resampleScale, type FilledReadOptions, type RasterSource, type WarpReadOptions } from './warpvrt.js';
 
 /** The block's window (core plus overlap margins) as a grid on the working grid's lattice. */
 export interface TargetWindow {
@@ -44,35 +37,6 @@ export interface TargetWindow {
   working?: PixelGridSpec;
 }
 
-
-export interface FilledReadOptions {
-  /** 1-based bands to read, in output order (layerSelection). */
-  bands: number[];
-  /** Value per selected band for pixels outside the raster: its nodata, else 0. */
-  fill: number[];
-  /** Type of the returned array. */
-  dtype: DataType;
-}
-
-export interface WarpReadOptions extends FilledReadOptions {
-  resampleMethod: ResampleMethod;
-  /** Source nodata per selected band (file nodata or inputNoData), null for none. */
-  srcNoData: (number | null)[];
-  /** Let GDAL pick a source overview (controls.allowOverviewsGdalwarp). Default false: -ovr NONE. */
-  allowOverviews?: boolean;
-  /**
-   * Transformer approximation error in pixels (gdalwarp -et). Default: 0 (exact) for `near`, whose
-   * choice of source pixel would otherwise depend on how the grid is cut into chunks; 0.125
-   * (gdalwarp's own default) for the other methods, whose results vary smoothly with it.
-   */
-  errorThreshold?: number;
-  /**
-   * Block size of the warped VRT: the applier's window size, so that each window is warped as
-   * one VRT block of its own (readers in parallel then never warp the same block twice).
-   * Default: GDAL's (512x128). Needs an input GDAL can reopen by its path.
-   */
-  blockSize?: [number, number];
-}
 
 /** Open handles for direct window reads, by path (the caller's dataset is used when given). */
 const direct = new Map<string, Promise<{ ds: gdal.Dataset; grid: PixelGridSpec }>>();

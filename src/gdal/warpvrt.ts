@@ -7,7 +7,45 @@ import { gdal } from './index.js';
 import { GdalError } from '../errors.js';
 import { gridBounds, gridReproject, subGrid, type PixelGridSpec } from '../grid.js';
 import { gridOfDataset, openReadOnly } from './gridio.js';
-import type { RasterSource, WarpReadOptions } from './warp.js';
+import type { ResampleMethod } from '../controls.js';
+import type { DataType } from '../dtypes.js';
+
+/** An input file, with an open dataset when the caller has one. */
+export interface RasterSource {
+  path: string;
+  dataset?: gdal.Dataset;
+}
+
+
+export interface FilledReadOptions {
+  /** 1-based bands to read, in output order (layerSelection). */
+  bands: number[];
+  /** Value per selected band for pixels outside the raster: its nodata, else 0. */
+  fill: number[];
+  /** Type of the returned array. */
+  dtype: DataType;
+}
+
+export interface WarpReadOptions extends FilledReadOptions {
+  resampleMethod: ResampleMethod;
+  /** Source nodata per selected band (file nodata or inputNoData), null for none. */
+  srcNoData: (number | null)[];
+  /** Let GDAL pick a source overview (controls.allowOverviewsGdalwarp). Default false: -ovr NONE. */
+  allowOverviews?: boolean;
+  /**
+   * Transformer approximation error in pixels (gdalwarp -et). Default: 0 (exact) for `near`, whose
+   * choice of source pixel would otherwise depend on how the grid is cut into chunks; 0.125
+   * (gdalwarp's own default) for the other methods, whose results vary smoothly with it.
+   */
+  errorThreshold?: number;
+  /**
+   * Block size of the warped VRT: the applier's window size, so that each window is warped as
+   * one VRT block of its own (readers in parallel then never warp the same block twice).
+   * Default: GDAL's (512x128). Needs an input GDAL can reopen by its path.
+   */
+  blockSize?: [number, number];
+}
+
 
 /** How far beyond the working grid (in pixels) windows are resampled; further out they get the fill value. */
 export const WARP_MARGIN = 1024;

@@ -14,7 +14,7 @@ import { OutputBlockError, OutputDirError, OutputError, describeBlock, type Bloc
 import type { Block } from '../block.js';
 import type { ImageControls } from '../controls.js';
 import type { PixelGridSpec } from '../grid.js';
-import type { Timings } from '../applier/timings.js';
+import type { Timings } from '../timings.js';
 import { OutputStatsWriter } from './stats.js';
 import { statsOptionsFromEnv } from '../stats/plan.js';
 import { cleanUpAtExit } from '../exitcleanup.js';

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { encodeFrame, FrameParser, type Frame } from '../../src/workers/framing.js';
-import { computeProof, decodeHello, encodeHello, HELLO_BYTES, NONCE_BYTES, PROOF_BYTES, type Role } from '../../src/workers/handshake.js';
-import { PROTOCOL_VERSION, blockByteLength, encodeMessage, type MainToWorker, type Message, type WireBlock, type WorkerToMain } from '../../src/workers/protocol.js';
+import { encodeFrame, FrameParser, type Frame } from '../../src/workers/channel/framing.js';
+import { computeProof, decodeHello, encodeHello, HELLO_BYTES, NONCE_BYTES, PROOF_BYTES, type Role } from '../../src/workers/channel/handshake.js';
+import { PROTOCOL_VERSION, blockByteLength, encodeMessage, type MainToWorker, type Message, type WireBlock, type WorkerToMain } from '../../src/workers/channel/protocol.js';
 import type { DataType } from '../../src/dtypes.js';
 
 export function wireBlock(name: string, listIndex: number | null, dtype: DataType, bands: number, rows: number, cols: number): WireBlock {

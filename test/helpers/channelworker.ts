@@ -5,8 +5,8 @@
  * `finished` carrying the setup's otherArgs plus a task count. Exits when the channel closes.
  * Usage: node --import tsx test/helpers/channelworker.ts -i ID (--channaddrfile F | --channaddr H,P) [--timeout S]
  */
-import { ChannelClient } from '../../src/workers/channel.js';
-import { channelAddressFromArg, readChannelAddrFile } from '../../src/workers/channeladdr.js';
+import { ChannelClient } from '../../src/workers/channel/channel.js';
+import { channelAddressFromArg, readChannelAddrFile } from '../../src/workers/channel/address.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseQstatFull } from '../../src/workers/pbs.js';
+import { parseQstatFull } from '../../src/workers/kinds/pbs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -5,7 +5,7 @@
 import { gdal } from '../../src/gdal/index.js';
 import { OutputStatsWriter } from '../../src/gdal/stats.js';
 import { statsOptionsFromEnv, type StatsOptions } from '../../src/stats/plan.js';
-import { Timings } from '../../src/applier/timings.js';
+import { Timings } from '../../src/timings.js';
 import type { DataType } from '../../src/dtypes.js';
 
 export interface DriveResult {

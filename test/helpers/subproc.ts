@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { apply } from '../../src/applier/apply.js';
-import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/remote.js';
+import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/pool/events.js';
 import { makeTestRaster } from './oracle.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -25,7 +25,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { offsets } from './weights.js';
 import { Block } from '${ROOT}/src/block.ts';
-import { defineUserFunction, computeWorkerId, isComputeWorker } from '${ROOT}/src/workers/userfunction.ts';
+import { defineUserFunction, computeWorkerId, isComputeWorker } from '${ROOT}/src/userfunction.ts';
 
 const cfg = parse('scale: 3\\nshift: 0.5') as { scale: number; shift: number };
 

@@ -9,8 +9,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { pathToFileURL } from 'node:url';
 import { apply } from '../../src/applier/apply.js';
-import '../../src/workers/index.js';
-import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/remote.js';
+import { WORKER_EVENTS, type WorkerEvent } from '../../src/workers/pool/events.js';
 import { subprocControls } from './subproc.js';
 
 const [a, b, out, mod, n, crash] = process.argv.slice(2);

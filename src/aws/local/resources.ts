@@ -4,7 +4,23 @@
  * stack id and logical id, so they stay the same when a stack is updated.
  */
 import { createHash } from 'node:crypto';
-import type { EvalContext, EvaluatedResource } from './template.js';
+
+/** Who the template is evaluated for: what pseudo parameters and synthesised names use. */
+export interface EvalContext {
+  stackName: string;
+  stackId: string;
+  region: string;
+  accountId: string;
+}
+
+export interface EvaluatedResource {
+  logicalId: string;
+  type: string;
+  /** What `Ref` returns. */
+  physicalId: string;
+  attributes: Record<string, string>;
+  properties: Record<string, unknown>;
+}
 
 /** Stable pseudo-random hex for an id: the same stack and logical id give the same id on update. */
 function hex(seed: string, n: number): string {

@@ -6,7 +6,9 @@
  * URIs) from resources.ts, so that the outputs are what AWS would return in shape.
  */
 import type { TemplateValue } from './cfnyaml.js';
-import { synthesise } from './resources.js';
+import { synthesise, type EvalContext, type EvaluatedResource } from './resources.js';
+
+export type { EvalContext, EvaluatedResource } from './resources.js';
 
 /** A refusal CloudFormation reports as ValidationError (or the given code). */
 export class TemplateError extends Error {
@@ -16,22 +18,6 @@ export class TemplateError extends Error {
   ) {
     super(message);
   }
-}
-
-export interface EvalContext {
-  stackName: string;
-  stackId: string;
-  region: string;
-  accountId: string;
-}
-
-export interface EvaluatedResource {
-  logicalId: string;
-  type: string;
-  /** What `Ref` returns. */
-  physicalId: string;
-  attributes: Record<string, string>;
-  properties: Record<string, unknown>;
 }
 
 export interface EvaluatedStack {

@@ -1,0 +1,109 @@
+/**
+ * `riots batch local`: run the local AWS endpoint (CloudFormation, Batch, ECR, EC2 on loopback)
+ * until interrupted, and print the variables that point the AWS SDK (and so riots) at it.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const help = `usage: riots batch local [--port N] [--main-dockerfile PATH] [--start-delay SECONDS]
+                         [--stack-delay SECONDS] [--state-dir DIR] [--region REGION]
+
+Run a local stand-in for the AWS services riots uses (CloudFormation, Batch, ECS, ECR, EC2), to
+dry-run the AWS Batch workflow before spending money. Batch jobs and ECS tasks run as local processes: the
+worker image is aws/Dockerfile of this checkout, the main image is --main-dockerfile.
+
+  --port N                 TCP port on 127.0.0.1 (default 4566; 0 picks a free port)
+  --main-dockerfile PATH   Dockerfile standing for the main image (<ServiceName>ecrmain)
+  --start-delay SECONDS    delay from RUNNABLE to STARTING of each job, and from
+                           PROVISIONING to PENDING of each ECS task (default 5)
+  --stack-delay SECONDS    delay before a stack operation completes (default 1)
+  --state-dir DIR          where job logs go: DIR/jobs/<jobId>.stdout.log, .stderr.log
+                           (default: a new folder under the temp folder, kept after exit)
+  --region REGION          the region it serves (default: $AWS_REGION, else us-east-1)
+  -h, --help               show this help
+
+Then, in another shell, export the variables it prints and use riots as with AWS:
+  riots batch create --wait && riots batch submit-main --wait && riots batch delete --wait
+Stop it with Ctrl-C: every job process is killed. See docs/aws-local.md.`;
+
+function seconds(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number of seconds >= 0, not '${v}'`);
+  return n;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string' },
+        'main-dockerfile': { type: 'string' },
+        'start-delay': { type: 'string' },
+        'stack-delay': { type: 'string' },
+        'state-dir': { type: 'string' },
+        region: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`riots batch local: ${(e as Error).message}\n\n${help}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(help + '\n');
+    return 0;
+  }
+  const port = values.port === undefined ? 4566 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    process.stderr.write(`riots batch local: --port must be an integer 0..65535, not '${values.port}'\n`);
+    return 2;
+  }
+  const { startLocalAws } = await import('../../aws/local/server.js');
+  const stateDir = values['state-dir'] ?? mkdtempSync(join(tmpdir(), 'riots-local-aws-'));
+  const options: import('../../aws/local/server.js').LocalAwsOptions = {
+    port,
+    stateDir,
+    startDelaySeconds: seconds('start-delay', values['start-delay'], 5),
+    stackDelaySeconds: seconds('stack-delay', values['stack-delay'], 1),
+  };
+  if (values['main-dockerfile'] !== undefined) options.mainDockerfile = values['main-dockerfile'];
+  if (values.region !== undefined) options.region = values.region;
+  let aws;
+  try {
+    aws = await startLocalAws(options);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      process.stderr.write(`riots batch local: port ${port} on 127.0.0.1 is in use; choose another with --port (0 picks a free one)\n`);
+      return 1;
+    }
+    throw e;
+  }
+  const lines = [
+    `riots local AWS endpoint listening on ${aws.url} (region ${aws.region})`,
+    `job logs: ${aws.stateDir}/jobs/<jobId>.stdout.log and .stderr.log`,
+    '',
+    'In the shell that runs riots, set:',
+    ...Object.entries(aws.env).map(([k, v]) => `export ${k}=${v}`),
+    '',
+    'Ctrl-C stops it and kills every job process.',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await aws.close();
+  process.stdout.write('riots local AWS endpoint stopped\n');
+  return 0;
+}

@@ -1,0 +1,172 @@
+/**
+ * ConcurrencyStyle: how reading and computing are spread, checked on construction.
+ */
+import os from 'node:os';
+import { ControlsError } from './errors.js';
+
+export const CW_NONE = 'CW_NONE';
+export const CW_THREADS = 'CW_THREADS';
+export const CW_SUBPROC = 'CW_SUBPROC';
+export const CW_AWSBATCH = 'CW_AWSBATCH';
+export const CW_ECS = 'CW_ECS';
+export const CW_SLURM = 'CW_SLURM';
+export const CW_PBS = 'CW_PBS';
+
+export type ComputeWorkerKind =
+  | typeof CW_NONE
+  | typeof CW_THREADS
+  | typeof CW_SUBPROC
+  | typeof CW_AWSBATCH
+  | typeof CW_ECS
+  | typeof CW_SLURM
+  | typeof CW_PBS;
+
+export const COMPUTE_WORKER_KINDS: readonly ComputeWorkerKind[] = [CW_NONE, CW_THREADS, CW_SUBPROC, CW_AWSBATCH, CW_ECS, CW_SLURM, CW_PBS];
+
+/** Kinds whose workers run outside this machine's process tree and talk over the data channel. */
+export const REMOTE_KINDS: readonly ComputeWorkerKind[] = [CW_AWSBATCH, CW_ECS, CW_SLURM, CW_PBS];
+
+export interface ConcurrencyStyleInit {
+  numReadWorkers?: number;
+  numComputeWorkers?: number;
+  computeWorkerKind?: ComputeWorkerKind;
+  /** Extra parameters for the worker kind (e.g. SLURM sbatch options, ECS task settings). */
+  computeWorkerExtraParams?: Record<string, unknown>;
+  /** Workers read their own inputs. Default: false for threads and subproc, true for remote kinds. */
+  computeWorkersRead?: boolean;
+  /** One short-lived worker per block instead of a fixed pool. */
+  singleBlockComputeWorkers?: boolean;
+  /** Main and workers share a temporary folder (a shared filesystem). */
+  haveSharedTemp?: boolean;
+  /** Seconds; null means wait for ever. */
+  readBufferInsertTimeout?: number | null;
+  readBufferPopTimeout?: number | null;
+  computeBufferInsertTimeout?: number | null;
+  computeBufferPopTimeout?: number | null;
+  computeBarrierTimeout?: number | null;
+}
+
+const INIT_KEYS: readonly (keyof ConcurrencyStyleInit)[] = [
+  'numReadWorkers',
+  'numComputeWorkers',
+  'computeWorkerKind',
+  'computeWorkerExtraParams',
+  'computeWorkersRead',
+  'singleBlockComputeWorkers',
+  'haveSharedTemp',
+  'readBufferInsertTimeout',
+  'readBufferPopTimeout',
+  'computeBufferInsertTimeout',
+  'computeBufferPopTimeout',
+  'computeBarrierTimeout',
+];
+
+/** A setting that is not one of ours: most likely a typo, which would otherwise do nothing. */
+function checkKeys(init: object): void {
+  for (const k of Object.keys(init)) {
+    if ((INIT_KEYS as readonly string[]).includes(k)) continue;
+    const lower = k.toLowerCase();
+    const near = INIT_KEYS.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase()));
+    throw new ControlsError(`concurrency.${k} is not a concurrency setting${near ? ` (did you mean ${near}?)` : ''}; settings: ${INIT_KEYS.join(', ')}`);
+  }
+}
+
+function checkBoolean(init: ConcurrencyStyleInit, k: 'computeWorkersRead' | 'singleBlockComputeWorkers' | 'haveSharedTemp'): void {
+  const v = init[k];
+  if (v !== undefined && typeof v !== 'boolean') throw new ControlsError(`${k} must be true or false (got ${String(v)})`);
+}
+
+/**
+ * How reading and computing are spread (RIOS's ConcurrencyStyle).
+ *
+ * @example
+ * ```ts
+ * const concurrency = new ConcurrencyStyle({ numReadWorkers: 2, computeWorkerKind: CW_THREADS, numComputeWorkers: 2 });
+ * await apply(fn, infiles, outfiles, { controls: { concurrency } });
+ * ```
+ */
+export class ConcurrencyStyle {
+  readonly numReadWorkers: number;
+  readonly numComputeWorkers: number;
+  readonly computeWorkerKind: ComputeWorkerKind;
+  readonly computeWorkerExtraParams: Readonly<Record<string, unknown>>;
+  readonly computeWorkersRead: boolean;
+  readonly singleBlockComputeWorkers: boolean;
+  readonly haveSharedTemp: boolean;
+  readonly readBufferInsertTimeout: number | null;
+  readonly readBufferPopTimeout: number | null;
+  readonly computeBufferInsertTimeout: number | null;
+  readonly computeBufferPopTimeout: number | null;
+  readonly computeBarrierTimeout: number | null;
+
+  /** @throws {ControlsError} for settings that make no sense together. */
+  constructor(init: ConcurrencyStyleInit = {}) {
+    if (init === null || typeof init !== 'object' || Array.isArray(init)) throw new ControlsError('concurrency must be an object of settings');
+    checkKeys(init);
+    for (const k of ['computeWorkersRead', 'singleBlockComputeWorkers', 'haveSharedTemp'] as const) checkBoolean(init, k);
+    const extra = init.computeWorkerExtraParams;
+    if (extra !== undefined && (extra === null || typeof extra !== 'object' || Array.isArray(extra))) {
+      throw new ControlsError('computeWorkerExtraParams must be an object of settings for the worker kind');
+    }
+    const kind = init.computeWorkerKind ?? CW_NONE;
+    if (!COMPUTE_WORKER_KINDS.includes(kind)) {
+      throw new ControlsError(`computeWorkerKind must be one of ${COMPUTE_WORKER_KINDS.join(', ')} (got ${String(kind)})`);
+    }
+    const nRead = init.numReadWorkers ?? 0;
+    if (!Number.isInteger(nRead) || nRead < 0) throw new ControlsError(`numReadWorkers must be a non-negative integer (got ${String(nRead)})`);
+    const single = init.singleBlockComputeWorkers ?? false;
+    if (single && init.numComputeWorkers !== undefined && init.numComputeWorkers !== 0) {
+      throw new ControlsError('singleBlockComputeWorkers starts one worker per block: do not also give numComputeWorkers');
+    }
+    const nCompute = init.numComputeWorkers ?? (kind === CW_NONE || single ? 0 : 1);
+    if (!Number.isInteger(nCompute) || nCompute < 0) throw new ControlsError(`numComputeWorkers must be a non-negative integer (got ${String(nCompute)})`);
+    if (kind === CW_NONE && (nCompute > 0 || single)) {
+      throw new ControlsError('compute workers need a computeWorkerKind other than CW_NONE');
+    }
+    if (kind !== CW_NONE && nCompute === 0 && !single) {
+      throw new ControlsError(`computeWorkerKind ${kind} needs numComputeWorkers >= 1`);
+    }
+    const remote = REMOTE_KINDS.includes(kind);
+    const workersRead = init.computeWorkersRead ?? remote;
+    if (kind === CW_THREADS && workersRead) {
+      throw new ControlsError('CW_THREADS workers cannot read: GDAL only runs on the main thread (set computeWorkersRead false)');
+    }
+    if (kind === CW_NONE && init.computeWorkersRead) throw new ControlsError('computeWorkersRead needs compute workers');
+    if (kind === CW_THREADS && nCompute > os.availableParallelism()) {
+      throw new ControlsError(`numComputeWorkers ${nCompute} is more than the ${os.availableParallelism()} CPUs for CW_THREADS`);
+    }
+    if (workersRead && nRead > 0) {
+      throw new ControlsError('numReadWorkers reads in the main process: it makes no sense when computeWorkersRead is true');
+    }
+    if (single && kind === CW_THREADS) throw new ControlsError('singleBlockComputeWorkers is for process or job workers, not CW_THREADS');
+
+    const timeout = (name: keyof ConcurrencyStyleInit, dflt: number): number | null => {
+      const v = init[name];
+      if (v === undefined) return dflt;
+      if (v === null) return null;
+      if (typeof v !== 'number' || !(v > 0)) throw new ControlsError(`${name} must be a positive number of seconds or null (got ${String(v)})`);
+      return v;
+    };
+    this.numReadWorkers = nRead;
+    this.numComputeWorkers = nCompute;
+    this.computeWorkerKind = kind;
+    this.computeWorkerExtraParams = Object.freeze({ ...(init.computeWorkerExtraParams ?? {}) });
+    this.computeWorkersRead = workersRead;
+    this.singleBlockComputeWorkers = single;
+    this.haveSharedTemp = init.haveSharedTemp ?? false;
+    this.readBufferInsertTimeout = timeout('readBufferInsertTimeout', 10);
+    this.readBufferPopTimeout = timeout('readBufferPopTimeout', 10);
+    this.computeBufferInsertTimeout = timeout('computeBufferInsertTimeout', 10);
+    this.computeBufferPopTimeout = timeout('computeBufferPopTimeout', 20);
+    this.computeBarrierTimeout = timeout('computeBarrierTimeout', 600);
+    Object.freeze(this);
+  }
+
+  static from(c: ConcurrencyStyle | ConcurrencyStyleInit | undefined): ConcurrencyStyle {
+    return c instanceof ConcurrencyStyle ? c : new ConcurrencyStyle(c ?? {});
+  }
+
+  get usesComputeWorkers(): boolean {
+    return this.computeWorkerKind !== CW_NONE;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Read workers: `numReadWorkers = n` keeps up to n block reads in flight ahead of computation.
+ *
+ * gdal-async runs each async call on libuv's thread pool but holds a lock per dataset, so n
+ * reads on one handle would still run one after another. The pool therefore holds n complete
+ * sets of input sources, each on its own dataset handles, and gives each block read a free
+ * set: n reads really run at once (given UV_THREADPOOL_SIZE threads, see {@link uvPoolSizeFor}).
+ */
+import type { BlockAssociations } from '../block.js';
+import type { BlockCoords } from '../errors.js';
+import { readBlockInputs, type BlockAllocator, type InputSource } from './inputs.js';
+import type { ReaderInfo } from '../readerinfo.js';
+
+export interface ReadPoolStats {
+  /** Source sets (dataset handles per input). */
+  sets: number;
+  /** Most block reads in flight at one moment. */
+  maxInFlight: number;
+  /** Most distinct source sets busy at one moment. */
+  maxSetsBusy: number;
+  /** Block reads done by each set. */
+  readsPerSet: number[];
+}
+
+/** Reads one block's inputs with whatever function reads a set (readBlockInputs by default). */
+export type SetReader = (sources: InputSource[], coords: BlockCoords, overlap: number, info?: ReaderInfo, alloc?: BlockAllocator) => Promise<BlockAssociations>;
+
+export class ReadPool {
+  private readonly sets: InputSource[][];
+  private readonly free: number[];
+  private readonly waiters: ((set: number) => void)[] = [];
+  private readonly busy = new Set<number>();
+  private readonly reader: SetReader;
+  private inFlight = 0;
+  private readonly s: ReadPoolStats;
+
+  private constructor(sets: InputSource[][], reader: SetReader) {
+    this.sets = sets;
+    this.free = sets.map((_, i) => i);
+    this.reader = reader;
+    this.s = { sets: sets.length, maxInFlight: 0, maxSetsBusy: 0, readsPerSet: sets.map(() => 0) };
+  }
+
+  /**
+   * A pool of `n` source sets: `first` (the applier's own) plus n-1 more from `openSet`, opened
+   * at once. On failure, what was opened here is closed again.
+   */
+  static async open(first: InputSource[], n: number, openSet: () => Promise<InputSource[]>, reader: SetReader = readBlockInputs): Promise<ReadPool> {
+    const more = await Promise.allSettled(Array.from({ length: Math.max(0, n - 1) }, () => openSet()));
+    const failed = more.find((r) => r.status === 'rejected');
+    const opened = more.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<InputSource[]>).value);
+    if (failed) {
+      for (const set of opened) closeSet(set);
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    const pool = new ReadPool([first, ...opened], reader);
+    poolObserver?.(pool);
+    return pool;
+  }
+
+  /** Read one block's inputs on a free set (waiting for one if all are busy). */
+  async read(coords: BlockCoords, overlap: number, info?: ReaderInfo, alloc?: BlockAllocator): Promise<BlockAssociations> {
+    const set = this.free.length > 0 ? this.free.shift()! : await new Promise<number>((r) => this.waiters.push(r));
+    this.busy.add(set);
+    this.inFlight++;
+    this.s.maxInFlight = Math.max(this.s.maxInFlight, this.inFlight);
+    this.s.maxSetsBusy = Math.max(this.s.maxSetsBusy, this.busy.size);
+    try {
+      return await this.reader(this.sets[set]!, coords, overlap, info, alloc);
+    } finally {
+      this.s.readsPerSet[set]!++;
+      this.inFlight--;
+      this.busy.delete(set);
+      const w = this.waiters.shift();
+      if (w) w(set);
+      else this.free.push(set);
+    }
+  }
+
+  stats(): ReadPoolStats {
+    return { ...this.s, readsPerSet: [...this.s.readsPerSet] };
+  }
+
+  /** Close the sets this pool opened (the first set belongs to the caller). */
+  close(): void {
+    for (const set of this.sets.slice(1)) closeSet(set);
+  }
+}
+
+function closeSet(set: InputSource[]): void {
+  for (const s of set) {
+    try {
+      s.close();
+    } catch {
+      // closing a reader never hides the run's own result
+    }
+  }
+}
+
+let poolObserver: ((pool: ReadPool) => void) | undefined;
+/** Tests: see every pool apply() creates (to read its stats). */
+export function observeReadPools(f: ((pool: ReadPool) => void) | undefined): void {
+  poolObserver = f;
+}
+
+/**
+ * libuv threads needed so that `numReadWorkers` block reads of `inputs` images each, plus the
+ * writer, all run at once.
+ */
+export function uvPoolSizeFor(numReadWorkers: number, inputs: number): number {
+  return Math.max(4, numReadWorkers * inputs + 2);
+}
+
+let warned = false;
+/**
+ * Warn once when UV_THREADPOOL_SIZE (read by libuv when its pool starts, before any user code
+ * of an ES module program runs) is below what `numReadWorkers` needs.
+ */
+export function checkUvPoolSize(numReadWorkers: number, inputs: number): void {
+  if (warned || numReadWorkers <= 1) return;
+  const want = uvPoolSizeFor(numReadWorkers, inputs);
+  const have = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  if (have >= want) return;
+  warned = true;
+  process.emitWarning(
+    `numReadWorkers ${numReadWorkers} with ${inputs} input(s) wants UV_THREADPOOL_SIZE >= ${want}, but libuv's pool has ${have} threads: ` +
+      `set it in the environment before node starts (UV_THREADPOOL_SIZE=${want} node main.js); setting process.env in an ES module is too late`,
+    { code: 'RIOTS_UV_THREADPOOL' },
+  );
+}

@@ -1,0 +1,175 @@
+/**
+ * CW_AWSBATCH: one AWS Batch job per compute worker, on the queue and job definition of the riots
+ * stack (aws/batch.yaml, or your own stack with the same outputs).
+ *
+ * Only the start and stop of workers is here (a {@link Launcher}); scheduling, the channel,
+ * re-queueing of lost workers' blocks and the barrier are the shared channel backend's
+ * (remote.ts). Each job runs the worker image, whose ENTRYPOINT is `riots computeworker`, so the
+ * job's command override is only its arguments (`-i ID --channaddr host,port ...`). The run's
+ * key goes in the job's environment override (RIOTS_CHANNEL_KEY), never in the command: note that
+ * any principal allowed `batch:DescribeJobs` on the queue can read it while the job is known.
+ * Every job is tagged `riots-run-id` = the run id, so `riots batch cleanup --run-id` finds them.
+ *
+ * A process that exits in the middle of a run (an uncaught exception elsewhere, process.exit(),
+ * a write to a closed pipe) cannot make AWS calls any more, and its jobs still waiting for capacity
+ * would start later, find no main and wait out their connection timeout, billed. So at 'exit',
+ * while any job of the run may still be active, `riots batch cleanup --run-id ID --job-id ...`
+ * terminates them, and the exit waits for it (a bounded time; see terminateAfterExit). SIGKILL
+ * of the main still leaves them to that timeout.
+ *
+ * With singleBlockComputeWorkers, one job per block: each computes its block and exits 0. Jobs are
+ * submitted lazily, at most `singleBlockMaxWorkers` alive at once (default BatchMaxVCPUS /
+ * BatchVCPUS: what the compute environment runs at once), the next as one finishes; Batch's own
+ * scheduling decides when each runs. numComputeWorkers and its limit check do not apply.
+ *
+ * computeWorkerExtraParams (besides the shared ones of remote.ts):
+ * - `channelAddress`: the address workers connect to (default: RIOTS_CHANNEL_ADDRESS, else this
+ *   machine's primary private IPv4). The channel server listens on every interface.
+ * - `stackName`, `region`: default RIOS_AWSBATCH_STACK (else 'RIOS') and RIOS_AWSBATCH_REGION
+ *   (else the SDK's region settings).
+ * - `jobEnvironment`: more environment variables for the worker jobs (e.g. GDAL settings).
+ * - `pollSeconds` (5): how often DescribeJobs follows the jobs, to notice a failed job.
+ * - `jobEndGraceSeconds` (5): at the end, how long a RUNNING job may take to exit by itself
+ *   before it is terminated. `terminateWaitSeconds` (60): how long to wait for terminated jobs.
+ * - `exitCleanupWaitSeconds` (30): how long a process exiting mid-run waits for the
+ *   `riots batch cleanup` that terminates its jobs (0: not at all; it then runs on alone).
+ */
+import { randomBytes } from 'node:crypto';
+import type * as BatchSdk from '@aws-sdk/client-batch';
+import type { RunDescription } from '../backend.js';
+import type { ComputeBackend } from '../backend.js';
+import { batch } from '../../aws/clients.js';
+import { RunJobs, type TrackedJob } from '../../aws/jobs.js';
+import { advertisedChannelAddress } from '../../aws/netaddr.js';
+import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../../aws/stack.js';
+import { ControlsError } from '../../errors.js';
+import { CHANNEL_KEY_ENV } from '../channel/address.js';
+import { extraEnvironment, extraSeconds, extraString } from '../pool/launcher.js';
+import { AwsRunLauncher } from './aws.js';
+import { ChannelWorkerBackend } from '../pool/channelbackend.js';
+
+export interface AwsBatchSettings {
+  channelAddress: unknown;
+  stackName: string | undefined;
+  region: string | undefined;
+  jobEnvironment: Record<string, string>;
+  pollSeconds: number;
+  jobEndGraceSeconds: number;
+  terminateWaitSeconds: number;
+  exitCleanupWaitSeconds: number;
+}
+
+/** Read the CW_AWSBATCH settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
+export function awsBatchSettings(extra: Readonly<Record<string, unknown>>): AwsBatchSettings {
+  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
+  return {
+    channelAddress: extra.channelAddress,
+    stackName: extraString(extra, 'stackName'),
+    region: extraString(extra, 'region'),
+    jobEnvironment: extraEnvironment(extra, 'jobEnvironment', (k) => k === CHANNEL_KEY_ENV || k.startsWith('AWS_BATCH'), 'riots or AWS Batch'),
+    pollSeconds: num('pollSeconds', 5),
+    jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
+    terminateWaitSeconds: num('terminateWaitSeconds', 60, true),
+    exitCleanupWaitSeconds: num('exitCleanupWaitSeconds', 30, true),
+  };
+}
+
+/**
+ * Refuse more workers than the stack can run at once.
+ * @throws {ControlsError} naming the limit and where it comes from.
+ */
+export function checkWorkerLimit(n: number, out: Pick<BatchStackOutputs, 'BatchVCPUS' | 'BatchMaxVCPUS' | 'stackName'>): void {
+  const most = maxWorkers(out);
+  if (n > most) {
+    throw new ControlsError(
+      `numComputeWorkers ${n} is more than stack '${out.stackName}' can run at once: ` +
+        `BatchMaxVCPUS ${out.BatchMaxVCPUS} / BatchVCPUS ${out.BatchVCPUS} = ${most} worker(s) ` +
+        `(ask for fewer workers, or raise MaxVCPUS with 'riots batch create --modify --maxvcpus N')`,
+    );
+  }
+}
+
+/** A new run id: the value of every job's riots-run-id tag. */
+export function newRunId(): string {
+  return `riots-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+}
+
+export type JobHandle = TrackedJob & { workerId: number };
+
+export class AwsBatchLauncher extends AwsRunLauncher<BatchSdk.JobDetail, TrackedJob, JobHandle> {
+  readonly kind = 'CW_AWSBATCH';
+  readonly singleBlockWorkers: { default: number } | undefined;
+  readonly jobs: RunJobs;
+  private readonly s: AwsBatchSettings;
+
+  constructor(opts: {
+    runId: string;
+    jobs: RunJobs;
+    settings: AwsBatchSettings;
+    advertiseHost: string;
+    destroyClient: () => void;
+    stack: { stackName: string; region: string | undefined };
+    maxWorkers?: number;
+  }) {
+    const s = opts.settings;
+    const runId = opts.runId;
+    super(runId, opts.jobs, opts.advertiseHost, { ...s, stopWaitSeconds: s.terminateWaitSeconds }, opts.stack, {
+      active: (ids) => `${ids.length} AWS Batch job(s) of run ${runId} (${ids.join(', ')})`,
+      starting: `the AWS Batch job being submitted for run ${runId}`,
+      cleanupArgs: (ids) => ids.flatMap((id) => ['--job-id', id]),
+    }, opts.destroyClient);
+    // singleBlockComputeWorkers: by default as many jobs as the compute environment runs at once
+    this.singleBlockWorkers = opts.maxWorkers === undefined ? undefined : { default: opts.maxWorkers };
+    this.s = s;
+    this.jobs = opts.jobs;
+  }
+
+  protected async start(workerId: number, command: string[], env: Record<string, string>): Promise<JobHandle> {
+    const job = await this.jobs.submit({ jobName: `${this.runId}-worker-${workerId}`, command, environment: { ...this.s.jobEnvironment, ...env } });
+    return Object.assign(job, { workerId });
+  }
+
+  describe(h: JobHandle): string {
+    return `job ${h.jobId}`;
+  }
+}
+
+/**
+ * Entry point for src/workers/index.ts: read the stack outputs, check the worker limit (not with
+ * singleBlockComputeWorkers), and return the channel backend with the Batch launcher. Nothing is
+ * submitted before start().
+ * @throws {ControlsError} for too many workers or bad settings; AwsError when the stack cannot be read.
+ */
+export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
+  const c = run.concurrency;
+  const s = awsBatchSettings(c.computeWorkerExtraParams);
+  const advertiseHost = advertisedChannelAddress(s.channelAddress);
+  const out = await getStackOutputs({ ...(s.stackName ? { stackName: s.stackName } : {}), ...(s.region ? { region: s.region } : {}) });
+  // single-block jobs are submitted a few at a time (singleBlockMaxWorkers), never more than asked
+  if (!c.singleBlockComputeWorkers) checkWorkerLimit(c.numComputeWorkers, out);
+  const b = await batch(out.region);
+  const runId = newRunId();
+  const jobs = new RunJobs({
+    b,
+    runId,
+    jobQueue: out.BatchProcessingJobQueueName,
+    jobDefinition: out.BatchProcessingJobDefinitionName,
+    // at most 4 DescribeJobs a second, when many callers want fresh statuses at once (the end of a run)
+    minRefreshMs: Math.min(250, s.pollSeconds * 500),
+  });
+  const launcher = new AwsBatchLauncher({
+    runId,
+    jobs,
+    settings: s,
+    advertiseHost,
+    destroyClient: () => b.client.destroy(),
+    stack: { stackName: out.stackName, region: out.region },
+    maxWorkers: maxWorkers(out),
+  });
+  try {
+    return new ChannelWorkerBackend(run, launcher);
+  } catch (err) {
+    b.client.destroy();
+    throw err;
+  }
+}

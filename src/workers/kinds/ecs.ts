@@ -1,0 +1,304 @@
+/**
+ * CW_ECS: one ECS task per compute worker, on Fargate, in the cluster and with the task
+ * definition of the riots stack (aws/batch.yaml: `EcsClusterName`, `EcsWorkerTaskDefinitionArn`,
+ * `EcsWorkerContainerName`), in the stack's private subnets and security group — or in a cluster,
+ * task definition and network of your own, named in computeWorkerExtraParams.
+ *
+ * Only the start and stop of workers is here (a {@link Launcher}); scheduling, the channel,
+ * re-queueing of lost workers' blocks and the barrier are the shared channel backend's
+ * (remote.ts). The task definition's image is the worker image, whose ENTRYPOINT is
+ * `riots computeworker`, so the container's command override is only its arguments. The run's
+ * key goes in the container's environment override (RIOTS_CHANNEL_KEY), never in the command:
+ * note that any principal allowed `ecs:DescribeTasks` on the cluster can read it while the task
+ * is known. Every task is started by (`startedBy`) and tagged `riots-run-id` with the run id, so
+ * `riots batch cleanup --run-id` finds them.
+ *
+ * Fargate starts a task in tens of seconds, not the minutes an EC2 instance takes, and bills
+ * by the second from the image pull, so the run never leaves one behind: cancel() stops tasks
+ * and waits until ECS says STOPPED, and a process that exits mid-run stops its tasks at 'exit'
+ * with `riots batch cleanup` (awsrun.ts).
+ *
+ * computeWorkerExtraParams (besides the shared ones of remote.ts):
+ * - `channelAddress`: the address workers connect to (as for CW_AWSBATCH).
+ * - `stackName`, `region`: the riots stack (default RIOS_AWSBATCH_STACK / RIOS_AWSBATCH_REGION).
+ * - `cluster`, `taskDefinition`, `containerName`, `subnets`, `securityGroups`: override the
+ *   stack's outputs (with all five given, no stack is read). `assignPublicIp` (false).
+ * - `cpu`, `memory`: task-level overrides (Fargate sizes: '1024', '4096').
+ * - `capacityProvider`: 'FARGATE' (default) or 'FARGATE_SPOT' (up to ~70% cheaper; Fargate may
+ *   take a task back with two minutes' notice, and its blocks are then re-run by the others).
+ * - `taskEnvironment`: more environment variables for the worker container.
+ * - `pollSeconds` (5), `jobEndGraceSeconds` (5), `stopWaitSeconds` (60),
+ *   `exitCleanupWaitSeconds` (30): as for CW_AWSBATCH.
+ * - `singleBlockMaxWorkers`: tasks alive at once with singleBlockComputeWorkers (default 32).
+ */
+import type * as EcsSdk from '@aws-sdk/client-ecs';
+import type { RunDescription } from '../backend.js';
+import type { ComputeBackend } from '../backend.js';
+import { awsCall, ecs, type Loaded } from '../../aws/clients.js';
+import { advertisedChannelAddress } from '../../aws/netaddr.js';
+import { getStackOutputs, RUN_ID_TAG, type BatchStackOutputs } from '../../aws/stack.js';
+import { RunTracker, newTracked, type Tracked } from '../../aws/tracker.js';
+import { AwsError, ControlsError } from '../../errors.js';
+import { newRunId } from './awsbatch.js';
+import { AwsRunLauncher } from './aws.js';
+import { CHANNEL_KEY_ENV } from '../channel/address.js';
+import { extraEnvironment, extraSeconds, extraString } from '../pool/launcher.js';
+import { ChannelWorkerBackend } from '../pool/channelbackend.js';
+
+export type EcsLoaded = Loaded<typeof EcsSdk, EcsSdk.ECSClient>;
+
+/** Where tasks run: cluster, task definition, container and network. */
+export interface EcsPlacement {
+  cluster: string;
+  taskDefinition: string;
+  containerName: string;
+  subnets: string[];
+  securityGroups: string[];
+}
+
+export interface EcsSettings {
+  channelAddress: unknown;
+  stackName: string | undefined;
+  region: string | undefined;
+  /** What the settings give of the placement (the rest comes from the stack). */
+  placement: Partial<EcsPlacement>;
+  assignPublicIp: boolean;
+  cpu: string | undefined;
+  memory: string | undefined;
+  capacityProvider: 'FARGATE' | 'FARGATE_SPOT';
+  taskEnvironment: Record<string, string>;
+  pollSeconds: number;
+  jobEndGraceSeconds: number;
+  stopWaitSeconds: number;
+  exitCleanupWaitSeconds: number;
+}
+
+const PLACEMENT_KEYS = ['cluster', 'taskDefinition', 'containerName', 'subnets', 'securityGroups'] as const;
+
+/** Read the CW_ECS settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
+export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettings {
+  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
+  const str = (k: string): string | undefined => extraString(extra, k);
+  const list = (k: string): string[] | undefined => {
+    const v = extra[k];
+    if (v === undefined) return undefined;
+    const items = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
+    if (!Array.isArray(items) || items.length === 0 || items.some((x) => typeof x !== 'string' || x === '')) {
+      throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty list of ids (an array, or a comma-separated string)`);
+    }
+    return items as string[];
+  };
+  const size = (k: string): string | undefined => {
+    const v = extra[k];
+    if (v === undefined) return undefined;
+    if ((typeof v !== 'string' && typeof v !== 'number') || !/^[1-9]\d*$/.test(String(v))) {
+      throw new ControlsError(`computeWorkerExtraParams.${k} must be a positive whole number (${k === 'cpu' ? 'CPU units, 1024 = 1 vCPU' : 'MiB'})`);
+    }
+    return String(v);
+  };
+  const env = extraEnvironment(extra, 'taskEnvironment', (k) => k === CHANNEL_KEY_ENV, 'riots');
+  const capacityProvider = extra.capacityProvider ?? 'FARGATE';
+  if (capacityProvider !== 'FARGATE' && capacityProvider !== 'FARGATE_SPOT') {
+    throw new ControlsError(`computeWorkerExtraParams.capacityProvider must be 'FARGATE' or 'FARGATE_SPOT' (got ${JSON.stringify(capacityProvider)})`);
+  }
+  if (extra.assignPublicIp !== undefined && typeof extra.assignPublicIp !== 'boolean') {
+    throw new ControlsError('computeWorkerExtraParams.assignPublicIp must be true or false');
+  }
+  const placement: Partial<EcsPlacement> = {};
+  for (const k of PLACEMENT_KEYS) {
+    const v = k === 'subnets' || k === 'securityGroups' ? list(k) : str(k);
+    if (v !== undefined) (placement as Record<string, unknown>)[k] = v;
+  }
+  return {
+    channelAddress: extra.channelAddress,
+    stackName: str('stackName'),
+    region: str('region'),
+    placement,
+    assignPublicIp: extra.assignPublicIp === true,
+    cpu: size('cpu'),
+    memory: size('memory'),
+    capacityProvider,
+    taskEnvironment: env,
+    pollSeconds: num('pollSeconds', 5),
+    jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
+    stopWaitSeconds: num('stopWaitSeconds', 60, true),
+    exitCleanupWaitSeconds: num('exitCleanupWaitSeconds', 30, true),
+  };
+}
+
+/**
+ * The placement: the settings first, then the stack's outputs.
+ * @throws {AwsError} naming the stack and the outputs it lacks (a stack created before CW_ECS existed: update it).
+ */
+export function ecsPlacement(given: Partial<EcsPlacement>, out: BatchStackOutputs | undefined): EcsPlacement {
+  const fromStack: Partial<EcsPlacement> = out
+    ? {
+        ...(out.EcsClusterName ? { cluster: out.EcsClusterName } : {}),
+        ...(out.EcsWorkerTaskDefinitionArn ? { taskDefinition: out.EcsWorkerTaskDefinitionArn } : {}),
+        ...(out.EcsWorkerContainerName ? { containerName: out.EcsWorkerContainerName } : {}),
+        ...(out.BatchPrivateSubnets ? { subnets: out.BatchPrivateSubnets.split(',').filter((x) => x !== '') } : {}),
+        ...(out.BatchSecurityGroup ? { securityGroups: [out.BatchSecurityGroup] } : {}),
+      }
+    : {};
+  const p = { ...fromStack, ...given };
+  const missing = PLACEMENT_KEYS.filter((k) => p[k] === undefined);
+  if (missing.length > 0) {
+    const outputs: Record<(typeof PLACEMENT_KEYS)[number], string> = {
+      cluster: 'EcsClusterName',
+      taskDefinition: 'EcsWorkerTaskDefinitionArn',
+      containerName: 'EcsWorkerContainerName',
+      subnets: 'BatchPrivateSubnets',
+      securityGroups: 'BatchSecurityGroup',
+    };
+    throw new AwsError(
+      `CW_ECS: stack '${out?.stackName ?? '?'}' has no output ${missing.map((k) => outputs[k]).join(', ')} ` +
+        `(a stack created before CW_ECS existed: update it with 'riots batch create --modify'), ` +
+        `or give computeWorkerExtraParams.${missing.join(', .')}`,
+    );
+  }
+  return p as EcsPlacement;
+}
+
+/** One line on a task: lastStatus, stop code and reason, exit code. */
+export function taskStatusText(t: EcsSdk.Task | undefined): string {
+  if (!t) return 'status unknown (not yet described)';
+  const parts = [String(t.lastStatus ?? 'UNKNOWN')];
+  if (t.desiredStatus === 'STOPPED' && t.lastStatus !== 'STOPPED') parts.push('stopping');
+  if (t.stopCode) parts.push(`stopCode: ${t.stopCode}`);
+  if (t.stoppedReason) parts.push(`stoppedReason: ${t.stoppedReason}`);
+  const c = t.containers?.[0];
+  if (c?.exitCode !== undefined && c.exitCode !== null) parts.push(`exit code ${c.exitCode}`);
+  if (c?.reason) parts.push(`reason: ${c.reason}`);
+  return parts.join('; ');
+}
+
+/** The parts of a task's description {@link taskStatusText} reads (never its overrides: they hold the key). */
+function taskStatusOnly(t: EcsSdk.Task): EcsSdk.Task {
+  const c = t.containers?.[0];
+  return {
+    taskArn: t.taskArn,
+    lastStatus: t.lastStatus,
+    desiredStatus: t.desiredStatus,
+    stopCode: t.stopCode,
+    stoppedReason: t.stoppedReason,
+    ...(c ? { containers: [{ name: c.name, exitCode: c.exitCode, reason: c.reason }] } : {}),
+  };
+}
+
+export type TaskHandle = Tracked<EcsSdk.Task> & { workerId: number };
+
+/** The ECS tasks of one run: RunTask, and the shared following and stopping (tracker.ts). */
+export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
+  constructor(
+    private readonly e: EcsLoaded,
+    private readonly runId: string,
+    private readonly placement: EcsPlacement,
+    minRefreshMs: number,
+  ) {
+    super(minRefreshMs, {
+      noun: 'task',
+      describe: async (ids) => {
+        const res = await awsCall('DescribeTasks', () => e.client.send(new e.sdk.DescribeTasksCommand({ cluster: placement.cluster, tasks: ids })));
+        return res.tasks ?? [];
+      },
+      idOf: (t) => t.taskArn,
+      isDone: (t) => t.lastStatus === 'STOPPED',
+      isRunning: (t) => t?.lastStatus === 'RUNNING',
+      text: taskStatusText,
+      keep: taskStatusOnly,
+      stop: async (id, reason) => {
+        await awsCall(`StopTask of ${id}`, () => e.client.send(new e.sdk.StopTaskCommand({ cluster: placement.cluster, task: id, reason })));
+      },
+    });
+  }
+
+  get cluster(): string {
+    return this.placement.cluster;
+  }
+
+  /** RunTask of one worker. @throws AwsError with ECS's reason when it refuses or places nothing. */
+  async run(workerId: number, command: string[], environment: Record<string, string>, s: EcsSettings): Promise<TaskHandle> {
+    const { e, placement: p, runId } = this;
+    const what = `RunTask of worker ${workerId} in cluster ${p.cluster}`;
+    const res = await awsCall(what, () =>
+      e.client.send(
+        new e.sdk.RunTaskCommand({
+          cluster: p.cluster,
+          taskDefinition: p.taskDefinition,
+          // on demand: the FARGATE launch type; Spot: a strategy of the cluster's FARGATE_SPOT provider
+          ...(s.capacityProvider === 'FARGATE_SPOT' ? { capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] } : { launchType: 'FARGATE' }),
+          count: 1,
+          startedBy: runId,
+          group: `riots:${runId}`,
+          tags: [{ key: RUN_ID_TAG, value: runId }],
+          networkConfiguration: { awsvpcConfiguration: { subnets: p.subnets, securityGroups: p.securityGroups, assignPublicIp: s.assignPublicIp ? 'ENABLED' : 'DISABLED' } },
+          overrides: {
+            ...(s.cpu ? { cpu: s.cpu } : {}),
+            ...(s.memory ? { memory: s.memory } : {}),
+            containerOverrides: [{ name: p.containerName, command, environment: Object.entries(environment).map(([name, value]) => ({ name, value })) }],
+          },
+        }),
+      ),
+    );
+    const arn = res.tasks?.[0]?.taskArn;
+    if (!arn) {
+      const f = res.failures?.[0];
+      throw new AwsError(`${what} started no task${f ? `: ${f.reason ?? 'failure'}${f.detail ? ` (${f.detail})` : ''}` : ''}`);
+    }
+    return this.track({ ...newTracked<EcsSdk.Task>(arn), workerId });
+  }
+}
+
+export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHandle> {
+  readonly kind = 'CW_ECS';
+  readonly singleBlockWorkers = { default: 32 };
+
+  constructor(
+    runId: string,
+    readonly tasks: RunTasks,
+    private readonly s: EcsSettings,
+    advertiseHost: string,
+    stack: { stackName: string; region: string | undefined },
+    destroyClient: () => void,
+  ) {
+    super(runId, tasks, advertiseHost, s, stack, {
+      active: (ids) => `${ids.length} ECS task(s) of run ${runId}`,
+      starting: `the ECS task being started for run ${runId}`,
+      // the cluster named: the tasks are found without reading the stack (which a run with a placement of its own has not)
+      cleanupArgs: (ids) => ['--cluster', tasks.cluster, ...ids.flatMap((id) => ['--task-id', id])],
+    }, destroyClient);
+  }
+
+  protected start(workerId: number, command: string[], env: Record<string, string>): Promise<TaskHandle> {
+    return this.tasks.run(workerId, command, { ...this.s.taskEnvironment, ...env }, this.s);
+  }
+
+  describe(h: TaskHandle): string {
+    return `task ${h.id.slice(h.id.lastIndexOf('/') + 1)}`;
+  }
+}
+
+/**
+ * Entry point for src/workers/index.ts: the placement (settings, else the stack's outputs), and
+ * the channel backend with the ECS launcher. Nothing is started before start().
+ * @throws {ControlsError} for bad settings; AwsError when the stack cannot be read or lacks the ECS outputs.
+ */
+export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
+  const s = ecsSettings(run.concurrency.computeWorkerExtraParams);
+  const advertiseHost = advertisedChannelAddress(s.channelAddress);
+  const needStack = PLACEMENT_KEYS.some((k) => s.placement[k] === undefined);
+  const out = needStack ? await getStackOutputs({ ...(s.stackName ? { stackName: s.stackName } : {}), ...(s.region ? { region: s.region } : {}) }) : undefined;
+  const placement = ecsPlacement(s.placement, out);
+  const region = out?.region ?? s.region;
+  const e = await ecs(region);
+  const runId = newRunId();
+  // at most 4 DescribeTasks a second when many callers want fresh statuses at once (the end of a run)
+  const tasks = new RunTasks(e, runId, placement, Math.min(250, s.pollSeconds * 500));
+  const launcher = new EcsLauncher(runId, tasks, s, advertiseHost, { stackName: out?.stackName ?? s.stackName ?? '', region }, () => e.client.destroy());
+  try {
+    return new ChannelWorkerBackend(run, launcher);
+  } catch (err) {
+    e.client.destroy();
+    throw err;
+  }
+}
