@@ -3,6 +3,7 @@
  */
 import os from 'node:os';
 import { ControlsError } from './errors.js';
+import { checkKnownKeys } from './settings.js';
 
 export const CW_NONE = 'CW_NONE';
 export const CW_THREADS = 'CW_THREADS';
@@ -61,16 +62,6 @@ const INIT_KEYS: readonly (keyof ConcurrencyStyleInit)[] = [
   'computeBarrierTimeout',
 ];
 
-/** A setting that is not one of ours: most likely a typo, which would otherwise do nothing. */
-function checkKeys(init: object): void {
-  for (const k of Object.keys(init)) {
-    if ((INIT_KEYS as readonly string[]).includes(k)) continue;
-    const lower = k.toLowerCase();
-    const near = INIT_KEYS.find((c) => c.toLowerCase() === lower || c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase()));
-    throw new ControlsError(`concurrency.${k} is not a concurrency setting${near ? ` (did you mean ${near}?)` : ''}; settings: ${INIT_KEYS.join(', ')}`);
-  }
-}
-
 function checkBoolean(init: ConcurrencyStyleInit, k: 'computeWorkersRead' | 'singleBlockComputeWorkers' | 'haveSharedTemp'): void {
   const v = init[k];
   if (v !== undefined && typeof v !== 'boolean') throw new ControlsError(`${k} must be true or false (got ${String(v)})`);
@@ -102,7 +93,7 @@ export class ConcurrencyStyle {
   /** @throws {ControlsError} for settings that make no sense together. */
   constructor(init: ConcurrencyStyleInit = {}) {
     if (init === null || typeof init !== 'object' || Array.isArray(init)) throw new ControlsError('concurrency must be an object of settings');
-    checkKeys(init);
+    checkKnownKeys(init, INIT_KEYS, 'concurrency', 'concurrency');
     for (const k of ['computeWorkersRead', 'singleBlockComputeWorkers', 'haveSharedTemp'] as const) checkBoolean(init, k);
     const extra = init.computeWorkerExtraParams;
     if (extra !== undefined && (extra === null || typeof extra !== 'object' || Array.isArray(extra))) {

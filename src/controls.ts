@@ -7,6 +7,7 @@
  * or `outfiles`.
  */
 import { ControlsError } from './errors.js';
+import { checkKnownKeys } from './settings.js';
 import { isDataType, type DataType } from './dtypes.js';
 import type { PixelGridSpec } from './grid.js';
 import type { ConcurrencyStyleInit } from './concurrency.js';
@@ -163,8 +164,11 @@ export class ApplierControls {
         if (v === null || typeof v !== 'object') throw new ControlsError('controls.images must be an object keyed by image name');
         for (const [name, o] of Object.entries(v as Record<string, unknown>)) {
           if (o === null || typeof o !== 'object') throw new ControlsError(`controls.images.${name} must be an object`);
+          for (const ik of Object.keys(o)) {
+            if (GLOBAL_KEYS.has(ik)) throw new ControlsError(`controls.images.${name}.${ik}: ${ik} is the same for every image; set it at the top of controls, not per image`);
+          }
+          checkKnownKeys(o, [...IMAGE_KEYS], `controls.images.${name}`, 'per-image controls');
           for (const [ik, iv] of Object.entries(o as Record<string, unknown>)) {
-            if (!IMAGE_KEYS.has(ik)) throw new ControlsError(`controls.images.${name}.${ik} is not a per-image control`);
             checkImageControl(ik as keyof ImageControls, iv, `controls.images.${name}.${ik}`);
           }
           perImage.set(name, { ...(o as Partial<ImageControls>) });
@@ -175,7 +179,7 @@ export class ApplierControls {
         checkImageControl(k as keyof ImageControls, v, `controls.${k}`);
         (im as unknown as Record<string, unknown>)[k] = v;
       } else {
-        throw new ControlsError(`unknown control '${k}'`);
+        checkKnownKeys({ [k]: v }, [...GLOBAL_KEYS, ...IMAGE_KEYS, 'images'], 'controls', 'controls');
       }
     }
     checkGlobal(g);

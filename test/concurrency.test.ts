@@ -57,7 +57,7 @@ describe('ConcurrencyStyle', () => {
   });
 
   test('unknown settings and wrong types are errors, with a suggestion for typos', () => {
-    bad({ numComputeWorker: 2 }, /concurrency\.numComputeWorker is not a concurrency setting \(did you mean numComputeWorkers\?\)/);
+    bad({ numComputeWorker: 2 }, /concurrency\.numComputeWorker is not a setting of concurrency \(did you mean numComputeWorkers\?\); its settings: numReadWorkers, /);
     bad({ computeworkerkind: 'CW_THREADS' }, /did you mean computeWorkerKind\?/);
     bad({ haveSharedTemp: 'yes' }, /haveSharedTemp must be true or false/);
     bad({ computeWorkerKind: 'CW_SLURM', numComputeWorkers: 2, computeWorkerExtraParams: ['--mem=1G'] }, /computeWorkerExtraParams must be an object/);

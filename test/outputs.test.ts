@@ -126,8 +126,8 @@ test('statsIgnore sets nodata per image, null means none; thematic and layer nam
 test('controls are checked on construction', () => {
   assert.throws(() => new ApplierControls({ windowXSize: 0 }), ControlsError);
   assert.throws(() => new ApplierControls({ resampleMethod: 'nearest' as never }), /resampleMethod/);
-  assert.throws(() => new ApplierControls({ bogus: 1 } as never), /unknown control 'bogus'/);
-  assert.throws(() => new ApplierControls({ images: { x: { windowXSize: 4 } as never } }), /not a per-image control/);
+  assert.throws(() => new ApplierControls({ bogus: 1 } as never), /controls\.bogus is not a setting of controls; its settings: windowXSize, /);
+  assert.throws(() => new ApplierControls({ images: { x: { windowXSize: 4 } as never } }), /controls\.images\.x\.windowXSize: windowXSize is the same for every image; set it at the top of controls/);
   assert.throws(() => new ApplierControls({ footprint: 'reference' }), /referenceImage/);
   const c = new ApplierControls({ statsIgnore: 3, images: { a: { statsIgnore: null } } });
   assert.equal(c.get('statsIgnore', 'a'), null);
@@ -164,8 +164,8 @@ test('the public API exports exactly these names', () => {
     'ApplierControls', 'AuthError', 'AwsError', 'Block', 'CW_AWSBATCH', 'CW_ECS', 'CW_NONE', 'CW_PBS', 'CW_SLURM', 'CW_SUBPROC',
     'CW_THREADS', 'ChannelError', 'ConcurrencyStyle', 'ControlsError', 'DATA_TYPES', 'GdalError', 'GridError', 'GridMismatchError',
     'InputError', 'InputMissingError', 'InputNotRasterError', 'InterruptedError', 'OutputBlockError', 'OutputDirError', 'OutputError',
-    'PixelGrid', 'ProtocolError', 'ReaderInfo', 'ReferenceImageError', 'RiotsError', 'TimeoutError', 'Timings', 'UserFunctionError',
-    'WorkerError', 'WorkerLostError', 'apply', 'computeWorkerId', 'defineUserFunction', 'describeBlock', 'errorFromJSON', 'errorToJSON',
-    'formatTimingsReport', 'isComputeWorker',
+    'PixelGrid', 'ProtocolError', 'ReaderInfo', 'ReferenceImageError', 'RiotsError', 'SchedulerCommandError', 'TimeoutError', 'Timings',
+    'UsageError', 'UserFunctionError', 'WORKER_EVENTS', 'WorkerError', 'WorkerLostError', 'apply', 'computeWorkerId', 'defineUserFunction',
+    'describeBlock', 'errorFromJSON', 'errorToJSON', 'formatTimingsReport', 'isComputeWorker', 'pixelGridFromFile',
   ]);
 });

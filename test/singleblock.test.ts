@@ -93,7 +93,7 @@ describe('settings', () => {
       () => singleBlockMaxWorkers(channelBackendSettings({ singleBlockMaxWorkers: CPUS + 1 }), sub),
       (e: Error) => e instanceof ControlsError && new RegExp(`singleBlockMaxWorkers ${CPUS + 1} is more than CW_SUBPROC runs at once: ${CPUS} \\(the CPUs`).test(e.message),
     );
-    assert.throws(() => channelBackendSettings({ singleBlockMaxWorkers: 0 }), /singleBlockMaxWorkers must be a positive integer/);
+    assert.throws(() => channelBackendSettings({ singleBlockMaxWorkers: 0 }), /singleBlockMaxWorkers must be a positive whole number \(got 0\)/);
     const batch = new AwsBatchLauncher({ runId: 'r', jobs: {} as RunJobs, settings: awsBatchSettings({}), advertiseHost: '127.0.0.1', destroyClient: () => undefined, stack: { stackName: 'RIOS', region: undefined }, maxWorkers: 128 });
     assert.equal(singleBlockMaxWorkers(channelBackendSettings({}), batch), 128);
     assert.equal(singleBlockMaxWorkers(channelBackendSettings({ singleBlockMaxWorkers: 500 }), batch), 500);

@@ -51,10 +51,10 @@ describe('CW_SLURM settings', () => {
     for (const bad of ['--job-name=x', '-J x', '--output=/tmp/x', '-o x', '--wrap=ls', '--array=1-3', '--parsable', '--export=NONE']) {
       assert.throws(() => slurmSettings({ sbatchOptions: bad }), ControlsError, bad);
     }
-    assert.throws(() => slurmSettings({ sbatchOptions: "--comment='open" }), /sbatchOptions: unterminated/);
+    assert.throws(() => slurmSettings({ sbatchOptions: "--comment='open" }), /sbatchOptions must be a string of shell words \(unterminated/);
     assert.throws(() => slurmSettings({ sbatchOptions: 42 }), /string of shell words or an array/);
     assert.throws(() => slurmSettings({ pollSeconds: 0 }), /pollSeconds must be a positive/);
-    assert.throws(() => slurmSettings({ initCmds: ['x'] }), /initCmds must be a string/);
+    assert.throws(() => slurmSettings({ initCmds: ['x'] }), /initCmds must be a non-empty string/);
   });
 
   test('the job script runs the init commands, then the worker with its words intact', () => {

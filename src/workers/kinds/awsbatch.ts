@@ -44,7 +44,8 @@ import { advertisedChannelAddress } from '../../aws/netaddr.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../../aws/stack.js';
 import { ControlsError } from '../../errors.js';
 import { CHANNEL_KEY_ENV } from '../channel/address.js';
-import { extraEnvironment, extraSeconds, extraString } from '../pool/launcher.js';
+import { CHANNEL_SETTINGS } from '../pool/settings.js';
+import { environment, opaque, parseSettings, seconds, text, type SettingsTable } from '../../settings.js';
 import { AwsRunLauncher } from './aws.js';
 import { ChannelWorkerBackend } from '../pool/channelbackend.js';
 
@@ -59,19 +60,27 @@ export interface AwsBatchSettings {
   exitCleanupWaitSeconds: number;
 }
 
+/** CW_AWSBATCH's own computeWorkerExtraParams (besides the channel's). */
+export const AWSBATCH_SETTINGS = {
+  channelAddress: opaque({ default: '`RIOTS_CHANNEL_ADDRESS`, else this machine\'s primary private IPv4', meaning: 'the address workers connect to' }),
+  stackName: text({ default: '`RIOS_AWSBATCH_STACK`', meaning: 'another stack than the environment names' }),
+  region: text({ default: '`RIOS_AWSBATCH_REGION`', meaning: "the stack's region" }),
+  jobEnvironment: environment(
+    (k) => (k === CHANNEL_KEY_ENV || k.startsWith('AWS_BATCH') ? 'riots or AWS Batch sets it' : undefined),
+    'more environment variables for the worker jobs',
+  ),
+  pollSeconds: seconds(5, "how often one DescribeJobs call follows all the run's jobs"),
+  jobEndGraceSeconds: seconds(5, 'at the end, time a RUNNING job gets to exit by itself before TerminateJob', true),
+  terminateWaitSeconds: seconds(60, 'how long riots waits for terminated jobs to reach FAILED', true),
+  exitCleanupWaitSeconds: seconds(30, 'how long a process exiting mid-run waits for the clean-up that terminates its jobs', true),
+} satisfies SettingsTable;
+
+/** Every computeWorkerExtraParams of CW_AWSBATCH. */
+export const EXTRA_PARAMS: SettingsTable = { ...CHANNEL_SETTINGS, ...AWSBATCH_SETTINGS };
+
 /** Read the CW_AWSBATCH settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function awsBatchSettings(extra: Readonly<Record<string, unknown>>): AwsBatchSettings {
-  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
-  return {
-    channelAddress: extra.channelAddress,
-    stackName: extraString(extra, 'stackName'),
-    region: extraString(extra, 'region'),
-    jobEnvironment: extraEnvironment(extra, 'jobEnvironment', (k) => k === CHANNEL_KEY_ENV || k.startsWith('AWS_BATCH'), 'riots or AWS Batch'),
-    pollSeconds: num('pollSeconds', 5),
-    jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
-    terminateWaitSeconds: num('terminateWaitSeconds', 60, true),
-    exitCleanupWaitSeconds: num('exitCleanupWaitSeconds', 30, true),
-  };
+  return parseSettings(AWSBATCH_SETTINGS, extra, 'computeWorkerExtraParams', { strict: false });
 }
 
 /**

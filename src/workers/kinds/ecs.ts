@@ -38,11 +38,12 @@ import { awsCall, ecs, type Loaded } from '../../aws/clients.js';
 import { advertisedChannelAddress } from '../../aws/netaddr.js';
 import { getStackOutputs, RUN_ID_TAG, type BatchStackOutputs } from '../../aws/stack.js';
 import { RunTracker, newTracked, type Tracked } from '../../aws/tracker.js';
-import { AwsError, ControlsError } from '../../errors.js';
+import { AwsError } from '../../errors.js';
 import { newRunId } from './awsbatch.js';
 import { AwsRunLauncher } from './aws.js';
 import { CHANNEL_KEY_ENV } from '../channel/address.js';
-import { extraEnvironment, extraSeconds, extraString } from '../pool/launcher.js';
+import { CHANNEL_SETTINGS } from '../pool/settings.js';
+import { custom, environment, flag, oneOf, opaque, parseSettings, seconds, text, type Setting, type SettingsTable } from '../../settings.js';
 import { ChannelWorkerBackend } from '../pool/channelbackend.js';
 
 export type EcsLoaded = Loaded<typeof EcsSdk, EcsSdk.ECSClient>;
@@ -75,55 +76,55 @@ export interface EcsSettings {
 
 const PLACEMENT_KEYS = ['cluster', 'taskDefinition', 'containerName', 'subnets', 'securityGroups'] as const;
 
+/** A non-empty list of ids: an array, or a comma-separated string. */
+function idList(meaning: string): Setting<string[] | undefined> {
+  return custom('a list of ids', { default: "the stack's outputs", meaning }, (v, bad) => {
+    const items = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
+    if (!Array.isArray(items) || items.length === 0 || items.some((x) => typeof x !== 'string' || x === '')) bad('a non-empty list of ids (an array, or a comma-separated string)');
+    return items as string[];
+  });
+}
+
+/** A task size: a positive whole number, as a string or a number. */
+function taskSize(unit: string): Setting<string | undefined> {
+  return custom(`a positive whole number (${unit})`, { default: "the task definition's", meaning: `task size for this run, in ${unit}` }, (v, bad) => {
+    if ((typeof v !== 'string' && typeof v !== 'number') || !/^[1-9]\d*$/.test(String(v))) bad(`a positive whole number (${unit})`);
+    return String(v);
+  });
+}
+
+/** CW_ECS's own computeWorkerExtraParams (besides the channel's). */
+export const ECS_SETTINGS = {
+  channelAddress: opaque({ default: 'found', meaning: 'the host or IP the workers connect to' }),
+  stackName: text({ default: '`RIOS_AWSBATCH_STACK`', meaning: 'the riots stack whose outputs give the placement' }),
+  region: text({ default: '`RIOS_AWSBATCH_REGION`', meaning: "the stack's region" }),
+  cluster: text({ default: "the stack's `EcsClusterName`", meaning: 'the ECS cluster of the tasks' }),
+  taskDefinition: text({ default: "the stack's `EcsWorkerTaskDefinitionArn`", meaning: 'the task definition of the workers' }),
+  containerName: text({ default: "the stack's `EcsWorkerContainerName`", meaning: 'its container that runs riots' }),
+  subnets: idList('the subnets of the tasks'),
+  securityGroups: idList('the security groups of the tasks'),
+  assignPublicIp: flag(false, 'give each task a public IP (public subnets without a NAT gateway)'),
+  cpu: taskSize('CPU units, 1024 = 1 vCPU'),
+  memory: taskSize('MiB'),
+  capacityProvider: oneOf(['FARGATE', 'FARGATE_SPOT'], 'FARGATE', '`FARGATE_SPOT` runs the tasks on spare capacity at a discount'),
+  taskEnvironment: environment((k) => (k === CHANNEL_KEY_ENV ? 'riots sets it' : undefined), 'more environment variables for the worker container'),
+  pollSeconds: seconds(5, 'how often one `DescribeTasks` follows every task of the run'),
+  jobEndGraceSeconds: seconds(5, 'at the end, how long a task may take to exit by itself before `StopTask`', true),
+  stopWaitSeconds: seconds(60, 'how long to wait for a stopped task to be STOPPED', true),
+  exitCleanupWaitSeconds: seconds(30, 'how long a process exiting mid-run waits for the clean-up', true),
+} satisfies SettingsTable;
+
+/** Every computeWorkerExtraParams of CW_ECS. */
+export const EXTRA_PARAMS: SettingsTable = { ...CHANNEL_SETTINGS, ...ECS_SETTINGS };
+
 /** Read the CW_ECS settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettings {
-  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
-  const str = (k: string): string | undefined => extraString(extra, k);
-  const list = (k: string): string[] | undefined => {
-    const v = extra[k];
-    if (v === undefined) return undefined;
-    const items = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
-    if (!Array.isArray(items) || items.length === 0 || items.some((x) => typeof x !== 'string' || x === '')) {
-      throw new ControlsError(`computeWorkerExtraParams.${k} must be a non-empty list of ids (an array, or a comma-separated string)`);
-    }
-    return items as string[];
-  };
-  const size = (k: string): string | undefined => {
-    const v = extra[k];
-    if (v === undefined) return undefined;
-    if ((typeof v !== 'string' && typeof v !== 'number') || !/^[1-9]\d*$/.test(String(v))) {
-      throw new ControlsError(`computeWorkerExtraParams.${k} must be a positive whole number (${k === 'cpu' ? 'CPU units, 1024 = 1 vCPU' : 'MiB'})`);
-    }
-    return String(v);
-  };
-  const env = extraEnvironment(extra, 'taskEnvironment', (k) => k === CHANNEL_KEY_ENV, 'riots');
-  const capacityProvider = extra.capacityProvider ?? 'FARGATE';
-  if (capacityProvider !== 'FARGATE' && capacityProvider !== 'FARGATE_SPOT') {
-    throw new ControlsError(`computeWorkerExtraParams.capacityProvider must be 'FARGATE' or 'FARGATE_SPOT' (got ${JSON.stringify(capacityProvider)})`);
-  }
-  if (extra.assignPublicIp !== undefined && typeof extra.assignPublicIp !== 'boolean') {
-    throw new ControlsError('computeWorkerExtraParams.assignPublicIp must be true or false');
-  }
+  const { cluster, taskDefinition, containerName, subnets, securityGroups, ...rest } = parseSettings(ECS_SETTINGS, extra, 'computeWorkerExtraParams', { strict: false });
   const placement: Partial<EcsPlacement> = {};
-  for (const k of PLACEMENT_KEYS) {
-    const v = k === 'subnets' || k === 'securityGroups' ? list(k) : str(k);
+  for (const [k, v] of Object.entries({ cluster, taskDefinition, containerName, subnets, securityGroups })) {
     if (v !== undefined) (placement as Record<string, unknown>)[k] = v;
   }
-  return {
-    channelAddress: extra.channelAddress,
-    stackName: str('stackName'),
-    region: str('region'),
-    placement,
-    assignPublicIp: extra.assignPublicIp === true,
-    cpu: size('cpu'),
-    memory: size('memory'),
-    capacityProvider,
-    taskEnvironment: env,
-    pollSeconds: num('pollSeconds', 5),
-    jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
-    stopWaitSeconds: num('stopWaitSeconds', 60, true),
-    exitCleanupWaitSeconds: num('exitCleanupWaitSeconds', 30, true),
-  };
+  return { ...rest, placement };
 }
 
 /**

@@ -32,12 +32,12 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, writeSync } from 'node:fs';
 import path from 'node:path';
-import { shellWords } from '../../shellwords.js';
 import { ControlsError, SchedulerCommandError, WorkerError } from '../../errors.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
 import { CHANNEL_KEY_ENV } from '../channel/address.js';
 import { WORKER_TMPDIR_ENV } from '../worker/computeworker.js';
-import { extraSeconds } from '../pool/launcher.js';
+import { CHANNEL_SETTINGS } from '../pool/settings.js';
+import { parseSettings, seconds, text, words, type SettingsTable } from '../../settings.js';
 import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from '../pool/malloc.js';
 import type { LaunchContext, LaunchSpec, Launcher } from '../pool/channelbackend.js';
 import { riotsNodeArgs } from './subproc.js';
@@ -54,19 +54,20 @@ export interface HpcSettings {
   commandTimeoutSeconds: number;
 }
 
-/** A setting given as shell words (a string) or an array of strings. */
-export function settingWords(extra: Readonly<Record<string, unknown>>, k: string): string[] | undefined {
-  const v = extra[k];
-  if (v === undefined) return undefined;
-  if (typeof v === 'string') {
-    try {
-      return shellWords(v);
-    } catch (err) {
-      throw new ControlsError(`computeWorkerExtraParams.${k}: ${(err as Error).message}`);
-    }
-  }
-  if (Array.isArray(v) && v.every((w) => typeof w === 'string')) return [...(v as string[])];
-  throw new ControlsError(`computeWorkerExtraParams.${k} must be a string of shell words or an array of strings`);
+/** The computeWorkerExtraParams CW_SLURM and CW_PBS share (besides the channel's and their submit options). */
+export const HPC_SETTINGS = {
+  initCmds: text({ meaning: "shell lines the job runs before the worker (`module load …`, `source venv/bin/activate`)" }),
+  workerCommand: words({ default: 'this `node` and riots', meaning: 'what runs riots on a node, a string or words' }),
+  logDir: text({ default: 'run folder or `/dev/null`', meaning: "a folder for one log per job, kept after the run" }),
+  pollSeconds: seconds(2, 'how often the scheduler is asked about every job of the run'),
+  jobEndGraceSeconds: seconds(5, 'at the end, how long a running job may take to exit by itself before it is cancelled', true),
+  cancelWaitSeconds: seconds(60, 'how long to wait for a cancelled job to end (then say so and go on)', true),
+  commandTimeoutSeconds: seconds(60, 'how long one scheduler command may take'),
+} satisfies SettingsTable;
+
+/** The whole table of one scheduler's kind: the channel's, the shared HPC ones, and its submit options under `optionsKey`. */
+export function hpcExtraParams(optionsKey: string, optionsMeaning: string): SettingsTable {
+  return { ...CHANNEL_SETTINGS, ...HPC_SETTINGS, [optionsKey]: words({ meaning: optionsMeaning }) };
 }
 
 /**
@@ -75,28 +76,15 @@ export function settingWords(extra: Readonly<Record<string, unknown>>, k: string
  * @throws {ControlsError} on a bad value.
  */
 export function hpcSettings(extra: Readonly<Record<string, unknown>>, optionsKey: string, refuse: (word: string) => string | undefined): HpcSettings {
-  const num = (k: string, dflt: number, allowZero = false): number => extraSeconds(extra, k, dflt, allowZero);
-  const submitOptions = settingWords(extra, optionsKey) ?? [];
+  const s = parseSettings(HPC_SETTINGS, extra, 'computeWorkerExtraParams', { strict: false });
+  const submitOptions = parseSettings({ [optionsKey]: words({ meaning: '' }) }, extra, 'computeWorkerExtraParams', { strict: false })[optionsKey] ?? [];
   for (const w of submitOptions) {
     const why = refuse(w);
     if (why !== undefined) throw new ControlsError(`computeWorkerExtraParams.${optionsKey} ${why}`);
   }
-  const workerCommand = settingWords(extra, 'workerCommand') ?? [process.execPath, ...riotsNodeArgs()];
+  const workerCommand = s.workerCommand ?? [process.execPath, ...riotsNodeArgs()];
   if (workerCommand.length === 0) throw new ControlsError('computeWorkerExtraParams.workerCommand is empty');
-  const initCmds = extra.initCmds;
-  if (initCmds !== undefined && typeof initCmds !== 'string') throw new ControlsError('computeWorkerExtraParams.initCmds must be a string of shell lines');
-  const logDir = extra.logDir;
-  if (logDir !== undefined && (typeof logDir !== 'string' || logDir === '')) throw new ControlsError('computeWorkerExtraParams.logDir must be a folder');
-  return {
-    submitOptions,
-    initCmds,
-    workerCommand,
-    logDir: logDir === undefined ? undefined : path.resolve(logDir),
-    pollSeconds: num('pollSeconds', 2),
-    jobEndGraceSeconds: num('jobEndGraceSeconds', 5, true),
-    cancelWaitSeconds: num('cancelWaitSeconds', 60, true),
-    commandTimeoutSeconds: num('commandTimeoutSeconds', 60),
-  };
+  return { ...s, submitOptions, workerCommand, logDir: s.logDir === undefined ? undefined : path.resolve(s.logDir) };
 }
 
 /** Quote a word for a POSIX shell. */

@@ -29,7 +29,7 @@ import { promises as fs } from 'node:fs';
 import type { RunDescription } from '../backend.js';
 import type { ComputeBackend } from '../backend.js';
 import { SchedulerCommandError, WorkerError } from '../../errors.js';
-import { HpcLauncher, hpcSettings, runCommand, type HpcSettings, type JobState, type Scheduler, type SubmitRequest } from './hpc.js';
+import { HpcLauncher, hpcExtraParams, hpcSettings, runCommand, type HpcSettings, type JobState, type Scheduler, type SubmitRequest } from './hpc.js';
 import { ChannelWorkerBackend } from '../pool/channelbackend.js';
 
 /** qsub options riots sets itself, or that would break a run, and why. */
@@ -45,6 +45,9 @@ const RESERVED_OPTIONS: Record<string, string> = {
   '-J': 'one job per worker, no arrays',
   '-t': 'one job per worker, no arrays',
 };
+
+/** Every computeWorkerExtraParams of CW_PBS. */
+export const EXTRA_PARAMS = hpcExtraParams('qsubOptions', 'more `qsub` options, a string (shell quoting) or an array of words');
 
 /** Read the CW_PBS settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function pbsSettings(extra: Readonly<Record<string, unknown>>): HpcSettings {

@@ -25,11 +25,14 @@ import { spawnSync } from 'node:child_process';
 import type { RunDescription } from '../backend.js';
 import type { ComputeBackend } from '../backend.js';
 import { WorkerError } from '../../errors.js';
-import { HpcLauncher, hpcSettings, runCommand, type HpcSettings, type JobState, type Scheduler, type SubmitRequest } from './hpc.js';
+import { HpcLauncher, hpcExtraParams, hpcSettings, runCommand, type HpcSettings, type JobState, type Scheduler, type SubmitRequest } from './hpc.js';
 import { ChannelWorkerBackend } from '../pool/channelbackend.js';
 
 /** sbatch options riots sets itself. */
 const RESERVED_OPTIONS = ['-J', '--job-name', '-o', '--output', '-e', '--error', '-a', '--array', '--wrap', '--parsable', '--export'];
+
+/** Every computeWorkerExtraParams of CW_SLURM. */
+export const EXTRA_PARAMS = hpcExtraParams('sbatchOptions', 'more `sbatch` options, a string (shell quoting) or an array of words');
 
 /** Read the CW_SLURM settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function slurmSettings(extra: Readonly<Record<string, unknown>>): HpcSettings {

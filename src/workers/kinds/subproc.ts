@@ -24,6 +24,7 @@ import { riotsTree } from '../../packageroot.js';
 import { CHANNEL_KEY_ENV } from '../channel/address.js';
 import { WORKER_TMPDIR_ENV } from '../worker/computeworker.js';
 import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from '../pool/malloc.js';
+import { CHANNEL_SETTINGS } from '../pool/settings.js';
 import { ChannelWorkerBackend, type LaunchContext, type LaunchSpec, type Launcher } from '../pool/channelbackend.js';
 
 /** node arguments that run `riots` from the same tree as this process. */
@@ -128,6 +129,9 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
     return `pid ${h.child.pid}`;
   }
 }
+
+/** Every computeWorkerExtraParams of CW_SUBPROC: the channel's. */
+export const EXTRA_PARAMS = CHANNEL_SETTINGS;
 
 /** Entry point for src/workers/index.ts. */
 export async function createBackend(run: RunDescription): Promise<ComputeBackend> {

@@ -15,6 +15,7 @@ import { Timings } from '../../timings.js';
 import type { BlockAssociations } from '../../block.js';
 import { ControlsError, TimeoutError, WorkerError, describeBlock, errorFromJSON, errorToJSON, type BlockCoords } from '../../errors.js';
 import { checkOtherArgs } from '../../otherargs.js';
+import type { SettingsTable } from '../../settings.js';
 import { blocksFromWire, blocksToWire, type MainToThread, type ThreadToMain, type ThreadWorkerData, type WireArray } from '../worker/threadworker.js';
 import { checkUserFunctionArg, isTypeScriptModule, type UserFunctionSpec } from '../../userfunction.js';
 
@@ -274,6 +275,9 @@ export class ThreadsBackend implements ComputeBackend {
     await this.terminateAll();
   }
 }
+
+/** CW_THREADS takes no computeWorkerExtraParams: its threads share this process. */
+export const EXTRA_PARAMS: SettingsTable = {};
 
 /** Entry point used by src/workers/index.ts for CW_THREADS. */
 export async function createBackend(run: RunDescription): Promise<ComputeBackend> {

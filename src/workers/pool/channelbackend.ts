@@ -34,14 +34,16 @@ import { checkOtherArgs } from '../../otherargs.js';
 import { BlockScheduler, type Task } from './scheduler.js';
 import type { JsonObject, TaskSpec, WireBlock, WorkerToMain } from '../channel/protocol.js';
 import { userFunctionSpecOf, type UserFunctionSpec } from '../../userfunction.js';
-import { channelBackendSettings, singleBlockMaxWorkers, type ChannelBackendSettings, type Launcher, type WorkerChannelAddress } from './launcher.js';
+import type { Launcher, WorkerChannelAddress } from './launcher.js';
+import { channelBackendSettings, singleBlockMaxWorkers, type ChannelBackendSettings } from './settings.js';
 import { publish } from './events.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
 import { Block } from '../../block.js';
 import { BufferPool } from './bufferpool.js';
 
-export { channelBackendSettings, singleBlockMaxWorkers } from './launcher.js';
-export type { ChannelBackendSettings, LaunchContext, LaunchSpec, Launcher, WorkerChannelAddress } from './launcher.js';
+export { channelBackendSettings, singleBlockMaxWorkers } from './settings.js';
+export type { ChannelBackendSettings } from './settings.js';
+export type { LaunchContext, LaunchSpec, Launcher, WorkerChannelAddress } from './launcher.js';
 export { WORKER_EVENTS, type WorkerEvent } from './events.js';
 
 
