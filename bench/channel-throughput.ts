@@ -93,7 +93,7 @@ async function main(): Promise<void> {
 
     // Phase 2: main -> worker, one acknowledgement per frame, a window of 8 frames in flight.
     const blocks = makeBlocks(perFrame);
-    const task = (i: number): TaskSpec => ({ taskId: i, attempt: 0, block: { index: i, xoff: 0, yoff: 0, xsize: SIDE, ysize: SIDE }, overlap: 0, window: { xoff: 0, yoff: 0, xsize: SIDE, ysize: SIDE }, inputs: blocks });
+    const task = (i: number): TaskSpec => ({ taskId: i, attempt: 0, block: { index: i, xoff: 0, yoff: 0, xsize: SIDE, ysize: SIDE }, overlap: 0, inputs: blocks });
     const t1 = performance.now();
     let sent = 0;
     let acked = 0;

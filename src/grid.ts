@@ -228,7 +228,7 @@ export function subGrid(g: PixelGridSpec, xoff: number, yoff: number, cols: numb
   return { projection: g.projection, transform: [x0 + xoff * pw, pw, 0, y0 + yoff * ph, 0, ph], cols, rows };
 }
 
-/** A pixel window: top-left pixel (may be negative) and size. Same shape as gdal/window.ts's. */
+/** A pixel window: top-left pixel (may be negative, may reach beyond a raster) and size. The one window type of riots. */
 export interface PixelWindow {
   col: number;
   row: number;

@@ -14,8 +14,11 @@ export interface Setting<T> {
   /** The default, as the docs say it ("5", "none", "this machine's CPUs"). */
   readonly default: string;
   readonly meaning: string;
-  /** The value for `v` (undefined when not given). @throws {ControlsError} via `bad`. */
-  parse(v: unknown, bad: (expected: string) => never): T;
+  /**
+   * The value for `v` (undefined when not given). `name` is the setting as messages name it.
+   * @throws {ControlsError} via `bad` ("<name> must be <expected> (got …)") or its own, naming `name`.
+   */
+  parse(v: unknown, bad: (expected: string) => never, name: string): T;
 }
 
 export type SettingsTable = Readonly<Record<string, Setting<unknown>>>;
@@ -97,9 +100,13 @@ export function parseSettings<T extends SettingsTable>(
   const out: Record<string, unknown> = {};
   for (const [k, s] of Object.entries(table)) {
     const v = given[k];
-    out[k] = s.parse(v, (expected) => {
-      throw new ControlsError(`${where}.${k} must be ${expected} (got ${describeValue(v)})`);
-    });
+    out[k] = s.parse(
+      v,
+      (expected) => {
+        throw new ControlsError(`${where}.${k} must be ${expected} (got ${describeValue(v)})`);
+      },
+      `${where}.${k}`,
+    );
   }
   return out as SettingsOf<T>;
 }
@@ -235,13 +242,13 @@ export function environment(reserved: (name: string) => string | undefined, mean
     type: 'an object of NAME: value strings',
     default: 'none',
     meaning,
-    parse: (v, bad) => {
+    parse: (v, bad, setting) => {
       if (v === undefined) return {};
       if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('an object of NAME: value strings');
       for (const [name, x] of Object.entries(v as object)) {
-        if (typeof x !== 'string') bad(`an object of NAME: value strings (${name} is not a string)`);
+        if (typeof x !== 'string') throw new ControlsError(`${setting}.${name} must be a string (got ${describeValue(x)})`);
         const why = reserved(name);
-        if (why !== undefined) bad(`an object of NAME: value strings without ${name} (${why})`);
+        if (why !== undefined) throw new ControlsError(`${setting} may not set ${name} (${why})`);
       }
       return { ...(v as Record<string, string>) };
     },

@@ -15,7 +15,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { CHANNEL_ADDRESS_ENV, advertisedChannelAddress, defaultRouteInterfaces, isPrivateIPv4, pickPrimaryIPv4, primaryPrivateIPv4 } from '../src/aws/netaddr.js';
 import { RUN_ID_TAG } from '../src/aws/stack.js';
 import { AwsError, ControlsError } from '../src/errors.js';
-import { awsBatchSettings, checkWorkerLimit, newRunId } from '../src/workers/kinds/awsbatch.js';
+import { awsBatchSettings, checkWorkerLimit } from '../src/workers/kinds/awsbatch.js';
+import { newRunId } from '../src/runid.js';
 import { describeJobs, useEndpointEnv } from './helpers/awsbatch.js';
 import { createBatchStack } from './helpers/localaws.js';
 

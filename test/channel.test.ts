@@ -383,7 +383,7 @@ describe('channel: heartbeats', () => {
     const inputs = [wireBlock('a', null, 'Float32', 1, 64, 64), wireBlock('b', 0, 'Byte', 2, 64, 64)];
     const msgs = conn.messages();
     assert.equal((await msgs.next()).value?.type, 'ready');
-    await conn.send({ type: 'tasks', tasks: [{ taskId: 1, attempt: 0, block: { index: 0, xoff: 0, yoff: 0, xsize: 64, ysize: 64 }, overlap: 0, window: { xoff: 0, yoff: 0, xsize: 64, ysize: 64 }, inputs }] });
+    await conn.send({ type: 'tasks', tasks: [{ taskId: 1, attempt: 0, block: { index: 0, xoff: 0, yoff: 0, xsize: 64, ysize: 64 }, overlap: 0, inputs }] });
     const res = (await msgs.next()).value;
     assert.ok(res && res.type === 'result');
     res.outputs.forEach((o, i) => assert.ok(Buffer.from(o.data).equals(Buffer.from(inputs[i]!.data.map((x) => 255 - x)))));

@@ -15,7 +15,7 @@ import { channelKeyEnv, writeChannelAddrFile } from '../src/workers/channel/addr
 import type { WorkerSettings } from '../src/workers/worker/computeworker.js';
 import { associationsToWire, wireToAssociations } from '../src/workers/channel/protocol.js';
 import type { JsonObject, WorkerToMain } from '../src/workers/channel/protocol.js';
-import { riotsNodeArgs } from '../src/workers/kinds/subproc.js';
+import { riotsNodeArgs } from '../src/workers/pool/workerenv.js';
 
 let dir: string;
 before(() => {
@@ -171,7 +171,6 @@ describe('riots computeworker and its main process', () => {
           attempt: 0,
           block: { index: k, xoff: 4 * k, yoff: 0, xsize: 4, ysize: 4 },
           overlap: 0,
-          window: { xoff: 4 * k, yoff: 0, xsize: 4, ysize: 4 },
           inputs: associationsToWire({ a: inputs[k]! }),
         })),
       });

@@ -172,7 +172,7 @@ describe('CW_ECS on the local endpoint', () => {
       log.close();
     }
     // the strategy must name a provider of the cluster: an unknown setting is refused before any task
-    assert.throws(() => ecsSettings({ capacityProvider: 'SPOT' }), /capacityProvider must be 'FARGATE' or 'FARGATE_SPOT'/);
+    assert.throws(() => ecsSettings({ capacityProvider: 'SPOT' }), /capacityProvider must be one of 'FARGATE', 'FARGATE_SPOT'/);
   });
 
   test('tasks that never leave PROVISIONING: the barrier timeout names each task and its state, and every task is stopped', async () => {

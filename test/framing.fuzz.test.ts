@@ -42,7 +42,7 @@ after(() => process.off('unhandledRejection', onUnhandled));
 function corpus(): [Direction, Message][] {
   const small: [Direction, Message][] = [
     ['toMain', { type: 'result', taskId: 3, blockIndex: 3, attempt: 0, outputs: [wireBlock('o', null, 'Float32', 1, 4, 4), wireBlock('p', 2, 'Byte', 3, 2, 5)], timings: { userfunction: { seconds: 0.1, count: 1 } } }],
-    ['toWorker', { type: 'tasks', tasks: [{ taskId: 1, attempt: 0, block: { index: 0, xoff: 0, yoff: 0, xsize: 4, ysize: 4 }, overlap: 1, window: { xoff: -1, yoff: -1, xsize: 6, ysize: 6 }, inputs: [wireBlock('a', null, 'Int16', 2, 6, 6)] }] }],
+    ['toWorker', { type: 'tasks', tasks: [{ taskId: 1, attempt: 0, block: { index: 0, xoff: 0, yoff: 0, xsize: 4, ysize: 4 }, overlap: 1, inputs: [wireBlock('a', null, 'Int16', 2, 6, 6)] }] }],
   ];
   return [
     ...small,

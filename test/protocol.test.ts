@@ -113,13 +113,11 @@ describe('protocol round trip (property)', () => {
       const n = blockByteLength(h.dtype, h.bands, h.rows, h.cols);
       return fc.uint8Array({ minLength: n, maxLength: n }).map((data) => ({ ...h, data }));
     });
-  const window = fc.record({ xoff: fc.integer({ min: -100, max: 1e6 }), yoff: fc.integer({ min: -100, max: 1e6 }), xsize: fc.nat(5000), ysize: fc.nat(5000) });
   const task: fc.Arbitrary<TaskSpec> = fc.record({
     taskId: fc.nat(),
     attempt: fc.nat(10),
     block: fc.record({ index: fc.nat(), xoff: fc.nat(1e6), yoff: fc.nat(1e6), xsize: fc.nat(5000), ysize: fc.nat(5000) }),
     overlap: fc.nat(64),
-    window,
     inputs: fc.array(wire, { maxLength: 4 }),
   });
 

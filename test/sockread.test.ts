@@ -101,7 +101,7 @@ async function roundTrip(): Promise<{ toWorkerDirect: number; toMainDirect: numb
   const tasksIn = firstMessages(client, n);
   for (let i = 0; i < n; i++) {
     const block = { index: i, xoff: 0, yoff: 0, xsize: 1, ysize: 1 };
-    await conn.send({ type: 'tasks', tasks: [{ taskId: i, attempt: 0, block, overlap: 0, window: { xoff: 0, yoff: 0, xsize: 1, ysize: 1 }, inputs: inputs[i]! }] });
+    await conn.send({ type: 'tasks', tasks: [{ taskId: i, attempt: 0, block, overlap: 0, inputs: inputs[i]! }] });
   }
   (await tasksIn).forEach((m, i) => {
     assert.equal(m.type, 'tasks');

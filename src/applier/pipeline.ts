@@ -18,6 +18,7 @@ import type { BlockAssociations } from '../block.js';
 import { TimeoutError, describeBlock, type BlockCoords } from '../errors.js';
 import type { ComputeBackend, DispatchHook } from '../workers/backend.js';
 import type { Timings } from '../timings.js';
+import { withTimeout } from '../timeout.js';
 
 /** A counting semaphore whose waits can time out. */
 export class Semaphore {
@@ -70,24 +71,6 @@ export class Semaphore {
     this.free = Number.POSITIVE_INFINITY;
     for (const w of this.waiters.splice(0)) w();
   }
-}
-
-/** Resolve with `p`, or reject with a TimeoutError naming `what` after `seconds` (null: never). */
-export function withTimeout<T>(p: Promise<T>, seconds: number | null, what: string): Promise<T> {
-  if (seconds === null) return p;
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new TimeoutError(`timed out after ${seconds} s waiting for ${what}`)), seconds * 1000);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }
 
 const noop = (): void => undefined;

@@ -6,6 +6,7 @@
  * asking for fresh statuses within `minRefreshMs` get the same answer. What a service calls
  * things, and how it describes and stops them, comes in a {@link TrackerApi}.
  */
+import { sleep } from '../timeout.js';
 
 /** What is known of one job or task. */
 export interface Tracked<D> {
@@ -78,7 +79,7 @@ export class RunTracker<D, T extends Tracked<D>> {
     if (this.inflight) return this.inflight;
     const wait = Math.max(0, this.lastRefresh + minMs - Date.now());
     this.inflight = (async () => {
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) await sleep(wait);
       try {
         const ids = [...this.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.id);
         for (let i = 0; i < ids.length; i += 100) {

@@ -11,6 +11,7 @@
  * up to GDAL_CACHEMAX of tiles to compress after the last block).
  */
 import type { Dataset, RasterBand } from './index.js';
+import type { PixelWindow } from '../grid.js';
 import { allocateUninitialized, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
 
 /** The block shape shared by every band of a dataset, and their data type. */
@@ -60,13 +61,6 @@ export function noteBlockLayout(ds: Dataset, x: number, y: number, dtype: DataTy
   blockLayouts.set(ds, { x, y, dtype, blockWrites });
 }
 
-/** A window in a raster's own pixel coordinates. It may extend beyond the raster. */
-export interface PixelWindow {
-  col: number;
-  row: number;
-  cols: number;
-  rows: number;
-}
 
 /**
  * Read `bands` (1-based) of `win` into one band-major array of `dtype`. Parts of the window

@@ -5,10 +5,10 @@
 import { Block, assembleBlocks, type BlockAssociations } from '../block.js';
 import { ControlsError, InputError, describeBlock, type BlockCoords } from '../errors.js';
 import { bytesPerElement, viewAs, type AnyTypedArray, type DataType } from '../dtypes.js';
-import { PixelGrid, pixelOffset } from '../grid.js';
+import { PixelGrid, pixelOffset, type PixelWindow } from '../grid.js';
 import type { ApplierControls } from '../controls.js';
 import { openInput, type OpenedInput, type OpenedRaster } from '../gdal/inputs.js';
-import { readWindow, type PixelWindow } from '../gdal/window.js';
+import { readWindow } from '../gdal/window.js';
 import type { ReaderInfo } from '../readerinfo.js';
 
 /** One file named in infiles/outfiles: `name`, or `name[listIndex]` for lists. */

@@ -13,6 +13,7 @@ import { authenticate, checkKey, newChannelKey } from './handshake.js';
 import { PeerConnection } from './peer.js';
 import { PROTOCOL_VERSION, type HelloMessage, type MainToWorker, type WorkerToMain } from './protocol.js';
 import { SocketReader } from './sockread.js';
+import { sleep } from '../../timeout.js';
 
 /** The main side's view of one worker: sends MainToWorker, receives WorkerToMain. */
 export type WorkerConnection = PeerConnection<MainToWorker, WorkerToMain>;
@@ -328,7 +329,7 @@ export const ChannelClient = {
           if (err instanceof TimeoutError) throw err;
           throw new ChannelError(`channel: cannot connect to the main process at ${options.host}:${options.port} within ${timeoutSeconds} s: ${(err as Error).message}`, { cause: err, workerId: options.workerId });
         }
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay);
         delay = Math.min(delay * 2, 1000);
       }
     }

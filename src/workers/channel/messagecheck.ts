@@ -17,7 +17,6 @@ import {
   type InputFileRef,
   type JsonObject,
   type Message,
-  type PixelWindow,
   type TaskSpec,
   type WireBlock,
 } from './protocol.js';
@@ -78,16 +77,6 @@ function blockCoords(v: unknown, path: string): BlockCoords {
     ysize: int(o, 'ysize', path, 0, I32),
   };
 }
-function pixelWindow(v: unknown, path: string): PixelWindow {
-  const o = obj(v, path);
-  return {
-    xoff: int(o, 'xoff', path, -I32, I32),
-    yoff: int(o, 'yoff', path, -I32, I32),
-    xsize: int(o, 'xsize', path, 0, I32),
-    ysize: int(o, 'ysize', path, 0, I32),
-  };
-}
-
 function timings(v: unknown, path: string): TimingsData {
   const o = obj(v, path);
   const keys = Object.keys(o);
@@ -268,7 +257,6 @@ export function checkMessage(header: unknown, lengths: readonly number[], direct
           attempt: int(o, 'attempt', tp, 0, I32),
           block: blockCoords(o.block, `${tp}.block`),
           overlap: int(o, 'overlap', tp, 0, I32),
-          window: pixelWindow(o.window, `${tp}.window`),
           inputs,
         };
         return spec;

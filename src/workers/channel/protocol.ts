@@ -17,7 +17,7 @@ import { bytesPerElement, viewAs, type DataType } from '../../dtypes.js';
 import { ChannelError, type BlockCoords, type SerializedError } from '../../errors.js';
 
 /** Bumped on any change to a message's fields or payload order. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Plain JSON data. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -39,14 +39,6 @@ export interface WireBlock {
   data: Uint8Array;
 }
 
-/** A pixel window on the working grid; with overlap it may start at negative offsets. */
-export interface PixelWindow {
-  xoff: number;
-  yoff: number;
-  xsize: number;
-  ysize: number;
-}
-
 /** One block of work. Payloads: the `inputs` data in order. */
 export interface TaskSpec {
   /** Unique per run; a re-queued block gets a new taskId (and a higher attempt). */
@@ -57,8 +49,6 @@ export interface TaskSpec {
   block: BlockCoords;
   /** Overlap in pixels on each side. */
   overlap: number;
-  /** The window the inputs cover: the core block grown by `overlap`. */
-  window: PixelWindow;
   /** Input blocks; empty when the worker reads its own inputs (computeWorkersRead). */
   inputs: WireBlock[];
 }

@@ -12,7 +12,7 @@ import { writeSync } from 'node:fs';
 import type { RunTracker, Tracked } from '../../aws/tracker.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
 import type { LaunchSpec, Launcher } from '../pool/channelbackend.js';
-import { riotsNodeArgs } from './subproc.js';
+import { riotsNodeArgs } from '../pool/workerenv.js';
 
 /** A line on stderr, which may be the closed pipe that ended the process. */
 function say(line: string): void {

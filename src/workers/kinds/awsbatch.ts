@@ -34,7 +34,6 @@
  * - `exitCleanupWaitSeconds` (30): how long a process exiting mid-run waits for the
  *   `riots batch cleanup` that terminates its jobs (0: not at all; it then runs on alone).
  */
-import { randomBytes } from 'node:crypto';
 import type * as BatchSdk from '@aws-sdk/client-batch';
 import type { RunDescription } from '../backend.js';
 import type { ComputeBackend } from '../backend.js';
@@ -43,6 +42,7 @@ import { RunJobs, type TrackedJob } from '../../aws/jobs.js';
 import { advertisedChannelAddress } from '../../aws/netaddr.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs } from '../../aws/stack.js';
 import { ControlsError } from '../../errors.js';
+import { newRunId } from '../../runid.js';
 import { CHANNEL_KEY_ENV } from '../channel/address.js';
 import { CHANNEL_SETTINGS } from '../pool/settings.js';
 import { environment, opaque, parseSettings, seconds, text, type SettingsTable } from '../../settings.js';
@@ -96,11 +96,6 @@ export function checkWorkerLimit(n: number, out: Pick<BatchStackOutputs, 'BatchV
         `(ask for fewer workers, or raise MaxVCPUS with 'riots batch create --modify --maxvcpus N')`,
     );
   }
-}
-
-/** A new run id: the value of every job's riots-run-id tag. */
-export function newRunId(): string {
-  return `riots-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }
 
 export type JobHandle = TrackedJob & { workerId: number };

@@ -39,7 +39,7 @@ import { advertisedChannelAddress } from '../../aws/netaddr.js';
 import { getStackOutputs, RUN_ID_TAG, type BatchStackOutputs } from '../../aws/stack.js';
 import { RunTracker, newTracked, type Tracked } from '../../aws/tracker.js';
 import { AwsError } from '../../errors.js';
-import { newRunId } from './awsbatch.js';
+import { newRunId } from '../../runid.js';
 import { AwsRunLauncher } from './aws.js';
 import { CHANNEL_KEY_ENV } from '../channel/address.js';
 import { CHANNEL_SETTINGS } from '../pool/settings.js';

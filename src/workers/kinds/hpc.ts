@@ -29,18 +29,16 @@
  * - singleBlockComputeWorkers: at most `singleBlockMaxWorkers` jobs alive at once (default 32).
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { promises as fs, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ControlsError, SchedulerCommandError, WorkerError } from '../../errors.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
-import { CHANNEL_KEY_ENV } from '../channel/address.js';
-import { WORKER_TMPDIR_ENV } from '../worker/computeworker.js';
+import { newRunId } from '../../runid.js';
+import { sleep } from '../../timeout.js';
 import { CHANNEL_SETTINGS } from '../pool/settings.js';
 import { parseSettings, seconds, text, words, type SettingsTable } from '../../settings.js';
-import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from '../pool/malloc.js';
 import type { LaunchContext, LaunchSpec, Launcher } from '../pool/channelbackend.js';
-import { riotsNodeArgs } from './subproc.js';
+import { riotsNodeArgs, workerProcessEnv } from '../pool/workerenv.js';
 
 export interface HpcSettings {
   /** More options for the submit command (sbatchOptions / qsubOptions). */
@@ -233,7 +231,7 @@ export class HpcLauncher implements Launcher<HpcJob> {
     this.kind = sched.kind;
     this.sharedTemp = opts.haveSharedTemp;
     this.useAddrFile = opts.haveSharedTemp;
-    this.runId = opts.runId ?? `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    this.runId = opts.runId ?? newRunId();
     this.jobName = sched.jobName(this.runId);
   }
 
@@ -258,13 +256,7 @@ export class HpcLauncher implements Launcher<HpcJob> {
   async launch(spec: LaunchSpec): Promise<HpcJob> {
     const logFile = this.logFile(spec.workerId);
     const workDir = this.sharedTemp && this.tempDir ? path.join(this.tempDir, 'cwd') : undefined;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      [GLIBC_TUNABLES_ENV]: withWorkerMallocTunables(process.env[GLIBC_TUNABLES_ENV]),
-      ...spec.env,
-      ...(this.sharedTemp && this.tempDir ? { [WORKER_TMPDIR_ENV]: path.join(this.tempDir, 'tmp') } : {}),
-    };
-    if (!(CHANNEL_KEY_ENV in spec.env)) delete env[CHANNEL_KEY_ENV];
+    const env = workerProcessEnv(spec.env, this.sharedTemp && this.tempDir ? path.join(this.tempDir, 'tmp') : undefined);
     this.submitting++;
     let jobId: string;
     try {
@@ -344,7 +336,7 @@ export class HpcLauncher implements Launcher<HpcJob> {
   /** Poll every `ms` until `j` has ended or `deadline` passes; true if it ended. */
   private async waitEnded(j: HpcJob, deadline: number, ms = 250): Promise<boolean> {
     while (j.endedText === undefined && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, ms));
+      await sleep(ms);
       await this.poll();
     }
     return j.endedText !== undefined;

@@ -63,7 +63,7 @@ const ENDED_STATES = new Set([
 export const SLURM: Scheduler = {
   kind: 'CW_SLURM',
   name: 'SLURM',
-  jobName: (runId) => `riots-${runId}`,
+  jobName: (runId) => runId,
 
   async submit(r: SubmitRequest): Promise<string> {
     const args = [...r.options, '--parsable', `--job-name=${r.jobName}`, `--output=${r.logFile}`, '--no-requeue', '--export=ALL'];

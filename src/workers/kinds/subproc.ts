@@ -20,19 +20,9 @@ import path from 'node:path';
 import type { RunDescription } from '../backend.js';
 import type { ComputeBackend } from '../backend.js';
 import { WorkerError } from '../../errors.js';
-import { riotsTree } from '../../packageroot.js';
-import { CHANNEL_KEY_ENV } from '../channel/address.js';
-import { WORKER_TMPDIR_ENV } from '../worker/computeworker.js';
-import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from '../pool/malloc.js';
+import { riotsNodeArgs, workerProcessEnv } from '../pool/workerenv.js';
 import { CHANNEL_SETTINGS } from '../pool/settings.js';
 import { ChannelWorkerBackend, type LaunchContext, type LaunchSpec, type Launcher } from '../pool/channelbackend.js';
-
-/** node arguments that run `riots` from the same tree as this process. */
-export function riotsNodeArgs(): string[] {
-  const { root, ext } = riotsTree();
-  if (ext === '.ts') return ['--import', import.meta.resolve('tsx'), path.join(root, 'src', 'cli', 'main.ts')];
-  return [path.join(root, 'dist', 'cli', 'main.js')];
-}
 
 export interface ChildHandle {
   workerId: number;
@@ -67,13 +57,7 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
   }
 
   async launch(spec: LaunchSpec): Promise<ChildHandle> {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      [GLIBC_TUNABLES_ENV]: withWorkerMallocTunables(process.env[GLIBC_TUNABLES_ENV]),
-      ...spec.env,
-      ...(this.tmp ? { [WORKER_TMPDIR_ENV]: this.tmp } : {}),
-    };
-    if (!(CHANNEL_KEY_ENV in spec.env)) delete env[CHANNEL_KEY_ENV];
+    const env = workerProcessEnv(spec.env, this.tmp);
     const child = spawn(process.execPath, [...riotsNodeArgs(), ...spec.args], {
       cwd: this.cwd,
       env,

@@ -38,6 +38,7 @@ import type { Launcher, WorkerChannelAddress } from './launcher.js';
 import { channelBackendSettings, singleBlockMaxWorkers, type ChannelBackendSettings } from './settings.js';
 import { publish } from './events.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
+import { settleWithin } from '../../timeout.js';
 import { Block } from '../../block.js';
 import { BufferPool } from './bufferpool.js';
 
@@ -298,13 +299,13 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
         const conn = slot.conn;
         if (!conn || conn.closed) return;
         if (slot.state === 'ready' || slot.state === 'connected') {
-          await raceTimeout(Promise.race([this.shutdownSlot(slot, null), conn.whenClosed()]), grace);
+          await settleWithin(Promise.race([this.shutdownSlot(slot, null), conn.whenClosed()]), grace);
         } else if (slot.state === 'finishing') {
           // a single-block worker sending its final report
-          await raceTimeout(Promise.race([slot.done, conn.whenClosed()]), grace);
+          await settleWithin(Promise.race([slot.done, conn.whenClosed()]), grace);
         } else if (slot.state === 'lost') {
           // let a worker declared lost deliver (and have discarded) what it still sends, briefly
-          await raceTimeout(conn.whenClosed(), this.settings.lostWorkerDrainSeconds * 1000);
+          await settleWithin(conn.whenClosed(), this.settings.lostWorkerDrainSeconds * 1000);
         }
       }),
     );
@@ -663,7 +664,6 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
           attempt: t.attempt,
           block: c,
           overlap,
-          window: { xoff: c.xoff - overlap, yoff: c.yoff - overlap, xsize: c.xsize + 2 * overlap, ysize: c.ysize + 2 * overlap },
           inputs: t.job.payload,
         };
       });
@@ -738,7 +738,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
           try {
             // a worker that sent its final report is exiting: let it end by itself (exit 0)
             if (s.handle !== undefined && s.state === 'finished' && this.launcher.ended && this.launcher.endNoticedPromptly) {
-              await raceTimeout(this.launcher.ended(s.handle), FINISHED_EXIT_GRACE_MS);
+              await settleWithin(this.launcher.ended(s.handle), FINISHED_EXIT_GRACE_MS);
             }
             // (a single-block worker seen to end has no handle any more)
             if (s.handle !== undefined) await this.launcher.cancel(s.handle);
@@ -766,20 +766,4 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 export function absoluteInputPath(p: string): string {
   if (p.startsWith('/vsi') || /^[a-z][a-z0-9+.-]*:\/\//i.test(p) || /^[A-Z][A-Z0-9_]*:/.test(p)) return p;
   return path.resolve(p);
-}
-
-function raceTimeout(p: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    void p.then(
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-    );
-  });
 }
