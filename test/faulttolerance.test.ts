@@ -57,7 +57,7 @@ describe('worker loss', () => {
         process.kill(pidOf(log, victim), 'SIGKILL');
       });
       const out = path.join(dir, 'kill.tif');
-      const r = await apply(combine, inputs, { out }, { controls: subprocControls(3, { busyMs: 0 }), otherArgs: { busyMs: 5 } });
+      const r = await apply(combine, inputs, { out }, { controls: subprocControls(3), otherArgs: { busyMs: 5 } });
       assert.deepEqual(readFileSync(out), seqBytes);
       const lost = log.of('lost');
       assert.equal(lost.length, 1);

@@ -11,7 +11,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { writeSync } from 'node:fs';
 import type { RunTracker, Tracked } from '../../aws/tracker.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
-import type { LaunchSpec, Launcher } from '../pool/channelbackend.js';
+import type { LaunchSpec, Launcher } from '../pool/launcher.js';
 import { riotsNodeArgs } from '../pool/workerenv.js';
 
 /** A line on stderr, which may be the closed pipe that ended the process. */

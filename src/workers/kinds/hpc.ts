@@ -37,7 +37,7 @@ import { newRunId } from '../../runid.js';
 import { sleep } from '../../timeout.js';
 import { CHANNEL_SETTINGS } from '../pool/settings.js';
 import { parseSettings, seconds, text, words, type SettingsTable } from '../../settings.js';
-import type { LaunchContext, LaunchSpec, Launcher } from '../pool/channelbackend.js';
+import type { LaunchContext, LaunchSpec, Launcher } from '../pool/launcher.js';
 import { riotsNodeArgs, workerProcessEnv } from '../pool/workerenv.js';
 
 export interface HpcSettings {

@@ -22,7 +22,8 @@ import type { ComputeBackend } from '../backend.js';
 import { WorkerError } from '../../errors.js';
 import { riotsNodeArgs, workerProcessEnv } from '../pool/workerenv.js';
 import { CHANNEL_SETTINGS } from '../pool/settings.js';
-import { ChannelWorkerBackend, type LaunchContext, type LaunchSpec, type Launcher } from '../pool/channelbackend.js';
+import { ChannelWorkerBackend } from '../pool/channelbackend.js';
+import type { LaunchContext, LaunchSpec, Launcher } from '../pool/launcher.js';
 
 export interface ChildHandle {
   workerId: number;
