@@ -116,81 +116,123 @@ export interface PipelineOptions {
  * destroy().
  */
 export async function runPipeline(o: PipelineOptions): Promise<void> {
-  const n = o.blocks.length;
-  if (n === 0) return;
-  const readSlots = new Semaphore(Math.max(1, o.readAhead));
-  const computeSlots = new Semaphore(Math.max(1, o.backend.capacity));
-  // Blocks between the start of their read and the end of their write: bounds memory.
-  const inFlight = new Semaphore(Math.max(1, o.readAhead) + Math.max(1, o.backend.capacity) + 1);
-  let starting = false;
-  if (o.startup && o.startup.extraBlocks > 0) {
-    const extra = o.startup.extraBlocks;
-    starting = true;
-    inFlight.grow(extra);
-    computeSlots.grow(extra);
-    const over = (): void => {
-      starting = false;
-      if (failure) return;
-      inFlight.shrink(extra);
-      computeSlots.shrink(extra);
-    };
-    o.startup.until.then(over, over);
+  if (o.blocks.length === 0) return;
+  await new Pipeline(o).run();
+}
+
+/** One run of {@link runPipeline}: a producer that reads and dispatches, and a writer in block order. */
+class Pipeline {
+  private readonly n: number;
+  private readonly readSlots: Semaphore;
+  private readonly computeSlots: Semaphore;
+  /** Blocks between the start of their read and the end of their write: bounds memory. */
+  private readonly inFlight: Semaphore;
+  /** While compute workers start (see PipelineOptions.startup). */
+  private starting = false;
+  private readonly results: (Promise<BlockAssociations> | undefined)[];
+  private readonly settled: Promise<unknown>[] = [];
+  private failure: { err: unknown } | undefined;
+  /**
+   * A compute still running when the run fails (a stalled worker) must not hold the pipeline: it
+   * is given up (the caller's destroy() of the backend stops it). One listener per compute in
+   * flight, removed when it settles: racing every block against one never-settled promise would
+   * keep every block's outputs reachable from that promise for the whole run.
+   */
+  private readonly failListeners = new Set<(err: unknown) => void>();
+  private readonly failedSignal = new AbortController();
+  /** computeBufferInsert: the block the writer is writing (undefined while it waits for a result), and the waits that watch it. */
+  private writing: BlockCoords | undefined;
+  private readonly writeWatchers = new Set<() => void>();
+  /** computeBufferPop: which worker each block was last handed to, and the writer's re-arm. */
+  private readonly dispatchedTo: ({ workerId: number | undefined } | undefined)[];
+  private rearmPop: ((i: number) => void) | undefined;
+  private resultReady: (() => void) | undefined;
+
+  constructor(private readonly o: PipelineOptions) {
+    this.n = o.blocks.length;
+    this.results = new Array(this.n);
+    this.dispatchedTo = new Array(this.n);
+    this.readSlots = new Semaphore(Math.max(1, o.readAhead));
+    this.computeSlots = new Semaphore(Math.max(1, o.backend.capacity));
+    this.inFlight = new Semaphore(Math.max(1, o.readAhead) + Math.max(1, o.backend.capacity) + 1);
+    if (o.startup && o.startup.extraBlocks > 0) {
+      const extra = o.startup.extraBlocks;
+      this.starting = true;
+      this.inFlight.grow(extra);
+      this.computeSlots.grow(extra);
+      const over = (): void => {
+        this.starting = false;
+        if (this.failure) return;
+        this.inFlight.shrink(extra);
+        this.computeSlots.shrink(extra);
+      };
+      o.startup.until.then(over, over);
+    }
   }
-  const results: (Promise<BlockAssociations> | undefined)[] = new Array(n);
-  const settled: Promise<unknown>[] = [];
-  let failure: { err: unknown } | undefined;
-  // A compute still running when the run fails (a stalled worker) must not hold the pipeline: it
-  // is given up (the caller's destroy() of the backend stops it). One listener per compute in
-  // flight, removed when it settles: racing every block against one never-settled promise would
-  // keep every block's outputs reachable from that promise for the whole run.
-  const failListeners = new Set<(err: unknown) => void>();
-  const unlessFailed = <T>(p: Promise<T>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      if (failure) return reject(failure.err);
-      failListeners.add(reject);
+
+  async run(): Promise<void> {
+    const o = this.o;
+    const onAbort = (): void => this.fail(o.signal!.reason);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    if (o.signal?.aborted) this.fail(o.signal.reason);
+    const producer = this.produce();
+    try {
+      await this.writeAll(producer);
+    } finally {
+      await producer.catch((e: unknown) => this.fail(e));
+      await Promise.all(this.settled);
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+    if (this.failure) throw this.failure.err;
+  }
+
+  private unlessFailed<T>(p: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.failure) return reject(this.failure.err);
+      this.failListeners.add(reject);
       p.then(
         (v) => {
-          failListeners.delete(reject);
+          this.failListeners.delete(reject);
           resolve(v);
         },
         (e: unknown) => {
-          failListeners.delete(reject);
+          this.failListeners.delete(reject);
           reject(e);
         },
       );
     });
-  const failedSignal = new AbortController();
-  const fail = (err: unknown): void => {
-    if (failure) return;
-    failure = { err };
-    for (const l of failListeners) l(err);
-    failListeners.clear();
-    failedSignal.abort(err);
+  }
+
+  private readonly fail = (err: unknown): void => {
+    if (this.failure) return;
+    this.failure = { err };
+    for (const l of this.failListeners) l(err);
+    this.failListeners.clear();
+    this.failedSignal.abort(err);
     // wake every wait so the loop winds down; each waiter checks `failure`
-    inFlight.open();
-    readSlots.open();
-    computeSlots.open();
-    resultReady?.();
+    this.inFlight.open();
+    this.readSlots.open();
+    this.computeSlots.open();
+    this.resultReady?.();
   };
-  // computeBufferInsert: the block the writer is writing (undefined while it waits for a result),
-  // and the waits that watch it
-  let writing: BlockCoords | undefined;
-  const writeWatchers = new Set<() => void>();
-  const setWriting = (c: BlockCoords | undefined): void => {
-    writing = c;
-    for (const w of writeWatchers) w();
-  };
-  const waitForRoom = async (coords: BlockCoords): Promise<void> => {
-    const secs = o.timeouts.computeBufferInsert;
-    if (secs === null) return inFlight.acquire(null);
+
+  private setWriting(c: BlockCoords | undefined): void {
+    this.writing = c;
+    for (const w of this.writeWatchers) w();
+  }
+
+  /** Wait for a free slot between read and write; computeBufferInsertTimeout counts only while the writer is busy writing. */
+  private async waitForRoom(coords: BlockCoords): Promise<void> {
+    const secs = this.o.timeouts.computeBufferInsert;
+    if (secs === null) return this.inFlight.acquire(null);
     let timer: NodeJS.Timeout | undefined;
     const watch = (): void => {
       clearTimeout(timer);
       timer = undefined;
-      const w = writing;
+      const w = this.writing;
       if (!w) return;
       timer = setTimeout(() => {
-        fail(
+        this.fail(
           new TimeoutError(
             `timed out after ${secs} s waiting for room to start ${describeBlock(coords)}: every block slot between read and write is taken and the writer has spent all that time writing ${describeBlock(w)} (computeBufferInsertTimeout: raise it, or set it to null, for outputs that are slow to write)`,
             { block: coords },
@@ -198,30 +240,32 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
         );
       }, secs * 1000);
     };
-    writeWatchers.add(watch);
+    this.writeWatchers.add(watch);
     watch();
     try {
-      await inFlight.acquire(null);
+      await this.inFlight.acquire(null);
     } finally {
       clearTimeout(timer);
-      writeWatchers.delete(watch);
+      this.writeWatchers.delete(watch);
     }
-  };
-  // computeBufferPop: which worker each block was last handed to, and the writer's re-arm
-  const dispatchedTo: ({ workerId: number | undefined } | undefined)[] = new Array(n);
-  let rearmPop: ((i: number) => void) | undefined;
-  const hookFor = (i: number): DispatchHook => (workerId) => {
-    dispatchedTo[i] = { workerId };
-    rearmPop?.(i);
-  };
-  const waitForResult = (i: number, coords: BlockCoords): Promise<BlockAssociations> => {
-    const p = results[i]!;
-    const secs = o.timeouts.computeBufferPop;
+  }
+
+  private hookFor(i: number): DispatchHook {
+    return (workerId) => {
+      this.dispatchedTo[i] = { workerId };
+      this.rearmPop?.(i);
+    };
+  }
+
+  /** Block i's result; computeBufferPopTimeout counts from its last dispatch to a worker. */
+  private waitForResult(i: number, coords: BlockCoords): Promise<BlockAssociations> {
+    const p = this.results[i]!;
+    const secs = this.o.timeouts.computeBufferPop;
     if (secs === null) return p;
     return new Promise<BlockAssociations>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const arm = (j: number): void => {
-        const d = dispatchedTo[j];
+        const d = this.dispatchedTo[j];
         if (j !== i || !d) return;
         clearTimeout(timer);
         timer = setTimeout(() => {
@@ -234,11 +278,11 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
           );
         }, secs * 1000);
       };
-      rearmPop = arm;
+      this.rearmPop = arm;
       arm(i);
       const settle = (): void => {
         clearTimeout(timer);
-        rearmPop = undefined;
+        this.rearmPop = undefined;
       };
       p.then(
         (v) => {
@@ -251,117 +295,114 @@ export async function runPipeline(o: PipelineOptions): Promise<void> {
         },
       );
     });
-  };
-  let resultReady: (() => void) | undefined;
-  const onAbort = (): void => fail(o.signal!.reason);
-  o.signal?.addEventListener('abort', onAbort, { once: true });
-  if (o.signal?.aborted) fail(o.signal.reason);
+  }
 
-  // Dispatch: reads start in order as slots free; computes start in block order.
-  const producer = (async () => {
+  /** Dispatch: reads start in order as slots free; computes start in block order. */
+  private async produce(): Promise<void> {
+    const o = this.o;
     let previousDispatch: Promise<void> = Promise.resolve();
-    for (let i = 0; i < n && !failure; i++) {
+    for (let i = 0; i < this.n && !this.failure; i++) {
       const coords = o.blocks[i]!;
       const stopInFlight = o.timings.start('wait:writebuffer');
-      await waitForRoom(coords);
+      await this.waitForRoom(coords);
       stopInFlight();
-      if (failure) {
-        inFlight.release();
+      if (this.failure) {
+        this.inFlight.release();
         break;
       }
       const stopRead = o.timings.start('wait:readbuffer');
-      await readSlots.acquire(o.timeouts.readBufferInsert, `a free read slot before reading ${describeBlock(coords)}`).catch(fail);
+      await this.readSlots.acquire(o.timeouts.readBufferInsert, `a free read slot before reading ${describeBlock(coords)}`).catch(this.fail);
       stopRead();
-      if (failure) {
-        inFlight.release();
+      if (this.failure) {
+        this.inFlight.release();
         break;
       }
-      const read = o.read ?? (starting ? o.startup!.read : undefined);
-      const inputsP: Promise<BlockAssociations | undefined> = read
-        ? (async () => {
-            const t0 = performance.now();
-            try {
-              return await read(coords);
-            } finally {
-              o.timings.add('reading', (performance.now() - t0) / 1000);
-            }
-          })()
-        : Promise.resolve(undefined);
-      inputsP.catch(() => undefined);
       const prev = previousDispatch;
       let dispatched!: () => void;
       previousDispatch = new Promise<void>((r) => (dispatched = r));
-      const resultP = (async () => {
-        let inputs: BlockAssociations | undefined;
-        try {
-          inputs = await withTimeout(inputsP, o.timeouts.readBufferPop, `the read of ${describeBlock(coords)}`);
-        } finally {
-          readSlots.release();
-        }
-        await prev;
-        const stop = o.timings.start('wait:computebuffer');
-        try {
-          // No timeout here: a slow user function is not an error. Worker kinds bound their own waits.
-          await computeSlots.acquire(null);
-        } finally {
-          stop();
-          dispatched();
-        }
-        if (failure) throw (failure as { err: unknown }).err;
-        try {
-          return await unlessFailed(o.backend.compute(coords, inputs, hookFor(i)));
-        } finally {
-          computeSlots.release();
-        }
-      })();
+      const resultP = this.readAndCompute(i, coords, prev, () => dispatched());
       // make sure a failed read/compute does not block later dispatches
       resultP.catch((e: unknown) => {
         dispatched();
-        fail(e);
+        this.fail(e);
       });
-      results[i] = resultP;
-      settled.push(resultP.then(noop, noop)); // never keep the outputs alive
-      resultReady?.();
+      this.results[i] = resultP;
+      this.settled.push(resultP.then(noop, noop)); // never keep the outputs alive
+      this.resultReady?.();
     }
-  })();
+  }
 
-  // Writer: in block order.
-  let done = 0;
-  try {
-    for (let i = 0; i < n; i++) {
-      while (results[i] === undefined && !failure) {
-        await Promise.race([new Promise<void>((r) => (resultReady = r)), producer]);
+  /** Read block i (in this process, unless workers read), then compute it once block i-1 is dispatched (`prev`). */
+  private async readAndCompute(i: number, coords: BlockCoords, prev: Promise<void>, dispatched: () => void): Promise<BlockAssociations> {
+    const o = this.o;
+    const read = o.read ?? (this.starting ? o.startup!.read : undefined);
+    const inputsP: Promise<BlockAssociations | undefined> = read
+      ? (async () => {
+          const t0 = performance.now();
+          try {
+            return await read(coords);
+          } finally {
+            o.timings.add('reading', (performance.now() - t0) / 1000);
+          }
+        })()
+      : Promise.resolve(undefined);
+    inputsP.catch(() => undefined);
+    let inputs: BlockAssociations | undefined;
+    try {
+      inputs = await withTimeout(inputsP, o.timeouts.readBufferPop, `the read of ${describeBlock(coords)}`);
+    } finally {
+      this.readSlots.release();
+    }
+    await prev;
+    const stop = o.timings.start('wait:computebuffer');
+    try {
+      // No timeout here: a slow user function is not an error. Worker kinds bound their own waits.
+      await this.computeSlots.acquire(null);
+    } finally {
+      stop();
+      dispatched();
+    }
+    if (this.failure) throw this.failure.err;
+    try {
+      return await this.unlessFailed(o.backend.compute(coords, inputs, this.hookFor(i)));
+    } finally {
+      this.computeSlots.release();
+    }
+  }
+
+  /** Writer: in block order. */
+  private async writeAll(producer: Promise<void>): Promise<void> {
+    const o = this.o;
+    let done = 0;
+    for (let i = 0; i < this.n; i++) {
+      while (this.results[i] === undefined && !this.failure) {
+        await Promise.race([new Promise<void>((r) => (this.resultReady = r)), producer]);
       }
-      if (failure) break;
+      if (this.failure) break;
       const coords = o.blocks[i]!;
       let outputs: BlockAssociations;
       try {
-        outputs = await waitForResult(i, coords);
+        outputs = await this.waitForResult(i, coords);
       } catch (e) {
-        fail(e);
+        this.fail(e);
         break;
       }
-      if (failure) break;
-      setWriting(coords);
+      if (this.failure) break;
+      this.setWriting(coords);
       try {
-        await o.write(coords, outputs, failedSignal.signal);
+        await o.write(coords, outputs, this.failedSignal.signal);
       } catch (e) {
-        fail(e);
+        this.fail(e);
         break;
       } finally {
-        setWriting(undefined);
+        this.setWriting(undefined);
       }
-      results[i] = undefined;
-      dispatchedTo[i] = undefined;
+      this.results[i] = undefined;
+      this.dispatchedTo[i] = undefined;
       o.backend.releaseOutputs?.(outputs);
-      inFlight.release();
+      this.inFlight.release();
       done++;
       o.onBlockDone?.(coords, done);
     }
-  } finally {
-    await producer.catch(fail);
-    await Promise.all(settled);
-    o.signal?.removeEventListener('abort', onAbort);
   }
-  if (failure) throw failure.err;
 }
