@@ -9,13 +9,12 @@ import { ApplierControls, type ControlsInput } from '../controls.js';
 import { ConcurrencyStyle } from '../concurrency.js';
 import type { PixelGrid } from '../grid.js';
 import { OutputFile, checkOutputFolder } from '../gdal/writer.js';
-import { blockCoords, makeBlockPlan } from '../blockplan.js';
+import { blockCoords, makeBlockPlan, type BlockPlan } from '../blockplan.js';
 import type { BlockCoords } from '../errors.js';
 import { bytesPerElement } from '../dtypes.js';
 import type { ComputeBackend, RunLayout } from '../workers/backend.js';
 import { SequentialBackend } from '../workers/sequential.js';
 import { checkOutputs } from '../workers/worker/runblock.js';
-import type { SourceBuilder } from '../reader/gridsources.js';
 import {
   imageRefs,
   openInputs,
@@ -31,7 +30,6 @@ import { ReadPool, checkUvPoolSize } from '../reader/readpool.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from '../readerinfo.js';
 import { Timings, formatTimingsReport } from '../timings.js';
-import type { OpenedInput } from '../gdal/inputs.js';
 
 export interface ApplyOptions<A = unknown> {
   /** Any object, passed to every call and kept between blocks. */
@@ -90,28 +88,14 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
   if (inRefs.length === 0) throw new ControlsError('apply: infiles names no input');
   checkNames(inRefs, outRefs, controls);
   const timings = new Timings();
-  const outputs = outRefs.map(
-    (r) => ({ ref: r, file: undefined as OutputFile | undefined }),
-  );
+  const outputs = outRefs.map((r) => ({ ref: r, file: undefined as OutputFile | undefined }));
   for (const o of outputs) checkOutputFolder({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) });
 
-  // Interrupts: SIGINT/SIGTERM/SIGHUP and the caller's signal abort the run. SIGHUP (the terminal
-  // or ssh session closed) would otherwise kill Node outright, even under nohup (Node resets an
-  // ignored SIGHUP at start-up), leaving the temporary outputs and any remote jobs behind.
-  const abort = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => abort.abort(new InterruptedError(`interrupted by ${sig}`));
-  const onCallerAbort = (): void => abort.abort(options.signal!.reason ?? new InterruptedError('aborted by the caller'));
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('SIGHUP', onSignal);
-  options.signal?.addEventListener('abort', onCallerAbort, { once: true });
-  if (options.signal?.aborted) onCallerAbort();
-
-  let opened: OpenedInput[] = [];
-  let sources: InputSource[] = [];
+  const interrupts = listenForInterrupts(options.signal);
+  const abort = interrupts.signal;
+  let inputs: OpenedRun | undefined;
   let backend: ComputeBackend | undefined;
   let backendStarted: Promise<void> | undefined;
-  let readPool: ReadPool | undefined;
   let settleLayout!: { resolve: (l: RunLayout) => void; reject: (e: unknown) => void };
   const layout = new Promise<RunLayout>((resolve, reject) => (settleLayout = { resolve, reject }));
   layout.catch(() => undefined);
@@ -120,109 +104,36 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     if (concurrency.usesComputeWorkers) {
       // workers first, so that they start while the inputs open (see RunDescription.layout)
       const { createWorkerBackend } = await import('../workers/index.js');
-      backend = await createWorkerBackend({
-        userFunction: userFunction as unknown as UserFunction | UserFunctionRef,
-        inRefs,
-        outRefs,
-        controls,
-        concurrency,
-        otherArgs: options.otherArgs,
-        timings,
-        signal: abort.signal,
-        layout,
-      });
+      const fn = userFunction as unknown as UserFunction | UserFunctionRef;
+      backend = await createWorkerBackend({ userFunction: fn, inRefs, outRefs, controls, concurrency, otherArgs: options.otherArgs, timings, signal: abort, layout });
       backendStarted = backend.start();
       backendStarted.catch(() => undefined);
       // launch requests out (Batch: SubmitJob) before GDAL loads, which holds this thread a moment
       await backend.launched?.();
     }
-    opened = await openInputs(inRefs);
-    // the grid layer (references, footprints, resampling, vectors), loaded on first use
-    const sourceBuilder: SourceBuilder = (await import('../reader/gridsources.js')).gridSources;
-    const built = await sourceBuilder(inRefs, opened, controls);
-    sources = built.sources;
-    const grid = built.grid;
-    const g = controls.global;
-    const plan = makeBlockPlan(grid.cols, grid.rows, g.windowXSize, g.windowYSize, g.overlap);
-    const ctx: InfoContext = {
-      projection: grid.projection,
-      transform: grid.transform,
-      cols: grid.cols,
-      rows: grid.rows,
-      windowXSize: g.windowXSize,
-      windowYSize: g.windowYSize,
-      overlap: g.overlap,
-    };
-    const otherArgs: unknown = options.otherArgs;
-    const info = new ReaderInfo(ctx);
-    if (!concurrency.computeWorkersRead && concurrency.numReadWorkers > 1) {
-      // n read workers: n sets of dataset handles, so that n reads really run at once
-      checkUvPoolSize(concurrency.numReadWorkers, inRefs.length);
-      readPool = await ReadPool.open(sources, concurrency.numReadWorkers, async () => {
-        const more = await openInputs(inRefs);
-        try {
-          return (await sourceBuilder(inRefs, more, controls)).sources;
-        } catch (e) {
-          for (const o of more) o.ds.close();
-          throw e;
-        }
-      });
-    }
-    settleLayout.resolve({ infoContext: ctx, plan, sources, grid });
+    inputs = await openRun(inRefs, controls, concurrency);
+    const { grid, plan, info } = inputs;
+    settleLayout.resolve({ infoContext: inputs.ctx, plan, sources: inputs.sources, grid });
     if (!backend) {
       const fn = typeof userFunction === 'function' ? userFunction : await loadUserFunction(userFunctionSpecOf(userFunction)!);
-      backend = new SequentialBackend(fn as unknown as UserFunction, info, otherArgs, timings);
+      backend = new SequentialBackend(fn as unknown as UserFunction, info, options.otherArgs, timings);
     }
+    const g = controls.global;
     for (const o of outputs) {
-      o.file = new OutputFile(
-        { imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) },
-        grid,
-        g.windowXSize,
-        g.windowYSize,
-        timings,
-      );
+      o.file = new OutputFile({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) }, grid, g.windowXSize, g.windowYSize, timings);
     }
     await (backendStarted ?? backend.start());
     stopStartup();
 
-    const progress = g.progress ? makeProgress() : undefined;
-    const blocks = Array.from({ length: plan.total }, (_, i) => blockCoords(plan, i));
-    progress?.update(0, plan.total);
-    const alloc = backend.inputAllocator;
-    const readBlock = readPool
-      ? (coords: BlockCoords) => readPool!.read(coords, g.overlap, info, alloc)
-      : (coords: BlockCoords) => readBlockInputs(sources, coords, g.overlap, info, alloc);
-    // while remote workers start, read ahead (bounded in bytes) instead of waiting idle
-    const ahead = backend.startupReadAhead;
-    const blockBytes = sources.reduce((n, src) => n + src.bands * bytesPerElement(src.dtype) * (g.windowXSize + 2 * g.overlap) * (g.windowYSize + 2 * g.overlap), 0);
-    await runPipeline({
-      blocks,
-      readAhead: Math.max(1, concurrency.numReadWorkers),
-      read: concurrency.computeWorkersRead ? undefined : readBlock,
-      ...(ahead && blockBytes > 0 ? { startup: { extraBlocks: Math.floor(ahead.budgetBytes / blockBytes), until: ahead.until, read: readBlock } } : {}),
-      backend,
-      write: async (coords, out) => {
-        checkOutputs(out, outRefs, coords);
-        for (const o of outputs) {
-          const v = out[o.ref.name]!;
-          const block = (o.ref.listIndex === null ? v : (v as Block[])[o.ref.listIndex]) as Block;
-          await o.file!.writeBlock(block, coords, g.overlap);
-        }
-      },
-      timings,
-      onBlockDone: progress ? (_c, done) => progress.update(done, plan.total) : undefined,
-      signal: abort.signal,
-      timeouts: {
-        readBufferInsert: concurrency.readBufferInsertTimeout,
-        readBufferPop: concurrency.readBufferPopTimeout,
-        // with CW_NONE the user function runs in this thread, one block at a time, and nothing
-        // else can wait for it: a slow function is only slow, so the compute buffers have no limit
-        computeBufferInsert: concurrency.usesComputeWorkers ? concurrency.computeBufferInsertTimeout : null,
-        computeBufferPop: concurrency.usesComputeWorkers ? concurrency.computeBufferPopTimeout : null,
-      },
+    await runBlocks({ inputs, backend, concurrency, overlap: g.overlap, progress: g.progress, timings, signal: abort }, async (coords, out) => {
+      checkOutputs(out, outRefs, coords);
+      for (const o of outputs) {
+        const v = out[o.ref.name]!;
+        const block = (o.ref.listIndex === null ? v : (v as Block[])[o.ref.listIndex]) as Block;
+        await o.file!.writeBlock(block, coords, g.overlap);
+      }
     });
-    progress?.finish();
-    if (abort.signal.aborted) throw abort.signal.reason;
+    if (abort.aborted) throw abort.reason;
     // The workers shut down (a Batch job is seen to end only by polling) while the outputs get
     // their statistics and pyramids; the outputs go into place only once the workers are done,
     // since a worker may still fail the run. Both are waited for before anything else happens.
@@ -234,15 +145,14 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     ]);
     if (finished.status === 'rejected') throw finished.reason;
     if (finalized.status === 'rejected') throw finalized.reason;
-    const fin = finished.value;
     for (const o of outputs) o.file!.commit();
-    const workerTimings = fin.workerTimings;
+    const { workerTimings, otherArgsList } = finished.value;
     for (const t of workerTimings.values()) timings.merge(t);
     const wallSeconds = (performance.now() - tStart) / 1000;
     return {
       timings,
       workerTimings,
-      otherArgsList: fin.otherArgsList,
+      otherArgsList,
       wallSeconds,
       blocks: plan.total,
       grid,
@@ -252,13 +162,62 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     settleLayout.reject(err);
     await backend?.destroy(err).catch(() => undefined);
     for (const o of outputs) await o.file?.abort().catch(() => undefined);
-    throw err instanceof RiotsError || !(abort.signal.aborted) ? err : abort.signal.reason;
+    throw err instanceof RiotsError || !abort.aborted ? err : abort.reason;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
-    options.signal?.removeEventListener('abort', onCallerAbort);
-    readPool?.close();
+    interrupts.release();
+    inputs?.close();
+  }
+}
+
+/**
+ * Interrupts: SIGINT/SIGTERM/SIGHUP and the caller's signal abort the run. SIGHUP (the terminal
+ * or ssh session closed) would otherwise kill Node outright, even under nohup (Node resets an
+ * ignored SIGHUP at start-up), leaving the temporary outputs and any remote jobs behind.
+ */
+function listenForInterrupts(caller: AbortSignal | undefined): { signal: AbortSignal; release(): void } {
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => abort.abort(new InterruptedError(`interrupted by ${sig}`));
+  const onCallerAbort = (): void => abort.abort(caller!.reason ?? new InterruptedError('aborted by the caller'));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  caller?.addEventListener('abort', onCallerAbort, { once: true });
+  if (caller?.aborted) onCallerAbort();
+  return {
+    signal: abort.signal,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+      caller?.removeEventListener('abort', onCallerAbort);
+    },
+  };
+}
+
+/** The inputs of a run, open: the working grid, its block plan, and how a block of every input is read. */
+interface OpenedRun {
+  grid: PixelGrid;
+  plan: BlockPlan;
+  ctx: InfoContext;
+  info: ReaderInfo;
+  sources: InputSource[];
+  readPool: ReadPool | undefined;
+  close(): void;
+}
+
+/** Open the inputs, settle the working grid (the grid layer, loaded on first use) and, with read workers, their handles. */
+async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrency: ConcurrencyStyle): Promise<OpenedRun> {
+  const opened = await openInputs(inRefs);
+  const { gridSources } = await import('../reader/gridsources.js');
+  let built: Awaited<ReturnType<typeof gridSources>>;
+  try {
+    built = await gridSources(inRefs, opened, controls);
+  } catch (err) {
+    for (const o of opened) o.ds.close();
+    throw err;
+  }
+  const { grid, sources } = built;
+  const close = (): void => {
     for (const s of sources) {
       try {
         s.close();
@@ -266,8 +225,81 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
         // closing a reader never hides the run's own result
       }
     }
-    if (sources.length === 0) for (const o of opened) o.ds.close();
+  };
+  const g = controls.global;
+  const ctx: InfoContext = { projection: grid.projection, transform: grid.transform, cols: grid.cols, rows: grid.rows, windowXSize: g.windowXSize, windowYSize: g.windowYSize, overlap: g.overlap };
+  let readPool: ReadPool | undefined;
+  if (!concurrency.computeWorkersRead && concurrency.numReadWorkers > 1) {
+    // n read workers: n sets of dataset handles, so that n reads really run at once
+    try {
+      checkUvPoolSize(concurrency.numReadWorkers, inRefs.length);
+      readPool = await ReadPool.open(sources, concurrency.numReadWorkers, async () => {
+        const more = await openInputs(inRefs);
+        try {
+          return (await gridSources(inRefs, more, controls)).sources;
+        } catch (e) {
+          for (const o of more) o.ds.close();
+          throw e;
+        }
+      });
+    } catch (err) {
+      close();
+      throw err;
+    }
   }
+  const plan = makeBlockPlan(grid.cols, grid.rows, g.windowXSize, g.windowYSize, g.overlap);
+  return {
+    grid,
+    plan,
+    ctx,
+    info: new ReaderInfo(ctx),
+    sources,
+    readPool,
+    close: () => {
+      readPool?.close();
+      close();
+    },
+  };
+}
+
+/** Every block through the pipeline, with progress, the startup read-ahead and the timeouts of `concurrency`. */
+async function runBlocks(
+  r: { inputs: OpenedRun; backend: ComputeBackend; concurrency: ConcurrencyStyle; overlap: number; progress: boolean; timings: Timings; signal: AbortSignal },
+  write: (coords: BlockCoords, out: BlockAssociations) => Promise<void>,
+): Promise<void> {
+  const { inputs, backend, concurrency, overlap } = r;
+  const { plan, info, sources, readPool } = inputs;
+  const progress = r.progress ? makeProgress() : undefined;
+  const blocks = Array.from({ length: plan.total }, (_, i) => blockCoords(plan, i));
+  progress?.update(0, plan.total);
+  const alloc = backend.inputAllocator;
+  const readBlock = readPool
+    ? (coords: BlockCoords) => readPool.read(coords, overlap, info, alloc)
+    : (coords: BlockCoords) => readBlockInputs(sources, coords, overlap, info, alloc);
+  // while remote workers start, read ahead (bounded in bytes) instead of waiting idle
+  const ahead = backend.startupReadAhead;
+  const [wx, wy] = [plan.windowXSize + 2 * overlap, plan.windowYSize + 2 * overlap];
+  const blockBytes = sources.reduce((n, src) => n + src.bands * bytesPerElement(src.dtype) * wx * wy, 0);
+  await runPipeline({
+    blocks,
+    readAhead: Math.max(1, concurrency.numReadWorkers),
+    read: concurrency.computeWorkersRead ? undefined : readBlock,
+    ...(ahead && blockBytes > 0 ? { startup: { extraBlocks: Math.floor(ahead.budgetBytes / blockBytes), until: ahead.until, read: readBlock } } : {}),
+    backend,
+    write,
+    timings: r.timings,
+    onBlockDone: progress ? (_c, done) => progress.update(done, plan.total) : undefined,
+    signal: r.signal,
+    timeouts: {
+      readBufferInsert: concurrency.readBufferInsertTimeout,
+      readBufferPop: concurrency.readBufferPopTimeout,
+      // with CW_NONE the user function runs in this thread, one block at a time, and nothing
+      // else can wait for it: a slow function is only slow, so the compute buffers have no limit
+      computeBufferInsert: concurrency.usesComputeWorkers ? concurrency.computeBufferInsertTimeout : null,
+      computeBufferPop: concurrency.usesComputeWorkers ? concurrency.computeBufferPopTimeout : null,
+    },
+  });
+  progress?.finish();
 }
 
 /** Names under controls.images must be images of this run; a typo would silently do nothing. */
