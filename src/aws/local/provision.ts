@@ -5,7 +5,7 @@
  */
 import type { LocalContext } from './context.js';
 import type { EvaluatedResource } from './template.js';
-import { ACTIVE_STATUSES, type JobQueue, type SecurityGroup } from './state.js';
+import { ACTIVE_STATUSES, type EcsTaskDefinition, type JobDefinition, type JobQueue, type SecurityGroup } from './state.js';
 
 const lastPart = (arn: string): string => arn.slice(arn.lastIndexOf('/') + 1);
 const asRecord = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
@@ -76,23 +76,8 @@ export function provision(ctx: LocalContext, stackName: string, resources: Evalu
         break;
       }
       case 'AWS::Batch::JobDefinition': {
-        const c = asRecord(p.ContainerProperties);
-        const req = asList(c.ResourceRequirements).map(asRecord);
-        const find = (t: string): unknown => req.find((x) => x.Type === t)?.Value;
-        const arn = r.physicalId;
-        const nameRev = lastPart(arn);
-        const colon = nameRev.lastIndexOf(':');
-        state.jobDefinitions.set(nameRev.slice(0, colon), {
-          name: nameRev.slice(0, colon),
-          arn,
-          revision: Number(nameRev.slice(colon + 1)),
-          image: String(c.Image ?? ''),
-          command: asList(c.Command).map(String),
-          environment: asList(c.Environment).map((e) => ({ name: String(asRecord(e).Name), value: String(asRecord(e).Value ?? '') })),
-          vcpus: Number(find('VCPU') ?? c.Vcpus ?? 1),
-          memory: Number(find('MEMORY') ?? c.Memory ?? 2048),
-          stackName,
-        });
+        const d = jobDefinitionOf(r.physicalId, p, stackName);
+        state.jobDefinitions.set(d.name, d);
         break;
       }
       case 'AWS::ECR::Repository': {
@@ -117,24 +102,8 @@ export function provision(ctx: LocalContext, stackName: string, resources: Evalu
         });
         break;
       case 'AWS::ECS::TaskDefinition': {
-        const nameRev = lastPart(r.physicalId);
-        const colon = nameRev.lastIndexOf(':');
-        state.taskDefinitions.set(nameRev, {
-          family: nameRev.slice(0, colon),
-          revision: Number(nameRev.slice(colon + 1)),
-          arn: r.physicalId,
-          cpu: String(p.Cpu ?? ''),
-          memory: String(p.Memory ?? ''),
-          networkMode: String(p.NetworkMode ?? 'bridge'),
-          requiresCompatibilities: asList(p.RequiresCompatibilities).map(String),
-          containers: asList(p.ContainerDefinitions).map(asRecord).map((c) => ({
-            name: String(c.Name ?? ''),
-            image: String(c.Image ?? ''),
-            command: asList(c.Command).map(String),
-            environment: asList(c.Environment).map((e) => ({ name: String(asRecord(e).Name), value: String(asRecord(e).Value ?? '') })),
-          })),
-          stackName,
-        });
+        const d = taskDefinitionOf(r.physicalId, p, stackName);
+        state.taskDefinitions.set(`${d.family}:${d.revision}`, d);
         break;
       }
       case 'AWS::EC2::SecurityGroup': {
@@ -157,6 +126,52 @@ export function provision(ctx: LocalContext, stackName: string, resources: Evalu
       }
     }
   }
+}
+
+/** A Batch job definition from its template properties. */
+function jobDefinitionOf(arn: string, p: Record<string, unknown>, stackName: string): JobDefinition {
+  const c = asRecord(p.ContainerProperties);
+  const req = asList(c.ResourceRequirements).map(asRecord);
+  const find = (t: string): unknown => req.find((x) => x.Type === t)?.Value;
+  const nameRev = lastPart(arn);
+  const colon = nameRev.lastIndexOf(':');
+  return {
+    name: nameRev.slice(0, colon),
+    arn,
+    revision: Number(nameRev.slice(colon + 1)),
+    image: String(c.Image ?? ''),
+    command: asList(c.Command).map(String),
+    environment: environmentOf(c.Environment),
+    vcpus: Number(find('VCPU') ?? c.Vcpus ?? 1),
+    memory: Number(find('MEMORY') ?? c.Memory ?? 2048),
+    stackName,
+  };
+}
+
+/** An ECS task definition from its template properties. */
+function taskDefinitionOf(arn: string, p: Record<string, unknown>, stackName: string): EcsTaskDefinition {
+  const nameRev = lastPart(arn);
+  const colon = nameRev.lastIndexOf(':');
+  return {
+    family: nameRev.slice(0, colon),
+    revision: Number(nameRev.slice(colon + 1)),
+    arn,
+    cpu: String(p.Cpu ?? ''),
+    memory: String(p.Memory ?? ''),
+    networkMode: String(p.NetworkMode ?? 'bridge'),
+    requiresCompatibilities: asList(p.RequiresCompatibilities).map(String),
+    containers: asList(p.ContainerDefinitions).map(asRecord).map((c) => ({
+      name: String(c.Name ?? ''),
+      image: String(c.Image ?? ''),
+      command: asList(c.Command).map(String),
+      environment: environmentOf(c.Environment),
+    })),
+    stackName,
+  };
+}
+
+function environmentOf(v: unknown): { name: string; value: string }[] {
+  return asList(v).map((e) => ({ name: String(asRecord(e).Name), value: String(asRecord(e).Value ?? '') }));
 }
 
 function ingressRule(p: Record<string, unknown>): SecurityGroup['ingress'][number] {

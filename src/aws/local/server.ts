@@ -113,6 +113,56 @@ function queryErrorXml(e: AwsApiError): string {
   return `<ErrorResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><Error><Type>${e.type}</Type><Code>${xml(e.code, 'member')}</Code><Message>${xml(e.message, 'member')}</Message></Error><RequestId>${requestId()}</RequestId></ErrorResponse>`;
 }
 
+type Services = { cfn: CloudFormationService; batch: BatchService; ecr: EcrService; ecs: EcsService; ec2: Ec2Service };
+type Protocol = 'batch' | 'json11' | 'query' | 'ec2';
+
+/** Parse a JSON body ('' is {}). */
+function jsonBody(body: string): Record<string, unknown> {
+  return body === '' ? {} : (JSON.parse(body) as Record<string, unknown>);
+}
+
+/** Which service a request is for, by the protocol each speaks (REST JSON, JSON 1.1 by target, query by Version), and its reply. */
+function dispatch(svc: Services, req: IncomingMessage, url: URL, body: string): Reply {
+  const target = req.headers['x-amz-target'];
+  if (url.pathname.startsWith('/v1/')) return svc.batch.handle(req.method ?? 'POST', url.pathname, url.searchParams, jsonBody(body));
+  if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerRegistry_V20150921.')) return svc.ecr.handle(target.slice(target.indexOf('.') + 1), jsonBody(body));
+  if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerServiceV20141113.')) return svc.ecs.handle(target.slice(target.indexOf('.') + 1), jsonBody(body));
+  const params = parseForm(body);
+  const action = params.get('Action') ?? '';
+  const version = params.get('Version');
+  if (version === '2016-11-15') return svc.ec2.handle(action, params);
+  if (version === '2010-05-15') return svc.cfn.handle(action, params);
+  throw new AwsApiError('UnknownOperationException', `The local endpoint does not know ${req.method} ${url.pathname} (Action=${action}, Version=${version ?? 'none'})`, 404);
+}
+
+/** An error as the protocol of the request says errors. */
+function errorReply(protocol: Protocol, err: AwsApiError): Reply {
+  if (protocol === 'batch') return { status: err.status, headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code }, body: JSON.stringify({ message: err.message }) };
+  if (protocol === 'json11') return { status: err.status, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: err.code, message: err.message }) };
+  if (protocol === 'ec2') return { status: err.status, headers: { 'content-type': 'text/xml' }, body: ec2Error(err.code, err.message) };
+  return { status: err.status, headers: { 'content-type': 'text/xml' }, body: queryErrorXml(err) };
+}
+
+/** The HTTP handler: every request to its service, every failure in its protocol's error form. */
+function router(svc: Services, region: string): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return async (req, res) => {
+    let reply: Reply;
+    const body = await readBody(req);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const target = req.headers['x-amz-target'];
+    const protocol: Protocol = url.pathname.startsWith('/v1/') ? 'batch' : typeof target === 'string' ? 'json11' : body.includes('Version=2016-11-15') ? 'ec2' : 'query';
+    try {
+      checkRegion(req.headers.authorization, region);
+      reply = dispatch(svc, req, url, body);
+    } catch (e) {
+      const err = e instanceof AwsApiError ? e : new AwsApiError(e instanceof SyntaxError ? 'SerializationException' : 'InternalFailure', (e as Error).message, e instanceof SyntaxError ? 400 : 500, 'Receiver');
+      reply = errorReply(protocol, err);
+    }
+    res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
+    res.end(reply.body);
+  };
+}
+
 /**
  * Start the local AWS endpoint.
  * @example
@@ -141,52 +191,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const ecs = new EcsService(ctx);
   const ec2 = new Ec2Service(ctx);
 
+  const route = router({ cfn, batch, ecr, ecs, ec2 }, region);
   const server = createServer((req, res) => {
     void route(req, res);
   });
-  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    let reply: Reply;
-    const body = await readBody(req);
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const target = req.headers['x-amz-target'];
-    let kind: 'batch' | 'json11' | 'query' | 'ec2' = 'query';
-    try {
-      if (url.pathname.startsWith('/v1/')) kind = 'batch';
-      else if (typeof target === 'string') kind = 'json11';
-      else if (body.includes('Version=2016-11-15')) kind = 'ec2';
-      checkRegion(req.headers.authorization, region);
-      if (url.pathname.startsWith('/v1/')) {
-        kind = 'batch';
-        reply = batch.handle(req.method ?? 'POST', url.pathname, url.searchParams, body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
-      } else if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerRegistry_V20150921.')) {
-        kind = 'json11';
-        reply = ecr.handle(target.slice(target.indexOf('.') + 1), body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
-      } else if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerServiceV20141113.')) {
-        kind = 'json11';
-        reply = ecs.handle(target.slice(target.indexOf('.') + 1), body === '' ? {} : (JSON.parse(body) as Record<string, unknown>));
-      } else {
-        const params = parseForm(body);
-        const action = params.get('Action') ?? '';
-        const version = params.get('Version');
-        if (version === '2016-11-15') {
-          kind = 'ec2';
-          reply = ec2.handle(action, params);
-        } else if (version === '2010-05-15') {
-          reply = cfn.handle(action, params);
-        } else {
-          throw new AwsApiError('UnknownOperationException', `The local endpoint does not know ${req.method} ${url.pathname} (Action=${action}, Version=${version ?? 'none'})`, 404);
-        }
-      }
-    } catch (e) {
-      const err = e instanceof AwsApiError ? e : new AwsApiError(e instanceof SyntaxError ? 'SerializationException' : 'InternalFailure', (e as Error).message, e instanceof SyntaxError ? 400 : 500, 'Receiver');
-      if (kind === 'batch') reply = { status: err.status, headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code }, body: JSON.stringify({ message: err.message }) };
-      else if (kind === 'json11') reply = { status: err.status, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: err.code, message: err.message }) };
-      else if (kind === 'ec2') reply = { status: err.status, headers: { 'content-type': 'text/xml' }, body: ec2Error(err.code, err.message) };
-      else reply = { status: err.status, headers: { 'content-type': 'text/xml' }, body: queryErrorXml(err) };
-    }
-    res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });
-    res.end(reply.body);
-  };
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
