@@ -2,6 +2,7 @@
  * The block plan: the working grid cut into windows, walked row by row.
  */
 import type { BlockCoords } from './errors.js';
+import type { PixelWindow } from './grid.js';
 
 export interface BlockPlan {
   /** Working grid size in pixels. */
@@ -39,12 +40,8 @@ export function blockCoords(plan: BlockPlan, index: number): BlockCoords {
   };
 }
 
-export function* walkBlocks(plan: BlockPlan): Generator<BlockCoords> {
-  for (let i = 0; i < plan.total; i++) yield blockCoords(plan, i);
-}
-
 /** The window actually read for a block, margins included, on the working grid. */
-export function readWindowOf(coords: BlockCoords, overlap: number): { col: number; row: number; cols: number; rows: number } {
+export function readWindowOf(coords: BlockCoords, overlap: number): PixelWindow {
   return {
     col: coords.xoff - overlap,
     row: coords.yoff - overlap,

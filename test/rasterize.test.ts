@@ -1,5 +1,5 @@
 /**
- * rasterizeBlock block by block (windows with overlap margins) against gdal_rasterize
+ * VectorRasterizer (what a vector input's source runs) block by block (windows with overlap margins) against gdal_rasterize
  * (gdal.Rasterize in Python) run once on the whole grid: burn value, burnAttribute, filterSQL,
  * allTouched, vectorNull, data type, layer by name and index, a layer in another CRS.
  */
@@ -10,7 +10,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { subGrid, type PixelGridSpec } from '../src/grid.js';
 import { toWkt } from '../src/gdal/srs.js';
-import { closeVectors, rasterizeBlock, type RasterizeOptions } from '../src/gdal/rasterize.js';
+import { VectorRasterizer, type RasterizeOptions } from '../src/gdal/rasterize.js';
+import type { AnyTypedArray } from '../src/dtypes.js';
+
+/** One VectorRasterizer per file, kept for every block as a vector input's source keeps its own. */
+const rasterizers = new Map<string, VectorRasterizer>();
+function rasterizeBlock(path: string, target: { grid: PixelGridSpec }, opts: RasterizeOptions = {}): Promise<AnyTypedArray> {
+  let r = rasterizers.get(path);
+  if (!r) rasterizers.set(path, (r = new VectorRasterizer({ path })));
+  return r.rasterize(target.grid, opts);
+}
 import { py } from './helpers/gridpy.js';
 
 let dir: string;
@@ -68,7 +77,7 @@ out([ds.GetLayer(i).GetName() for i in range(ds.GetLayerCount())].index('fields'
 });
 
 after(async () => {
-  await closeVectors();
+  await Promise.all([...rasterizers.values()].map((r) => r.close()));
   rmSync(dir, { recursive: true, force: true });
 });
 

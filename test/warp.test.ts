@@ -1,5 +1,7 @@
 /**
- * readWarped / readWindowFilled block by block against gdalwarp onto the whole target grid.
+ * The readers apply() runs, block by block, against gdalwarp onto the whole target grid:
+ * WarpedReader (src/gdal/warp.ts, behind WarpedRasterSource) for inputs off the working lattice,
+ * ComparableRasterSource (src/reader/inputs.ts) for inputs on it.
  *
  * Fixtures: a working grid W in EPSG:32755 (30 m); B, a 2-band Int16 raster in EPSG:4326 that
  * covers only part of W, with a nodata hole; C, a Float32 raster in the same CRS as W at 20 m on
@@ -11,10 +13,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { subGrid, type PixelGridSpec } from '../src/grid.js';
+import { PixelGrid, subGrid, windowOf, type PixelGridSpec } from '../src/grid.js';
 import { toWkt } from '../src/gdal/srs.js';
-import { closeReadCaches, readWarped, readWindowFilled, resampleScale, windowReader, type WarpReadOptions } from '../src/gdal/warp.js';
-
+import { WarpedReader, resampleScale, type RasterSource, type WarpReadOptions } from '../src/gdal/warp.js';
+import { openInput, type OpenedRaster } from '../src/gdal/inputs.js';
+import { ComparableRasterSource } from '../src/reader/inputs.js';
+import { gridSources, WarpedRasterSource } from '../src/reader/gridsources.js';
+import { ApplierControls } from '../src/controls.js';
 import { pixelGridFromFile } from '../src/gdal/gridio.js';
 import type { ResampleMethod } from '../src/controls.js';
 import type { AnyTypedArray } from '../src/dtypes.js';
@@ -73,8 +78,31 @@ out(True)
   );
 });
 
+/** One WarpedReader per input, options and working grid, kept for every block as a source keeps its own. */
+const readers = new Map<string, WarpedReader>();
+function warped(src: RasterSource, opts: WarpReadOptions, working?: PixelGridSpec): WarpedReader {
+  const key = JSON.stringify([src.path, opts, working ?? null]);
+  let r = readers.get(key);
+  if (!r) readers.set(key, (r = new WarpedReader(src, opts, working)));
+  return r;
+}
+
+/** A window of grid `win` (on W's lattice) read as warped input `src`. */
+const readWarped = (src: RasterSource, target: { grid: PixelGridSpec; working?: PixelGridSpec }, opts: WarpReadOptions): Promise<AnyTypedArray> =>
+  warped(src, opts, target.working).readTarget(target.grid);
+
+const opened: OpenedRaster[] = [];
+/** The source apply() makes for an input on W's lattice, with its bands and nodata as controls say. */
+async function comparable(path: string, bands: number[], inputNoData?: number | (number | null)[]): Promise<ComparableRasterSource> {
+  const o = (await openInput(path, 'd')) as OpenedRaster;
+  opened.push(o);
+  const controls = new ApplierControls({ layerSelection: bands, ...(inputNoData ? { inputNoData } : {}) });
+  return new ComparableRasterSource({ name: 'd', listIndex: null, path }, o, new PixelGrid(W), controls);
+}
+
 after(async () => {
-  await closeReadCaches();
+  await Promise.all([...readers.values()].map((r) => r.close()));
+  for (const o of opened) o.ds.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -244,11 +272,15 @@ describe('readWarped: same projection, other pixel size and alignment', () => {
   }
 });
 
-describe('readWindowFilled and warped reads of an input on the working lattice', () => {
+describe('ComparableRasterSource and warped reads of an input on the working lattice', () => {
   test('windows reaching beyond the raster are read in place and filled with nodata or 0 per band', async () => {
-    // D: 170x120 at col 100, row 90 of W; band 1 nodata 7, band 2 none. Read bands [2, 1].
+    // D: 170x120 at col 100, row 90 of W. A GeoTIFF's nodata is the file's (7 for both bands):
+    // inputNoData makes band 1's 7 and band 2 none, as a user would. Read bands [2, 1].
     const oracle = readAll(f('d.tif'), f('d'));
-    const got = await assemble((win) => readWindowFilled({ path: f('d.tif') }, { grid: win }, { bands: [2, 1], fill: [0, 7], dtype: 'Float32' }), 2);
+    const d = await comparable(f('d.tif'), [2, 1], [7, null]);
+    assert.equal(d.dtype, 'UInt16');
+    assert.deepEqual(d.nodata, [null, 7]);
+    const got = await assemble((win) => d.read(windowOf(W, win)), 2);
     let inside = 0;
     comparePixels(got, { data: got }, (g, _w, b, r, c) => {
       const dr = r - MARGIN - 90;
@@ -266,8 +298,9 @@ describe('readWindowFilled and warped reads of an input on the working lattice',
     assert.equal(inside, 2 * (250 + MARGIN - 100) * (200 + MARGIN - 90));
   });
 
-  test('readWarped with near onto the lattice the input already has equals the direct read (mixed nodata, reordered bands)', async () => {
-    const direct = await assemble((win) => readWindowFilled({ path: f('d.tif') }, { grid: win }, { bands: [2, 1], fill: [0, 7], dtype: 'UInt16' }), 2);
+  test('a warped read with near onto the lattice the input already has equals the direct read (mixed nodata, reordered bands)', async () => {
+    const d = await comparable(f('d.tif'), [2, 1], [7, null]);
+    const direct = await assemble((win) => d.read(windowOf(W, win)), 2);
     const warpedArr = await assemble(
       (win) => readWarped({ path: f('d.tif') }, { grid: win }, { bands: [2, 1], resampleMethod: 'near', srcNoData: [null, 7], fill: [0, 7], dtype: 'UInt16' }),
       2,
@@ -282,40 +315,45 @@ describe('readWindowFilled and warped reads of an input on the working lattice',
     comparePixels(reblocked, { data: direct }, (g, w, b, r, c) => exact(g, w, `band ${b + 1} row ${r} col ${c}`));
   });
 
-  test('an input off the lattice is refused by readWindowFilled', async () => {
-    await assert.rejects(readWindowFilled({ path: f('c.tif') }, { grid: subGrid(W, 0, 0, 10, 10) }, { bands: [1], fill: [0], dtype: 'Float32' }), { code: 'GRID_ERROR' });
+  test('the grid layer reads an input on the lattice directly and one off it through the warper', async () => {
+    const refs = [
+      { name: 'd', listIndex: null, path: f('d.tif') },
+      { name: 'c', listIndex: null, path: f('c.tif') },
+    ];
+    const ins = await Promise.all(refs.map((r) => openInput(r.path, r.name)));
+    const { grid, sources } = await gridSources(refs, ins, new ApplierControls({ referencePixgrid: W, footprint: 'reference' }));
+    try {
+      assert.deepEqual(grid.toJSON(), new PixelGrid(W).toJSON());
+      assert.ok(sources[0] instanceof ComparableRasterSource, 'd.tif is on the lattice');
+      assert.ok(sources[1] instanceof WarpedRasterSource, 'c.tif (20 m, shifted) is resampled');
+    } finally {
+      for (const s of sources) s.close();
+    }
   });
 
-  test('a caller-supplied open dataset is used for direct reads', async () => {
-    const gdal = (await import('gdal-async')).default;
-    const ds = await gdal.openAsync(f('d.tif'));
-    try {
-      const win = subGrid(W, 95, 85, 20, 10);
-      const a = await readWindowFilled({ path: f('d.tif'), dataset: ds }, { grid: win }, { bands: [1], fill: [7], dtype: 'UInt16' });
-      const oracle = readAll(f('d.tif'), f('d2'));
-      // row 85..94 of W = D rows -5..4; cols 95..114 = D cols -5..14
-      for (let r = 0; r < 10; r++) {
-        for (let c = 0; c < 20; c++) {
-          const want = r >= 5 && c >= 5 ? oracle.data[(r - 5) * 170 + (c - 5)]! : 7;
-          exact(a[r * 20 + c]!, want, `row ${r} col ${c}`);
-        }
+  test('inputNoData overrides the file nodata of a direct read, and is the fill outside the raster', async () => {
+    const d = await comparable(f('d.tif'), [1], 9);
+    assert.deepEqual(d.nodata, [9]);
+    const a = await d.read(windowOf(W, subGrid(W, 95, 85, 20, 10)));
+    const oracle = readAll(f('d.tif'), f('d2'));
+    // row 85..94 of W = D rows -5..4; cols 95..114 = D cols -5..14
+    for (let r = 0; r < 10; r++) {
+      for (let c = 0; c < 20; c++) {
+        const want = r >= 5 && c >= 5 ? oracle.data[(r - 5) * 170 + (c - 5)]! : 9;
+        exact(a[r * 20 + c]!, want, `row ${r} col ${c}`);
       }
-    } finally {
-      ds.close();
     }
   });
 });
 
-describe('windowReader', () => {
-  test('reads windows in working-grid pixel coordinates, warped or direct', async () => {
+describe('WarpedReader.read', () => {
+  test('reads windows in working-grid pixel coordinates, as readTarget does for the same grid', async () => {
     const opts: WarpReadOptions = { bands: [1, 2], resampleMethod: 'near', srcNoData: [ND, ND], fill: [ND, ND], dtype: 'Int16' };
-    const win = { col: 90, row: 85, cols: 41, rows: 29 }; // overlaps B, and D's top-left corner
-    const viaReader = await windowReader({ path: f('b.tif') }, W, true, opts)(win);
-    const direct = await readWarped({ path: f('b.tif') }, { grid: subGrid(W, 90, 85, 41, 29) }, opts);
-    assert.deepEqual(Array.from(viaReader), Array.from(direct));
-    const dOpts: WarpReadOptions = { bands: [1], resampleMethod: 'near', srcNoData: [7], fill: [7], dtype: 'UInt16' };
-    const d1 = await windowReader({ path: f('d.tif') }, W, false, dOpts)(win);
-    const d2 = await readWindowFilled({ path: f('d.tif') }, { grid: subGrid(W, 90, 85, 41, 29) }, dOpts);
-    assert.deepEqual(Array.from(d1), Array.from(d2));
+    const win = { col: 90, row: 85, cols: 41, rows: 29 }; // overlaps B
+    const viaWindow = await warped({ path: f('b.tif') }, opts, W).read(win);
+    const viaGrid = await readWarped({ path: f('b.tif') }, { grid: subGrid(W, 90, 85, 41, 29), working: W }, opts);
+    assert.deepEqual(Array.from(viaWindow), Array.from(viaGrid));
+    assert.ok(Array.from(viaWindow).some((v) => v !== ND), 'the window shows part of B');
+    await assert.rejects(warped({ path: f('b.tif') }, opts).read(win), { code: 'GRID_ERROR', message: /needs the working grid/ });
   });
 });

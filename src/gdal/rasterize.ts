@@ -13,7 +13,6 @@ import { ControlsError, GdalError, InputError } from '../errors.js';
 import { equalProjection, reprojectBounds, subGrid, type PixelGridSpec, type PixelWindow } from '../grid.js';
 import { openReadOnly } from './gridio.js';
 import { parseSrs } from './srs.js';
-import type { TargetWindow } from './warp.js';
 
 export interface RasterizeOptions {
   /** Value burnt inside features (default 1). Ignored when burnAttribute is set. */
@@ -129,24 +128,6 @@ export class VectorRasterizer {
   }
 }
 
-const shared = new Map<string, VectorRasterizer>();
-
-/**
- * Rasterize a vector layer onto a window of the working grid (margins included), as one
- * `[1][rows][cols]` array of `vectorDatatype`. The file is opened once per path until
- * {@link closeVectors}.
- * @throws {ControlsError} an unknown layer; {@link GdalError} when GDAL's rasterizer fails.
- */
-export function rasterizeBlock(src: string | VectorSource, target: TargetWindow, opts: RasterizeOptions = {}): Promise<AnyTypedArray> {
-  const source = typeof src === 'string' ? { path: src } : src;
-  let r = shared.get(source.path);
-  if (!r) {
-    r = new VectorRasterizer(source);
-    shared.set(source.path, r);
-  }
-  return r.rasterize(target.grid, opts);
-}
-
 async function burn(e: VectorEntry, path: string, layerInfo: { name: string; srs: string; index: number }, grid: PixelGridSpec, opts: RasterizeOptions): Promise<AnyTypedArray> {
   const dtype = opts.vectorDatatype ?? 'Byte';
   const layer = await e.ds.layers.getAsync(layerInfo.index);
@@ -187,11 +168,4 @@ async function burn(e: VectorEntry, path: string, layerInfo: { name: string; srs
     if (filtered) layer.setSpatialFilter(null);
     layer.setAttributeFilter(null);
   }
-}
-
-/** Close the vector datasets rasterizeBlock opened. */
-export async function closeVectors(): Promise<void> {
-  const all = [...shared.values()];
-  shared.clear();
-  await Promise.all(all.map((r) => r.close()));
 }

@@ -3,6 +3,7 @@
  * reads any window of the working grid as a band-major typed array.
  */
 import { Block, assembleBlocks, type BlockAssociations } from '../block.js';
+import { readWindowOf } from '../blockplan.js';
 import { ControlsError, InputError, describeBlock, type BlockCoords } from '../errors.js';
 import { bytesPerElement, viewAs, type AnyTypedArray, type DataType } from '../dtypes.js';
 import { PixelGrid, pixelOffset, type PixelWindow } from '../grid.js';
@@ -162,7 +163,7 @@ export async function readBlockInputs(
   info?: ReaderInfo,
   alloc?: BlockAllocator,
 ): Promise<BlockAssociations> {
-  const win = { col: coords.xoff - overlap, row: coords.yoff - overlap, cols: coords.xsize + 2 * overlap, rows: coords.ysize + 2 * overlap };
+  const win = readWindowOf(coords, overlap);
   const arrays = await Promise.all(
     sources.map((s) =>
       s.read(win, alloc).catch((cause: unknown) => {
