@@ -29,7 +29,7 @@ const size = Number(values.size);
 const repeats = Number(values.repeats);
 const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const versions = [
-  { label: `before (${values.before!})`, root: buildRiots(values.before!) },
+  { label: `before (${values.before})`, root: buildRiots(values.before) },
   { label: 'after (this checkout)', root: buildRiots() },
 ].map((v, i) => ({ ...v, fn: writeW1MeanModule(path.join(OUT, `w1-ab-fn-${i}.mjs`), path.join(v.root, 'dist', 'index.js')), times: [] as number[] }));
 const a = makeFloatInput('w1a', size, 1);

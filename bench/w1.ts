@@ -20,7 +20,7 @@ import { writeW1MeanModule } from './lib/w1fn.js';
 import { machine, median, runMeasured } from './lib/measure.js';
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '6000,12000' }, repeats: { type: 'string', default: '3' } } });
-const sizes = values.sizes!.split(',').map(Number);
+const sizes = values.sizes.split(',').map(Number);
 const repeats = Number(values.repeats);
 const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const riots = buildRiots();

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const out = path.join(OUT, `w2-out-${size}.tif`);
   const seq: number[] = [];
   const thr: number[] = [];
-  let reports = ['', ''];
+  const reports = ['', ''];
   console.log(`W2 on ${machine()}`);
   console.log(`before: ${load()}`);
   for (let i = 0; i < repeats; i++) {
@@ -64,7 +64,6 @@ async function main(): Promise<void> {
   console.log(`after: ${load()}`);
   console.log(`\nlast sequential report:\n${reports[0]}\n\nlast CW_THREADS report:\n${reports[1]}`);
   rmSync(out, { force: true });
-  reports = [];
 }
 
 /** Other work on the machine skews the comparison: say how busy it was. */

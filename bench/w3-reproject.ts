@@ -63,7 +63,7 @@ function makeGeographic(size: number): string {
   return p;
 }
 
-const sizes = values.sizes!.split(',').map(Number);
+const sizes = values.sizes.split(',').map(Number);
 const repeats = Number(values.repeats);
 console.log(`W3 on ${machine()}${values.stats ? ' (riots with statistics and pyramids)' : ''}`);
 for (const size of sizes) {

@@ -51,7 +51,7 @@ export class Block<D extends DataType = DataType> {
   static fromArray<A extends TypedArrayFor<DataType>>(data: A, bands: number, rows: number, cols: number): Block {
     const dtype = dataTypeOf(data);
     if (dtype === undefined) throw new TypeError('Block.fromArray: unsupported array type');
-    return new Block(dtype, bands, rows, cols, data as TypedArrayFor<typeof dtype>);
+    return new Block(dtype, bands, rows, cols, data);
   }
 
   /** A new zero-filled block of the same rows and cols, optionally of another type or band count. */
@@ -85,7 +85,7 @@ export class Block<D extends DataType = DataType> {
   clone(): Block<D> {
     const C = TYPED_ARRAY[this.dtype];
     const copy = new C(this.data.length) as TypedArrayFor<D>;
-    copy.set(this.data as never);
+    copy.set(this.data);
     return new Block(this.dtype, this.bands, this.rows, this.cols, copy);
   }
 

@@ -195,7 +195,7 @@ export class ApplierControls {
   /** The value of a per-image control for one image. */
   get<K extends keyof ImageControls>(key: K, imageName: string): ImageControls[K] {
     const o = this.perImage.get(imageName);
-    if (o && Object.prototype.hasOwnProperty.call(o, key) && o[key] !== undefined) return o[key] as ImageControls[K];
+    if (o && Object.prototype.hasOwnProperty.call(o, key) && o[key] !== undefined) return o[key];
     // an explicit null for statsIgnore / inputNoData under images[name] must win over the default
     if (o && Object.prototype.hasOwnProperty.call(o, key) && o[key] === null) return null as ImageControls[K];
     return this.imageDefaults[key];
@@ -219,7 +219,7 @@ export class ApplierControls {
     const images: Record<string, Partial<ImageControls>> = {};
     for (const [k, v] of this.perImage) images[k] = v;
     const g = { ...this.global } as Partial<GlobalControls>;
-    return { ...g, ...this.imageDefaults, images } as ControlsInput;
+    return { ...g, ...this.imageDefaults, images };
   }
 }
 

@@ -270,7 +270,7 @@ export function words(m: Meta): Setting<string[] | undefined> {
         return bad(`a string of shell words (${(err as Error).message})`);
       }
     }
-    if (Array.isArray(v) && v.every((w) => typeof w === 'string')) return [...(v as string[])];
+    if (Array.isArray(v) && v.every((w) => typeof w === 'string')) return [...(v)];
     return bad('a string of shell words or an array of strings');
   });
 }

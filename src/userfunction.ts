@@ -73,6 +73,8 @@ function toModuleUrl(module: string, what: string): string {
  * ```
  * @throws {ControlsError} when `fn` is not a function or `moduleUrl` is not a local module.
  */
+// An unannotated otherArgs is `any`, as in a plain JavaScript function; annotate it for checks.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function defineUserFunction<I extends BlockAssociations = Record<string, Block>, O extends BlockAssociations = Record<string, Block>, A = any>(
   moduleUrl: string,
   fn: UserFunction<I, O, A>,
@@ -136,7 +138,7 @@ export function checkUserFunctionArg(f: unknown, computeWorkerKind: string | und
   }
   if (computeWorkerKind === undefined) return undefined;
   const spec = userFunctionSpecOf(f);
-  if (spec) noteCaller(f as object, spec);
+  if (spec) noteCaller(f, spec);
   if (!spec) {
     const name = (f as { name?: string }).name;
     throw new ControlsError(
@@ -166,7 +168,7 @@ export function resolveUserFunction(namespace: Record<string, unknown>, spec: Us
     string,
     UserFunction,
   ][];
-  const specOf = (v: UserFunction): UserFunctionSpec => (v as unknown as Record<symbol, UserFunctionSpec>)[TAG];
+  const specOf = (v: UserFunction): UserFunctionSpec => (v as unknown as Record<symbol, UserFunctionSpec>)[TAG] as UserFunctionSpec;
   // the same definition (same module, same call) first; then a sole candidate
   const same = tagged.filter(([, v]) => specOf(v).ordinal === spec.ordinal && specOf(v).moduleUrl === spec.moduleUrl);
   const pick = same.length >= 1 ? same : tagged.length === 1 ? tagged : [];

@@ -151,7 +151,7 @@ describe('local AWS endpoint', () => {
     assert.ok(stack.Parameters!.some((p) => p.ParameterKey === 'ServiceName' && p.ParameterValue === 'rios'));
 
     // The queues, compute environments, repositories and the security group the outputs name exist.
-    const queues = (await c.batch.send(new DescribeJobQueuesCommand({ jobQueues: [outputs.BatchProcessingJobQueueName!, outputs.BatchProcessingJobQueueNameMain!] }))).jobQueues!;
+    const queues = (await c.batch.send(new DescribeJobQueuesCommand({ jobQueues: [outputs.BatchProcessingJobQueueName, outputs.BatchProcessingJobQueueNameMain] }))).jobQueues!;
     assert.deepEqual(queues.map((q) => [q.jobQueueArn, q.state, q.status]).sort(), [
       [outputs.BatchProcessingJobQueueMainArn, 'ENABLED', 'VALID'],
       [outputs.BatchProcessingJobQueueArn, 'ENABLED', 'VALID'],
@@ -507,7 +507,7 @@ describe('local AWS endpoint lifecycle', () => {
         pids = [0, 1].flatMap((i) => Object.values(JSON.parse(readFileSync(join(dir, `h${i}.json`), 'utf8')) as Record<string, number>));
         assert.equal(pids.length, 4);
         await waitFor('every job process to be gone', async () => pids.filter(alive), (l) => l.length === 0, 5000);
-        assert.equal(existsSync(stateDir!), false, 'the temporary state folder is removed');
+        assert.equal(existsSync(stateDir), false, 'the temporary state folder is removed');
       } finally {
         for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
         rmSync(dir, { recursive: true, force: true });
@@ -527,7 +527,7 @@ describe('local AWS endpoint lifecycle', () => {
       assert.ok(url, `no URL printed; stderr: ${errText}`);
       assert.match(text, new RegExp(`export AWS_REGION=${REGION}`));
       assert.match(text, /export AWS_ACCESS_KEY_ID=/);
-      const c = clients(url!, REGION);
+      const c = clients(url, REGION);
       assert.deepEqual((await c.batch.send(new DescribeJobQueuesCommand({}))).jobQueues, []);
     } finally {
       child.kill('SIGINT');
@@ -538,8 +538,8 @@ describe('local AWS endpoint lifecycle', () => {
     // so) for the user to read; this test made it, so it removes it
     const logs = /job logs: (\S+)\/jobs\//.exec(text)?.[1];
     assert.ok(logs, `no job-log folder printed: ${text}`);
-    assert.equal(existsSync(logs!), true, 'the job-log folder is kept after exit');
-    rmSync(logs!, { recursive: true, force: true });
+    assert.equal(existsSync(logs), true, 'the job-log folder is kept after exit');
+    rmSync(logs, { recursive: true, force: true });
   });
 });
 

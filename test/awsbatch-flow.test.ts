@@ -404,7 +404,7 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
       { cwd: proj, env: { ...process.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     const mine = () => [...aws.state.jobs.values()].filter((j) => j.jobQueue.endsWith(`/${QUEUE}`) && j.createdAt >= since);
     await waitFor('the main process to submit its 2 worker jobs', async () => mine().map((j) => j.status), (st) => st.length === 2 && st.every((x) => x === 'RUNNABLE'));

@@ -168,7 +168,7 @@ describe('the jobs of a run on the local endpoint', () => {
       jobs.startPolling(100);
       const text = await job.ended;
       assert.match(text, new RegExp(`^job ${job.jobId} FAILED; statusReason: Essential container in task exited; exit code [1-9]`));
-      const [d] = await describeJobs(b.client as never, [job.jobId]);
+      const [d] = await describeJobs(b.client, [job.jobId]);
       assert.equal(d!.tags?.[RUN_ID_TAG], 'riots-test-1');
       assert.deepEqual(d!.container?.command, ['-i', '0', '--channaddr', '127.0.0.1,1', '--timeout', '0.5']);
       const env = Object.fromEntries((d!.container?.environment ?? []).map((e) => [e.name, e.value]));

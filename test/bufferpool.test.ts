@@ -79,9 +79,9 @@ describe('FrameParser with a payload allocator', () => {
     assert.deepEqual(q2, p2);
     assert.equal(q3!.length, 0);
     assert.equal(given.length, 2, 'the empty payload takes nothing');
-    assert.equal(q1!.buffer, given[0]);
-    assert.equal(q2!.buffer, given[1]);
-    assert.ok(q1!.byteOffset === 0 && q1!.byteLength === q1!.buffer.byteLength);
+    assert.equal(q1.buffer, given[0]);
+    assert.equal(q2.buffer, given[1]);
+    assert.ok(q1.byteOffset === 0 && q1.byteLength === q1.buffer.byteLength);
   });
 
   test('an allocator that returns the wrong length fails the frame', () => {

@@ -115,7 +115,7 @@ describe('linkBundle', () => {
 
   test('a package not installed beside riots is a WorkerError naming it', () => {
     const code = `import { z } from "${marker}:0";\nexport const a = z;\n`;
-    assert.throws(() => linkBundle(code, imports('riots-no-such-package-xyz'), 4), (e: Error) => e instanceof WorkerError && /riots-no-such-package-xyz/.test(e.message) && (e as WorkerError).workerId === 4);
+    assert.throws(() => linkBundle(code, imports('riots-no-such-package-xyz'), 4), (e: Error) => e instanceof WorkerError && /riots-no-such-package-xyz/.test(e.message) && (e).workerId === 4);
   });
 
   test('a riots-self reference that climbs out of the tree is refused', () => {

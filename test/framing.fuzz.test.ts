@@ -33,7 +33,7 @@ const rand = prng(SEED);
 const int = (n: number): number => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 
-let unhandled: unknown[] = [];
+const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown): void => void unhandled.push(e);
 process.on('unhandledRejection', onUnhandled);
 after(() => process.off('unhandledRejection', onUnhandled));

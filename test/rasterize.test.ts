@@ -170,7 +170,7 @@ describe('rasterizeBlock equals gdal_rasterize on the whole grid', () => {
     ];
     const together = await Promise.all(opts.map((o) => rasterizeBlock(f('geo.gpkg'), { grid: win }, o)));
     for (let i = 0; i < opts.length; i++) {
-      const alone = await rasterizeBlock(f('geo.gpkg'), { grid: win }, opts[i]!);
+      const alone = await rasterizeBlock(f('geo.gpkg'), { grid: win }, opts[i]);
       assert.deepEqual(Array.from(together[i]!), Array.from(alone));
     }
   });

@@ -169,7 +169,7 @@ describe('CW_SUBPROC with singleBlockComputeWorkers', () => {
       const byWorker = blocksByWorker(log);
       assert.equal(byWorker.has(victim), false);
       for (const [w, b] of byWorker) assert.equal(b.length, 1, `worker ${w} did ${b.join(', ')}`);
-      assert.equal((r.otherArgsList as unknown[]).length, BLOCKS, 'the lost worker has no final otherArgs');
+      assert.equal((r.otherArgsList).length, BLOCKS, 'the lost worker has no final otherArgs');
     }, { workersStarted: true });
   });
 

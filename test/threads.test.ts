@@ -209,8 +209,8 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
         assert.ok(e.workerId === 0 || e.workerId === 1);
         assert.match(e.message, /block 3 \(x 192\.\.255, y 0\.\.47\) in worker [01]: boom on purpose/);
         assert.ok(e.cause instanceof Error);
-        assert.equal((e.cause as Error).message, 'boom on purpose');
-        assert.match((e.cause as Error).stack ?? '', /userfns\.ts/);
+        assert.equal((e.cause).message, 'boom on purpose');
+        assert.match((e.cause).stack ?? '', /userfns\.ts/);
         return true;
       },
     );

@@ -42,7 +42,8 @@ describe('defineUserFunction', () => {
 
   test('parameters are typed without annotations (inputs and outputs hold Blocks)', () => {
     const f = defineUserFunction('file:///typed.ts', (info, inputs, outputs) => {
-      outputs.out = inputs.a.like('Float32', info.getTotalSize()[0] > 0 ? 1 : 2);
+      // without type arguments the names are not known: inputs.a may be undefined (noUncheckedIndexedAccess)
+      outputs.out = inputs.a!.like('Float32', info.getTotalSize()[0] > 0 ? 1 : 2);
     });
     const outputs: Record<string, Block> = {};
     const a = Block.create('Int16', 1, 2, 3);

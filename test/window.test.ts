@@ -50,7 +50,7 @@ async function countingBlockReads<T>(fn: () => Promise<T>): Promise<{ result: T;
   proto.writeBlockAsync = function (this: InstanceType<typeof gdal.RasterBandPixels>, ...args: Parameters<typeof writeBlockAsync>) {
     blockWrites++;
     return writeBlockAsync.apply(this, args);
-  } as typeof writeBlockAsync;
+  };
   try {
     return { result: await fn(), blockReads, blockWrites };
   } finally {
@@ -151,7 +151,7 @@ describe('writing outputs', () => {
     proto.getAsync = function (this: InstanceType<typeof gdal.DatasetBands>, ...args: Parameters<typeof getAsync>) {
       fetches++;
       return getAsync.apply(this, args);
-    } as typeof getAsync;
+    };
     try {
       // 12 blocks of a 3-band input and a 3-band output: 72 fetches if each block fetched its bands
       await apply(transform, { a: f('band.tif') }, { o: f('out-fetch.tif') }, { controls: { windowXSize: TILE, windowYSize: TILE, statsIgnore: null } });

@@ -162,7 +162,7 @@ async function burn(e: VectorEntry, path: string, layerInfo: { name: string; srs
     } catch (cause) {
       throw new GdalError(`rasterizing layer '${layerInfo.name}' of ${path} failed: ${(cause as Error).message}`, { file: path, cause });
     }
-    return (await band.pixels.readAsync(0, 0, grid.cols, grid.rows)) as AnyTypedArray;
+    return await band.pixels.readAsync<AnyTypedArray>(0, 0, grid.cols, grid.rows);
   } finally {
     mem.close();
     if (filtered) layer.setSpatialFilter(null);

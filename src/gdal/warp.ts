@@ -58,7 +58,7 @@ export class WarpedReader {
     for (const g of entry.groups) {
       for (let k = 0; k < g.outIndex.length; k++) {
         const i = g.outIndex[k]!;
-        const slice = out.subarray(i * n, (i + 1) * n) as AnyTypedArray;
+        const slice = out.subarray(i * n, (i + 1) * n);
         await readWindow(g.vrt, [k + 1], win, opts.dtype, [opts.fill[i] ?? 0], entry.grid.cols, entry.grid.rows, slice);
       }
     }

@@ -33,7 +33,7 @@ export interface OutputTarget {
 /** Check, before anything runs, that an output's folder exists and is writable. */
 export function checkOutputFolder(target: OutputTarget): void {
   const dir = path.dirname(path.resolve(target.path));
-  let isDir = false;
+  let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
   } catch {
@@ -193,7 +193,7 @@ export class OutputFile {
           const src = block.band(b);
           for (let r = 0; r < coords.ysize; r++) {
             const s = (r + margin) * block.cols + margin;
-            core.set(src.subarray(s, s + coords.xsize) as never, r * coords.xsize);
+            core.set(src.subarray(s, s + coords.xsize), r * coords.xsize);
           }
         }
         await this.stats.addBlock(b, core, coords.xoff, coords.yoff, coords.xsize, coords.ysize);
@@ -288,7 +288,7 @@ export class OutputFile {
     const dir = path.dirname(this.tmpPath);
     const ext = path.extname(this.tmpPath);
     const stem = path.basename(this.tmpPath).slice(0, path.basename(this.tmpPath).length - ext.length);
-    let names: string[] = [];
+    let names: string[];
     try {
       names = readdirSync(dir).filter((n) => n.startsWith(stem));
     } catch {

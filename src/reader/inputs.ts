@@ -150,7 +150,7 @@ export async function openInputs(refs: ImageRef[]): Promise<OpenedInput[]> {
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
     for (const r of results) if (r.status === 'fulfilled') r.value.ds.close();
-    throw (failed as PromiseRejectedResult).reason;
+    throw (failed).reason;
   }
   return results.map((r) => (r as PromiseFulfilledResult<OpenedInput>).value);
 }
@@ -189,7 +189,7 @@ export function inputBlocks(
 ): BlockAssociations {
   return assembleBlocks(
     sources.map((s, i) => {
-      const block = new Block(s.dtype, s.bands, rows, cols, arrays[i] as never);
+      const block = new Block(s.dtype, s.bands, rows, cols, arrays[i]);
       if (info) info.registerBlock(block, { imageName: s.ref.name, listIndex: s.ref.listIndex, filename: s.ref.path, nodata: s.nodata });
       return { name: s.ref.name, listIndex: s.ref.listIndex, block };
     }),

@@ -100,8 +100,8 @@ export class ValueSpill {
    */
   async replay(fn: (values: AnyTypedArray) => void): Promise<void> {
     await this.flushCurrent();
-    await Promise.all(this.writing.map((w) => w));
-    this.writing.fill(undefined);
+    await Promise.all(this.writing);
+    for (let k = 0; k < this.writing.length; k++) this.writing[k] = undefined;
     const total = this.size;
     const bpe = bytesPerElement(this.dtype);
     const Ctor = TYPED_ARRAY[this.dtype];

@@ -36,7 +36,7 @@ export function checkTemplate(template: Obj, spec: CfnSpec): string[] {
   const problems: string[] = [];
   const params = isObj(template.Parameters) ? template.Parameters : {};
   const resources = isObj(template.Resources) ? template.Resources : {};
-  const typeOf = (id: string): string | undefined => (isObj(resources[id]) ? (resources[id] as Obj).Type as string : undefined);
+  const typeOf = (id: string): string | undefined => (isObj(resources[id]) ? (resources[id]).Type as string : undefined);
 
   const checkGetAtt = (where: string, id: string, attr: string): void => {
     const type = typeOf(id);

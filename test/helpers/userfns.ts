@@ -61,7 +61,7 @@ export const aliasing = defineUserFunction(import.meta.url, (_info, inputs, outp
   outputs.same1 = a;
   outputs.same2 = a;
   const both = new Float32Array(2 * a.pixelsPerBand);
-  both.set(a.data as Float32Array, a.pixelsPerBand);
+  both.set(a.data, a.pixelsPerBand);
   outputs.view = new Block('Float32', 1, a.rows, a.cols, both.subarray(a.pixelsPerBand));
 });
 

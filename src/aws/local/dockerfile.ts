@@ -43,7 +43,7 @@ function execForm(args: string): string[] | undefined {
   if (!args.startsWith('[')) return undefined;
   try {
     const v = JSON.parse(args) as unknown;
-    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v) : undefined;
   } catch {
     return undefined;
   }
@@ -58,8 +58,8 @@ function words(s: string): string[] {
     const ch = s[i]!;
     if (quote) {
       if (ch === quote) quote = undefined;
-      else if (ch === '\\' && quote === '"' && i + 1 < s.length) word += s[++i];
-      else word += ch;
+      else if (ch === '\\' && quote === '"' && i + 1 < s.length) word = (word ?? '') + s[++i]!;
+      else word = (word ?? '') + ch;
     } else if (/\s/.test(ch)) {
       if (word !== undefined) out.push(word);
       word = undefined;

@@ -31,7 +31,7 @@ function hex(seed: string, n: number): string {
 export function synthesise(logicalId: string, type: string, props: Record<string, unknown>, ctx: EvalContext): EvaluatedResource {
   const seed = `${ctx.stackId}/${logicalId}`;
   const generatedName = `${ctx.stackName}-${logicalId}-${hex(seed, 12).toUpperCase()}`.slice(0, 64);
-  const name = (key: string): string => (typeof props[key] === 'string' ? (props[key] as string) : generatedName);
+  const name = (key: string): string => (typeof props[key] === 'string' ? (props[key]) : generatedName);
   const { region, accountId: acct } = ctx;
   const r = (physicalId: string, attributes: Record<string, string> = {}): EvaluatedResource => ({ logicalId, type, physicalId, attributes, properties: props });
   switch (type) {

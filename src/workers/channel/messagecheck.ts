@@ -7,7 +7,7 @@
  */
 import { deserialize } from 'node:v8';
 import type { TimingsData } from '../../timings.js';
-import { isDataType, type DataType } from '../../dtypes.js';
+import { isDataType } from '../../dtypes.js';
 import { ProtocolError, type BlockCoords, type ErrorContext, type SerializedError } from '../../errors.js';
 import {
   blockByteLength,
@@ -124,7 +124,7 @@ function wireBlockHeader(v: unknown, path: string, length: number | undefined): 
   const b = {
     name: str(o, 'name', path, MAX_NAME),
     listIndex: listIndex(o, path),
-    dtype: dtype as DataType,
+    dtype: dtype,
     bands: int(o, 'bands', path, 1, 65535),
     rows: int(o, 'rows', path, 0, I32),
     cols: int(o, 'cols', path, 0, I32),
@@ -230,7 +230,7 @@ export function checkMessage(header: unknown, lengths: readonly number[], direct
         marker: str(bi, 'marker', `${p}.bundleImports`, MAX_NAME),
         specs: arr(bi.specs, `${p}.bundleImports.specs`, 100000).map((v, i) => {
           if (typeof v !== 'string' || v.length > MAX_PATH) fail(`${p}.bundleImports.specs[${i}]`, 'is not a string of at most 65536 characters');
-          return v as string;
+          return v;
         }),
       };
       return (payloads) => ({

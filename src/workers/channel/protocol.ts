@@ -220,10 +220,10 @@ export function encodeMessage(msg: Message): EncodedMessage {
   switch (msg.type) {
     case 'result': {
       const { outputs, ...rest } = msg;
-      return { header: { ...rest, timings: { ...rest.timings }, outputs: outputs.map(blockHeader) } as unknown as JsonObject, payloads: outputs.map((o) => o.data) };
+      return { header: { ...rest, timings: { ...rest.timings }, outputs: outputs.map(blockHeader) }, payloads: outputs.map((o) => o.data) };
     }
     case 'finished':
-      return { header: { type: 'finished', timings: { ...msg.timings } } as unknown as JsonObject, payloads: [encodeStructured(msg.otherArgs)] };
+      return { header: { type: 'finished', timings: { ...msg.timings } }, payloads: [encodeStructured(msg.otherArgs)] };
     case 'setup': {
       const { bundle, otherArgs, ...rest } = msg;
       return { header: rest as unknown as JsonObject, payloads: [bundle, encodeStructured(otherArgs)] };

@@ -69,8 +69,8 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
     const h: ChildHandle = { workerId: spec.workerId, child, exited: false, stderrTail: '', exit: Promise.resolve('') };
     const prefix = `[CW_SUBPROC worker ${spec.workerId}] `;
     let partial = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (s: string) => {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => {
       h.stderrTail = (h.stderrTail + s).slice(-TAIL);
       const lines = (partial + s).split('\n');
       partial = lines.pop()!;

@@ -186,7 +186,7 @@ class WorkerRuntime {
   ) {
     conn.on('message', (m) => {
       if (m.type === 'setup') {
-        if (this.ready) return this.fatal(new ProtocolError('a second setup message'));
+        if (this.ready) return void this.fatal(new ProtocolError('a second setup message'));
         this.ready = this.setup(m);
         this.ready.catch(() => undefined);
       } else if (m.type === 'tasks') {

@@ -54,7 +54,7 @@ export function checkOutputs(outputs: BlockAssociations, outRefs: readonly Image
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return `a list of ${v.length}`;
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  if (typeof v === 'object') return (v).constructor?.name ?? 'object';
   return typeof v;
 }
 
