@@ -27,7 +27,15 @@ function arg(name: string, dflt: string): string {
 }
 
 function makeBlocks(n: number): WireBlock[] {
-  return Array.from({ length: n }, (_, i) => ({ name: 'out', listIndex: i, dtype: 'Float32', bands: 1, rows: SIDE, cols: SIDE, data: new Uint8Array(randomBytes(BLOCK_BYTES)) }));
+  return Array.from({ length: n }, (_, i) => ({
+    name: 'out',
+    listIndex: i,
+    dtype: 'Float32',
+    bands: 1,
+    rows: SIDE,
+    cols: SIDE,
+    data: new Uint8Array(randomBytes(BLOCK_BYTES)),
+  }));
 }
 
 async function child(): Promise<void> {
@@ -65,7 +73,11 @@ async function main(): Promise<void> {
   await writeChannelAddrFile(addrFile, server.address('127.0.0.1'));
   const accepted = new Promise<WorkerConnection>((r) => server.once('connection', r));
   const self = fileURLToPath(import.meta.url);
-  const proc = spawn(process.execPath, ['--import', 'tsx', self, '--child', '--channaddrfile', addrFile, '--frames', String(frames), '--per-frame', String(perFrame)], { stdio: 'inherit' });
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', self, '--child', '--channaddrfile', addrFile, '--frames', String(frames), '--per-frame', String(perFrame)],
+    { stdio: 'inherit' },
+  );
   try {
     const conn = await accepted;
     const msgs = conn.messages();
@@ -78,7 +90,16 @@ async function main(): Promise<void> {
     // Phase 1: worker -> main.
     let received = 0;
     const t0 = performance.now();
-    await conn.send({ type: 'setup', bundle: new Uint8Array(0), bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] }, exportName: 'f', otherArgs: null, settings: {}, computeWorkersRead: false, inputFiles: [] });
+    await conn.send({
+      type: 'setup',
+      bundle: new Uint8Array(0),
+      bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] },
+      exportName: 'f',
+      otherArgs: null,
+      settings: {},
+      computeWorkersRead: false,
+      inputFiles: [],
+    });
     for (;;) {
       const m = await next();
       if (m.type === 'ready') break;
@@ -93,7 +114,13 @@ async function main(): Promise<void> {
 
     // Phase 2: main -> worker, one acknowledgement per frame, a window of 8 frames in flight.
     const blocks = makeBlocks(perFrame);
-    const task = (i: number): TaskSpec => ({ taskId: i, attempt: 0, block: { index: i, xoff: 0, yoff: 0, xsize: SIDE, ysize: SIDE }, overlap: 0, inputs: blocks });
+    const task = (i: number): TaskSpec => ({
+      taskId: i,
+      attempt: 0,
+      block: { index: i, xoff: 0, yoff: 0, xsize: SIDE, ysize: SIDE },
+      overlap: 0,
+      inputs: blocks,
+    });
     const t1 = performance.now();
     let sent = 0;
     let acked = 0;
@@ -111,7 +138,9 @@ async function main(): Promise<void> {
 
     const mb = totalBytes / 1e6;
     const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-    console.log(`channel throughput: ${(totalBytes / 2 ** 30).toFixed(2)} GiB as ${frames * perFrame} blocks of 256x256 Float32, ${perFrame} per frame, loopback, ${os.cpus().length} CPUs (${cpu})`);
+    console.log(
+      `channel throughput: ${(totalBytes / 2 ** 30).toFixed(2)} GiB as ${frames * perFrame} blocks of 256x256 Float32, ${perFrame} per frame, loopback, ${os.cpus().length} CPUs (${cpu})`,
+    );
     console.log(`  worker -> main (results): ${(mb / up).toFixed(0)} MB/s  (${up.toFixed(2)} s)`);
     console.log(`  main -> worker (tasks):   ${(mb / down).toFixed(0)} MB/s  (${down.toFixed(2)} s)`);
   } finally {

@@ -58,7 +58,10 @@ const b = makeFloatInput('w1b', size, 2);
 const noread = JSON.stringify({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, computeWorkersRead: false });
 const times = new Map<string, number[]>();
 for (let i = 0; i < pairs; i++) {
-  for (const [mode, conc] of [['sequential', undefined], ['CW_SUBPROC x2, workers do not read', noread]] as const) {
+  for (const [mode, conc] of [
+    ['sequential', undefined],
+    ['CW_SUBPROC x2, workers do not read', noread],
+  ] as const) {
     for (const tunables of [false, true]) {
       const out = path.join(OUT, `w1-malloc-${size}.tif`);
       rmSync(out, { force: true });

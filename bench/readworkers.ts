@@ -70,7 +70,9 @@ if (values.child !== undefined) {
     });
   }
   cases.forEach((c, i) => {
-    console.log(`numReadWorkers ${c.n}, UV_THREADPOOL_SIZE ${String(c.pool).padStart(2)}: median ${median(times[i]!).toFixed(2)} s  (runs: ${times[i]!.map((x) => x.toFixed(2)).join(', ')})`);
+    console.log(
+      `numReadWorkers ${c.n}, UV_THREADPOOL_SIZE ${String(c.pool).padStart(2)}: median ${median(times[i]!).toFixed(2)} s  (runs: ${times[i]!.map((x) => x.toFixed(2)).join(', ')})`,
+    );
   });
   console.log(`\nall ${size}x${size} in 256x256 windows, 4 reads in flight (UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}):`);
   for (let r = 0; r < repeats; r++) {
@@ -87,9 +89,31 @@ if (values.child !== undefined) {
 /** apply() over a file served with 30 ms latency per request, with `n` read workers and square windows of `win`. */
 async function networkRun(n: number, win: number): Promise<string> {
   const file = path.join(OUT, 'rw-tiles-2048.tif');
-  const made = spawnSync('gdal_translate', ['-q', '-srcwin', '0', '0', '2048', '2048', '-co', 'TILED=YES', '-co', 'BLOCKXSIZE=256', '-co', 'BLOCKYSIZE=256', input, file]);
+  const made = spawnSync('gdal_translate', [
+    '-q',
+    '-srcwin',
+    '0',
+    '0',
+    '2048',
+    '2048',
+    '-co',
+    'TILED=YES',
+    '-co',
+    'BLOCKXSIZE=256',
+    '-co',
+    'BLOCKYSIZE=256',
+    input,
+    file,
+  ]);
   if (made.status !== 0) throw new Error(`gdal_translate failed: ${made.stderr}`);
-  const off = spawnSync('/usr/bin/python3', ['-c', `from osgeo import gdal; b = gdal.Open('${file}').GetRasterBand(1); print(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(8) for y in range(8)))`], { encoding: 'utf8' });
+  const off = spawnSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      `from osgeo import gdal; b = gdal.Open('${file}').GetRasterBand(1); print(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(8) for y in range(8)))`,
+    ],
+    { encoding: 'utf8' },
+  );
   process.env.GDAL_DISABLE_READDIR_ON_OPEN = 'EMPTY_DIR';
   const server = await startRangeServer(file, Number(off.stdout.trim()));
   try {
@@ -102,7 +126,16 @@ async function networkRun(n: number, win: number): Promise<string> {
       },
       { a: `/vsicurl/${server.url}` },
       { out },
-      { controls: { calcStats: false, omitPyramids: true, creationOptions: ['TILED=YES'], windowXSize: win, windowYSize: win, concurrency: { numReadWorkers: n } } },
+      {
+        controls: {
+          calcStats: false,
+          omitPyramids: true,
+          creationOptions: ['TILED=YES'],
+          windowXSize: win,
+          windowYSize: win,
+          concurrency: { numReadWorkers: n },
+        },
+      },
     );
     const seconds = (performance.now() - t0) / 1000;
     rmSync(out, { force: true });

@@ -37,7 +37,9 @@ const b = makeFloatInput('w1b', size, 2);
 const out = path.join(OUT, `w1-ab-${size}.tif`);
 const extra = values.concurrency ? [values.concurrency] : [];
 
-console.log(`W1 ${size}x${size}, riots before and after, ${repeats} alternating runs each${values.concurrency ? `, concurrency ${values.concurrency}` : ''}, on ${machine()}`);
+console.log(
+  `W1 ${size}x${size}, riots before and after, ${repeats} alternating runs each${values.concurrency ? `, concurrency ${values.concurrency}` : ''}, on ${machine()}`,
+);
 for (let i = 0; i < repeats; i++) {
   for (const v of versions) {
     const r = runMeasured(process.execPath, [runner, v.root, v.fn, a, b, out, ...extra]);
@@ -47,4 +49,6 @@ for (let i = 0; i < repeats; i++) {
 const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
 for (const v of versions) console.log(`${v.label.padEnd(28)} apply() median ${median(v.times).toFixed(2)} s  (runs: ${fmt(v.times)})`);
 const wins = versions[1]!.times.filter((t, i) => t < versions[0]!.times[i]!).length;
-console.log(`after faster in ${wins} of ${repeats} pairs; ratio of medians after/before ${(median(versions[1]!.times) / median(versions[0]!.times)).toFixed(3)}`);
+console.log(
+  `after faster in ${wins} of ${repeats} pairs; ratio of medians after/before ${(median(versions[1]!.times) / median(versions[0]!.times)).toFixed(3)}`,
+);

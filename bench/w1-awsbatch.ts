@@ -62,14 +62,28 @@ if (process.argv[2] === '--run') {
     });
   }
   t0 = performance.now();
-  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc && conc !== '-' ? { concurrency: JSON.parse(conc) } : {}) } });
+  const r = await apply(
+    fn,
+    { a: a!, b: b! },
+    { mean: out! },
+    { controls: { statsIgnore: null, ...(conc && conc !== '-' ? { concurrency: JSON.parse(conc) } : {}) } },
+  );
   const applySeconds = (performance.now() - t0) / 1000;
   trace.push(`${applySeconds.toFixed(2).padStart(6)} s  apply() returns (main's peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
   process.stdout.write(JSON.stringify({ applySeconds, report: r.formatReport(), trace: trace.join('\n') }) + '\n');
   process.exit(0);
 }
 
-const { values } = parseArgs({ options: { trace: { type: 'boolean', default: false }, size: { type: 'string', default: '6000' }, repeats: { type: 'string', default: '2' }, 'workers-read': { type: 'string', default: 'both' }, 'workers-from': { type: 'string', default: 'built' }, 'main-from': { type: 'string', default: 'built' } } });
+const { values } = parseArgs({
+  options: {
+    trace: { type: 'boolean', default: false },
+    size: { type: 'string', default: '6000' },
+    repeats: { type: 'string', default: '2' },
+    'workers-read': { type: 'string', default: 'both' },
+    'workers-from': { type: 'string', default: 'built' },
+    'main-from': { type: 'string', default: 'built' },
+  },
+});
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const readModes = values['workers-read'] === 'both' ? [false, true] : [values['workers-read'] === 'yes'];
@@ -94,7 +108,9 @@ const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1', ..
 try {
   const { createBatchStack } = await import('../test/helpers/localaws.js');
   await createBatchStack(aws);
-  console.log(`W1 with ${WORKERS} CW_AWSBATCH workers (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}; main ${mainFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`);
+  console.log(
+    `W1 with ${WORKERS} CW_AWSBATCH workers (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}; main ${mainFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`,
+  );
   const seq: number[] = [];
   const batch = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
   let lastReport = '';

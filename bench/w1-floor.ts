@@ -47,7 +47,12 @@ for (let i = 0; i < repeats; i++) {
   const s = last(runMeasured(process.execPath, [floorRun, 'seq', a, b, out]).stdout);
   runs.bareSeq.push(s.seconds!);
   runs.bareSeqCpu.push(s.mainCpu!);
-  const p = last(runMeasured(process.execPath, [floorRun, 'sub', a, b, out], { ...process.env, FLOOR_WORKER_GLIBC_TUNABLES: withWorkerMallocTunables(process.env[GLIBC_TUNABLES_ENV]) }).stdout);
+  const p = last(
+    runMeasured(process.execPath, [floorRun, 'sub', a, b, out], {
+      ...process.env,
+      FLOOR_WORKER_GLIBC_TUNABLES: withWorkerMallocTunables(process.env[GLIBC_TUNABLES_ENV]),
+    }).stdout,
+  );
   runs.bareSub.push(p.seconds!);
   runs.bareSubCpu.push(p.mainCpu! + p.workerCpu!);
 }
@@ -55,7 +60,9 @@ const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(', ');
 const m = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, median(v)])) as Record<keyof typeof runs, number>;
 console.log(`W1 ${size}x${size}, ${repeats} alternating runs each, on ${machine()}`);
 console.log(`riots sequential apply():          median ${m.riotsSeq.toFixed(2)} s  (runs: ${fmt(runs.riotsSeq)})`);
-console.log(`riots CW_SUBPROC x2 apply():       median ${m.riotsSub.toFixed(2)} s  (runs: ${fmt(runs.riotsSub)})  ratio ${(m.riotsSub / m.riotsSeq).toFixed(2)}`);
+console.log(
+  `riots CW_SUBPROC x2 apply():       median ${m.riotsSub.toFixed(2)} s  (runs: ${fmt(runs.riotsSub)})  ratio ${(m.riotsSub / m.riotsSeq).toFixed(2)}`,
+);
 console.log(`bare loop, sequential:             median ${m.bareSeq.toFixed(2)} s  (runs: ${fmt(runs.bareSeq)}), ${m.bareSeqCpu.toFixed(2)} CPU-s`);
 console.log(`bare loop, 2 worker processes:     median ${m.bareSub.toFixed(2)} s  (runs: ${fmt(runs.bareSub)}), ${m.bareSubCpu.toFixed(2)} CPU-s`);
 console.log(`worker processes and sockets cost: ${(m.bareSub - m.bareSeq).toFixed(2)} s, ${(m.bareSubCpu - m.bareSeqCpu).toFixed(2)} CPU-s`);
@@ -64,4 +71,6 @@ console.log(`floor of the CW_SUBPROC ratio:     ${((m.riotsSeq + m.bareSub - m.b
 // ratios taken run by run and then their median are steadier than ratios of medians.
 const pairRiots = runs.riotsSub.map((t, i) => t / runs.riotsSeq[i]!);
 const pairFloor = runs.riotsSeq.map((t, i) => (t + runs.bareSub[i]! - runs.bareSeq[i]!) / t);
-console.log(`per repeat, median:                riots ratio ${median(pairRiots).toFixed(2)} (${fmt(pairRiots)}), floor ${median(pairFloor).toFixed(2)} (${fmt(pairFloor)})`);
+console.log(
+  `per repeat, median:                riots ratio ${median(pairRiots).toFixed(2)} (${fmt(pairRiots)}), floor ${median(pairFloor).toFixed(2)} (${fmt(pairFloor)})`,
+);

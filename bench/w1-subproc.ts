@@ -35,7 +35,12 @@ if (process.argv[2] === '--run') {
   const { apply } = (await import(entry)) as typeof import('../src/index.js');
   const fn = ((await import(fnPath!)) as { mean: Parameters<typeof apply>[0] }).mean;
   const t0 = performance.now();
-  const r = await apply(fn, { a: a!, b: b! }, { mean: out! }, { controls: { statsIgnore: null, ...(conc && conc !== '-' ? { concurrency: JSON.parse(conc) } : {}) } });
+  const r = await apply(
+    fn,
+    { a: a!, b: b! },
+    { mean: out! },
+    { controls: { statsIgnore: null, ...(conc && conc !== '-' ? { concurrency: JSON.parse(conc) } : {}) } },
+  );
   process.stdout.write(JSON.stringify({ applySeconds: (performance.now() - t0) / 1000, report: r.formatReport() }) + '\n');
   process.exit(0);
 }
@@ -80,7 +85,9 @@ const runChild = async (args: string[]): Promise<{ applySeconds: number; report:
 
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
-console.log(`W1 with ${workers} ${kind} workers, ${size}x${size}, riots ${riotsRoot ? `built, from ${riotsRoot}` : 'from its sources under tsx'}, on ${machine()}`);
+console.log(
+  `W1 with ${workers} ${kind} workers, ${size}x${size}, riots ${riotsRoot ? `built, from ${riotsRoot}` : 'from its sources under tsx'}, on ${machine()}`,
+);
 const seq: number[] = [];
 const sub = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
 const reports = new Map<string, string>();

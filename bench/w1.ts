@@ -39,9 +39,7 @@ for (const size of sizes) {
   for (let i = 0; i < repeats; i++) {
     const copy = path.join(OUT, `w1-copy-${size}.tif`);
     rmSync(copy, { force: true });
-    gt.push(
-      runMeasured('gdal_translate', ['-q', '-co', 'TILED=YES', '-co', 'COMPRESS=DEFLATE', '-co', 'NUM_THREADS=ALL_CPUS', a, copy]).wall,
-    );
+    gt.push(runMeasured('gdal_translate', ['-q', '-co', 'TILED=YES', '-co', 'COMPRESS=DEFLATE', '-co', 'NUM_THREADS=ALL_CPUS', a, copy]).wall);
     const out = path.join(OUT, `w1-mean-${size}.tif`);
     const r = runMeasured(process.execPath, [runner, riots, fnModule, a, b, out]);
     const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { applySeconds: number; report: string };

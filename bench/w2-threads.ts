@@ -33,7 +33,9 @@ export const w2 = defineUserFunction(import.meta.url, (_info, inputs, outputs) =
 });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { size: { type: 'string', default: '4000' }, repeats: { type: 'string', default: '3' }, workers: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({
+    options: { size: { type: 'string', default: '4000' }, repeats: { type: 'string', default: '3' }, workers: { type: 'string', default: '2' } },
+  });
   const size = Number(values.size);
   const repeats = Number(values.repeats);
   const workers = Number(values.workers);
@@ -48,7 +50,12 @@ async function main(): Promise<void> {
     for (const threads of [false, true]) {
       rmSync(out, { force: true });
       const t0 = performance.now();
-      const r = await apply(w2, { a: input }, { out }, threads ? { controls: { concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: workers } } } : {});
+      const r = await apply(
+        w2,
+        { a: input },
+        { out },
+        threads ? { controls: { concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: workers } } } : {},
+      );
       const s = (performance.now() - t0) / 1000;
       (threads ? thr : seq).push(s);
       reports[threads ? 1 : 0] = r.formatReport();
@@ -74,7 +81,10 @@ function load(): string {
   } catch {
     // no PSI on this kernel
   }
-  return `load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}${pressure}`;
+  return `load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}${pressure}`;
 }
 
 if (!isComputeWorker()) await main();

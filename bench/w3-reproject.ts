@@ -56,9 +56,13 @@ function makeGeographic(size: number): string {
   const p = path.join(OUT, `w3b-4326-${size}.tif`);
   if (existsSync(p)) return p;
   const src = makeFloatInput('w3b-utm', size, 2);
-  const r = spawnSync('gdalwarp', ['-q', '-t_srs', 'EPSG:4326', '-r', 'bilinear', '-multi', '-wo', 'NUM_THREADS=ALL_CPUS', ...CREATION.flatMap((c) => ['-co', c]), src, p], {
-    stdio: 'inherit',
-  });
+  const r = spawnSync(
+    'gdalwarp',
+    ['-q', '-t_srs', 'EPSG:4326', '-r', 'bilinear', '-multi', '-wo', 'NUM_THREADS=ALL_CPUS', ...CREATION.flatMap((c) => ['-co', c]), src, p],
+    {
+      stdio: 'inherit',
+    },
+  );
   if (r.status !== 0) throw new Error(`making ${p} failed`);
   return p;
 }
@@ -82,7 +86,28 @@ for (const size of sizes) {
     const o = path.join(OUT, `w3-diff-${size}.tif`);
     for (const f of [w, c, o]) rmSync(f, { force: true });
     const co = CREATION.flatMap((x) => ['-co', x]);
-    warp.push(runMeasured('gdalwarp', ['-q', '-r', 'bilinear', '-ovr', 'NONE', '-multi', '-wo', 'NUM_THREADS=ALL_CPUS', '-t_srs', 'EPSG:32755', '-te', ...te, '-tr', '10', '10', ...co, b, w]).wall);
+    warp.push(
+      runMeasured('gdalwarp', [
+        '-q',
+        '-r',
+        'bilinear',
+        '-ovr',
+        'NONE',
+        '-multi',
+        '-wo',
+        'NUM_THREADS=ALL_CPUS',
+        '-t_srs',
+        'EPSG:32755',
+        '-te',
+        ...te,
+        '-tr',
+        '10',
+        '10',
+        ...co,
+        b,
+        w,
+      ]).wall,
+    );
     copy.push(runMeasured('gdal_translate', ['-q', ...co, a, c]).wall);
     const r = runMeasured(process.execPath, ['--import', 'tsx', import.meta.filename, '--run', a, b, o, String(values.stats)]);
     const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { applySeconds: number; report: string };

@@ -19,7 +19,11 @@ export class Block<D extends DataType = DataType> {
    */
   constructor(dtype: D, bands: number, rows: number, cols: number, data?: TypedArrayFor<D>) {
     if (!isDataType(dtype)) throw new TypeError(`Block: unknown data type ${String(dtype)}`);
-    for (const [k, v] of [['bands', bands], ['rows', rows], ['cols', cols]] as const) {
+    for (const [k, v] of [
+      ['bands', bands],
+      ['rows', rows],
+      ['cols', cols],
+    ] as const) {
       if (!Number.isInteger(v) || v < 0) throw new RangeError(`Block: ${k} must be a non-negative integer, got ${v}`);
     }
     const n = bands * rows * cols;

@@ -13,14 +13,7 @@ export const CW_ECS = 'CW_ECS';
 export const CW_SLURM = 'CW_SLURM';
 export const CW_PBS = 'CW_PBS';
 
-export type ComputeWorkerKind =
-  | typeof CW_NONE
-  | typeof CW_THREADS
-  | typeof CW_SUBPROC
-  | typeof CW_AWSBATCH
-  | typeof CW_ECS
-  | typeof CW_SLURM
-  | typeof CW_PBS;
+export type ComputeWorkerKind = typeof CW_NONE | typeof CW_THREADS | typeof CW_SUBPROC | typeof CW_AWSBATCH | typeof CW_ECS | typeof CW_SLURM | typeof CW_PBS;
 
 export const COMPUTE_WORKER_KINDS: readonly ComputeWorkerKind[] = [CW_NONE, CW_THREADS, CW_SUBPROC, CW_AWSBATCH, CW_ECS, CW_SLURM, CW_PBS];
 

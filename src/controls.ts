@@ -15,21 +15,20 @@ import type { ConcurrencyStyleInit } from './concurrency.js';
 export type Footprint = 'intersection' | 'union' | 'reference';
 export const FOOTPRINTS: readonly Footprint[] = ['intersection', 'union', 'reference'];
 
-export type ResampleMethod =
-  | 'near'
-  | 'bilinear'
-  | 'cubic'
-  | 'cubicspline'
-  | 'lanczos'
-  | 'average'
-  | 'mode'
-  | 'min'
-  | 'max'
-  | 'med'
-  | 'q1'
-  | 'q3';
+export type ResampleMethod = 'near' | 'bilinear' | 'cubic' | 'cubicspline' | 'lanczos' | 'average' | 'mode' | 'min' | 'max' | 'med' | 'q1' | 'q3';
 export const RESAMPLE_METHODS: readonly ResampleMethod[] = [
-  'near', 'bilinear', 'cubic', 'cubicspline', 'lanczos', 'average', 'mode', 'min', 'max', 'med', 'q1', 'q3',
+  'near',
+  'bilinear',
+  'cubic',
+  'cubicspline',
+  'lanczos',
+  'average',
+  'mode',
+  'min',
+  'max',
+  'med',
+  'q1',
+  'q3',
 ];
 
 /** Settings that may differ per image. */
@@ -165,7 +164,8 @@ export class ApplierControls {
         for (const [name, o] of Object.entries(v as Record<string, unknown>)) {
           if (o === null || typeof o !== 'object') throw new ControlsError(`controls.images.${name} must be an object`);
           for (const ik of Object.keys(o)) {
-            if (GLOBAL_KEYS.has(ik)) throw new ControlsError(`controls.images.${name}.${ik}: ${ik} is the same for every image; set it at the top of controls, not per image`);
+            if (GLOBAL_KEYS.has(ik))
+              throw new ControlsError(`controls.images.${name}.${ik}: ${ik} is the same for every image; set it at the top of controls, not per image`);
           }
           checkKnownKeys(o, [...IMAGE_KEYS], `controls.images.${name}`, 'per-image controls');
           for (const [ik, iv] of Object.entries(o as Record<string, unknown>)) {

@@ -17,7 +17,11 @@ export interface TypedArrayMap {
 export type TypedArrayFor<D extends DataType> = TypedArrayMap[D];
 export type AnyTypedArray = TypedArrayMap[DataType];
 
-type Ctor = { new (length: number): AnyTypedArray; new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): AnyTypedArray; BYTES_PER_ELEMENT: number };
+type Ctor = {
+  new (length: number): AnyTypedArray;
+  new (buffer: ArrayBufferLike, byteOffset?: number, length?: number): AnyTypedArray;
+  BYTES_PER_ELEMENT: number;
+};
 
 export const TYPED_ARRAY: { readonly [D in DataType]: Ctor } = {
   Byte: Uint8Array,

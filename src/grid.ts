@@ -301,7 +301,6 @@ export class PixelGrid implements PixelGridSpec {
     return spec instanceof PixelGrid ? spec : new PixelGrid(spec);
   }
 
-
   /** Pixel width (positive). */
   get xRes(): number {
     return this.transform[1];

@@ -8,34 +8,42 @@
 import { ControlsError } from './errors.js';
 
 /** Prototypes that structured clone keeps (or turns into themselves faithfully). */
-const CLONEABLE_PROTOTYPES = new Set<object | null>(
-  [
-    null,
-    Object.prototype,
-    Array.prototype,
-    Date.prototype,
-    RegExp.prototype,
-    Map.prototype,
-    Set.prototype,
-    ArrayBuffer.prototype,
-    DataView.prototype,
-    Boolean.prototype,
-    Number.prototype,
-    String.prototype,
-    BigInt.prototype,
-    Error.prototype,
-    EvalError.prototype,
-    RangeError.prototype,
-    ReferenceError.prototype,
-    SyntaxError.prototype,
-    TypeError.prototype,
-    URIError.prototype,
-    ...(typeof SharedArrayBuffer === 'function' ? [SharedArrayBuffer.prototype] : []),
-    ...[Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array].map(
-      (C) => C.prototype,
-    ),
-  ],
-);
+const CLONEABLE_PROTOTYPES = new Set<object | null>([
+  null,
+  Object.prototype,
+  Array.prototype,
+  Date.prototype,
+  RegExp.prototype,
+  Map.prototype,
+  Set.prototype,
+  ArrayBuffer.prototype,
+  DataView.prototype,
+  Boolean.prototype,
+  Number.prototype,
+  String.prototype,
+  BigInt.prototype,
+  Error.prototype,
+  EvalError.prototype,
+  RangeError.prototype,
+  ReferenceError.prototype,
+  SyntaxError.prototype,
+  TypeError.prototype,
+  URIError.prototype,
+  ...(typeof SharedArrayBuffer === 'function' ? [SharedArrayBuffer.prototype] : []),
+  ...[
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array,
+  ].map((C) => C.prototype),
+]);
 
 function key(p: string, k: string | number): string {
   return typeof k === 'number' ? `${p}[${k}]` : /^[A-Za-z_$][\w$]*$/.test(k) ? `${p}.${k}` : `${p}[${JSON.stringify(k)}]`;
@@ -53,7 +61,10 @@ export function findUncloneable(v: unknown, p = 'otherArgs', seen = new Set<obje
     const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'an object with a custom prototype';
     if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) return { path: p, reason: `it is a ${name}, which cannot be copied` };
     if (hasBehaviour(proto)) {
-      return { path: p, reason: `it is an instance of class ${name}, whose methods would not survive the copy (pass plain data and rebuild it in the user function)` };
+      return {
+        path: p,
+        reason: `it is an instance of class ${name}, whose methods would not survive the copy (pass plain data and rebuild it in the user function)`,
+      };
     }
   }
   if (v instanceof Map) {

@@ -141,7 +141,8 @@ export function seconds(dflt: number, meaning: string, allowZero = false): Setti
     meaning,
     parse: (v, bad) => {
       if (v === undefined) return dflt;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) bad(`a ${allowZero ? 'non-negative' : 'positive'} number of seconds`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (!allowZero && v === 0))
+        bad(`a ${allowZero ? 'non-negative' : 'positive'} number of seconds`);
       return v as number;
     },
   };
@@ -270,7 +271,7 @@ export function words(m: Meta): Setting<string[] | undefined> {
         return bad(`a string of shell words (${(err as Error).message})`);
       }
     }
-    if (Array.isArray(v) && v.every((w) => typeof w === 'string')) return [...(v)];
+    if (Array.isArray(v) && v.every((w) => typeof w === 'string')) return [...v];
     return bad('a string of shell words or an array of strings');
   });
 }

@@ -109,7 +109,10 @@ export function formatTimingsReport(total: Timings, wallSeconds: number, perWork
   const extraHead = summarise ? [`min of ${workers.length} workers`, 'median', 'max'] : workers.map((w) => `worker ${w}`);
   const extraCells = (p: string): string[] => {
     if (!summarise) return workers.map((w) => (perWorker!.get(w)!.get(p) ? perWorker!.get(w)!.get(p).toFixed(3) : ''));
-    const xs = workers.map((w) => perWorker!.get(w)!.get(p)).filter((x) => x > 0).sort((a, b) => a - b);
+    const xs = workers
+      .map((w) => perWorker!.get(w)!.get(p))
+      .filter((x) => x > 0)
+      .sort((a, b) => a - b);
     if (xs.length === 0) return ['', '', ''];
     const mid = xs.length % 2 ? xs[(xs.length - 1) / 2]! : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2;
     return [xs[0]!, mid, xs[xs.length - 1]!].map((x) => x.toFixed(3));

@@ -130,7 +130,7 @@ export function checkUserFunctionArg(f: unknown, computeWorkerKind: string | und
   if (isComputeWorker()) {
     throw new ControlsError(
       `apply() was called inside compute worker ${String(computeWorkerId())}: the module that defines the user function calls apply() when it is imported. ` +
-        "Guard the call with `if (!isComputeWorker()) { await apply(...) }`, or move the user function to a module of its own.",
+        'Guard the call with `if (!isComputeWorker()) { await apply(...) }`, or move the user function to a module of its own.',
     );
   }
   if (typeof f !== 'function' && !isUserFunctionRef(f)) {

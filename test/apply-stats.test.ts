@@ -83,7 +83,10 @@ function assertStats(c: Check): void {
     assert.ok(Math.abs(Number(md.STATISTICS_STDDEV) - gstd!) <= 1e-7 * Math.max(1, gstd!), `stddev ${md.STATISTICS_STDDEV} vs ${gstd}`);
     assert.equal(Number(md.STATISTICS_MINIMUM), n.min);
     assert.ok(Math.abs(Number(md.STATISTICS_MEAN) - n.mean) <= 1e-9 * Math.max(1, Math.abs(n.mean)));
-    const hist = md.STATISTICS_HISTOBINVALUES!.split('|').filter((s) => s !== '').map(Number);
+    const hist = md
+      .STATISTICS_HISTOBINVALUES!.split('|')
+      .filter((s) => s !== '')
+      .map(Number);
     assert.deepEqual(hist, n.hist);
   });
 }
@@ -117,7 +120,10 @@ test('Int16 output with a wide range and nodata; AVERAGE pyramids after writing 
   const c = check(f('int.tif'), -200, 'AVERAGE');
   assertStats(c);
   assert.equal(c.stored[0]!.STATISTICS_HISTOBINFUNCTION, 'linear'); // range 1499 >= 256
-  assert.deepEqual(c.ovr.levels, [[550, 450], [275, 225]]);
+  assert.deepEqual(c.ovr.levels, [
+    [550, 450],
+    [275, 225],
+  ]);
   assert.ok(c.ovr.same.every(Boolean));
 });
 

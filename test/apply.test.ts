@@ -227,7 +227,14 @@ describe('apply: reader info', () => {
     assert.equal(seen.length, 6);
     assert.deepEqual(
       seen.map((s) => [s.first, s.last]),
-      [[true, false], [false, false], [false, false], [false, false], [false, false], [false, true]],
+      [
+        [true, false],
+        [false, false],
+        [false, false],
+        [false, false],
+        [false, false],
+        [false, true],
+      ],
     );
     const res = py<{ dx: number; dy: number }>(
       `
@@ -250,52 +257,75 @@ describe('apply: errors', () => {
   };
 
   test('a missing input names the file and image', async () => {
-    await assert.rejects(apply(() => undefined, { a: f('a.tif'), ghost: f('nope.tif') }, {}), (e: unknown) => {
-      assert.ok(e instanceof InputMissingError);
-      assert.equal(e.imageName, 'ghost');
-      assert.equal(e.file, f('nope.tif'));
-      assert.match(e.message, /nope\.tif/);
-      return true;
-    });
+    await assert.rejects(
+      apply(() => undefined, { a: f('a.tif'), ghost: f('nope.tif') }, {}),
+      (e: unknown) => {
+        assert.ok(e instanceof InputMissingError);
+        assert.equal(e.imageName, 'ghost');
+        assert.equal(e.file, f('nope.tif'));
+        assert.match(e.message, /nope\.tif/);
+        return true;
+      },
+    );
   });
 
   test('an input that is not a raster', async () => {
     writeFileSync(f('notes.txt'), 'this is not a raster\n');
-    await assert.rejects(apply(() => undefined, { t: f('notes.txt') }, {}), (e: unknown) => {
-      assert.ok(e instanceof InputNotRasterError);
-      assert.equal(e.imageName, 't');
-      assert.match(e.message, /notes\.txt/);
-      return true;
-    });
+    await assert.rejects(
+      apply(() => undefined, { t: f('notes.txt') }, {}),
+      (e: unknown) => {
+        assert.ok(e instanceof InputNotRasterError);
+        assert.equal(e.imageName, 't');
+        assert.match(e.message, /notes\.txt/);
+        return true;
+      },
+    );
   });
 
   test('inputs on different grids without a reference', async () => {
     makeRaster({ path: f('coarse.tif'), cols: 100, rows: 100, dtype: 'Float32', expr: 'r + c', transform: [500000, 60, 0, 6100000, 0, -60] });
-    await assert.rejects(apply(() => undefined, { a: f('a.tif'), coarse: f('coarse.tif') }, {}), (e: unknown) => {
-      assert.ok(e instanceof GridMismatchError);
-      assert.match(e.message, /a\.tif/);
-      assert.match(e.message, /coarse\.tif/);
-      assert.match(e.message, /pixel size/);
-      return true;
-    });
+    await assert.rejects(
+      apply(() => undefined, { a: f('a.tif'), coarse: f('coarse.tif') }, {}),
+      (e: unknown) => {
+        assert.ok(e instanceof GridMismatchError);
+        assert.match(e.message, /a\.tif/);
+        assert.match(e.message, /coarse\.tif/);
+        assert.match(e.message, /pixel size/);
+        return true;
+      },
+    );
   });
 
   test('an output folder that is missing, or not writable', async () => {
-    await assert.rejects(apply(copy((b) => b), { a: f('a.tif') }, { o: f('no/such/dir/o.tif') }), (e: unknown) => {
-      assert.ok(e instanceof OutputDirError);
-      assert.equal(e.imageName, 'o');
-      assert.match(e.message, /does not exist/);
-      return true;
-    });
+    await assert.rejects(
+      apply(
+        copy((b) => b),
+        { a: f('a.tif') },
+        { o: f('no/such/dir/o.tif') },
+      ),
+      (e: unknown) => {
+        assert.ok(e instanceof OutputDirError);
+        assert.equal(e.imageName, 'o');
+        assert.match(e.message, /does not exist/);
+        return true;
+      },
+    );
     const ro = f('ro');
     mkdirSync(ro);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro]);
     try {
-      await assert.rejects(apply(copy((b) => b), { a: f('a.tif') }, { o: path.join(ro, 'o.tif') }), (e: unknown) => {
-        assert.ok(e instanceof OutputDirError);
-        assert.match(e.message, /not writable/);
-        return true;
-      });
+      await assert.rejects(
+        apply(
+          copy((b) => b),
+          { a: f('a.tif') },
+          { o: path.join(ro, 'o.tif') },
+        ),
+        (e: unknown) => {
+          assert.ok(e instanceof OutputDirError);
+          assert.match(e.message, /not writable/);
+          return true;
+        },
+      );
     } finally {
       execFileSync('umount', [ro]);
     }
@@ -328,7 +358,11 @@ describe('apply: errors', () => {
 
   test('an output block of the wrong shape or type', async () => {
     await assert.rejects(
-      apply(copy((b) => Block.create('Float32', 1, b.rows - 1, b.cols)), { a: f('a.tif') }, { o: f('shape.tif') }),
+      apply(
+        copy((b) => Block.create('Float32', 1, b.rows - 1, b.cols)),
+        { a: f('a.tif') },
+        { o: f('shape.tif') },
+      ),
       (e: unknown) => {
         assert.ok(e instanceof OutputBlockError);
         assert.equal(e.imageName, 'o');
@@ -356,9 +390,12 @@ describe('apply: errors', () => {
   });
 
   test('an output the user function did not set, and controls for an unknown image', async () => {
-    await assert.rejects(apply(() => undefined, { a: f('a.tif') }, { o: f('unset.tif') }), (e: unknown) => {
-      return e instanceof OutputBlockError && /did not set outputs\.o/.test(e.message);
-    });
+    await assert.rejects(
+      apply(() => undefined, { a: f('a.tif') }, { o: f('unset.tif') }),
+      (e: unknown) => {
+        return e instanceof OutputBlockError && /did not set outputs\.o/.test(e.message);
+      },
+    );
     await assert.rejects(
       apply(() => undefined, { a: f('a.tif') }, {}, { controls: { images: { typo: { statsIgnore: 1 } } } }),
       (e: unknown) => e instanceof ControlsError && /typo/.test(e.message),

@@ -10,8 +10,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { CancelJobCommand, DescribeComputeEnvironmentsCommand, DescribeJobDefinitionsCommand, DescribeJobQueuesCommand, ListTagsForResourceCommand, TagResourceCommand, UntagResourceCommand, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, TerminateJobCommand, UpdateJobQueueCommand, type JobDetail } from '@aws-sdk/client-batch';
-import { CreateStackCommand, DeleteStackCommand, DescribeStackEventsCommand, DescribeStacksCommand, UpdateStackCommand, type Stack } from '@aws-sdk/client-cloudformation';
+import {
+  CancelJobCommand,
+  DescribeComputeEnvironmentsCommand,
+  DescribeJobDefinitionsCommand,
+  DescribeJobQueuesCommand,
+  ListTagsForResourceCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  DescribeJobsCommand,
+  ListJobsCommand,
+  SubmitJobCommand,
+  TerminateJobCommand,
+  UpdateJobQueueCommand,
+  type JobDetail,
+} from '@aws-sdk/client-batch';
+import {
+  CreateStackCommand,
+  DeleteStackCommand,
+  DescribeStackEventsCommand,
+  DescribeStacksCommand,
+  UpdateStackCommand,
+  type Stack,
+} from '@aws-sdk/client-cloudformation';
 import { DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { BatchDeleteImageCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, ListImagesCommand } from '@aws-sdk/client-ecr';
 import { DescribeTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
@@ -72,7 +93,10 @@ describe('local AWS endpoint', () => {
     dir = mkdtempSync(join(tmpdir(), 'riots-aws-local-test-'));
     writeFileSync(join(dir, 'job.mjs'), JOB_SCRIPT);
     writeFileSync(join(dir, 'Dockerfile.main'), DOCKERFILE);
-    writeFileSync(join(dir, 'fake-riots.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(process.env.RIOTS_ARGV_FILE, JSON.stringify({ argv: process.argv.slice(2), gdal: process.env.GDAL_DISABLE_READDIR_ON_OPEN ?? null, tunables: process.env.GLIBC_TUNABLES ?? null, cwd: process.cwd() }));`);
+    writeFileSync(
+      join(dir, 'fake-riots.mjs'),
+      `import { writeFileSync } from 'node:fs'; writeFileSync(process.env.RIOTS_ARGV_FILE, JSON.stringify({ argv: process.argv.slice(2), gdal: process.env.GDAL_DISABLE_READDIR_ON_OPEN ?? null, tunables: process.env.GLIBC_TUNABLES ?? null, cwd: process.cwd() }));`,
+    );
     aws = await startLocalAws({
       region: REGION,
       startDelaySeconds: START_DELAY,
@@ -104,10 +128,16 @@ describe('local AWS endpoint', () => {
   /** Follow a job to its end, recording each status seen. */
   const follow = async (id: string): Promise<{ seen: string[]; job: JobDetail }> => {
     const seen: string[] = [];
-    const job = await waitFor(`job ${id} to finish`, () => describeJob(id), (j) => {
-      if (seen[seen.length - 1] !== j.status) seen.push(j.status!);
-      return j.status === 'SUCCEEDED' || j.status === 'FAILED';
-    }, 20000, 20);
+    const job = await waitFor(
+      `job ${id} to finish`,
+      () => describeJob(id),
+      (j) => {
+        if (seen[seen.length - 1] !== j.status) seen.push(j.status!);
+        return j.status === 'SUCCEEDED' || j.status === 'FAILED';
+      },
+      20000,
+      20,
+    );
     return { seen, job };
   };
 
@@ -115,10 +145,28 @@ describe('local AWS endpoint', () => {
     const e1 = await refusal(c.cfn.send(new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE })));
     assert.equal(e1.name, 'InsufficientCapabilitiesException');
     assert.match(e1.message, /CAPABILITY_IAM/);
-    const e2 = await refusal(c.cfn.send(new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'ServiceNam', ParameterValue: 'x' }] })));
+    const e2 = await refusal(
+      c.cfn.send(
+        new CreateStackCommand({
+          StackName: 'RIOS',
+          TemplateBody: TEMPLATE,
+          Capabilities: ['CAPABILITY_IAM'],
+          Parameters: [{ ParameterKey: 'ServiceNam', ParameterValue: 'x' }],
+        }),
+      ),
+    );
     assert.equal(e2.name, 'ValidationError');
     assert.match(e2.message, /ServiceNam/);
-    const e3 = await refusal(c.cfn.send(new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'VCPUS', ParameterValue: 'two' }] })));
+    const e3 = await refusal(
+      c.cfn.send(
+        new CreateStackCommand({
+          StackName: 'RIOS',
+          TemplateBody: TEMPLATE,
+          Capabilities: ['CAPABILITY_IAM'],
+          Parameters: [{ ParameterKey: 'VCPUS', ParameterValue: 'two' }],
+        }),
+      ),
+    );
     assert.equal(e3.name, 'ValidationError');
     // Nothing was created by the refused calls.
     const e4 = await refusal(describeStack('RIOS'));
@@ -128,13 +176,23 @@ describe('local AWS endpoint', () => {
 
   it('creates the stack from aws/batch.yaml with every output, and registers its objects', async () => {
     const created = await c.cfn.send(
-      new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'MaxVCPUS', ParameterValue: '8' }], Tags: [{ Key: 'project', Value: 'riots' }] }),
+      new CreateStackCommand({
+        StackName: 'RIOS',
+        TemplateBody: TEMPLATE,
+        Capabilities: ['CAPABILITY_IAM'],
+        Parameters: [{ ParameterKey: 'MaxVCPUS', ParameterValue: '8' }],
+        Tags: [{ Key: 'project', Value: 'riots' }],
+      }),
     );
     stackId = created.StackId!;
     assert.match(stackId, new RegExp(`^arn:aws:cloudformation:${REGION}:\\d{12}:stack/RIOS/`));
     const first = await describeStack('RIOS');
     assert.equal(first.StackStatus, 'CREATE_IN_PROGRESS');
-    const stack = await waitFor('CREATE_COMPLETE', () => describeStack('RIOS'), (s) => s.StackStatus === 'CREATE_COMPLETE');
+    const stack = await waitFor(
+      'CREATE_COMPLETE',
+      () => describeStack('RIOS'),
+      (s) => s.StackStatus === 'CREATE_COMPLETE',
+    );
     outputs = Object.fromEntries(stack.Outputs!.map((o) => [o.OutputKey!, o.OutputValue!]));
     assert.equal(outputs.BatchProcessingJobQueueName, 'riosJobQueueWorker');
     assert.equal(outputs.BatchProcessingJobDefinitionName, 'riosJobDefinition');
@@ -151,12 +209,21 @@ describe('local AWS endpoint', () => {
     assert.ok(stack.Parameters!.some((p) => p.ParameterKey === 'ServiceName' && p.ParameterValue === 'rios'));
 
     // The queues, compute environments, repositories and the security group the outputs name exist.
-    const queues = (await c.batch.send(new DescribeJobQueuesCommand({ jobQueues: [outputs.BatchProcessingJobQueueName, outputs.BatchProcessingJobQueueNameMain] }))).jobQueues!;
-    assert.deepEqual(queues.map((q) => [q.jobQueueArn, q.state, q.status]).sort(), [
-      [outputs.BatchProcessingJobQueueMainArn, 'ENABLED', 'VALID'],
-      [outputs.BatchProcessingJobQueueArn, 'ENABLED', 'VALID'],
-    ].sort());
-    const ces = (await c.batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [outputs.BatchComputeEnvironment!, outputs.BatchComputeEnvironmentMain!] }))).computeEnvironments!;
+    const queues = (
+      await c.batch.send(new DescribeJobQueuesCommand({ jobQueues: [outputs.BatchProcessingJobQueueName, outputs.BatchProcessingJobQueueNameMain] }))
+    ).jobQueues!;
+    assert.deepEqual(
+      queues.map((q) => [q.jobQueueArn, q.state, q.status]).sort(),
+      [
+        [outputs.BatchProcessingJobQueueMainArn, 'ENABLED', 'VALID'],
+        [outputs.BatchProcessingJobQueueArn, 'ENABLED', 'VALID'],
+      ].sort(),
+    );
+    const ces = (
+      await c.batch.send(
+        new DescribeComputeEnvironmentsCommand({ computeEnvironments: [outputs.BatchComputeEnvironment!, outputs.BatchComputeEnvironmentMain!] }),
+      )
+    ).computeEnvironments!;
     assert.equal(ces.length, 2);
     for (const ce of ces) {
       assert.equal(ce.status, 'VALID');
@@ -164,7 +231,10 @@ describe('local AWS endpoint', () => {
       assert.deepEqual(ce.computeResources!.securityGroupIds, [outputs.BatchSecurityGroup]);
     }
     const repos = (await c.ecr.send(new DescribeRepositoriesCommand({ repositoryNames: ['riosecr', 'riosecrmain'] }))).repositories!;
-    assert.deepEqual(repos.map((r) => r.repositoryUri), [outputs.BatchECR, outputs.BatchECRMain]);
+    assert.deepEqual(
+      repos.map((r) => r.repositoryUri),
+      [outputs.BatchECR, outputs.BatchECRMain],
+    );
     const sg = (await c.ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [outputs.BatchSecurityGroup!] }))).SecurityGroups![0]!;
     assert.equal(sg.VpcId, outputs.BatchVPC);
     const rule = sg.IpPermissions!.find((p) => p.FromPort === 30000);
@@ -175,29 +245,70 @@ describe('local AWS endpoint', () => {
     const events = (await c.cfn.send(new DescribeStackEventsCommand({ StackName: 'RIOS' }))).StackEvents!;
     assert.equal(events[0]!.ResourceStatus, 'CREATE_COMPLETE');
     assert.equal(events[0]!.LogicalResourceId, 'RIOS');
-    assert.ok(events.some((e) => e.LogicalResourceId === 'WorkerJobQueue' && e.ResourceStatus === 'CREATE_COMPLETE' && e.PhysicalResourceId === outputs.BatchProcessingJobQueueArn));
+    assert.ok(
+      events.some(
+        (e) =>
+          e.LogicalResourceId === 'WorkerJobQueue' && e.ResourceStatus === 'CREATE_COMPLETE' && e.PhysicalResourceId === outputs.BatchProcessingJobQueueArn,
+      ),
+    );
 
     const again = await refusal(c.cfn.send(new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'] })));
     assert.equal(again.name, 'AlreadyExistsException');
   });
 
   it('updates the stack parameters (UpdateStack), and refuses an update with no change', async () => {
-    await c.cfn.send(new UpdateStackCommand({ StackName: 'RIOS', UsePreviousTemplate: true, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'MaxVCPUS', ParameterValue: '16' }] }));
+    await c.cfn.send(
+      new UpdateStackCommand({
+        StackName: 'RIOS',
+        UsePreviousTemplate: true,
+        Capabilities: ['CAPABILITY_IAM'],
+        Parameters: [{ ParameterKey: 'MaxVCPUS', ParameterValue: '16' }],
+      }),
+    );
     const during = await describeStack('RIOS');
     const max = during.Outputs!.find((o) => o.OutputKey === 'BatchMaxVCPUS')!.OutputValue;
     // While the update runs the old outputs stay; they change when it completes.
-    assert.ok((during.StackStatus === 'UPDATE_IN_PROGRESS' && max === '8') || (during.StackStatus === 'UPDATE_COMPLETE' && max === '16'), `${during.StackStatus} with BatchMaxVCPUS ${max}`);
-    const s = await waitFor('UPDATE_COMPLETE', () => describeStack('RIOS'), (x) => x.StackStatus === 'UPDATE_COMPLETE');
+    assert.ok(
+      (during.StackStatus === 'UPDATE_IN_PROGRESS' && max === '8') || (during.StackStatus === 'UPDATE_COMPLETE' && max === '16'),
+      `${during.StackStatus} with BatchMaxVCPUS ${max}`,
+    );
+    const s = await waitFor(
+      'UPDATE_COMPLETE',
+      () => describeStack('RIOS'),
+      (x) => x.StackStatus === 'UPDATE_COMPLETE',
+    );
     assert.equal(s.Outputs!.find((o) => o.OutputKey === 'BatchMaxVCPUS')!.OutputValue, '16');
-    const ce = (await c.batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [outputs.BatchComputeEnvironment!] }))).computeEnvironments![0]!;
+    const ce = (await c.batch.send(new DescribeComputeEnvironmentsCommand({ computeEnvironments: [outputs.BatchComputeEnvironment!] })))
+      .computeEnvironments![0]!;
     assert.equal(ce.computeResources!.maxvCpus, 16);
-    const same = await refusal(c.cfn.send(new UpdateStackCommand({ StackName: 'RIOS', UsePreviousTemplate: true, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'MaxVCPUS', UsePreviousValue: true }] })));
+    const same = await refusal(
+      c.cfn.send(
+        new UpdateStackCommand({
+          StackName: 'RIOS',
+          UsePreviousTemplate: true,
+          Capabilities: ['CAPABILITY_IAM'],
+          Parameters: [{ ParameterKey: 'MaxVCPUS', UsePreviousValue: true }],
+        }),
+      ),
+    );
     assert.equal(same.name, 'ValidationError');
     assert.match(same.message, /No updates/);
     // as on AWS: a parameter the stack does not have cannot keep its "previous" value
-    const unknown = await refusal(c.cfn.send(new UpdateStackCommand({ StackName: 'RIOS', UsePreviousTemplate: true, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'NoSuchParameter', UsePreviousValue: true }] })));
+    const unknown = await refusal(
+      c.cfn.send(
+        new UpdateStackCommand({
+          StackName: 'RIOS',
+          UsePreviousTemplate: true,
+          Capabilities: ['CAPABILITY_IAM'],
+          Parameters: [{ ParameterKey: 'NoSuchParameter', UsePreviousValue: true }],
+        }),
+      ),
+    );
     assert.equal(unknown.name, 'ValidationError');
-    assert.match(unknown.message, /Invalid input for parameter key NoSuchParameter\. Cannot specify usePreviousValue as true for a parameter key not in the previous template/);
+    assert.match(
+      unknown.message,
+      /Invalid input for parameter key NoSuchParameter\. Cannot specify usePreviousValue as true for a parameter key not in the previous template/,
+    );
   });
 
   it('runs a main job through its statuses to SUCCEEDED, with the command and environment overrides', async () => {
@@ -215,7 +326,11 @@ describe('local AWS endpoint', () => {
     // Statuses only move forward; RUNNABLE lasts the start delay, so it is always seen (RUNNING
     // is awaited explicitly in the TerminateJob test; this job may be too quick to catch in it).
     const order = ['SUBMITTED', 'RUNNABLE', 'STARTING', 'RUNNING', 'SUCCEEDED'];
-    assert.deepEqual([...seen].sort((a, b) => order.indexOf(a) - order.indexOf(b)), seen, `statuses in order: ${seen.join(' ')}`);
+    assert.deepEqual(
+      [...seen].sort((a, b) => order.indexOf(a) - order.indexOf(b)),
+      seen,
+      `statuses in order: ${seen.join(' ')}`,
+    );
     assert.ok(seen.includes('RUNNABLE') && seen[seen.length - 1] === 'SUCCEEDED', seen.join(' '));
     assert.equal(job.container!.exitCode, 0);
     assert.equal(job.statusReason, 'Essential container in task exited');
@@ -240,22 +355,46 @@ describe('local AWS endpoint', () => {
 
   it('reports a failing job as FAILED with its exit code, and lists it', async () => {
     const out = join(dir, 'fail.json');
-    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'bad-job', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainArn, containerOverrides: { command: ['exit', out, '3'] } }));
+    const sub = await c.batch.send(
+      new SubmitJobCommand({
+        jobName: 'bad-job',
+        jobQueue: outputs.BatchProcessingJobQueueNameMain,
+        jobDefinition: outputs.BatchProcessingJobDefinitionMainArn,
+        containerOverrides: { command: ['exit', out, '3'] },
+      }),
+    );
     const { job } = await follow(sub.jobId!);
     assert.equal(job.status, 'FAILED');
     assert.equal(job.container!.exitCode, 3);
     assert.equal(job.statusReason, 'Essential container in task exited');
     const failed = (await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueNameMain, jobStatus: 'FAILED' }))).jobSummaryList!;
-    assert.deepEqual(failed.map((j) => [j.jobId, j.container?.exitCode]), [[sub.jobId, 3]]);
-    const byName = (await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueArn, filters: [{ name: 'JOB_NAME', values: ['ok-*'] }] }))).jobSummaryList!;
+    assert.deepEqual(
+      failed.map((j) => [j.jobId, j.container?.exitCode]),
+      [[sub.jobId, 3]],
+    );
+    const byName = (
+      await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueArn, filters: [{ name: 'JOB_NAME', values: ['ok-*'] }] }))
+    ).jobSummaryList!;
     assert.equal(byName.length, 0, 'the ok job ran on the main queue, not the worker queue');
-    const mainByName = (await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueNameMain, filters: [{ name: 'JOB_NAME', values: ['ok-*'] }] }))).jobSummaryList!;
-    assert.deepEqual(mainByName.map((j) => [j.jobName, j.status]), [['ok-job', 'SUCCEEDED']]);
+    const mainByName = (
+      await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueNameMain, filters: [{ name: 'JOB_NAME', values: ['ok-*'] }] }))
+    ).jobSummaryList!;
+    assert.deepEqual(
+      mainByName.map((j) => [j.jobName, j.status]),
+      [['ok-job', 'SUCCEEDED']],
+    );
   });
 
   it("lets a main job's own SDK calls reach the endpoint", async () => {
     const out = join(dir, 'sdk.json');
-    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'sdk-job', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainName, containerOverrides: { command: ['sdk', out] } }));
+    const sub = await c.batch.send(
+      new SubmitJobCommand({
+        jobName: 'sdk-job',
+        jobQueue: outputs.BatchProcessingJobQueueNameMain,
+        jobDefinition: outputs.BatchProcessingJobDefinitionMainName,
+        containerOverrides: { command: ['sdk', out] },
+      }),
+    );
     const { job } = await follow(sub.jobId!);
     assert.equal(job.status, 'SUCCEEDED', readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stderr.log`), 'utf8'));
     const seen = JSON.parse(readFileSync(out, 'utf8')) as { OutputKey: string; OutputValue: string }[];
@@ -263,7 +402,14 @@ describe('local AWS endpoint', () => {
   });
 
   it('runs a worker job as the ENTRYPOINT of aws/Dockerfile with the command appended', async () => {
-    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'worker-0', jobQueue: outputs.BatchProcessingJobQueueName, jobDefinition: outputs.BatchProcessingJobDefinitionName, containerOverrides: { command: ['-i', '0', '--channaddr', '10.0.0.1,30001'] } }));
+    const sub = await c.batch.send(
+      new SubmitJobCommand({
+        jobName: 'worker-0',
+        jobQueue: outputs.BatchProcessingJobQueueName,
+        jobDefinition: outputs.BatchProcessingJobDefinitionName,
+        containerOverrides: { command: ['-i', '0', '--channaddr', '10.0.0.1,30001'] },
+      }),
+    );
     const { job } = await follow(sub.jobId!);
     assert.equal(job.status, 'SUCCEEDED');
     const rec = JSON.parse(readFileSync(join(dir, 'riots-argv.json'), 'utf8'));
@@ -275,24 +421,50 @@ describe('local AWS endpoint', () => {
 
   it('terminates a running job: its process group is killed and it FAILS with the reason', async () => {
     const out = join(dir, 'hang.json');
-    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'hang', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainName, containerOverrides: { command: ['hang', out] } }));
-    await waitFor('the hanging job to run', async () => ({ job: await describeJob(sub.jobId!), written: existsSync(out) }), (x) => x.job.status === 'RUNNING' && x.written);
+    const sub = await c.batch.send(
+      new SubmitJobCommand({
+        jobName: 'hang',
+        jobQueue: outputs.BatchProcessingJobQueueNameMain,
+        jobDefinition: outputs.BatchProcessingJobDefinitionMainName,
+        containerOverrides: { command: ['hang', out] },
+      }),
+    );
+    await waitFor(
+      'the hanging job to run',
+      async () => ({ job: await describeJob(sub.jobId!), written: existsSync(out) }),
+      (x) => x.job.status === 'RUNNING' && x.written,
+    );
     const { pid, child } = JSON.parse(readFileSync(out, 'utf8')) as { pid: number; child: number };
     assert.ok(alive(pid) && alive(child));
     const running = (await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueNameMain, jobStatus: 'RUNNING' }))).jobSummaryList!;
-    assert.deepEqual(running.map((j) => j.jobId), [sub.jobId]);
+    assert.deepEqual(
+      running.map((j) => j.jobId),
+      [sub.jobId],
+    );
     await c.batch.send(new TerminateJobCommand({ jobId: sub.jobId!, reason: 'stopped by the test' }));
     const { job } = await follow(sub.jobId!);
     assert.equal(job.status, 'FAILED');
     assert.equal(job.statusReason, 'stopped by the test');
     assert.equal(job.container!.exitCode, 137, 'SIGKILL after the ignored SIGTERM');
-    await waitFor('the job processes to be gone', async () => [alive(pid), alive(child)], (a) => !a[0] && !a[1], 5000);
+    await waitFor(
+      'the job processes to be gone',
+      async () => [alive(pid), alive(child)],
+      (a) => !a[0] && !a[1],
+      5000,
+    );
   });
 
   it('keeps a job that cannot start RUNNABLE with a statusReason, and terminates it to FAILED', async () => {
     aws.holdQueue(outputs.BatchProcessingJobQueueName!, 'MISCONFIGURATION:TEST_HOLD - held by the test');
-    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'held', jobQueue: outputs.BatchProcessingJobQueueName, jobDefinition: outputs.BatchProcessingJobDefinitionName }));
-    const held = await waitFor('a statusReason on the held job', () => describeJob(sub.jobId!), (j) => j.statusReason !== undefined, 5000);
+    const sub = await c.batch.send(
+      new SubmitJobCommand({ jobName: 'held', jobQueue: outputs.BatchProcessingJobQueueName, jobDefinition: outputs.BatchProcessingJobDefinitionName }),
+    );
+    const held = await waitFor(
+      'a statusReason on the held job',
+      () => describeJob(sub.jobId!),
+      (j) => j.statusReason !== undefined,
+      5000,
+    );
     assert.equal(held.status, 'RUNNABLE');
     assert.equal(held.statusReason, 'MISCONFIGURATION:TEST_HOLD - held by the test');
     await c.batch.send(new TerminateJobCommand({ jobId: sub.jobId!, reason: 'given up' }));
@@ -301,8 +473,20 @@ describe('local AWS endpoint', () => {
     aws.holdQueue(outputs.BatchProcessingJobQueueName!, undefined);
 
     // A job asking for more vCPUs than the compute environment has stays RUNNABLE too.
-    const big = await c.batch.send(new SubmitJobCommand({ jobName: 'big', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainName, containerOverrides: { resourceRequirements: [{ type: 'VCPU', value: '64' }] } }));
-    const bigJob = await waitFor('a statusReason on the oversized job', () => describeJob(big.jobId!), (j) => j.statusReason !== undefined, 5000);
+    const big = await c.batch.send(
+      new SubmitJobCommand({
+        jobName: 'big',
+        jobQueue: outputs.BatchProcessingJobQueueNameMain,
+        jobDefinition: outputs.BatchProcessingJobDefinitionMainName,
+        containerOverrides: { resourceRequirements: [{ type: 'VCPU', value: '64' }] },
+      }),
+    );
+    const bigJob = await waitFor(
+      'a statusReason on the oversized job',
+      () => describeJob(big.jobId!),
+      (j) => j.statusReason !== undefined,
+      5000,
+    );
     assert.equal(bigJob.status, 'RUNNABLE');
     assert.match(bigJob.statusReason!, /^MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT/);
     await c.batch.send(new TerminateJobCommand({ jobId: big.jobId!, reason: 'too big' }));
@@ -310,7 +494,14 @@ describe('local AWS endpoint', () => {
 
   it('tags jobs and queues, describes job definitions, and cancels a job that has not started', async () => {
     aws.holdQueue(outputs.BatchProcessingJobQueueNameMain!, 'held for the tag test');
-    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'tagged', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainName, tags: { a: '1' } }));
+    const sub = await c.batch.send(
+      new SubmitJobCommand({
+        jobName: 'tagged',
+        jobQueue: outputs.BatchProcessingJobQueueNameMain,
+        jobDefinition: outputs.BatchProcessingJobDefinitionMainName,
+        tags: { a: '1' },
+      }),
+    );
     await c.batch.send(new TagResourceCommand({ resourceArn: sub.jobArn!, tags: { b: '2' } }));
     await c.batch.send(new UntagResourceCommand({ resourceArn: sub.jobArn!, tagKeys: ['a'] }));
     assert.deepEqual((await c.batch.send(new ListTagsForResourceCommand({ resourceArn: sub.jobArn! }))).tags, { b: '2' });
@@ -320,7 +511,10 @@ describe('local AWS endpoint', () => {
     assert.deepEqual(q.tags, { q: 'x' });
     const def = (await c.batch.send(new DescribeJobDefinitionsCommand({ jobDefinitions: [outputs.BatchProcessingJobDefinitionMainArn!] }))).jobDefinitions![0]!;
     assert.equal(def.containerProperties!.image, `${outputs.BatchECRMain}:latest`);
-    assert.deepEqual(def.containerProperties!.environment, [{ name: 'RIOS_AWSBATCH_STACK', value: 'RIOS' }, { name: 'RIOS_AWSBATCH_REGION', value: REGION }]);
+    assert.deepEqual(def.containerProperties!.environment, [
+      { name: 'RIOS_AWSBATCH_STACK', value: 'RIOS' },
+      { name: 'RIOS_AWSBATCH_REGION', value: REGION },
+    ]);
     await c.batch.send(new CancelJobCommand({ jobId: sub.jobId!, reason: 'cancelled' }));
     const j = await describeJob(sub.jobId!);
     assert.deepEqual([j.status, j.statusReason], ['FAILED', 'cancelled']);
@@ -353,7 +547,11 @@ describe('local AWS endpoint', () => {
     assert.deepEqual(listed, [{ imageDigest: digest, imageTag: 'latest' }]);
 
     await c.cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
-    const failed = await waitFor('DELETE_FAILED', () => describeStack('RIOS'), (s) => s.StackStatus === 'DELETE_FAILED');
+    const failed = await waitFor(
+      'DELETE_FAILED',
+      () => describeStack('RIOS'),
+      (s) => s.StackStatus === 'DELETE_FAILED',
+    );
     assert.match(failed.StackStatusReason!, /WorkerRepository|riosecr/);
     const events = (await c.cfn.send(new DescribeStackEventsCommand({ StackName: 'RIOS' }))).StackEvents!;
     assert.ok(events.some((e) => e.ResourceStatus === 'DELETE_FAILED' && /still contains images/.test(e.ResourceStatusReason ?? '')));
@@ -364,7 +562,7 @@ describe('local AWS endpoint', () => {
     assert.deepEqual((await c.ecr.send(new ListImagesCommand({ repositoryName: 'riosecr' }))).imageIds, []);
   });
 
-  it('DeleteStack fails while a task is active in the stack\'s ECS cluster, as on AWS', async () => {
+  it("DeleteStack fails while a task is active in the stack's ECS cluster, as on AWS", async () => {
     aws.holdCluster('riosEcsCluster', 'held by the test');
     try {
       const run = await c.ecs.send(
@@ -377,10 +575,19 @@ describe('local AWS endpoint', () => {
       );
       const arn = run.tasks![0]!.taskArn!;
       await c.cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
-      const failed = await waitFor('DELETE_FAILED', () => describeStack('RIOS'), (s) => s.StackStatus === 'DELETE_FAILED' && /EcsCluster/.test(s.StackStatusReason ?? ''));
+      const failed = await waitFor(
+        'DELETE_FAILED',
+        () => describeStack('RIOS'),
+        (s) => s.StackStatus === 'DELETE_FAILED' && /EcsCluster/.test(s.StackStatusReason ?? ''),
+      );
       assert.match(failed.StackStatusReason!, /The following resource\(s\) failed to delete: \[EcsCluster\]/);
       const events = (await c.cfn.send(new DescribeStackEventsCommand({ StackName: 'RIOS' }))).StackEvents!;
-      assert.ok(events.some((e) => e.LogicalResourceId === 'EcsCluster' && e.ResourceStatus === 'DELETE_FAILED' && /ClusterContainsTasksException/.test(e.ResourceStatusReason ?? '')));
+      assert.ok(
+        events.some(
+          (e) =>
+            e.LogicalResourceId === 'EcsCluster' && e.ResourceStatus === 'DELETE_FAILED' && /ClusterContainsTasksException/.test(e.ResourceStatusReason ?? ''),
+        ),
+      );
       await c.ecs.send(new StopTaskCommand({ cluster: 'riosEcsCluster', task: arn }));
       assert.equal((await c.ecs.send(new DescribeTasksCommand({ cluster: 'riosEcsCluster', tasks: [arn] }))).tasks![0]!.lastStatus, 'STOPPED');
     } finally {
@@ -391,24 +598,52 @@ describe('local AWS endpoint', () => {
   it('deletes the stack: DELETE_COMPLETE, its objects gone, no job process left', async () => {
     // A job still running when the stack goes is terminated with it.
     const out = join(dir, 'hang2.json');
-    const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'hang2', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainName, containerOverrides: { command: ['hang', out] } }));
-    await waitFor('the job to run', async () => ({ job: await describeJob(sub.jobId!), written: existsSync(out) }), (x) => x.job.status === 'RUNNING' && x.written);
+    const sub = await c.batch.send(
+      new SubmitJobCommand({
+        jobName: 'hang2',
+        jobQueue: outputs.BatchProcessingJobQueueNameMain,
+        jobDefinition: outputs.BatchProcessingJobDefinitionMainName,
+        containerOverrides: { command: ['hang', out] },
+      }),
+    );
+    await waitFor(
+      'the job to run',
+      async () => ({ job: await describeJob(sub.jobId!), written: existsSync(out) }),
+      (x) => x.job.status === 'RUNNING' && x.written,
+    );
     const { pid, child } = JSON.parse(readFileSync(out, 'utf8')) as { pid: number; child: number };
 
     await c.cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
-    const gone = await waitFor('DELETE_COMPLETE', () => describeStack(stackId), (s) => s.StackStatus === 'DELETE_COMPLETE');
+    const gone = await waitFor(
+      'DELETE_COMPLETE',
+      () => describeStack(stackId),
+      (s) => s.StackStatus === 'DELETE_COMPLETE',
+    );
     assert.ok(gone.DeletionTime instanceof Date);
     const byName = await refusal(describeStack('RIOS'));
     assert.match(byName.message, /does not exist/);
     assert.deepEqual((await c.batch.send(new DescribeJobQueuesCommand({}))).jobQueues, []);
     assert.deepEqual((await c.batch.send(new DescribeComputeEnvironmentsCommand({}))).computeEnvironments, []);
     assert.deepEqual((await c.ecr.send(new DescribeRepositoriesCommand({}))).repositories, []);
-    const e = await refusal(c.batch.send(new SubmitJobCommand({ jobName: 'late', jobQueue: outputs.BatchProcessingJobQueueNameMain, jobDefinition: outputs.BatchProcessingJobDefinitionMainName })));
+    const e = await refusal(
+      c.batch.send(
+        new SubmitJobCommand({
+          jobName: 'late',
+          jobQueue: outputs.BatchProcessingJobQueueNameMain,
+          jobDefinition: outputs.BatchProcessingJobDefinitionMainName,
+        }),
+      ),
+    );
     assert.equal(e.name, 'ClientException');
 
     const job = (await follow(sub.jobId!)).job;
     assert.deepEqual([job.status, job.statusReason], ['FAILED', 'Job queue deleted']);
-    await waitFor('the job processes to be gone', async () => [alive(pid), alive(child)], (a) => !a[0] && !a[1], 5000);
+    await waitFor(
+      'the job processes to be gone',
+      async () => [alive(pid), alive(child)],
+      (a) => !a[0] && !a[1],
+      5000,
+    );
     assert.deepEqual(aws.jobPids(), []);
     // DeleteStack of a stack that no longer exists succeeds, as on AWS.
     await c.cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
@@ -426,15 +661,42 @@ describe('local AWS endpoint lifecycle', () => {
     const aws = await startLocalAws({ region: REGION, startDelaySeconds: 0.05, stackDelaySeconds: 0.01 });
     try {
       const c = clients(aws.url, REGION);
-      await c.cfn.send(new CreateStackCommand({ StackName: 'S1', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_NAMED_IAM'], Parameters: [{ ParameterKey: 'ServiceName', ParameterValue: 'abc' }] }));
-      await waitFor('CREATE_COMPLETE', async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'S1' }))).Stacks![0]!.StackStatus, (s) => s === 'CREATE_COMPLETE');
+      await c.cfn.send(
+        new CreateStackCommand({
+          StackName: 'S1',
+          TemplateBody: TEMPLATE,
+          Capabilities: ['CAPABILITY_NAMED_IAM'],
+          Parameters: [{ ParameterKey: 'ServiceName', ParameterValue: 'abc' }],
+        }),
+      );
+      await waitFor(
+        'CREATE_COMPLETE',
+        async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'S1' }))).Stacks![0]!.StackStatus,
+        (s) => s === 'CREATE_COMPLETE',
+      );
       const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'm', jobQueue: 'abcJobQueueMain', jobDefinition: 'abcJobDefinitionMain' }));
-      const j = await waitFor('a statusReason', async () => (await c.batch.send(new DescribeJobsCommand({ jobs: [sub.jobId!] }))).jobs![0]!, (x) => x.statusReason !== undefined, 5000);
+      const j = await waitFor(
+        'a statusReason',
+        async () => (await c.batch.send(new DescribeJobsCommand({ jobs: [sub.jobId!] }))).jobs![0]!,
+        (x) => x.statusReason !== undefined,
+        5000,
+      );
       assert.equal(j.status, 'RUNNABLE');
       assert.match(j.statusReason!, /^CannotPullContainerError: .*--main-dockerfile/);
       // A second stack wanting the same repository names fails and rolls back.
-      await c.cfn.send(new CreateStackCommand({ StackName: 'S2', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'], Parameters: [{ ParameterKey: 'ServiceName', ParameterValue: 'abc' }] }));
-      const s2 = await waitFor('ROLLBACK_COMPLETE', async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'S2' }))).Stacks![0]!, (s) => s.StackStatus === 'ROLLBACK_COMPLETE');
+      await c.cfn.send(
+        new CreateStackCommand({
+          StackName: 'S2',
+          TemplateBody: TEMPLATE,
+          Capabilities: ['CAPABILITY_IAM'],
+          Parameters: [{ ParameterKey: 'ServiceName', ParameterValue: 'abc' }],
+        }),
+      );
+      const s2 = await waitFor(
+        'ROLLBACK_COMPLETE',
+        async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'S2' }))).Stacks![0]!,
+        (s) => s.StackStatus === 'ROLLBACK_COMPLETE',
+      );
       assert.equal(s2.Outputs, undefined);
       const events = (await c.cfn.send(new DescribeStackEventsCommand({ StackName: 'S2' }))).StackEvents!;
       assert.ok(events.some((e) => e.ResourceStatus === 'CREATE_FAILED' && /already exists/.test(e.ResourceStatusReason!)));
@@ -450,10 +712,26 @@ describe('local AWS endpoint lifecycle', () => {
     try {
       const c = clients(aws.url, REGION);
       await c.cfn.send(new CreateStackCommand({ StackName: 'RIOS', TemplateBody: TEMPLATE, Capabilities: ['CAPABILITY_IAM'] }));
-      await waitFor('CREATE_COMPLETE', async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' }))).Stacks![0]!.StackStatus, (s) => s === 'CREATE_COMPLETE');
+      await waitFor(
+        'CREATE_COMPLETE',
+        async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' }))).Stacks![0]!.StackStatus,
+        (s) => s === 'CREATE_COMPLETE',
+      );
       // Docker ignores the command override with a shell-form ENTRYPOINT; so does the endpoint.
-      const sub = await c.batch.send(new SubmitJobCommand({ jobName: 'v', jobQueue: 'riosJobQueueMain', jobDefinition: 'riosJobDefinitionMain', containerOverrides: { command: ['ignored'] } }));
-      const j = await waitFor('the job to end', async () => (await c.batch.send(new DescribeJobsCommand({ jobs: [sub.jobId!] }))).jobs![0]!, (x) => x.status === 'SUCCEEDED' || x.status === 'FAILED', 30000);
+      const sub = await c.batch.send(
+        new SubmitJobCommand({
+          jobName: 'v',
+          jobQueue: 'riosJobQueueMain',
+          jobDefinition: 'riosJobDefinitionMain',
+          containerOverrides: { command: ['ignored'] },
+        }),
+      );
+      const j = await waitFor(
+        'the job to end',
+        async () => (await c.batch.send(new DescribeJobsCommand({ jobs: [sub.jobId!] }))).jobs![0]!,
+        (x) => x.status === 'SUCCEEDED' || x.status === 'FAILED',
+        30000,
+      );
       const stdout = readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stdout.log`), 'utf8');
       assert.equal(j.status, 'SUCCEEDED', readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stderr.log`), 'utf8'));
       const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
@@ -475,14 +753,27 @@ describe('local AWS endpoint lifecycle', () => {
       const stackOutputs = await createBatchStack(aws);
       assert.equal(stackOutputs.BatchProcessingJobQueueNameMain, 'riosJobQueueMain');
       const outs = [0, 1].map((i) => join(dir, `h${i}.json`));
-      for (const out of outs) await c.batch.send(new SubmitJobCommand({ jobName: 'h', jobQueue: 'riosJobQueueMain', jobDefinition: 'riosJobDefinitionMain', containerOverrides: { command: ['hang', out] } }));
+      for (const out of outs)
+        await c.batch.send(
+          new SubmitJobCommand({
+            jobName: 'h',
+            jobQueue: 'riosJobQueueMain',
+            jobDefinition: 'riosJobDefinitionMain',
+            containerOverrides: { command: ['hang', out] },
+          }),
+        );
       await waitFor('both jobs to write their pids', async () => outs.every((o) => existsSync(o)), Boolean);
       pids = outs.flatMap((o) => Object.values(JSON.parse(readFileSync(o, 'utf8')) as Record<string, number>));
       assert.equal(pids.length, 4);
       assert.ok(pids.every(alive));
     } finally {
       await aws.close();
-      await waitFor('every job process to be gone', async () => pids.filter(alive), (l) => l.length === 0, 5000);
+      await waitFor(
+        'every job process to be gone',
+        async () => pids.filter(alive),
+        (l) => l.length === 0,
+        5000,
+      );
       assert.equal(existsSync(aws.stateDir), false, 'the temporary state folder is removed');
       rmSync(dir, { recursive: true, force: true });
     }
@@ -495,7 +786,10 @@ describe('local AWS endpoint lifecycle', () => {
       writeFileSync(join(dir, 'Dockerfile'), 'FROM node:20\nCOPY job.mjs /job.mjs\nENTRYPOINT ["node", "/job.mjs"]\n');
       let pids: number[] = [];
       try {
-        const host = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'test', 'helpers', 'localawshost.ts'), dir, REGION, how], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+        const host = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'test', 'helpers', 'localawshost.ts'), dir, REGION, how], {
+          cwd: REPO,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let text = '';
         host.stdout.on('data', (d: Buffer) => (text += d.toString()));
         let errText = '';
@@ -506,7 +800,12 @@ describe('local AWS endpoint lifecycle', () => {
         assert.ok(stateDir, `the host never got ready: ${errText}`);
         pids = [0, 1].flatMap((i) => Object.values(JSON.parse(readFileSync(join(dir, `h${i}.json`), 'utf8')) as Record<string, number>));
         assert.equal(pids.length, 4);
-        await waitFor('every job process to be gone', async () => pids.filter(alive), (l) => l.length === 0, 5000);
+        await waitFor(
+          'every job process to be gone',
+          async () => pids.filter(alive),
+          (l) => l.length === 0,
+          5000,
+        );
         assert.equal(existsSync(stateDir), false, 'the temporary state folder is removed');
       } finally {
         for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
@@ -516,14 +815,23 @@ describe('local AWS endpoint lifecycle', () => {
   }
 
   it('`riots batch local` prints the URL and the variables, serves, and stops on SIGINT', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'batch', 'local', '--port', '0', '--region', REGION, '--start-delay', '5'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'batch', 'local', '--port', '0', '--region', REGION, '--start-delay', '5'],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let text = '';
     child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     let errText = '';
     child.stderr.on('data', (d: Buffer) => (errText += d.toString()));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     try {
-      const url = await waitFor('the endpoint URL on stdout', async () => /export AWS_ENDPOINT_URL=(\S+)/.exec(text)?.[1], (u) => u !== undefined || child.exitCode !== null, 30000);
+      const url = await waitFor(
+        'the endpoint URL on stdout',
+        async () => /export AWS_ENDPOINT_URL=(\S+)/.exec(text)?.[1],
+        (u) => u !== undefined || child.exitCode !== null,
+        30000,
+      );
       assert.ok(url, `no URL printed; stderr: ${errText}`);
       assert.match(text, new RegExp(`export AWS_REGION=${REGION}`));
       assert.match(text, /export AWS_ACCESS_KEY_ID=/);
@@ -575,7 +883,11 @@ Outputs:
   Either: {Value: !If [NotProd, yes, no]}
 `;
     const dev = outs(yaml);
-    assert.match(dev.Uri!, /^000000000000\.dkr\.ecr\.eu-west-2\.amazonaws\.com\/s-repo-[0-9a-f]{12}$/, 'generated (lower-case) name when RepositoryName is removed by AWS::NoValue');
+    assert.match(
+      dev.Uri!,
+      /^000000000000\.dkr\.ecr\.eu-west-2\.amazonaws\.com\/s-repo-[0-9a-f]{12}$/,
+      'generated (lower-case) name when RepositoryName is removed by AWS::NoValue',
+    );
     assert.equal(dev.Literal, '${NotAVar}-2-eu-west-2');
     assert.equal(dev.Joined, 'eu-west-2b/a');
     assert.equal(dev.Either, 'yes');
@@ -589,7 +901,15 @@ Outputs:
 
   it('refuses cycles, dangling references, unknown attributes and missing parameter values', () => {
     const res = (body: string) => `Resources:\n${body}`;
-    assert.throws(() => evaluate(res('  A: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !GetAtt B.CidrBlock}}\n  B: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !GetAtt A.CidrBlock}}\n')), /Circular dependency/);
+    assert.throws(
+      () =>
+        evaluate(
+          res(
+            '  A: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !GetAtt B.CidrBlock}}\n  B: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !GetAtt A.CidrBlock}}\n',
+          ),
+        ),
+      /Circular dependency/,
+    );
     assert.throws(() => evaluate(res('  A: {Type: AWS::EC2::VPC, Properties: {CidrBlock: !Ref Nope}}\n')), /Unresolved resource dependencies \[Nope\]/);
     assert.throws(() => evaluate(res('  A: {Type: AWS::EC2::VPC}\nOutputs:\n  X: {Value: !GetAtt A.Nope}\n')), /does not support attribute Nope/);
     assert.throws(() => evaluate('Parameters:\n  P: {Type: String}\n' + res('  A: {Type: AWS::EC2::VPC}\n')), /Parameters: \[P\] must have values/);
@@ -601,8 +921,14 @@ describe('Dockerfile reading', () => {
     const dir = mkdtempSync(join(tmpdir(), 'riots-dockerfile-'));
     try {
       writeFileSync(join(dir, 'main.mjs'), '');
-      writeFileSync(join(dir, 'Dockerfile.base'), '# base\nFROM node:20\nENV A=1 \\\n    B="two words"\nENV C three\nENTRYPOINT ["tool", "run"]\nCMD ["--default"]\n');
-      writeFileSync(join(dir, 'Dockerfile'), 'FROM base\nWORKDIR /app\nCOPY --chown=1:1 main.mjs ./\nCOPY --from=builder /x /y\nENTRYPOINT ["node", "main.mjs"]\nCMD ["--flag", "/app/main.mjs"]\n');
+      writeFileSync(
+        join(dir, 'Dockerfile.base'),
+        '# base\nFROM node:20\nENV A=1 \\\n    B="two words"\nENV C three\nENTRYPOINT ["tool", "run"]\nCMD ["--default"]\n',
+      );
+      writeFileSync(
+        join(dir, 'Dockerfile'),
+        'FROM base\nWORKDIR /app\nCOPY --chown=1:1 main.mjs ./\nCOPY --from=builder /x /y\nENTRYPOINT ["node", "main.mjs"]\nCMD ["--flag", "/app/main.mjs"]\n',
+      );
       const base = readDockerfile(join(dir, 'Dockerfile.base'));
       assert.deepEqual(base.env, { A: '1', B: 'two words', C: 'three' });
       assert.deepEqual(jobArgv(base, undefined), ['tool', 'run', '--default']);

@@ -55,7 +55,11 @@ after(async () => {
 /** After a run: no job of the worker queue is still active (the Clean-up requirement). */
 async function assertNoActiveJobs(runIds: Set<string>): Promise<void> {
   const active = await activeJobs(batch, QUEUE);
-  assert.deepEqual(active.filter((j) => j.runId !== undefined && runIds.has(j.runId)), [], 'no job of the run is still active');
+  assert.deepEqual(
+    active.filter((j) => j.runId !== undefined && runIds.has(j.runId)),
+    [],
+    'no job of the run is still active',
+  );
   assert.deepEqual(active, [], 'no job at all is active on the worker queue');
 }
 
@@ -63,7 +67,10 @@ async function assertNoActiveJobs(runIds: Set<string>): Promise<void> {
 async function ensureStack(): Promise<void> {
   const cfn = new CloudFormationClient({});
   try {
-    const st = await cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' })).then((r) => String(r.Stacks?.[0]?.StackStatus), () => 'none');
+    const st = await cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' })).then(
+      (r) => String(r.Stacks?.[0]?.StackStatus),
+      () => 'none',
+    );
     if (st !== 'CREATE_COMPLETE') await createBatchStack(aws);
   } finally {
     cfn.destroy();
@@ -86,7 +93,11 @@ describe('CW_AWSBATCH on the local endpoint', () => {
       assert.ok(performance.now() - t0 >= START_DELAY * 1000, 'the start delay was really waited');
       assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
       const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
-      assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block once: ${counts.join(', ')}`);
+      assert.equal(
+        counts.reduce((s, c) => s + c, 0),
+        BLOCKS,
+        `every block once: ${counts.join(', ')}`,
+      );
       const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
       assert.equal(ids.length, 3, 'one job per worker');
       const jobs = await describeJobs(batch, ids);
@@ -119,7 +130,11 @@ describe('CW_AWSBATCH on the local endpoint', () => {
       await cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
       await waitFor(
         'stack RIOS to be deleted',
-        async () => cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' })).then((r) => String(r.Stacks?.[0]?.StackStatus), (e: Error) => e.message),
+        async () =>
+          cfn.send(new DescribeStacksCommand({ StackName: 'RIOS' })).then(
+            (r) => String(r.Stacks?.[0]?.StackStatus),
+            (e: Error) => e.message,
+          ),
         (s) => /does not exist|DELETE_COMPLETE/.test(s),
       );
     } finally {
@@ -144,7 +159,12 @@ describe('CW_AWSBATCH on the local endpoint', () => {
     aws.holdQueue(QUEUE, 'held by the test: no capacity in the compute environment');
     try {
       const t0 = performance.now();
-      const err = await apply(combine, inputs, { out: path.join(dir, 'held.tif') }, { controls: batchControls(2, {}, { computeBarrierTimeout: START_DELAY + 2 }) }).then(
+      const err = await apply(
+        combine,
+        inputs,
+        { out: path.join(dir, 'held.tif') },
+        { controls: batchControls(2, {}, { computeBarrierTimeout: START_DELAY + 2 }) },
+      ).then(
         () => assert.fail('the run should time out'),
         (e: unknown) => e as Error,
       );
@@ -174,9 +194,14 @@ describe('CW_AWSBATCH on the local endpoint', () => {
     const preload = path.join(dir, 'die.cjs');
     (await import('node:fs')).writeFileSync(preload, "process.kill(process.pid, 'SIGKILL');\n");
     try {
-      const err = await apply(combine, inputs, { out: path.join(dir, 'dead.tif') }, {
-        controls: batchControls(2, { jobEnvironment: { NODE_OPTIONS: `--require ${preload}` } }),
-      }).then(
+      const err = await apply(
+        combine,
+        inputs,
+        { out: path.join(dir, 'dead.tif') },
+        {
+          controls: batchControls(2, { jobEnvironment: { NODE_OPTIONS: `--require ${preload}` } }),
+        },
+      ).then(
         () => assert.fail('the run should fail'),
         (e: unknown) => e as Error,
       );
@@ -184,7 +209,11 @@ describe('CW_AWSBATCH on the local endpoint', () => {
       const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
       assert.equal(ids.length, 2);
       for (const id of ids) {
-        assert.match(err.message, new RegExp(`job ${id} FAILED; statusReason: Essential container in task exited; exit code 137; reason: killed by SIGKILL`), err.message);
+        assert.match(
+          err.message,
+          new RegExp(`job ${id} FAILED; statusReason: Essential container in task exited; exit code 137; reason: killed by SIGKILL`),
+          err.message,
+        );
       }
       await assertNoActiveJobs(await runIdsOf(ids));
     } finally {
@@ -235,7 +264,12 @@ describe('CW_AWSBATCH on the local endpoint', () => {
       if (e.event === 'result') ac.abort(new InterruptedError('stopped by the test'));
     });
     try {
-      const err = await apply(combine, inputs, { out: path.join(dir, 'abort.tif') }, { controls: batchControls(2), otherArgs: { busyMs: 200 }, signal: ac.signal }).then(
+      const err = await apply(
+        combine,
+        inputs,
+        { out: path.join(dir, 'abort.tif') },
+        { controls: batchControls(2), otherArgs: { busyMs: 200 }, signal: ac.signal },
+      ).then(
         () => assert.fail('the run should be interrupted'),
         (e: unknown) => e as Error,
       );
@@ -262,7 +296,20 @@ describe('CW_AWSBATCH on the local endpoint', () => {
     try {
       ({ stdout } = await promisify(execFile)(
         process.execPath,
-        ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'main.ts'), 'batch', 'submit-main', '--args', `${inputs.a} ${inputs.b} ${out}`, '--wait', '--poll', '0.5', '--timeout', '120'],
+        [
+          '--import',
+          'tsx',
+          path.join(ROOT, 'src', 'cli', 'main.ts'),
+          'batch',
+          'submit-main',
+          '--args',
+          `${inputs.a} ${inputs.b} ${out}`,
+          '--wait',
+          '--poll',
+          '0.5',
+          '--timeout',
+          '120',
+        ],
         { env: process.env, encoding: 'utf8' },
       ));
     } finally {
@@ -292,7 +339,10 @@ describe('CW_AWSBATCH on the local endpoint', () => {
         (e: unknown) => e as Error,
       );
       assert.ok(err instanceof WorkerLostError, String(err));
-      assert.match(err.message, /worker 0 \(not started\): could not be started: SubmitJob of riots-\S+-worker-0 to riosJobQueueWorker failed: ClientException/);
+      assert.match(
+        err.message,
+        /worker 0 \(not started\): could not be started: SubmitJob of riots-\S+-worker-0 to riosJobQueueWorker failed: ClientException/,
+      );
       assert.match(err.message, /worker 1 \(not started\)/);
       await assertNoActiveJobs(new Set());
     } finally {
@@ -355,7 +405,12 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
   for (const how of ['exit', 'throw'] as const) {
     test(`a main process that dies (${how === 'exit' ? 'process.exit()' : 'an uncaught exception'}) with jobs waiting: its exit waits for 'riots batch cleanup' to terminate them`, async () => {
       const r = await dyingMain(how, how);
-      assert.match(r.stderr, new RegExp(`riots: the process is exiting while 2 AWS Batch job\\(s\\) of run ${r.runId} .* may still be active: stopping them with 'riots batch cleanup' \\(waiting at most 30 s\\)\\nriots: the jobs and tasks of run ${r.runId} are stopped\\n`));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `riots: the process is exiting while 2 AWS Batch job\\(s\\) of run ${r.runId} .* may still be active: stopping them with 'riots batch cleanup' \\(waiting at most 30 s\\)\\nriots: the jobs and tasks of run ${r.runId} are stopped\\n`,
+        ),
+      );
       // the exit waited for the clean-up: both jobs are already terminated by it (not ended by
       // their own connection timeout: jobs start only after 5 s)
       cleanedUp(r.mine());
@@ -365,8 +420,18 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
 
   test('exitCleanupWaitSeconds 0: the clean-up runs on alone after the exit, and terminates the jobs', async () => {
     const r = await dyingMain('nowait', 'exit', { exitCleanupWaitSeconds: 0 });
-    assert.match(r.stderr, new RegExp(`'riots batch cleanup' is stopping them in the background \\(pid \\d+\\); check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`));
-    cleanedUp(await waitFor('the background clean-up to terminate both jobs', async () => r.mine(), (js) => js.every((j) => j.status === 'FAILED'), 30_000));
+    assert.match(
+      r.stderr,
+      new RegExp(`'riots batch cleanup' is stopping them in the background \\(pid \\d+\\); check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`),
+    );
+    cleanedUp(
+      await waitFor(
+        'the background clean-up to terminate both jobs',
+        async () => r.mine(),
+        (js) => js.every((j) => j.status === 'FAILED'),
+        30_000,
+      ),
+    );
     await assertNoActiveJobs(new Set([r.runId]));
   });
 
@@ -378,14 +443,29 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
     try {
       const url = `http://127.0.0.1:${(blackHole.address() as AddressInfo).port}`;
       const r = await dyingMain('blackhole', 'exit', { exitCleanupWaitSeconds: 2 }, url);
-      assert.match(r.stderr, new RegExp(`riots: 'riots batch cleanup' is still running in the background after 2 s; check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`));
+      assert.match(
+        r.stderr,
+        new RegExp(`riots: 'riots batch cleanup' is still running in the background after 2 s; check with 'riots batch cleanup --run-id ${r.runId} --dry-run'`),
+      );
       assert.ok(r.seconds < 20, `the exit was not held up: ${r.seconds} s`);
       // the clean-up's requests time out (RIOTS_AWS_REQUEST_TIMEOUT_SECONDS 3) and it exits: no process is left behind
-      await waitFor('the clean-up process to give up', async () => spawnSync('pgrep', ['-f', `batch cleanup --run-id ${r.runId}`]).status, (st) => st === 1, 60_000, 250);
+      await waitFor(
+        'the clean-up process to give up',
+        async () => spawnSync('pgrep', ['-f', `batch cleanup --run-id ${r.runId}`]).status,
+        (st) => st === 1,
+        60_000,
+        250,
+      );
       assert.ok(held.length > 0, 'the clean-up did try the endpoint it inherited');
       for (const j of r.mine()) await batch.send(new TerminateJobCommand({ jobId: j.jobId, reason: 'test cleanup' }));
       // a job that had started meanwhile ends only once its process has stopped, as on AWS
-      await waitFor('the terminated jobs to end', async () => (await activeJobs(batch, QUEUE)).length, (n) => n === 0, 30_000, 250);
+      await waitFor(
+        'the terminated jobs to end',
+        async () => (await activeJobs(batch, QUEUE)).length,
+        (n) => n === 0,
+        30_000,
+        250,
+      );
       await assertNoActiveJobs(new Set([r.runId]));
     } finally {
       for (const s of held) s.destroy();
@@ -407,7 +487,11 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     const mine = () => [...aws.state.jobs.values()].filter((j) => j.jobQueue.endsWith(`/${QUEUE}`) && j.createdAt >= since);
-    await waitFor('the main process to submit its 2 worker jobs', async () => mine().map((j) => j.status), (st) => st.length === 2 && st.every((x) => x === 'RUNNABLE'));
+    await waitFor(
+      'the main process to submit its 2 worker jobs',
+      async () => mine().map((j) => j.status),
+      (st) => st.length === 2 && st.every((x) => x === 'RUNNABLE'),
+    );
     child.kill('SIGINT');
     const code = await exited;
     assert.notEqual(code, 0, 'the main process fails');

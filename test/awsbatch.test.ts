@@ -12,7 +12,14 @@ import { apply } from '../src/applier/apply.js';
 import { RunJobs, jobStatusText } from '../src/aws/jobs.js';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { CHANNEL_ADDRESS_ENV, advertisedChannelAddress, defaultRouteInterfaces, isPrivateIPv4, pickPrimaryIPv4, primaryPrivateIPv4 } from '../src/aws/netaddr.js';
+import {
+  CHANNEL_ADDRESS_ENV,
+  advertisedChannelAddress,
+  defaultRouteInterfaces,
+  isPrivateIPv4,
+  pickPrimaryIPv4,
+  primaryPrivateIPv4,
+} from '../src/aws/netaddr.js';
 import { RUN_ID_TAG } from '../src/aws/stack.js';
 import { AwsError, ControlsError } from '../src/errors.js';
 import { awsBatchSettings, checkWorkerLimit } from '../src/workers/kinds/awsbatch.js';
@@ -48,7 +55,9 @@ describe('advertised channel address', () => {
 
   test("this machine's primary address is an address of one of its interfaces", async () => {
     const os = await import('node:os');
-    const all = Object.values(os.networkInterfaces()).flat().map((a) => a!.address);
+    const all = Object.values(os.networkInterfaces())
+      .flat()
+      .map((a) => a!.address);
     assert.ok(all.includes(primaryPrivateIPv4()));
   });
 
@@ -65,16 +74,19 @@ describe('advertised channel address', () => {
 describe('settings and limits', () => {
   test('defaults and checks of computeWorkerExtraParams', () => {
     const s = awsBatchSettings({});
-    assert.deepEqual({ ...s, channelAddress: s.channelAddress }, {
-      channelAddress: undefined,
-      stackName: undefined,
-      region: undefined,
-      jobEnvironment: {},
-      pollSeconds: 5,
-      jobEndGraceSeconds: 5,
-      terminateWaitSeconds: 60,
-      exitCleanupWaitSeconds: 30,
-    });
+    assert.deepEqual(
+      { ...s, channelAddress: s.channelAddress },
+      {
+        channelAddress: undefined,
+        stackName: undefined,
+        region: undefined,
+        jobEnvironment: {},
+        pollSeconds: 5,
+        jobEndGraceSeconds: 5,
+        terminateWaitSeconds: 60,
+        exitCleanupWaitSeconds: 30,
+      },
+    );
     assert.throws(() => awsBatchSettings({ pollSeconds: 0 }), /pollSeconds must be a positive/);
     assert.throws(() => awsBatchSettings({ jobEnvironment: { RIOTS_CHANNEL_KEY: 'x' } }), /may not set RIOTS_CHANNEL_KEY/);
     assert.throws(() => awsBatchSettings({ jobEnvironment: { AWS_BATCH_JOB_ID: 'x' } }), /may not set AWS_BATCH_JOB_ID/);
@@ -84,7 +96,10 @@ describe('settings and limits', () => {
 
   test('worker limit: floor(BatchMaxVCPUS / BatchVCPUS)', () => {
     checkWorkerLimit(16, { BatchVCPUS: 2, BatchMaxVCPUS: 33, stackName: 'S' });
-    assert.throws(() => checkWorkerLimit(17, { BatchVCPUS: 2, BatchMaxVCPUS: 33, stackName: 'S' }), (e: Error) => e instanceof ControlsError && /BatchMaxVCPUS 33 \/ BatchVCPUS 2 = 16/.test(e.message));
+    assert.throws(
+      () => checkWorkerLimit(17, { BatchVCPUS: 2, BatchMaxVCPUS: 33, stackName: 'S' }),
+      (e: Error) => e instanceof ControlsError && /BatchMaxVCPUS 33 \/ BatchVCPUS 2 = 16/.test(e.message),
+    );
   });
 
   test('run ids are unique and valid in job names', () => {
@@ -114,12 +129,19 @@ describe('an AWS endpoint that never answers', () => {
     const server = createServer((sock) => void held.push(sock)); // accepts, never answers
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const restore = useEndpointEnv({ env: { AWS_ENDPOINT_URL: url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } } as unknown as LocalAws);
+    const restore = useEndpointEnv({
+      env: { AWS_ENDPOINT_URL: url, AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+    } as unknown as LocalAws);
     process.env[REQUEST_TIMEOUT_ENV] = '0.5';
     const t0 = performance.now();
     try {
       // the stack is read before the inputs are opened, so the input is never looked at
-      const err = await apply({ module: import.meta.url, name: 'neverCalled' }, { a: 'never-opened.tif' }, {}, { controls: { concurrency: { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 1 } } }).then(
+      const err = await apply(
+        { module: import.meta.url, name: 'neverCalled' },
+        { a: 'never-opened.tif' },
+        {},
+        { controls: { concurrency: { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 1 } } },
+      ).then(
         () => assert.fail('the run should fail'),
         (e: unknown) => e as Error,
       );
@@ -164,7 +186,11 @@ describe('the jobs of a run on the local endpoint', () => {
     const jobs = new RunJobs({ b, runId: 'riots-test-1', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', minRefreshMs: 100 });
     try {
       // no main to connect to: the worker gives up at once with a clear exit
-      const job = await jobs.submit({ jobName: 'riots-test-1-worker-0', command: ['-i', '0', '--channaddr', '127.0.0.1,1', '--timeout', '0.5'], environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32), EXTRA: 'yes' } });
+      const job = await jobs.submit({
+        jobName: 'riots-test-1-worker-0',
+        command: ['-i', '0', '--channaddr', '127.0.0.1,1', '--timeout', '0.5'],
+        environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32), EXTRA: 'yes' },
+      });
       jobs.startPolling(100);
       const text = await job.ended;
       assert.match(text, new RegExp(`^job ${job.jobId} FAILED; statusReason: Essential container in task exited; exit code [1-9]`));
@@ -194,7 +220,11 @@ describe('the jobs of a run on the local endpoint', () => {
     );
     const jobs = new RunJobs({ b, runId: 'riots-test-3', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', minRefreshMs: 250 });
     try {
-      const job = await jobs.submit({ jobName: 'riots-test-3-worker-0', command: ['-i', '0', '--channaddr', '127.0.0.1,1'], environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32) } });
+      const job = await jobs.submit({
+        jobName: 'riots-test-3-worker-0',
+        command: ['-i', '0', '--channaddr', '127.0.0.1,1'],
+        environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32) },
+      });
       const t0 = Date.now();
       assert.equal(await jobs.waitEnded(job, 1000), false, 'a held job does not end');
       assert.ok(Date.now() - t0 >= 1000);
@@ -202,7 +232,11 @@ describe('the jobs of a run on the local endpoint', () => {
       const gaps = at.slice(1).map((t, i) => t - at[i]!);
       assert.ok(at.length >= 3 && at.length <= 7, `${at.length} DescribeJobs calls in 1 s`);
       assert.ok(gaps[0]! >= 45 && gaps[0]! < 250, `the second look comes soon (after ${gaps[0]} ms), not a full minRefreshMs later`);
-      for (let i = 1; i < gaps.length; i++) assert.ok(gaps[i]! >= Math.min(2 ** i * 50, 250) - 5 || i === gaps.length - 1, `gap ${i} of ${gaps.join(', ')} ms: the interval doubles up to minRefreshMs`);
+      for (let i = 1; i < gaps.length; i++)
+        assert.ok(
+          gaps[i]! >= Math.min(2 ** i * 50, 250) - 5 || i === gaps.length - 1,
+          `gap ${i} of ${gaps.join(', ')} ms: the interval doubles up to minRefreshMs`,
+        );
       const before = at.length;
       assert.equal(await jobs.waitEnded(job, 1000), false);
       assert.ok(at.length - before <= 7, 'the ramp starts again for a new wait, with the same bound');
@@ -219,7 +253,11 @@ describe('the jobs of a run on the local endpoint', () => {
     aws.holdQueue('riosJobQueueWorker', 'held: no instances');
     const jobs = new RunJobs({ b, runId: 'riots-test-2', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', minRefreshMs: 100 });
     try {
-      const job = await jobs.submit({ jobName: 'riots-test-2-worker-0', command: ['-i', '0', '--channaddr', '127.0.0.1,1'], environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32) } });
+      const job = await jobs.submit({
+        jobName: 'riots-test-2-worker-0',
+        command: ['-i', '0', '--channaddr', '127.0.0.1,1'],
+        environment: { RIOTS_CHANNEL_KEY: 'ab'.repeat(32) },
+      });
       await new Promise((r) => setTimeout(r, 500)); // past the start delay, so the hold reason is set
       assert.match(await jobs.status(job), /RUNNABLE; statusReason: held: no instances/);
       // what is kept of the description is what the status line needs: not the environment (the key)

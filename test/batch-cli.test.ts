@@ -21,17 +21,32 @@ const POLL = ['--poll', '0.2', '--timeout', '60'];
 
 describe('pure parts', () => {
   test('create --modify keeps the parameters the stack has, and gives those it lacks (an older riots) their defaults', () => {
-    const byKey = (ps: ReturnType<typeof stackParameters>) => Object.fromEntries(ps.map((p) => [p.ParameterKey, p.UsePreviousValue ? 'previous' : p.ParameterValue]));
+    const byKey = (ps: ReturnType<typeof stackParameters>) =>
+      Object.fromEntries(ps.map((p) => [p.ParameterKey, p.UsePreviousValue ? 'previous' : p.ParameterValue]));
     const old = new Set(['ServiceName', 'VCPUS', 'MaxMemory', 'MaxVCPUS', 'InstanceType', 'MainVolumeSize']);
     assert.deepEqual(byKey(stackParameters({ maxvcpus: '64' }, true, old)), {
-      ServiceName: 'previous', VCPUS: 'previous', MaxMemory: 'previous', MaxVCPUS: '64', InstanceType: 'previous', MainVolumeSize: 'previous',
-      EcsCpu: '1024', EcsMemory: '4096', EcsCpuArchitecture: 'X86_64',
+      ServiceName: 'previous',
+      VCPUS: 'previous',
+      MaxMemory: 'previous',
+      MaxVCPUS: '64',
+      InstanceType: 'previous',
+      MainVolumeSize: 'previous',
+      EcsCpu: '1024',
+      EcsMemory: '4096',
+      EcsCpuArchitecture: 'X86_64',
     });
     const now = new Set([...old, 'EcsCpu', 'EcsMemory', 'EcsCpuArchitecture']);
     assert.deepEqual(byKey(stackParameters({ ecscpu: '2048', ecsarch: 'ARM64' }, true, now)).EcsMemory, 'previous');
     assert.deepEqual(byKey(stackParameters({ ecscpu: '2048', ecsarch: 'ARM64' }, false)), {
-      ServiceName: 'rios', VCPUS: '1', MaxMemory: '4000', MaxVCPUS: '128', InstanceType: 'optimal', MainVolumeSize: '32',
-      EcsCpu: '2048', EcsMemory: '4096', EcsCpuArchitecture: 'ARM64',
+      ServiceName: 'rios',
+      VCPUS: '1',
+      MaxMemory: '4000',
+      MaxVCPUS: '128',
+      InstanceType: 'optimal',
+      MainVolumeSize: '32',
+      EcsCpu: '2048',
+      EcsMemory: '4096',
+      EcsCpuArchitecture: 'ARM64',
     });
     assert.throws(() => stackParameters({ ecsmem: 'lots' }, false), /--ecsmem/);
   });
@@ -93,10 +108,7 @@ const i = args.indexOf('--exit');
 if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process.exit(Number(args[i + 1])); }
 `,
     );
-    writeFileSync(
-      join(dir, 'Dockerfile.main'),
-      'FROM riots\nWORKDIR /app\nCOPY main.mjs /app/main.mjs\nENTRYPOINT ["node", "/app/main.mjs"]\n',
-    );
+    writeFileSync(join(dir, 'Dockerfile.main'), 'FROM riots\nWORKDIR /app\nCOPY main.mjs /app/main.mjs\nENTRYPOINT ["node", "/app/main.mjs"]\n');
     aws = await startLocalAws({
       startDelaySeconds: 5,
       stackDelaySeconds: 0.3,
@@ -239,11 +251,7 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     aws.holdQueue('riosJobQueueWorker', 'held by the test');
     aws.holdQueue('riosJobQueueMain', 'held by the test');
     const submit = async (queue: string, def: string, tags?: Record<string, string>) =>
-      (
-        await batch.send(
-          new SubmitJobCommand({ jobName: 'j', jobQueue: queue, jobDefinition: def, ...(tags ? { tags } : {}) }),
-        )
-      ).jobId!;
+      (await batch.send(new SubmitJobCommand({ jobName: 'j', jobQueue: queue, jobDefinition: def, ...(tags ? { tags } : {}) }))).jobId!;
     const a1 = await submit('riosJobQueueWorker', 'riosJobDefinition', { [RUN_ID_TAG]: 'run-a' });
     const a2 = await submit('riosJobQueueWorker', 'riosJobDefinition', { [RUN_ID_TAG]: 'run-a' });
     const b1 = await submit('riosJobQueueMain', 'riosJobDefinitionMain', { [RUN_ID_TAG]: 'run-b' });
@@ -256,7 +264,10 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
       assert.match(dry.stdout, new RegExp(`would terminate ${a1}`));
       assert.match(dry.stdout, new RegExp(`would terminate ${a2}`));
       assert.doesNotMatch(dry.stdout, new RegExp(`${b1}|${other}`));
-      assert.ok(Object.values(await status([a1, a2])).every((s) => s !== 'FAILED'), 'dry run terminated nothing');
+      assert.ok(
+        Object.values(await status([a1, a2])).every((s) => s !== 'FAILED'),
+        'dry run terminated nothing',
+      );
 
       const onlyA = await riots(['batch', 'cleanup', '--run-id', 'run-a']);
       assert.equal(onlyA.code, 0, onlyA.stderr);
@@ -277,7 +288,11 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
       for (const queue of ['riosJobQueueWorker', 'riosJobQueueMain']) {
         for (const jobStatus of ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'] as const) {
           const ids = ((await batch.send(new ListJobsCommand({ jobQueue: queue, jobStatus }))).jobSummaryList ?? []).map((j) => j.jobId!);
-          assert.deepEqual(ids.filter((id) => id !== other), [], `${queue} ${jobStatus}`);
+          assert.deepEqual(
+            ids.filter((id) => id !== other),
+            [],
+            `${queue} ${jobStatus}`,
+          );
         }
       }
       const none = await riots(['batch', 'cleanup']);
@@ -292,7 +307,8 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
   test('cleanup --job-id terminates the named riots jobs only, without listing the queues', async () => {
     aws.holdQueue('riosJobQueueWorker', 'held by the test');
     const submit = async (tags?: Record<string, string>) =>
-      (await batch.send(new SubmitJobCommand({ jobName: 'j', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', ...(tags ? { tags } : {}) }))).jobId!;
+      (await batch.send(new SubmitJobCommand({ jobName: 'j', jobQueue: 'riosJobQueueWorker', jobDefinition: 'riosJobDefinition', ...(tags ? { tags } : {}) })))
+        .jobId!;
     const c1 = await submit({ [RUN_ID_TAG]: 'run-c' });
     const c2 = await submit({ [RUN_ID_TAG]: 'run-c' });
     const other = await submit({ owner: 'someone-else' });
@@ -328,7 +344,7 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
     }
   });
 
-  test('delete --wait empties both repositories, stops the ECS cluster\'s tasks, then the stack is gone', async () => {
+  test("delete --wait empties both repositories, stops the ECS cluster's tasks, then the stack is gone", async () => {
     aws.putImage('riosecr', 'latest');
     aws.putImage('riosecr', 'old');
     aws.putImage('riosecrmain', 'latest');

@@ -48,10 +48,17 @@ describe('aws/batch.yaml', () => {
 
   it('declares the parameters with the RIOS defaults', () => {
     const p = fresh().Parameters as Obj;
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String((v as Obj).Default)])),
-      { ServiceName: 'rios', VCPUS: '1', MaxMemory: '4000', MaxVCPUS: '128', InstanceType: 'optimal', MainVolumeSize: '32', EcsCpu: '1024', EcsMemory: '4096', EcsCpuArchitecture: 'X86_64' },
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(p).map(([k, v]) => [k, String((v as Obj).Default)])), {
+      ServiceName: 'rios',
+      VCPUS: '1',
+      MaxMemory: '4000',
+      MaxVCPUS: '128',
+      InstanceType: 'optimal',
+      MainVolumeSize: '32',
+      EcsCpu: '1024',
+      EcsMemory: '4096',
+      EcsCpuArchitecture: 'X86_64',
+    });
     // A Graviton family is accepted as InstanceType.
     assert.equal(resolveParameters(fresh(), { InstanceType: 'm7g' }).InstanceType, 'm7g');
   });
@@ -66,7 +73,13 @@ describe('aws/batch.yaml', () => {
     const azIndex = (s: Obj): number => s.Properties.AvailabilityZone['Fn::Select'][0];
     const pub = subnets.filter((s) => s.Properties.MapPublicIpOnLaunch === true);
     assert.deepEqual(pub.map(azIndex).sort(), [0, 1, 2]);
-    assert.deepEqual(subnets.filter((s) => !pub.includes(s)).map(azIndex).sort(), [0, 1, 2]);
+    assert.deepEqual(
+      subnets
+        .filter((s) => !pub.includes(s))
+        .map(azIndex)
+        .sort(),
+      [0, 1, 2],
+    );
     for (const s of subnets) assert.deepEqual(s.Properties.AvailabilityZone['Fn::Select'][1], { 'Fn::GetAZs': '' });
     assert.equal(resourcesOfType(t, 'AWS::EC2::InternetGateway').length, 1);
     assert.equal(resourcesOfType(t, 'AWS::EC2::VPCGatewayAttachment').length, 1);
@@ -108,13 +121,24 @@ describe('aws/batch.yaml', () => {
     const role = resourcesOfType(t, 'AWS::IAM::Role').find((r) => r.Properties.AssumeRolePolicyDocument.Statement[0].Principal.Service === 'ec2.amazonaws.com');
     const arns = role!.Properties.ManagedPolicyArns.map((a: Obj) => a['Fn::Sub'] ?? a.Ref);
     for (const m of ['AmazonEC2ContainerServiceforEC2Role', 'CloudWatch', 'AWSCloudFormationReadOnlyAccess', 'AmazonS3']) {
-      assert.ok(arns.some((a: string) => a.includes(m)), `managed policy ${m}`);
+      assert.ok(
+        arns.some((a: string) => a.includes(m)),
+        `managed policy ${m}`,
+      );
     }
     const [policy] = resourcesOfType(t, 'AWS::IAM::ManagedPolicy');
     assert.ok(arns.includes(Object.keys(t.Resources).find((k) => t.Resources[k] === policy)));
     assert.deepEqual(policy!.Properties.PolicyDocument.Statement[0].Action.sort(), [
-      'batch:DescribeJobs', 'batch:ListJobs', 'batch:SubmitJob', 'batch:TagResource', 'batch:TerminateJob',
-      'ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:RunTask', 'ecs:StopTask', 'ecs:TagResource',
+      'batch:DescribeJobs',
+      'batch:ListJobs',
+      'batch:SubmitJob',
+      'batch:TagResource',
+      'batch:TerminateJob',
+      'ecs:DescribeTasks',
+      'ecs:ListTasks',
+      'ecs:RunTask',
+      'ecs:StopTask',
+      'ecs:TagResource',
     ]);
     // a main job may hand the ECS task roles to the tasks it runs, and no other role
     const pass = policy!.Properties.PolicyDocument.Statement[1];
@@ -155,10 +179,19 @@ describe('aws/batch.yaml', () => {
     assert.match(worker.Properties.ContainerProperties.Image['Fn::Sub'], /^\$\{\w+\.RepositoryUri\}:latest$/);
     assert.deepEqual(
       main.Properties.ContainerProperties.Environment.map((e: Obj) => [e.Name, e.Value.Ref]),
-      [['RIOS_AWSBATCH_STACK', 'AWS::StackName'], ['RIOS_AWSBATCH_REGION', 'AWS::Region']],
+      [
+        ['RIOS_AWSBATCH_STACK', 'AWS::StackName'],
+        ['RIOS_AWSBATCH_REGION', 'AWS::Region'],
+      ],
     );
     for (const d of defs) {
-      assert.deepEqual(d.Properties.ContainerProperties.ResourceRequirements.map((r: Obj) => [r.Type, r.Value.Ref]), [['VCPU', 'VCPUS'], ['MEMORY', 'MaxMemory']]);
+      assert.deepEqual(
+        d.Properties.ContainerProperties.ResourceRequirements.map((r: Obj) => [r.Type, r.Value.Ref]),
+        [
+          ['VCPU', 'VCPUS'],
+          ['MEMORY', 'MaxMemory'],
+        ],
+      );
     }
     const queues = resourcesOfType(t, 'AWS::Batch::JobQueue');
     assert.deepEqual(queues.map((q) => q.Properties.JobQueueName['Fn::Sub']).sort(), ['${ServiceName}JobQueueMain', '${ServiceName}JobQueueWorker']);
@@ -204,35 +237,59 @@ describe('the template checks can fail', () => {
   };
   it('finds a bogus property', () => {
     const p = mutated((t) => (t.Resources.Vpc.Properties.EnableDnsSupprt = true));
-    assert.ok(p.some((x) => x.includes('unknown property EnableDnsSupprt')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.includes('unknown property EnableDnsSupprt')),
+      p.join('\n'),
+    );
   });
   it('finds a bogus nested property', () => {
     const p = mutated((t) => (t.Resources.WorkerComputeEnvironment.Properties.ComputeResources.MaxVCpus = 4));
-    assert.ok(p.some((x) => x.includes('unknown property MaxVCpus')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.includes('unknown property MaxVCpus')),
+      p.join('\n'),
+    );
   });
   it('finds a missing required property', () => {
     const p = mutated((t) => delete t.Resources.SecurityGroup.Properties.GroupDescription);
-    assert.ok(p.some((x) => x.includes('required property GroupDescription missing')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.includes('required property GroupDescription missing')),
+      p.join('\n'),
+    );
   });
   it('finds a dangling Ref', () => {
     const p = mutated((t) => (t.Resources.PublicSubnet1.Properties.VpcId = { Ref: 'NoSuchVpc' }));
-    assert.ok(p.some((x) => x.includes('Ref to unknown name NoSuchVpc')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.includes('Ref to unknown name NoSuchVpc')),
+      p.join('\n'),
+    );
   });
   it('finds a GetAtt of an attribute the type does not have', () => {
     const p = mutated((t) => (t.Outputs.BatchECR.Value = { 'Fn::GetAtt': ['WorkerRepository', 'Uri'] }));
-    assert.ok(p.some((x) => x.includes('has no attribute Uri')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.includes('has no attribute Uri')),
+      p.join('\n'),
+    );
   });
   it('finds an unresolvable Sub variable', () => {
     const p = mutated((t) => (t.Resources.MainRepository.Properties.RepositoryName = { 'Fn::Sub': '${ServiceNme}ecrmain' }));
-    assert.ok(p.some((x) => x.includes('Ref to unknown name ServiceNme')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.includes('Ref to unknown name ServiceNme')),
+      p.join('\n'),
+    );
   });
   it('finds an unknown resource type and a value of the wrong kind', () => {
     const p = mutated((t) => {
       t.Resources.Vpc.Type = 'AWS::EC2::Vpcs';
       t.Resources.SecurityGroupSelfIngress.Properties.FromPort = 'thirty';
     });
-    assert.ok(p.some((x) => x.includes('AWS::EC2::Vpcs not in the specification')), p.join('\n'));
-    assert.ok(p.some((x) => x.includes('"thirty" is not a Integer')), p.join('\n'));
+    assert.ok(
+      p.some((x) => x.includes('AWS::EC2::Vpcs not in the specification')),
+      p.join('\n'),
+    );
+    assert.ok(
+      p.some((x) => x.includes('"thirty" is not a Integer')),
+      p.join('\n'),
+    );
   });
 });
 

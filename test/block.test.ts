@@ -75,12 +75,40 @@ test('flattenBlocks and assembleBlocks are inverses; assembleBlocks refuses dupl
   const c = Block.create('Float32', 1, 2, 2);
   const assoc = { one: a, list: [b, c] };
   const flat = flattenBlocks(assoc);
-  assert.deepEqual(flat.map((n) => [n.name, n.listIndex]), [['one', null], ['list', 0], ['list', 1]]);
+  assert.deepEqual(
+    flat.map((n) => [n.name, n.listIndex]),
+    [
+      ['one', null],
+      ['list', 0],
+      ['list', 1],
+    ],
+  );
   const back = assembleBlocks([...flat].reverse());
   assert.equal(back.one, a);
   assert.deepEqual(back.list, [b, c]);
-  assert.throws(() => assembleBlocks([{ name: 'x', listIndex: null, block: a }, { name: 'x', listIndex: null, block: a }]), { code: 'PROTOCOL', message: /'x' appears twice/ });
-  assert.throws(() => assembleBlocks([{ name: 'x', listIndex: 0, block: a }, { name: 'x', listIndex: 0, block: a }]), { code: 'PROTOCOL', message: /'x\[0\]' appears twice/ });
-  assert.throws(() => assembleBlocks([{ name: 'x', listIndex: null, block: a }, { name: 'x', listIndex: 1, block: a }]), { code: 'PROTOCOL', message: /both a single block and a list/ });
+  assert.throws(
+    () =>
+      assembleBlocks([
+        { name: 'x', listIndex: null, block: a },
+        { name: 'x', listIndex: null, block: a },
+      ]),
+    { code: 'PROTOCOL', message: /'x' appears twice/ },
+  );
+  assert.throws(
+    () =>
+      assembleBlocks([
+        { name: 'x', listIndex: 0, block: a },
+        { name: 'x', listIndex: 0, block: a },
+      ]),
+    { code: 'PROTOCOL', message: /'x\[0\]' appears twice/ },
+  );
+  assert.throws(
+    () =>
+      assembleBlocks([
+        { name: 'x', listIndex: null, block: a },
+        { name: 'x', listIndex: 1, block: a },
+      ]),
+    { code: 'PROTOCOL', message: /both a single block and a list/ },
+  );
   assert.throws(() => assembleBlocks([{ name: 'x', listIndex: 2, block: a }]), { code: 'PROTOCOL', message: /'x' has missing blocks/ });
 });

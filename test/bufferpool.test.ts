@@ -87,6 +87,9 @@ describe('FrameParser with a payload allocator', () => {
   test('an allocator that returns the wrong length fails the frame', () => {
     const parser = new FrameParser({}, undefined, (n) => new ArrayBuffer(n + 1));
     const bytes = Buffer.concat(encodeFrame({ type: 'x' }, [Buffer.alloc(100)]));
-    assert.throws(() => [...parser.push(bytes)], (e: unknown) => e instanceof ProtocolError && /allocator returned 101 bytes for a payload of 100/.test(e.message));
+    assert.throws(
+      () => [...parser.push(bytes)],
+      (e: unknown) => e instanceof ProtocolError && /allocator returned 101 bytes for a payload of 100/.test(e.message),
+    );
   });
 });

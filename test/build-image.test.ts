@@ -115,7 +115,11 @@ describe('riots batch build-image', () => {
     const app = join(dir, 'app');
     mkdirSync(app);
     writeFileSync(join(app, 'Dockerfile.custom'), 'FROM riots\n');
-    const r = await runRiots(['batch', 'build-image', '--main', '-f', 'Dockerfile.custom', '--push'], { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` }, { cwd: app });
+    const r = await runRiots(
+      ['batch', 'build-image', '--main', '-f', 'Dockerfile.custom', '--push'],
+      { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` },
+      { cwd: app },
+    );
     assert.equal(r.code, 0, r.stderr);
     const calls = readCalls(d.log).map((c) => c.argv);
     assert.deepEqual(calls[1], ['build', '-f', join(app, 'Dockerfile.custom'), '-t', 'riots-main', app]);
@@ -131,7 +135,11 @@ describe('riots batch build-image', () => {
     const r = await runRiots(['batch', 'build-image', '--push'], { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /building image 'riots' failed: 'docker build' exited with code 17/);
-    assert.deepEqual(readCalls(d.log).map((c) => c.argv[0]), ['info', 'build'], 'no login, tag or push after a failed build');
+    assert.deepEqual(
+      readCalls(d.log).map((c) => c.argv[0]),
+      ['info', 'build'],
+      'no login, tag or push after a failed build',
+    );
     const p = docker({ failOn: 'push' });
     const r2 = await runRiots(['batch', 'build-image', '--push'], { ...aws.env, PATH: `${p.bin}:${process.env.PATH}` });
     assert.equal(r2.code, 1);
@@ -143,7 +151,11 @@ describe('riots batch build-image', () => {
     const r = await runRiots(['batch', 'build-image', '--push', '--stackname', 'Nope'], { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /stack 'Nope' in region .* does not exist/);
-    assert.deepEqual(readCalls(d.log).map((c) => c.argv[0]), ['info'], 'nothing was built');
+    assert.deepEqual(
+      readCalls(d.log).map((c) => c.argv[0]),
+      ['info'],
+      'nothing was built',
+    );
   });
 
   test('no docker command: a clear error before anything else', async () => {
@@ -160,7 +172,10 @@ describe('riots batch build-image', () => {
     const r = await runRiots(['batch', 'build-image', '--push'], { PATH: `${d.bin}:${process.env.PATH}` });
     assert.equal(r.code, 1);
     assert.match(r.stderr, /no Docker engine: 'docker info' failed \(exit 1\): Cannot connect to the Docker daemon/);
-    assert.deepEqual(readCalls(d.log).map((c) => c.argv[0]), ['info']);
+    assert.deepEqual(
+      readCalls(d.log).map((c) => c.argv[0]),
+      ['info'],
+    );
   });
 
   test('the real docker CLI of this machine, if any, without an engine', async (t) => {

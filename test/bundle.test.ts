@@ -54,7 +54,11 @@ describe('bundleUserModule', () => {
     assert.deepEqual(b.inputs.map((f) => path.relative(dir, f)).sort(), ['lib/consts.ts', 'main.ts']);
     assert.match(code, /sibling-/, 'the sibling file is inside');
     assert.match(b.imports.marker, IMPORT_MARKER);
-    assert.deepEqual([...b.imports.specs].sort(), ['node:crypto', `${RIOTS_SELF}block`, `${RIOTS_SELF}index`, 'yaml'], "a path into riots and 'riots' become riots-self imports");
+    assert.deepEqual(
+      [...b.imports.specs].sort(),
+      ['node:crypto', `${RIOTS_SELF}block`, `${RIOTS_SELF}index`, 'yaml'],
+      "a path into riots and 'riots' become riots-self imports",
+    );
     b.imports.specs.forEach((spec, n) => assert.ok(code.includes(`"${b.imports.marker}:${n}"`), `the code refers to ${spec} by its marker`));
     assert.ok(!/from "(yaml|node:crypto)"/.test(code), 'no open import is left under its own name');
     assert.ok(!code.includes('class Block'), 'riots itself is not bundled');
@@ -115,7 +119,10 @@ describe('linkBundle', () => {
 
   test('a package not installed beside riots is a WorkerError naming it', () => {
     const code = `import { z } from "${marker}:0";\nexport const a = z;\n`;
-    assert.throws(() => linkBundle(code, imports('riots-no-such-package-xyz'), 4), (e: Error) => e instanceof WorkerError && /riots-no-such-package-xyz/.test(e.message) && (e).workerId === 4);
+    assert.throws(
+      () => linkBundle(code, imports('riots-no-such-package-xyz'), 4),
+      (e: Error) => e instanceof WorkerError && /riots-no-such-package-xyz/.test(e.message) && e.workerId === 4,
+    );
   });
 
   test('a riots-self reference that climbs out of the tree is refused', () => {
@@ -124,9 +131,21 @@ describe('linkBundle', () => {
 
   test('a bad marker, an index outside the list, a stray marker or a relative import is refused', () => {
     const code = `import x from "${marker}:0";\nexport { x };\n`;
-    assert.throws(() => linkBundle(code, { marker: 'riots-import-xyz', specs: ['yaml'] }), (e: Error) => e instanceof WorkerError && /marker/.test(e.message));
-    assert.throws(() => linkBundle(`import x from "${marker}:1";\n`, imports('yaml')), (e: Error) => e instanceof WorkerError && /import 1 is not in its list of 1/.test(e.message));
-    assert.throws(() => linkBundle(`${code}const s = "${marker}";\n`, imports('yaml')), (e: Error) => e instanceof WorkerError && /outside an import path/.test(e.message));
-    assert.throws(() => linkBundle(code, imports('./lib.js')), (e: Error) => e instanceof WorkerError && /\.\/lib\.js, which it should have contained/.test(e.message));
+    assert.throws(
+      () => linkBundle(code, { marker: 'riots-import-xyz', specs: ['yaml'] }),
+      (e: Error) => e instanceof WorkerError && /marker/.test(e.message),
+    );
+    assert.throws(
+      () => linkBundle(`import x from "${marker}:1";\n`, imports('yaml')),
+      (e: Error) => e instanceof WorkerError && /import 1 is not in its list of 1/.test(e.message),
+    );
+    assert.throws(
+      () => linkBundle(`${code}const s = "${marker}";\n`, imports('yaml')),
+      (e: Error) => e instanceof WorkerError && /outside an import path/.test(e.message),
+    );
+    assert.throws(
+      () => linkBundle(code, imports('./lib.js')),
+      (e: Error) => e instanceof WorkerError && /\.\/lib\.js, which it should have contained/.test(e.message),
+    );
   });
 });

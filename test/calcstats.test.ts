@@ -51,7 +51,16 @@ out([bool(np.array_equal(A.GetOverview(i).ReadAsArray(), B.GetOverview(i).ReadAs
 describe('calcStatsForFile', () => {
   test('Float32 with the file nodata: same as the writer path, and as GDAL and numpy', async () => {
     const src = path.join(dir, 'f32.tif');
-    makeTestRaster({ path: src, cols: 1000, rows: 777, dtype: 'Float32', expr: 'rng.normal(10, 3, (rows, cols)).astype(np.float32)', nodata: -1, nodataFraction: 0.07, seed: 21 });
+    makeTestRaster({
+      path: src,
+      cols: 1000,
+      rows: 777,
+      dtype: 'Float32',
+      expr: 'rng.normal(10, 3, (rows, cols)).astype(np.float32)',
+      nodata: -1,
+      nodataFraction: 0.07,
+      seed: 21,
+    });
     const target = path.join(dir, 'f32_calc.tif');
     copyFileSync(src, target);
     const t = new Timings();
@@ -61,7 +70,18 @@ describe('calcStatsForFile', () => {
     await copyWithStats(src, written, { nodata: -1, overviewMinDim: 20 });
     const a = storedMetadata(target)[0]!;
     const b = storedMetadata(written)[0]!;
-    for (const k of ['STATISTICS_MINIMUM', 'STATISTICS_MAXIMUM', 'STATISTICS_HISTOMIN', 'STATISTICS_HISTOMAX', 'STATISTICS_HISTONUMBINS', 'STATISTICS_HISTOBINVALUES', 'STATISTICS_HISTOBINFUNCTION', 'STATISTICS_MEDIAN', 'STATISTICS_MODE', 'STATISTICS_VALID_PERCENT']) {
+    for (const k of [
+      'STATISTICS_MINIMUM',
+      'STATISTICS_MAXIMUM',
+      'STATISTICS_HISTOMIN',
+      'STATISTICS_HISTOMAX',
+      'STATISTICS_HISTONUMBINS',
+      'STATISTICS_HISTOBINVALUES',
+      'STATISTICS_HISTOBINFUNCTION',
+      'STATISTICS_MEDIAN',
+      'STATISTICS_MODE',
+      'STATISTICS_VALID_PERCENT',
+    ]) {
       assert.equal(a[k], b[k], k);
     }
     close(Number(a.STATISTICS_MEAN), Number(b.STATISTICS_MEAN), 1e-12, 'mean');
@@ -80,7 +100,10 @@ describe('calcStatsForFile', () => {
     makeTestRaster({ path: f, cols: 800, rows: 600, dtype: 'Byte', expr: '(r + c) % 200', seed: 2 });
     spawnSync('gdaladdo', ['-q', f, '2', '3']);
     await calcStatsForFile(f, statsOptionsFromEnv({ overviewLevels: [4, 8], overviewMinDim: 10, nodata: null }, {}), new Timings());
-    const sizes = oracle<number[][]>(`d = gdal.Open(args['f'])\nb = d.GetRasterBand(1)\nout([[b.GetOverview(i).XSize, b.GetOverview(i).YSize] for i in range(b.GetOverviewCount())])`, { f });
+    const sizes = oracle<number[][]>(
+      `d = gdal.Open(args['f'])\nb = d.GetRasterBand(1)\nout([[b.GetOverview(i).XSize, b.GetOverview(i).YSize] for i in range(b.GetOverviewCount())])`,
+      { f },
+    );
     assert.deepEqual(sizes, [
       [200, 150],
       [100, 75],

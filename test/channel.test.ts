@@ -90,7 +90,10 @@ describe('channel: authenticated round trip', () => {
       [toWorker, got],
       [toMain, back],
     ] as [Message[], Message[]][]) {
-      assert.deepEqual(recv.map((m) => m.type), sent.map((m) => m.type));
+      assert.deepEqual(
+        recv.map((m) => m.type),
+        sent.map((m) => m.type),
+      );
       sent.forEach((m, i) => {
         const a = pixels(m);
         const b = pixels(recv[i]!);
@@ -184,10 +187,13 @@ describe('channel: authentication', () => {
     const wrongKey = randomBytes(32);
     const received: Buffer[] = [];
     const raw = net.createServer((sock) => {
-      void rawHandshake(sock, 'server', wrongKey).then(() => {
-        sock.on('data', (d: Buffer) => received.push(d));
-        sock.resume();
-      }, () => undefined);
+      void rawHandshake(sock, 'server', wrongKey).then(
+        () => {
+          sock.on('data', (d: Buffer) => received.push(d));
+          sock.resume();
+        },
+        () => undefined,
+      );
     });
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', () => r()));
     const port = (raw.address() as net.AddressInfo).port;
@@ -271,7 +277,10 @@ describe('channel: authentication', () => {
     assert.match(r.error.message, new RegExp(`protocol 999, this main process ${PROTOCOL_VERSION}`));
     await socketClosed(sock);
     const frames = [...new FrameParser().push(Buffer.concat(reply))].map((f) => decodeMessage(f.header, f.payloads, 'toWorker'));
-    assert.deepEqual(frames.map((m) => m.type), ['shutdown']);
+    assert.deepEqual(
+      frames.map((m) => m.type),
+      ['shutdown'],
+    );
     assert.match((frames[0] as { reason: string }).reason, /install the same riots version/);
     assert.equal(s.stats.authenticated, 0);
   });
@@ -299,7 +308,12 @@ describe('channel: truncation', () => {
     const s = await server();
     const accepted = nextConnection(s);
     const sock = await connectRaw(s.port);
-    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 3, pid: 1, hostname: 'h' }));
+    await rawHandshake(
+      sock,
+      'client',
+      s.key,
+      frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 3, pid: 1, hostname: 'h' }),
+    );
     const conn = await accepted;
     const closed = once<[Error | null]>(conn, 'close');
     const frame = frameBytes({ type: 'result', taskId: 0, blockIndex: 0, attempt: 0, outputs: [wireBlock('o', null, 'Byte', 1, 8, 8)], timings: {} });
@@ -315,7 +329,12 @@ describe('channel: heartbeats', () => {
     const s = await server({ heartbeatSeconds: 0.05, peerTimeoutSeconds: 0.4 });
     const accepted = nextConnection(s);
     const sock = await connectRaw(s.port);
-    await rawHandshake(sock, 'client', s.key, frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 9, pid: 1, hostname: 'h' }));
+    await rawHandshake(
+      sock,
+      'client',
+      s.key,
+      frameBytes({ type: 'hello', protocolVersion: PROTOCOL_VERSION, riotsVersion: 'x', workerId: 9, pid: 1, hostname: 'h' }),
+    );
     const conn = await accepted;
     const t0 = Date.now();
     const [lost] = await once<[TimeoutError]>(conn, 'lost');
@@ -372,14 +391,25 @@ describe('channel: heartbeats', () => {
     const addrFile = path.join(dir, 'chan.addr');
     await writeChannelAddrFile(addrFile, s.address('127.0.0.1'));
     const accepted = nextConnection(s);
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'helpers', 'channelworker.ts'), '-i', '4', '--channaddrfile', addrFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'helpers', 'channelworker.ts'), '-i', '4', '--channaddrfile', addrFile], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     children.push(child);
     const conn = await accepted;
     assert.equal(conn.remoteWorkerId, 4);
     const cmdline = await fs.readFile(`/proc/${child.pid}/cmdline`, 'utf8');
     assert.ok(!cmdline.includes(s.key.toString('hex')), 'key not in argv');
     // The worker works: one task with two blocks comes back inverted.
-    await conn.send({ type: 'setup', bundle: new Uint8Array(0), bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] }, exportName: 'f', otherArgs: { a: 1 }, settings: {}, computeWorkersRead: false, inputFiles: [] });
+    await conn.send({
+      type: 'setup',
+      bundle: new Uint8Array(0),
+      bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] },
+      exportName: 'f',
+      otherArgs: { a: 1 },
+      settings: {},
+      computeWorkersRead: false,
+      inputFiles: [],
+    });
     const inputs = [wireBlock('a', null, 'Float32', 1, 64, 64), wireBlock('b', 0, 'Byte', 2, 64, 64)];
     const msgs = conn.messages();
     assert.equal((await msgs.next()).value?.type, 'ready');
@@ -427,14 +457,27 @@ describe('channel address file and key in the environment', () => {
   test('a worker started with --channaddr and the key in its environment connects', async () => {
     const s = await server();
     const accepted = nextConnection(s);
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'helpers', 'channelworker.ts'), '-i', '6', '--channaddr', `127.0.0.1,${s.port}`], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ...channelKeyEnv(s.key) },
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(here, 'helpers', 'channelworker.ts'), '-i', '6', '--channaddr', `127.0.0.1,${s.port}`],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, ...channelKeyEnv(s.key) },
+      },
+    );
     children.push(child);
     const conn = await accepted;
     assert.equal(conn.remoteWorkerId, 6);
-    await conn.send({ type: 'setup', bundle: new Uint8Array(0), bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] }, exportName: 'f', otherArgs: [1, 2], settings: {}, computeWorkersRead: false, inputFiles: [] });
+    await conn.send({
+      type: 'setup',
+      bundle: new Uint8Array(0),
+      bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] },
+      exportName: 'f',
+      otherArgs: [1, 2],
+      settings: {},
+      computeWorkersRead: false,
+      inputFiles: [],
+    });
     const msgs = conn.messages();
     assert.equal((await msgs.next()).value?.type, 'ready');
     await conn.send({ type: 'shutdown', reason: null });
@@ -479,7 +522,10 @@ describe('channel server options', () => {
     const port = (probe.address() as net.AddressInfo).port;
     await new Promise((r) => probe.close(r));
     const t0 = Date.now();
-    await assert.rejects(ChannelClient.connect({ host: '127.0.0.1', port, key: randomBytes(32), workerId: 1, timeoutSeconds: 0.5 }), /cannot connect to the main process .* within 0.5 s/);
+    await assert.rejects(
+      ChannelClient.connect({ host: '127.0.0.1', port, key: randomBytes(32), workerId: 1, timeoutSeconds: 0.5 }),
+      /cannot connect to the main process .* within 0.5 s/,
+    );
     assert.ok(Date.now() - t0 >= 300);
   });
 });

@@ -35,27 +35,37 @@ function controls(pop: number | null): Record<string, unknown> {
 
 describe('computeBufferPopTimeout', () => {
   test('CW_SUBPROC: a user function stuck on block 4 fails the run naming the block and the option; no output, no worker left', async () => {
-    await withEventLog(async (log) => {
-      const out = path.join(dir, 'stuck.tif');
-      const err = await apply(combine, inputs, { out }, { controls: controls(0.5), otherArgs: { stallOnBlock: 4 } }).then(
-        () => assert.fail('the run should time out'),
-        (e: unknown) => e as TimeoutError,
-      );
-      assert.ok(err instanceof TimeoutError, String(err));
-      assert.match(err.message, /waiting for the result of block 4 \(x 64\.\.127, y 64\.\.127\) from compute worker \d/);
-      assert.match(err.message, /computeBufferPopTimeout/);
-      assert.equal(err.block?.index, 4);
-      assert.equal(err.workerId, log.of('dispatched').find((d) => d.blockIndex === 4)!.workerId);
-      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('stuck')), [], 'no output or temporary output left');
-    }, { workersStarted: true });
+    await withEventLog(
+      async (log) => {
+        const out = path.join(dir, 'stuck.tif');
+        const err = await apply(combine, inputs, { out }, { controls: controls(0.5), otherArgs: { stallOnBlock: 4 } }).then(
+          () => assert.fail('the run should time out'),
+          (e: unknown) => e as TimeoutError,
+        );
+        assert.ok(err instanceof TimeoutError, String(err));
+        assert.match(err.message, /waiting for the result of block 4 \(x 64\.\.127, y 64\.\.127\) from compute worker \d/);
+        assert.match(err.message, /computeBufferPopTimeout/);
+        assert.equal(err.block?.index, 4);
+        assert.equal(err.workerId, log.of('dispatched').find((d) => d.blockIndex === 4)!.workerId);
+        assert.deepEqual(
+          readdirSync(dir).filter((n) => n.startsWith('stuck')),
+          [],
+          'no output or temporary output left',
+        );
+      },
+      { workersStarted: true },
+    );
   });
 
   test('CW_SUBPROC: null, the same slow block is only slow (output identical)', async () => {
-    await withEventLog(async () => {
-      const out = path.join(dir, 'slow.tif');
-      await apply(combine, inputs, { out }, { controls: controls(null), otherArgs: { stallOnBlock: 4, stallMs: 1500 } });
-      assert.deepEqual(readFileSync(out), seqBytes);
-    }, { workersStarted: true });
+    await withEventLog(
+      async () => {
+        const out = path.join(dir, 'slow.tif');
+        await apply(combine, inputs, { out }, { controls: controls(null), otherArgs: { stallOnBlock: 4, stallMs: 1500 } });
+        assert.deepEqual(readFileSync(out), seqBytes);
+      },
+      { workersStarted: true },
+    );
   });
 
   test('CW_NONE: not applied, the function runs in this thread', async () => {

@@ -175,17 +175,27 @@ describe('riots computeworker and its main process', () => {
         })),
       });
       await got;
-      assert.deepEqual(results.map((r) => (r as { taskId: number }).taskId), [10, 11]);
+      assert.deepEqual(
+        results.map((r) => (r as { taskId: number }).taskId),
+        [10, 11],
+      );
       results.forEach((r, k) => {
         const out = wireToAssociations((r as Extract<WorkerToMain, { type: 'result' }>).outputs).o as Block;
         assert.equal(out.dtype, 'Int32');
-        assert.deepEqual(Array.from(out.data), Array.from(inputs[k]!.data, (v) => v * 2 + k));
+        assert.deepEqual(
+          Array.from(out.data),
+          Array.from(inputs[k]!.data, (v) => v * 2 + k),
+        );
       });
       const finished = nextMessage(conn, 'finished');
       await conn.send({ type: 'shutdown', reason: null });
       assert.deepEqual(((await finished) as { otherArgs: unknown }).otherArgs, { seen: [0, 1] });
       assert.equal((await w.done).code, 0);
-      assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('riots-')), [], "the dead worker's folder and its own are gone");
+      assert.deepEqual(
+        readdirSync(tmp).filter((n) => n.startsWith('riots-')),
+        [],
+        "the dead worker's folder and its own are gone",
+      );
     } finally {
       await server.close();
     }

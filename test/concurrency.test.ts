@@ -8,7 +8,11 @@ import os from 'node:os';
 import { ConcurrencyStyle, ControlsError, type ConcurrencyStyleInit } from '../src/index.js';
 
 const bad = (init: unknown, re: RegExp): void =>
-  assert.throws(() => new ConcurrencyStyle(init as ConcurrencyStyleInit), (e: unknown) => e instanceof ControlsError && re.test(e.message), JSON.stringify(init));
+  assert.throws(
+    () => new ConcurrencyStyle(init as ConcurrencyStyleInit),
+    (e: unknown) => e instanceof ControlsError && re.test(e.message),
+    JSON.stringify(init),
+  );
 
 describe('ConcurrencyStyle', () => {
   test('defaults: no workers, RIOS timeouts', () => {
@@ -46,7 +50,10 @@ describe('ConcurrencyStyle', () => {
     bad({ numComputeWorkers: 2 }, /compute workers need a computeWorkerKind other than CW_NONE/);
     bad({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: 1, computeWorkersRead: true }, /CW_THREADS workers cannot read/);
     bad({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: os.availableParallelism() + 1 }, /more than the \d+ CPUs for CW_THREADS/);
-    bad({ computeWorkerKind: 'CW_SUBPROC', singleBlockComputeWorkers: true, numComputeWorkers: 2 }, /singleBlockComputeWorkers .* do not also give numComputeWorkers/);
+    bad(
+      { computeWorkerKind: 'CW_SUBPROC', singleBlockComputeWorkers: true, numComputeWorkers: 2 },
+      /singleBlockComputeWorkers .* do not also give numComputeWorkers/,
+    );
     bad({ computeWorkerKind: 'CW_THREADS', singleBlockComputeWorkers: true }, /not CW_THREADS/);
     bad({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 0 }, /needs numComputeWorkers >= 1/);
     bad({ computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 2, numReadWorkers: 2 }, /numReadWorkers reads in the main process/);
@@ -57,7 +64,10 @@ describe('ConcurrencyStyle', () => {
   });
 
   test('unknown settings and wrong types are errors, with a suggestion for typos', () => {
-    bad({ numComputeWorker: 2 }, /concurrency\.numComputeWorker is not a setting of concurrency \(did you mean numComputeWorkers\?\); its settings: numReadWorkers, /);
+    bad(
+      { numComputeWorker: 2 },
+      /concurrency\.numComputeWorker is not a setting of concurrency \(did you mean numComputeWorkers\?\); its settings: numReadWorkers, /,
+    );
     bad({ computeworkerkind: 'CW_THREADS' }, /did you mean computeWorkerKind\?/);
     bad({ haveSharedTemp: 'yes' }, /haveSharedTemp must be true or false/);
     bad({ computeWorkerKind: 'CW_SLURM', numComputeWorkers: 2, computeWorkerExtraParams: ['--mem=1G'] }, /computeWorkerExtraParams must be an object/);

@@ -78,7 +78,12 @@ async function tasksOf(log: EventLog): Promise<Task[]> {
 async function assertNothingRunning(): Promise<void> {
   const running = (await ecs.send(new ListTasksCommand({ cluster: CLUSTER, desiredStatus: 'RUNNING' }))).taskArns ?? [];
   assert.deepEqual(running, [], 'no task is left running in the cluster');
-  await waitFor('every task process to exit', async () => aws.jobPids(), (p) => p.length === 0, 10_000);
+  await waitFor(
+    'every task process to exit',
+    async () => aws.jobPids(),
+    (p) => p.length === 0,
+    10_000,
+  );
 }
 
 describe('CW_ECS on the local endpoint', () => {
@@ -91,7 +96,11 @@ describe('CW_ECS on the local endpoint', () => {
       assert.ok(performance.now() - t0 >= START_DELAY * 1000, 'the start delay was really waited');
       assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
       const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
-      assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block once: ${counts.join(', ')}`);
+      assert.equal(
+        counts.reduce((s, c) => s + c, 0),
+        BLOCKS,
+        `every block once: ${counts.join(', ')}`,
+      );
       const tasks = await tasksOf(log);
       assert.equal(tasks.length, 3, 'one task per worker');
       const runIds = new Set(tasks.map((t) => t.tags?.find((x) => x.key === RUN_ID_TAG)?.value));
@@ -129,7 +138,10 @@ describe('CW_ECS on the local endpoint', () => {
     let victim: string | undefined;
     log.on((e) => {
       if (e.event === 'result' && victim === undefined && e.workerId === 0) {
-        victim = log.of('launched').find((l) => l.workerId === 0)!.handle.slice(5);
+        victim = log
+          .of('launched')
+          .find((l) => l.workerId === 0)!
+          .handle.slice(5);
         void ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: victim, reason: 'stopped by the test' }));
       }
     });
@@ -137,7 +149,10 @@ describe('CW_ECS on the local endpoint', () => {
       await apply(combine, inputs, { out }, { controls: ecsControls(2), otherArgs: { busyMs: 40, slowWorker: 1, slowFactor: 1 } });
       assert.ok(victim, 'worker 0 produced a result and its task was stopped');
       assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
-      assert.ok(log.of('lost').some((e) => e.workerId === 0), 'worker 0 was declared lost');
+      assert.ok(
+        log.of('lost').some((e) => e.workerId === 0),
+        'worker 0 was declared lost',
+      );
       const t = (await tasksOf(log)).find((x) => x.taskArn!.endsWith(victim!))!;
       assert.equal(t.stopCode, 'UserInitiated');
       assert.equal(t.stoppedReason, 'stopped by the test');
@@ -153,7 +168,10 @@ describe('CW_ECS on the local endpoint', () => {
     let victim: string | undefined;
     log.on((e) => {
       if (e.event === 'result' && victim === undefined && e.workerId === 1) {
-        victim = log.of('launched').find((l) => l.workerId === 1)!.handle.slice(5);
+        victim = log
+          .of('launched')
+          .find((l) => l.workerId === 1)!
+          .handle.slice(5);
         aws.interruptSpotTask(victim);
       }
     });
@@ -179,7 +197,12 @@ describe('CW_ECS on the local endpoint', () => {
     const log = new EventLog();
     aws.holdCluster(CLUSTER, 'held by the test');
     try {
-      const err = await apply(combine, inputs, { out: path.join(dir, 'held.tif') }, { controls: ecsControls(2, {}, { computeBarrierTimeout: START_DELAY + 2 }) }).then(
+      const err = await apply(
+        combine,
+        inputs,
+        { out: path.join(dir, 'held.tif') },
+        { controls: ecsControls(2, {}, { computeBarrierTimeout: START_DELAY + 2 }) },
+      ).then(
         () => assert.fail('the run should time out'),
         (e: unknown) => e as Error,
       );
@@ -240,8 +263,11 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
     const since = Date.now();
     const out = path.join(dir, 'died.tif');
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out], { cwd: proj, env: { ...process.env } }, (err, _o, stderr) =>
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out],
+        { cwd: proj, env: { ...process.env } },
+        (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
       );
     });
     assert.equal(r.code, 7, r.stderr);
@@ -249,7 +275,12 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
     const mine = [...aws.state.tasks.values()].filter((t) => t.createdAt >= since);
     assert.equal(mine.length, 2, 'both tasks were started');
     const runId = mine[0]!.startedBy!;
-    assert.match(r.stderr, new RegExp(`riots: the process is exiting while 2 ECS task\\(s\\) of run ${runId} may still be active: stopping them with 'riots batch cleanup' \\(waiting at most 30 s\\)\\nriots: the jobs and tasks of run ${runId} are stopped\\n`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `riots: the process is exiting while 2 ECS task\\(s\\) of run ${runId} may still be active: stopping them with 'riots batch cleanup' \\(waiting at most 30 s\\)\\nriots: the jobs and tasks of run ${runId} are stopped\\n`,
+      ),
+    );
     // the exit waited for the clean-up: both tasks are stopped by it, before they ever started (3 s delay)
     for (const t of mine) {
       assert.equal(t.lastStatus, 'STOPPED', t.taskArn);
@@ -276,7 +307,8 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
       );
     const riots = ((await run([{ key: RUN_ID_TAG, value: 'riots-test-cleanup' }], 'riots-test-cleanup')).tasks ?? []).map((t) => t.taskArn!);
     const other = ((await run([], 'someone-else')).tasks ?? []).map((t) => t.taskArn!);
-    const cli = (args: string[]) => promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'batch', 'cleanup', ...args], { env: { ...process.env } });
+    const cli = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'batch', 'cleanup', ...args], { env: { ...process.env } });
     try {
       const dry = await cli(['--run-id', 'riots-test-cleanup', '--dry-run']);
       for (const arn of riots) assert.match(dry.stdout, new RegExp(`would stop task ${arn} \\(run riots-test-cleanup, PROVISIONING, cluster ${CLUSTER}\\)`));
@@ -284,7 +316,9 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
       // --cluster: a cluster of the user's own; the stack is not read (there is no such stack), no jobs are looked at
       const own = await cli(['--cluster', CLUSTER, '--stackname', 'no-such-stack', '--task-id', riots[0]!, '--dry-run']);
       assert.equal(own.stdout, `would stop task ${riots[0]} (run riots-test-cleanup, PROVISIONING, cluster ${CLUSTER})\nfound 1 ECS task(s) of riots\n`);
-      await assert.rejects(cli(['--cluster', CLUSTER, '--job-id', 'j-1']), (e: { stderr: string }) => /--cluster cleans ECS tasks only: it cannot go with --job-id/.test(e.stderr));
+      await assert.rejects(cli(['--cluster', CLUSTER, '--job-id', 'j-1']), (e: { stderr: string }) =>
+        /--cluster cleans ECS tasks only: it cannot go with --job-id/.test(e.stderr),
+      );
       const real = await cli([]);
       assert.match(real.stdout, /stopped 2 ECS task\(s\) of riots/);
       const d = (await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: [...riots, ...other] }))).tasks!;
@@ -311,11 +345,28 @@ describe('CW_ECS settings', () => {
     };
     const ecsOut = { EcsClusterName: 'c', EcsWorkerTaskDefinitionArn: 'arn:td:1', EcsWorkerContainerName: 'worker' };
     const full = parseStackOutputs({ ...base, ...ecsOut }, 'RIOS', 'us-east-1');
-    assert.deepEqual(ecsPlacement({}, full), { cluster: 'c', taskDefinition: 'arn:td:1', containerName: 'worker', subnets: ['subnet-1', 'subnet-2'], securityGroups: ['sg-1'] });
+    assert.deepEqual(ecsPlacement({}, full), {
+      cluster: 'c',
+      taskDefinition: 'arn:td:1',
+      containerName: 'worker',
+      subnets: ['subnet-1', 'subnet-2'],
+      securityGroups: ['sg-1'],
+    });
     const s = ecsSettings({ cluster: 'mine', subnets: 'subnet-9, subnet-8', securityGroups: ['sg-9'] });
-    assert.deepEqual(ecsPlacement(s.placement, full), { cluster: 'mine', taskDefinition: 'arn:td:1', containerName: 'worker', subnets: ['subnet-9', 'subnet-8'], securityGroups: ['sg-9'] });
+    assert.deepEqual(ecsPlacement(s.placement, full), {
+      cluster: 'mine',
+      taskDefinition: 'arn:td:1',
+      containerName: 'worker',
+      subnets: ['subnet-9', 'subnet-8'],
+      securityGroups: ['sg-9'],
+    });
     const old = parseStackOutputs(base, 'OLD', 'us-east-1');
-    assert.throws(() => ecsPlacement({}, old), (e: Error) => e instanceof AwsError && /stack 'OLD' has no output EcsClusterName, EcsWorkerTaskDefinitionArn, EcsWorkerContainerName .*riots batch create --modify/.test(e.message));
+    assert.throws(
+      () => ecsPlacement({}, old),
+      (e: Error) =>
+        e instanceof AwsError &&
+        /stack 'OLD' has no output EcsClusterName, EcsWorkerTaskDefinitionArn, EcsWorkerContainerName .*riots batch create --modify/.test(e.message),
+    );
   });
 
   test('bad settings are ControlsErrors naming the setting', () => {
@@ -328,7 +379,12 @@ describe('CW_ECS settings', () => {
       [{ taskEnvironment: { RIOTS_CHANNEL_KEY: 'x' } }, /may not set RIOTS_CHANNEL_KEY/],
       [{ pollSeconds: 0 }, /pollSeconds/],
     ];
-    for (const [extra, re] of bad) assert.throws(() => ecsSettings(extra), (e: Error) => e instanceof ControlsError && re.test(e.message), JSON.stringify(extra));
+    for (const [extra, re] of bad)
+      assert.throws(
+        () => ecsSettings(extra),
+        (e: Error) => e instanceof ControlsError && re.test(e.message),
+        JSON.stringify(extra),
+      );
   });
 
   test('RunTask refused (an unknown security group): the error carries the reason and nothing is left running', async () => {
@@ -341,7 +397,13 @@ describe('CW_ECS settings', () => {
     // the endpoint refuses what AWS refuses of a strategy: a provider the cluster lacks, or a strategy with a launch type
     const net = { awsvpcConfiguration: { subnets: outputs.BatchPrivateSubnets!.split(','), securityGroups: [outputs.BatchSecurityGroup!] } };
     const base = { cluster: CLUSTER, taskDefinition: outputs.EcsWorkerTaskDefinitionArn, networkConfiguration: net };
-    await assert.rejects(ecs.send(new RunTaskCommand({ ...base, capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT' }], launchType: 'FARGATE' })), /Specifying both a launch type and capacity provider strategy/);
-    await assert.rejects(ecs.send(new RunTaskCommand({ ...base, capacityProviderStrategy: [{ capacityProvider: 'MY_ASG' }] })), /not associated with the cluster/);
+    await assert.rejects(
+      ecs.send(new RunTaskCommand({ ...base, capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT' }], launchType: 'FARGATE' })),
+      /Specifying both a launch type and capacity provider strategy/,
+    );
+    await assert.rejects(
+      ecs.send(new RunTaskCommand({ ...base, capacityProviderStrategy: [{ capacityProvider: 'MY_ASG' }] })),
+      /not associated with the cluster/,
+    );
   });
 });

@@ -63,7 +63,11 @@ describe('worker loss', () => {
       assert.equal(lost.length, 1);
       assert.equal(lost[0]!.workerId, victim);
       assert.ok(lost[0]!.requeued.length >= 1, 'its blocks were re-queued');
-      for (const b of lost[0]!.requeued) assert.ok(log.of('result').some((x) => x.blockIndex === b && x.workerId !== victim), `block ${b} done by another worker`);
+      for (const b of lost[0]!.requeued)
+        assert.ok(
+          log.of('result').some((x) => x.blockIndex === b && x.workerId !== victim),
+          `block ${b} done by another worker`,
+        );
       assert.equal(r.otherArgsList.length, log.of('connected').length - 1, 'the lost worker has no final otherArgs');
     });
   });
@@ -74,7 +78,12 @@ describe('worker loss', () => {
       log.on((e) => {
         if (e.event === 'result' && stopped === undefined && log.of('result').length >= 8 && e.workerId !== undefined) {
           // it has just sent a result and is running its next block
-          if (!log.of('dispatched').some((d) => d.workerId === e.workerId && !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt))) return;
+          if (
+            !log
+              .of('dispatched')
+              .some((d) => d.workerId === e.workerId && !log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt === d.attempt))
+          )
+            return;
           stopped = e.workerId;
           process.kill(pidOf(log, stopped), 'SIGSTOP');
         }
@@ -92,7 +101,10 @@ describe('worker loss', () => {
       assert.ok(discarded.length >= 1, 'a late result from the stopped worker was discarded');
       for (const d of discarded) {
         assert.ok(lost[0]!.requeued.includes(d.blockIndex), `block ${d.blockIndex} had been re-queued`);
-        assert.ok(log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt > d.attempt), 'its later attempt was the one kept');
+        assert.ok(
+          log.of('result').some((r) => r.blockIndex === d.blockIndex && r.attempt > d.attempt),
+          'its later attempt was the one kept',
+        );
       }
     });
   });
@@ -161,15 +173,18 @@ describe('worker loss', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `/vsicurl/http://127.0.0.1:${(server.address() as AddressInfo).port}/slow.tif`;
     try {
-      await withEventLog(async (log) => {
-        const out = path.join(dir, 'missing-input.tif');
-        const err = await failure(apply(combine, { a: inputs.a, b: url }, { out }, { controls: subprocControls(2) }));
-        assert.ok(err instanceof InputError, String(err));
-        assert.ok(err.message.includes(url), err.message);
-        assert.equal(log.of('launched').length, 2, 'both workers were launched while the input was opening');
-        assert.equal(log.of('result').length, 0);
-        assert.equal(existsSync(out), false);
-      }, { workersStarted: true });
+      await withEventLog(
+        async (log) => {
+          const out = path.join(dir, 'missing-input.tif');
+          const err = await failure(apply(combine, { a: inputs.a, b: url }, { out }, { controls: subprocControls(2) }));
+          assert.ok(err instanceof InputError, String(err));
+          assert.ok(err.message.includes(url), err.message);
+          assert.equal(log.of('launched').length, 2, 'both workers were launched while the input was opening');
+          assert.equal(log.of('result').length, 0);
+          assert.equal(existsSync(out), false);
+        },
+        { workersStarted: true },
+      );
     } finally {
       server.close();
     }
@@ -177,7 +192,9 @@ describe('worker loss', () => {
 
   test('an input missing at once: no worker outlives the error', async () => {
     await withEventLog(async () => {
-      const err = await failure(apply(combine, { a: inputs.a, b: path.join(dir, 'no-such-input.tif') }, { out: path.join(dir, 'missing.tif') }, { controls: subprocControls(2) }));
+      const err = await failure(
+        apply(combine, { a: inputs.a, b: path.join(dir, 'no-such-input.tif') }, { out: path.join(dir, 'missing.tif') }, { controls: subprocControls(2) }),
+      );
       assert.ok(err instanceof InputMissingError, String(err));
       assert.match(err.message, /no-such-input\.tif/);
     });
@@ -188,7 +205,9 @@ describe('worker loss', () => {
       const tempBefore = riotsTempEntries();
       const out = path.join(dir, `sig-${sig}.tif`);
       const runner = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'subprocrun.ts');
-      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), runner, inputs.a, inputs.b, out, userModule, '2'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), runner, inputs.a, inputs.b, out, userModule, '2'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       const pids: number[] = [];
       const lines: string[] = [];
       for await (const line of createInterface({ input: child.stdout })) {
@@ -201,8 +220,15 @@ describe('worker loss', () => {
       assert.match(lines[lines.length - 1]!, new RegExp(`^ERROR INTERRUPTED interrupted by ${sig}`));
       assert.equal(pids.length, 2);
       for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
-      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(`sig-${sig}`)), [], 'no output or temporary output left');
-      assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), []);
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith(`sig-${sig}`)),
+        [],
+        'no output or temporary output left',
+      );
+      assert.deepEqual(
+        riotsTempEntries().filter((e) => !tempBefore.includes(e)),
+        [],
+      );
     });
   }
 });
@@ -214,7 +240,9 @@ describe('a main process that dies in the middle of a run', () => {
       const tempBefore = riotsTempEntries();
       const out = path.join(dir, `crash-${how}.tif`);
       const runner = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'subprocrun.ts');
-      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), runner, inputs.a, inputs.b, out, userModule, '2', how], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), runner, inputs.a, inputs.b, out, userModule, '2', how], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       const pids: number[] = [];
       const lines: string[] = [];
       for await (const line of createInterface({ input: child.stdout })) {
@@ -229,21 +257,36 @@ describe('a main process that dies in the middle of a run', () => {
       const deadline = Date.now() + 10000;
       while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`);
-      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith(`crash-${how}`)), [], 'no output, temporary output or spill file left');
-      assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), []);
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith(`crash-${how}`)),
+        [],
+        'no output, temporary output or spill file left',
+      );
+      assert.deepEqual(
+        riotsTempEntries().filter((e) => !tempBefore.includes(e)),
+        [],
+      );
     });
   }
 });
 
 describe('scheduling', () => {
   test('a worker slowed 10x does fewer than 1/(2N) of the blocks', async () => {
-    await withEventLog(async (log) => {
-      const out = path.join(dir, 'slow.tif');
-      await apply(combine, inputs, { out }, { controls: subprocControls(3, { workerLostSeconds: 10 }), otherArgs: { busyMs: 40, slowWorker: 1, slowFactor: 10 } });
-      assert.deepEqual(readFileSync(out), seqBytes);
-      const bySlow = log.of('result').filter((r) => r.workerId === 1).length;
-      assert.ok(bySlow < BLOCKS / 6, `the slow worker did ${bySlow} of ${BLOCKS} blocks`);
-    }, { checkNothingLeft: false });
+    await withEventLog(
+      async (log) => {
+        const out = path.join(dir, 'slow.tif');
+        await apply(
+          combine,
+          inputs,
+          { out },
+          { controls: subprocControls(3, { workerLostSeconds: 10 }), otherArgs: { busyMs: 40, slowWorker: 1, slowFactor: 10 } },
+        );
+        assert.deepEqual(readFileSync(out), seqBytes);
+        const bySlow = log.of('result').filter((r) => r.workerId === 1).length;
+        assert.ok(bySlow < BLOCKS / 6, `the slow worker did ${bySlow} of ${BLOCKS} blocks`);
+      },
+      { checkNothingLeft: false },
+    );
   });
 
   test('no worker ready within computeBarrierTimeout: a TimeoutError listing the workers, nothing left', async () => {
@@ -278,7 +321,10 @@ describe('scheduling', () => {
       assert.deepEqual(readFileSync(out), seqBytes);
       assert.deepEqual(held.sort(), [1, 2]);
       assert.deepEqual([...new Set(log.of('result').map((x) => x.workerId))], [0]);
-      assert.deepEqual(log.of('connected').map((c) => c.workerId), [0]);
+      assert.deepEqual(
+        log.of('connected').map((c) => c.workerId),
+        [0],
+      );
       assert.equal(r.otherArgsList.length, 1);
     });
   });

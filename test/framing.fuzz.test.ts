@@ -41,17 +41,58 @@ after(() => process.off('unhandledRejection', onUnhandled));
 /** Small messages of every type (small blocks, so that a case is cheap). */
 function corpus(): [Direction, Message][] {
   const small: [Direction, Message][] = [
-    ['toMain', { type: 'result', taskId: 3, blockIndex: 3, attempt: 0, outputs: [wireBlock('o', null, 'Float32', 1, 4, 4), wireBlock('p', 2, 'Byte', 3, 2, 5)], timings: { userfunction: { seconds: 0.1, count: 1 } } }],
-    ['toWorker', { type: 'tasks', tasks: [{ taskId: 1, attempt: 0, block: { index: 0, xoff: 0, yoff: 0, xsize: 4, ysize: 4 }, overlap: 1, inputs: [wireBlock('a', null, 'Int16', 2, 6, 6)] }] }],
+    [
+      'toMain',
+      {
+        type: 'result',
+        taskId: 3,
+        blockIndex: 3,
+        attempt: 0,
+        outputs: [wireBlock('o', null, 'Float32', 1, 4, 4), wireBlock('p', 2, 'Byte', 3, 2, 5)],
+        timings: { userfunction: { seconds: 0.1, count: 1 } },
+      },
+    ],
+    [
+      'toWorker',
+      {
+        type: 'tasks',
+        tasks: [
+          { taskId: 1, attempt: 0, block: { index: 0, xoff: 0, yoff: 0, xsize: 4, ysize: 4 }, overlap: 1, inputs: [wireBlock('a', null, 'Int16', 2, 6, 6)] },
+        ],
+      },
+    ],
   ];
   return [
     ...small,
-    ...sampleWorkerToMain().filter((m) => m.type !== 'result').map((m): [Direction, Message] => ['toMain', m]),
-    ...sampleMainToWorker().filter((m) => m.type !== 'tasks').map((m): [Direction, Message] => ['toWorker', m]),
+    ...sampleWorkerToMain()
+      .filter((m) => m.type !== 'result')
+      .map((m): [Direction, Message] => ['toMain', m]),
+    ...sampleMainToWorker()
+      .filter((m) => m.type !== 'tasks')
+      .map((m): [Direction, Message] => ['toWorker', m]),
   ];
 }
 
-const RANDOM_VALUES: unknown[] = [null, true, -1, 0, 1.5, 2 ** 31, 2 ** 53, -(2 ** 40), NaN, '', 'x'.repeat(2000), 'Float32', 'Float16', [], [1, 2], {}, { a: 1 }, '__proto__'];
+const RANDOM_VALUES: unknown[] = [
+  null,
+  true,
+  -1,
+  0,
+  1.5,
+  2 ** 31,
+  2 ** 53,
+  -(2 ** 40),
+  NaN,
+  '',
+  'x'.repeat(2000),
+  'Float32',
+  'Float16',
+  [],
+  [1, 2],
+  {},
+  { a: 1 },
+  '__proto__',
+];
 
 type Path = (string | number)[];
 
@@ -125,7 +166,15 @@ function makeCase(base: [Direction, Message, Buffer][]): Case {
       const b = Buffer.from(frame);
       const count = b.readUInt32LE(12);
       const slots = [8, 12, ...Array.from({ length: count }, (_, i) => 16 + 4 * i)];
-      const big = pick([0xffffffff, 0x7fffffff, LIMITS.maxFrameBytes, LIMITS.maxFrameBytes + 1, LIMITS.maxHeaderBytes + 1, LIMITS.maxPayloads + 1, int(2 ** 32)]);
+      const big = pick([
+        0xffffffff,
+        0x7fffffff,
+        LIMITS.maxFrameBytes,
+        LIMITS.maxFrameBytes + 1,
+        LIMITS.maxHeaderBytes + 1,
+        LIMITS.maxPayloads + 1,
+        int(2 ** 32),
+      ]);
       b.writeUInt32LE(big, pick(slots));
       return { bytes: b, direction, valid: false };
     }

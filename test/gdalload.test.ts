@@ -28,7 +28,10 @@ test('binding fields this does not model give null (node-pre-gyp decides)', () =
   try {
     const pkg = path.join(dir, 'package.json');
     const cases: [unknown, string | null][] = [
-      [{ module_name: 'x', module_path: './lib/{node_abi}-{platform}-{arch}' }, path.join(dir, 'lib', `node-v${process.versions.modules}-${process.platform}-${process.arch}`, 'x.node')],
+      [
+        { module_name: 'x', module_path: './lib/{node_abi}-{platform}-{arch}' },
+        path.join(dir, 'lib', `node-v${process.versions.modules}-${process.platform}-${process.arch}`, 'x.node'),
+      ],
       [{ module_name: 'x', module_path: './lib/{node_abi}-{libc}' }, null],
       [{ module_name: 'x', module_path: './lib/{napi_build_version}' }, null],
       [{ module_name: '{x}', module_path: './lib' }, null],
@@ -72,7 +75,11 @@ test('GDAL loads without node-pre-gyp or xmlbuilder2; both work when asked for l
   `;
   const dir = mkdtempSync(path.join(tmpdir(), 'riots-load-'));
   try {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, path.join(dir, 'src.tif')], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, path.join(dir, 'src.tif')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     const j = JSON.parse(r.stdout.trim()) as Record<string, unknown>;
     assert.equal(j.sum, 21);

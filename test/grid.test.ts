@@ -42,14 +42,23 @@ const refArb = fc
 /** A grid on ref's lattice, offset by whole pixels. */
 function alignedArb(ref: PixelGridSpec): fc.Arbitrary<PixelGridSpec> {
   return fc
-    .record({ dc: fc.integer({ min: -3000, max: 3000 }), dr: fc.integer({ min: -3000, max: 3000 }), cols: fc.integer({ min: 1, max: 4000 }), rows: fc.integer({ min: 1, max: 4000 }) })
+    .record({
+      dc: fc.integer({ min: -3000, max: 3000 }),
+      dr: fc.integer({ min: -3000, max: 3000 }),
+      cols: fc.integer({ min: 1, max: 4000 }),
+      rows: fc.integer({ min: 1, max: 4000 }),
+    })
     .map(({ dc, dr, cols, rows }) => subGrid(ref, dc, dr, cols, rows));
 }
 
 const refAndTwo = refArb.chain((ref) => fc.tuple(fc.constant(ref), alignedArb(ref), alignedArb(ref)));
 
 function sameGrid(a: PixelGridSpec, b: PixelGridSpec): boolean {
-  return a.cols === b.cols && a.rows === b.rows && (a.cols === 0 || a.rows === 0 || (alignedWith(a, b) && pixelOffset(a, b).col === 0 && pixelOffset(a, b).row === 0));
+  return (
+    a.cols === b.cols &&
+    a.rows === b.rows &&
+    (a.cols === 0 || a.rows === 0 || (alignedWith(a, b) && pixelOffset(a, b).col === 0 && pixelOffset(a, b).row === 0))
+  );
 }
 
 function contains(outer: PixelGridSpec, inner: PixelGridSpec): boolean {
@@ -111,9 +120,12 @@ test('union is commutative, aligned with the reference, and contains every input
 
 test('gridForBounds round-trips an aligned grid with every snap mode', () => {
   fc.assert(
-    fc.property(refArb.chain((ref) => fc.tuple(fc.constant(ref), alignedArb(ref))), ([ref, a]) => {
-      for (const snap of ['nearest', 'out', 'in'] as const) assert.ok(sameGrid(gridForBounds(ref, gridBounds(a), snap), a), snap);
-    }),
+    fc.property(
+      refArb.chain((ref) => fc.tuple(fc.constant(ref), alignedArb(ref))),
+      ([ref, a]) => {
+        for (const snap of ['nearest', 'out', 'in'] as const) assert.ok(sameGrid(gridForBounds(ref, gridBounds(a), snap), a), snap);
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -150,16 +162,19 @@ test('gridForBounds out covers the bounds and in lies inside them', () => {
 
 test('reproject into the same projection is the identity for an aligned grid, outward snap otherwise', () => {
   fc.assert(
-    fc.property(refArb.chain((ref) => fc.tuple(fc.constant(ref), alignedArb(ref), fc.double({ min: 0.01, max: 0.99, noNaN: true }))), ([ref, a, frac]) => {
-      assert.ok(sameGrid(gridReproject(a, ref), a));
-      // shift a by a fraction of a pixel: reprojecting it must grow by exactly one pixel each way
-      const t = a.transform;
-      const shifted: PixelGridSpec = { ...a, transform: [t[0] + frac * t[1], t[1], 0, t[3] + frac * t[5], 0, t[5]] };
-      const r = gridReproject(shifted, ref);
-      assert.equal(r.cols, a.cols + 1);
-      assert.equal(r.rows, a.rows + 1);
-      assert.deepEqual(pixelOffset(a, r), { col: 0, row: 0 });
-    }),
+    fc.property(
+      refArb.chain((ref) => fc.tuple(fc.constant(ref), alignedArb(ref), fc.double({ min: 0.01, max: 0.99, noNaN: true }))),
+      ([ref, a, frac]) => {
+        assert.ok(sameGrid(gridReproject(a, ref), a));
+        // shift a by a fraction of a pixel: reprojecting it must grow by exactly one pixel each way
+        const t = a.transform;
+        const shifted: PixelGridSpec = { ...a, transform: [t[0] + frac * t[1], t[1], 0, t[3] + frac * t[5], 0, t[5]] };
+        const r = gridReproject(shifted, ref);
+        assert.equal(r.cols, a.cols + 1);
+        assert.equal(r.rows, a.rows + 1);
+        assert.deepEqual(pixelOffset(a, r), { col: 0, row: 0 });
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -169,7 +184,12 @@ test('clipWindow returns the in-bounds part and where it goes', () => {
     fc.property(
       fc.integer({ min: 1, max: 300 }),
       fc.integer({ min: 1, max: 300 }),
-      fc.record({ col: fc.integer({ min: -400, max: 400 }), row: fc.integer({ min: -400, max: 400 }), cols: fc.integer({ min: 1, max: 400 }), rows: fc.integer({ min: 1, max: 400 }) }),
+      fc.record({
+        col: fc.integer({ min: -400, max: 400 }),
+        row: fc.integer({ min: -400, max: 400 }),
+        cols: fc.integer({ min: 1, max: 400 }),
+        rows: fc.integer({ min: 1, max: 400 }),
+      }),
       (cols, rows, w) => {
         const c = clipWindow(cols, rows, w);
         // brute force: count window pixels inside the raster
@@ -188,29 +208,53 @@ test('clipWindow returns the in-bounds part and where it goes', () => {
 
 test('windowOf inverts subGrid', () => {
   fc.assert(
-    fc.property(refArb, fc.integer({ min: -50, max: 5000 }), fc.integer({ min: -50, max: 5000 }), fc.integer({ min: 1, max: 600 }), fc.integer({ min: 1, max: 600 }), (ref, x, y, c, r) => {
-      assert.deepEqual(windowOf(ref, subGrid(ref, x, y, c, r)), { col: x, row: y, cols: c, rows: r });
-    }),
+    fc.property(
+      refArb,
+      fc.integer({ min: -50, max: 5000 }),
+      fc.integer({ min: -50, max: 5000 }),
+      fc.integer({ min: 1, max: 600 }),
+      fc.integer({ min: 1, max: 600 }),
+      (ref, x, y, c, r) => {
+        assert.deepEqual(windowOf(ref, subGrid(ref, x, y, c, r)), { col: x, row: y, cols: c, rows: r });
+      },
+    ),
   );
 });
 
 test('boundaryPoints walk the whole boundary with n points per edge', () => {
   const { xs, ys } = boundaryPoints({ xMin: 0, yMin: 0, xMax: 10, yMax: 20 }, 21);
   assert.equal(xs.length, 80);
-  for (const [x, y] of [[0, 20], [10, 20], [10, 0], [0, 0], [5, 20], [10, 10]] as const) {
-    assert.ok(xs.some((v, i) => v === x && ys[i] === y), `missing ${x},${y}`);
+  for (const [x, y] of [
+    [0, 20],
+    [10, 20],
+    [10, 0],
+    [0, 0],
+    [5, 20],
+    [10, 10],
+  ] as const) {
+    assert.ok(
+      xs.some((v, i) => v === x && ys[i] === y),
+      `missing ${x},${y}`,
+    );
   }
   for (let i = 0; i < xs.length; i++) assert.ok((xs[i] === 0 || xs[i] === 10 || ys[i] === 0 || ys[i] === 20) && xs[i]! >= 0 && xs[i]! <= 10);
 });
 
 test('equalProjection: the same CRS written as WKT1, WKT2, PROJ and EPSG code', async () => {
   const { spawnSync } = await import('node:child_process');
-  const py = spawnSync('/usr/bin/python3', ['-c', `
+  const py = spawnSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      `
 from osgeo import osr
 s = osr.SpatialReference(); s.ImportFromEPSG(4326)
 print(s.ExportToWkt()); print(s.ExportToWkt(['FORMAT=WKT2_2018']).replace('\\n',' ')); print(s.ExportToProj4())
 u = osr.SpatialReference(); u.ImportFromEPSG(32755); print(u.ExportToWkt(['FORMAT=WKT2_2018']).replace('\\n',' ')); print(u.ExportToProj4())
-`], { encoding: 'utf8' });
+`,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(py.status, 0, py.stderr);
   const [wkt1, wkt2, proj, utmWkt2, utmProj] = py.stdout.trim().split('\n') as [string, string, string, string, string];
   for (const a of [wkt1, wkt2, proj, 'EPSG:4326']) for (const b of [wkt1, wkt2, proj, 'EPSG:4326']) assert.ok(equalProjection(a, b), `${a} vs ${b}`);
@@ -231,7 +275,11 @@ test('reproject covers the transformed footprint, densified, on the target latti
   const target: PixelGridSpec = { projection: toWkt('EPSG:4326'), transform: [140.0005, 0.001, 0, -30.0003, 0, -0.001], cols: 1, rows: 1 };
   const r = src.reproject(target);
   assert.ok(alignedWith(target, r));
-  const py = spawnSync('/usr/bin/python3', ['-c', `
+  const py = spawnSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      `
 from osgeo import osr
 a = osr.SpatialReference(); a.ImportFromEPSG(32755); a.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
 b = osr.SpatialReference(); b.ImportFromEPSG(4326); b.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -244,7 +292,10 @@ for i in range(n):
     pts.append(ct.TransformPoint(x, y)[:2])
 xs = [p[0] for p in pts]; ys = [p[1] for p in pts]
 print(min(xs), min(ys), max(xs), max(ys))
-`], { encoding: 'utf8' });
+`,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(py.status, 0, py.stderr);
   const [xMin, yMin, xMax, yMax] = py.stdout.trim().split(' ').map(Number) as [number, number, number, number];
   const b = r.bounds;
@@ -254,7 +305,12 @@ print(min(xs), min(ys), max(xs), max(ys))
   // and is no more than a pixel (plus the sampling tolerance) larger on each side
   assert.ok(b.xMin > xMin - 0.001 - tol && b.yMin > yMin - 0.001 - tol && b.xMax < xMax + 0.001 + tol && b.yMax < yMax + 0.001 + tol);
   // the curved edges matter: the four corners alone give a box more than a pixel smaller
-  const corners = [[400000, 6100000], [600000, 6100000], [400000, 5950000], [600000, 5950000]].map(([x, y]) => {
+  const corners = [
+    [400000, 6100000],
+    [600000, 6100000],
+    [400000, 5950000],
+    [600000, 5950000],
+  ].map(([x, y]) => {
     const g = new PixelGrid({ projection: UTM55S, transform: [x!, 1e-9, 0, y!, 0, -1e-9], cols: 1, rows: 1 });
     return g.reproject(target).bounds;
   });

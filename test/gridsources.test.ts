@@ -71,9 +71,22 @@ function copyAll(names: string[]) {
 
 describe('apply with reprojection', () => {
   test('near onto reference a, blocks straddling the input, nodata kept: equal to gdalwarp -et 0', async () => {
-    await apply(copyAll(['g']), { a: f('a.tif'), g: f('g.tif') }, { og: f('out-g.tif') }, {
-      controls: { referenceImage: 'a', footprint: 'reference', windowXSize: 40, windowYSize: 24, creationOptions: ['TILED=NO'], statsIgnore: null, calcStats: false },
-    });
+    await apply(
+      copyAll(['g']),
+      { a: f('a.tif'), g: f('g.tif') },
+      { og: f('out-g.tif') },
+      {
+        controls: {
+          referenceImage: 'a',
+          footprint: 'reference',
+          windowXSize: 40,
+          windowYSize: 24,
+          creationOptions: ['TILED=NO'],
+          statsIgnore: null,
+          calcStats: false,
+        },
+      },
+    );
     const a = await pixelGridFromFile(f('a.tif'));
     gdalwarp(f('g.tif'), f('oracle-g.tif'), a, ['-r', 'near', '-ovr', 'NONE', '-et', '0', '-srcnodata', '9999', '-dstnodata', '9999']);
     const got = readAll(f('out-g.tif'), f('out-g'));
@@ -99,7 +112,15 @@ describe('apply with reprojection', () => {
       { a: f('a.tif'), g: f('g.tif') },
       { og: f('out-sel.tif') },
       // bands 3 and 2 in that order; nodata overridden per file band: band 2 keeps 9999, band 3 gets 0
-      { controls: { referenceImage: 'a', footprint: 'reference', statsIgnore: null, calcStats: false, images: { g: { layerSelection: [3, 2], inputNoData: [9999, 9999, 0] } } } },
+      {
+        controls: {
+          referenceImage: 'a',
+          footprint: 'reference',
+          statsIgnore: null,
+          calcStats: false,
+          images: { g: { layerSelection: [3, 2], inputNoData: [9999, 9999, 0] } },
+        },
+      },
     );
     assert.deepEqual(seen, [0, 9999]);
     const a = await pixelGridFromFile(f('a.tif'));
@@ -116,9 +137,14 @@ describe('apply with reprojection', () => {
 
 describe('footprints through apply', () => {
   test('union: exact extent, and areas outside an input get its nodata, or 0', async () => {
-    await apply(copyAll(['a', 'b']), { a: f('a.tif'), b: f('b.tif') }, { oa: f('u-a.tif'), ob: f('u-b.tif') }, {
-      controls: { footprint: 'union', windowXSize: 64, windowYSize: 50, creationOptions: ['TILED=NO'], statsIgnore: null, calcStats: false },
-    });
+    await apply(
+      copyAll(['a', 'b']),
+      { a: f('a.tif'), b: f('b.tif') },
+      { oa: f('u-a.tif'), ob: f('u-b.tif') },
+      {
+        controls: { footprint: 'union', windowXSize: 64, windowYSize: 50, creationOptions: ['TILED=NO'], statsIgnore: null, calcStats: false },
+      },
+    );
     const grid = await pixelGridFromFile(f('u-b.tif'));
     // a spans cols 0..170, rows 0..130; b spans cols 12..182, rows 7..137
     assert.deepEqual([grid.transform[0], grid.transform[3], grid.cols, grid.rows], [X0, Y0, 182, 137]);
@@ -193,9 +219,21 @@ out((s / 9).astype('float32').astype('float64').ravel().tolist())
 
 describe('vector inputs through apply', () => {
   test('burnAttribute, allTouched, filterSQL on the working grid equal gdal_rasterize', async () => {
-    await apply(copyAll(['v']), { a: f('a.tif'), v: f('v.gpkg') }, { ov: f('out-v.tif') }, {
-      controls: { windowXSize: 50, windowYSize: 40, creationOptions: ['TILED=NO'], statsIgnore: null, calcStats: false, images: { v: { burnAttribute: 'code', allTouched: true, filterSQL: 'code > 5', vectorDatatype: 'Int16', vectorNull: -1 } } },
-    });
+    await apply(
+      copyAll(['v']),
+      { a: f('a.tif'), v: f('v.gpkg') },
+      { ov: f('out-v.tif') },
+      {
+        controls: {
+          windowXSize: 50,
+          windowYSize: 40,
+          creationOptions: ['TILED=NO'],
+          statsIgnore: null,
+          calcStats: false,
+          images: { v: { burnAttribute: 'code', allTouched: true, filterSQL: 'code > 5', vectorDatatype: 'Int16', vectorNull: -1 } },
+        },
+      },
+    );
     const got = readAll(f('out-v.tif'), f('rv'));
     const want = py<number[]>(
       `
@@ -213,8 +251,7 @@ out(ds.ReadAsArray().astype('float64').ravel().tolist())
 });
 
 describe('errors through apply', () => {
-  const run = (infiles: Record<string, string>, controls: object) =>
-    apply(() => undefined, infiles, {}, { controls: { ...controls, calcStats: false } });
+  const run = (infiles: Record<string, string>, controls: object) => apply(() => undefined, infiles, {}, { controls: { ...controls, calcStats: false } });
   test('a mismatch with no reference', async () => {
     await assert.rejects(run({ a: f('a.tif'), g: f('g.tif') }, {}), (e: Error & { code?: string }) => {
       assert.equal(e.code, 'GRID_MISMATCH');

@@ -84,11 +84,10 @@ test('install.sh: a fresh machine gets every step, a second run skips them all',
   assert.equal(first.code, 0, first.stderr + first.stdout);
   const lines = tools(first.calls);
   // Only the missing Debian packages, after one update.
-  assert.deepEqual(lines.filter((l) => l.startsWith('apt-get')), [
-    'apt-get update -qq',
-    'apt-get install -y -qq --no-install-recommends libgdal-dev gdal-bin g++',
-    'apt-get install -y -qq --no-install-recommends jq',
-  ]);
+  assert.deepEqual(
+    lines.filter((l) => l.startsWith('apt-get')),
+    ['apt-get update -qq', 'apt-get install -y -qq --no-install-recommends libgdal-dev gdal-bin g++', 'apt-get install -y -qq --no-install-recommends jq'],
+  );
   const ci = first.calls.find((c) => c.tool === 'npm' && c.argv[0] === 'ci');
   assert.ok(ci, 'npm ci ran');
   assert.equal(ci.env.npm_config_build_from_source, 'true');
@@ -112,7 +111,10 @@ test('install.sh: keeps an existing node_modules that matches the lock, redoes n
   writeFileSync(s.db, 'libgdal-dev\ngdal-bin\npython3\nmake\ng++\n');
   // A node_modules installed by someone else: no stamp, but npm's record matches the lock.
   mkdirSync(join(s.root, 'node_modules', 'gdal-async'), { recursive: true });
-  writeFileSync(join(s.root, 'node_modules', '.package-lock.json'), JSON.stringify({ packages: { ...LOCK.packages, 'node_modules/@esbuild/darwin-arm64': undefined } }));
+  writeFileSync(
+    join(s.root, 'node_modules', '.package-lock.json'),
+    JSON.stringify({ packages: { ...LOCK.packages, 'node_modules/@esbuild/darwin-arm64': undefined } }),
+  );
   writeFileSync(join(s.root, 'node_modules', 'gdal-async', 'package.json'), '{"name":"gdal-async","main":"index.js"}');
   writeFileSync(join(s.root, 'node_modules', 'gdal-async', 'index.js'), 'module.exports = { bundled: false };');
   writeFileSync(join(s.root, 'node_modules', 'keep-me'), 'x');

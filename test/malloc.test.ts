@@ -42,7 +42,8 @@ test('glibc takes every setting, with its value', () => {
 
 test('a Node process with them reuses freed block buffers instead of faulting in fresh pages', () => {
   // 500 arrays of 256 KiB, each dropped after use: with glibc's defaults each is mapped fresh
-  const script = 'const f0 = process.resourceUsage().minorPageFault; for (let i = 0; i < 500; i++) new Float32Array(65536).fill(i); console.log(process.resourceUsage().minorPageFault - f0);';
+  const script =
+    'const f0 = process.resourceUsage().minorPageFault; for (let i = 0; i < 500; i++) new Float32Array(65536).fill(i); console.log(process.resourceUsage().minorPageFault - f0);';
   const faults = (tunables: string | undefined): number => {
     const env = { ...process.env };
     if (tunables === undefined) delete env.GLIBC_TUNABLES;

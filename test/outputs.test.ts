@@ -68,7 +68,10 @@ test('a window that is not a multiple of 256 gets a tile size that divides it', 
   assert.throws(() => resolveCreationOptions('GTiff', undefined, 100, 256, 'o'), ControlsError);
   assert.throws(() => resolveCreationOptions('GTiff', ['TILED=YES', 'BLOCKXSIZE=256'], 512 + 128, 256, 'o'), /does not divide/);
   await assert.rejects(apply(copyFn, { a: f('in.tif') }, { o: f('w100.tif') }, { controls: { windowXSize: 100 } }), ControlsError);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.includes('riots-tmp')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.includes('riots-tmp')),
+    [],
+  );
 });
 
 test('RIOS_DFLT_DRIVER and RIOS_DFLT_CREOPT_<driver>, and per-image overrides', async () => {
@@ -127,7 +130,10 @@ test('controls are checked on construction', () => {
   assert.throws(() => new ApplierControls({ windowXSize: 0 }), ControlsError);
   assert.throws(() => new ApplierControls({ resampleMethod: 'nearest' as never }), /resampleMethod/);
   assert.throws(() => new ApplierControls({ bogus: 1 } as never), /controls\.bogus is not a setting of controls; its settings: windowXSize, /);
-  assert.throws(() => new ApplierControls({ images: { x: { windowXSize: 4 } as never } }), /controls\.images\.x\.windowXSize: windowXSize is the same for every image; set it at the top of controls/);
+  assert.throws(
+    () => new ApplierControls({ images: { x: { windowXSize: 4 } as never } }),
+    /controls\.images\.x\.windowXSize: windowXSize is the same for every image; set it at the top of controls/,
+  );
   assert.throws(() => new ApplierControls({ footprint: 'reference' }), /referenceImage/);
   const c = new ApplierControls({ statsIgnore: 3, images: { a: { statsIgnore: null } } });
   assert.equal(c.get('statsIgnore', 'a'), null);
@@ -161,11 +167,52 @@ await apply(() => {}, { a: ${JSON.stringify(f('in.tif'))} }, {}, { controls: { p
 
 test('the public API exports exactly these names', () => {
   assert.deepEqual(Object.keys(riots).sort(), [
-    'ApplierControls', 'AuthError', 'AwsError', 'Block', 'CW_AWSBATCH', 'CW_ECS', 'CW_NONE', 'CW_PBS', 'CW_SLURM', 'CW_SUBPROC',
-    'CW_THREADS', 'ChannelError', 'ConcurrencyStyle', 'ControlsError', 'DATA_TYPES', 'GdalError', 'GridError', 'GridMismatchError',
-    'InputError', 'InputMissingError', 'InputNotRasterError', 'InterruptedError', 'OutputBlockError', 'OutputDirError', 'OutputError',
-    'PixelGrid', 'ProtocolError', 'ReaderInfo', 'ReferenceImageError', 'RiotsError', 'SchedulerCommandError', 'TimeoutError', 'Timings',
-    'UsageError', 'UserFunctionError', 'WORKER_EVENTS', 'WorkerError', 'WorkerLostError', 'apply', 'computeWorkerId', 'defineUserFunction',
-    'describeBlock', 'errorFromJSON', 'errorToJSON', 'formatTimingsReport', 'isComputeWorker', 'pixelGridFromFile',
+    'ApplierControls',
+    'AuthError',
+    'AwsError',
+    'Block',
+    'CW_AWSBATCH',
+    'CW_ECS',
+    'CW_NONE',
+    'CW_PBS',
+    'CW_SLURM',
+    'CW_SUBPROC',
+    'CW_THREADS',
+    'ChannelError',
+    'ConcurrencyStyle',
+    'ControlsError',
+    'DATA_TYPES',
+    'GdalError',
+    'GridError',
+    'GridMismatchError',
+    'InputError',
+    'InputMissingError',
+    'InputNotRasterError',
+    'InterruptedError',
+    'OutputBlockError',
+    'OutputDirError',
+    'OutputError',
+    'PixelGrid',
+    'ProtocolError',
+    'ReaderInfo',
+    'ReferenceImageError',
+    'RiotsError',
+    'SchedulerCommandError',
+    'TimeoutError',
+    'Timings',
+    'UsageError',
+    'UserFunctionError',
+    'WORKER_EVENTS',
+    'WorkerError',
+    'WorkerLostError',
+    'apply',
+    'computeWorkerId',
+    'defineUserFunction',
+    'describeBlock',
+    'errorFromJSON',
+    'errorToJSON',
+    'formatTimingsReport',
+    'isComputeWorker',
+    'pixelGridFromFile',
   ]);
 });

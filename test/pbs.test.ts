@@ -50,7 +50,14 @@ describe('CW_PBS settings and qstat', () => {
     const s = pbsSettings({});
     assert.deepEqual(s.submitOptions, []);
     assert.equal(s.pollSeconds, 2);
-    assert.deepEqual(pbsSettings({ qsubOptions: "-q short -l walltime=01:00:00 -A 'my project'" }).submitOptions, ['-q', 'short', '-l', 'walltime=01:00:00', '-A', 'my project']);
+    assert.deepEqual(pbsSettings({ qsubOptions: "-q short -l walltime=01:00:00 -A 'my project'" }).submitOptions, [
+      '-q',
+      'short',
+      '-l',
+      'walltime=01:00:00',
+      '-A',
+      'my project',
+    ]);
     for (const [bad, why] of [
       ['-N x', /may not set -N: riots sets it \(riots names the jobs\)/],
       ['-o /tmp/x', /logDir/],
@@ -62,7 +69,11 @@ describe('CW_PBS settings and qstat', () => {
       ['-I', /batch jobs/],
       ['-W block=true', /may not set -W block/],
     ] as const) {
-      assert.throws(() => pbsSettings({ qsubOptions: bad }), (e: unknown) => e instanceof ControlsError && /computeWorkerExtraParams\.qsubOptions/.test(e.message) && why.test(e.message), bad);
+      assert.throws(
+        () => pbsSettings({ qsubOptions: bad }),
+        (e: unknown) => e instanceof ControlsError && /computeWorkerExtraParams\.qsubOptions/.test(e.message) && why.test(e.message),
+        bad,
+      );
     }
     assert.doesNotThrow(() => pbsSettings({ qsubOptions: '-W depend=afterok:12 -v GDAL_CACHEMAX=512' }));
     assert.throws(() => pbsSettings({ qsubOptions: 7 }), /qsubOptions must be a string of shell words or an array/);
@@ -89,9 +100,17 @@ describe('CW_PBS settings and qstat', () => {
       '',
     ].join('\n');
     const jobs = parseQstatFull(text);
-    assert.deepEqual(jobs.map((j) => j.id), ['1234.pbs01', '1235.pbs01', '77']);
+    assert.deepEqual(
+      jobs.map((j) => j.id),
+      ['1234.pbs01', '1235.pbs01', '77'],
+    );
     assert.equal(jobs[0]!.attrs.Variable_List, 'PBS_O_HOME=/home/u,PBS_O_LANG=C,PBS_O_LOGNAME=u,PBS_O_PATH=/usr/bin');
-    assert.deepEqual(pbsJobState(jobs[0]!.attrs), { state: 'Q (queued)', reason: 'Not Running: Insufficient amount of resource: ncpus', running: false, ended: false });
+    assert.deepEqual(pbsJobState(jobs[0]!.attrs), {
+      state: 'Q (queued)',
+      reason: 'Not Running: Insufficient amount of resource: ncpus',
+      running: false,
+      ended: false,
+    });
     assert.deepEqual(pbsJobState(jobs[1]!.attrs), { state: 'F (finished)', reason: 'exit status 271', running: false, ended: true });
     assert.deepEqual(pbsJobState(jobs[2]!.attrs), { state: 'R (running)', reason: '', running: true, ended: false });
     assert.deepEqual(pbsJobState({ job_state: 'C', exit_status: '0' }), { state: 'C (completed)', reason: 'exit status 0', running: false, ended: true });
@@ -136,14 +155,23 @@ describe('CW_PBS with real PBS commands', () => {
       for (const id of ids) {
         // the script as the scheduler under the wrapper keeps it
         const script = batchScript(id);
-        assert.match(script, shared ? /cd \S+\/cwd \|\| exit 1\n.*computeworker -i \d+ --channaddrfile \S+channel\.addr/s : /computeworker -i \d+ --channaddr [^ ,]+,\d+/);
+        assert.match(
+          script,
+          shared ? /cd \S+\/cwd \|\| exit 1\n.*computeworker -i \d+ --channaddrfile \S+channel\.addr/s : /computeworker -i \d+ --channaddr [^ ,]+,\d+/,
+        );
         assert.doesNotMatch(script, /[0-9a-f]{64}/i, 'no key in the job script');
       }
     });
   }
 
   test('a job deleted with qdel mid-run: its blocks are re-run by the others and the output is identical', async () => {
-    const deleted = await lostJobRun(fx, 'pbs-lost', pbsControls(3, { extra: { startupReadAheadMB: 0 } }), (job) => execFileSync('qdel', [job]), assertRunEnded);
+    const deleted = await lostJobRun(
+      fx,
+      'pbs-lost',
+      pbsControls(3, { extra: { startupReadAheadMB: 0 } }),
+      (job) => execFileSync('qdel', [job]),
+      assertRunEnded,
+    );
     assert.equal(qstatJobs([deleted]).get(deleted)?.job_state, 'C');
   });
 
@@ -162,7 +190,10 @@ describe('CW_PBS with real PBS commands', () => {
       assert.match(err.message, /cannot submit the PBS job of worker \d: qsub failed: .*invalid partition/is);
       assert.equal(log.of('launched').length, 0);
       assert.equal(existsSync(out), false);
-      assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), []);
+      assert.deepEqual(
+        riotsTempEntries().filter((e) => !tempBefore.includes(e)),
+        [],
+      );
     });
   });
 
@@ -182,10 +213,24 @@ describe('CW_PBS with real PBS commands', () => {
 
   test('a main process that calls process.exit() mid-run deletes its held jobs with qdel', async () => {
     const dir = mkdtempSync(path.join(fx.dir, 'main-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'slurmrun.ts'), fx.inputs.a, fx.inputs.b, path.join(dir, 'o.tif'), fx.userModule, 'exit', 'CW_PBS'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(ROOT, 'test', 'helpers', 'slurmrun.ts'),
+        fx.inputs.a,
+        fx.inputs.b,
+        path.join(dir, 'o.tif'),
+        fx.userModule,
+        'exit',
+        'CW_PBS',
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -197,7 +242,11 @@ describe('CW_PBS with real PBS commands', () => {
     assert.match(stderr, new RegExp(`exiting mid-run: cancelled the PBS jobs of run \\S+ \\(qdel ${ids.join(' ')}\\)`));
     const jobs = qstatJobs(ids);
     for (const id of ids) assert.equal(jobs.get(id)?.job_state, 'C', `job ${id} deleted`);
-    assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('o.tif')), [], 'no output left');
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.startsWith('o.tif')),
+      [],
+      'no output left',
+    );
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -228,7 +228,9 @@ describe('read-ahead while workers start', () => {
       this.computing++;
       this.got.push({ index: c.index, withInputs: inputs !== undefined, outstanding: this.computing });
       onDispatch?.(0);
-      const p = this.answerAll ? new Promise<BlockAssociations>((r) => setTimeout(() => r({}), 1)) : new Promise<BlockAssociations>((r) => this.pending.set(c.index, r));
+      const p = this.answerAll
+        ? new Promise<BlockAssociations>((r) => setTimeout(() => r({}), 1))
+        : new Promise<BlockAssociations>((r) => this.pending.set(c.index, r));
       return p.finally(() => this.computing--);
     }
     release(): void {
@@ -258,7 +260,10 @@ describe('read-ahead while workers start', () => {
     );
     await afterMs(50);
     // room between read and write: readAhead 1 + capacity 2 + 1, plus the 10 extra
-    assert.deepEqual(startupReads, Array.from({ length: 14 }, (_, i) => i));
+    assert.deepEqual(
+      startupReads,
+      Array.from({ length: 14 }, (_, i) => i),
+    );
     // computes in flight: capacity 2 plus the 10 extra, each with the inputs read here
     assert.equal(backend.got.length, 12);
     assert.ok(backend.got.every((g) => g.withInputs));
@@ -269,9 +274,15 @@ describe('read-ahead while workers start', () => {
     assert.equal(startupReads.length, 14, 'nothing more is read here once a worker is ready');
     backend.release();
     await run;
-    assert.deepEqual(written, Array.from({ length: 40 }, (_, i) => i));
+    assert.deepEqual(
+      written,
+      Array.from({ length: 40 }, (_, i) => i),
+    );
     // blocks 12 and 13 were read before the worker was ready and keep their inputs; the rest do not
-    assert.deepEqual(backend.got.filter((g) => g.withInputs).map((g) => g.index), Array.from({ length: 14 }, (_, i) => i));
+    assert.deepEqual(
+      backend.got.filter((g) => g.withInputs).map((g) => g.index),
+      Array.from({ length: 14 }, (_, i) => i),
+    );
     // once the extra room is paid back, never more than the capacity is computing at once
     const late = backend.got.filter((g) => g.index >= 26);
     assert.ok(late.length > 0 && late.every((g) => g.outstanding <= 2), JSON.stringify(late.map((g) => g.outstanding)));

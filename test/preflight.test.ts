@@ -79,7 +79,10 @@ describe('riots batch preflight', () => {
   test('fails without the security group self rule for the channel ports, or with a narrower one', async () => {
     const group = [...aws.state.securityGroups.values()].find((g) => g.stackName === 'RIOS')!;
     const saved = group.ingress.map((r) => ({ ...r }));
-    assert.ok(saved.some((r) => r.sourceGroupId === group.id && r.fromPort === CHANNEL_PORTS.from), 'the template made the rule');
+    assert.ok(
+      saved.some((r) => r.sourceGroupId === group.id && r.fromPort === CHANNEL_PORTS.from),
+      'the template made the rule',
+    );
     try {
       group.ingress = [];
       let r = await preflight();

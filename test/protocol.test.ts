@@ -7,7 +7,18 @@ import { DATA_TYPES } from '../src/dtypes.js';
 import { ProtocolError } from '../src/errors.js';
 import { encodeFrame, FrameParser, DEFAULT_FRAME_LIMITS } from '../src/workers/channel/framing.js';
 import { checkMessage, decodeMessage } from '../src/workers/channel/messagecheck.js';
-import { blockByteLength, blockFromWire, blockToWire, encodeMessage, MAIN_TO_WORKER_TYPES, WORKER_TO_MAIN_TYPES, type Direction, type Message, type TaskSpec, type WireBlock } from '../src/workers/channel/protocol.js';
+import {
+  blockByteLength,
+  blockFromWire,
+  blockToWire,
+  encodeMessage,
+  MAIN_TO_WORKER_TYPES,
+  WORKER_TO_MAIN_TYPES,
+  type Direction,
+  type Message,
+  type TaskSpec,
+  type WireBlock,
+} from '../src/workers/channel/protocol.js';
 import { frameBytes, parseInPieces, sampleMainToWorker, sampleWorkerToMain, wireBlock } from './helpers/channel.js';
 
 /** Every binary field of a message, in wire order, as plain bytes. */
@@ -62,12 +73,28 @@ describe('protocol round trip', () => {
     for (const m of sampleWorkerToMain()) {
       if (m.type === 'heartbeat') continue;
       const { header, payloads } = encodeMessage(m);
-      assert.throws(() => checkMessage(header, payloads.map((p) => p.byteLength), 'toWorker'), ProtocolError);
+      assert.throws(
+        () =>
+          checkMessage(
+            header,
+            payloads.map((p) => p.byteLength),
+            'toWorker',
+          ),
+        ProtocolError,
+      );
     }
     for (const m of sampleMainToWorker()) {
       if (m.type === 'heartbeat') continue;
       const { header, payloads } = encodeMessage(m);
-      assert.throws(() => checkMessage(header, payloads.map((p) => p.byteLength), 'toMain'), ProtocolError);
+      assert.throws(
+        () =>
+          checkMessage(
+            header,
+            payloads.map((p) => p.byteLength),
+            'toMain',
+          ),
+        ProtocolError,
+      );
     }
   });
 
@@ -145,7 +172,10 @@ describe('message validation', () => {
   const result = (): Message => ({ type: 'result', taskId: 1, blockIndex: 0, attempt: 0, outputs: [wireBlock('o', null, 'Int16', 2, 3, 5)], timings: {} });
 
   function rejects(header: unknown, lengths: number[], direction: Direction, pattern: RegExp): void {
-    assert.throws(() => checkMessage(header, lengths, direction), (e: unknown) => e instanceof ProtocolError && pattern.test(e.message));
+    assert.throws(
+      () => checkMessage(header, lengths, direction),
+      (e: unknown) => e instanceof ProtocolError && pattern.test(e.message),
+    );
   }
 
   test('payload length must equal dtype size × bands × rows × cols', () => {

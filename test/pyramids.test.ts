@@ -69,7 +69,11 @@ describe('NEAREST source-pixel rule equals gdaladdo -r nearest', () => {
     });
   }
   test('levels out of order and not powers of two', () => {
-    for (const levels of [[2, 3, 6, 4], [512, 4, 16], [3, 9, 27]]) {
+    for (const levels of [
+      [2, 3, 6, 4],
+      [512, 4, 16],
+      [3, 9, 27],
+    ]) {
       const ref = gdaladdoIndexMaps(1000, 777, levels);
       nearestLevelMaps(1000, 777, levels).forEach((m, i) => {
         assert.deepEqual(Array.from(m.cols), ref[i]!.cols, `${levels} level ${levels[i]} columns`);
@@ -88,7 +92,10 @@ describe('NEAREST source-pixel rule equals gdaladdo -r nearest', () => {
           for (let r = w.yoff; r < w.yoff + w.rows; r++) for (let c = w.xoff; c < w.xoff + w.cols; c++) seen[r * m.xsize + c]!++;
         }
       }
-      assert.ok(seen.every((v) => v === 1), `level ${m.level}`);
+      assert.ok(
+        seen.every((v) => v === 1),
+        `level ${m.level}`,
+      );
     }
   });
 });
@@ -174,7 +181,14 @@ describe('overviews written by OutputStatsWriter equal gdaladdo on a copy of the
 
   test('single pass NEAREST, Int32 beyond float32 precision: exact, and within float32 rounding of gdaladdo', async () => {
     const base = path.join(dir, 'int32wide');
-    makeTestRaster({ path: base + '_src.tif', cols: 1000, rows: 777, dtype: 'Int32', expr: 'rng.integers(-2_000_000_000, 2_000_000_000, (rows, cols))', seed: 5 });
+    makeTestRaster({
+      path: base + '_src.tif',
+      cols: 1000,
+      rows: 777,
+      dtype: 'Int32',
+      expr: 'rng.integers(-2_000_000_000, 2_000_000_000, (rows, cols))',
+      seed: 5,
+    });
     const r = await copyWithStats(base + '_src.tif', base + '_out.tif', { nodata: null, overviewMinDim: 8 });
     const cmp = compareWithGdaladdo(base + '_out.tif', base + '_copy.tif', r.levels, 'nearest')[0]!;
     for (const lv of cmp) {
@@ -194,7 +208,10 @@ out(res)
 `,
       { path: base + '_out.tif', maps },
     );
-    assert.deepEqual(exact, r.levels.map(() => true));
+    assert.deepEqual(
+      exact,
+      r.levels.map(() => true),
+    );
   });
 
   test('window sizes and block order do not change the overviews', async () => {
@@ -219,7 +236,12 @@ out(res)
   test('thematic outputs get NEAREST whatever aggregation is asked for', async () => {
     const base = path.join(dir, 'them');
     makeTestRaster({ path: base + '_src.tif', cols: 900, rows: 700, dtype: 'Byte', expr: '(r // 9 + c // 13) % 7', seed: 1 });
-    const r = await copyWithStats(base + '_src.tif', base + '_out.tif', { nodata: null, overviewMinDim: 8, overviewAggregationType: 'AVERAGE', thematic: true });
+    const r = await copyWithStats(base + '_src.tif', base + '_out.tif', {
+      nodata: null,
+      overviewMinDim: 8,
+      overviewAggregationType: 'AVERAGE',
+      thematic: true,
+    });
     assert.equal(r.singlePassPyramids, true);
     for (const lv of compareWithGdaladdo(base + '_out.tif', base + '_copy.tif', r.levels, 'nearest')[0]!) {
       assert.ok(lv.equal, `level ${lv.level}: ${lv.ndiff} pixels differ`);

@@ -178,7 +178,10 @@ describe('rasterizeBlock equals gdal_rasterize on the whole grid', () => {
     const win = subGrid(W, 0, 0, 20, 20);
     const a = await rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'empty', vectorNull: 4 });
     assert.ok(Array.from(a).every((v) => v === 4));
-    await assert.rejects(rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'nope' }), { code: 'CONTROLS', message: /layers: (empty, fields|fields, empty)/ });
+    await assert.rejects(rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'nope' }), {
+      code: 'CONTROLS',
+      message: /layers: (empty, fields|fields, empty)/,
+    });
     await assert.rejects(rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 2 }), { code: 'CONTROLS' });
     await assert.rejects(rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'fields', burnAttribute: 'nosuch' }), { code: 'GDAL' });
     await assert.rejects(rasterizeBlock(f('missing.gpkg'), { grid: win }, {}), { code: 'INPUT_MISSING' });

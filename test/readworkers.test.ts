@@ -27,7 +27,14 @@ before(() => {
   makeRaster({ path: f('a.tif'), cols: 333, rows: 251, dtype: 'Float32', expr: '(r * 0.75 - c * 0.5 + 3)' });
   makeRaster({ path: f('b.tif'), cols: 333, rows: 251, dtype: 'Int16', expr: '((r * 5 + c * 11) % 300 - 40)', nodata: -5 });
   // uncompressed 256x256 tiles: each block read over /vsicurl/ is one HTTP range request
-  makeRaster({ path: f('tiles.tif'), cols: 768, rows: 512, dtype: 'Float32', expr: '(r * 3 + c * 0.5)', options: ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256'] });
+  makeRaster({
+    path: f('tiles.tif'),
+    cols: 768,
+    rows: 512,
+    dtype: 'Float32',
+    expr: '(r * 3 + c * 0.5)',
+    options: ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256'],
+  });
   tileDataOffset = py<number>(
     `
 ds = gdal.Open(args['p']); b = ds.GetRasterBand(1)
@@ -91,7 +98,10 @@ describe('ReadPool', () => {
     const s = pool.stats();
     assert.equal(s.maxInFlight, 3);
     assert.equal(s.maxSetsBusy, 3);
-    assert.equal(s.readsPerSet.reduce((a, b) => a + b, 0), 5);
+    assert.equal(
+      s.readsPerSet.reduce((a, b) => a + b, 0),
+      5,
+    );
     pool.close();
     assert.equal(closed, 2, 'the pool closes the sets it opened, not the caller’s');
   });
@@ -124,10 +134,15 @@ describe('numReadWorkers in apply()', () => {
       observeReadPools((p) => stats.push(p));
       try {
         const args: CountArgs = { blocks: 0, workerIds: [], detachedOutputs: 0, inComputeWorker: [] };
-        const r = await apply(combine, { a: f('a.tif'), b: f('b.tif') }, { sum: f(`${tag}_sum.tif`), extra: f(`${tag}_extra.tif`) }, {
-          otherArgs: args,
-          controls: { ...controls, ...(concurrency ? { concurrency } : {}) },
-        });
+        const r = await apply(
+          combine,
+          { a: f('a.tif'), b: f('b.tif') },
+          { sum: f(`${tag}_sum.tif`), extra: f(`${tag}_extra.tif`) },
+          {
+            otherArgs: args,
+            controls: { ...controls, ...(concurrency ? { concurrency } : {}) },
+          },
+        );
         return { stats: stats.map((p) => p.stats()), blocks: r.blocks, otherArgsList: r.otherArgsList };
       } finally {
         observeReadPools(undefined);
@@ -149,7 +164,10 @@ describe('numReadWorkers in apply()', () => {
       assert.equal(s.sets, 3);
       assert.equal(s.maxInFlight, 3, 'three block reads in flight at once');
       assert.equal(s.maxSetsBusy, 3, 'on three different handle sets');
-      assert.equal(s.readsPerSet.reduce((a, b) => a + b, 0), 48);
+      assert.equal(
+        s.readsPerSet.reduce((a, b) => a + b, 0),
+        48,
+      );
     }
     if (!process.env.UV_THREADPOOL_SIZE || Number(process.env.UV_THREADPOOL_SIZE) < 8) {
       assert.ok(warnings.some((w) => (w as Error & { code?: string }).code === 'RIOTS_UV_THREADPOOL' && /UV_THREADPOOL_SIZE >= 8/.test(w.message)));

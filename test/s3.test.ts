@@ -78,12 +78,17 @@ function assertOnlyRangedGets(log: S3Request[], sizes: Map<string, number>): voi
     assert.equal(r.status, 206, what);
     assert.ok(r.bytes < sizes.get(r.path)!, `not the whole object: ${what}`);
   }
-  for (const p of sizes.keys()) assert.ok(log.some((r) => r.path === p), `${p} was read`);
+  for (const p of sizes.keys())
+    assert.ok(
+      log.some((r) => r.path === p),
+      `${p} was read`,
+    );
 }
 
 describe('S3 inputs', () => {
   test('network paths are recognised; the open-time option is scoped to the open', async () => {
-    for (const p of ['/vsis3/b/k.tif', '/vsizip//vsis3/b/k.zip/x.tif', '/vsicurl/https://h/x.tif', '/vsigs/b/x.tif', 'https://h/x.tif']) assert.equal(isNetworkPath(p), true, p);
+    for (const p of ['/vsis3/b/k.tif', '/vsizip//vsis3/b/k.zip/x.tif', '/vsicurl/https://h/x.tif', '/vsigs/b/x.tif', 'https://h/x.tif'])
+      assert.equal(isNetworkPath(p), true, p);
     for (const p of ['/data/x.tif', '/vsimem/x.tif', 'x.tif', '/vsizip/local.zip/x.tif']) assert.equal(isNetworkPath(p), false, p);
     assert.equal(networkOpenOption('GDAL_DISABLE_READDIR_ON_OPEN'), null);
     let during: string | null = null;
@@ -111,7 +116,12 @@ describe('S3 inputs', () => {
       const out = path.join(dir, `batch-${workersRead}.tif`);
       // startupReadAheadMB 0: the main reads nothing ahead while the jobs start, so that reading
       // workers really read every block from S3
-      const r = await apply(combine, { a: up.a, b: up.b }, { out }, { controls: batchControls(2, { startupReadAheadMB: 0 }, { computeWorkersRead: workersRead }) });
+      const r = await apply(
+        combine,
+        { a: up.a, b: up.b },
+        { out },
+        { controls: batchControls(2, { startupReadAheadMB: 0 }, { computeWorkersRead: workersRead }) },
+      );
       assert.deepEqual(readFileSync(out), seqBytes);
       const workerReads = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
       assert.equal(workerReads, workersRead ? BLOCKS : 0, workersRead ? 'the workers read every block from S3' : 'the main read every block');

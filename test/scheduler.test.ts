@@ -28,8 +28,14 @@ describe('BlockScheduler', () => {
     s.addWorker(0);
     s.addWorker(1);
     const a = s.assign();
-    assert.deepEqual(a.get(0)!.map((t) => t.job.coords.index), [0, 2]);
-    assert.deepEqual(a.get(1)!.map((t) => t.job.coords.index), [1, 3]);
+    assert.deepEqual(
+      a.get(0)!.map((t) => t.job.coords.index),
+      [0, 2],
+    );
+    assert.deepEqual(
+      a.get(1)!.map((t) => t.job.coords.index),
+      [1, 3],
+    );
     assert.equal(s.queued, 2);
     assert.equal(s.assign().size, 0, 'no credit left');
   });
@@ -43,12 +49,21 @@ describe('BlockScheduler', () => {
     const [t0, t2] = first.get(0)!;
     const out = s.workerLost(0, 'died');
     assert.equal(out.fatal, undefined);
-    assert.deepEqual(out.revoked.map((t) => t.job.coords.index), [0, 2]);
+    assert.deepEqual(
+      out.revoked.map((t) => t.job.coords.index),
+      [0, 2],
+    );
     assert.deepEqual(t0!.job.killed, [0], 'the running block is charged');
     assert.deepEqual(t2!.job.killed, [], 'the queued one is not');
     s.addWorker(2);
     const again = s.assign();
-    assert.deepEqual(again.get(2)!.map((t) => [t.job.coords.index, t.attempt]), [[0, 1], [2, 1]]);
+    assert.deepEqual(
+      again.get(2)!.map((t) => [t.job.coords.index, t.attempt]),
+      [
+        [0, 1],
+        [2, 1],
+      ],
+    );
     assert.equal(s.take(0, t0!.taskId, 0, 0), undefined, 'a late result of the lost worker is discarded');
     assert.equal(s.discarded, 1);
     const t = s.take(2, again.get(2)![0]!.taskId, 1, 0)!;
@@ -64,20 +79,36 @@ describe('BlockScheduler', () => {
     s.addWorker(0);
     s.addWorker(1);
     const a = s.assign();
-    assert.deepEqual([...a].map(([w, ts]) => [w, ts.map((t) => t.job.coords.index)]), [[0, [0]], [1, [1]]]);
+    assert.deepEqual(
+      [...a].map(([w, ts]) => [w, ts.map((t) => t.job.coords.index)]),
+      [
+        [0, [0]],
+        [1, [1]],
+      ],
+    );
     const t0 = s.take(0, a.get(0)![0]!.taskId, 0, 0)!;
     s.resolve(t0, 'zero');
     s.removeWorker(0);
     assert.equal(s.assign().size, 0, 'worker 0 is done for good, worker 1 still holds its one block');
     const out = s.workerLost(1, 'killed');
-    assert.deepEqual(out.revoked.map((t) => t.job.coords.index), [1]);
+    assert.deepEqual(
+      out.revoked.map((t) => t.job.coords.index),
+      [1],
+    );
     s.removeWorker(1);
     assert.equal(s.assign().size, 0, 'no worker left to take block 1 again');
     s.addWorker(2);
-    assert.deepEqual([...s.assign()].map(([w, ts]) => [w, ts.map((t) => [t.job.coords.index, t.attempt])]), [[2, [[1, 1]]]], 'the new worker takes the re-queued block first');
+    assert.deepEqual(
+      [...s.assign()].map(([w, ts]) => [w, ts.map((t) => [t.job.coords.index, t.attempt])]),
+      [[2, [[1, 1]]]],
+      'the new worker takes the re-queued block first',
+    );
     assert.equal(s.assign().size, 0, 'and nothing more');
     s.addWorker(3);
-    assert.deepEqual([...s.assign()].map(([w, ts]) => [w, ts.map((t) => t.job.coords.index)]), [[3, [2]]]);
+    assert.deepEqual(
+      [...s.assign()].map(([w, ts]) => [w, ts.map((t) => t.job.coords.index)]),
+      [[3, [2]]],
+    );
     await tick();
     assert.deepEqual(p[0], { state: 'resolved', value: 'zero' });
     assert.equal(s.pending, 2);

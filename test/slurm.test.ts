@@ -98,7 +98,12 @@ describe('CW_SLURM with a real SLURM', () => {
         if (e.event === 'finished' || e.event === 'lost' || e.event === 'ended') alive.delete(e.workerId);
       });
       const out = path.join(fx.dir, 'slurm-single.tif');
-      await apply(fx.combine, fx.inputs, { out }, { controls: slurmControls(0, { single: true, extra: { singleBlockMaxWorkers: 4 } }), otherArgs: { count: 0 } });
+      await apply(
+        fx.combine,
+        fx.inputs,
+        { out },
+        { controls: slurmControls(0, { single: true, extra: { singleBlockMaxWorkers: 4 } }), otherArgs: { count: 0 } },
+      );
       assert.deepEqual(readFileSync(out), fx.seqBytes);
       assert.equal(assertRunEnded(log, tempBefore, ['COMPLETED']).length, BLOCKS);
       assert.ok(most <= 4, `at most 4 jobs alive at once (saw ${most})`);
@@ -107,7 +112,13 @@ describe('CW_SLURM with a real SLURM', () => {
 
   test('a job cancelled mid-run: its blocks are re-run by the others and the output is identical', async () => {
     const controls = slurmControls(3, { extra: { startupReadAheadMB: 0 } });
-    const cancelled = await lostJobRun(fx, 'slurm-lost', controls, (job) => execFileSync('scancel', [job]), (log, t) => assertRunEnded(log, t));
+    const cancelled = await lostJobRun(
+      fx,
+      'slurm-lost',
+      controls,
+      (job) => execFileSync('scancel', [job]),
+      (log, t) => assertRunEnded(log, t),
+    );
     assert.equal(jobStates(jobNameOf(cancelled)).get(cancelled), 'CANCELLED');
   });
 
@@ -118,21 +129,34 @@ describe('CW_SLURM with a real SLURM', () => {
   test('sbatch refusing the job fails the run with its message', async () => {
     await withLog(async (log, tempBefore) => {
       const out = path.join(fx.dir, 'slurm-badpart.tif');
-      const err = await apply(fx.combine, fx.inputs, { out }, { controls: slurmControls(2, { extra: { sbatchOptions: ['--partition=nosuchpartition'] } }) }).then(
+      const err = await apply(
+        fx.combine,
+        fx.inputs,
+        { out },
+        { controls: slurmControls(2, { extra: { sbatchOptions: ['--partition=nosuchpartition'] } }) },
+      ).then(
         () => assert.fail('the run should fail'),
         (e: unknown) => e,
       );
       assert.ok(err instanceof WorkerLostError, String(err));
       assert.match(err.message, /cannot submit the SLURM job of worker \d: sbatch failed: .*invalid partition/i);
       assert.equal(log.of('launched').length, 0);
-      assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), []);
+      assert.deepEqual(
+        riotsTempEntries().filter((e) => !tempBefore.includes(e)),
+        [],
+      );
     });
   });
 
   test('jobs that never start: computeBarrierTimeout fails the run naming them, and they are cancelled', async () => {
     await withLog(async (log, tempBefore) => {
       const out = path.join(fx.dir, 'slurm-pending.tif');
-      const err = await apply(fx.combine, fx.inputs, { out }, { controls: slurmControls(2, { barrier: 4, extra: { sbatchOptions: '--begin=now+1hour' } }) }).then(
+      const err = await apply(
+        fx.combine,
+        fx.inputs,
+        { out },
+        { controls: slurmControls(2, { barrier: 4, extra: { sbatchOptions: '--begin=now+1hour' } }) },
+      ).then(
         () => assert.fail('the run should fail'),
         (e: unknown) => e,
       );
@@ -146,10 +170,23 @@ describe('CW_SLURM with a real SLURM', () => {
   for (const how of ['exit', 'SIGTERM'] as const) {
     test(`a main process that ${how === 'exit' ? 'calls process.exit() mid-run' : 'gets SIGTERM'} cancels its pending jobs`, async () => {
       const dir = mkdtempSync(path.join(fx.dir, 'main-'));
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'helpers', 'slurmrun.ts'), fx.inputs.a, fx.inputs.b, path.join(dir, 'o.tif'), fx.userModule, how === 'exit' ? 'exit' : 'wait'], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          path.join(ROOT, 'test', 'helpers', 'slurmrun.ts'),
+          fx.inputs.a,
+          fx.inputs.b,
+          path.join(dir, 'o.tif'),
+          fx.userModule,
+          how === 'exit' ? 'exit' : 'wait',
+        ],
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => {
@@ -168,7 +205,11 @@ describe('CW_SLURM with a real SLURM', () => {
       } else {
         assert.match(stdout, /ERROR INTERRUPTED .*SIGTERM/);
       }
-      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('o.tif')), [], 'no output left');
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith('o.tif')),
+        [],
+        'no output left',
+      );
       rmSync(dir, { recursive: true, force: true });
     });
   }

@@ -20,7 +20,14 @@ after(async () => {
 
 describe('frame parser: direct targets', () => {
   test('payload bytes written into directTarget() give the frames push() gives', () => {
-    const msg: WorkerToMain = { type: 'result', taskId: 3, blockIndex: 3, attempt: 1, outputs: [wireBlock('a', null, 'Float32', 1, 64, 64), wireBlock('b', 0, 'Byte', 2, 10, 7)], timings: {} };
+    const msg: WorkerToMain = {
+      type: 'result',
+      taskId: 3,
+      blockIndex: 3,
+      attempt: 1,
+      outputs: [wireBlock('a', null, 'Float32', 1, 64, 64), wireBlock('b', 0, 'Byte', 2, 10, 7)],
+      timings: {},
+    };
     const bytes = Buffer.concat([frameBytes(msg), frameBytes({ ...msg, taskId: 4 })]);
     const pushed = [...new FrameParser().push(bytes)];
     const p = new FrameParser();
@@ -115,7 +122,12 @@ async function roundTrip(): Promise<{ toWorkerDirect: number; toMainDirect: numb
     assert.equal(m.type, 'result');
     if (m.type === 'result') assert.ok(Buffer.from(m.outputs[0]!.data).equals(Buffer.from(outputs[i]!.data)), `result ${i}`);
   });
-  const r = { toWorkerDirect: client.bytesReceivedDirect, toMainDirect: conn.bytesReceivedDirect, payloadBytes, resultBytes: outputs.reduce((t, b) => t + b.data.byteLength, 0) };
+  const r = {
+    toWorkerDirect: client.bytesReceivedDirect,
+    toMainDirect: conn.bytesReceivedDirect,
+    payloadBytes,
+    resultBytes: outputs.reduce((t, b) => t + b.data.byteLength, 0),
+  };
   await client.close();
   return { ...r, toMainDirect: r.toMainDirect / r.resultBytes, toWorkerDirect: r.toWorkerDirect / payloadBytes };
 }

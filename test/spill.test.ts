@@ -65,9 +65,12 @@ test('an empty spill replays nothing; a failing callback stops the replay', asyn
   await empty.dispose();
   const s = await ValueSpill.create(path.join(dir, 'fail'), 'Float32');
   await s.add(new Float32Array(3 * (SPILL_CHUNK_BYTES / 4)));
-  await assert.rejects(s.replay(() => {
-    throw new Error('binning failed');
-  }), /binning failed/);
+  await assert.rejects(
+    s.replay(() => {
+      throw new Error('binning failed');
+    }),
+    /binning failed/,
+  );
   await s.dispose();
   assert.ok(!existsSync(path.join(dir, 'fail')));
 });
@@ -102,11 +105,17 @@ out({'hist': [int(x) for x in h], 'md': md})
 `,
     { f: out },
   );
-  const stored = n.md.STATISTICS_HISTOBINVALUES!.split('|').filter((s) => s !== '').map(Number);
+  const stored = n.md
+    .STATISTICS_HISTOBINVALUES!.split('|')
+    .filter((s) => s !== '')
+    .map(Number);
   assert.equal(scratchSeen.length, 1, 'the histogram is binned from a scratch copy, not by reading the output back');
   assert.equal(stored.length, 256);
   assert.deepEqual(stored, n.hist);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('riots-')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('riots-')),
+    [],
+  );
 
   const failed = path.join(dir, 'failed.tif');
   await assert.rejects(
@@ -121,5 +130,8 @@ out({'hist': [int(x) for x in h], 'md': md})
     /last block fails/,
   );
   assert.ok(!existsSync(failed));
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('riots-')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('riots-')),
+    [],
+  );
 });

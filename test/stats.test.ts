@@ -30,7 +30,11 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'Byte', spec: { cols: 1000, rows: 777, dtype: 'Byte', expr: 'rng.binomial(200, 0.4, (rows, cols))', nodata: 0, nodataFraction: 0.05 }, binFunction: 'direct' },
+  {
+    name: 'Byte',
+    spec: { cols: 1000, rows: 777, dtype: 'Byte', expr: 'rng.binomial(200, 0.4, (rows, cols))', nodata: 0, nodataFraction: 0.05 },
+    binFunction: 'direct',
+  },
   {
     name: 'Int16 narrow range (direct from min)',
     spec: { cols: 1000, rows: 777, dtype: 'Int16', expr: 'rng.integers(-120, 100, (rows, cols))', nodata: -999, nodataFraction: 0.1 },
@@ -68,7 +72,13 @@ const CASES: Case[] = [
   },
   {
     name: 'Float64 with NaN and no nodata',
-    spec: { cols: 513, rows: 300, dtype: 'Float64', expr: 'np.where(rng.random((rows, cols)) < 0.01, np.nan, rng.gamma(2.0, 1e6, (rows, cols)))', nodata: null },
+    spec: {
+      cols: 513,
+      rows: 300,
+      dtype: 'Float64',
+      expr: 'np.where(rng.random((rows, cols)) < 0.01, np.nan, rng.gamma(2.0, 1e6, (rows, cols)))',
+      nodata: null,
+    },
     binFunction: 'linear',
   },
   {
@@ -130,7 +140,10 @@ describe('OutputStatsWriter: statistics and histograms against GDAL and numpy', 
     makeTestRaster({ path: src, cols: 300, rows: 200, dtype: 'Float32', expr: 'np.full((rows, cols), -5.0)', nodata: -5 });
     const r = await copyWithStats(src, path.join(dir, 'allnd_out.tif'), { nodata: -5, overviewMinDim: 10 });
     const md = storedMetadata(path.join(dir, 'allnd_out.tif'))[0]!;
-    assert.deepEqual(Object.keys(md).filter((k) => k.startsWith('STATISTICS_')), []);
+    assert.deepEqual(
+      Object.keys(md).filter((k) => k.startsWith('STATISTICS_')),
+      [],
+    );
     assert.equal(md.LAYER_TYPE, 'athematic');
     assert.deepEqual(r.levels, [4, 8, 16]);
   });
@@ -151,13 +164,24 @@ describe('OutputStatsWriter: statistics and histograms against GDAL and numpy', 
     assert.equal(m2.STATISTICS_MEDIAN, undefined);
     const r3 = await copyWithStats(src, path.join(dir, 'omit3.tif'), { nodata: 0, calcStats: false, overviewMinDim: 10 });
     const m3 = storedMetadata(path.join(dir, 'omit3.tif'))[0]!;
-    assert.deepEqual(Object.keys(m3).filter((k) => k.startsWith('STATISTICS_')), []);
+    assert.deepEqual(
+      Object.keys(m3).filter((k) => k.startsWith('STATISTICS_')),
+      [],
+    );
     assert.deepEqual(r3.levels, []);
   });
 
   test('blocks in reverse order and other window sizes give the same results', async () => {
     const src = path.join(dir, 'order_src.tif');
-    makeTestRaster({ path: src, cols: 1000, rows: 777, dtype: 'Float32', expr: 'rng.lognormal(3, 1, (rows, cols)).astype(np.float32)', nodata: 0, nodataFraction: 0.05 });
+    makeTestRaster({
+      path: src,
+      cols: 1000,
+      rows: 777,
+      dtype: 'Float32',
+      expr: 'rng.lognormal(3, 1, (rows, cols)).astype(np.float32)',
+      nodata: 0,
+      nodataFraction: 0.05,
+    });
     await copyWithStats(src, path.join(dir, 'order_a.tif'), { nodata: 0, omitPyramids: true });
     await copyWithStats(src, path.join(dir, 'order_b.tif'), { nodata: 0, omitPyramids: true }, { x: 512, y: 128 }, 'reverse');
     const a = parseStatsMetadata(storedMetadata(path.join(dir, 'order_a.tif'))[0]!);

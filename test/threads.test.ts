@@ -64,10 +64,15 @@ describe('CW_THREADS', () => {
 
     const thrArgs = newArgs();
     const snapshot = structuredClone(thrArgs);
-    const thr = await apply(combine, { a: f('a.tif'), b: f('b.tif') }, { sum: f('thr_sum.tif'), extra: f('thr_extra.tif') }, {
-      otherArgs: thrArgs,
-      controls: { ...controls, concurrency: THREADS },
-    });
+    const thr = await apply(
+      combine,
+      { a: f('a.tif'), b: f('b.tif') },
+      { sum: f('thr_sum.tif'), extra: f('thr_extra.tif') },
+      {
+        otherArgs: thrArgs,
+        controls: { ...controls, concurrency: THREADS },
+      },
+    );
     assert.deepEqual(thrArgs, snapshot, "the caller's otherArgs is left untouched");
     assert.equal(thr.otherArgsList.length, 2);
     const lists = thr.otherArgsList as CountArgs[];
@@ -90,16 +95,30 @@ describe('CW_THREADS', () => {
       const s = describeFile(f(`seq_${name}.tif`)) as { bands: { md: Record<string, string> }[] };
       const t = describeFile(f(`thr_${name}.tif`));
       assert.deepEqual(t, s, `${name}: threads vs sequential`);
-      assert.ok(Object.keys(s.bands[0]!.md).some((k) => k.startsWith('STATISTICS_')), 'statistics were written');
+      assert.ok(
+        Object.keys(s.bands[0]!.md).some((k) => k.startsWith('STATISTICS_')),
+        'statistics were written',
+      );
     }
   });
 
   test('input buffers are transferred to the worker (detached in the main thread), outputs come back', async () => {
     const concurrency = new ConcurrencyStyle(THREADS);
-    const ctx = { projection: '', transform: [0, 1, 0, 0, 0, -1] as [number, number, number, number, number, number], cols: 8, rows: 4, windowXSize: 8, windowYSize: 4, overlap: 0 };
+    const ctx = {
+      projection: '',
+      transform: [0, 1, 0, 0, 0, -1] as [number, number, number, number, number, number],
+      cols: 8,
+      rows: 4,
+      windowXSize: 8,
+      windowYSize: 4,
+      overlap: 0,
+    };
     const run = {
       userFunction: copyRef,
-      layout: Promise.resolve({ infoContext: ctx, sources: [{ ref: { name: 'a', listIndex: null, path: 'a.tif' }, dtype: 'Float32', bands: 1, nodata: [null] }] }),
+      layout: Promise.resolve({
+        infoContext: ctx,
+        sources: [{ ref: { name: 'a', listIndex: null, path: 'a.tif' }, dtype: 'Float32', bands: 1, nodata: [null] }],
+      }),
       outRefs: [{ name: 'out', listIndex: null, path: 'x.tif' }],
       concurrency,
       otherArgs: undefined,
@@ -126,9 +145,14 @@ describe('CW_THREADS', () => {
   });
 
   test('outputs that share memory (an input returned twice, a view into a larger buffer) arrive intact', async () => {
-    await apply(aliasing, { a: f('a.tif') }, { same1: f('s1.tif'), same2: f('s2.tif'), view: f('v.tif') }, {
-      controls: { calcStats: false, windowXSize: 64, windowYSize: 48, concurrency: THREADS },
-    });
+    await apply(
+      aliasing,
+      { a: f('a.tif') },
+      { same1: f('s1.tif'), same2: f('s2.tif'), view: f('v.tif') },
+      {
+        controls: { calcStats: false, windowXSize: 64, windowYSize: 48, concurrency: THREADS },
+      },
+    );
     const res = py<{ same: boolean[] }>(
       `
 ads = gdal.Open(args['a']); a = ads.ReadAsArray()
@@ -146,7 +170,12 @@ out({'same': same})
   test('a { module, name } reference to a plain exported function works sequentially and in threads', async () => {
     for (const concurrency of [undefined, THREADS]) {
       const o = f(`copy_${concurrency ? 'thr' : 'seq'}.tif`);
-      await apply(copyRef, { a: f('a.tif') }, { out: o }, { controls: { calcStats: false, windowXSize: 112, windowYSize: 96, ...(concurrency ? { concurrency } : {}) } });
+      await apply(
+        copyRef,
+        { a: f('a.tif') },
+        { out: o },
+        { controls: { calcStats: false, windowXSize: 112, windowYSize: 96, ...(concurrency ? { concurrency } : {}) } },
+      );
     }
     const res = py<{ same: boolean }>(
       `
@@ -162,7 +191,12 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
   test('an inline closure with CW_THREADS is a ControlsError that shows the fix, before anything starts', async () => {
     const before = osThreads();
     await assert.rejects(
-      apply((_i, inputs, outputs) => void (outputs.out = inputs.a as Block), { a: f('a.tif') }, { out: f('never.tif') }, { controls: { concurrency: THREADS } }),
+      apply(
+        (_i, inputs, outputs) => void (outputs.out = inputs.a as Block),
+        { a: f('a.tif') },
+        { out: f('never.tif') },
+        { controls: { concurrency: THREADS } },
+      ),
       (e: unknown) => {
         assert.ok(e instanceof ControlsError);
         assert.match(e.message, /export const myFunction = defineUserFunction\(import\.meta\.url, \(info, inputs, outputs, otherArgs\) => \{ \.\.\. \}\);/);
@@ -189,7 +223,12 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
       const before = osThreads();
       // a missing input shows the check runs before inputs are even opened (so before any worker)
       await assert.rejects(
-        apply(combine, { a: f('missing.tif'), b: f('b.tif') }, { sum: f('x.tif'), extra: f('y.tif') }, { otherArgs: otherArgs as CountArgs, controls: { concurrency: THREADS } }),
+        apply(
+          combine,
+          { a: f('missing.tif'), b: f('b.tif') },
+          { sum: f('x.tif'), extra: f('y.tif') },
+          { otherArgs: otherArgs as CountArgs, controls: { concurrency: THREADS } },
+        ),
         (e: unknown) => e instanceof ControlsError && re.test(e.message),
       );
       assert.equal(osThreads(), before);
@@ -209,8 +248,8 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
         assert.ok(e.workerId === 0 || e.workerId === 1);
         assert.match(e.message, /block 3 \(x 192\.\.255, y 0\.\.47\) in worker [01]: boom on purpose/);
         assert.ok(e.cause instanceof Error);
-        assert.equal((e.cause).message, 'boom on purpose');
-        assert.match((e.cause).stack ?? '', /userfns\.ts/);
+        assert.equal(e.cause.message, 'boom on purpose');
+        assert.match(e.cause.stack ?? '', /userfns\.ts/);
         return true;
       },
     );

@@ -24,7 +24,10 @@ test('a few workers: one column each, blank where a worker had no such phase', (
   const { total, per } = workers(3);
   const lines = formatTimingsReport(total, 4.5, per).split('\n');
   assert.match(lines[0]!, /^phase\s+seconds\s+calls\s+worker 0\s+worker 1\s+worker 2$/);
-  const uf = lines.find((l) => l.startsWith('userfunction'))!.trim().split(/\s+/);
+  const uf = lines
+    .find((l) => l.startsWith('userfunction'))!
+    .trim()
+    .split(/\s+/);
   assert.deepEqual(uf, ['userfunction', '3.000', '3', '0.500', '1.000', '1.500']);
   const rd = lines.find((l) => l.startsWith('reading'))!;
   assert.deepEqual(rd.trim().split(/\s+/), ['reading', '0.500', '2', '0.250', '0.250']);
@@ -38,9 +41,18 @@ test('many workers: min, median and max across those that had the phase', () => 
   assert.match(lines[0]!, new RegExp(`^phase\\s+seconds\\s+calls\\s+min of ${n} workers\\s+median\\s+max$`));
   assert.ok(!lines[0]!.includes('worker 0'));
   // userfunction: 0.5, 1.0, ..., n*0.5; median of 21 values is the 11th: 5.5
-  const uf = lines.find((l) => l.startsWith('userfunction'))!.trim().split(/\s+/);
-  assert.deepEqual(uf.slice(3), ['0.500', ((n + 1) / 2 * 0.5).toFixed(3), (n * 0.5).toFixed(3)]);
-  const rd = lines.find((l) => l.startsWith('reading'))!.trim().split(/\s+/);
+  const uf = lines
+    .find((l) => l.startsWith('userfunction'))!
+    .trim()
+    .split(/\s+/);
+  assert.deepEqual(uf.slice(3), ['0.500', (((n + 1) / 2) * 0.5).toFixed(3), (n * 0.5).toFixed(3)]);
+  const rd = lines
+    .find((l) => l.startsWith('reading'))!
+    .trim()
+    .split(/\s+/);
   assert.deepEqual(rd.slice(3), ['0.250', '0.250', '0.250']);
-  assert.ok(lines.every((l) => l.length < 120), 'the report stays narrow');
+  assert.ok(
+    lines.every((l) => l.length < 120),
+    'the report stays narrow',
+  );
 });

@@ -47,7 +47,12 @@ describe('defineUserFunction', () => {
     });
     const outputs: Record<string, Block> = {};
     const a = Block.create('Int16', 1, 2, 3);
-    void f(new ReaderInfo({ projection: '', transform: [0, 1, 0, 0, 0, -1], cols: 3, rows: 2, windowXSize: 3, windowYSize: 2, overlap: 0 }), { a }, outputs, undefined);
+    void f(
+      new ReaderInfo({ projection: '', transform: [0, 1, 0, 0, 0, -1], cols: 3, rows: 2, windowXSize: 3, windowYSize: 2, overlap: 0 }),
+      { a },
+      outputs,
+      undefined,
+    );
     assert.equal(outputs.out!.dtype, 'Float32');
   });
 
@@ -55,7 +60,10 @@ describe('defineUserFunction', () => {
     const f = (): void => undefined;
     defineUserFunction('relative/mod.js', f);
     assert.equal(userFunctionSpecOf(f)!.moduleUrl, pathToFileURL(path.resolve('relative/mod.js')).href);
-    assert.throws(() => defineUserFunction('https://example.com/m.js', () => undefined), (e: unknown) => e instanceof ControlsError && /not a local file/.test(e.message));
+    assert.throws(
+      () => defineUserFunction('https://example.com/m.js', () => undefined),
+      (e: unknown) => e instanceof ControlsError && /not a local file/.test(e.message),
+    );
     assert.throws(() => defineUserFunction(fnsUrl, 42 as never), ControlsError);
   });
 
@@ -79,7 +87,8 @@ describe('resolveUserFunction', () => {
     const b = defineUserFunction('file:///two.js', () => undefined);
     assert.throws(
       () => resolveUserFunction({ a, b }, { moduleUrl: 'file:///elsewhere.js', ordinal: 9 }),
-      (e: unknown) => e instanceof ControlsError && /exports several user functions \(a, b\).*defineUserFunction\(import\.meta\.url, fn, 'exportName'\)/.test(e.message),
+      (e: unknown) =>
+        e instanceof ControlsError && /exports several user functions \(a, b\).*defineUserFunction\(import\.meta\.url, fn, 'exportName'\)/.test(e.message),
     );
     assert.equal(resolveUserFunction({ a, b }, userFunctionSpecOf(b)!), b);
     assert.throws(() => resolveUserFunction({ x: 1 }, { moduleUrl: 'file:///m.js', ordinal: 0 }), /does not export the user function/);
@@ -102,7 +111,10 @@ describe('checkUserFunctionArg', () => {
     assert.deepEqual(checkUserFunctionArg(fns.combine, 'CW_THREADS'), userFunctionSpecOf(fns.combine));
     assert.throws(
       () => checkUserFunctionArg(noop, 'CW_SUBPROC'),
-      (e: unknown) => e instanceof ControlsError && e.message.includes("computeWorkerKind CW_SUBPROC runs the user function 'noop'") && e.message.includes(INLINE_FUNCTION_FIX),
+      (e: unknown) =>
+        e instanceof ControlsError &&
+        e.message.includes("computeWorkerKind CW_SUBPROC runs the user function 'noop'") &&
+        e.message.includes(INLINE_FUNCTION_FIX),
     );
     assert.throws(() => checkUserFunctionArg('fn', undefined), /userFunction must be a function/);
     assert.equal(isComputeWorker(), false);
@@ -153,7 +165,18 @@ describe('otherArgs for workers', () => {
     }
   }
   test('structured-clone data passes; the first offending path is named', () => {
-    const ok = { n: 1, s: 'x', list: [1, [2, 3]], f32: new Float32Array(3), m: new Map([['k', { a: 1 }]]), set: new Set([1]), d: new Date(0), nil: null, u: undefined, pt: new Point(1, 2) };
+    const ok = {
+      n: 1,
+      s: 'x',
+      list: [1, [2, 3]],
+      f32: new Float32Array(3),
+      m: new Map([['k', { a: 1 }]]),
+      set: new Set([1]),
+      d: new Date(0),
+      nil: null,
+      u: undefined,
+      pt: new Point(1, 2),
+    };
     assert.equal(findUncloneable(ok), undefined);
     checkOtherArgs(ok);
     checkOtherArgs(undefined);
@@ -165,7 +188,10 @@ describe('otherArgs for workers', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic.self = cyclic;
     checkOtherArgs(cyclic);
-    assert.throws(() => checkOtherArgs({ deep: { fn: noop } }), (e: unknown) => e instanceof ControlsError && /otherArgs\.deep\.fn cannot be sent to compute workers: it is a function \(noop\)/.test(e.message));
+    assert.throws(
+      () => checkOtherArgs({ deep: { fn: noop } }),
+      (e: unknown) => e instanceof ControlsError && /otherArgs\.deep\.fn cannot be sent to compute workers: it is a function \(noop\)/.test(e.message),
+    );
   });
 
   test('each copy is independent of the caller’s object', () => {

@@ -175,7 +175,10 @@ describe('readWarped: EPSG:4326 input onto a UTM working grid, block by block', 
       let inside = 0;
       let nodata = 0;
       // with the working grid given, as the applier does (the footprint-only path is used below)
-      const got = await assemble((win) => readWarped({ path: f('b.tif') }, { grid: win, working: W }, bOpts(m, { errorThreshold: 0, ...(blockSize ? { blockSize } : {}) })), 2);
+      const got = await assemble(
+        (win) => readWarped({ path: f('b.tif') }, { grid: win, working: W }, bOpts(m, { errorThreshold: 0, ...(blockSize ? { blockSize } : {}) })),
+        2,
+      );
       comparePixels(got, oracle, (g, w, b, r, c) => {
         exact(g, w, `band ${b + 1} row ${r - MARGIN} col ${c - MARGIN}`);
         if (w === ND) nodata++;
@@ -257,7 +260,22 @@ describe('readWarped: same projection, other pixel size and alignment', () => {
     test(`${m}: 20 m on a shifted lattice onto the 30 m grid equals gdalwarp -et 0 exactly`, async () => {
       const out = f(`oracle-c-${m}.tif`);
       const { xScale, yScale } = resampleScale(await pixelGridFromFile(f('c.tif')), W);
-      gdalwarp(f('c.tif'), out, Wm, ['-r', m, '-ovr', 'NONE', '-et', '0', '-srcnodata', '-1', '-dstnodata', '-1', '-wo', `XSCALE=${xScale}`, '-wo', `YSCALE=${yScale}`]);
+      gdalwarp(f('c.tif'), out, Wm, [
+        '-r',
+        m,
+        '-ovr',
+        'NONE',
+        '-et',
+        '0',
+        '-srcnodata',
+        '-1',
+        '-dstnodata',
+        '-1',
+        '-wo',
+        `XSCALE=${xScale}`,
+        '-wo',
+        `YSCALE=${yScale}`,
+      ]);
       const oracle = readAll(out, out);
       const opts: WarpReadOptions = { bands: [1], resampleMethod: m, srcNoData: [-1], fill: [-1], dtype: 'Float64', errorThreshold: 0 };
       const got = await assemble((win) => readWarped({ path: f('c.tif') }, { grid: win }, opts), 1);
@@ -309,7 +327,11 @@ describe('ComparableRasterSource and warped reads of an input on the working lat
     // the same through band-subset VRTs reopened with window-sized blocks, on the working grid
     const reblocked = await assemble(
       (win) =>
-        readWarped({ path: f('d.tif') }, { grid: win, working: W }, { bands: [2, 1], resampleMethod: 'near', srcNoData: [null, 7], fill: [0, 7], dtype: 'UInt16', blockSize: [BX, BY] }),
+        readWarped(
+          { path: f('d.tif') },
+          { grid: win, working: W },
+          { bands: [2, 1], resampleMethod: 'near', srcNoData: [null, 7], fill: [0, 7], dtype: 'UInt16', blockSize: [BX, BY] },
+        ),
       2,
     );
     comparePixels(reblocked, { data: direct }, (g, w, b, r, c) => exact(g, w, `band ${b + 1} row ${r} col ${c}`));
@@ -353,7 +375,10 @@ describe('WarpedReader.read', () => {
     const viaWindow = await warped({ path: f('b.tif') }, opts, W).read(win);
     const viaGrid = await readWarped({ path: f('b.tif') }, { grid: subGrid(W, 90, 85, 41, 29), working: W }, opts);
     assert.deepEqual(Array.from(viaWindow), Array.from(viaGrid));
-    assert.ok(Array.from(viaWindow).some((v) => v !== ND), 'the window shows part of B');
+    assert.ok(
+      Array.from(viaWindow).some((v) => v !== ND),
+      'the window shows part of B',
+    );
     await assert.rejects(warped({ path: f('b.tif') }, opts).read(win), { code: 'GRID_ERROR', message: /needs the working grid/ });
   });
 });

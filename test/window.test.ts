@@ -78,7 +78,17 @@ async function read(file: string, bands: number[], win: PixelWindow, dtype: Data
   assert.equal(input.kind, 'raster');
   if (input.kind !== 'raster') throw new Error('not a raster');
   try {
-    return await countingBlockReads(() => readWindow(input.ds, bands, win, dtype, bands.map(() => -9), COLS, ROWS));
+    return await countingBlockReads(() =>
+      readWindow(
+        input.ds,
+        bands,
+        win,
+        dtype,
+        bands.map(() => -9),
+        COLS,
+        ROWS,
+      ),
+    );
   } finally {
     input.ds.close();
   }
@@ -127,7 +137,8 @@ describe('writing outputs', () => {
   const transform = (_info: unknown, inputs: Record<string, Block>, outputs: Record<string, Block>): void => {
     const a = inputs.a!;
     const o = a.like('Int32');
-    for (let b = 0; b < a.bands; b++) for (let i = 0; i < a.rows * a.cols; i++) o.data[b * a.rows * a.cols + i] = a.data[b * a.rows * a.cols + i]! * (b + 2) + 1;
+    for (let b = 0; b < a.bands; b++)
+      for (let i = 0; i < a.rows * a.cols; i++) o.data[b * a.rows * a.cols + i] = a.data[b * a.rows * a.cols + i]! * (b + 2) + 1;
     outputs.o = o;
   };
   const expectedOutput = (): number[] => {
@@ -164,9 +175,14 @@ describe('writing outputs', () => {
 
   test('a pixel-interleaved output, or blocks with an overlap margin, are written by window', async () => {
     const pixel = await countingBlockReads(() =>
-      apply(transform, { a: f('band.tif') }, { o: f('out-pixel.tif') }, {
-        controls: { windowXSize: TILE, windowYSize: TILE, statsIgnore: null, creationOptions: ['TILED=YES', 'INTERLEAVE=PIXEL', 'COMPRESS=DEFLATE'] },
-      }),
+      apply(
+        transform,
+        { a: f('band.tif') },
+        { o: f('out-pixel.tif') },
+        {
+          controls: { windowXSize: TILE, windowYSize: TILE, statsIgnore: null, creationOptions: ['TILED=YES', 'INTERLEAVE=PIXEL', 'COMPRESS=DEFLATE'] },
+        },
+      ),
     );
     assert.equal(pixel.blockWrites, 0);
     assert.deepEqual(written('out-pixel.tif'), expectedOutput());

@@ -115,7 +115,10 @@ describe('footprints without a reference (inputs on one lattice)', () => {
     await assert.rejects(computeWorkingGrid(ins(), { filesForExtent: [f('v.gpkg')] }), { code: 'CONTROLS', message: /vector/ });
   });
   test('list elements are named name[i]', async () => {
-    const list = [{ ...input('a'), name: 'l', listIndex: 0 }, { ...input('b'), name: 'l', listIndex: 1 }];
+    const list = [
+      { ...input('a'), name: 'l', listIndex: 0 },
+      { ...input('b'), name: 'l', listIndex: 1 },
+    ];
     const { grid } = await computeWorkingGrid(list, { referenceImage: 'l[1]', footprint: 'reference' });
     assertGrid(grid, onA(...span('b')));
   });
@@ -130,7 +133,7 @@ describe('references', () => {
     for (const g of [byName, byFile, byGrid]) assertGrid(g.grid, onA(...span('b')));
     assert.deepEqual(Object.fromEntries(byName.needsResample), { [f('a.tif')]: false, [f('b.tif')]: false, [f('geo.tif')]: true, [f('e.tif')]: true });
   });
-  test('a reference file that is not an input: its lattice, the inputs\' extent (snapped outward)', async () => {
+  test("a reference file that is not an input: its lattice, the inputs' extent (snapped outward)", async () => {
     // e: 20 m pixels, origin (X0 - 10, Y0 + 10). a ∩ b in metres is x X0+300..X0+3000, y Y0-2400..Y0-150.
     const { grid } = await computeWorkingGrid([input('a'), input('b')], { referenceImage: f('e.tif') });
     const snapOut = (v: number, o: number, up: boolean): number => o + (up ? Math.ceil((v - o) / 20) : Math.floor((v - o) / 20)) * 20;
@@ -182,12 +185,18 @@ describe('errors', () => {
     await assert.rejects(computeWorkingGrid([input('a'), input('geo')], {}), { code: 'GRID_MISMATCH', message: /projection differs/ });
   });
   test('a reference that is neither an input nor a readable raster', async () => {
-    await assert.rejects(computeWorkingGrid([input('a')], { referenceImage: 'nosuch' }), { code: 'REFERENCE_ERROR', message: /neither the name of an input nor a readable raster/ });
+    await assert.rejects(computeWorkingGrid([input('a')], { referenceImage: 'nosuch' }), {
+      code: 'REFERENCE_ERROR',
+      message: /neither the name of an input nor a readable raster/,
+    });
     await assert.rejects(computeWorkingGrid([input('a')], { referenceImage: f('junk.tif') }), { code: 'REFERENCE_ERROR' });
   });
   test('a vector as the reference, by filename or by input name', async () => {
     await assert.rejects(computeWorkingGrid([input('a')], { referenceImage: f('v.gpkg') }), { code: 'REFERENCE_ERROR', message: /vector/ });
-    await assert.rejects(computeWorkingGrid([input('a'), { ...vector, path: f('v.gpkg') }], { referenceImage: 'v' }), { code: 'REFERENCE_ERROR', message: /vector/ });
+    await assert.rejects(computeWorkingGrid([input('a'), { ...vector, path: f('v.gpkg') }], { referenceImage: 'v' }), {
+      code: 'REFERENCE_ERROR',
+      message: /vector/,
+    });
   });
   test('an empty intersection names the files', async () => {
     await assert.rejects(computeWorkingGrid([input('a'), input('far')], {}), (e: Error & { code?: string }) => {
@@ -198,7 +207,10 @@ describe('errors', () => {
   });
   test('an input that needs resampling but has no projection', async () => {
     const bare: WorkingGridInput = { ...input('e'), name: 'bare', grid: { ...grids.e!.toJSON(), projection: '' } };
-    await assert.rejects(computeWorkingGrid([input('a'), bare], { referenceImage: 'a' }), { code: 'GRID_ERROR', message: /'bare' .* must be resampled .* it has no projection/ });
+    await assert.rejects(computeWorkingGrid([input('a'), bare], { referenceImage: 'a' }), {
+      code: 'GRID_ERROR',
+      message: /'bare' .* must be resampled .* it has no projection/,
+    });
   });
   test('bad controls', async () => {
     await assert.rejects(computeWorkingGrid([input('a')], { footprint: 'reference' }), { code: 'CONTROLS' });

@@ -40,7 +40,17 @@ export function buildRiots(rev?: string): string {
   // tsc emits even when another module of the tree has a type error; the CLI must be there
   spawnSync(
     process.execPath,
-    [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(project, 'tsconfig.json'), '--outDir', path.join(inst, 'dist'), '--declaration', 'false', '--sourceMap', 'false'],
+    [
+      path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      path.join(project, 'tsconfig.json'),
+      '--outDir',
+      path.join(inst, 'dist'),
+      '--declaration',
+      'false',
+      '--sourceMap',
+      'false',
+    ],
     { stdio: 'inherit' },
   );
   if (!existsSync(path.join(inst, 'dist', 'cli', 'main.js'))) throw new Error(`building riots${rev === undefined ? '' : ` at ${rev}`} into ${inst} failed`);

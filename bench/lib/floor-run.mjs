@@ -82,7 +82,7 @@ function records(socket, headerBytes, fixedLen, onMessage, alloc = (n) => new Ui
   }
   // no such fields: copy each chunk into the same targets
   socket.on('data', (chunk) => {
-    for (let pos = 0; pos < chunk.length; ) {
+    for (let pos = 0; pos < chunk.length;) {
       const t = target();
       const n = Math.min(t.length, chunk.length - pos);
       chunk.copy(t, 0, pos, pos + n);
@@ -149,10 +149,21 @@ if (process.argv[2] === '--worker') {
         cwd: path.dirname(fileURLToPath(import.meta.url)),
       }),
     );
-    const cpus = workers.map((w) => new Promise((r) => { let s = ''; w.stdout.on('data', (d) => (s += d)); w.on('exit', () => r(Number(s))); }));
+    const cpus = workers.map(
+      (w) =>
+        new Promise((r) => {
+          let s = '';
+          w.stdout.on('data', (d) => (s += d));
+          w.on('exit', () => r(Number(s)));
+        }),
+    );
     const sockets = await new Promise((r) => {
       const s = [];
-      server.on('connection', (c) => { c.setNoDelay(true); s.push(c); if (s.length === workers.length) r(s); });
+      server.on('connection', (c) => {
+        c.setNoDelay(true);
+        s.push(c);
+        if (s.length === workers.length) r(s);
+      });
     });
     const results = new Map();
     const sent = new Map();
@@ -164,31 +175,39 @@ if (process.argv[2] === '--worker') {
     const feed = (c) => {
       if (nextRead >= total) return;
       const i = nextRead++;
-      reads = reads.then(() => read(i)).then(([a, b]) => {
-        sent.set(i, [a, b]);
-        const h = Buffer.alloc(8);
-        h.writeUInt32LE(i, 0);
-        h.writeUInt32LE(2 * PIXELS * 4, 4);
-        c.cork();
-        c.write(h);
-        c.write(new Uint8Array(a.buffer));
-        c.write(new Uint8Array(b.buffer));
-        c.uncork();
-      });
+      reads = reads
+        .then(() => read(i))
+        .then(([a, b]) => {
+          sent.set(i, [a, b]);
+          const h = Buffer.alloc(8);
+          h.writeUInt32LE(i, 0);
+          h.writeUInt32LE(2 * PIXELS * 4, 4);
+          c.cork();
+          c.write(h);
+          c.write(new Uint8Array(a.buffer));
+          c.write(new Uint8Array(b.buffer));
+          c.uncork();
+        });
     };
     for (const c of sockets) {
-      records(c, 4, PIXELS * 4, (id, bytes) => {
-        for (const x of sent.get(id)) give(new Uint8Array(x.buffer));
-        sent.delete(id);
-        results.set(id, new Float32Array(bytes.buffer));
-        feed(c);
-        while (results.has(nextWrite)) {
-          const o = results.get(nextWrite);
-          write(nextWrite, o, () => give(new Uint8Array(o.buffer)));
-          results.delete(nextWrite++);
-        }
-        if (nextWrite === total) finished();
-      }, take);
+      records(
+        c,
+        4,
+        PIXELS * 4,
+        (id, bytes) => {
+          for (const x of sent.get(id)) give(new Uint8Array(x.buffer));
+          sent.delete(id);
+          results.set(id, new Float32Array(bytes.buffer));
+          feed(c);
+          while (results.has(nextWrite)) {
+            const o = results.get(nextWrite);
+            write(nextWrite, o, () => give(new Uint8Array(o.buffer)));
+            results.delete(nextWrite++);
+          }
+          if (nextWrite === total) finished();
+        },
+        take,
+      );
       for (let k = 0; k < 4; k++) feed(c);
     }
     await allWritten;

@@ -10,11 +10,6 @@ const t0 = performance.now();
 const { apply } = await import(pathToFileURL(path.join(root, 'dist', 'index.js')).href);
 const t1 = performance.now();
 const { mean } = await import(pathToFileURL(fnModule).href);
-const r = await apply(
-  mean,
-  { a, b },
-  { mean: out },
-  { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } },
-);
+const r = await apply(mean, { a, b }, { mean: out }, { controls: { statsIgnore: null, ...(conc ? { concurrency: JSON.parse(conc) } : {}) } });
 const applySeconds = (performance.now() - t1) / 1000;
 process.stdout.write(JSON.stringify({ applySeconds, importSeconds: (t1 - t0) / 1000, report: r.formatReport() }) + '\n');

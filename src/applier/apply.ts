@@ -15,14 +15,7 @@ import { bytesPerElement } from '../dtypes.js';
 import type { ComputeBackend, RunLayout } from '../workers/backend.js';
 import { SequentialBackend } from '../workers/sequential.js';
 import { checkOutputs } from '../workers/worker/runblock.js';
-import {
-  imageRefs,
-  openInputs,
-  readBlockInputs,
-  type FilenameAssociations,
-  type ImageRef,
-  type InputSource,
-} from '../reader/inputs.js';
+import { imageRefs, openInputs, readBlockInputs, type FilenameAssociations, type ImageRef, type InputSource } from '../reader/inputs.js';
 import { runPipeline } from './pipeline.js';
 import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunction, type UserFunctionRef } from '../userfunction.js';
 import { checkOtherArgs } from '../otherargs.js';
@@ -105,7 +98,17 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
       // workers first, so that they start while the inputs open (see RunDescription.layout)
       const { createWorkerBackend } = await import('../workers/index.js');
       const fn = userFunction as unknown as UserFunction | UserFunctionRef;
-      backend = await createWorkerBackend({ userFunction: fn, inRefs, outRefs, controls, concurrency, otherArgs: options.otherArgs, timings, signal: abort, layout });
+      backend = await createWorkerBackend({
+        userFunction: fn,
+        inRefs,
+        outRefs,
+        controls,
+        concurrency,
+        otherArgs: options.otherArgs,
+        timings,
+        signal: abort,
+        layout,
+      });
       backendStarted = backend.start();
       backendStarted.catch(() => undefined);
       // launch requests out (Batch: SubmitJob) before GDAL loads, which holds this thread a moment
@@ -120,7 +123,13 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     }
     const g = controls.global;
     for (const o of outputs) {
-      o.file = new OutputFile({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) }, grid, g.windowXSize, g.windowYSize, timings);
+      o.file = new OutputFile(
+        { imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) },
+        grid,
+        g.windowXSize,
+        g.windowYSize,
+        timings,
+      );
     }
     await (backendStarted ?? backend.start());
     stopStartup();
@@ -227,7 +236,15 @@ async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrenc
     }
   };
   const g = controls.global;
-  const ctx: InfoContext = { projection: grid.projection, transform: grid.transform, cols: grid.cols, rows: grid.rows, windowXSize: g.windowXSize, windowYSize: g.windowYSize, overlap: g.overlap };
+  const ctx: InfoContext = {
+    projection: grid.projection,
+    transform: grid.transform,
+    cols: grid.cols,
+    rows: grid.rows,
+    windowXSize: g.windowXSize,
+    windowYSize: g.windowYSize,
+    overlap: g.overlap,
+  };
   let readPool: ReadPool | undefined;
   if (!concurrency.computeWorkersRead && concurrency.numReadWorkers > 1) {
     // n read workers: n sets of dataset handles, so that n reads really run at once

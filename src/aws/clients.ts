@@ -63,9 +63,7 @@ function config(region?: string): { region?: string; requestHandler: { connectio
  */
 const requireSdk = createRequire(import.meta.url);
 
-export async function cloudFormation(
-  region?: string,
-): Promise<Loaded<typeof CfnSdk, CfnSdk.CloudFormationClient>> {
+export async function cloudFormation(region?: string): Promise<Loaded<typeof CfnSdk, CfnSdk.CloudFormationClient>> {
   const sdk = requireSdk('@aws-sdk/client-cloudformation') as typeof CfnSdk;
   return { sdk, client: new sdk.CloudFormationClient(config(region)) };
 }
@@ -103,9 +101,7 @@ export function sdkErrorText(err: unknown): string {
 export function toAwsError(what: string, err: unknown): AwsError {
   if (err instanceof AwsError) return err;
   const text = sdkErrorText(err);
-  const hint = /region is missing/i.test(text)
-    ? ` (set --region, ${REGION_ENV}, AWS_REGION or a profile region)`
-    : '';
+  const hint = /region is missing/i.test(text) ? ` (set --region, ${REGION_ENV}, AWS_REGION or a profile region)` : '';
   return new AwsError(`${what} failed: ${text}${hint}`, { cause: err });
 }
 

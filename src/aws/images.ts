@@ -73,10 +73,7 @@ interface DockerResult {
  * Run `docker args…`. Output is shown (inherited) unless `capture`; `input` is written to its
  * stdin. Rejects with a RiotsError when docker cannot be started at all.
  */
-export function docker(
-  args: string[],
-  opts: { capture?: boolean; input?: string; timeoutMs?: number } = {},
-): Promise<DockerResult> {
+export function docker(args: string[], opts: { capture?: boolean; input?: string; timeoutMs?: number } = {}): Promise<DockerResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn('docker', args, {
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.capture ? 'pipe' : 'inherit', opts.capture ? 'pipe' : 'inherit'],

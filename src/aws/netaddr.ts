@@ -37,8 +37,7 @@ type Interfaces = ReturnType<typeof os.networkInterfaces>;
  * first private non-internal IPv4, else any non-internal IPv4. Pure, for tests.
  */
 export function pickPrimaryIPv4(ifaces: Interfaces, defaultIfaces: string[]): string | undefined {
-  const v4 = (name: string): string[] =>
-    (ifaces[name] ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address);
+  const v4 = (name: string): string[] => (ifaces[name] ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address);
   for (const name of defaultIfaces) {
     const a = v4(name)[0];
     if (a !== undefined) return a;
@@ -74,7 +73,8 @@ export function primaryPrivateIPv4(): string {
  * @throws {ControlsError} for an empty or malformed explicit address.
  */
 export function advertisedChannelAddress(explicit: unknown, env: NodeJS.ProcessEnv = process.env): string {
-  const given = explicit !== undefined ? explicit : env[CHANNEL_ADDRESS_ENV] !== undefined && env[CHANNEL_ADDRESS_ENV] !== '' ? env[CHANNEL_ADDRESS_ENV] : undefined;
+  const given =
+    explicit !== undefined ? explicit : env[CHANNEL_ADDRESS_ENV] !== undefined && env[CHANNEL_ADDRESS_ENV] !== '' ? env[CHANNEL_ADDRESS_ENV] : undefined;
   const where = explicit !== undefined ? 'computeWorkerExtraParams.channelAddress' : CHANNEL_ADDRESS_ENV;
   if (given === undefined) return primaryPrivateIPv4();
   if (typeof given !== 'string' || !/^[A-Za-z0-9.:_-]+$/.test(given) || given.includes(',')) {

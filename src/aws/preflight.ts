@@ -50,9 +50,7 @@ async function checkSecurityGroup(o: BatchStackOutputs): Promise<CheckResult> {
   const sg = o.BatchSecurityGroup;
   if (sg === undefined) return { name, state: 'FAIL', detail: 'the stack has no BatchSecurityGroup output' };
   const { sdk, client } = await ec2(o.region);
-  const res = await awsCall(`DescribeSecurityGroups of ${sg}`, () =>
-    client.send(new sdk.DescribeSecurityGroupsCommand({ GroupIds: [sg] })),
-  );
+  const res = await awsCall(`DescribeSecurityGroups of ${sg}`, () => client.send(new sdk.DescribeSecurityGroupsCommand({ GroupIds: [sg] })));
   const group = res.SecurityGroups?.find((g) => g.GroupId === sg);
   if (group === undefined) return { name, state: 'FAIL', detail: `security group ${sg} not found` };
   return hasSelfChannelRule(group.IpPermissions ?? [], sg)
@@ -92,9 +90,7 @@ async function checkQueuesAndEnvironments(o: BatchStackOutputs): Promise<CheckRe
   if (envs.size === 0) {
     return [qResult, { name: ceName, state: 'FAIL', detail: 'the queues name no compute environment' }];
   }
-  const ceRes = await awsCall('DescribeComputeEnvironments', () =>
-    client.send(new sdk.DescribeComputeEnvironmentsCommand({ computeEnvironments: [...envs] })),
-  );
+  const ceRes = await awsCall('DescribeComputeEnvironments', () => client.send(new sdk.DescribeComputeEnvironmentsCommand({ computeEnvironments: [...envs] })));
   const ceProblems: string[] = [];
   const names: string[] = [];
   for (const e of envs) {
@@ -135,7 +131,8 @@ async function checkEcs(o: BatchStackOutputs): Promise<CheckResult> {
     else if (c.status !== 'ACTIVE') problems.push(`cluster ${cluster} is ${c.status}`);
     let summary = '';
     try {
-      const td = (await awsCall(`DescribeTaskDefinition of ${defArn}`, () => client.send(new sdk.DescribeTaskDefinitionCommand({ taskDefinition: defArn })))).taskDefinition;
+      const td = (await awsCall(`DescribeTaskDefinition of ${defArn}`, () => client.send(new sdk.DescribeTaskDefinitionCommand({ taskDefinition: defArn }))))
+        .taskDefinition;
       if (td?.status !== 'ACTIVE') problems.push(`task definition ${defArn} is ${td?.status ?? 'not found'}`);
       if (!(td?.requiresCompatibilities ?? []).includes('FARGATE')) problems.push(`task definition ${defArn} is not Fargate-compatible`);
       if (!(td?.containerDefinitions ?? []).some((d) => d.name === container)) problems.push(`task definition ${defArn} has no container '${container}'`);

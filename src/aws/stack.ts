@@ -16,12 +16,7 @@ export const DEFAULT_STACK_NAME = 'RIOS';
 export const RUN_ID_TAG = 'riots-run-id';
 
 /** Outputs the compute-worker side cannot do without. */
-export const WORKER_OUTPUTS = [
-  'BatchProcessingJobQueueName',
-  'BatchProcessingJobDefinitionName',
-  'BatchVCPUS',
-  'BatchMaxVCPUS',
-] as const;
+export const WORKER_OUTPUTS = ['BatchProcessingJobQueueName', 'BatchProcessingJobDefinitionName', 'BatchVCPUS', 'BatchMaxVCPUS'] as const;
 
 /** Outputs for the main job, the images and the checks; a stack of your own may leave them out. */
 export const OPTIONAL_OUTPUTS = [
@@ -96,10 +91,7 @@ export async function describeStack(opts: StackOptions = {}): Promise<StackDescr
 }
 
 /** DescribeStacks, with the region the SDK really used (from the argument or its own chain). */
-async function describeIn(
-  stackName: string,
-  region: string | undefined,
-): Promise<{ desc: StackDescription | undefined; region: string | undefined }> {
+async function describeIn(stackName: string, region: string | undefined): Promise<{ desc: StackDescription | undefined; region: string | undefined }> {
   const { sdk, client } = await cloudFormation(region);
   const used = async (): Promise<string | undefined> => {
     try {
@@ -141,11 +133,7 @@ function whereText(stackName: string, region: string | undefined): string {
  * Type the raw outputs of a stack; pure, so it can be tested without AWS.
  * @throws AwsError naming the first missing or malformed worker output.
  */
-export function parseStackOutputs(
-  raw: Record<string, string>,
-  stackName: string,
-  region: string | undefined,
-): BatchStackOutputs {
+export function parseStackOutputs(raw: Record<string, string>, stackName: string, region: string | undefined): BatchStackOutputs {
   const where = whereText(stackName, region);
   for (const key of WORKER_OUTPUTS) {
     if (raw[key] === undefined || raw[key] === '') {
@@ -193,10 +181,7 @@ export async function getStackOutputs(opts: StackOptions = {}): Promise<BatchSta
     );
   }
   if (Object.keys(desc.outputs).length === 0) {
-    throw new AwsError(
-      `${whereText(stackName, region)} is ${desc.status}` +
-        `${desc.statusReason ? ` (${desc.statusReason})` : ''} and has no outputs`,
-    );
+    throw new AwsError(`${whereText(stackName, region)} is ${desc.status}` + `${desc.statusReason ? ` (${desc.statusReason})` : ''} and has no outputs`);
   }
   return parseStackOutputs(desc.outputs, stackName, region);
 }

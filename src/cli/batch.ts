@@ -14,7 +14,10 @@ const SUBCOMMANDS: Record<string, { summary: string; load: Loader }> = {
   delete: { summary: 'empty the ECR repositories and delete the stack', load: async () => (await import('./batch/delete.js')).del },
   outputs: { summary: "print the stack's outputs", load: async () => (await import('./batch/outputs.js')).outputs },
   'ecr-path': { summary: 'print the ECR repository of the worker (or --main) image', load: async () => (await import('./batch/outputs.js')).ecrPath },
-  'build-image': { summary: 'build the worker (or --main) image with docker; --push it to ECR', load: async () => (await import('./batch/image.js')).buildImage },
+  'build-image': {
+    summary: 'build the worker (or --main) image with docker; --push it to ECR',
+    load: async () => (await import('./batch/image.js')).buildImage,
+  },
   'submit-main': { summary: 'run the main image as a job on the main queue (and --wait)', load: async () => (await import('./batch/submit.js')).submitMain },
   cleanup: { summary: "terminate riots' jobs still active on the queues", load: async () => (await import('./batch/cleanup.js')).cleanup },
   preflight: { summary: 'check the stack is ready for a run', load: async () => (await import('./batch/preflight.js')).preflightCommand },

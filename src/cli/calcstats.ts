@@ -73,7 +73,8 @@ export async function run(argv: string[]): Promise<number> {
   if (values['overview-levels'] !== undefined) partial.overviewLevels = parseLevels(values['overview-levels'], '--overview-levels');
   if (values['overview-min-dim'] !== undefined) {
     const n = Number(values['overview-min-dim']);
-    if (!Number.isInteger(n) || n < 0) throw new ControlsError(`calcstats: --overview-min-dim expects a non-negative integer, got '${values['overview-min-dim']}'`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new ControlsError(`calcstats: --overview-min-dim expects a non-negative integer, got '${values['overview-min-dim']}'`);
     partial.overviewMinDim = n;
   }
   if (values['overview-agg'] !== undefined) partial.overviewAggregationType = values['overview-agg'];

@@ -35,9 +35,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const file of positionals) {
     const report = await readStoredStats(file);
     if (values.json) {
-      process.stdout.write(
-        JSON.stringify(report, (_k, v: unknown) => (v instanceof Float64Array ? Array.from(v) : v)) + '\n',
-      );
+      process.stdout.write(JSON.stringify(report, (_k, v: unknown) => (v instanceof Float64Array ? Array.from(v) : v)) + '\n');
     } else {
       process.stdout.write(formatStoredStats(report));
     }

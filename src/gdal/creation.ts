@@ -15,7 +15,11 @@ export const DEFAULT_CREATION_OPTIONS: Record<string, string[]> = {
 /** Creation options from env RIOS_DFLT_CREOPT_<driver> (comma-separated), or riots' defaults. */
 export function defaultCreationOptions(driver: string): string[] {
   const env = process.env[`RIOS_DFLT_CREOPT_${driver}`];
-  if (env !== undefined) return env.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (env !== undefined)
+    return env
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   return [...(DEFAULT_CREATION_OPTIONS[driver] ?? [])];
 }
 
@@ -55,10 +59,9 @@ export function resolveCreationOptions(
     if (given !== undefined) {
       const t = Number(given);
       if (!(Number.isInteger(t) && t > 0 && window % t === 0)) {
-        throw new ControlsError(
-          `output '${imageName}': ${key}=${given} does not divide ${wname}=${window}; the window must be a multiple of the tile size`,
-          { imageName },
-        );
+        throw new ControlsError(`output '${imageName}': ${key}=${given} does not divide ${wname}=${window}; the window must be a multiple of the tile size`, {
+          imageName,
+        });
       }
       return;
     }

@@ -62,9 +62,7 @@ export async function openInput(path: string, imageName: string, allowVector = t
     }
     ds.close();
     throw new InputNotRasterError(
-      layerCount > 0
-        ? `input '${imageName}': ${path} is a vector file, which cannot be used here`
-        : `input '${imageName}': ${path} has no raster bands`,
+      layerCount > 0 ? `input '${imageName}': ${path} is a vector file, which cannot be used here` : `input '${imageName}': ${path} has no raster bands`,
       { file: path, imageName },
     );
   }

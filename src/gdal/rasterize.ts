@@ -128,16 +128,23 @@ export class VectorRasterizer {
   }
 }
 
-async function burn(e: VectorEntry, path: string, layerInfo: { name: string; srs: string; index: number }, grid: PixelGridSpec, opts: RasterizeOptions): Promise<AnyTypedArray> {
+async function burn(
+  e: VectorEntry,
+  path: string,
+  layerInfo: { name: string; srs: string; index: number },
+  grid: PixelGridSpec,
+  opts: RasterizeOptions,
+): Promise<AnyTypedArray> {
   const dtype = opts.vectorDatatype ?? 'Byte';
   const layer = await e.ds.layers.getAsync(layerInfo.index);
   // Only features near the window: the window grown by a pixel, in the layer's CRS.
   const grown = subGrid(grid, -1, -1, grid.cols + 2, grid.rows + 2);
   let filtered = false;
   try {
-    const b = layerInfo.srs === '' || grid.projection === '' || equalProjection(layerInfo.srs, grid.projection)
-      ? reprojectBounds(grown, grid.projection)
-      : reprojectBounds(grown, layerInfo.srs);
+    const b =
+      layerInfo.srs === '' || grid.projection === '' || equalProjection(layerInfo.srs, grid.projection)
+        ? reprojectBounds(grown, grid.projection)
+        : reprojectBounds(grown, layerInfo.srs);
     layer.setSpatialFilter(b.xMin, b.yMin, b.xMax, b.yMax);
     filtered = true;
   } catch {

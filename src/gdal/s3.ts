@@ -18,7 +18,22 @@ export const NETWORK_OPEN_DEFAULTS: Readonly<Record<string, string>> = Object.fr
   GDAL_DISABLE_READDIR_ON_OPEN: 'EMPTY_DIR',
 });
 
-const NETWORK_FS = ['vsis3', 'vsis3_streaming', 'vsicurl', 'vsicurl_streaming', 'vsigs', 'vsigs_streaming', 'vsiaz', 'vsiaz_streaming', 'vsiadls', 'vsioss', 'vsioss_streaming', 'vsiswift', 'vsiswift_streaming', 'vsiwebhdfs'];
+const NETWORK_FS = [
+  'vsis3',
+  'vsis3_streaming',
+  'vsicurl',
+  'vsicurl_streaming',
+  'vsigs',
+  'vsigs_streaming',
+  'vsiaz',
+  'vsiaz_streaming',
+  'vsiadls',
+  'vsioss',
+  'vsioss_streaming',
+  'vsiswift',
+  'vsiswift_streaming',
+  'vsiwebhdfs',
+];
 
 /** Whether GDAL reaches `path` over the network (also inside a chain such as /vsizip//vsis3/...). */
 export function isNetworkPath(path: string): boolean {

@@ -98,7 +98,10 @@ export class OutputStatsWriter {
         for (let b = 1; b <= nBands; b++) spills.push(await ValueSpill.create(`${settings.scratchPrefix}.riots-hist-b${b}`, dtype));
       } catch (cause) {
         await Promise.all(spills.map((s) => s?.dispose()));
-        throw new OutputError(`cannot create the histogram's scratch file beside ${ds.description}: ${(cause as Error).message}`, { file: ds.description, cause });
+        throw new OutputError(`cannot create the histogram's scratch file beside ${ds.description}: ${(cause as Error).message}`, {
+          file: ds.description,
+          cause,
+        });
       }
     }
     return new OutputStatsWriter(ds, dtype, o, timings, levels, nearest, nodata, spills);
@@ -222,9 +225,14 @@ export class OutputStatsWriter {
       }
       if (fromFile.length > 0) {
         await flushed(); // readBandsByWindow makes synchronous GDAL calls
-        await readBandsByWindow(this.ds, this.dtype, fromFile.map((f) => f.band), (band, data) => {
-          fromFile.find((f) => f.band === band)!.binner.add(data);
-        });
+        await readBandsByWindow(
+          this.ds,
+          this.dtype,
+          fromFile.map((f) => f.band),
+          (band, data) => {
+            fromFile.find((f) => f.band === band)!.binner.add(data);
+          },
+        );
         for (const f of fromFile) hists[f.band] = f.binner.histogram();
       }
       this.timings.add('histogram', (performance.now() - t0) / 1000, 0);
@@ -234,7 +242,10 @@ export class OutputStatsWriter {
       try {
         await this.ds.buildOverviewsAsync(effectiveAggregation(o), this.levels);
       } catch (cause) {
-        throw new GdalError(`building ${effectiveAggregation(o)} overviews ${this.levels.join(',')} failed: ${(cause as Error).message}`, { cause, file: this.ds.description });
+        throw new GdalError(`building ${effectiveAggregation(o)} overviews ${this.levels.join(',')} failed: ${(cause as Error).message}`, {
+          cause,
+          file: this.ds.description,
+        });
       }
       this.timings.add('pyramids', (performance.now() - t0) / 1000);
     }
@@ -277,7 +288,14 @@ function writePiece(band: RasterBand, p: OverviewPiece): Promise<void> {
 }
 
 /** Create empty overview levels and check GDAL made the sizes the NEAREST maps assume. */
-async function createNearestLevels(ds: Dataset, dtype: DataType, xsize: number, ysize: number, nBands: number, levels: number[]): Promise<NearestLevel[] | null> {
+async function createNearestLevels(
+  ds: Dataset,
+  dtype: DataType,
+  xsize: number,
+  ysize: number,
+  nBands: number,
+  levels: number[],
+): Promise<NearestLevel[] | null> {
   const maps = nearestLevelMaps(xsize, ysize, levels);
   try {
     const before = ds.bands.get(1).overviews.count();
@@ -412,10 +430,12 @@ export async function calcStatsForFile(path: string, opts: StatsOptions, timings
     try {
       if (o.calcStats) {
         const all = Array.from({ length: nBands }, (_, i) => i);
-        await readBandsByWindow(ds, dtype, all, (band, data, xoff, yoff, cols, rows) => w.addBlock(band, data, xoff, yoff, cols, rows)).catch((cause: unknown) => {
-          if (cause instanceof RangeError) throw cause;
-          throw new GdalError(`calcstats: reading ${path} failed: ${(cause as Error).message}`, { file: path, cause });
-        });
+        await readBandsByWindow(ds, dtype, all, (band, data, xoff, yoff, cols, rows) => w.addBlock(band, data, xoff, yoff, cols, rows)).catch(
+          (cause: unknown) => {
+            if (cause instanceof RangeError) throw cause;
+            throw new GdalError(`calcstats: reading ${path} failed: ${(cause as Error).message}`, { file: path, cause });
+          },
+        );
       }
       await w.finish();
     } finally {

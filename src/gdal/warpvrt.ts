@@ -16,7 +16,6 @@ export interface RasterSource {
   dataset?: gdal.Dataset;
 }
 
-
 export interface FilledReadOptions {
   /** 1-based bands to read, in output order (layerSelection). */
   bands: number[];
@@ -45,7 +44,6 @@ export interface WarpReadOptions extends FilledReadOptions {
    */
   blockSize?: [number, number];
 }
-
 
 /** How far beyond the working grid (in pixels) windows are resampled; further out they get the fill value. */
 export const WARP_MARGIN = 1024;
@@ -136,18 +134,34 @@ export async function buildEntry(src: RasterSource, target: PixelGridSpec, worki
       }
       const nd = outIndex === withNd;
       const args = [
-        '-of', 'VRT',
-        '-t_srs', target.projection,
-        '-te', String(b.xMin), String(b.yMin), String(b.xMax), String(b.yMax),
-        '-tr', String(grid.transform[1]), String(-grid.transform[5]),
-        '-r', opts.resampleMethod,
-        '-et', String(methodThreshold(opts)),
-        '-ovr', opts.allowOverviews ? 'AUTO' : 'NONE',
-        '-srcnodata', nd ? outIndex.map((i) => fmt(opts.srcNoData[i]!)).join(' ') : 'None',
-        '-dstnodata', nd ? outIndex.map((i) => fmt(opts.fill[i] ?? opts.srcNoData[i]!)).join(' ') : 'None',
-        '-wo', nd ? 'INIT_DEST=NO_DATA' : 'INIT_DEST=0',
-        '-wo', `XSCALE=${scale.xScale}`,
-        '-wo', `YSCALE=${scale.yScale}`,
+        '-of',
+        'VRT',
+        '-t_srs',
+        target.projection,
+        '-te',
+        String(b.xMin),
+        String(b.yMin),
+        String(b.xMax),
+        String(b.yMax),
+        '-tr',
+        String(grid.transform[1]),
+        String(-grid.transform[5]),
+        '-r',
+        opts.resampleMethod,
+        '-et',
+        String(methodThreshold(opts)),
+        '-ovr',
+        opts.allowOverviews ? 'AUTO' : 'NONE',
+        '-srcnodata',
+        nd ? outIndex.map((i) => fmt(opts.srcNoData[i]!)).join(' ') : 'None',
+        '-dstnodata',
+        nd ? outIndex.map((i) => fmt(opts.fill[i] ?? opts.srcNoData[i]!)).join(' ') : 'None',
+        '-wo',
+        nd ? 'INIT_DEST=NO_DATA' : 'INIT_DEST=0',
+        '-wo',
+        `XSCALE=${scale.xScale}`,
+        '-wo',
+        `YSCALE=${scale.yScale}`,
       ];
       const name = `/vsimem/riots-warp-${process.pid}-${++vsiCounter}.vrt`;
       let vrt: gdal.Dataset;

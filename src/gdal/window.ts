@@ -61,7 +61,6 @@ export function noteBlockLayout(ds: Dataset, x: number, y: number, dtype: DataTy
   blockLayouts.set(ds, { x, y, dtype, blockWrites });
 }
 
-
 /**
  * Read `bands` (1-based) of `win` into one band-major array of `dtype`. Parts of the window
  * outside the raster are filled with `fill[i]` (per selected band).
@@ -88,7 +87,13 @@ export async function readWindow(
   const bpe = bytesPerElement(dtype);
   const layout = blockLayouts.get(ds);
   const oneBlock =
-    full && layout !== undefined && layout.dtype === dtype && win.cols === layout.x && win.rows === layout.y && win.col % layout.x === 0 && win.row % layout.y === 0;
+    full &&
+    layout !== undefined &&
+    layout.dtype === dtype &&
+    win.cols === layout.x &&
+    win.rows === layout.y &&
+    win.col % layout.x === 0 &&
+    win.row % layout.y === 0;
   for (let i = 0; i < bands.length; i++) {
     const bandData = data.subarray(i * n, (i + 1) * n);
     if (!full) bandData.fill(fill[i] ?? 0);
@@ -135,7 +140,13 @@ export async function writeWindow(
   const bpe = bytesPerElement(dtype);
   const layout = blockLayouts.get(ds);
   const oneBlock =
-    layout?.blockWrites === true && margin === 0 && layout.dtype === dtype && cols === layout.x && rows === layout.y && col % layout.x === 0 && row % layout.y === 0;
+    layout?.blockWrites === true &&
+    margin === 0 &&
+    layout.dtype === dtype &&
+    cols === layout.x &&
+    rows === layout.y &&
+    col % layout.x === 0 &&
+    row % layout.y === 0;
   for (let b = 0; b < nbands; b++) {
     const band = await bandOf(ds, b + 1);
     if (oneBlock) {

@@ -114,7 +114,10 @@ export class OutputFile {
     {
       // whole blocks of a band-interleaved GeoTIFF go to GDAL's block write (src/gdal/window.ts)
       const bs = ds.bands.get(1).blockSize;
-      const interleave = options.find((o) => /^INTERLEAVE=/i.test(o))?.split('=')[1]?.toUpperCase();
+      const interleave = options
+        .find((o) => /^INTERLEAVE=/i.test(o))
+        ?.split('=')[1]
+        ?.toUpperCase();
       const bandUnits = driverName.toUpperCase() === 'GTIFF' && (block.bands === 1 || interleave === 'BAND');
       noteBlockLayout(ds, bs.x, bs.y, block.dtype, bandUnits);
     }
@@ -166,9 +169,19 @@ export class OutputFile {
     const t0 = performance.now();
     // GDAL copies the block on a libuv thread while the statistics below are accumulated here;
     // both only read the block.
-    const writing = writeWindow(ds, block.data, block.bands, block.rows, block.cols, margin, coords.xoff, coords.yoff, coords.xsize, coords.ysize, block.dtype).then(
-      () => this.timings.add('writing', (performance.now() - t0) / 1000),
-    );
+    const writing = writeWindow(
+      ds,
+      block.data,
+      block.bands,
+      block.rows,
+      block.cols,
+      margin,
+      coords.xoff,
+      coords.yoff,
+      coords.xsize,
+      coords.ysize,
+      block.dtype,
+    ).then(() => this.timings.add('writing', (performance.now() - t0) / 1000));
     writing.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     try {
       await this.accumulate(block, coords, margin);

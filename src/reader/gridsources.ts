@@ -102,11 +102,7 @@ export class VectorInputSource implements InputSource {
 }
 
 /** Builds the working grid and one source per input; the main and a worker that reads its own inputs use the same one. */
-export type SourceBuilder = (
-  inRefs: ImageRef[],
-  opened: OpenedInput[],
-  controls: ApplierControls,
-) => Promise<{ grid: PixelGrid; sources: InputSource[] }>;
+export type SourceBuilder = (inRefs: ImageRef[], opened: OpenedInput[], controls: ApplierControls) => Promise<{ grid: PixelGrid; sources: InputSource[] }>;
 
 /** Build the working grid and every input's source. */
 export const gridSources: SourceBuilder = async (inRefs: ImageRef[], opened: OpenedInput[], controls: ApplierControls) => {

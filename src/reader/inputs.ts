@@ -150,7 +150,7 @@ export async function openInputs(refs: ImageRef[]): Promise<OpenedInput[]> {
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
     for (const r of results) if (r.status === 'fulfilled') r.value.ds.close();
-    throw (failed).reason;
+    throw failed.reason;
   }
   return results.map((r) => (r as PromiseFulfilledResult<OpenedInput>).value);
 }

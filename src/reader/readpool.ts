@@ -48,10 +48,10 @@ export class ReadPool {
   static async open(first: InputSource[], n: number, openSet: () => Promise<InputSource[]>, reader: SetReader = readBlockInputs): Promise<ReadPool> {
     const more = await Promise.allSettled(Array.from({ length: Math.max(0, n - 1) }, () => openSet()));
     const failed = more.find((r) => r.status === 'rejected');
-    const opened = more.filter((r) => r.status === 'fulfilled').map((r) => (r).value);
+    const opened = more.filter((r) => r.status === 'fulfilled').map((r) => r.value);
     if (failed) {
       for (const set of opened) closeSet(set);
-      throw (failed).reason;
+      throw failed.reason;
     }
     const pool = new ReadPool([first, ...opened], reader);
     poolObserver?.(pool);

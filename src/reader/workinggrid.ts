@@ -10,7 +10,17 @@
  * - Vector inputs never define the grid.
  */
 import { ControlsError, GridError, GridMismatchError, InputError, ReferenceImageError } from '../errors.js';
-import { boundsIntersection, boundsUnion, describeDifference, gridBounds, gridForBounds, gridReproject, isComparable, PixelGrid, type PixelGridSpec } from '../grid.js';
+import {
+  boundsIntersection,
+  boundsUnion,
+  describeDifference,
+  gridBounds,
+  gridForBounds,
+  gridReproject,
+  isComparable,
+  PixelGrid,
+  type PixelGridSpec,
+} from '../grid.js';
 import { probeFile } from '../gdal/gridio.js';
 import { parseSrs, toWkt } from '../gdal/srs.js';
 import type { Footprint } from '../controls.js';
@@ -50,7 +60,9 @@ function footprintOf(controls: WorkingGridControls): Footprint {
   const raw = controls.footprint ?? process.env.RIOS_DFLT_FOOTPRINT ?? 'intersection';
   const fp = raw.toLowerCase() as Footprint;
   if (!FOOTPRINTS.includes(fp)) {
-    throw new ControlsError(`footprint must be one of ${FOOTPRINTS.join(', ')} (got '${raw}'${controls.footprint === undefined ? ' from RIOS_DFLT_FOOTPRINT' : ''})`);
+    throw new ControlsError(
+      `footprint must be one of ${FOOTPRINTS.join(', ')} (got '${raw}'${controls.footprint === undefined ? ' from RIOS_DFLT_FOOTPRINT' : ''})`,
+    );
   }
   return fp;
 }
@@ -76,7 +88,11 @@ async function resolveRaster(inputs: WorkingGridInput[], key: string, role: 'ref
   const found = matchInputs(inputs, key);
   if (found.length > 0) {
     return found.map((i) => {
-      if (!i.grid) throw new Err(`${role} '${key}' is the vector input '${label(i)}' (${i.path}); vectors never define the working grid`, { imageName: i.name, file: i.path });
+      if (!i.grid)
+        throw new Err(`${role} '${key}' is the vector input '${label(i)}' (${i.path}); vectors never define the working grid`, {
+          imageName: i.name,
+          file: i.path,
+        });
       return { what: `'${label(i)}' (${i.path})`, path: i.path, grid: i.grid };
     });
   }
@@ -138,7 +154,10 @@ export async function computeWorkingGrid(inputs: WorkingGridInput[], controls: W
   // the working grid is on ref's lattice: what is not comparable with ref gets resampled
   for (const r of rasters) {
     if (!isComparable(ref, r.grid) && (r.grid.projection === '' || ref.projection === '')) {
-      throw new GridError(`input ${r.what} must be resampled onto the working grid, but ${r.grid.projection === '' ? 'it' : 'the reference'} has no projection`, { file: r.path });
+      throw new GridError(
+        `input ${r.what} must be resampled onto the working grid, but ${r.grid.projection === '' ? 'it' : 'the reference'} has no projection`,
+        { file: r.path },
+      );
     }
   }
 

@@ -5,18 +5,7 @@
 import { ControlsError } from '../errors.js';
 
 /** Aggregation methods GDAL's overview builder knows (upper case, as RIOS spells them). */
-export const AGGREGATION_TYPES = [
-  'NEAREST',
-  'AVERAGE',
-  'RMS',
-  'BILINEAR',
-  'GAUSS',
-  'CUBIC',
-  'CUBICSPLINE',
-  'LANCZOS',
-  'AVERAGE_MAGPHASE',
-  'MODE',
-] as const;
+export const AGGREGATION_TYPES = ['NEAREST', 'AVERAGE', 'RMS', 'BILINEAR', 'GAUSS', 'CUBIC', 'CUBICSPLINE', 'LANCZOS', 'AVERAGE_MAGPHASE', 'MODE'] as const;
 
 export interface StatsOptions {
   /** Leave out min, max, mean and stddev. */
@@ -115,7 +104,10 @@ export function effectiveAggregation(opts: Pick<StatsOptions, 'thematic' | 'over
 
 /** Parse "4,8,16" into levels. @throws {ControlsError} */
 export function parseLevels(text: string, what: string): number[] {
-  const parts = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const levels = parts.map((s) => Number(s));
   if (levels.length === 0 || !levels.every((l) => Number.isInteger(l) && l >= 2)) {
     throw new ControlsError(`${what}: expected a comma-separated list of integers >= 2, got '${text}'`);

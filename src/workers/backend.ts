@@ -86,4 +86,3 @@ export interface ComputeBackend {
   /** Stop now (failure or interrupt): no worker left running. Safe to call more than once. */
   destroy(reason?: unknown): Promise<void>;
 }
-

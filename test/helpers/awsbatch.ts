@@ -98,6 +98,9 @@ console.log('main done: ' + r.blocks + ' blocks, ' + r.workerTimings.size + ' wo
 `,
   );
   const dockerfile = path.join(dir, 'Dockerfile.main');
-  writeFileSync(dockerfile, 'FROM riots\nWORKDIR /app\nCOPY main.ts /app/main.ts\nCOPY fn.ts /app/fn.ts\nENTRYPOINT ["node", "--import", "tsx", "/app/main.ts"]\n');
+  writeFileSync(
+    dockerfile,
+    'FROM riots\nWORKDIR /app\nCOPY main.ts /app/main.ts\nCOPY fn.ts /app/fn.ts\nENTRYPOINT ["node", "--import", "tsx", "/app/main.ts"]\n',
+  );
   return { dockerfile, fnModule: path.join(dir, 'fn.ts') };
 }

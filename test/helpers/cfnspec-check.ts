@@ -27,7 +27,16 @@ export function loadSpec(): CfnSpec {
   return (require('@aws-cdk/cfnspec') as { specification(): CfnSpec }).specification();
 }
 
-const PSEUDO = new Set(['AWS::StackName', 'AWS::StackId', 'AWS::Region', 'AWS::AccountId', 'AWS::Partition', 'AWS::URLSuffix', 'AWS::NoValue', 'AWS::NotificationARNs']);
+const PSEUDO = new Set([
+  'AWS::StackName',
+  'AWS::StackId',
+  'AWS::Region',
+  'AWS::AccountId',
+  'AWS::Partition',
+  'AWS::URLSuffix',
+  'AWS::NoValue',
+  'AWS::NotificationARNs',
+]);
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 const isIntrinsic = (v: unknown): boolean => isObj(v) && Object.keys(v).length === 1 && /^(Ref|Fn::.*|Condition)$/.test(Object.keys(v)[0]!);
@@ -36,7 +45,7 @@ export function checkTemplate(template: Obj, spec: CfnSpec): string[] {
   const problems: string[] = [];
   const params = isObj(template.Parameters) ? template.Parameters : {};
   const resources = isObj(template.Resources) ? template.Resources : {};
-  const typeOf = (id: string): string | undefined => (isObj(resources[id]) ? (resources[id]).Type as string : undefined);
+  const typeOf = (id: string): string | undefined => (isObj(resources[id]) ? (resources[id].Type as string) : undefined);
 
   const checkGetAtt = (where: string, id: string, attr: string): void => {
     const type = typeOf(id);
@@ -81,10 +90,15 @@ export function checkTemplate(template: Obj, spec: CfnSpec): string[] {
     const prim = (kind: string | undefined, v: unknown, w: string): void => {
       if (isIntrinsic(v) || kind === undefined || kind === 'Json') return;
       const ok =
-        kind === 'String' ? typeof v === 'string' || typeof v === 'number' :
-        kind === 'Integer' || kind === 'Long' ? Number.isInteger(Number(v)) && v !== '' && typeof v !== 'boolean' :
-        kind === 'Double' ? Number.isFinite(Number(v)) && typeof v !== 'boolean' :
-        kind === 'Boolean' ? typeof v === 'boolean' || v === 'true' || v === 'false' : true;
+        kind === 'String'
+          ? typeof v === 'string' || typeof v === 'number'
+          : kind === 'Integer' || kind === 'Long'
+            ? Number.isInteger(Number(v)) && v !== '' && typeof v !== 'boolean'
+            : kind === 'Double'
+              ? Number.isFinite(Number(v)) && typeof v !== 'boolean'
+              : kind === 'Boolean'
+                ? typeof v === 'boolean' || v === 'true' || v === 'false'
+                : true;
       if (!ok) problems.push(`${w}: ${JSON.stringify(v)} is not a ${kind}`);
     };
     if (p.PrimitiveType) return prim(p.PrimitiveType, value, where);

@@ -7,7 +7,15 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { encodeFrame, FrameParser, type Frame } from '../../src/workers/channel/framing.js';
 import { computeProof, decodeHello, encodeHello, HELLO_BYTES, NONCE_BYTES, PROOF_BYTES, type Role } from '../../src/workers/channel/handshake.js';
-import { PROTOCOL_VERSION, blockByteLength, encodeMessage, type MainToWorker, type Message, type WireBlock, type WorkerToMain } from '../../src/workers/channel/protocol.js';
+import {
+  PROTOCOL_VERSION,
+  blockByteLength,
+  encodeMessage,
+  type MainToWorker,
+  type Message,
+  type WireBlock,
+  type WorkerToMain,
+} from '../../src/workers/channel/protocol.js';
 import type { DataType } from '../../src/dtypes.js';
 
 export function wireBlock(name: string, listIndex: number | null, dtype: DataType, bands: number, rows: number, cols: number): WireBlock {
@@ -42,7 +50,11 @@ export function sampleWorkerToMain(): WorkerToMain[] {
       },
     },
     { type: 'workerError', error: { name: 'Error', message: 'bundle failed to load' } },
-    { type: 'finished', otherArgs: { total: 12.5, counts: new Map([['a', 1]]), hist: new Float64Array([1, 2, 3]), when: new Date(0) }, timings: { userfunction: { seconds: 3, count: 10 } } },
+    {
+      type: 'finished',
+      otherArgs: { total: 12.5, counts: new Map([['a', 1]]), hist: new Float64Array([1, 2, 3]), when: new Date(0) },
+      timings: { userfunction: { seconds: 3, count: 10 } },
+    },
     { type: 'log', level: 'warn', text: 'low memory ✓' },
     { type: 'heartbeat', seq: 99 },
   ];
@@ -52,13 +64,21 @@ export function sampleMainToWorker(): MainToWorker[] {
   return [
     {
       type: 'setup',
-      bundle: new Uint8Array(Buffer.from('import { Block } from "riots-import-0123456789abcdef01234567:0";\nexport function f(info, inputs, outputs) { outputs.out = inputs.a; }\n', 'utf8')),
+      bundle: new Uint8Array(
+        Buffer.from(
+          'import { Block } from "riots-import-0123456789abcdef01234567:0";\nexport function f(info, inputs, outputs) { outputs.out = inputs.a; }\n',
+          'utf8',
+        ),
+      ),
       bundleImports: { marker: 'riots-import-0123456789abcdef01234567', specs: ['riots-self:block'] },
       exportName: 'f',
       otherArgs: { scale: 2, names: ['x', 'y'], nested: { set: new Set([1, 2]) } },
       settings: { windowxsize: 256, drivername: 'GTiff', creationoptions: ['COMPRESS=DEFLATE'], nested: { a: null } },
       computeWorkersRead: true,
-      inputFiles: [{ name: 'a', listIndex: null, path: '/data/a.tif' }, { name: 'b', listIndex: 0, path: '/vsis3/bucket/b.tif' }],
+      inputFiles: [
+        { name: 'a', listIndex: null, path: '/data/a.tif' },
+        { name: 'b', listIndex: 0, path: '/vsis3/bucket/b.tif' },
+      ],
     },
     {
       type: 'tasks',
@@ -129,7 +149,12 @@ export function readExactly(socket: net.Socket, n: number): Promise<Buffer> {
 }
 
 /** A raw TCP peer that runs the handshake by hand with any key. */
-export async function rawHandshake(socket: net.Socket, role: Role, key: Buffer, extra: Buffer = Buffer.alloc(0)): Promise<{ peerProof: Buffer; expectedPeerProof: Buffer }> {
+export async function rawHandshake(
+  socket: net.Socket,
+  role: Role,
+  key: Buffer,
+  extra: Buffer = Buffer.alloc(0),
+): Promise<{ peerProof: Buffer; expectedPeerProof: Buffer }> {
   const nonce = randomBytes(NONCE_BYTES);
   socket.write(encodeHello(role, nonce));
   const peerHello = await readExactly(socket, HELLO_BYTES);

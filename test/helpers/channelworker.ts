@@ -30,7 +30,14 @@ for await (const m of conn.messages()) {
     for (const t of m.tasks) {
       const outputs = t.inputs.map((i) => ({ ...i, data: i.data.map((x) => 255 - x) }));
       done++;
-      await conn.send({ type: 'result', taskId: t.taskId, blockIndex: t.block.index, attempt: t.attempt, outputs, timings: { userfunction: { seconds: 0, count: 1 } } });
+      await conn.send({
+        type: 'result',
+        taskId: t.taskId,
+        blockIndex: t.block.index,
+        attempt: t.attempt,
+        outputs,
+        timings: { userfunction: { seconds: 0, count: 1 } },
+      });
     }
   } else if (m.type === 'shutdown') {
     await conn.send({ type: 'finished', otherArgs: { received: otherArgs, done }, timings: {} });

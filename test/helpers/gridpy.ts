@@ -25,7 +25,12 @@ out(list(a.shape))
 }
 
 /** gdalwarp (gdal.Warp) of `src` onto a whole target grid, written to `dst` as GeoTIFF. */
-export function gdalwarp(src: string, dst: string, grid: { projection: string; transform: readonly number[]; rows: number; cols: number }, options: string[]): void {
+export function gdalwarp(
+  src: string,
+  dst: string,
+  grid: { projection: string; transform: readonly number[]; rows: number; cols: number },
+  options: string[],
+): void {
   py(
     `
 g = args['grid']

@@ -31,7 +31,11 @@ export async function withLog(body: (log: EventLog, tempBefore: string[]) => Pro
 /** After a run: no worker process and no new riots temporary folder is left. */
 export function assertNothingLeft(tempBefore: string[]): void {
   assert.deepEqual(workerPids(), [], 'no worker process is left');
-  assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
+  assert.deepEqual(
+    riotsTempEntries().filter((e) => !tempBefore.includes(e)),
+    [],
+    'no riots temporary folder is left',
+  );
 }
 
 /**
@@ -39,7 +43,13 @@ export function assertNothingLeft(tempBefore: string[]): void {
  * once, the workers read iff `read`, and no key in a worker's argv. `ended(log)` checks the jobs.
  * @returns the job ids.
  */
-export async function equivalentRun(fx: ChannelFixture, name: string, controls: Record<string, unknown>, read: boolean, ended: (log: EventLog, tempBefore: string[]) => string[]): Promise<string[]> {
+export async function equivalentRun(
+  fx: ChannelFixture,
+  name: string,
+  controls: Record<string, unknown>,
+  read: boolean,
+  ended: (log: EventLog, tempBefore: string[]) => string[],
+): Promise<string[]> {
   let ids: string[] = [];
   await withLog(async (log, tempBefore) => {
     const seen: string[] = [];
@@ -55,7 +65,11 @@ export async function equivalentRun(fx: ChannelFixture, name: string, controls: 
     assert.deepEqual(readFileSync(out), fx.seqBytes);
     assert.equal(otherArgs.count, 0);
     const counts = (r.otherArgsList as { count: number }[]).map((o) => o.count);
-    assert.equal(counts.reduce((s, c) => s + c, 0), BLOCKS, `every block counted once: ${counts.join(', ')}`);
+    assert.equal(
+      counts.reduce((s, c) => s + c, 0),
+      BLOCKS,
+      `every block counted once: ${counts.join(', ')}`,
+    );
     const workersRead = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
     assert.equal(workersRead, read ? BLOCKS : 0);
     ids = ended(log, tempBefore);
@@ -71,13 +85,22 @@ export async function equivalentRun(fx: ChannelFixture, name: string, controls: 
  * after 8 results: one worker lost, its blocks re-run, the output identical.
  * @returns the killed job's id.
  */
-export async function lostJobRun(fx: ChannelFixture, name: string, controls: Record<string, unknown>, kill: (jobId: string) => void, ended: (log: EventLog, tempBefore: string[]) => string[]): Promise<string> {
+export async function lostJobRun(
+  fx: ChannelFixture,
+  name: string,
+  controls: Record<string, unknown>,
+  kill: (jobId: string) => void,
+  ended: (log: EventLog, tempBefore: string[]) => string[],
+): Promise<string> {
   let killed: string | undefined;
   await withLog(async (log, tempBefore) => {
     log.on((e) => {
       if (e.event === 'result' && log.of('result').length === 8 && killed === undefined) {
         const busy = log.of('dispatched').at(-1)!.workerId;
-        killed = log.of('launched').find((l) => l.workerId === busy)!.handle.replace(/^job /, '');
+        killed = log
+          .of('launched')
+          .find((l) => l.workerId === busy)!
+          .handle.replace(/^job /, '');
         kill(killed);
       }
     });
@@ -93,7 +116,12 @@ export async function lostJobRun(fx: ChannelFixture, name: string, controls: Rec
 }
 
 /** A run whose user function throws on block 7: UserFunctionError naming it and the worker, no output, every job ended. */
-export async function userErrorRun(fx: ChannelFixture, name: string, controls: Record<string, unknown>, ended: (log: EventLog, tempBefore: string[]) => string[]): Promise<void> {
+export async function userErrorRun(
+  fx: ChannelFixture,
+  name: string,
+  controls: Record<string, unknown>,
+  ended: (log: EventLog, tempBefore: string[]) => string[],
+): Promise<void> {
   await withLog(async (log, tempBefore) => {
     const out = path.join(fx.dir, `${name}.tif`);
     const err = await apply(fx.combine, fx.inputs, { out }, { controls, otherArgs: { throwOnBlock: 7 } }).then(

@@ -30,7 +30,11 @@ export async function waitFor<T>(what: string, probe: () => Promise<T>, done: (v
  * Create the stack of aws/batch.yaml on a local endpoint (through the SDK, with CAPABILITY_IAM)
  * and wait for CREATE_COMPLETE; returns its outputs by key.
  */
-export async function createBatchStack(endpoint: { url: string; region: string }, stackName = 'RIOS', parameters: Record<string, string> = {}): Promise<Record<string, string>> {
+export async function createBatchStack(
+  endpoint: { url: string; region: string },
+  stackName = 'RIOS',
+  parameters: Record<string, string> = {},
+): Promise<Record<string, string>> {
   const { cfn } = clients(endpoint.url, endpoint.region);
   const body = readFileSync(new URL('../../aws/batch.yaml', import.meta.url), 'utf8');
   await cfn.send(
@@ -41,7 +45,12 @@ export async function createBatchStack(endpoint: { url: string; region: string }
       Parameters: Object.entries(parameters).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue })),
     }),
   );
-  const stack = await waitFor(`stack ${stackName} to reach CREATE_COMPLETE`, async () => (await cfn.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks![0]!, (s) => s.StackStatus !== 'CREATE_IN_PROGRESS', 30000);
+  const stack = await waitFor(
+    `stack ${stackName} to reach CREATE_COMPLETE`,
+    async () => (await cfn.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks![0]!,
+    (s) => s.StackStatus !== 'CREATE_IN_PROGRESS',
+    30000,
+  );
   if (stack.StackStatus !== 'CREATE_COMPLETE') throw new Error(`stack ${stackName} ended ${stack.StackStatus}: ${stack.StackStatusReason ?? ''}`);
   return Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
 }

@@ -17,7 +17,15 @@ const aws = await startLocalAws({ region, startDelaySeconds: 0.05, stackDelaySec
 await createBatchStack(aws);
 const { batch } = clients(aws.url, region);
 const outs = [0, 1].map((i) => join(dir, `h${i}.json`));
-for (const out of outs) await batch.send(new SubmitJobCommand({ jobName: 'h', jobQueue: 'riosJobQueueMain', jobDefinition: 'riosJobDefinitionMain', containerOverrides: { command: ['hang', out] } }));
+for (const out of outs)
+  await batch.send(
+    new SubmitJobCommand({
+      jobName: 'h',
+      jobQueue: 'riosJobQueueMain',
+      jobDefinition: 'riosJobDefinitionMain',
+      containerOverrides: { command: ['hang', out] },
+    }),
+  );
 await waitFor('both jobs to write their pids', async () => outs.every((o) => existsSync(o)), Boolean);
 process.stdout.write(`READY ${aws.stateDir}\n`);
 if (how === 'exit') process.exit(3);

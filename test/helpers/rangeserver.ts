@@ -65,7 +65,12 @@ parentPort.on('message', (c) => {
 server.listen(0, '127.0.0.1', () => parentPort.postMessage({ ev: 'listening', port: server.address().port }));
 `;
 
-type Ev = { ev: 'listening'; port: number } | { ev: 'ack' } | { ev: 'opened' } | { ev: 'timeout'; n: number; max: number; ms: number } | { ev: 'stats'; maxInFlight: number; dataRequests: number };
+type Ev =
+  | { ev: 'listening'; port: number }
+  | { ev: 'ack' }
+  | { ev: 'opened' }
+  | { ev: 'timeout'; n: number; max: number; ms: number }
+  | { ev: 'stats'; maxInFlight: number; dataRequests: number };
 
 export async function startRangeServer(file: string, dataOffset: number): Promise<RangeServer> {
   const worker = new Worker(SERVER, { eval: true, workerData: { file, dataOffset } });

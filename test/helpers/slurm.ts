@@ -42,10 +42,7 @@ export function batchScript(jobId: string): string {
 /** Pids of running `riots computeworker` processes. */
 export function workerPids(): number[] {
   try {
-    return execFileSync('pgrep', ['-f', 'cli/main\\.[jt]s computeworker'], { encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
+    return execFileSync('pgrep', ['-f', 'cli/main\\.[jt]s computeworker'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
   } catch {
     return []; // pgrep exits 1 when there are none
   }

@@ -25,7 +25,17 @@ diagnostics.subscribe(WORKER_EVENTS, (m) => {
 });
 const fn = ((await import(pathToFileURL(mod!).href)) as { combine: Parameters<typeof apply>[0] }).combine;
 try {
-  await apply(fn, { a: a!, b: b! }, { out: out! }, { controls: hpcControls(kind === 'CW_PBS' ? 'CW_PBS' : 'CW_SLURM', 2, { extra: kind === 'CW_PBS' ? { qsubOptions: '-h' } : { sbatchOptions: '--begin=now+1hour' }, barrier: 120 }) });
+  await apply(
+    fn,
+    { a: a!, b: b! },
+    { out: out! },
+    {
+      controls: hpcControls(kind === 'CW_PBS' ? 'CW_PBS' : 'CW_SLURM', 2, {
+        extra: kind === 'CW_PBS' ? { qsubOptions: '-h' } : { sbatchOptions: '--begin=now+1hour' },
+        barrier: 120,
+      }),
+    },
+  );
   process.stdout.write('DONE\n');
 } catch (err) {
   const e = err as Error & { code?: string };

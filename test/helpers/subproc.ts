@@ -259,7 +259,11 @@ export function assertNothingLeft(log: EventLog, tempBefore: string[], workersSt
   const pids = log.pids();
   if (workersStarted) assert.ok(pids.length > 0, 'workers were started');
   for (const pid of pids) assert.equal(alive(pid), false, `worker process ${pid} is gone`);
-  assert.deepEqual(riotsTempEntries().filter((e) => !tempBefore.includes(e)), [], 'no riots temporary folder is left');
+  assert.deepEqual(
+    riotsTempEntries().filter((e) => !tempBefore.includes(e)),
+    [],
+    'no riots temporary folder is left',
+  );
 }
 
 /**

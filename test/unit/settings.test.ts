@@ -34,21 +34,37 @@ test('every kind refuses an unknown computeWorkerExtraParams key, naming the nea
       return true;
     });
   }
-  await assert.rejects(createWorkerBackend(runWith('CW_SLURM', { sbatchOption: '-p debug' })), /sbatchOption is not a setting of CW_SLURM \(did you mean sbatchOptions\?\)/);
-  await assert.rejects(createWorkerBackend(runWith('CW_PBS', { sbatchOptions: '-q x' })), /sbatchOptions is not a setting of CW_PBS \(did you mean qsubOptions\?\)/);
+  await assert.rejects(
+    createWorkerBackend(runWith('CW_SLURM', { sbatchOption: '-p debug' })),
+    /sbatchOption is not a setting of CW_SLURM \(did you mean sbatchOptions\?\)/,
+  );
+  await assert.rejects(
+    createWorkerBackend(runWith('CW_PBS', { sbatchOptions: '-q x' })),
+    /sbatchOptions is not a setting of CW_PBS \(did you mean qsubOptions\?\)/,
+  );
   await assert.rejects(createWorkerBackend(runWith('CW_ECS', { capacityprovider: 'FARGATE_SPOT' })), /did you mean capacityProvider\?/);
-  await assert.rejects(createWorkerBackend(runWith('CW_AWSBATCH', { totallyUnrelated: 1 })), (e: Error) => !/did you mean/.test(e.message) && /totallyUnrelated is not a setting/.test(e.message));
+  await assert.rejects(
+    createWorkerBackend(runWith('CW_AWSBATCH', { totallyUnrelated: 1 })),
+    (e: Error) => !/did you mean/.test(e.message) && /totallyUnrelated is not a setting/.test(e.message),
+  );
 });
 
 test('values: one message style that says what was expected and what came (a string is shown as a string)', () => {
-  assert.throws(() => channelBackendSettings({ heartbeatSeconds: '5' }), { code: 'CONTROLS', message: 'computeWorkerExtraParams.heartbeatSeconds must be a positive number of seconds (got the string "5")' });
+  assert.throws(() => channelBackendSettings({ heartbeatSeconds: '5' }), {
+    code: 'CONTROLS',
+    message: 'computeWorkerExtraParams.heartbeatSeconds must be a positive number of seconds (got the string "5")',
+  });
   assert.throws(() => channelBackendSettings({ tasksPerWorker: 1.5 }), { message: /tasksPerWorker must be a positive whole number \(got 1\.5\)/ });
   assert.throws(() => channelBackendSettings({ workerLostSeconds: 4 }), { message: /workerLostSeconds \(4\) must be more than heartbeatSeconds \(5\)/ });
   assert.throws(() => channelBackendSettings({ channelPortRange: [50000, 30000] }), { message: /channelPortRange must be \[lo, hi\]/ });
   assert.throws(() => slurmSettings({ sbatchOptions: ['--job-name=x'] }), { message: /sbatchOptions may not set --job-name/ });
   assert.throws(() => slurmSettings({ pollSeconds: 0 }), { message: /pollSeconds must be a positive number of seconds \(got 0\)/ });
-  assert.throws(() => ecsSettings({ capacityProvider: 'SPOT' }), { message: /capacityProvider must be one of 'FARGATE', 'FARGATE_SPOT' \(got the string "SPOT"\)/ });
-  assert.throws(() => ecsSettings({ taskEnvironment: { RIOTS_CHANNEL_KEY: 'x' } }), { message: 'computeWorkerExtraParams.taskEnvironment may not set RIOTS_CHANNEL_KEY (riots sets it)' });
+  assert.throws(() => ecsSettings({ capacityProvider: 'SPOT' }), {
+    message: /capacityProvider must be one of 'FARGATE', 'FARGATE_SPOT' \(got the string "SPOT"\)/,
+  });
+  assert.throws(() => ecsSettings({ taskEnvironment: { RIOTS_CHANNEL_KEY: 'x' } }), {
+    message: 'computeWorkerExtraParams.taskEnvironment may not set RIOTS_CHANNEL_KEY (riots sets it)',
+  });
   // defaults and derived defaults
   const s = channelBackendSettings({ heartbeatSeconds: 1 });
   assert.equal(s.workerLostSeconds, 15);
@@ -61,7 +77,9 @@ test('values: one message style that says what was expected and what came (a str
 test('parseSettings and checkKnownKeys on their own', () => {
   const table = { waitSeconds: seconds(3, 'a wait'), name: text({ meaning: 'a name' }) };
   assert.deepEqual(parseSettings(table, {}, 'opts'), { waitSeconds: 3, name: undefined });
-  assert.throws(() => parseSettings(table, { nmae: 'x' }, 'opts'), { message: 'opts.nmae is not a setting of opts (did you mean name?); its settings: waitSeconds, name' });
+  assert.throws(() => parseSettings(table, { nmae: 'x' }, 'opts'), {
+    message: 'opts.nmae is not a setting of opts (did you mean name?); its settings: waitSeconds, name',
+  });
   assert.deepEqual(parseSettings(table, { nmae: 'x' }, 'opts', { strict: false }), { waitSeconds: 3, name: undefined });
   assert.throws(() => checkKnownKeys({ a: 1 }, [], 'x', 'CW_THREADS'), { message: 'x.a is not a setting of CW_THREADS; its settings: none' });
   assert.equal(didYouMean('WORKERLOSTSECONDS', ['workerLostSeconds']), 'workerLostSeconds');
@@ -85,8 +103,14 @@ test('the docs list every computeWorkerExtraParams key of every kind in a table 
     const rows = doc.split('\n').filter((l) => l.startsWith('| '));
     for (const k of Object.keys(await extraParamsOf(kind))) {
       // the channel's keys are documented once, in docs/concurrency.md
-      const where = channelKeys.has(k) ? fs.readFileSync('docs/concurrency.md', 'utf8').split('\n').filter((l) => l.startsWith('| ')) : rows;
-      if (!where.some((l) => l.split('|')[1]?.includes(`\`${k}\``))) missing.push(`${kind}: ${k} (${channelKeys.has(k) ? 'docs/concurrency.md' : docOf[kind]})`);
+      const where = channelKeys.has(k)
+        ? fs
+            .readFileSync('docs/concurrency.md', 'utf8')
+            .split('\n')
+            .filter((l) => l.startsWith('| '))
+        : rows;
+      if (!where.some((l) => l.split('|')[1]?.includes(`\`${k}\``)))
+        missing.push(`${kind}: ${k} (${channelKeys.has(k) ? 'docs/concurrency.md' : docOf[kind]})`);
     }
   }
   assert.deepEqual(missing, []);
@@ -94,7 +118,14 @@ test('the docs list every computeWorkerExtraParams key of every kind in a table 
 
 test('controls, per-image controls and concurrency refuse unknown keys the same way', async () => {
   const { ApplierControls } = await import('../../src/controls.js');
-  assert.throws(() => new ApplierControls({ windowXsize: 512 } as never), { code: 'CONTROLS', message: /^controls\.windowXsize is not a setting of controls \(did you mean windowXSize\?\); its settings: windowXSize, / });
-  assert.throws(() => new ApplierControls({ images: { a: { statsIgnor: 0 } } } as never), { message: /^controls\.images\.a\.statsIgnor is not a setting of per-image controls \(did you mean statsIgnore\?\)/ });
-  assert.throws(() => new ConcurrencyStyle({ numReadWorker: 2 } as never), { message: /^concurrency\.numReadWorker is not a setting of concurrency \(did you mean numReadWorkers\?\)/ });
+  assert.throws(() => new ApplierControls({ windowXsize: 512 } as never), {
+    code: 'CONTROLS',
+    message: /^controls\.windowXsize is not a setting of controls \(did you mean windowXSize\?\); its settings: windowXSize, /,
+  });
+  assert.throws(() => new ApplierControls({ images: { a: { statsIgnor: 0 } } } as never), {
+    message: /^controls\.images\.a\.statsIgnor is not a setting of per-image controls \(did you mean statsIgnore\?\)/,
+  });
+  assert.throws(() => new ConcurrencyStyle({ numReadWorker: 2 } as never), {
+    message: /^concurrency\.numReadWorker is not a setting of concurrency \(did you mean numReadWorkers\?\)/,
+  });
 });

@@ -25,7 +25,12 @@ export class BatchService {
       case 'submitjob':
         return jsonReply(this.submitJob(body));
       case 'describejobs':
-        return jsonReply({ jobs: strList(body.jobs).map((id) => this.ctx.state.jobs.get(id)).filter((j) => j !== undefined).map(jobDetail) });
+        return jsonReply({
+          jobs: strList(body.jobs)
+            .map((id) => this.ctx.state.jobs.get(id))
+            .filter((j) => j !== undefined)
+            .map(jobDetail),
+        });
       case 'listjobs':
         return jsonReply(this.listJobs(body));
       case 'terminatejob':
@@ -66,7 +71,9 @@ export class BatchService {
     const { state } = this.ctx;
     const jobName = String(body.jobName ?? '');
     if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(jobName)) {
-      throw client('Job name should be up to 128 letters (uppercase and lowercase), numbers, hyphens, and underscores, and should start with an alphanumeric character');
+      throw client(
+        'Job name should be up to 128 letters (uppercase and lowercase), numbers, hyphens, and underscores, and should start with an alphanumeric character',
+      );
     }
     const queueRef = String(body.jobQueue ?? '');
     const queue = state.findQueue(queueRef);
@@ -77,7 +84,9 @@ export class BatchService {
     const def = state.findJobDefinition(defRef);
     if (!def) throw client(`JobDefinition ${defRef} not found`);
     const overrides = (body.containerOverrides ?? {}) as Body;
-    const env = Array.isArray(overrides.environment) ? (overrides.environment as Body[]).map((e) => ({ name: String(e.name), value: String(e.value ?? '') })) : [];
+    const env = Array.isArray(overrides.environment)
+      ? (overrides.environment as Body[]).map((e) => ({ name: String(e.name), value: String(e.value ?? '') }))
+      : [];
     const reserved = env.find((e) => e.name.startsWith('AWS_BATCH'));
     if (reserved) throw client(`Environment variable ${reserved.name}: names starting with AWS_BATCH are reserved`);
     const merged = new Map(def.environment.map((e) => [e.name, e.value]));
@@ -196,7 +205,15 @@ export class BatchService {
       state: c.state,
       status: c.status,
       statusReason: c.status === 'VALID' ? 'ComputeEnvironment Healthy' : undefined,
-      computeResources: { type: 'EC2', minvCpus: 0, maxvCpus: c.maxvCpus, desiredvCpus: 0, instanceTypes: c.instanceTypes, subnets: c.subnets, securityGroupIds: c.securityGroupIds },
+      computeResources: {
+        type: 'EC2',
+        minvCpus: 0,
+        maxvCpus: c.maxvCpus,
+        desiredvCpus: 0,
+        instanceTypes: c.instanceTypes,
+        subnets: c.subnets,
+        securityGroupIds: c.securityGroupIds,
+      },
       containerOrchestrationType: 'ECS',
     }));
   }
@@ -245,7 +262,17 @@ function jobDetail(j: Job): Body {
     jobQueue: j.jobQueue,
     status: j.status,
     statusReason: j.statusReason,
-    attempts: j.startedAt === undefined ? [] : [{ startedAt: j.startedAt, stoppedAt: j.stoppedAt, statusReason: j.stoppedAt === undefined ? undefined : j.statusReason, container: { exitCode: j.exitCode, reason: j.reason } }],
+    attempts:
+      j.startedAt === undefined
+        ? []
+        : [
+            {
+              startedAt: j.startedAt,
+              stoppedAt: j.stoppedAt,
+              statusReason: j.stoppedAt === undefined ? undefined : j.statusReason,
+              container: { exitCode: j.exitCode, reason: j.reason },
+            },
+          ],
     createdAt: j.createdAt,
     startedAt: j.startedAt,
     stoppedAt: j.stoppedAt,

@@ -107,7 +107,13 @@ export class CloudFormationService {
   }
 
   /** Parse, check parameters and capabilities, evaluate: every synchronous refusal of AWS. */
-  private prepare(stackName: string, stackId: string, body: string, given: Record<string, string>, capabilities: string[]): { template: Record<string, TemplateValue>; evaluated: EvaluatedStack } {
+  private prepare(
+    stackName: string,
+    stackId: string,
+    body: string,
+    given: Record<string, string>,
+    capabilities: string[],
+  ): { template: Record<string, TemplateValue>; evaluated: EvaluatedStack } {
     let template: Record<string, TemplateValue>;
     try {
       template = parseTemplate(body);
@@ -118,7 +124,9 @@ export class CloudFormationService {
       const params = resolveParameters(template, given);
       const resources = (template.Resources ?? {}) as Record<string, { Type?: string; Properties?: Record<string, unknown> }>;
       const iam = Object.values(resources).filter((r) => typeof r?.Type === 'string' && r.Type.startsWith('AWS::IAM::'));
-      const named = iam.some((r) => ['RoleName', 'InstanceProfileName', 'ManagedPolicyName', 'UserName', 'GroupName'].some((k) => r.Properties?.[k] !== undefined));
+      const named = iam.some((r) =>
+        ['RoleName', 'InstanceProfileName', 'ManagedPolicyName', 'UserName', 'GroupName'].some((k) => r.Properties?.[k] !== undefined),
+      );
       const needed = named ? 'CAPABILITY_NAMED_IAM' : 'CAPABILITY_IAM';
       if (iam.length > 0 && !capabilities.includes(needed) && !capabilities.includes('CAPABILITY_NAMED_IAM')) {
         throw new AwsApiError('InsufficientCapabilitiesException', `Requires capabilities : [${needed}]`);
@@ -134,7 +142,10 @@ export class CloudFormationService {
   private createStack(params: QueryParams): string {
     const stackName = required(params, 'StackName');
     if (!/^[a-zA-Z][-a-zA-Z0-9]{0,127}$/.test(stackName)) {
-      throw new AwsApiError('ValidationError', `1 validation error detected: Value '${stackName}' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*`);
+      throw new AwsApiError(
+        'ValidationError',
+        `1 validation error detected: Value '${stackName}' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*`,
+      );
     }
     if ([...this.stacks.values()].some((s) => s.stackName === stackName && s.status !== 'DELETE_COMPLETE')) {
       throw new AwsApiError('AlreadyExistsException', `Stack [${stackName}] already exists`);
@@ -230,12 +241,26 @@ export class CloudFormationService {
         const failed: string[] = [];
         for (const repo of full) {
           const r = stack.evaluated.resources.find((x) => x.type === 'AWS::ECR::Repository' && x.physicalId === repo)!;
-          this.event(stack, r.logicalId, repo, r.type, 'DELETE_FAILED', `The repository with name '${repo}' in registry with id '${this.ctx.accountId}' cannot be deleted because it still contains images`);
+          this.event(
+            stack,
+            r.logicalId,
+            repo,
+            r.type,
+            'DELETE_FAILED',
+            `The repository with name '${repo}' in registry with id '${this.ctx.accountId}' cannot be deleted because it still contains images`,
+          );
           failed.push(repo);
         }
         for (const cluster of busy) {
           const r = stack.evaluated.resources.find((x) => x.type === 'AWS::ECS::Cluster' && x.physicalId === cluster)!;
-          this.event(stack, r.logicalId, cluster, r.type, 'DELETE_FAILED', `Error occurred during operation 'DeleteClusters SDK Error: The Cluster cannot be deleted while Tasks are active. (Service: Ecs, Status Code: 400, Error Code: ClusterContainsTasksException)'`);
+          this.event(
+            stack,
+            r.logicalId,
+            cluster,
+            r.type,
+            'DELETE_FAILED',
+            `Error occurred during operation 'DeleteClusters SDK Error: The Cluster cannot be deleted while Tasks are active. (Service: Ecs, Status Code: 400, Error Code: ClusterContainsTasksException)'`,
+          );
           failed.push(r.logicalId);
         }
         this.stackEvent(stack, 'DELETE_FAILED', `The following resource(s) failed to delete: [${failed.join(', ')}].`);
@@ -279,7 +304,10 @@ function givenParameters(params: QueryParams, previous: Record<string, string>):
     if (key === undefined) throw new AwsApiError('ValidationError', 'A parameter has no ParameterKey');
     if (m.UsePreviousValue === 'true') {
       if (previous[key] === undefined) {
-        throw new AwsApiError('ValidationError', `Invalid input for parameter key ${key}. Cannot specify usePreviousValue as true for a parameter key not in the previous template`);
+        throw new AwsApiError(
+          'ValidationError',
+          `Invalid input for parameter key ${key}. Cannot specify usePreviousValue as true for a parameter key not in the previous template`,
+        );
       }
       out[key] = previous[key]!;
     } else out[key] = m.ParameterValue ?? '';

@@ -43,7 +43,7 @@ function execForm(args: string): string[] | undefined {
   if (!args.startsWith('[')) return undefined;
   try {
     const v = JSON.parse(args) as unknown;
-    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v) : undefined;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
   } catch {
     return undefined;
   }
@@ -86,7 +86,15 @@ export function readDockerfile(path: string, base?: (from: string) => ImageSpec 
       case 'FROM': {
         const image = words(args)[0] ?? '';
         const parent = base?.(image);
-        if (parent) Object.assign(spec, { entrypoint: [...parent.entrypoint], cmd: [...parent.cmd], shellForm: parent.shellForm, env: { ...parent.env }, workdir: parent.workdir, copies: [...parent.copies] });
+        if (parent)
+          Object.assign(spec, {
+            entrypoint: [...parent.entrypoint],
+            cmd: [...parent.cmd],
+            shellForm: parent.shellForm,
+            env: { ...parent.env },
+            workdir: parent.workdir,
+            copies: [...parent.copies],
+          });
         break;
       }
       case 'ENTRYPOINT': {

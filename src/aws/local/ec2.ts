@@ -24,10 +24,13 @@ export class Ec2Service {
     if (ids.length > 0) groups = groups.filter((g) => ids.includes(g.id));
     if (names.length > 0) groups = groups.filter((g) => names.includes(g.name));
     for (const f of queryStructList(params, 'Filter')) {
-      const values = Object.entries(f).filter(([k]) => k.startsWith('Value.')).map(([, v]) => v);
+      const values = Object.entries(f)
+        .filter(([k]) => k.startsWith('Value.'))
+        .map(([, v]) => v);
       const field: Record<string, (g: SecurityGroup) => string> = { 'group-id': (g) => g.id, 'group-name': (g) => g.name, 'vpc-id': (g) => g.vpcId };
       const get = f.Name === undefined ? undefined : field[f.Name];
-      if (!get) throw new AwsApiError('InvalidParameterValue', `The filter '${f.Name ?? ''}' is invalid (local endpoint supports group-id, group-name, vpc-id)`);
+      if (!get)
+        throw new AwsApiError('InvalidParameterValue', `The filter '${f.Name ?? ''}' is invalid (local endpoint supports group-id, group-name, vpc-id)`);
       groups = groups.filter((g) => values.includes(get(g)));
     }
     const info: XmlValue = groups.map((g) => ({

@@ -51,7 +51,11 @@ export class EcrService {
         return jsonReply(
           {
             authorizationData: [
-              { authorizationToken: token, expiresAt: Date.now() / 1000 + 12 * 3600, proxyEndpoint: `https://${this.ctx.accountId}.dkr.ecr.${this.ctx.region}.amazonaws.com` },
+              {
+                authorizationToken: token,
+                expiresAt: Date.now() / 1000 + 12 * 3600,
+                proxyEndpoint: `https://${this.ctx.accountId}.dkr.ecr.${this.ctx.region}.amazonaws.com`,
+              },
             ],
           },
           JSON11,

@@ -18,7 +18,10 @@ const seconds = (ms: number | undefined): number | undefined => (ms === undefine
 const invalid = (message: string): AwsApiError => new AwsApiError('InvalidParameterException', message);
 const asRecord = (v: unknown): Body => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : {});
 const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const pairs = (v: unknown): { name: string; value: string }[] => asList(v).map(asRecord).map((e) => ({ name: String(e.name), value: String(e.value ?? '') }));
+const pairs = (v: unknown): { name: string; value: string }[] =>
+  asList(v)
+    .map(asRecord)
+    .map((e) => ({ name: String(e.name), value: String(e.value ?? '') }));
 
 export class EcsService {
   constructor(private readonly ctx: LocalContext) {}
@@ -37,7 +40,11 @@ export class EcsService {
         for (const ref of refs) {
           const t = this.ctx.state.findTask(ref);
           if (t && t.clusterArn === cluster.arn) tasks.push(this.describe(t));
-          else failures.push({ arn: ref.startsWith('arn:') ? ref : `arn:aws:ecs:${this.ctx.region}:${this.ctx.accountId}:task/${cluster.name}/${ref}`, reason: 'MISSING' });
+          else
+            failures.push({
+              arn: ref.startsWith('arn:') ? ref : `arn:aws:ecs:${this.ctx.region}:${this.ctx.accountId}:task/${cluster.name}/${ref}`,
+              reason: 'MISSING',
+            });
         }
         return jsonReply({ tasks, failures }, JSON11);
       }
@@ -92,7 +99,13 @@ export class EcsService {
               networkMode: d.networkMode,
               requiresCompatibilities: d.requiresCompatibilities,
               compatibilities: d.requiresCompatibilities,
-              containerDefinitions: d.containers.map((c) => ({ name: c.name, image: c.image, command: c.command, environment: c.environment, essential: true })),
+              containerDefinitions: d.containers.map((c) => ({
+                name: c.name,
+                image: c.image,
+                command: c.command,
+                environment: c.environment,
+                essential: true,
+              })),
             },
           },
           JSON11,
@@ -124,7 +137,9 @@ export class EcsService {
     if (strategy.length > 0) {
       for (const s of strategy) {
         if (!cluster.capacityProviders.includes(String(s.capacityProvider))) {
-          throw invalid('The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.');
+          throw invalid(
+            'The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.',
+          );
         }
       }
       // the provider with the largest weight (a mixed strategy spreads tasks; riots asks for one provider)
@@ -146,12 +161,15 @@ export class EcsService {
     if (startedBy !== undefined && !/^[A-Za-z0-9_/-]{1,128}$/.test(startedBy)) {
       throw invalid('startedBy may have up to 128 letters, numbers, hyphens, forward slashes and underscores.');
     }
-    const tags = asList(body.tags).map(asRecord).map((t) => ({ key: String(t.key), value: String(t.value ?? '') }));
+    const tags = asList(body.tags)
+      .map(asRecord)
+      .map((t) => ({ key: String(t.key), value: String(t.value ?? '') }));
     const overrides = asList(asRecord(body.overrides).containerOverrides).map(asRecord);
     const first = def.containers[0];
     if (!first) throw invalid('Task definition has no containers.');
     for (const o of overrides) {
-      if (!def.containers.some((c) => c.name === o.name)) throw invalid(`Override for container named ${String(o.name)} is not a container in the TaskDefinition.`);
+      if (!def.containers.some((c) => c.name === o.name))
+        throw invalid(`Override for container named ${String(o.name)} is not a container in the TaskDefinition.`);
     }
     const mine = overrides.find((o) => o.name === first.name) ?? {};
     const env = new Map(first.environment.map((e) => [e.name, e.value]));
@@ -193,7 +211,13 @@ export class EcsService {
     const desired = body.desiredStatus === undefined ? 'RUNNING' : String(body.desiredStatus);
     if (!['RUNNING', 'PENDING', 'STOPPED'].includes(desired)) throw invalid(`Invalid desiredStatus ${desired}`);
     let tasks = [...this.ctx.state.tasks.values()].filter((t) => t.clusterArn === cluster.arn);
-    tasks = tasks.filter((t) => (desired === 'STOPPED' ? t.desiredStatus === 'STOPPED' : desired === 'PENDING' ? t.desiredStatus === 'RUNNING' && t.lastStatus !== 'RUNNING' : t.desiredStatus === 'RUNNING'));
+    tasks = tasks.filter((t) =>
+      desired === 'STOPPED'
+        ? t.desiredStatus === 'STOPPED'
+        : desired === 'PENDING'
+          ? t.desiredStatus === 'RUNNING' && t.lastStatus !== 'RUNNING'
+          : t.desiredStatus === 'RUNNING',
+    );
     if (body.startedBy !== undefined) tasks = tasks.filter((t) => t.startedBy === String(body.startedBy));
     if (body.family !== undefined) tasks = tasks.filter((t) => this.ctx.state.findTaskDefinition(t.taskDefinitionArn)?.family === String(body.family));
     tasks.sort((a, b) => a.createdAt - b.createdAt);

@@ -90,17 +90,25 @@ export class JobRunner implements JobControl {
     if (queue.holdReason !== undefined) return { reason: queue.holdReason };
     const ces = queue.computeEnvironments.map((c) => state.findComputeEnvironment(c)).filter((c) => c !== undefined);
     const usable = ces.filter((c) => c.state === 'ENABLED' && c.status === 'VALID');
-    if (usable.length === 0) return { reason: 'MISCONFIGURATION:COMPUTE_ENVIRONMENT_DISABLED - no ENABLED and VALID compute environment is attached to the job queue.' };
+    if (usable.length === 0)
+      return { reason: 'MISCONFIGURATION:COMPUTE_ENVIRONMENT_DISABLED - no ENABLED and VALID compute environment is attached to the job queue.' };
     const maxv = Math.max(...usable.map((c) => c.maxvCpus));
     if (job.vcpus > maxv) {
-      return { reason: 'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.' };
+      return {
+        reason:
+          'MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is higher than that can be met by the CE(s) attached to the job queue.',
+      };
     }
-    const used = [...state.jobs.values()].filter((j) => j.jobQueue === job.jobQueue && (j.status === 'STARTING' || j.status === 'RUNNING')).reduce((s, j) => s + j.vcpus, 0);
+    const used = [...state.jobs.values()]
+      .filter((j) => j.jobQueue === job.jobQueue && (j.status === 'STARTING' || j.status === 'RUNNING'))
+      .reduce((s, j) => s + j.vcpus, 0);
     if (used + job.vcpus > maxv) return { reason: undefined }; // waits for capacity, as on AWS
     const repo = state.findRepositoryForImage(job.image);
     const dockerfile = repo ? this.dockerfileFor(repo) : undefined;
     if (!dockerfile) {
-      return { reason: `CannotPullContainerError: the local endpoint has no Dockerfile for image ${job.image} (main images need 'riots batch local --main-dockerfile PATH')` };
+      return {
+        reason: `CannotPullContainerError: the local endpoint has no Dockerfile for image ${job.image} (main images need 'riots batch local --main-dockerfile PATH')`,
+      };
     }
     try {
       return { reason: undefined, spec: this.imageSpec(dockerfile) };
@@ -112,7 +120,9 @@ export class JobRunner implements JobControl {
   /** What a Dockerfile says to run (a main image's `FROM riots` builds on the worker image). */
   private imageSpec(dockerfile: string): ImageSpec {
     const worker = (): ImageSpec => readDockerfile(this.opts.workerDockerfile, undefined, this.opts.workerContext);
-    return dockerfile === this.opts.workerDockerfile ? worker() : readDockerfile(dockerfile, (from) => (from === 'riots' && existsSync(this.opts.workerDockerfile) ? worker() : undefined));
+    return dockerfile === this.opts.workerDockerfile
+      ? worker()
+      : readDockerfile(dockerfile, (from) => (from === 'riots' && existsSync(this.opts.workerDockerfile) ? worker() : undefined));
   }
 
   private tryStart(jobId: string): void {
@@ -224,21 +234,28 @@ export class JobRunner implements JobControl {
       this.stop(job, 'FAILED', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the job has no command`);
       return;
     }
-    this.spawnContainer(job.jobId, argv, spec.context, this.environment(job, spec), { stdoutPath: job.stdoutPath, stderrPath: job.stderrPath }, {
-      started: (pid) => {
-        job.pid = pid;
-        if (job.status !== 'STARTING') return;
-        job.status = 'RUNNING';
-        job.startedAt = Date.now();
+    this.spawnContainer(
+      job.jobId,
+      argv,
+      spec.context,
+      this.environment(job, spec),
+      { stdoutPath: job.stdoutPath, stderrPath: job.stderrPath },
+      {
+        started: (pid) => {
+          job.pid = pid;
+          if (job.status !== 'STARTING') return;
+          job.status = 'RUNNING';
+          job.startedAt = Date.now();
+        },
+        failed: (message) => this.stop(job, 'FAILED', job.terminateReason ?? message),
+        exited: (exitCode, signal) => {
+          job.exitCode = exitCode;
+          if (signal) job.reason = `killed by ${signal}`;
+          if (job.terminateReason !== undefined) this.stop(job, 'FAILED', job.terminateReason);
+          else this.stop(job, job.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', 'Essential container in task exited');
+        },
       },
-      failed: (message) => this.stop(job, 'FAILED', job.terminateReason ?? message),
-      exited: (exitCode, signal) => {
-        job.exitCode = exitCode;
-        if (signal) job.reason = `killed by ${signal}`;
-        if (job.terminateReason !== undefined) this.stop(job, 'FAILED', job.terminateReason);
-        else this.stop(job, job.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', 'Essential container in task exited');
-      },
-    });
+    );
   }
 
   // ---- ECS tasks ----
@@ -260,7 +277,8 @@ export class JobRunner implements JobControl {
     }
     const repo = state.findRepositoryForImage(task.container.image);
     const dockerfile = repo ? this.dockerfileFor(repo) : undefined;
-    if (!dockerfile) return this.taskStopped(task, 'TaskFailedToStart', `CannotPullContainerError: the local endpoint has no Dockerfile for image ${task.container.image}`);
+    if (!dockerfile)
+      return this.taskStopped(task, 'TaskFailedToStart', `CannotPullContainerError: the local endpoint has no Dockerfile for image ${task.container.image}`);
     let spec: ImageSpec;
     try {
       spec = this.imageSpec(dockerfile);
@@ -268,25 +286,33 @@ export class JobRunner implements JobControl {
       return this.taskStopped(task, 'TaskFailedToStart', `CannotPullContainerError: cannot read ${dockerfile}: ${(e as Error).message}`);
     }
     const argv = this.argvFor(spec, task.container.command);
-    if (argv.length === 0) return this.taskStopped(task, 'TaskFailedToStart', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the task has no command`);
+    if (argv.length === 0)
+      return this.taskStopped(task, 'TaskFailedToStart', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the task has no command`);
     task.lastStatus = 'PENDING';
     task.stdoutPath = join(this.opts.stateDir, 'jobs', `${task.taskId}.stdout.log`);
     task.stderrPath = join(this.opts.stateDir, 'jobs', `${task.taskId}.stderr.log`);
-    this.spawnContainer(task.taskId, argv, spec.context, this.taskEnvironment(task, spec), { stdoutPath: task.stdoutPath, stderrPath: task.stderrPath }, {
-      started: (pid) => {
-        task.pid = pid;
-        if (task.lastStatus !== 'PENDING') return;
-        task.lastStatus = 'RUNNING';
-        task.startedAt = Date.now();
+    this.spawnContainer(
+      task.taskId,
+      argv,
+      spec.context,
+      this.taskEnvironment(task, spec),
+      { stdoutPath: task.stdoutPath, stderrPath: task.stderrPath },
+      {
+        started: (pid) => {
+          task.pid = pid;
+          if (task.lastStatus !== 'PENDING') return;
+          task.lastStatus = 'RUNNING';
+          task.startedAt = Date.now();
+        },
+        failed: (message) => this.taskStopped(task, 'TaskFailedToStart', message),
+        exited: (exitCode, signal) => {
+          task.container.exitCode = exitCode;
+          if (signal) task.container.reason = `killed by ${signal}`;
+          if (task.stopCode !== undefined) this.taskStopped(task, task.stopCode, task.stoppedReason ?? '');
+          else this.taskStopped(task, 'EssentialContainerExited', 'Essential container in task exited');
+        },
       },
-      failed: (message) => this.taskStopped(task, 'TaskFailedToStart', message),
-      exited: (exitCode, signal) => {
-        task.container.exitCode = exitCode;
-        if (signal) task.container.reason = `killed by ${signal}`;
-        if (task.stopCode !== undefined) this.taskStopped(task, task.stopCode, task.stoppedReason ?? '');
-        else this.taskStopped(task, 'EssentialContainerExited', 'Essential container in task exited');
-      },
-    });
+    );
   }
 
   /** A task's environment: the base, jobEnv, then the container's own. */

@@ -22,7 +22,9 @@ export function conflicts(ctx: LocalContext, stackName: string, resources: Evalu
   const { state } = ctx;
   for (const r of resources) {
     const taken = (owner: { stackName: string } | undefined, what: string): ProvisionFailure | undefined =>
-      owner && owner.stackName !== stackName ? { logicalId: r.logicalId, reason: `Resource of type '${r.type}' with identifier '${what}' already exists.` } : undefined;
+      owner && owner.stackName !== stackName
+        ? { logicalId: r.logicalId, reason: `Resource of type '${r.type}' with identifier '${what}' already exists.` }
+        : undefined;
     let f: ProvisionFailure | undefined;
     if (r.type === 'AWS::ECR::Repository') f = taken(state.repositories.get(r.physicalId), r.physicalId);
     else if (r.type === 'AWS::Batch::JobQueue') f = taken(state.jobQueues.get(lastPart(r.physicalId)), lastPart(r.physicalId));
@@ -160,12 +162,14 @@ function taskDefinitionOf(arn: string, p: Record<string, unknown>, stackName: st
     memory: String(p.Memory ?? ''),
     networkMode: String(p.NetworkMode ?? 'bridge'),
     requiresCompatibilities: asList(p.RequiresCompatibilities).map(String),
-    containers: asList(p.ContainerDefinitions).map(asRecord).map((c) => ({
-      name: String(c.Name ?? ''),
-      image: String(c.Image ?? ''),
-      command: asList(c.Command).map(String),
-      environment: environmentOf(c.Environment),
-    })),
+    containers: asList(p.ContainerDefinitions)
+      .map(asRecord)
+      .map((c) => ({
+        name: String(c.Name ?? ''),
+        image: String(c.Image ?? ''),
+        command: asList(c.Command).map(String),
+        environment: environmentOf(c.Environment),
+      })),
     stackName,
   };
 }
@@ -194,7 +198,9 @@ export function nonEmptyRepositories(ctx: LocalContext, stackName: string): stri
 /** Clusters of a stack with tasks not yet STOPPED (AWS refuses to delete them: ClusterContainsTasksException). */
 export function busyClusters(ctx: LocalContext, stackName: string): string[] {
   const { state } = ctx;
-  return [...state.ecsClusters.values()].filter((c) => c.stackName === stackName && [...state.tasks.values()].some((t) => t.clusterArn === c.arn && t.lastStatus !== 'STOPPED')).map((c) => c.name);
+  return [...state.ecsClusters.values()]
+    .filter((c) => c.stackName === stackName && [...state.tasks.values()].some((t) => t.clusterArn === c.arn && t.lastStatus !== 'STOPPED'))
+    .map((c) => c.name);
 }
 
 /** Remove a stack's objects; jobs still active in its queues are terminated, as AWS does. */
@@ -206,6 +212,14 @@ export function unprovision(ctx: LocalContext, stackName: string, opts: { termin
       if (queues.has(job.jobQueue) && ACTIVE_STATUSES.includes(job.status)) ctx.jobs.terminate(job.jobId, 'Job queue deleted');
     }
   }
-  const maps: Map<string, { stackName: string }>[] = [state.computeEnvironments, state.jobQueues, state.jobDefinitions, state.repositories, state.securityGroups, state.ecsClusters, state.taskDefinitions];
+  const maps: Map<string, { stackName: string }>[] = [
+    state.computeEnvironments,
+    state.jobQueues,
+    state.jobDefinitions,
+    state.repositories,
+    state.securityGroups,
+    state.ecsClusters,
+    state.taskDefinitions,
+  ];
   for (const map of maps) for (const [k, v] of map) if (v.stackName === stackName) map.delete(k);
 }

@@ -31,13 +31,24 @@ function hex(seed: string, n: number): string {
 export function synthesise(logicalId: string, type: string, props: Record<string, unknown>, ctx: EvalContext): EvaluatedResource {
   const seed = `${ctx.stackId}/${logicalId}`;
   const generatedName = `${ctx.stackName}-${logicalId}-${hex(seed, 12).toUpperCase()}`.slice(0, 64);
-  const name = (key: string): string => (typeof props[key] === 'string' ? (props[key]) : generatedName);
+  const name = (key: string): string => (typeof props[key] === 'string' ? props[key] : generatedName);
   const { region, accountId: acct } = ctx;
-  const r = (physicalId: string, attributes: Record<string, string> = {}): EvaluatedResource => ({ logicalId, type, physicalId, attributes, properties: props });
+  const r = (physicalId: string, attributes: Record<string, string> = {}): EvaluatedResource => ({
+    logicalId,
+    type,
+    physicalId,
+    attributes,
+    properties: props,
+  });
   switch (type) {
     case 'AWS::EC2::VPC': {
       const id = `vpc-${hex(seed, 17)}`;
-      return r(id, { VpcId: id, CidrBlock: String(props.CidrBlock ?? '10.0.0.0/16'), DefaultSecurityGroup: `sg-${hex(seed + 'sg', 17)}`, DefaultNetworkAcl: `acl-${hex(seed + 'acl', 17)}` });
+      return r(id, {
+        VpcId: id,
+        CidrBlock: String(props.CidrBlock ?? '10.0.0.0/16'),
+        DefaultSecurityGroup: `sg-${hex(seed + 'sg', 17)}`,
+        DefaultNetworkAcl: `acl-${hex(seed + 'acl', 17)}`,
+      });
     }
     case 'AWS::EC2::Subnet': {
       const id = `subnet-${hex(seed, 17)}`;
@@ -53,7 +64,7 @@ export function synthesise(logicalId: string, type: string, props: Record<string
       return r(`igw-${hex(seed, 17)}`, { InternetGatewayId: `igw-${hex(seed, 17)}` });
     case 'AWS::EC2::EIP': {
       const n = parseInt(hex(seed, 2), 16);
-      return r(`203.0.113.${n % 254 + 1}`, { AllocationId: `eipalloc-${hex(seed, 17)}`, PublicIp: `203.0.113.${n % 254 + 1}` });
+      return r(`203.0.113.${(n % 254) + 1}`, { AllocationId: `eipalloc-${hex(seed, 17)}`, PublicIp: `203.0.113.${(n % 254) + 1}` });
     }
     case 'AWS::EC2::NatGateway':
       return r(`nat-${hex(seed, 17)}`, { NatGatewayId: `nat-${hex(seed, 17)}` });

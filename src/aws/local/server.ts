@@ -105,7 +105,10 @@ async function readBody(req: IncomingMessage): Promise<string> {
 function checkRegion(authorization: string | undefined, region: string): void {
   const m = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(authorization ?? '');
   if (m && m[1] !== region) {
-    throw new AwsApiError('InvalidRegion', `The local endpoint serves region ${region}, but this request is for region ${m[1]}: start it with --region ${m[1]}, or set AWS_REGION=${region}`);
+    throw new AwsApiError(
+      'InvalidRegion',
+      `The local endpoint serves region ${region}, but this request is for region ${m[1]}: start it with --region ${m[1]}, or set AWS_REGION=${region}`,
+    );
   }
 }
 
@@ -125,20 +128,32 @@ function jsonBody(body: string): Record<string, unknown> {
 function dispatch(svc: Services, req: IncomingMessage, url: URL, body: string): Reply {
   const target = req.headers['x-amz-target'];
   if (url.pathname.startsWith('/v1/')) return svc.batch.handle(req.method ?? 'POST', url.pathname, url.searchParams, jsonBody(body));
-  if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerRegistry_V20150921.')) return svc.ecr.handle(target.slice(target.indexOf('.') + 1), jsonBody(body));
-  if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerServiceV20141113.')) return svc.ecs.handle(target.slice(target.indexOf('.') + 1), jsonBody(body));
+  if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerRegistry_V20150921.'))
+    return svc.ecr.handle(target.slice(target.indexOf('.') + 1), jsonBody(body));
+  if (typeof target === 'string' && target.startsWith('AmazonEC2ContainerServiceV20141113.'))
+    return svc.ecs.handle(target.slice(target.indexOf('.') + 1), jsonBody(body));
   const params = parseForm(body);
   const action = params.get('Action') ?? '';
   const version = params.get('Version');
   if (version === '2016-11-15') return svc.ec2.handle(action, params);
   if (version === '2010-05-15') return svc.cfn.handle(action, params);
-  throw new AwsApiError('UnknownOperationException', `The local endpoint does not know ${req.method} ${url.pathname} (Action=${action}, Version=${version ?? 'none'})`, 404);
+  throw new AwsApiError(
+    'UnknownOperationException',
+    `The local endpoint does not know ${req.method} ${url.pathname} (Action=${action}, Version=${version ?? 'none'})`,
+    404,
+  );
 }
 
 /** An error as the protocol of the request says errors. */
 function errorReply(protocol: Protocol, err: AwsApiError): Reply {
-  if (protocol === 'batch') return { status: err.status, headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code }, body: JSON.stringify({ message: err.message }) };
-  if (protocol === 'json11') return { status: err.status, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: err.code, message: err.message }) };
+  if (protocol === 'batch')
+    return {
+      status: err.status,
+      headers: { 'content-type': 'application/json', 'x-amzn-errortype': err.code },
+      body: JSON.stringify({ message: err.message }),
+    };
+  if (protocol === 'json11')
+    return { status: err.status, headers: { 'content-type': 'application/x-amz-json-1.1' }, body: JSON.stringify({ __type: err.code, message: err.message }) };
   if (protocol === 'ec2') return { status: err.status, headers: { 'content-type': 'text/xml' }, body: ec2Error(err.code, err.message) };
   return { status: err.status, headers: { 'content-type': 'text/xml' }, body: queryErrorXml(err) };
 }
@@ -150,12 +165,26 @@ function router(svc: Services, region: string): (req: IncomingMessage, res: Serv
     const body = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const target = req.headers['x-amz-target'];
-    const protocol: Protocol = url.pathname.startsWith('/v1/') ? 'batch' : typeof target === 'string' ? 'json11' : body.includes('Version=2016-11-15') ? 'ec2' : 'query';
+    const protocol: Protocol = url.pathname.startsWith('/v1/')
+      ? 'batch'
+      : typeof target === 'string'
+        ? 'json11'
+        : body.includes('Version=2016-11-15')
+          ? 'ec2'
+          : 'query';
     try {
       checkRegion(req.headers.authorization, region);
       reply = dispatch(svc, req, url, body);
     } catch (e) {
-      const err = e instanceof AwsApiError ? e : new AwsApiError(e instanceof SyntaxError ? 'SerializationException' : 'InternalFailure', (e as Error).message, e instanceof SyntaxError ? 400 : 500, 'Receiver');
+      const err =
+        e instanceof AwsApiError
+          ? e
+          : new AwsApiError(
+              e instanceof SyntaxError ? 'SerializationException' : 'InternalFailure',
+              (e as Error).message,
+              e instanceof SyntaxError ? 400 : 500,
+              'Receiver',
+            );
       reply = errorReply(protocol, err);
     }
     res.writeHead(reply.status, { ...reply.headers, 'content-length': Buffer.byteLength(reply.body) });

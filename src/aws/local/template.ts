@@ -147,7 +147,8 @@ export class TemplateEvaluator {
       const deps = references(r);
       const dependsOn = r.DependsOn;
       for (const d of Array.isArray(dependsOn) ? dependsOn : dependsOn === undefined ? [] : [dependsOn]) {
-        if (typeof d !== 'string' || !(d in decl)) throw new TemplateError(`Template format error: Unresolved resource dependencies [${String(d)}] in the Resources block of the template`);
+        if (typeof d !== 'string' || !(d in decl))
+          throw new TemplateError(`Template format error: Unresolved resource dependencies [${String(d)}] in the Resources block of the template`);
         deps.add(d);
       }
       for (const d of deps) {

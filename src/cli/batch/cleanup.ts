@@ -12,7 +12,6 @@ import { RUN_ID_TAG, getStackOutputs, type BatchStackOutputs } from '../../aws/s
 import type { EcsLoaded } from '../../workers/kinds/ecs.js';
 import { STACK_HELP, STACK_OPTIONS, UsageError, out, parseOptions, stackOpts, type BatchSubcommand } from './common.js';
 
-
 const options = {
   ...STACK_OPTIONS,
   'run-id': { type: 'string' },
@@ -57,9 +56,7 @@ export async function activeJobs(b: BatchLoaded, queues: string[]): Promise<Acti
       let nextToken: string | undefined;
       do {
         const res = await awsCall(`ListJobs of ${queue} (${jobStatus})`, () =>
-          b.client.send(
-            new b.sdk.ListJobsCommand({ jobQueue: queue, jobStatus, maxResults: 100, ...(nextToken ? { nextToken } : {}) }),
-          ),
+          b.client.send(new b.sdk.ListJobsCommand({ jobQueue: queue, jobStatus, maxResults: 100, ...(nextToken ? { nextToken } : {}) })),
         );
         for (const j of res.jobSummaryList ?? []) {
           if (j.jobId && !found.has(j.jobId)) {
@@ -112,7 +109,9 @@ export async function describeTasks(e: EcsLoaded, cluster: string, arns: string[
   const found: ActiveTask[] = [];
   for (let i = 0; i < arns.length; i += 100) {
     const chunk = arns.slice(i, i + 100);
-    const res = await awsCall(`DescribeTasks in cluster ${cluster}`, () => e.client.send(new e.sdk.DescribeTasksCommand({ cluster, tasks: chunk, include: ['TAGS'] })));
+    const res = await awsCall(`DescribeTasks in cluster ${cluster}`, () =>
+      e.client.send(new e.sdk.DescribeTasksCommand({ cluster, tasks: chunk, include: ['TAGS'] })),
+    );
     for (const t of res.tasks ?? []) {
       if (!t.taskArn || t.lastStatus === 'STOPPED' || (t.desiredStatus === 'STOPPED' && !stopping)) continue;
       found.push({ taskArn: t.taskArn, status: String(t.lastStatus), runId: t.tags?.find((x) => x.key === RUN_ID_TAG)?.value });
@@ -127,7 +126,9 @@ export async function listTaskArns(e: EcsLoaded, cluster: string, desiredStatus:
   let nextToken: string | undefined;
   do {
     const res = await awsCall(`ListTasks of cluster ${cluster}`, () =>
-      e.client.send(new e.sdk.ListTasksCommand({ cluster, desiredStatus, maxResults: 100, ...(startedBy ? { startedBy } : {}), ...(nextToken ? { nextToken } : {}) })),
+      e.client.send(
+        new e.sdk.ListTasksCommand({ cluster, desiredStatus, maxResults: 100, ...(startedBy ? { startedBy } : {}), ...(nextToken ? { nextToken } : {}) }),
+      ),
     );
     arns.push(...(res.taskArns ?? []));
     nextToken = res.nextToken;
@@ -141,7 +142,14 @@ export async function activeTasks(e: EcsLoaded, cluster: string, startedBy?: str
 }
 
 /** The ECS half: riots' tasks to stop in one cluster. Returns how many were found. */
-async function cleanTasks(cluster: string, region: string | undefined, runId: string | undefined, named: string[], listed: boolean, dryRun: boolean): Promise<number> {
+async function cleanTasks(
+  cluster: string,
+  region: string | undefined,
+  runId: string | undefined,
+  named: string[],
+  listed: boolean,
+  dryRun: boolean,
+): Promise<number> {
   const e = await ecs(region);
   try {
     const found = new Map<string, ActiveTask>();
@@ -187,7 +195,8 @@ async function run(argv: string[]): Promise<number> {
   if (namedJobs.length > 0 || listAll) await cleanJobs(outputs, runId, namedJobs, listAll, dryRun);
   if (namedTasks.length > 0 || listAll) {
     if (outputs.EcsClusterName !== undefined) await tasksIn(outputs.EcsClusterName, outputs.region);
-    else if (namedTasks.length > 0) out(`stack '${outputs.stackName}' has no ECS cluster (output EcsClusterName): the named tasks are left alone (name their cluster with --cluster)`);
+    else if (namedTasks.length > 0)
+      out(`stack '${outputs.stackName}' has no ECS cluster (output EcsClusterName): the named tasks are left alone (name their cluster with --cluster)`);
   }
   return 0;
 }
@@ -201,7 +210,11 @@ async function cleanJobs(outputs: BatchStackOutputs, runId: string | undefined, 
     const found = new Map<string, ActiveJob>();
     // named jobs first: a job submitted a moment ago may not be listed yet
     if (named.length > 0) {
-      for (const j of await describeActive(b, named.map((jobId) => ({ jobId, jobName: '', queue: '', status: '', runId: undefined })))) found.set(j.jobId, j);
+      for (const j of await describeActive(
+        b,
+        named.map((jobId) => ({ jobId, jobName: '', queue: '', status: '', runId: undefined })),
+      ))
+        found.set(j.jobId, j);
     }
     if (listed) {
       for (const j of await activeJobs(b, queues)) if (!found.has(j.jobId)) found.set(j.jobId, j);

@@ -37,12 +37,7 @@ type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; o
  * parseArgs with our conventions: no positionals unless allowed, parse failures as UsageError.
  * Returns undefined when --help was asked (the help has been printed).
  */
-export function parseOptions<O extends Options>(
-  argv: string[],
-  options: O,
-  help: string,
-  allowPositionals = false,
-): Parsed<O> | undefined {
+export function parseOptions<O extends Options>(argv: string[], options: O, help: string, allowPositionals = false): Parsed<O> | undefined {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
@@ -55,7 +50,6 @@ export function parseOptions<O extends Options>(
   }
   return parsed;
 }
-
 
 export { packageRoot } from '../../packageroot.js';
 

@@ -7,15 +7,7 @@ import { AwsError } from '../../errors.js';
 import { awsCall, cloudFormation, ecr, ecs, sdkErrorText } from '../../aws/clients.js';
 import { describeTasks, listTaskArns } from './cleanup.js';
 import { batchStackName, describeStack } from '../../aws/stack.js';
-import {
-  STACK_HELP,
-  STACK_OPTIONS,
-  WAIT_HELP,
-  out,
-  parseOptions,
-  secondsOption,
-  type BatchSubcommand,
-} from './common.js';
+import { STACK_HELP, STACK_OPTIONS, WAIT_HELP, out, parseOptions, secondsOption, type BatchSubcommand } from './common.js';
 import { latestEventTime, waitForStack } from './stackwait.js';
 
 const options = {
@@ -56,9 +48,7 @@ export async function emptyRepository(region: string | undefined, uri: string): 
   let token: string | undefined;
   try {
     do {
-      const res = await client.send(
-        new sdk.ListImagesCommand({ ...repo, maxResults: 1000, ...(token ? { nextToken: token } : {}) }),
-      );
+      const res = await client.send(new sdk.ListImagesCommand({ ...repo, maxResults: 1000, ...(token ? { nextToken: token } : {}) }));
       for (const id of res.imageIds ?? []) ids.push(id);
       token = res.nextToken;
     } while (token);
@@ -72,9 +62,7 @@ export async function emptyRepository(region: string | undefined, uri: string): 
   const unique = [...byDigest.values()];
   for (let i = 0; i < unique.length; i += 100) {
     const chunk = unique.slice(i, i + 100);
-    const res = await awsCall(`BatchDeleteImage in ${repo.repositoryName}`, () =>
-      client.send(new sdk.BatchDeleteImageCommand({ ...repo, imageIds: chunk })),
-    );
+    const res = await awsCall(`BatchDeleteImage in ${repo.repositoryName}`, () => client.send(new sdk.BatchDeleteImageCommand({ ...repo, imageIds: chunk })));
     const failures = (res.failures ?? []).filter((f) => f.failureCode !== 'ImageNotFound');
     if (failures.length) {
       const text = failures.map((f) => `${f.imageId?.imageDigest ?? f.imageId?.imageTag}: ${f.failureReason}`);
@@ -94,16 +82,29 @@ export async function stopClusterTasks(region: string | undefined, cluster: stri
     const listed = [...(await listTaskArns(e, cluster, 'RUNNING')), ...(await listTaskArns(e, cluster, 'STOPPED'))];
     let active = await describeTasks(e, cluster, listed, true);
     const count = active.length;
-    for (const t of await describeTasks(e, cluster, active.map((x) => x.taskArn))) {
-      await awsCall(`StopTask ${t.taskArn}`, () => e.client.send(new e.sdk.StopTaskCommand({ cluster, task: t.taskArn, reason: 'riots batch delete: the stack is being deleted' })));
+    for (const t of await describeTasks(
+      e,
+      cluster,
+      active.map((x) => x.taskArn),
+    )) {
+      await awsCall(`StopTask ${t.taskArn}`, () =>
+        e.client.send(new e.sdk.StopTaskCommand({ cluster, task: t.taskArn, reason: 'riots batch delete: the stack is being deleted' })),
+      );
     }
     const deadline = Date.now() + timeoutMs;
     while (active.length > 0) {
       if (Date.now() >= deadline) {
-        throw new AwsError(`${active.length} task(s) of ECS cluster ${cluster} not STOPPED after ${timeoutMs / 1000} s (${active.map((t) => `${t.taskArn} ${t.status}`).join(', ')}); the stack cannot be deleted until they are`);
+        throw new AwsError(
+          `${active.length} task(s) of ECS cluster ${cluster} not STOPPED after ${timeoutMs / 1000} s (${active.map((t) => `${t.taskArn} ${t.status}`).join(', ')}); the stack cannot be deleted until they are`,
+        );
       }
       await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
-      active = await describeTasks(e, cluster, active.map((x) => x.taskArn), true);
+      active = await describeTasks(
+        e,
+        cluster,
+        active.map((x) => x.taskArn),
+        true,
+      );
     }
     return count;
   } finally {
@@ -136,9 +137,7 @@ async function run(argv: string[]): Promise<number> {
   }
   const cfn = await cloudFormation(v.region);
   const after = await latestEventTime({ cfn, stack: desc.stackId });
-  await awsCall(`DeleteStack of '${stackName}'`, () =>
-    cfn.client.send(new cfn.sdk.DeleteStackCommand({ StackName: stackName })),
-  );
+  await awsCall(`DeleteStack of '${stackName}'`, () => cfn.client.send(new cfn.sdk.DeleteStackCommand({ StackName: stackName })));
   out(`deleting stack ${stackName} (${desc.stackId})`);
   if (v.wait !== true) return 0;
   await waitForStack({ cfn, stack: desc.stackId, stackName, goal: 'DELETE', after, timeoutMs, pollMs });

@@ -3,27 +3,9 @@
  * or a main image (your Dockerfile.main, context the current folder) with docker, and with
  * --push log in to ECR and push it to the stack's repository as :latest.
  */
-import {
-  MAIN_TAG,
-  PLATFORMS,
-  WORKER_TAG,
-  buildArgs,
-  checkDockerEngine,
-  dockerStep,
-  ecrLogin,
-  pushImage,
-} from '../../aws/images.js';
+import { MAIN_TAG, PLATFORMS, WORKER_TAG, buildArgs, checkDockerEngine, dockerStep, ecrLogin, pushImage } from '../../aws/images.js';
 import { getStackOutputs, requireOutput } from '../../aws/stack.js';
-import {
-  STACK_HELP,
-  STACK_OPTIONS,
-  UsageError,
-  out,
-  packageRoot,
-  parseOptions,
-  stackOpts,
-  type BatchSubcommand,
-} from './common.js';
+import { STACK_HELP, STACK_OPTIONS, UsageError, out, packageRoot, parseOptions, stackOpts, type BatchSubcommand } from './common.js';
 
 const options = {
   ...STACK_OPTIONS,
@@ -99,4 +81,3 @@ export const buildImage: BatchSubcommand = {
   help,
   run,
 };
-

@@ -48,9 +48,7 @@ async function newEvents(o: StackWaitOptions, seen: Set<string>): Promise<EventL
   const found: EventLine[] = [];
   let token: string | undefined;
   for (let page = 0; page < 20; page++) {
-    const res = await client.send(
-      new sdk.DescribeStackEventsCommand({ StackName: o.stack, ...(token ? { NextToken: token } : {}) }),
-    );
+    const res = await client.send(new sdk.DescribeStackEventsCommand({ StackName: o.stack, ...(token ? { NextToken: token } : {}) }));
     let reachedOld = false;
     for (const e of res.StackEvents ?? []) {
       const id = e.EventId ?? `${e.LogicalResourceId}/${e.ResourceStatus}/${String(e.Timestamp)}`;
@@ -87,9 +85,7 @@ async function stackStatus(o: StackWaitOptions): Promise<{ status: string; reaso
     const res = await client.send(new sdk.DescribeStacksCommand({ StackName: o.stack }));
     const s = res.Stacks?.[0];
     if (s === undefined) return { status: 'GONE' };
-    return s.StackStatusReason
-      ? { status: String(s.StackStatus), reason: s.StackStatusReason }
-      : { status: String(s.StackStatus) };
+    return s.StackStatusReason ? { status: String(s.StackStatus), reason: s.StackStatusReason } : { status: String(s.StackStatus) };
   } catch (err) {
     if (/does not exist/i.test(sdkErrorText(err))) return { status: 'GONE' };
     throw err;
@@ -125,9 +121,7 @@ export async function waitForStack(o: StackWaitOptions): Promise<void> {
     const done = st.status === 'GONE' || !st.status.endsWith('_IN_PROGRESS');
     if (done) {
       if (st.status === target || (o.goal === 'DELETE' && st.status === 'GONE')) return;
-      const lines = failed.map(
-        (e) => `  ${e.logicalId} (${e.type}) ${e.status}: ${e.reason ?? 'no reason given'}`,
-      );
+      const lines = failed.map((e) => `  ${e.logicalId} (${e.type}) ${e.status}: ${e.reason ?? 'no reason given'}`);
       throw new AwsError(
         `stack '${o.stackName}' ended ${st.status === 'GONE' ? 'deleted' : st.status}, not ${target}` +
           `${st.reason ? ` (${st.reason})` : ''}` +

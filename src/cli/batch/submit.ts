@@ -8,17 +8,7 @@ import type * as BatchSdk from '@aws-sdk/client-batch';
 import { AwsError, TimeoutError } from '../../errors.js';
 import { awsCall, batch, type Loaded } from '../../aws/clients.js';
 import { RUN_ID_TAG, getStackOutputs, requireOutput } from '../../aws/stack.js';
-import {
-  STACK_HELP,
-  STACK_OPTIONS,
-  WAIT_HELP,
-  err,
-  out,
-  parseOptions,
-  secondsOption,
-  stackOpts,
-  type BatchSubcommand,
-} from './common.js';
+import { STACK_HELP, STACK_OPTIONS, WAIT_HELP, err, out, parseOptions, secondsOption, stackOpts, type BatchSubcommand } from './common.js';
 import { shellWords } from '../../shellwords.js';
 
 const options = {
@@ -75,9 +65,7 @@ export async function followJob(b: BatchLoaded, jobId: string, timeoutMs: number
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const res = await awsCall(`DescribeJobs of ${jobId}`, () =>
-      b.client.send(new b.sdk.DescribeJobsCommand({ jobs: [jobId] })),
-    );
+    const res = await awsCall(`DescribeJobs of ${jobId}`, () => b.client.send(new b.sdk.DescribeJobsCommand({ jobs: [jobId] })));
     const job = res.jobs?.[0];
     if (job === undefined) throw new AwsError(`DescribeJobs does not know job ${jobId}`, { jobId });
     const status = String(job.status);

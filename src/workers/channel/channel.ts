@@ -183,7 +183,10 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
     socket.on('error', () => undefined);
     if (this.pendingSockets.size >= this.opts.maxPendingHandshakes) {
       socket.destroy();
-      this.refuse(remote, new ChannelError(`channel server: more than ${this.opts.maxPendingHandshakes} connections waiting in the handshake; closed ${remote}`));
+      this.refuse(
+        remote,
+        new ChannelError(`channel server: more than ${this.opts.maxPendingHandshakes} connections waiting in the handshake; closed ${remote}`),
+      );
       return;
     }
     this.pendingSockets.add(socket);
@@ -225,7 +228,10 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
       ...(this.opts.allocPayload ? { allocPayload: this.opts.allocPayload } : {}),
     });
     const hello = await new Promise<HelloMessage>((resolve, reject) => {
-      const timer = setTimeout(() => fail(new TimeoutError(`channel server: ${conn.remoteAddress} authenticated but sent no hello within ${this.opts.handshakeTimeoutSeconds} s`)), Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => fail(new TimeoutError(`channel server: ${conn.remoteAddress} authenticated but sent no hello within ${this.opts.handshakeTimeoutSeconds} s`)),
+        Math.max(0, deadline - Date.now()),
+      );
       const onMessage = (m: WorkerToMain): void => {
         if (m.type !== 'hello') return fail(new ProtocolError(`channel server: first message from ${conn.remoteAddress} is ${m.type}, expected hello`));
         clearTimeout(timer);
@@ -245,7 +251,10 @@ export class ChannelServer extends EventEmitter<ChannelServerEvents> {
       conn.on('close', onClose);
     });
     if (hello.protocolVersion !== PROTOCOL_VERSION) {
-      const err = new ProtocolError(`worker ${hello.workerId} speaks channel protocol ${hello.protocolVersion}, this main process ${PROTOCOL_VERSION}: install the same riots version on both`, { workerId: hello.workerId });
+      const err = new ProtocolError(
+        `worker ${hello.workerId} speaks channel protocol ${hello.protocolVersion}, this main process ${PROTOCOL_VERSION}: install the same riots version on both`,
+        { workerId: hello.workerId },
+      );
       await conn.send({ type: 'shutdown', reason: err.message }).catch(() => undefined);
       await conn.close();
       throw err;
@@ -327,7 +336,10 @@ export const ChannelClient = {
         const retry = code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH';
         if (!retry || Date.now() + delay >= deadline) {
           if (err instanceof TimeoutError) throw err;
-          throw new ChannelError(`channel: cannot connect to the main process at ${options.host}:${options.port} within ${timeoutSeconds} s: ${(err as Error).message}`, { cause: err, workerId: options.workerId });
+          throw new ChannelError(
+            `channel: cannot connect to the main process at ${options.host}:${options.port} within ${timeoutSeconds} s: ${(err as Error).message}`,
+            { cause: err, workerId: options.workerId },
+          );
         }
         await sleep(delay);
         delay = Math.min(delay * 2, 1000);

@@ -114,7 +114,11 @@ export function authenticate(socket: Socket, opts: HandshakeOptions): Promise<Ha
       reject(err);
     };
     const timer = setTimeout(() => {
-      failWith(new TimeoutError(`channel handshake with ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} did not complete within ${opts.timeoutMs / 1000} s`));
+      failWith(
+        new TimeoutError(
+          `channel handshake with ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} did not complete within ${opts.timeoutMs / 1000} s`,
+        ),
+      );
     }, opts.timeoutMs);
     const onClose = (): void => failWith(new ChannelError(`channel connection with ${socket.remoteAddress ?? '?'} closed during the handshake`));
     const onError = (err: Error): void => failWith(new ChannelError(`channel handshake failed: ${err.message}`, { cause: err }));

@@ -147,7 +147,6 @@ function structured(p: Uint8Array, what: string): unknown {
   }
 }
 
-
 /**
  * Check a frame's JSON header and payload lengths as a message travelling in `direction`.
  * @returns a builder that attaches the payloads (which must have the checked lengths).
@@ -158,7 +157,10 @@ export function checkMessage(header: unknown, lengths: readonly number[], direct
   const type = h.type;
   if (typeof type !== 'string') fail('header.type', 'must be a string');
   const allowed = direction === 'toMain' ? WORKER_TO_MAIN_TYPES : MAIN_TO_WORKER_TYPES;
-  if (!allowed.has(type)) throw new ProtocolError(`invalid message: type ${JSON.stringify(type.slice(0, 64))} is not accepted ${direction === 'toMain' ? 'by the main process' : 'by a worker'}`);
+  if (!allowed.has(type))
+    throw new ProtocolError(
+      `invalid message: type ${JSON.stringify(type.slice(0, 64))} is not accepted ${direction === 'toMain' ? 'by the main process' : 'by a worker'}`,
+    );
   const p = type;
   const noPayloads = (m: Message): MessageBuilder => {
     payloadCount(lengths, 0, type);
@@ -215,64 +217,80 @@ export function checkMessage(header: unknown, lengths: readonly number[], direct
       const t = timings(h.timings, `${p}.timings`);
       return (payloads) => ({ type, otherArgs: structured(payloads[0]!, 'finished.otherArgs'), timings: t });
     }
-    case 'setup': {
-      payloadCount(lengths, 2, type);
-      const settings = obj(h.settings, `${p}.settings`) as JsonObject;
-      const inputFiles = arr(h.inputFiles, `${p}.inputFiles`, 100000).map((f, i): InputFileRef => {
-        const fp = `${p}.inputFiles[${i}]`;
-        const o = obj(f, fp);
-        return { name: str(o, 'name', fp, MAX_NAME), listIndex: listIndex(o, fp), path: str(o, 'path', fp, MAX_PATH) };
-      });
-      const exportName = str(h, 'exportName', p, MAX_NAME);
-      const computeWorkersRead = bool(h, 'computeWorkersRead', p);
-      const bi = obj(h.bundleImports, `${p}.bundleImports`);
-      const bundleImports = {
-        marker: str(bi, 'marker', `${p}.bundleImports`, MAX_NAME),
-        specs: arr(bi.specs, `${p}.bundleImports.specs`, 100000).map((v, i) => {
-          if (typeof v !== 'string' || v.length > MAX_PATH) fail(`${p}.bundleImports.specs[${i}]`, 'is not a string of at most 65536 characters');
-          return v;
-        }),
-      };
-      return (payloads) => ({
-        type,
-        bundle: payloads[0]!,
-        bundleImports,
-        exportName,
-        otherArgs: structured(payloads[1]!, 'setup.otherArgs'),
-        settings,
-        computeWorkersRead,
-        inputFiles,
-      });
-    }
-    case 'tasks': {
-      const list = arr(h.tasks, `${p}.tasks`, 65536);
-      if (list.length === 0) fail(`${p}.tasks`, 'is empty');
-      let next = 0;
-      const tasks = list.map((t, i) => {
-        const tp = `${p}.tasks[${i}]`;
-        const o = obj(t, tp);
-        const inputs = arr(o.inputs, `${tp}.inputs`, lengths.length - next).map((b, j) => wireBlockHeader(b, `${tp}.inputs[${j}]`, lengths[next++]));
-        const spec: Omit<TaskSpec, 'inputs'> & { inputs: Omit<WireBlock, 'data'>[] } = {
-          taskId: int(o, 'taskId', tp, 0, Number.MAX_SAFE_INTEGER),
-          attempt: int(o, 'attempt', tp, 0, I32),
-          block: blockCoords(o.block, `${tp}.block`),
-          overlap: int(o, 'overlap', tp, 0, I32),
-          inputs,
-        };
-        return spec;
-      });
-      payloadCount(lengths, next, type);
-      return (payloads) => {
-        let k = 0;
-        return { type, tasks: tasks.map((t) => ({ ...t, inputs: t.inputs.map((b) => ({ ...b, data: payloads[k++]! })) })) };
-      };
-    }
+    case 'setup':
+      return checkSetup(h, lengths);
+    case 'tasks':
+      return checkTasks(h, lengths);
     default:
       throw new ProtocolError(`invalid message: unhandled type ${type}`);
   }
 }
 
+/** The setup message: bundle and otherArgs as payloads, the rest in the header. */
+function checkSetup(h: Record<string, unknown>, lengths: readonly number[]): MessageBuilder {
+  const type = 'setup';
+  const p = type;
+  payloadCount(lengths, 2, type);
+  const settings = obj(h.settings, `${p}.settings`) as JsonObject;
+  const inputFiles = arr(h.inputFiles, `${p}.inputFiles`, 100000).map((f, i): InputFileRef => {
+    const fp = `${p}.inputFiles[${i}]`;
+    const o = obj(f, fp);
+    return { name: str(o, 'name', fp, MAX_NAME), listIndex: listIndex(o, fp), path: str(o, 'path', fp, MAX_PATH) };
+  });
+  const exportName = str(h, 'exportName', p, MAX_NAME);
+  const computeWorkersRead = bool(h, 'computeWorkersRead', p);
+  const bi = obj(h.bundleImports, `${p}.bundleImports`);
+  const bundleImports = {
+    marker: str(bi, 'marker', `${p}.bundleImports`, MAX_NAME),
+    specs: arr(bi.specs, `${p}.bundleImports.specs`, 100000).map((v, i) => {
+      if (typeof v !== 'string' || v.length > MAX_PATH) fail(`${p}.bundleImports.specs[${i}]`, 'is not a string of at most 65536 characters');
+      return v;
+    }),
+  };
+  return (payloads) => ({
+    type,
+    bundle: payloads[0]!,
+    bundleImports,
+    exportName,
+    otherArgs: structured(payloads[1]!, 'setup.otherArgs'),
+    settings,
+    computeWorkersRead,
+    inputFiles,
+  });
+}
+
+/** A tasks message: each task's input blocks as payloads, in order. */
+function checkTasks(h: Record<string, unknown>, lengths: readonly number[]): MessageBuilder {
+  const type = 'tasks';
+  const p = type;
+  const list = arr(h.tasks, `${p}.tasks`, 65536);
+  if (list.length === 0) fail(`${p}.tasks`, 'is empty');
+  let next = 0;
+  const tasks = list.map((t, i) => {
+    const tp = `${p}.tasks[${i}]`;
+    const o = obj(t, tp);
+    const inputs = arr(o.inputs, `${tp}.inputs`, lengths.length - next).map((b, j) => wireBlockHeader(b, `${tp}.inputs[${j}]`, lengths[next++]));
+    const spec: Omit<TaskSpec, 'inputs'> & { inputs: Omit<WireBlock, 'data'>[] } = {
+      taskId: int(o, 'taskId', tp, 0, Number.MAX_SAFE_INTEGER),
+      attempt: int(o, 'attempt', tp, 0, I32),
+      block: blockCoords(o.block, `${tp}.block`),
+      overlap: int(o, 'overlap', tp, 0, I32),
+      inputs,
+    };
+    return spec;
+  });
+  payloadCount(lengths, next, type);
+  return (payloads) => {
+    let k = 0;
+    return { type, tasks: tasks.map((t) => ({ ...t, inputs: t.inputs.map((b) => ({ ...b, data: payloads[k++]! })) })) };
+  };
+}
+
 /** Check and build a message in one step. @throws {ProtocolError} */
 export function decodeMessage(header: unknown, payloads: readonly Uint8Array[], direction: Direction): Message {
-  return checkMessage(header, payloads.map((x) => x.byteLength), direction)(payloads);
+  return checkMessage(
+    header,
+    payloads.map((x) => x.byteLength),
+    direction,
+  )(payloads);
 }

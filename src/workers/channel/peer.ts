@@ -83,7 +83,9 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
     socket.on('error', (err) => this.finish(new ChannelError(`channel connection with ${this.remoteAddress}: ${err.message}`, { cause: err })));
     socket.on('close', () => this.finish(this.closeReason ?? null));
     socket.on('end', () =>
-      this.finish(this.parser.idle ? null : new ProtocolError(`channel peer ${this.describe()} closed the connection in the middle of a frame`, this.context())),
+      this.finish(
+        this.parser.idle ? null : new ProtocolError(`channel peer ${this.describe()} closed the connection in the middle of a frame`, this.context()),
+      ),
     );
     (this as unknown as EventEmitter).on('newListener', (event: string | symbol) => {
       if (event === 'message') process.nextTick(() => this.flushPending());
@@ -136,7 +138,12 @@ export class PeerConnection<Out extends Message, In extends Message> extends Eve
    */
   send(msg: Out): Promise<void> {
     if (this.closed || this.socket.destroyed) {
-      return Promise.reject(new ChannelError(`cannot send ${msg.type}: channel connection with ${this.describe()} is closed`, { ...this.context(), cause: this.closeReason ?? undefined }));
+      return Promise.reject(
+        new ChannelError(`cannot send ${msg.type}: channel connection with ${this.describe()} is closed`, {
+          ...this.context(),
+          cause: this.closeReason ?? undefined,
+        }),
+      );
     }
     let bufs: Buffer[];
     try {

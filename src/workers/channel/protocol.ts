@@ -170,14 +170,7 @@ export interface HeartbeatMessage {
 }
 
 export type WorkerToMain =
-  | HelloMessage
-  | ReadyMessage
-  | ResultMessage
-  | TaskErrorMessage
-  | WorkerErrorMessage
-  | FinishedMessage
-  | LogMessage
-  | HeartbeatMessage;
+  HelloMessage | ReadyMessage | ResultMessage | TaskErrorMessage | WorkerErrorMessage | FinishedMessage | LogMessage | HeartbeatMessage;
 
 export type MainToWorker = SetupMessage | TasksMessage | CancelMessage | ShutdownMessage | HeartbeatMessage;
 
@@ -189,7 +182,14 @@ export type MessageType = Message['type'];
 export type Direction = 'toMain' | 'toWorker';
 
 export const WORKER_TO_MAIN_TYPES: ReadonlySet<string> = new Set<WorkerToMain['type']>([
-  'hello', 'ready', 'result', 'taskError', 'workerError', 'finished', 'log', 'heartbeat',
+  'hello',
+  'ready',
+  'result',
+  'taskError',
+  'workerError',
+  'finished',
+  'log',
+  'heartbeat',
 ]);
 export const MAIN_TO_WORKER_TYPES: ReadonlySet<string> = new Set<MainToWorker['type']>(['setup', 'tasks', 'cancel', 'shutdown', 'heartbeat']);
 
@@ -207,7 +207,10 @@ export function encodeStructured(value: unknown, what = 'otherArgs'): Uint8Array
   try {
     return serialize(value);
   } catch (err) {
-    throw new ChannelError(`${what} cannot be sent to a worker: ${(err as Error).message}. Use structured-clone data only (plain objects, arrays, numbers, strings, typed arrays, Map, Set, Date).`, { cause: err });
+    throw new ChannelError(
+      `${what} cannot be sent to a worker: ${(err as Error).message}. Use structured-clone data only (plain objects, arrays, numbers, strings, typed arrays, Map, Set, Date).`,
+      { cause: err },
+    );
   }
 }
 

@@ -54,9 +54,13 @@ export function cleanUpRunAtExit(o: ExitCleanup): void {
     try {
       const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
       child.unref();
-      say(`riots: the process is exiting while ${o.what} may still be active: 'riots batch cleanup' is stopping them in the background (pid ${child.pid ?? '?'}); ${check}`);
+      say(
+        `riots: the process is exiting while ${o.what} may still be active: 'riots batch cleanup' is stopping them in the background (pid ${child.pid ?? '?'}); ${check}`,
+      );
     } catch (err) {
-      say(`riots: the process is exiting while ${o.what} may still be active, and 'riots batch cleanup' could not be started (${(err as Error).message}); run 'riots batch cleanup --run-id ${o.runId}'`);
+      say(
+        `riots: the process is exiting while ${o.what} may still be active, and 'riots batch cleanup' could not be started (${(err as Error).message}); run 'riots batch cleanup --run-id ${o.runId}'`,
+      );
     }
     return;
   }
@@ -65,7 +69,8 @@ export function cleanUpRunAtExit(o: ExitCleanup): void {
   const options = { detached: true, stdio: 'ignore', timeout: o.waitSeconds * 1000, killSignal: 'SIGKILL' } as SpawnSyncOptions;
   const r = spawnSync('/bin/sh', ['-c', '"$@" >/dev/null 2>&1 & wait $!', 'sh', process.execPath, ...args], options);
   if (r.status === 0) say(`riots: the jobs and tasks of run ${o.runId} are stopped`);
-  else if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT') say(`riots: 'riots batch cleanup' could not be started (${r.error.message}); run 'riots batch cleanup --run-id ${o.runId}'`);
+  else if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code !== 'ETIMEDOUT')
+    say(`riots: 'riots batch cleanup' could not be started (${r.error.message}); run 'riots batch cleanup --run-id ${o.runId}'`);
   else if (r.status === null) say(`riots: 'riots batch cleanup' is still running in the background after ${o.waitSeconds} s; ${check}`);
   else say(`riots: 'riots batch cleanup' failed (exit code ${r.status}); run 'riots batch cleanup --run-id ${o.runId}'`);
 }
@@ -153,7 +158,12 @@ export abstract class AwsRunLauncher<D, T extends Tracked<D>, H extends T & { wo
   }
 
   cancel(h: H): Promise<void> {
-    return this.tracker.stop(h, `riots run ${this.runId} stopped worker ${h.workerId}`, this.timing.jobEndGraceSeconds * 1000, this.timing.stopWaitSeconds * 1000);
+    return this.tracker.stop(
+      h,
+      `riots run ${this.runId} stopped worker ${h.workerId}`,
+      this.timing.jobEndGraceSeconds * 1000,
+      this.timing.stopWaitSeconds * 1000,
+    );
   }
 
   status(h: H): Promise<string> {

@@ -62,7 +62,7 @@ export interface AwsBatchSettings {
 
 /** CW_AWSBATCH's own computeWorkerExtraParams (besides the channel's). */
 export const AWSBATCH_SETTINGS = {
-  channelAddress: opaque({ default: '`RIOTS_CHANNEL_ADDRESS`, else this machine\'s primary private IPv4', meaning: 'the address workers connect to' }),
+  channelAddress: opaque({ default: "`RIOTS_CHANNEL_ADDRESS`, else this machine's primary private IPv4", meaning: 'the address workers connect to' }),
   stackName: text({ default: '`RIOS_AWSBATCH_STACK`', meaning: 'another stack than the environment names' }),
   region: text({ default: '`RIOS_AWSBATCH_REGION`', meaning: "the stack's region" }),
   jobEnvironment: environment(
@@ -117,11 +117,19 @@ export class AwsBatchLauncher extends AwsRunLauncher<BatchSdk.JobDetail, Tracked
   }) {
     const s = opts.settings;
     const runId = opts.runId;
-    super(runId, opts.jobs, opts.advertiseHost, { ...s, stopWaitSeconds: s.terminateWaitSeconds }, opts.stack, {
-      active: (ids) => `${ids.length} AWS Batch job(s) of run ${runId} (${ids.join(', ')})`,
-      starting: `the AWS Batch job being submitted for run ${runId}`,
-      cleanupArgs: (ids) => ids.flatMap((id) => ['--job-id', id]),
-    }, opts.destroyClient);
+    super(
+      runId,
+      opts.jobs,
+      opts.advertiseHost,
+      { ...s, stopWaitSeconds: s.terminateWaitSeconds },
+      opts.stack,
+      {
+        active: (ids) => `${ids.length} AWS Batch job(s) of run ${runId} (${ids.join(', ')})`,
+        starting: `the AWS Batch job being submitted for run ${runId}`,
+        cleanupArgs: (ids) => ids.flatMap((id) => ['--job-id', id]),
+      },
+      opts.destroyClient,
+    );
     // singleBlockComputeWorkers: by default as many jobs as the compute environment runs at once
     this.singleBlockWorkers = opts.maxWorkers === undefined ? undefined : { default: opts.maxWorkers };
     this.s = s;

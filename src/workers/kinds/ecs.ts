@@ -80,7 +80,8 @@ const PLACEMENT_KEYS = ['cluster', 'taskDefinition', 'containerName', 'subnets',
 function idList(meaning: string): Setting<string[] | undefined> {
   return custom('a list of ids', { default: "the stack's outputs", meaning }, (v, bad) => {
     const items = typeof v === 'string' ? v.split(',').map((x) => x.trim()) : v;
-    if (!Array.isArray(items) || items.length === 0 || items.some((x) => typeof x !== 'string' || x === '')) bad('a non-empty list of ids (an array, or a comma-separated string)');
+    if (!Array.isArray(items) || items.length === 0 || items.some((x) => typeof x !== 'string' || x === ''))
+      bad('a non-empty list of ids (an array, or a comma-separated string)');
     return items as string[];
   });
 }
@@ -119,7 +120,9 @@ export const EXTRA_PARAMS: SettingsTable = { ...CHANNEL_SETTINGS, ...ECS_SETTING
 
 /** Read the CW_ECS settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettings {
-  const { cluster, taskDefinition, containerName, subnets, securityGroups, ...rest } = parseSettings(ECS_SETTINGS, extra, 'computeWorkerExtraParams', { strict: false });
+  const { cluster, taskDefinition, containerName, subnets, securityGroups, ...rest } = parseSettings(ECS_SETTINGS, extra, 'computeWorkerExtraParams', {
+    strict: false,
+  });
   const placement: Partial<EcsPlacement> = {};
   for (const [k, v] of Object.entries({ cluster, taskDefinition, containerName, subnets, securityGroups })) {
     if (v !== undefined) (placement as Record<string, unknown>)[k] = v;
@@ -227,12 +230,16 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
           cluster: p.cluster,
           taskDefinition: p.taskDefinition,
           // on demand: the FARGATE launch type; Spot: a strategy of the cluster's FARGATE_SPOT provider
-          ...(s.capacityProvider === 'FARGATE_SPOT' ? { capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] } : { launchType: 'FARGATE' }),
+          ...(s.capacityProvider === 'FARGATE_SPOT'
+            ? { capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] }
+            : { launchType: 'FARGATE' }),
           count: 1,
           startedBy: runId,
           group: `riots:${runId}`,
           tags: [{ key: RUN_ID_TAG, value: runId }],
-          networkConfiguration: { awsvpcConfiguration: { subnets: p.subnets, securityGroups: p.securityGroups, assignPublicIp: s.assignPublicIp ? 'ENABLED' : 'DISABLED' } },
+          networkConfiguration: {
+            awsvpcConfiguration: { subnets: p.subnets, securityGroups: p.securityGroups, assignPublicIp: s.assignPublicIp ? 'ENABLED' : 'DISABLED' },
+          },
           overrides: {
             ...(s.cpu ? { cpu: s.cpu } : {}),
             ...(s.memory ? { memory: s.memory } : {}),
@@ -262,12 +269,20 @@ export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHan
     stack: { stackName: string; region: string | undefined },
     destroyClient: () => void,
   ) {
-    super(runId, tasks, advertiseHost, s, stack, {
-      active: (ids) => `${ids.length} ECS task(s) of run ${runId}`,
-      starting: `the ECS task being started for run ${runId}`,
-      // the cluster named: the tasks are found without reading the stack (which a run with a placement of its own has not)
-      cleanupArgs: (ids) => ['--cluster', tasks.cluster, ...ids.flatMap((id) => ['--task-id', id])],
-    }, destroyClient);
+    super(
+      runId,
+      tasks,
+      advertiseHost,
+      s,
+      stack,
+      {
+        active: (ids) => `${ids.length} ECS task(s) of run ${runId}`,
+        starting: `the ECS task being started for run ${runId}`,
+        // the cluster named: the tasks are found without reading the stack (which a run with a placement of its own has not)
+        cleanupArgs: (ids) => ['--cluster', tasks.cluster, ...ids.flatMap((id) => ['--task-id', id])],
+      },
+      destroyClient,
+    );
   }
 
   protected start(workerId: number, command: string[], env: Record<string, string>): Promise<TaskHandle> {

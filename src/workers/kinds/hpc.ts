@@ -54,9 +54,9 @@ export interface HpcSettings {
 
 /** The computeWorkerExtraParams CW_SLURM and CW_PBS share (besides the channel's and their submit options). */
 export const HPC_SETTINGS = {
-  initCmds: text({ meaning: "shell lines the job runs before the worker (`module load …`, `source venv/bin/activate`)" }),
+  initCmds: text({ meaning: 'shell lines the job runs before the worker (`module load …`, `source venv/bin/activate`)' }),
   workerCommand: words({ default: 'this `node` and riots', meaning: 'what runs riots on a node, a string or words' }),
-  logDir: text({ default: 'run folder or `/dev/null`', meaning: "a folder for one log per job, kept after the run" }),
+  logDir: text({ default: 'run folder or `/dev/null`', meaning: 'a folder for one log per job, kept after the run' }),
   pollSeconds: seconds(2, 'how often the scheduler is asked about every job of the run'),
   jobEndGraceSeconds: seconds(5, 'at the end, how long a running job may take to exit by itself before it is cancelled', true),
   cancelWaitSeconds: seconds(60, 'how long to wait for a cancelled job to end (then say so and go on)', true),
@@ -105,19 +105,31 @@ export function jobScript(command: readonly string[], initCmds: string | undefin
  */
 export function runCommand(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs: number; what: string }): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { env: opts.env ?? process.env, timeout: opts.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: unknown };
-        const said = String(stderr).trim() || String(stdout).trim();
-        const why =
-          e.code === 'ENOENT'
-            ? `${cmd} not found (is ${opts.what}'s client installed and on PATH?)`
-            : e.killed
-              ? `${cmd} did not answer within ${opts.timeoutMs / 1000} s`
-              : `${cmd} failed: ${said.slice(0, 2000) || e.message}`;
-        reject(new SchedulerCommandError(why, { ...(typeof e.code === 'number' ? { exitCode: e.code } : {}), stdout: String(stdout), stderr: String(stderr), cause: err }));
-      } else resolve(String(stdout));
-    });
+    const child = execFile(
+      cmd,
+      args,
+      { env: opts.env ?? process.env, timeout: opts.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: unknown };
+          const said = String(stderr).trim() || String(stdout).trim();
+          const why =
+            e.code === 'ENOENT'
+              ? `${cmd} not found (is ${opts.what}'s client installed and on PATH?)`
+              : e.killed
+                ? `${cmd} did not answer within ${opts.timeoutMs / 1000} s`
+                : `${cmd} failed: ${said.slice(0, 2000) || e.message}`;
+          reject(
+            new SchedulerCommandError(why, {
+              ...(typeof e.code === 'number' ? { exitCode: e.code } : {}),
+              stdout: String(stdout),
+              stderr: String(stderr),
+              cause: err,
+            }),
+          );
+        } else resolve(String(stdout));
+      },
+    );
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin?.end();
   });
@@ -272,13 +284,27 @@ export class HpcLauncher implements Launcher<HpcJob> {
         timeoutMs: this.s.commandTimeoutSeconds * 1000,
       });
     } catch (err) {
-      throw new WorkerError(`cannot submit the ${this.sched.name} job of worker ${spec.workerId}: ${(err as Error).message}`, { workerId: spec.workerId, cause: err });
+      throw new WorkerError(`cannot submit the ${this.sched.name} job of worker ${spec.workerId}: ${(err as Error).message}`, {
+        workerId: spec.workerId,
+        cause: err,
+      });
     } finally {
       this.submitting--;
     }
     let resolveEnded!: (t: string) => void;
     const ended = new Promise<string>((r) => (resolveEnded = r));
-    const job: HpcJob = { workerId: spec.workerId, jobId, state: 'SUBMITTED', reason: '', running: false, endedText: undefined, ended, resolveEnded, logFile, cancelledAt: undefined };
+    const job: HpcJob = {
+      workerId: spec.workerId,
+      jobId,
+      state: 'SUBMITTED',
+      reason: '',
+      running: false,
+      endedText: undefined,
+      ended,
+      resolveEnded,
+      logFile,
+      cancelledAt: undefined,
+    };
     this.jobs.set(jobId, job);
     if (this.closed) await this.cancel(job);
     return job;
@@ -355,7 +381,9 @@ export class HpcLauncher implements Launcher<HpcJob> {
       say(`riots: cancelling ${this.sched.name} job ${j.jobId} (worker ${j.workerId}) failed: ${(err as Error).message}`);
     }
     if (!(await this.waitEnded(j, Date.now() + this.s.cancelWaitSeconds * 1000, 500))) {
-      say(`riots: ${this.sched.name} job ${j.jobId} (worker ${j.workerId}) is still ${j.state} ${this.s.cancelWaitSeconds} s after it was cancelled; check with '${this.sched.lookCommand(j.jobId)}'`);
+      say(
+        `riots: ${this.sched.name} job ${j.jobId} (worker ${j.workerId}) is still ${j.state} ${this.s.cancelWaitSeconds} s after it was cancelled; check with '${this.sched.lookCommand(j.jobId)}'`,
+      );
     }
   }
 

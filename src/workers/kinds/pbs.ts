@@ -146,7 +146,8 @@ export const PBS: Scheduler = {
     const out = await runCommand('qsub', args, { env: r.env, timeoutMs: r.timeoutMs, what: 'PBS' });
     // "1234.server" (PBS Pro, Torque) or "1234" (SLURM's wrapper): the last word printed
     const jobId = out.trim().split(/\s+/).pop() ?? '';
-    if (!/^\d+(\[\d*\])?(\.[\w.-]+)?$/.test(jobId)) throw new WorkerError(`qsub gave no job id (it printed: ${out.trim().slice(0, 200)})`, { workerId: r.workerId });
+    if (!/^\d+(\[\d*\])?(\.[\w.-]+)?$/.test(jobId))
+      throw new WorkerError(`qsub gave no job id (it printed: ${out.trim().slice(0, 200)})`, { workerId: r.workerId });
     return jobId;
   },
 
@@ -183,7 +184,8 @@ export const PBS: Scheduler = {
     const failed: string[] = [];
     for (const id of ids) {
       const r = spawnSync('qdel', [id], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
-      if (r.status !== 0 && !(r.status !== null && alreadyGone(r.status, `${r.stdout} ${r.stderr}`))) failed.push(`${id}: ${r.error ? r.error.message : (r.stderr || r.stdout).trim() || `exit code ${r.status}`}`);
+      if (r.status !== 0 && !(r.status !== null && alreadyGone(r.status, `${r.stdout} ${r.stderr}`)))
+        failed.push(`${id}: ${r.error ? r.error.message : (r.stderr || r.stdout).trim() || `exit code ${r.status}`}`);
     }
     return { ok: failed.length === 0, how: failed.length === 0 ? `qdel ${ids.join(' ')}` : `qdel ${failed.join('; ')}`, manual };
   },

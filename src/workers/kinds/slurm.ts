@@ -39,7 +39,12 @@ export function slurmSettings(extra: Readonly<Record<string, unknown>>): HpcSett
   return hpcSettings(extra, 'sbatchOptions', (w) => {
     const name = w.startsWith('--') ? w.split('=')[0]! : w.slice(0, 2);
     if (!RESERVED_OPTIONS.includes(name)) return undefined;
-    const hint = name === '--export' ? ' (the job gets this environment; set more variables in initCmds)' : name === '-o' || name === '--output' || name === '-e' || name === '--error' ? " (use logDir for the jobs' output)" : '';
+    const hint =
+      name === '--export'
+        ? ' (the job gets this environment; set more variables in initCmds)'
+        : name === '-o' || name === '--output' || name === '-e' || name === '--error'
+          ? " (use logDir for the jobs' output)"
+          : '';
     return `may not set ${name}: riots sets it${hint}`;
   });
 }
@@ -79,7 +84,8 @@ export const SLURM: Scheduler = {
     const seen = new Map<string, JobState>();
     for (const line of out.split('\n')) {
       const [id, state, reason] = line.trim().split('|');
-      if (id && state) seen.set(id, { state, reason: reason === undefined || reason === 'None' ? '' : reason, running: state === 'RUNNING', ended: ENDED_STATES.has(state) });
+      if (id && state)
+        seen.set(id, { state, reason: reason === undefined || reason === 'None' ? '' : reason, running: state === 'RUNNING', ended: ENDED_STATES.has(state) });
     }
     return seen;
   },
@@ -91,7 +97,11 @@ export const SLURM: Scheduler = {
   cancelAtExit(_ids, jobName, timeoutMs) {
     // by name: also a job whose sbatch was under way, which has no id here yet
     const r = spawnSync('scancel', [`--name=${jobName}`], { stdio: 'ignore', timeout: timeoutMs, killSignal: 'SIGKILL' });
-    return { ok: r.status === 0, how: r.status === 0 ? `scancel --name=${jobName}` : `scancel ${r.error ? r.error.message : `exit code ${r.status}`}`, manual: `scancel --name=${jobName}` };
+    return {
+      ok: r.status === 0,
+      how: r.status === 0 ? `scancel --name=${jobName}` : `scancel ${r.error ? r.error.message : `exit code ${r.status}`}`,
+      manual: `scancel --name=${jobName}`,
+    };
   },
 
   lookCommand: (id) => `squeue -j ${id}`,

@@ -85,7 +85,9 @@ export class SubprocLauncher implements Launcher<ChildHandle> {
     });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', resolve);
-      child.once('error', (err) => reject(new WorkerError(`cannot start worker ${spec.workerId} (${process.execPath}): ${err.message}`, { workerId: spec.workerId, cause: err })));
+      child.once('error', (err) =>
+        reject(new WorkerError(`cannot start worker ${spec.workerId} (${process.execPath}): ${err.message}`, { workerId: spec.workerId, cause: err })),
+      );
     });
     return h;
   }

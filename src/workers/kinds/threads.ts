@@ -137,14 +137,25 @@ export class ThreadsBackend implements ComputeBackend {
       worker.on('message', (m: ThreadToMain) => this.onMessage(slot, m));
       worker.on('error', (e: Error) => {
         const where = slot.task ? ` while computing ${describeBlock(slot.task.coords)}` : '';
-        this.fail(new WorkerError(`compute worker ${id} (thread) failed${where}: ${e.message}`, { workerId: id, cause: e, ...(slot.task ? { block: slot.task.coords } : {}) }));
+        this.fail(
+          new WorkerError(`compute worker ${id} (thread) failed${where}: ${e.message}`, {
+            workerId: id,
+            cause: e,
+            ...(slot.task ? { block: slot.task.coords } : {}),
+          }),
+        );
       });
       worker.on('exit', (codeNum: number) => {
         slot.isExited = true;
         markExited();
         if (!this.stopping) {
           const where = slot.task ? ` while computing ${describeBlock(slot.task.coords)}` : '';
-          this.fail(new WorkerError(`compute worker ${id} (thread) exited unexpectedly with code ${codeNum}${where}`, { workerId: id, ...(slot.task ? { block: slot.task.coords } : {}) }));
+          this.fail(
+            new WorkerError(`compute worker ${id} (thread) exited unexpectedly with code ${codeNum}${where}`, {
+              workerId: id,
+              ...(slot.task ? { block: slot.task.coords } : {}),
+            }),
+          );
         }
       });
       this.slots.push(slot);
@@ -156,7 +167,12 @@ export class ThreadsBackend implements ComputeBackend {
         ready,
         ...(t === null
           ? []
-          : [new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new TimeoutError(`timed out after ${t} s waiting for the first CW_THREADS worker to be ready`)), t * 1000)))]),
+          : [
+              new Promise<never>(
+                (_, reject) =>
+                  (timer = setTimeout(() => reject(new TimeoutError(`timed out after ${t} s waiting for the first CW_THREADS worker to be ready`)), t * 1000)),
+              ),
+            ]),
       ]);
     } finally {
       if (timer) clearTimeout(timer);
@@ -244,10 +260,12 @@ export class ThreadsBackend implements ComputeBackend {
 
   private async terminateAll(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.slots.map(async (s) => {
-      if (!s.isExited) await s.worker.terminate().catch(() => undefined);
-      await s.exited;
-    }));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        if (!s.isExited) await s.worker.terminate().catch(() => undefined);
+        await s.exited;
+      }),
+    );
   }
 
   async finish(): Promise<{ otherArgsList: unknown[]; workerTimings: Map<number, Timings> }> {
@@ -257,11 +275,26 @@ export class ThreadsBackend implements ComputeBackend {
       this.slots.map(
         (slot) =>
           new Promise<{ otherArgs: unknown; timings: Timings }>((resolve, reject) => {
-            const timer = t === null ? undefined : setTimeout(() => reject(new TimeoutError(`timed out after ${t} s waiting for compute worker ${slot.id} to send its final otherArgs`, { workerId: slot.id })), t * 1000);
+            const timer =
+              t === null
+                ? undefined
+                : setTimeout(
+                    () =>
+                      reject(
+                        new TimeoutError(`timed out after ${t} s waiting for compute worker ${slot.id} to send its final otherArgs`, { workerId: slot.id }),
+                      ),
+                    t * 1000,
+                  );
             slot.onFinished = (m) => {
               if (timer) clearTimeout(timer);
               if (m.type === 'finished') resolve({ otherArgs: m.otherArgs, timings: Timings.fromJSON(m.timings) });
-              else reject(new WorkerError(`compute worker ${slot.id} could not send its final otherArgs: ${m.error.message}`, { workerId: slot.id, cause: errorFromJSON(m.error) }));
+              else
+                reject(
+                  new WorkerError(`compute worker ${slot.id} could not send its final otherArgs: ${m.error.message}`, {
+                    workerId: slot.id,
+                    cause: errorFromJSON(m.error),
+                  }),
+                );
             };
             slot.worker.postMessage({ type: 'finish' } satisfies MainToThread);
           }),

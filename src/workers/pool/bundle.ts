@@ -37,7 +37,11 @@ function riotsModuleId(file: string): string | undefined {
   const { root } = riotsTree();
   for (const tree of ['src', 'dist']) {
     const rel = path.relative(path.join(root, tree), file);
-    if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)) return rel.split(path.sep).join('/').replace(/\.(d\.)?[cm]?[jt]s$/, '');
+    if (rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel))
+      return rel
+        .split(path.sep)
+        .join('/')
+        .replace(/\.(d\.)?[cm]?[jt]s$/, '');
   }
   return undefined;
 }
@@ -123,7 +127,10 @@ export async function bundleUserModule(moduleUrl: string): Promise<UserBundle> {
   } catch (err) {
     const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors ?? [];
     const detail = errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text)).join('; ');
-    throw new ControlsError(`cannot bundle the user function's module ${entry} for the workers: ${detail || (err as Error).message}`, { file: entry, cause: err });
+    throw new ControlsError(`cannot bundle the user function's module ${entry} for the workers: ${detail || (err as Error).message}`, {
+      file: entry,
+      cause: err,
+    });
   }
   const out = result.outputFiles[0];
   if (!out) throw new ControlsError(`esbuild produced no output for ${entry}`, { file: entry });

@@ -107,7 +107,7 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       topUp: () => this.topUp(),
       lose: (slot, reason) => this.lose(slot, reason),
       fail: (err) => this.failRun(err),
-      describe: () => this.describeSlots(),
+      describe: () => this.slots.describe(this.launcher, this.single),
     });
     this.onAbort = () => this.failRun(run.signal.reason ?? new InterruptedError('the run was interrupted'));
     run.signal.addEventListener('abort', this.onAbort, { once: true });
@@ -158,7 +158,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     const run = this.run;
     if (run.signal.aborted) throw run.signal.reason;
     const spec = userFunctionSpecOf(run.userFunction);
-    if (!spec) throw new ControlsError(`${this.launcher.kind} needs a user function made with defineUserFunction(import.meta.url, fn) and exported from its module`);
+    if (!spec)
+      throw new ControlsError(`${this.launcher.kind} needs a user function made with defineUserFunction(import.meta.url, fn) and exported from its module`);
     checkOtherArgs(run.otherArgs);
     this.channel = await RunChannel.open({
       tempBase: run.controls.global.tempdir,
@@ -310,7 +311,10 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
     const slot = this.slots.get(id);
     if (slot && !slot.conn && slot.state === 'launching' && this.finishing && this.failure === undefined) {
       // too late for this run: tell it to stop (it exits 0), it gets no setup
-      conn.send({ type: 'shutdown', reason: 'the run has finished' }).then(() => conn.close(), () => conn.destroy());
+      conn.send({ type: 'shutdown', reason: 'the run has finished' }).then(
+        () => conn.close(),
+        () => conn.destroy(),
+      );
       return;
     }
     if (!slot || slot.conn || slot.state !== 'launching' || this.failure !== undefined) {
@@ -356,7 +360,9 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       case 'workerError': {
         if (!slot.working) return;
         const cause = errorFromJSON(m.error);
-        this.failRun(new WorkerError(`${this.launcher.kind} worker ${slot.id} could not set up (user function or inputs): ${cause.message}`, { workerId: slot.id, cause }));
+        this.failRun(
+          new WorkerError(`${this.launcher.kind} worker ${slot.id} could not set up (user function or inputs): ${cause.message}`, { workerId: slot.id, cause }),
+        );
         return;
       }
       case 'finished':
@@ -444,16 +450,6 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
   private checkAllGone(): void {
     if (this.failure !== undefined || this.finishing) return;
     this.liveness.check();
-  }
-
-  /**
-   * Every worker and its state, for error messages. With singleBlockComputeWorkers, the workers
-   * that did their block are left out and only the last 12 others are listed.
-   */
-  private async describeSlots(): Promise<string> {
-    const { slots, more } = this.single ? this.single.forMessages(this.slots.all) : { slots: this.slots.all, more: '' };
-    const parts = await Promise.all(slots.map((s) => s.describe(this.launcher)));
-    return parts.join(' | ') + more;
   }
 
   private dispatch(): void {

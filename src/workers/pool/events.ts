@@ -27,4 +27,3 @@ export type WorkerEvent =
 export function publish(e: WorkerEvent): void {
   if (events.hasSubscribers) events.publish(e);
 }
-

@@ -64,7 +64,9 @@ export class Liveness<H> {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         void this.host.describe().then((d) => {
-          const err = new TimeoutError(`timed out after ${secs} s (computeBarrierTimeout) waiting for the first ${this.host.kind} compute worker to be ready: ${d}`);
+          const err = new TimeoutError(
+            `timed out after ${secs} s (computeBarrierTimeout) waiting for the first ${this.host.kind} compute worker to be ready: ${d}`,
+          );
           this.host.fail(err);
           reject(err);
         });

@@ -9,11 +9,20 @@ import type { Launcher } from './launcher.js';
 /** The settings of the shared channel backend. */
 export const CHANNEL_SETTINGS = {
   heartbeatSeconds: seconds(5, 'heartbeat period, both ways'),
-  workerLostSeconds: seconds(15, 'a worker that sends nothing, not even a heartbeat, for this long is declared lost and its blocks re-queued (more than heartbeatSeconds)'),
+  workerLostSeconds: seconds(
+    15,
+    'a worker that sends nothing, not even a heartbeat, for this long is declared lost and its blocks re-queued (more than heartbeatSeconds)',
+  ),
   tasksPerWorker: positiveInt(2, { meaning: 'blocks a worker holds at once (credit)' }),
   maxBlockDeaths: positiveInt(3, { meaning: 'worker deaths on one block that fail the run' }),
-  workerTimeoutSeconds: optionalSeconds({ default: '= workerLostSeconds', meaning: "the worker's `--timeout`: how long it waits for an unreachable or silent main before exiting" }),
-  lostWorkerDrainSeconds: optionalSeconds({ default: 'min(5, 2 × heartbeatSeconds)', meaning: 'at the end, how long a lost but still connected worker may take to go before it is cancelled' }),
+  workerTimeoutSeconds: optionalSeconds({
+    default: '= workerLostSeconds',
+    meaning: "the worker's `--timeout`: how long it waits for an unreachable or silent main before exiting",
+  }),
+  lostWorkerDrainSeconds: optionalSeconds({
+    default: 'min(5, 2 × heartbeatSeconds)',
+    meaning: 'at the end, how long a lost but still connected worker may take to go before it is cancelled',
+  }),
   channelPortRange: custom<[number, number]>('[lo, hi]', { default: '[30000, 50000]', meaning: 'ports the channel server draws from' }, (v, bad) => {
     if (!(Array.isArray(v) && v.length === 2 && v.every((x) => Number.isInteger(x) && x > 0 && x < 65536) && v[0] <= v[1])) bad('[lo, hi], two port numbers');
     return v as [number, number];
@@ -75,11 +84,15 @@ export function channelBackendSettings(extra: Readonly<Record<string, unknown>>)
  * computeWorkerExtraParams.singleBlockMaxWorkers, else the launcher's default.
  * @throws {ControlsError} when neither says, or the setting is more than the kind allows.
  */
-export function singleBlockMaxWorkers(settings: Pick<ChannelBackendSettings, 'singleBlockMaxWorkers'>, launcher: Pick<Launcher<unknown>, 'kind' | 'singleBlockWorkers'>): number {
+export function singleBlockMaxWorkers(
+  settings: Pick<ChannelBackendSettings, 'singleBlockMaxWorkers'>,
+  launcher: Pick<Launcher<unknown>, 'kind' | 'singleBlockWorkers'>,
+): number {
   const given = settings.singleBlockMaxWorkers;
   const lim = launcher.singleBlockWorkers;
   if (given === undefined) {
-    if (!lim) throw new ControlsError(`${launcher.kind} with singleBlockComputeWorkers needs computeWorkerExtraParams.singleBlockMaxWorkers (workers alive at once)`);
+    if (!lim)
+      throw new ControlsError(`${launcher.kind} with singleBlockComputeWorkers needs computeWorkerExtraParams.singleBlockMaxWorkers (workers alive at once)`);
     return lim.default;
   }
   if (lim?.most !== undefined && given > lim.most) {

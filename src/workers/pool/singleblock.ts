@@ -6,7 +6,6 @@
  * a row that fail before they are ready stop the launching (no endless relaunching of workers
  * that cannot start).
  */
-import type { SlotTable } from './slot.js';
 
 export class SingleBlockPolicy {
   /** Blocks of the run whose result has not been accepted yet (set once the plan is known). */
@@ -41,11 +40,13 @@ export class SingleBlockPolicy {
 
   /** The message when launching has stopped, or undefined while it goes on. */
   gaveUp(): string | undefined {
-    return this.startFailures >= this.maxStartFailures ? `${this.startFailures} single-block workers in a row failed before they were ready, so no more are launched` : undefined;
+    return this.startFailures >= this.maxStartFailures
+      ? `${this.startFailures} single-block workers in a row failed before they were ready, so no more are launched`
+      : undefined;
   }
 
   /** How many workers to launch now: while fewer than maxWorkers are alive and fewer are working (launching, setting up, holding a block) than blocks are left. */
-  toLaunch(slots: SlotTable<unknown>): number {
+  toLaunch(slots: { live: ReadonlySet<{ state: string }> }): number {
     let working = 0;
     for (const s of slots.live) if (s.state !== 'finishing') working++;
     return Math.max(0, Math.min(this.maxWorkers - slots.live.size, this.blocksLeft - working));

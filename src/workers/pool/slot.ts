@@ -12,6 +12,7 @@ import { settleWithin } from '../../timeout.js';
 import { Timings } from '../../timings.js';
 import type { WorkerConnection } from '../channel/channel.js';
 import type { Launcher } from './launcher.js';
+import type { SingleBlockPolicy } from './singleblock.js';
 
 /** At the end, how long a worker that sent its final report may take to exit before it is cancelled. */
 const FINISHED_EXIT_GRACE_MS = 2000;
@@ -129,6 +130,16 @@ export class SlotTable<H> {
   setState(slot: WorkerSlot<H>, state: SlotState): void {
     slot.state = state;
     if (slot.gone) this.live.delete(slot);
+  }
+
+  /**
+   * Every worker and its state, for error messages. With singleBlockComputeWorkers (`single`),
+   * the workers that did their block are left out and only the last 12 others are listed.
+   */
+  async describe(launcher: Launcher<H>, single?: Pick<SingleBlockPolicy, 'forMessages'>): Promise<string> {
+    const { slots, more } = single ? single.forMessages(this.all) : { slots: this.all, more: '' };
+    const parts = await Promise.all(slots.map((s) => s.describe(launcher)));
+    return parts.join(' | ') + more;
   }
 
   get anyWorking(): boolean {

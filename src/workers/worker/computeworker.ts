@@ -52,7 +52,8 @@ function checkSettings(s: JsonObject): WorkerSettings {
     throw new ProtocolError(`setup.settings: ${what}`);
   };
   const ctx = s.infoContext as unknown as InfoContext | undefined;
-  if (!ctx || typeof ctx !== 'object' || typeof ctx.projection !== 'string' || !Array.isArray(ctx.transform) || ctx.transform.length !== 6) bad('infoContext missing or malformed');
+  if (!ctx || typeof ctx !== 'object' || typeof ctx.projection !== 'string' || !Array.isArray(ctx.transform) || ctx.transform.length !== 6)
+    bad('infoContext missing or malformed');
   for (const k of ['cols', 'rows', 'windowXSize', 'windowYSize', 'overlap'] as const) {
     if (!Number.isInteger(ctx![k]) || ctx![k] < 0) bad(`infoContext.${k} must be a non-negative integer`);
   }
@@ -61,7 +62,8 @@ function checkSettings(s: JsonObject): WorkerSettings {
     if (!Array.isArray(v)) bad(`${what} must be a list`);
     return (v as unknown[]).map((r, i) => {
       const o = r as Record<string, unknown>;
-      if (!o || typeof o.name !== 'string' || typeof o.path !== 'string' || !(o.listIndex === null || Number.isInteger(o.listIndex))) bad(`${what}[${i}] malformed`);
+      if (!o || typeof o.name !== 'string' || typeof o.path !== 'string' || !(o.listIndex === null || Number.isInteger(o.listIndex)))
+        bad(`${what}[${i}] malformed`);
       return o as unknown as ImageRef;
     });
   };
@@ -122,7 +124,9 @@ async function loadUserFunction(setup: SetupMessage, workerId: number, spec: Use
   }
   const fn = mod[setup.exportName];
   if (typeof fn !== 'function') {
-    throw new WorkerError(`the user-function bundle has no exported function '${setup.exportName}' (exports: ${Object.keys(mod).join(', ') || 'none'})`, { workerId });
+    throw new WorkerError(`the user-function bundle has no exported function '${setup.exportName}' (exports: ${Object.keys(mod).join(', ') || 'none'})`, {
+      workerId,
+    });
   }
   return fn as UserFunction;
 }
@@ -202,7 +206,10 @@ class WorkerRuntime {
       }
     });
     conn.on('close', (err) => {
-      this.reader?.then((r) => r.close(), () => undefined);
+      this.reader?.then(
+        (r) => r.close(),
+        () => undefined,
+      );
       // after `finished` the main may drop the connection at once: that is an orderly end too
       this.done(this.finishedSent ? 0 : this.failedStart ? 1 : err ? 3 : 0);
     });
@@ -219,7 +226,9 @@ class WorkerRuntime {
         info: new ReaderInfo(settings.infoContext),
         otherArgs: m.otherArgs,
         outRefs: settings.outRefs,
-        sources: new Map(settings.inputs.map((i) => [sourceKey(i.name, i.listIndex), { imageName: i.name, listIndex: i.listIndex, filename: i.path, nodata: i.nodata }])),
+        sources: new Map(
+          settings.inputs.map((i) => [sourceKey(i.name, i.listIndex), { imageName: i.name, listIndex: i.listIndex, filename: i.path, nodata: i.nodata }]),
+        ),
         workerId: this.workerId,
       };
       this.total.add('startup', (performance.now() - t0) / 1000);
@@ -249,7 +258,10 @@ class WorkerRuntime {
 
   private async fatal(err: unknown): Promise<void> {
     this.failedStart = true;
-    const e = err instanceof WorkerError || err instanceof ProtocolError ? err : new WorkerError(`worker ${this.workerId} cannot start: ${(err as Error).message}`, { workerId: this.workerId, cause: err });
+    const e =
+      err instanceof WorkerError || err instanceof ProtocolError
+        ? err
+        : new WorkerError(`worker ${this.workerId} cannot start: ${(err as Error).message}`, { workerId: this.workerId, cause: err });
     await this.conn.send({ type: 'workerError', error: errorToJSON(e) }).catch(() => undefined);
     await this.conn.close();
   }
@@ -302,10 +314,19 @@ class WorkerRuntime {
       }
       const outputs = await runBlock(runner, t.block, inputs, timings);
       this.total.merge(timings);
-      await this.conn.send({ type: 'result', taskId: t.taskId, blockIndex: t.block.index, attempt: t.attempt, outputs: associationsToWire(outputs), timings: timings.toJSON() });
+      await this.conn.send({
+        type: 'result',
+        taskId: t.taskId,
+        blockIndex: t.block.index,
+        attempt: t.attempt,
+        outputs: associationsToWire(outputs),
+        timings: timings.toJSON(),
+      });
     } catch (err) {
       if (this.conn.closed) return;
-      await this.conn.send({ type: 'taskError', taskId: t.taskId, blockIndex: t.block.index, attempt: t.attempt, error: errorToJSON(err) }).catch(() => undefined);
+      await this.conn
+        .send({ type: 'taskError', taskId: t.taskId, blockIndex: t.block.index, attempt: t.attempt, error: errorToJSON(err) })
+        .catch(() => undefined);
     }
   }
 }

@@ -13,7 +13,6 @@ import type { BundleImports } from '../channel/protocol.js';
 /** Prefix of the open-import specs (BundleImports.specs) that stand for riots' own modules. */
 export const RIOTS_SELF = 'riots-self:';
 
-
 /** Shape of a bundle's import marker: a prefix and 24 random hex digits. */
 export const IMPORT_MARKER = /^riots-import-[0-9a-f]{24}$/;
 
@@ -59,12 +58,13 @@ export function linkBundle(code: string, imports: BundleImports, workerId?: numb
     return fail(`it imports ${spec}, which it should have contained`);
   });
   if (missing.length > 0) {
-    throw new WorkerError(`the user function imports ${missing.map((m) => `'${m}'`).join(', ')}, not installed beside riots on this worker (${treeDir}); install ${missing.length > 1 ? 'them' : 'it'} there`, ctx);
+    throw new WorkerError(
+      `the user function imports ${missing.map((m) => `'${m}'`).join(', ')}, not installed beside riots on this worker (${treeDir}); install ${missing.length > 1 ? 'them' : 'it'} there`,
+      ctx,
+    );
   }
   const literal = new RegExp(`(["'\`])${imports.marker}:(\\d+)\\1`, 'g');
   const out = code.replace(literal, (_m, _q, n: string) => JSON.stringify(urls[Number(n)] ?? fail(`import ${n} is not in its list of ${urls.length}`)));
   if (out.includes(imports.marker)) fail('its import marker occurs outside an import path');
   return out;
 }
-
-

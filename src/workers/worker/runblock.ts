@@ -54,7 +54,7 @@ export function checkOutputs(outputs: BlockAssociations, outRefs: readonly Image
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return `a list of ${v.length}`;
-  if (typeof v === 'object') return (v).constructor?.name ?? 'object';
+  if (typeof v === 'object') return v.constructor?.name ?? 'object';
   return typeof v;
 }
 
@@ -75,10 +75,11 @@ export async function callUserFunction(
     await fn(info, inputs, outputs, otherArgs);
   } catch (cause) {
     const msg = cause instanceof Error ? cause.message : String(cause);
-    throw new UserFunctionError(
-      `the user function failed on ${describeBlock(coords)}${workerId !== undefined ? ` in worker ${workerId}` : ''}: ${msg}`,
-      { block: coords, cause, ...(workerId !== undefined ? { workerId } : {}) },
-    );
+    throw new UserFunctionError(`the user function failed on ${describeBlock(coords)}${workerId !== undefined ? ` in worker ${workerId}` : ''}: ${msg}`, {
+      block: coords,
+      cause,
+      ...(workerId !== undefined ? { workerId } : {}),
+    });
   } finally {
     timings.add('userfunction', (performance.now() - t0) / 1000);
   }
