@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # riots' two commands on a fresh Debian 12 machine with Node 20:
 #   ./run.sh demo [DIR]   install what is missing, build, and run `riots demo`
-#   ./run.sh test         install what is missing (test tools too), build, and run the whole test suite
+#   ./run.sh test         install what is missing (test tools too), build, lint, and run both test suites
+#   ./run.sh test unit | integration | lint | FILE...   one suite, the lint alone, or named test files
 # Every install step is idempotent and says what it does.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -46,13 +47,33 @@ case "$cmd" in
     install_riots
     say "type-checking sources, tests and benchmarks (tsconfig.test.json)"
     node_modules/.bin/tsc -p tsconfig.test.json --noEmit
-    say "running the test suite"
-    files=("$@")
-    [ ${#files[@]} -gt 0 ] || files=(test/*.test.ts)
-    exec node --import tsx --test --test-concurrency=1 --test-timeout=900000 "${files[@]}"
+    suite="${1:-all}"
+    if [ "$suite" = all ] || [ "$suite" = lint ]; then
+      say "lint: eslint (errors fail; non-null assertions are warnings, counted) and prettier --check (npm run lint)"
+      lintlog="$(mktemp)"
+      if ! npm run -s lint >"$lintlog" 2>&1; then grep -v ' warning ' "$lintlog" >&2; rm -f "$lintlog"; exit 1; fi
+      grep -E 'problems|Prettier' "$lintlog" >&2 || true
+      rm -f "$lintlog"
+    fi
+    unit=() integration=()
+    case "$suite" in
+      all | unit | integration | lint) ;;
+      *) # test files named on the command line
+        exec node --import tsx --test --test-concurrency=1 --test-timeout=900000 "$@" ;;
+    esac
+    mapfile -t unit < <(find test/unit -name '*.test.ts' | LC_ALL=C sort)
+    mapfile -t integration < <(find test/integration -name '*.test.ts' | LC_ALL=C sort)
+    if [ "$suite" = all ] || [ "$suite" = unit ]; then
+      say "unit suite: ${#unit[@]} files (pure code: no GDAL subprocess, no worker process, no cluster)"
+      node --import tsx --test --test-timeout=120000 "${unit[@]}"
+    fi
+    if [ "$suite" = all ] || [ "$suite" = integration ]; then
+      say "integration suite: ${#integration[@]} files (GDAL and its Python oracle, worker processes, SLURM, the local AWS endpoint)"
+      exec node --import tsx --test --test-concurrency=1 --test-timeout=900000 "${integration[@]}"
+    fi
     ;;
   *)
-    echo "usage: ./run.sh demo [DIR] | ./run.sh test [TESTFILE...]" >&2
+    echo "usage: ./run.sh demo [DIR] | ./run.sh test [unit | integration | lint | TESTFILE...]" >&2
     exit 2
     ;;
 esac

@@ -134,3 +134,21 @@ test('no file in src/ is over 500 lines, no function over 120', () => {
   }
   assert.deepEqual(long, []);
 });
+
+test('tests mirror src/: each test file sits in test/unit/ or test/integration/ under the folder of the code it tests', () => {
+  const testFiles = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const p = path.join(dir, e.name);
+      return e.isDirectory() ? testFiles(p) : e.name.endsWith('.test.ts') ? [p] : [];
+    });
+  const loose = fs.readdirSync('test').filter((n) => n.endsWith('.test.ts'));
+  assert.deepEqual(loose, [], 'test files directly under test/ (put each in test/unit/ or test/integration/)');
+  const bad: string[] = [];
+  for (const suite of ['test/unit', 'test/integration']) {
+    for (const f of testFiles(suite)) {
+      const folder = path.relative(suite, path.dirname(f));
+      if (folder !== '' && !fs.existsSync(path.join(SRC, folder))) bad.push(`${f}: there is no src/${folder}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});

@@ -1,0 +1,200 @@
+/**
+ * calcStatsForFile and the `riots calcstats` / `riots printstats` commands on existing files,
+ * checked against GDAL and numpy, and against the writer path on the same pixels.
+ */
+import { REPO_ROOT } from '../../helpers/root.js';
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { compareWithGdaladdo, makeTestRaster, oracle, oracleStats, storedMetadata } from '../../helpers/oracle.js';
+import { copyWithStats } from '../../helpers/statsdriver.js';
+import { calcStatsForFile } from '../../../src/gdal/stats.js';
+import { statsOptionsFromEnv } from '../../../src/stats/plan.js';
+import { Timings } from '../../../src/timings.js';
+import { InputMissingError, InputNotRasterError } from '../../../src/errors.js';
+
+const root = REPO_ROOT;
+const dir = mkdtempSync(path.join(tmpdir(), 'riots-calcstats-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function riots(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, ...env },
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function close(actual: number, expected: number, rel: number, what: string): void {
+  const tol = rel * Math.max(1, Math.abs(expected));
+  assert.ok(Math.abs(actual - expected) <= tol, `${what}: ${actual} vs ${expected}`);
+}
+
+/** Overviews of two files, level by level, pixel-equal? */
+function sameOverviews(a: string, b: string): boolean[] {
+  return oracle<boolean[]>(
+    `
+DA = gdal.Open(args['a']); DB = gdal.Open(args['b'])
+A = DA.GetRasterBand(1); B = DB.GetRasterBand(1)
+assert A.GetOverviewCount() == B.GetOverviewCount(), (A.GetOverviewCount(), B.GetOverviewCount())
+out([bool(np.array_equal(A.GetOverview(i).ReadAsArray(), B.GetOverview(i).ReadAsArray())) for i in range(A.GetOverviewCount())])
+`,
+    { a, b },
+  );
+}
+
+describe('calcStatsForFile', () => {
+  test('Float32 with the file nodata: same as the writer path, and as GDAL and numpy', async () => {
+    const src = path.join(dir, 'f32.tif');
+    makeTestRaster({
+      path: src,
+      cols: 1000,
+      rows: 777,
+      dtype: 'Float32',
+      expr: 'rng.normal(10, 3, (rows, cols)).astype(np.float32)',
+      nodata: -1,
+      nodataFraction: 0.07,
+      seed: 21,
+    });
+    const target = path.join(dir, 'f32_calc.tif');
+    copyFileSync(src, target);
+    const t = new Timings();
+    await calcStatsForFile(target, statsOptionsFromEnv({ overviewMinDim: 20 }, {}), t, { nodataFromFile: true });
+    assert.ok(t.get('basicstats') > 0 && t.get('histogram') > 0 && t.get('pyramids') > 0);
+    const written = path.join(dir, 'f32_written.tif');
+    await copyWithStats(src, written, { nodata: -1, overviewMinDim: 20 });
+    const a = storedMetadata(target)[0]!;
+    const b = storedMetadata(written)[0]!;
+    for (const k of [
+      'STATISTICS_MINIMUM',
+      'STATISTICS_MAXIMUM',
+      'STATISTICS_HISTOMIN',
+      'STATISTICS_HISTOMAX',
+      'STATISTICS_HISTONUMBINS',
+      'STATISTICS_HISTOBINVALUES',
+      'STATISTICS_HISTOBINFUNCTION',
+      'STATISTICS_MEDIAN',
+      'STATISTICS_MODE',
+      'STATISTICS_VALID_PERCENT',
+    ]) {
+      assert.equal(a[k], b[k], k);
+    }
+    close(Number(a.STATISTICS_MEAN), Number(b.STATISTICS_MEAN), 1e-12, 'mean');
+    close(Number(a.STATISTICS_STDDEV), Number(b.STATISTICS_STDDEV), 1e-12, 'stddev');
+    const o = oracleStats(target, path.join(dir, 'f32_copy.tif'), -1)[0]!;
+    assert.ok(o.copyHadNoStats);
+    close(Number(a.STATISTICS_MEAN), o.gdal![2], 1e-9, 'mean vs GDAL');
+    close(Number(a.STATISTICS_STDDEV), o.gdal![3], 1e-9, 'stddev vs GDAL');
+    assert.deepEqual(a.STATISTICS_HISTOBINVALUES!.split('|').slice(0, -1).map(Number), o.hist!.counts);
+    assert.deepEqual(sameOverviews(target, written), [true, true, true, true]);
+    for (const lv of compareWithGdaladdo(target, path.join(dir, 'f32_copy2.tif'), [4, 8, 16, 32], 'nearest')[0]!) assert.ok(lv.equal, `level ${lv.level}`);
+  });
+
+  test('old overviews are replaced by the chosen levels', async () => {
+    const f = path.join(dir, 'old_ovr.tif');
+    makeTestRaster({ path: f, cols: 800, rows: 600, dtype: 'Byte', expr: '(r + c) % 200', seed: 2 });
+    spawnSync('gdaladdo', ['-q', f, '2', '3']);
+    await calcStatsForFile(f, statsOptionsFromEnv({ overviewLevels: [4, 8], overviewMinDim: 10, nodata: null }, {}), new Timings());
+    const sizes = oracle<number[][]>(
+      `d = gdal.Open(args['f'])\nb = d.GetRasterBand(1)\nout([[b.GetOverview(i).XSize, b.GetOverview(i).YSize] for i in range(b.GetOverviewCount())])`,
+      { f },
+    );
+    assert.deepEqual(sizes, [
+      [200, 150],
+      [100, 75],
+    ]);
+  });
+
+  test('missing file and non-raster are typed errors', async () => {
+    const opts = statsOptionsFromEnv({}, {});
+    await assert.rejects(calcStatsForFile(path.join(dir, 'nope.tif'), opts, new Timings()), InputMissingError);
+    const txt = path.join(dir, 'notraster.tif');
+    writeFileSync(txt, 'hello, not a raster\n');
+    await assert.rejects(calcStatsForFile(txt, opts, new Timings()), (e: unknown) => e instanceof InputNotRasterError && e.file === txt);
+  });
+});
+
+describe('riots calcstats / printstats', () => {
+  test('--help for both commands', () => {
+    for (const cmd of ['calcstats', 'printstats']) {
+      const r = riots([cmd, '--help']);
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, new RegExp(`^usage: riots ${cmd}`));
+    }
+  });
+
+  test('calcstats --ignore with AVERAGE pyramids, then printstats prints what GDAL reads back', () => {
+    const f = path.join(dir, 'cli_i16.tif');
+    makeTestRaster({ path: f, cols: 900, rows: 650, dtype: 'Int16', expr: 'rng.integers(-40, 90, (rows, cols))', nodata: null, seed: 4 });
+    const r = riots(['calcstats', f, '--ignore', '-7', '--overview-agg', 'average', '--overview-min-dim', '20']);
+    assert.equal(r.status, 0, r.stderr);
+    const md = storedMetadata(f)[0]!;
+    const o = oracleStats(f, path.join(dir, 'cli_i16_copy.tif'), -7)[0]!;
+    assert.equal(Number(md.STATISTICS_MINIMUM), o.numpy!.min);
+    close(Number(md.STATISTICS_MEAN), o.numpy!.mean, 1e-9, 'mean');
+    assert.equal(md.STATISTICS_HISTOBINFUNCTION, 'direct');
+    assert.deepEqual(md.STATISTICS_HISTOBINVALUES!.split('|').slice(0, -1).map(Number), o.hist!.counts);
+    for (const lv of compareWithGdaladdo(f, path.join(dir, 'cli_i16_copy2.tif'), [4, 8, 16, 32], 'average')[0]!) assert.ok(lv.equal, `level ${lv.level}`);
+    const p = riots(['printstats', f]);
+    assert.equal(p.status, 0, p.stderr);
+    const field = (name: string): string => {
+      const m = new RegExp(`^\\s+${name}:\\s+(\\S+)`, 'm').exec(p.stdout);
+      assert.ok(m, `printstats shows ${name}:\n${p.stdout}`);
+      return m[1]!;
+    };
+    assert.equal(Number(field('nodata')), -7);
+    assert.equal(Number(field('minimum')), o.numpy!.min);
+    assert.equal(Number(field('maximum')), o.numpy!.max);
+    close(Number(field('mean')), o.numpy!.mean, 1e-9, 'printed mean');
+    close(Number(field('stddev')), o.numpy!.std, 1e-9, 'printed stddev');
+    assert.equal(Number(field('median')), o.hist!.median);
+    assert.equal(Number(field('mode')), o.hist!.mode);
+    assert.match(p.stdout, new RegExp(`histogram:\\s+${o.hist!.numBins} direct bins`));
+    assert.match(p.stdout, /overviews:\s+225x163, 113x82, 57x41, 29x21/);
+  });
+
+  test('--no-ignore counts every pixel; env vars set the pyramid defaults', () => {
+    const f = path.join(dir, 'cli_noig.tif');
+    makeTestRaster({ path: f, cols: 700, rows: 500, dtype: 'Byte', expr: 'rng.integers(0, 5, (rows, cols))', nodata: 0, seed: 8 });
+    const r = riots(['calcstats', '--no-ignore', '-q', f], { RIOS_DFLT_OVERVIEWLEVELS: '2,4', RIOS_DFLT_MINOVERLEVELDIM: '100' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    const md = storedMetadata(f)[0]!;
+    const o = oracleStats(f, path.join(dir, 'cli_noig_copy.tif'), null)[0]!;
+    assert.equal(Number(md.STATISTICS_MINIMUM), 0);
+    assert.equal(Number(md.STATISTICS_VALID_PERCENT), 100);
+    assert.deepEqual(md.STATISTICS_HISTOBINVALUES!.split('|').slice(0, -1).map(Number), o.hist!.counts);
+    const p = riots(['printstats', '--json', f]);
+    const rep = JSON.parse(p.stdout) as { bands: { overviews: { x: number; y: number }[] }[] };
+    assert.deepEqual(rep.bands[0]!.overviews, [
+      { x: 350, y: 250 },
+      { x: 175, y: 125 },
+    ]);
+  });
+
+  test('printstats on a file with nothing stored says so', () => {
+    const f = path.join(dir, 'bare.tif');
+    makeTestRaster({ path: f, cols: 50, rows: 40, bands: 2, dtype: 'Float64', expr: 'r * 1.5 + c', nodata: null });
+    const p = riots(['printstats', f]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stdout, /50 x 40, 2 band\(s\) of Float64/);
+    assert.equal(p.stdout.match(/no statistics stored/g)?.length, 2);
+    assert.equal(p.stdout.match(/overviews:\s+none/g)?.length, 2);
+    assert.equal(p.stdout.match(/nodata:\s+none/g)?.length, 2);
+  });
+
+  test('a missing file fails with its error code and name', () => {
+    const f = path.join(dir, 'missing.tif');
+    for (const cmd of ['calcstats', 'printstats']) {
+      const r = riots([cmd, f]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /INPUT_MISSING/);
+      assert.ok(r.stderr.includes(f));
+    }
+  });
+});

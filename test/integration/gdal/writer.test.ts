@@ -1,0 +1,219 @@
+/**
+ * Output files: drivers and creation options (defaults, env, per image), tile sizes that fit
+ * the window, nodata, thematic flag, layer names, the GDAL cache bound, progress, and the
+ * public API's names.
+ */
+import { REPO_ROOT } from '../../helpers/root.js';
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as riots from '../../../src/index.js';
+import { apply, ControlsError, ApplierControls } from '../../../src/index.js';
+import { resolveCreationOptions, tileSizeFor } from '../../../src/gdal/creation.js';
+import { makeRaster, py } from '../../helpers/py.js';
+
+let dir: string;
+const f = (n: string): string => path.join(dir, n);
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-out-'));
+  makeRaster({ path: f('in.tif'), cols: 700, rows: 500, dtype: 'Int16', expr: '(r * 3 + c) % 300' });
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const copyFn = (_i: unknown, inputs: Record<string, riots.Block>, outputs: Record<string, riots.Block>): void => {
+  outputs.o = inputs.a!;
+};
+
+interface Structure {
+  driver: string;
+  block: number[];
+  structure: Record<string, string>;
+  nodata: number | null;
+  layerType: string | null;
+  desc: string;
+  same: boolean;
+}
+function structure(file: string): Structure {
+  return py<Structure>(
+    `
+ds = gdal.Open(args['f']); b = ds.GetRasterBand(1)
+src = gdal.Open(args['src'])
+out({'driver': ds.GetDriver().ShortName, 'block': b.GetBlockSize(), 'structure': ds.GetMetadata('IMAGE_STRUCTURE'),
+     'nodata': b.GetNoDataValue(), 'layerType': b.GetMetadataItem('LAYER_TYPE'), 'desc': b.GetDescription(),
+     'same': bool((ds.ReadAsArray() == src.ReadAsArray()).all())})
+`,
+    { f: file, src: f('in.tif') },
+  );
+}
+
+test('default GTiff: tiled deflate, band interleaved, nodata 0, tiles of the window', async () => {
+  await apply(copyFn, { a: f('in.tif') }, { o: f('default.tif') });
+  const s = structure(f('default.tif'));
+  assert.equal(s.driver, 'GTiff');
+  assert.deepEqual(s.block, [256, 256]);
+  assert.equal(s.structure.COMPRESSION, 'DEFLATE');
+  assert.equal(s.structure.INTERLEAVE, 'BAND');
+  assert.equal(s.nodata, 0);
+  assert.ok(s.same);
+});
+
+test('a window that is not a multiple of 256 gets a tile size that divides it', async () => {
+  await apply(copyFn, { a: f('in.tif') }, { o: f('w96.tif') }, { controls: { windowXSize: 96, windowYSize: 160 } });
+  assert.deepEqual(structure(f('w96.tif')).block, [96, 160]);
+  assert.equal(tileSizeFor(640), 320);
+  assert.equal(tileSizeFor(1024), 512);
+  assert.equal(tileSizeFor(100), undefined);
+  assert.throws(() => resolveCreationOptions('GTiff', undefined, 100, 256, 'o'), ControlsError);
+  assert.throws(() => resolveCreationOptions('GTiff', ['TILED=YES', 'BLOCKXSIZE=256'], 512 + 128, 256, 'o'), /does not divide/);
+  await assert.rejects(apply(copyFn, { a: f('in.tif') }, { o: f('w100.tif') }, { controls: { windowXSize: 100 } }), ControlsError);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.includes('riots-tmp')),
+    [],
+  );
+});
+
+test('RIOS_DFLT_DRIVER and RIOS_DFLT_CREOPT_<driver>, and per-image overrides', async () => {
+  process.env.RIOS_DFLT_DRIVER = 'HFA';
+  process.env.RIOS_DFLT_CREOPT_HFA = 'COMPRESSED=YES';
+  process.env.RIOS_DFLT_CREOPT_GTiff = 'TILED=YES,COMPRESS=LZW';
+  try {
+    await apply(
+      (_i, inputs, outputs) => {
+        outputs.img = inputs.a!;
+        outputs.tif = inputs.a!;
+        outputs.tif2 = inputs.a!;
+      },
+      { a: f('in.tif') },
+      { img: f('env.img'), tif: f('env.tif'), tif2: f('env2.tif') },
+      {
+        controls: {
+          calcStats: false,
+          images: { tif: { driver: 'GTiff' }, tif2: { driver: 'GTiff', creationOptions: ['TILED=YES', 'COMPRESS=ZSTD'] } },
+        },
+      },
+    );
+  } finally {
+    delete process.env.RIOS_DFLT_DRIVER;
+    delete process.env.RIOS_DFLT_CREOPT_HFA;
+    delete process.env.RIOS_DFLT_CREOPT_GTiff;
+  }
+  assert.equal(structure(f('env.img')).driver, 'HFA');
+  assert.ok(structure(f('env.img')).same);
+  const t = structure(f('env.tif'));
+  assert.equal(t.driver, 'GTiff');
+  assert.equal(t.structure.COMPRESSION, 'LZW');
+  assert.equal(structure(f('env2.tif')).structure.COMPRESSION, 'ZSTD');
+});
+
+test('statsIgnore sets nodata per image, null means none; thematic and layer names', async () => {
+  await apply(
+    (_i, inputs, outputs) => {
+      outputs.o = inputs.a!;
+      outputs.none = inputs.a!;
+      outputs.them = inputs.a!.map((v) => v % 7, 'Byte');
+    },
+    { a: f('in.tif') },
+    { o: f('nd.tif'), none: f('nonodata.tif'), them: f('them.tif') },
+    { controls: { statsIgnore: 5, images: { none: { statsIgnore: null }, them: { thematic: true, layerNames: ['classes'] } } } },
+  );
+  assert.equal(structure(f('nd.tif')).nodata, 5);
+  assert.equal(structure(f('nonodata.tif')).nodata, null);
+  const th = structure(f('them.tif'));
+  assert.equal(th.layerType, 'thematic');
+  assert.equal(th.desc, 'classes');
+  assert.equal(th.nodata, 5);
+});
+
+test('controls are checked on construction', () => {
+  assert.throws(() => new ApplierControls({ windowXSize: 0 }), ControlsError);
+  assert.throws(() => new ApplierControls({ resampleMethod: 'nearest' as never }), /resampleMethod/);
+  assert.throws(() => new ApplierControls({ bogus: 1 } as never), /controls\.bogus is not a setting of controls; its settings: windowXSize, /);
+  assert.throws(
+    () => new ApplierControls({ images: { x: { windowXSize: 4 } as never } }),
+    /controls\.images\.x\.windowXSize: windowXSize is the same for every image; set it at the top of controls/,
+  );
+  assert.throws(() => new ApplierControls({ footprint: 'reference' }), /referenceImage/);
+  const c = new ApplierControls({ statsIgnore: 3, images: { a: { statsIgnore: null } } });
+  assert.equal(c.get('statsIgnore', 'a'), null);
+  assert.equal(c.get('statsIgnore', 'b'), 3);
+});
+
+test('GDAL_CACHEMAX is bounded unless the user set it', () => {
+  const script = `import('./src/gdal/index.ts').then(({ gdal }) => console.log(gdal.config.get('GDAL_CACHEMAX')))`;
+  const run = (env: NodeJS.ProcessEnv): string =>
+    spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: REPO_ROOT, env, encoding: 'utf8' }).stdout.trim();
+  const env = { ...process.env };
+  delete env.GDAL_CACHEMAX;
+  assert.equal(run(env), '64');
+  assert.equal(run({ ...env, GDAL_CACHEMAX: '64' }), '64');
+});
+
+test('progress: percentage lines when stderr is not a TTY', () => {
+  const script = path.join(dir, 'progress.mts');
+  writeFileSync(
+    script,
+    `import { apply } from ${JSON.stringify(path.resolve(REPO_ROOT, 'src', 'index.ts'))};
+await apply(() => {}, { a: ${JSON.stringify(f('in.tif'))} }, {}, { controls: { progress: true, windowXSize: 64, windowYSize: 64 } });\n`,
+  );
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.at(-1), 'riots: 100% (88/88 blocks)');
+  assert.ok(lines.length >= 10 && lines.length <= 12, lines.join('\n'));
+  assert.ok(!r.stderr.includes('\r'));
+});
+
+test('the public API exports exactly these names', () => {
+  assert.deepEqual(Object.keys(riots).sort(), [
+    'ApplierControls',
+    'AuthError',
+    'AwsError',
+    'Block',
+    'CW_AWSBATCH',
+    'CW_ECS',
+    'CW_NONE',
+    'CW_PBS',
+    'CW_SLURM',
+    'CW_SUBPROC',
+    'CW_THREADS',
+    'ChannelError',
+    'ConcurrencyStyle',
+    'ControlsError',
+    'DATA_TYPES',
+    'GdalError',
+    'GridError',
+    'GridMismatchError',
+    'InputError',
+    'InputMissingError',
+    'InputNotRasterError',
+    'InterruptedError',
+    'OutputBlockError',
+    'OutputDirError',
+    'OutputError',
+    'PixelGrid',
+    'ProtocolError',
+    'ReaderInfo',
+    'ReferenceImageError',
+    'RiotsError',
+    'SchedulerCommandError',
+    'TimeoutError',
+    'Timings',
+    'UsageError',
+    'UserFunctionError',
+    'WORKER_EVENTS',
+    'WorkerError',
+    'WorkerLostError',
+    'apply',
+    'computeWorkerId',
+    'defineUserFunction',
+    'describeBlock',
+    'errorFromJSON',
+    'errorToJSON',
+    'formatTimingsReport',
+    'isComputeWorker',
+    'pixelGridFromFile',
+  ]);
+});

@@ -1,0 +1,248 @@
+/**
+ * Read workers: n block reads in flight at once, each on its own set of dataset handles (so
+ * gdal-async's per-dataset lock does not serialise them), and output identical to a plain run.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { apply, Block, type BlockAssociations } from '../../../src/index.js';
+import { ReadPool, observeReadPools, uvPoolSizeFor, type ReadPoolStats } from '../../../src/reader/readpool.js';
+import type { InputSource } from '../../../src/reader/inputs.js';
+import type { BlockCoords } from '../../../src/errors.js';
+import { makeRaster, py } from '../../helpers/py.js';
+import { startRangeServer } from '../../helpers/rangeserver.js';
+import { openInput, type OpenedRaster } from '../../../src/gdal/inputs.js';
+import { readWindow } from '../../../src/gdal/window.js';
+import { combine, type CountArgs } from '../../helpers/userfns.js';
+
+let dir: string;
+/** Byte offset of the first tile of tiles.tif: requests from there on are pixel reads. */
+let tileDataOffset = 0;
+const f = (name: string): string => path.join(dir, name);
+
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-readworkers-'));
+  makeRaster({ path: f('a.tif'), cols: 333, rows: 251, dtype: 'Float32', expr: '(r * 0.75 - c * 0.5 + 3)' });
+  makeRaster({ path: f('b.tif'), cols: 333, rows: 251, dtype: 'Int16', expr: '((r * 5 + c * 11) % 300 - 40)', nodata: -5 });
+  // uncompressed 256x256 tiles: each block read over /vsicurl/ is one HTTP range request
+  makeRaster({
+    path: f('tiles.tif'),
+    cols: 768,
+    rows: 512,
+    dtype: 'Float32',
+    expr: '(r * 3 + c * 0.5)',
+    options: ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256'],
+  });
+  tileDataOffset = py<number>(
+    `
+ds = gdal.Open(args['p']); b = ds.GetRasterBand(1)
+out(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(3) for y in range(2)))
+`,
+    { p: f('tiles.tif') },
+  );
+  // no directory listing or sidecar probes on the test server
+  process.env.GDAL_DISABLE_READDIR_ON_OPEN = 'EMPTY_DIR';
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const coords = (index: number): BlockCoords => ({ index, xoff: 0, yoff: 0, xsize: 1, ysize: 1 });
+const fakeSet = (id: number): InputSource[] => [{ id } as unknown as InputSource];
+
+describe('ReadPool', () => {
+  test('n reads run at once, each on a different set; the next waits for a free set', async () => {
+    const pending: { set: number; index: number; done: () => void }[] = [];
+    let started!: () => void;
+    let startedP = new Promise<void>((r) => (started = r));
+    const reader = (sources: InputSource[], c: BlockCoords): Promise<BlockAssociations> =>
+      new Promise((resolve) => {
+        pending.push({ set: (sources[0] as unknown as { id: number }).id, index: c.index, done: () => resolve({}) });
+        started();
+      });
+    let closed = 0;
+    const opened: number[] = [];
+    let next = 1;
+    const pool = await ReadPool.open(
+      fakeSet(0),
+      3,
+      async () => {
+        const id = next++;
+        opened.push(id);
+        return [{ id, close: () => void closed++ } as unknown as InputSource];
+      },
+      reader,
+    );
+    assert.deepEqual(opened, [1, 2]);
+    const reads = [0, 1, 2, 3, 4].map((i) => pool.read(coords(i), 0));
+    while (pending.length < 3) {
+      await startedP;
+      startedP = new Promise<void>((r) => (started = r));
+    }
+    assert.equal(pending.length, 3, 'three reads in flight, the fourth waits');
+    assert.deepEqual(new Set(pending.map((p) => p.set)), new Set([0, 1, 2]), 'on three different sets');
+    const first = pending.shift()!;
+    first.done();
+    await reads[0];
+    while (pending.length < 3) {
+      await startedP;
+      startedP = new Promise<void>((r) => (started = r));
+    }
+    assert.equal(pending.at(-1)!.index, 3);
+    assert.equal(pending.at(-1)!.set, first.set, 'block 3 takes the set block 0 freed');
+    while (pending.length > 0) {
+      pending.shift()!.done();
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(reads);
+    const s = pool.stats();
+    assert.equal(s.maxInFlight, 3);
+    assert.equal(s.maxSetsBusy, 3);
+    assert.equal(
+      s.readsPerSet.reduce((a, b) => a + b, 0),
+      5,
+    );
+    pool.close();
+    assert.equal(closed, 2, 'the pool closes the sets it opened, not the caller’s');
+  });
+
+  test('a set that fails to open closes the others', async () => {
+    let closed = 0;
+    let calls = 0;
+    await assert.rejects(
+      ReadPool.open(fakeSet(0), 3, async () => {
+        if (calls++ === 1) throw new Error('cannot open');
+        return [{ close: () => void closed++ } as unknown as InputSource];
+      }),
+      /cannot open/,
+    );
+    assert.equal(closed, 1);
+  });
+
+  test('libuv pool size wanted: n reads of every input plus the writer', () => {
+    assert.equal(uvPoolSizeFor(1, 1), 4);
+    assert.equal(uvPoolSizeFor(3, 2), 8);
+    assert.equal(uvPoolSizeFor(4, 4), 18);
+  });
+});
+
+describe('numReadWorkers in apply()', () => {
+  test('3 read workers: 3 reads at once on 3 handle sets; output identical to a sequential run (pixels and statistics)', async () => {
+    const controls = { windowXSize: 64, windowYSize: 32 };
+    const run = async (tag: string, concurrency?: object): Promise<{ stats: ReadPoolStats[]; blocks: number; otherArgsList: unknown[] }> => {
+      const stats: ReadPool[] = [];
+      observeReadPools((p) => stats.push(p));
+      try {
+        const args: CountArgs = { blocks: 0, workerIds: [], detachedOutputs: 0, inComputeWorker: [] };
+        const r = await apply(
+          combine,
+          { a: f('a.tif'), b: f('b.tif') },
+          { sum: f(`${tag}_sum.tif`), extra: f(`${tag}_extra.tif`) },
+          {
+            otherArgs: args,
+            controls: { ...controls, ...(concurrency ? { concurrency } : {}) },
+          },
+        );
+        return { stats: stats.map((p) => p.stats()), blocks: r.blocks, otherArgsList: r.otherArgsList };
+      } finally {
+        observeReadPools(undefined);
+      }
+    };
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    const seq = await run('seq');
+    const rw = await run('rw3', { numReadWorkers: 3 });
+    const both = await run('rw3thr', { numReadWorkers: 3, computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2 });
+    await new Promise((r) => setImmediate(r));
+    process.off('warning', onWarning);
+    assert.equal(seq.stats.length, 0, 'no pool without read workers');
+    assert.equal(seq.blocks, 6 * 8);
+    for (const r of [rw, both]) {
+      assert.equal(r.stats.length, 1);
+      const s = r.stats[0]!;
+      assert.equal(s.sets, 3);
+      assert.equal(s.maxInFlight, 3, 'three block reads in flight at once');
+      assert.equal(s.maxSetsBusy, 3, 'on three different handle sets');
+      assert.equal(
+        s.readsPerSet.reduce((a, b) => a + b, 0),
+        48,
+      );
+    }
+    if (!process.env.UV_THREADPOOL_SIZE || Number(process.env.UV_THREADPOOL_SIZE) < 8) {
+      assert.ok(warnings.some((w) => (w as Error & { code?: string }).code === 'RIOTS_UV_THREADPOOL' && /UV_THREADPOOL_SIZE >= 8/.test(w.message)));
+    }
+    const res = py<{ same: boolean[] }>(
+      `
+import hashlib
+def d(p):
+    ds = gdal.Open(p)
+    return [(hashlib.sha256(ds.GetRasterBand(i + 1).ReadAsArray().tobytes()).hexdigest(), ds.GetRasterBand(i + 1).GetMetadata()) for i in range(ds.RasterCount)]
+same = []
+for tag in ['rw3', 'rw3thr']:
+    for name in ['sum', 'extra']:
+        same.append(d(args['dir'] + '/' + tag + '_' + name + '.tif') == d(args['dir'] + '/seq_' + name + '.tif'))
+out({'same': same})
+`,
+      { dir },
+    );
+    assert.deepEqual(res.same, [true, true, true, true]);
+  });
+});
+
+describe('reads really run at once in GDAL (counted at an HTTP server behind /vsicurl/)', () => {
+  const tile = (h: OpenedRaster, i: number): Promise<unknown> =>
+    readWindow(h.ds, [1], { col: (i % 3) * 256, row: Math.floor(i / 3) * 256, cols: 256, rows: 256 }, 'Float32', [0], 768, 512);
+
+  test('one dataset handle serialises reads (gdal-async locks it); one handle per read lets them overlap', async () => {
+    const server = await startRangeServer(f('tiles.tif'), tileDataOffset);
+    const handles: OpenedRaster[] = [];
+    try {
+      const one = (await openInput(`/vsicurl/${server.url}`, 'a')) as OpenedRaster;
+      handles.push(one);
+      // answers come 150 ms late, so reads that could overlap would be seen overlapping
+      await server.delay(150);
+      // tiles 0, 2, 4: not adjacent in the file, so GDAL's read-ahead cannot merge them
+      await Promise.all([0, 2, 4].map((i) => tile(one, i)));
+      assert.deepEqual(await server.stats(), { maxInFlight: 1, dataRequests: 3 }, 'three reads on one handle: one request at a time');
+      const three = (await Promise.all([0, 1, 2].map(() => openInput(`/vsicurl/${server.url}`, 'a')))) as OpenedRaster[];
+      handles.push(...three);
+      // a barrier: nothing is answered until three reads are in flight at once
+      const { opened } = await server.barrier(3);
+      await Promise.all([1, 3, 5].map((i, k) => tile(three[k]!, i)));
+      await opened;
+      assert.equal((await server.stats()).maxInFlight, 3);
+    } finally {
+      for (const h of handles) h.ds.close();
+      await server.close();
+    }
+  });
+
+  test('apply() with numReadWorkers 3 has three reads in flight in GDAL at once; output equals the file', async () => {
+    const server = await startRangeServer(f('tiles.tif'), tileDataOffset);
+    try {
+      const { opened } = await server.barrier(3);
+      const run = apply(
+        (_i, inputs, outputs) => {
+          outputs.out = (inputs.a as Block).clone();
+        },
+        { a: `/vsicurl/${server.url}` },
+        { out: f('fromhttp.tif') },
+        { controls: { calcStats: false, windowXSize: 256, windowYSize: 256, concurrency: { numReadWorkers: 3, readBufferPopTimeout: 60 } } },
+      );
+      const [r] = await Promise.all([run, opened]);
+      assert.equal(r.blocks, 6);
+      assert.equal((await server.stats()).maxInFlight, 3, 'the barrier opened with three reads in flight');
+      const res = py<{ same: boolean }>(
+        `
+x = gdal.Open(args['x']); y = gdal.Open(args['y'])
+out({'same': bool((x.ReadAsArray() == y.ReadAsArray()).all())})
+`,
+        { x: f('tiles.tif'), y: f('fromhttp.tif') },
+      );
+      assert.equal(res.same, true);
+    } finally {
+      await server.close();
+    }
+  });
+});
