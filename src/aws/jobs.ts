@@ -8,7 +8,7 @@ import type * as BatchSdk from '@aws-sdk/client-batch';
 import { AwsError } from '../errors.js';
 import { awsCall, type Loaded } from './clients.js';
 import { RUN_ID_TAG } from './stack.js';
-import { RunTracker, newTracked, type Tracked } from './tracker.js';
+import { RunTracker, newTracked, type Tracked } from '../jobtracker.js';
 
 export type BatchLoaded = Loaded<typeof BatchSdk, BatchSdk.BatchClient>;
 
@@ -65,6 +65,8 @@ export interface RunJobsOptions {
   jobDefinition: string;
   /** Shortest time between two DescribeJobs calls (ms). */
   minRefreshMs: number;
+  /** Called with each description of a job (to print its changes). */
+  onDescribed?: (jobId: string, d: BatchSdk.JobDetail) => void;
 }
 
 export class RunJobs extends RunTracker<BatchSdk.JobDetail, TrackedJob> {
@@ -74,6 +76,7 @@ export class RunJobs extends RunTracker<BatchSdk.JobDetail, TrackedJob> {
     const { b } = o;
     super(o.minRefreshMs, {
       noun: 'job',
+      ...(o.onDescribed ? { onDescribed: o.onDescribed } : {}),
       describe: async (ids) => (await awsCall('DescribeJobs', () => b.client.send(new b.sdk.DescribeJobsCommand({ jobs: ids })))).jobs ?? [],
       idOf: (d) => d.jobId,
       isDone: (d) => DONE.has(String(d.status)),

@@ -9,7 +9,7 @@ import type * as BatchSdk from '@aws-sdk/client-batch';
 import { awsCall, batch, ecs, type Loaded } from '../../aws/clients.js';
 import { ACTIVE_JOB_STATUSES } from '../../aws/jobs.js';
 import { RUN_ID_TAG, getStackOutputs, type BatchStackOutputs } from '../../aws/stack.js';
-import type { EcsLoaded } from '../../workers/kinds/ecs.js';
+import type { EcsLoaded } from '../../aws/tasks.js';
 import { STACK_HELP, STACK_OPTIONS, UsageError, out, parseOptions, stackOpts, type BatchSubcommand } from './common.js';
 
 const options = {

@@ -6,6 +6,9 @@
 import { AwsError } from '../../errors.js';
 import { awsCall, cloudFormation, ecr, ecs, sdkErrorText } from '../../aws/clients.js';
 import { describeTasks, listTaskArns } from './cleanup.js';
+import type * as EcsSdk from '@aws-sdk/client-ecs';
+import { RunTasks } from '../../aws/tasks.js';
+import { newTracked } from '../../jobtracker.js';
 import { batchStackName, describeStack } from '../../aws/stack.js';
 import { STACK_HELP, STACK_OPTIONS, WAIT_HELP, out, parseOptions, secondsOption, type BatchSubcommand } from './common.js';
 import { latestEventTime, waitForStack } from './stackwait.js';
@@ -80,33 +83,27 @@ export async function stopClusterTasks(region: string | undefined, cluster: stri
   const e = await ecs(region);
   try {
     const listed = [...(await listTaskArns(e, cluster, 'RUNNING')), ...(await listTaskArns(e, cluster, 'STOPPED'))];
-    let active = await describeTasks(e, cluster, listed, true);
-    const count = active.length;
-    for (const t of await describeTasks(
-      e,
-      cluster,
-      active.map((x) => x.taskArn),
-    )) {
-      await awsCall(`StopTask ${t.taskArn}`, () =>
-        e.client.send(new e.sdk.StopTaskCommand({ cluster, task: t.taskArn, reason: 'riots batch delete: the stack is being deleted' })),
-      );
-    }
+    const active = await describeTasks(e, cluster, listed, true);
+    // the shared tracker follows and stops them (src/jobtracker.ts), as it does a run's own tasks
+    const tasks = new RunTasks(e, 'riots-batch-delete', { cluster, taskDefinition: '', containerName: '', subnets: [], securityGroups: [] }, pollMs);
     const deadline = Date.now() + timeoutMs;
-    while (active.length > 0) {
-      if (Date.now() >= deadline) {
-        throw new AwsError(
-          `${active.length} task(s) of ECS cluster ${cluster} not STOPPED after ${timeoutMs / 1000} s (${active.map((t) => `${t.taskArn} ${t.status}`).join(', ')}); the stack cannot be deleted until they are`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, Math.min(pollMs, Math.max(0, deadline - Date.now()))));
-      active = await describeTasks(
-        e,
-        cluster,
-        active.map((x) => x.taskArn),
-        true,
+    await Promise.all(
+      active.map((t) =>
+        tasks.stop(
+          tasks.adopt({ ...newTracked<EcsSdk.Task>(t.taskArn), workerId: -1 }),
+          'riots batch delete: the stack is being deleted',
+          0,
+          Math.max(0, deadline - Date.now()),
+        ),
+      ),
+    );
+    const left = [...tasks.jobs.values()].filter((t) => t.endedText === undefined);
+    if (left.length > 0) {
+      throw new AwsError(
+        `${left.length} task(s) of ECS cluster ${cluster} not STOPPED after ${timeoutMs / 1000} s (${left.map((t) => `${t.id} ${t.detail?.lastStatus ?? 'unknown'}`).join(', ')}); the stack cannot be deleted until they are`,
       );
     }
-    return count;
+    return active.length;
   } finally {
     e.client.destroy();
   }

@@ -3,11 +3,12 @@
  * queue, and with --wait follow it to its end.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type * as BatchSdk from '@aws-sdk/client-batch';
 import { AwsError, TimeoutError } from '../../errors.js';
-import { awsCall, batch, type Loaded } from '../../aws/clients.js';
+import { awsCall, batch } from '../../aws/clients.js';
 import { RUN_ID_TAG, getStackOutputs, requireOutput } from '../../aws/stack.js';
+import { RunJobs, type BatchLoaded } from '../../aws/jobs.js';
+import { newTracked } from '../../jobtracker.js';
 import { STACK_HELP, STACK_OPTIONS, WAIT_HELP, err, out, parseOptions, secondsOption, stackOpts, type BatchSubcommand } from './common.js';
 import { shellWords } from '../../shellwords.js';
 
@@ -44,8 +45,6 @@ function checkJobName(name: string): string {
   return name;
 }
 
-type BatchLoaded = Loaded<typeof BatchSdk, BatchSdk.BatchClient>;
-
 /** Why a job failed, from its DescribeJobs record. */
 export function failureText(job: BatchSdk.JobDetail): string {
   const parts: string[] = [];
@@ -62,29 +61,31 @@ export function failureText(job: BatchSdk.JobDetail): string {
  * @throws TimeoutError when it has not ended within timeoutMs.
  */
 export async function followJob(b: BatchLoaded, jobId: string, timeoutMs: number, pollMs: number): Promise<BatchSdk.JobDetail> {
-  const deadline = Date.now() + timeoutMs;
   let last = '';
-  for (;;) {
-    const res = await awsCall(`DescribeJobs of ${jobId}`, () => b.client.send(new b.sdk.DescribeJobsCommand({ jobs: [jobId] })));
-    const job = res.jobs?.[0];
-    if (job === undefined) throw new AwsError(`DescribeJobs does not know job ${jobId}`, { jobId });
-    const status = String(job.status);
-    const line = `${status}${job.statusReason && status !== 'SUCCEEDED' ? ` (${job.statusReason})` : ''}`;
-    if (line !== last) {
-      out(`job ${jobId}: ${line}`);
-      last = line;
-    }
-    if (status === 'SUCCEEDED' || status === 'FAILED') return job;
-    const left = deadline - Date.now();
-    if (left <= 0) {
-      throw new TimeoutError(
-        `timed out after ${+(timeoutMs / 1000).toFixed(1)} s waiting for job ${jobId} to end (last status ${status}); ` +
-          `it is still there: 'riots batch cleanup' terminates it`,
-        { jobId },
-      );
-    }
-    await sleep(Math.min(pollMs, left));
+  // the shared tracker follows it (src/jobtracker.ts), as it does a run's worker jobs
+  const jobs = new RunJobs({
+    b,
+    runId: '',
+    jobQueue: '',
+    jobDefinition: '',
+    minRefreshMs: pollMs,
+    onDescribed: (_id, d) => {
+      const status = String(d.status);
+      const line = `${status}${d.statusReason && status !== 'SUCCEEDED' ? ` (${d.statusReason})` : ''}`;
+      if (line !== last) out(`job ${jobId}: ${(last = line)}`);
+    },
+  });
+  const job = jobs.adopt({ ...newTracked<BatchSdk.JobDetail>(jobId), jobId, jobName: '' });
+  await jobs.refresh(0);
+  if (job.detail === undefined) throw new AwsError(`DescribeJobs does not know job ${jobId}`, { jobId });
+  if (!(await jobs.waitEnded(job, timeoutMs))) {
+    throw new TimeoutError(
+      `timed out after ${+(timeoutMs / 1000).toFixed(1)} s waiting for job ${jobId} to end (last status ${String(job.detail.status)}); ` +
+        `it is still there: 'riots batch cleanup' terminates it`,
+      { jobId },
+    );
   }
+  return job.detail;
 }
 
 async function run(argv: string[]): Promise<number> {

@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { writeSync } from 'node:fs';
-import type { RunTracker, Tracked } from '../../aws/tracker.js';
+import type { RunTracker, Tracked } from '../../jobtracker.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
 import type { LaunchSpec, Launcher } from '../pool/launcher.js';
 import { riotsNodeArgs } from '../pool/workerenv.js';

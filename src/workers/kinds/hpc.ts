@@ -34,7 +34,7 @@ import path from 'node:path';
 import { ControlsError, SchedulerCommandError, WorkerError } from '../../errors.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
 import { newRunId } from '../../runid.js';
-import { sleep } from '../../timeout.js';
+import { RunTracker, newTracked, type Tracked } from '../../jobtracker.js';
 import { CHANNEL_SETTINGS } from '../pool/settings.js';
 import { parseSettings, seconds, text, words, type SettingsTable } from '../../settings.js';
 import type { LaunchContext, LaunchSpec, Launcher } from '../pool/launcher.js';
@@ -201,21 +201,17 @@ export interface Scheduler {
   lookCommand(id: string): string;
 }
 
-export interface HpcJob {
+/** What the scheduler said of a job last. */
+export type HpcJobState = JobState & { id: string };
+
+/** One worker's job, followed by the run's {@link RunTracker}. */
+export type HpcJob = Tracked<HpcJobState> & {
   workerId: number;
   jobId: string;
-  /** Last state the scheduler gave ('SUBMITTED' until the first poll). */
-  state: string;
-  reason: string;
-  running: boolean;
-  /** Set once the job is seen to have ended. */
-  endedText: string | undefined;
-  ended: Promise<string>;
-  resolveEnded: (text: string) => void;
   logFile: string | undefined;
   /** A time the cancel command was sent. */
   cancelledAt: number | undefined;
-}
+};
 
 export class HpcLauncher implements Launcher<HpcJob> {
   readonly kind: string;
@@ -225,12 +221,10 @@ export class HpcLauncher implements Launcher<HpcJob> {
   readonly runId: string;
   /** The name of every job of the run. */
   readonly jobName: string;
-  readonly jobs = new Map<string, HpcJob>();
+  /** The run's jobs, polled with one scheduler query for all (the shared tracker, src/jobtracker.ts). */
+  readonly tracker: RunTracker<HpcJobState, HpcJob>;
   private readonly sharedTemp: boolean;
   private tempDir: string | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
-  private lastPollError: string | undefined;
   private submitting = 0;
   private keepJobsAtExit: (() => void) | undefined;
   private closed = false;
@@ -245,6 +239,24 @@ export class HpcLauncher implements Launcher<HpcJob> {
     this.useAddrFile = opts.haveSharedTemp;
     this.runId = opts.runId ?? newRunId();
     this.jobName = sched.jobName(this.runId);
+    const timeoutMs = s.commandTimeoutSeconds * 1000;
+    this.tracker = new RunTracker<HpcJobState, HpcJob>(s.pollSeconds * 1000, {
+      noun: 'job',
+      batchSize: Number.POSITIVE_INFINITY,
+      describe: async (ids) => [...(await sched.query(ids, this.jobName, timeoutMs))].map(([id, st]) => ({ ...st, id })),
+      // submitted jobs are listed at once; one no longer listed has ended long enough ago to be purged
+      goneText: `no longer known to ${sched.name}`,
+      endedLine: async (id, line) => {
+        const t = await tail(this.tracker.jobs.get(id)?.logFile);
+        return t ? `${line}: ${t}` : line;
+      },
+      idOf: (d) => d.id,
+      isDone: (d) => d.ended,
+      isRunning: (d) => d?.running === true,
+      text: (d) => (d ? `${d.state}${d.reason ? ` (${d.reason})` : ''}` : 'SUBMITTED'),
+      keep: (d) => d,
+      stop: (id) => sched.cancel(id, timeoutMs),
+    });
   }
 
   async prepare(ctx: LaunchContext): Promise<void> {
@@ -256,7 +268,7 @@ export class HpcLauncher implements Launcher<HpcJob> {
     }
     if (this.s.logDir) await fs.mkdir(this.s.logDir, { recursive: true });
     this.keepJobsAtExit = cleanUpAtExit(() => this.cancelAtExit());
-    this.schedulePoll();
+    this.tracker.startPolling(this.s.pollSeconds * 1000);
   }
 
   private logFile(workerId: number): string {
@@ -291,106 +303,33 @@ export class HpcLauncher implements Launcher<HpcJob> {
     } finally {
       this.submitting--;
     }
-    let resolveEnded!: (t: string) => void;
-    const ended = new Promise<string>((r) => (resolveEnded = r));
-    const job: HpcJob = {
-      workerId: spec.workerId,
-      jobId,
-      state: 'SUBMITTED',
-      reason: '',
-      running: false,
-      endedText: undefined,
-      ended,
-      resolveEnded,
-      logFile,
-      cancelledAt: undefined,
-    };
-    this.jobs.set(jobId, job);
+    const job = this.tracker.adopt({ ...newTracked<HpcJobState>(jobId), workerId: spec.workerId, jobId, logFile, cancelledAt: undefined });
     if (this.closed) await this.cancel(job);
     return job;
   }
 
-  private schedulePoll(): void {
-    if (this.closed) return;
-    this.pollTimer = setTimeout(() => {
-      void this.poll().finally(() => this.schedulePoll());
-    }, this.s.pollSeconds * 1000);
-    this.pollTimer.unref();
-  }
-
-  /** One scheduler query for every job of the run (one at a time: concurrent callers share it). */
-  poll(): Promise<void> {
-    this.polling ??= this.pollOnce().finally(() => (this.polling = undefined));
-    return this.polling;
-  }
-
-  private async pollOnce(): Promise<void> {
-    const watched = [...this.jobs.values()].filter((j) => j.endedText === undefined);
-    if (watched.length === 0) return;
-    let seen: Map<string, JobState>;
-    try {
-      seen = await this.sched.query(
-        watched.map((j) => j.jobId),
-        this.jobName,
-        this.s.commandTimeoutSeconds * 1000,
-      );
-      this.lastPollError = undefined;
-    } catch (err) {
-      this.lastPollError = (err as Error).message;
-      return;
-    }
-    for (const j of watched) {
-      const s = seen.get(j.jobId);
-      if (s === undefined) {
-        // submitted jobs are listed at once; one no longer listed has ended long enough ago to be purged
-        this.markEnded(j, `no longer known to ${this.sched.name}`);
-        continue;
-      }
-      j.state = s.state;
-      j.reason = s.reason;
-      j.running = s.running;
-      if (s.ended) this.markEnded(j, `${s.state}${s.reason ? ` (${s.reason})` : ''}`);
-    }
-  }
-
-  private markEnded(j: HpcJob, how: string): void {
-    if (j.endedText !== undefined) return;
-    j.endedText = `job ${j.jobId} ${how}`;
-    void tail(j.logFile).then((t) => j.resolveEnded(t ? `${j.endedText}: ${t}` : j.endedText!));
-  }
-
-  /** Poll every `ms` until `j` has ended or `deadline` passes; true if it ended. */
-  private async waitEnded(j: HpcJob, deadline: number, ms = 250): Promise<boolean> {
-    while (j.endedText === undefined && Date.now() < deadline) {
-      await sleep(ms);
-      await this.poll();
-    }
-    return j.endedText !== undefined;
-  }
-
   async cancel(j: HpcJob): Promise<void> {
     if (j.endedText !== undefined) return;
-    // a running worker told to shut down ends by itself: give it a moment before cancelling
-    if (j.running && j.cancelledAt === undefined && this.s.jobEndGraceSeconds > 0) {
-      if (await this.waitEnded(j, Date.now() + this.s.jobEndGraceSeconds * 1000)) return;
-    }
+    // a running worker told to shut down ends by itself: give it a moment before cancelling (once)
+    const graceMs = j.cancelledAt === undefined ? this.s.jobEndGraceSeconds * 1000 : 0;
     j.cancelledAt ??= Date.now();
+    const waitMs = this.s.cancelWaitSeconds * 1000;
     try {
-      await this.sched.cancel(j.jobId, this.s.commandTimeoutSeconds * 1000);
+      await this.tracker.stop(j, 'riots: the run is over', graceMs, waitMs);
     } catch (err) {
       say(`riots: cancelling ${this.sched.name} job ${j.jobId} (worker ${j.workerId}) failed: ${(err as Error).message}`);
+      await this.tracker.waitEnded(j, waitMs);
     }
-    if (!(await this.waitEnded(j, Date.now() + this.s.cancelWaitSeconds * 1000, 500))) {
+    if (j.endedText === undefined) {
       say(
-        `riots: ${this.sched.name} job ${j.jobId} (worker ${j.workerId}) is still ${j.state} ${this.s.cancelWaitSeconds} s after it was cancelled; check with '${this.sched.lookCommand(j.jobId)}'`,
+        `riots: ${this.sched.name} job ${j.jobId} (worker ${j.workerId}) is still ${this.tracker.api.text(j.detail)} ${this.s.cancelWaitSeconds} s after it was cancelled; check with '${this.sched.lookCommand(j.jobId)}'`,
       );
     }
   }
 
   async status(j: HpcJob): Promise<string> {
     if (j.endedText !== undefined) return j.ended;
-    const t = await tail(j.logFile);
-    const st = `job ${j.jobId} ${j.state}${j.reason ? ` (${j.reason})` : ''}${this.lastPollError ? ` [${this.lastPollError}]` : ''}`;
+    const [st, t] = await Promise.all([this.tracker.status(j), tail(j.logFile)]);
     return t ? `${st}: ${t}` : st;
   }
 
@@ -404,7 +343,7 @@ export class HpcLauncher implements Launcher<HpcJob> {
 
   /** At 'exit' (synchronous): cancel the jobs not seen to end. */
   private cancelAtExit(): void {
-    const ids = [...this.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.jobId);
+    const ids = [...this.tracker.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.jobId);
     if (ids.length === 0 && this.submitting === 0) return;
     const r = this.sched.cancelAtExit(ids, this.jobName, this.s.commandTimeoutSeconds * 1000);
     say(
@@ -416,9 +355,9 @@ export class HpcLauncher implements Launcher<HpcJob> {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.pollTimer) clearTimeout(this.pollTimer);
-    await this.polling;
-    const left = [...this.jobs.values()].some((j) => j.endedText === undefined);
+    this.tracker.stopPolling();
+    await this.tracker.idle();
+    const left = [...this.tracker.jobs.values()].some((j) => j.endedText === undefined);
     if (!left && this.submitting === 0) this.keepJobsAtExit?.();
   }
 }

@@ -6,7 +6,7 @@
  * asking for fresh statuses within `minRefreshMs` get the same answer. What a service calls
  * things, and how it describes and stops them, comes in a {@link TrackerApi}.
  */
-import { sleep } from '../timeout.js';
+import { sleep } from './timeout.js';
 
 /** What is known of one job or task. */
 export interface Tracked<D> {
@@ -30,8 +30,19 @@ export function newTracked<D>(id: string): Tracked<D> {
 export interface TrackerApi<D> {
   /** 'job', 'task': how lines name one. */
   noun: string;
-  /** Describe up to 100 ids (one call). */
+  /** Ids per describe call. Default 100. */
+  batchSize?: number;
+  /** Describe up to `batchSize` ids (one call). */
   describe(ids: string[]): Promise<D[]>;
+  /**
+   * Where the service forgets ended jobs (a cluster scheduler lists only recent ones): how a job
+   * that a describe call no longer returns has ended. Unset: such a job is only not described.
+   */
+  goneText?: string;
+  /** The line that says how a job ended, with more where the service keeps more (the tail of its log). */
+  endedLine?(id: string, line: string): Promise<string>;
+  /** Called after each description of a job (to print its changes). */
+  onDescribed?(id: string, d: D): void;
   idOf(d: D): string | undefined;
   isDone(d: D): boolean;
   /** Running (as opposed to waiting for capacity), so worth a grace period before it is stopped. */
@@ -65,7 +76,7 @@ export class RunTracker<D, T extends Tracked<D>> {
 
   constructor(
     private readonly minRefreshMs: number,
-    private readonly api: TrackerApi<D>,
+    readonly api: TrackerApi<D>,
   ) {}
 
   /** Follow `t` from now on; returns it. */
@@ -82,17 +93,21 @@ export class RunTracker<D, T extends Tracked<D>> {
       if (wait > 0) await sleep(wait);
       try {
         const ids = [...this.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.id);
-        for (let i = 0; i < ids.length; i += 100) {
-          for (const d of await this.api.describe(ids.slice(i, i + 100))) {
+        const size = this.api.batchSize ?? 100;
+        for (let i = 0; i < ids.length; i += size) {
+          const asked = ids.slice(i, i + size);
+          const seen = new Set<string>();
+          for (const d of await this.api.describe(asked)) {
             const id = this.api.idOf(d);
             const job = id === undefined ? undefined : this.jobs.get(id);
             if (!job) continue;
+            seen.add(job.id);
             job.detail = this.api.keep(d);
-            if (this.api.isDone(d) && job.endedText === undefined) {
-              job.endedText = `${this.api.noun} ${job.id} ${this.api.text(d)}`;
-              job.resolveEnded(job.endedText);
-            }
+            this.api.onDescribed?.(job.id, d);
+            if (this.api.isDone(d)) this.ended(job, this.api.text(d));
           }
+          const gone = this.api.goneText;
+          if (gone !== undefined) for (const id of asked) if (!seen.has(id)) this.ended(this.jobs.get(id)!, gone);
         }
       } finally {
         this.lastRefresh = Date.now();
@@ -100,6 +115,25 @@ export class RunTracker<D, T extends Tracked<D>> {
       }
     })();
     return this.inflight;
+  }
+
+  /** Mark a job ended (once): `endedText` at once, `ended` with what the service adds. */
+  private ended(job: T, how: string): void {
+    if (job.endedText !== undefined) return;
+    job.endedText = `${this.api.noun} ${job.id} ${how}`;
+    const line = job.endedText;
+    if (!this.api.endedLine) job.resolveEnded(line);
+    else void this.api.endedLine(job.id, line).then(job.resolveEnded, () => job.resolveEnded(line));
+  }
+
+  /** Follow a job this tracker did not start (a job named on a command line, a task found in a cluster). */
+  adopt(t: T): T {
+    return this.track(t);
+  }
+
+  /** Resolves when no describe call is under way (none is started). */
+  async idle(): Promise<void> {
+    await this.inflight?.catch(() => undefined);
   }
 
   /** Poll every `everyMs` while one has not ended, so that `ended` promises resolve. */
