@@ -71,7 +71,7 @@ describe('riots batch build-image', () => {
         'EXTRA_PACKAGES=jq  python3-numpy',
         '--build-arg',
         'NPM_PACKAGES=proj4',
-        join(ROOT, '/'),
+        ROOT,
       ],
     ]);
   });
