@@ -19,6 +19,7 @@ import { imageRefs, openInputs, readBlockInputs, type FilenameAssociations, type
 import { runPipeline } from './pipeline.js';
 import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunction, type UserFunctionRef } from '../userfunction.js';
 import { checkOtherArgs } from '../otherargs.js';
+import { checkKnownKeys } from '../settings.js';
 import { ReadPool, checkUvPoolSize } from '../reader/readpool.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from '../readerinfo.js';
@@ -71,6 +72,8 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
   options: ApplyOptions<A> = {},
 ): Promise<ApplierReturn> {
   const tStart = performance.now();
+  if (options === null || typeof options !== 'object') throw new ControlsError('apply: options must be an object of otherArgs, controls and signal');
+  checkKnownKeys(options, ['otherArgs', 'controls', 'signal'], 'apply options', 'apply()');
   const controls = ApplierControls.from(options.controls);
   const concurrency = ConcurrencyStyle.from(controls.global.concurrency);
   // a function, or a reference workers can import; otherArgs checked before any worker starts

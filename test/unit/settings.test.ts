@@ -129,3 +129,14 @@ test('controls, per-image controls and concurrency refuse unknown keys the same 
     message: /^concurrency\.numReadWorker is not a setting of concurrency \(did you mean numReadWorkers\?\)/,
   });
 });
+
+test('apply() refuses an options key it does not know before it opens anything', async () => {
+  const { apply } = await import('../../src/applier/apply.js');
+  await assert.rejects(
+    apply(() => undefined, { a: '/nonexistent.tif' }, {}, { othrArgs: {} } as never),
+    {
+      code: 'CONTROLS',
+      message: 'apply options.othrArgs is not a setting of apply() (did you mean otherArgs?); its settings: otherArgs, controls, signal',
+    },
+  );
+});
