@@ -37,6 +37,23 @@ export function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
+/** `p`'s value, or undefined when it rejects or has not settled within `ms`; never rejects. */
+export function valueWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve) => {
+    const t = setTimeout(() => resolve(undefined), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(t);
+        resolve(undefined);
+      },
+    );
+  });
+}
+
 /** Resolve after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { later, type JobControl, type LocalContext } from './context.js';
 import { jobArgv, readDockerfile, type ImageSpec } from './dockerfile.js';
 import type { EcsTask, Job, Repository } from './state.js';
+import { settleWithin } from '../../timeout.js';
 
 export interface JobRunnerOptions {
   /** Delay from RUNNABLE to STARTING, in milliseconds. */
@@ -411,13 +412,6 @@ export class JobRunner implements JobControl {
   /** Kill every job's process group and wait for them to exit (at most `timeoutMs`). */
   async close(timeoutMs = 5000): Promise<void> {
     this.killAll();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([...this.exited.values()]),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    await settleWithin(Promise.all([...this.exited.values()]), timeoutMs);
   }
 }

@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { ControlsError } from '../../errors.js';
 import { riotsTree } from '../../packageroot.js';
+import { valueWithin } from '../../timeout.js';
 import { resolveUserFunction, type UserFunctionSpec } from '../../userfunction.js';
 import type { BundleImports } from '../channel/protocol.js';
 import { RIOTS_SELF, isBare } from '../worker/linkbundle.js';
@@ -148,12 +149,7 @@ export async function bundleUserModule(moduleUrl: string): Promise<UserBundle> {
  */
 export async function userFunctionExportName(fn: unknown, spec: UserFunctionSpec): Promise<string | undefined> {
   if (spec.exportName !== undefined) return spec.exportName;
-  let timer: NodeJS.Timeout | undefined;
-  const ns = await Promise.race([
-    (import(spec.moduleUrl) as Promise<Record<string, unknown>>).catch(() => undefined),
-    new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 200))),
-  ]);
-  clearTimeout(timer);
+  const ns = await valueWithin(import(spec.moduleUrl) as Promise<Record<string, unknown>>, 200);
   if (!ns) return undefined;
   const direct = Object.entries(ns).find(([, v]) => v === fn);
   if (direct) return direct[0];
