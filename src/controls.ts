@@ -7,7 +7,7 @@
  * or `outfiles`.
  */
 import { ControlsError } from './errors.js';
-import { checkKnownKeys } from './settings.js';
+import { checkKnownKeys, custom, flag, oneOf, opaque, parseSettings, text, type Setting, type SettingsTable } from './settings.js';
 import { isDataType, type DataType } from './dtypes.js';
 import type { PixelGridSpec } from './grid.js';
 import type { ConcurrencyStyleInit } from './concurrency.js';
@@ -98,53 +98,160 @@ function envInt(name: string): number | undefined {
   return n;
 }
 
+const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
+const stringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** A setting whose default is read when the controls are made (RIOS's environment variables). */
+function withDefault<T>(type: string, defaultText: string, meaning: string, dflt: () => T, check: (v: unknown, bad: (e: string) => never) => T): Setting<T> {
+  return { type, default: defaultText, meaning, parse: (v, bad) => (v === undefined ? dflt() : check(v, bad)) };
+}
+
+/** The global controls, declared once: parsed, documented and checked from this table. */
+export const GLOBAL_SETTINGS = {
+  windowXSize: withDefault(
+    'a positive whole number',
+    '256 (`RIOS_DFLT_BLOCKXSIZE`)',
+    'block width in pixels',
+    () => envInt('RIOS_DFLT_BLOCKXSIZE') ?? 256,
+    (v, bad) => (isPosInt(v) ? v : bad('a positive whole number')),
+  ),
+  windowYSize: withDefault(
+    'a positive whole number',
+    '256 (`RIOS_DFLT_BLOCKYSIZE`)',
+    'block height in pixels',
+    () => envInt('RIOS_DFLT_BLOCKYSIZE') ?? 256,
+    (v, bad) => (isPosInt(v) ? v : bad('a positive whole number')),
+  ),
+  overlap: withDefault(
+    'a whole number, 0 or more',
+    '0',
+    'a margin of this many pixels on every input block',
+    () => 0,
+    (v, bad) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : bad('a whole number, 0 or more')),
+  ),
+  footprint: withDefault<Footprint>(
+    `one of ${FOOTPRINTS.join(', ')}`,
+    '`intersection` (`RIOS_DFLT_FOOTPRINT`)',
+    'the extent of the working grid',
+    () => {
+      const fp = process.env.RIOS_DFLT_FOOTPRINT;
+      if (!fp) return 'intersection';
+      if (!FOOTPRINTS.includes(fp.toLowerCase() as Footprint)) throw new ControlsError(`RIOS_DFLT_FOOTPRINT=${fp} must be one of ${FOOTPRINTS.join(', ')}`);
+      return fp.toLowerCase() as Footprint;
+    },
+    (v, bad) => (FOOTPRINTS.includes(v as Footprint) ? (v as Footprint) : bad(`one of ${FOOTPRINTS.join(', ')}`)),
+  ),
+  referenceImage: text({ meaning: 'the input (name or filename) whose projection and pixel lattice the working grid takes' }),
+  referencePixgrid: custom<PixelGridSpec>('a pixel grid', { meaning: 'a grid whose projection and pixel lattice the working grid takes' }, (v, bad) => {
+    const g = v as Partial<PixelGridSpec> | null;
+    const ok =
+      typeof g === 'object' &&
+      g !== null &&
+      typeof g.projection === 'string' &&
+      Array.isArray(g.transform) &&
+      g.transform.length === 6 &&
+      g.transform.every((x) => typeof x === 'number' && Number.isFinite(x)) &&
+      Number.isInteger(g.rows) &&
+      Number.isInteger(g.cols);
+    return ok ? (g as PixelGridSpec) : bad('a pixel grid { projection, transform (6 numbers), rows, cols }');
+  }),
+  filesForExtent: custom<string[]>('a list of image names or filenames', { meaning: 'the inputs whose extents make the working grid' }, (v, bad) =>
+    stringList(v) ? v : bad('a list of image names or filenames'),
+  ),
+  allowOverviewsGdalwarp: flag(false, 'let the warper read from an input overview (gdalwarp without -ovr NONE)'),
+  progress: flag(false, 'show progress on stderr: a bar on a TTY, percentage lines otherwise'),
+  concurrency: opaque({ meaning: 'read-ahead and compute workers (a ConcurrencyStyle or its settings; checked there)' }) as Setting<
+    ConcurrencyStyleInit | undefined
+  >,
+  tempdir: text({ default: 'beside each output', meaning: 'folder for temporary files' }),
+} satisfies SettingsTable;
+
+const numberOr = (what: string, allowNull: boolean, dflt: number | null): Setting<number | null> =>
+  withDefault(
+    what,
+    String(dflt),
+    '',
+    () => dflt,
+    (v, bad) => (typeof v === 'number' || (allowNull && v === null) ? v : bad(what)),
+  );
+
+/** The per-image controls, declared once; each may be set for all images or under images[name]. */
+export const IMAGE_SETTINGS = {
+  driver: withDefault(
+    'a GDAL driver name',
+    '`GTiff` (`RIOS_DFLT_DRIVER`)',
+    'GDAL driver of an output',
+    () => process.env.RIOS_DFLT_DRIVER || 'GTiff',
+    (v, bad) => (typeof v === 'string' && v !== '' ? v : bad('a GDAL driver name')),
+  ),
+  creationOptions: custom<string[]>(
+    'a list of NAME=VALUE strings',
+    { default: "`RIOS_DFLT_CREOPT_<driver>`, else riots' defaults", meaning: 'creation options of an output' },
+    (v, bad) => (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.includes('=')) ? (v as string[]) : bad('a list of NAME=VALUE strings')),
+  ),
+  statsIgnore: { ...numberOr('a number or null', true, 0), meaning: 'output nodata, and the value statistics ignore; null: none' },
+  layerNames: custom<string[]>('a list of strings', { meaning: 'band descriptions of an output' }, (v, bad) => (stringList(v) ? v : bad('a list of strings'))),
+  thematic: flag(false, 'mark an output thematic (LAYER_TYPE=thematic)'),
+  omitBasicStats: flag(false, 'no basic statistics on an output'),
+  omitHistogram: flag(false, 'no histogram on an output'),
+  omitPyramids: flag(false, 'no pyramids on an output'),
+  calcStats: flag(true, 'false: no statistics, histogram or pyramids at all'),
+  overviewLevels: custom<number[]>('a list of positive whole numbers', { meaning: 'pyramid levels' }, (v, bad) =>
+    Array.isArray(v) && v.every(isPosInt) ? (v as number[]) : bad('a list of positive whole numbers'),
+  ),
+  overviewMinDim: custom<number>('a positive whole number', { meaning: "the smallest pyramid level's size" }, (v, bad) =>
+    isPosInt(v) ? v : bad('a positive whole number'),
+  ),
+  overviewAggregationType: custom<string>('a GDAL overview resampling name', { meaning: 'how pyramid levels are made (NEAREST, AVERAGE, …)' }, (v, bad) =>
+    typeof v === 'string' ? v : bad('a GDAL overview resampling name such as NEAREST or AVERAGE'),
+  ),
+  resampleMethod: oneOf(RESAMPLE_METHODS, 'near', 'resampling of an input onto the working grid'),
+  inputNoData: custom<number | (number | null)[] | null>(
+    'a number, null, or a list with one value per band',
+    { default: "the file's", meaning: "override an input's nodata" },
+    (v, bad) =>
+      v === null || typeof v === 'number' || (Array.isArray(v) && v.every((x) => x === null || typeof x === 'number'))
+        ? (v as number | (number | null)[] | null)
+        : bad('a number, null, or a list with one value per band'),
+  ),
+  layerSelection: custom<number[]>('a non-empty list of 1-based band numbers', { default: 'every band', meaning: 'bands to read from an input' }, (v, bad) =>
+    Array.isArray(v) && v.length > 0 && v.every(isPosInt) ? (v as number[]) : bad('a non-empty list of 1-based band numbers'),
+  ),
+  burnValue: { ...(numberOr('a number', false, 1) as Setting<number>), meaning: 'value burnt inside features of a vector input' },
+  burnAttribute: custom<string>('a string', { meaning: 'attribute whose value is burnt instead' }, (v, bad) => (typeof v === 'string' ? v : bad('a string'))),
+  vectorNull: { ...(numberOr('a number', false, 0) as Setting<number>), meaning: 'value outside every feature' },
+  filterSQL: custom<string>('a string', { meaning: 'an SQL WHERE clause selecting the features to burn' }, (v, bad) =>
+    typeof v === 'string' ? v : bad('a string'),
+  ),
+  allTouched: flag(false, 'burn every pixel a feature touches'),
+  vectorDatatype: withDefault<DataType>(
+    'a GDAL data type name',
+    '`Byte`',
+    'data type of a rasterized vector',
+    () => 'Byte',
+    (v, bad) => (isDataType(v) ? v : bad('a GDAL data type name such as Byte or Int32')),
+  ),
+  vectorLayer: custom<string | number>('a layer name or a 0-based index', { default: 'the first', meaning: 'the layer of a vector input' }, (v, bad) =>
+    typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0) ? v : bad('a layer name or a 0-based index'),
+  ),
+} satisfies SettingsTable;
+
 /** Defaults, with RIOS's environment variables applied (read at call time). */
 export function defaultGlobalControls(): GlobalControls {
-  const fp = process.env.RIOS_DFLT_FOOTPRINT;
-  return {
-    windowXSize: envInt('RIOS_DFLT_BLOCKXSIZE') ?? 256,
-    windowYSize: envInt('RIOS_DFLT_BLOCKYSIZE') ?? 256,
-    overlap: 0,
-    footprint: fp ? (fp.toLowerCase() as Footprint) : 'intersection',
-    referenceImage: undefined,
-    referencePixgrid: undefined,
-    filesForExtent: undefined,
-    allowOverviewsGdalwarp: false,
-    progress: false,
-    concurrency: undefined,
-    tempdir: undefined,
-  };
+  return parseSettings(GLOBAL_SETTINGS, {}, 'controls');
 }
 
 export function defaultImageControls(): ImageControls {
-  return {
-    driver: process.env.RIOS_DFLT_DRIVER || 'GTiff',
-    creationOptions: undefined,
-    statsIgnore: 0,
-    layerNames: undefined,
-    thematic: false,
-    omitBasicStats: false,
-    omitHistogram: false,
-    omitPyramids: false,
-    calcStats: true,
-    overviewLevels: undefined,
-    overviewMinDim: undefined,
-    overviewAggregationType: undefined,
-    resampleMethod: 'near',
-    inputNoData: undefined,
-    layerSelection: undefined,
-    burnValue: 1,
-    burnAttribute: undefined,
-    vectorNull: 0,
-    filterSQL: undefined,
-    allTouched: false,
-    vectorDatatype: 'Byte',
-    vectorLayer: undefined,
-  };
+  return parseSettings(IMAGE_SETTINGS, {}, 'controls');
 }
 
-const GLOBAL_KEYS = new Set(Object.keys(defaultGlobalControls()));
-const IMAGE_KEYS = new Set(Object.keys(defaultImageControls()));
+const GLOBAL_KEYS = new Set(Object.keys(GLOBAL_SETTINGS));
+const IMAGE_KEYS = new Set(Object.keys(IMAGE_SETTINGS));
+
+/** The given keys of `given` that `keys` has. */
+function pick(given: Record<string, unknown>, keys: Set<string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(given).filter(([k]) => keys.has(k)));
+}
 
 /** Resolved controls: the global settings plus a per-image lookup. */
 export class ApplierControls {
@@ -153,33 +260,26 @@ export class ApplierControls {
   private readonly perImage: ReadonlyMap<string, Partial<ImageControls>>;
 
   constructor(input: ControlsInput = {}) {
-    if (input === null || typeof input !== 'object') throw new ControlsError('controls must be an object');
-    const g = defaultGlobalControls();
-    const im = defaultImageControls();
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw new ControlsError('controls must be an object');
+    const { images, ...rest } = input as Record<string, unknown>;
+    checkKnownKeys(rest, [...GLOBAL_KEYS, ...IMAGE_KEYS, 'images'], 'controls', 'controls');
+    const g = parseSettings(GLOBAL_SETTINGS, pick(rest, GLOBAL_KEYS), 'controls', { strict: false });
+    const im = parseSettings(IMAGE_SETTINGS, pick(rest, IMAGE_KEYS), 'controls', { strict: false });
     const perImage = new Map<string, Partial<ImageControls>>();
-    for (const [k, v] of Object.entries(input)) {
-      if (v === undefined) continue;
-      if (k === 'images') {
-        if (v === null || typeof v !== 'object') throw new ControlsError('controls.images must be an object keyed by image name');
-        for (const [name, o] of Object.entries(v as Record<string, unknown>)) {
-          if (o === null || typeof o !== 'object') throw new ControlsError(`controls.images.${name} must be an object`);
-          for (const ik of Object.keys(o)) {
-            if (GLOBAL_KEYS.has(ik))
-              throw new ControlsError(`controls.images.${name}.${ik}: ${ik} is the same for every image; set it at the top of controls, not per image`);
-          }
-          checkKnownKeys(o, [...IMAGE_KEYS], `controls.images.${name}`, 'per-image controls');
-          for (const [ik, iv] of Object.entries(o as Record<string, unknown>)) {
-            checkImageControl(ik as keyof ImageControls, iv, `controls.images.${name}.${ik}`);
-          }
-          perImage.set(name, { ...(o as Partial<ImageControls>) });
+    if (images !== undefined) {
+      if (images === null || typeof images !== 'object' || Array.isArray(images))
+        throw new ControlsError('controls.images must be an object keyed by image name');
+      for (const [name, o] of Object.entries(images as Record<string, unknown>)) {
+        if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new ControlsError(`controls.images.${name} must be an object`);
+        for (const ik of Object.keys(o)) {
+          if (GLOBAL_KEYS.has(ik))
+            throw new ControlsError(`controls.images.${name}.${ik}: ${ik} is the same for every image; set it at the top of controls, not per image`);
         }
-      } else if (GLOBAL_KEYS.has(k)) {
-        (g as unknown as Record<string, unknown>)[k] = v;
-      } else if (IMAGE_KEYS.has(k)) {
-        checkImageControl(k as keyof ImageControls, v, `controls.${k}`);
-        (im as unknown as Record<string, unknown>)[k] = v;
-      } else {
-        checkKnownKeys({ [k]: v }, [...GLOBAL_KEYS, ...IMAGE_KEYS, 'images'], 'controls', 'controls');
+        checkKnownKeys(o, [...IMAGE_KEYS], `controls.images.${name}`, 'per-image controls');
+        // only what is given: the rest comes from the top-level defaults
+        const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+        const table = Object.fromEntries(Object.keys(given).map((k) => [k, IMAGE_SETTINGS[k as keyof typeof IMAGE_SETTINGS]])) as SettingsTable;
+        perImage.set(name, parseSettings(table, given, `controls.images.${name}`) as Partial<ImageControls>);
       }
     }
     checkGlobal(g);
@@ -223,86 +323,12 @@ export class ApplierControls {
   }
 }
 
-function isPosInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0;
-}
-
+/** What no single setting can check: combinations. */
 function checkGlobal(g: GlobalControls): void {
-  if (!isPosInt(g.windowXSize)) throw new ControlsError(`windowXSize must be a positive integer (got ${String(g.windowXSize)})`);
-  if (!isPosInt(g.windowYSize)) throw new ControlsError(`windowYSize must be a positive integer (got ${String(g.windowYSize)})`);
-  if (!(Number.isInteger(g.overlap) && g.overlap >= 0)) throw new ControlsError(`overlap must be a non-negative integer (got ${String(g.overlap)})`);
-  if (!FOOTPRINTS.includes(g.footprint)) {
-    throw new ControlsError(`footprint must be one of ${FOOTPRINTS.join(', ')} (got ${String(g.footprint)}; check RIOS_DFLT_FOOTPRINT)`);
-  }
-  if (g.referenceImage !== undefined && typeof g.referenceImage !== 'string') throw new ControlsError('referenceImage must be an image name or a filename');
-  if (g.filesForExtent !== undefined && !(Array.isArray(g.filesForExtent) && g.filesForExtent.every((s) => typeof s === 'string'))) {
-    throw new ControlsError('filesForExtent must be a list of image names or filenames');
-  }
   if (g.footprint === 'reference' && g.referenceImage === undefined && g.referencePixgrid === undefined) {
     throw new ControlsError("footprint 'reference' needs referenceImage or referencePixgrid");
   }
   if (g.referenceImage !== undefined && g.referencePixgrid !== undefined) {
     throw new ControlsError('give referenceImage or referencePixgrid, not both');
-  }
-}
-
-function checkImageControl(k: keyof ImageControls, v: unknown, where: string): void {
-  const bad = (what: string): never => {
-    throw new ControlsError(`${where} must be ${what} (got ${JSON.stringify(v)})`);
-  };
-  switch (k) {
-    case 'driver':
-      if (typeof v !== 'string' || v === '') bad('a GDAL driver name');
-      break;
-    case 'creationOptions':
-      if (!Array.isArray(v) || !v.every((s) => typeof s === 'string' && s.includes('='))) bad('a list of NAME=VALUE strings');
-      break;
-    case 'statsIgnore':
-    case 'vectorNull':
-    case 'burnValue':
-      if (v !== null && typeof v !== 'number') bad('a number' + (k === 'statsIgnore' ? ' or null' : ''));
-      if (v === null && k !== 'statsIgnore') bad('a number');
-      break;
-    case 'thematic':
-    case 'omitBasicStats':
-    case 'omitHistogram':
-    case 'omitPyramids':
-    case 'calcStats':
-    case 'allTouched':
-      if (typeof v !== 'boolean') bad('true or false');
-      break;
-    case 'layerNames':
-      if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) bad('a list of strings');
-      break;
-    case 'overviewLevels':
-      if (!Array.isArray(v) || !v.every(isPosInt)) bad('a list of positive integers');
-      break;
-    case 'overviewMinDim':
-      if (!isPosInt(v)) bad('a positive integer');
-      break;
-    case 'overviewAggregationType':
-      if (typeof v !== 'string') bad('a GDAL overview resampling name such as NEAREST or AVERAGE');
-      break;
-    case 'resampleMethod':
-      if (!RESAMPLE_METHODS.includes(v as ResampleMethod)) bad(`one of ${RESAMPLE_METHODS.join(', ')}`);
-      break;
-    case 'inputNoData':
-      if (!(v === null || typeof v === 'number' || (Array.isArray(v) && v.every((x) => x === null || typeof x === 'number')))) {
-        bad('a number, null, or a list with one value per band');
-      }
-      break;
-    case 'layerSelection':
-      if (!Array.isArray(v) || v.length === 0 || !v.every(isPosInt)) bad('a non-empty list of 1-based band numbers');
-      break;
-    case 'burnAttribute':
-    case 'filterSQL':
-      if (typeof v !== 'string') bad('a string');
-      break;
-    case 'vectorDatatype':
-      if (!isDataType(v)) bad('a GDAL data type name such as Byte or Int32');
-      break;
-    case 'vectorLayer':
-      if (!(typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v) && v >= 0))) bad('a layer name or a 0-based index');
-      break;
   }
 }

@@ -140,3 +140,27 @@ test('apply() refuses an options key it does not know before it opens anything',
     },
   );
 });
+
+test('controls are declared as tables: every value checked, a string is shown as a string, defaults from the tables', async () => {
+  const { ApplierControls, GLOBAL_SETTINGS, IMAGE_SETTINGS } = await import('../../src/controls.js');
+  assert.throws(() => new ApplierControls({ windowXSize: '512' } as never), {
+    code: 'CONTROLS',
+    message: 'controls.windowXSize must be a positive whole number (got the string "512")',
+  });
+  assert.throws(() => new ApplierControls({ progress: 'yes' } as never), { message: 'controls.progress must be true or false (got the string "yes")' });
+  assert.throws(() => new ApplierControls({ tempdir: '' }), { message: /controls\.tempdir must be a non-empty string/ });
+  assert.throws(() => new ApplierControls({ referencePixgrid: { projection: '', transform: [0, 1], rows: 1, cols: 1 } as never }), {
+    message: /controls\.referencePixgrid must be a pixel grid/,
+  });
+  assert.throws(() => new ApplierControls({ images: { a: { resampleMethod: 'nearest' as never } } }), {
+    message: /^controls\.images\.a\.resampleMethod must be one of 'near', 'bilinear'/,
+  });
+  const c = new ApplierControls({ statsIgnore: 3, images: { a: { statsIgnore: null, driver: 'HFA' } } });
+  assert.equal(c.get('statsIgnore', 'a'), null);
+  assert.equal(c.get('statsIgnore', 'b'), 3);
+  assert.equal(c.get('driver', 'a'), 'HFA');
+  assert.equal(c.global.windowXSize, 256);
+  assert.equal(c.global.progress, false);
+  // every setting has a meaning for the docs
+  for (const [k, s] of Object.entries({ ...GLOBAL_SETTINGS, ...IMAGE_SETTINGS })) assert.ok(s.meaning.length > 0, `${k} has no meaning`);
+});
