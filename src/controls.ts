@@ -197,7 +197,7 @@ export const IMAGE_SETTINGS = {
   omitPyramids: flag(false, 'no pyramids on an output'),
   calcStats: flag(true, 'false: no statistics, histogram or pyramids at all'),
   overviewLevels: custom<number[]>('a list of positive whole numbers', { meaning: 'pyramid levels' }, (v, bad) =>
-    Array.isArray(v) && v.every(isPosInt) ? (v as number[]) : bad('a list of positive whole numbers'),
+    Array.isArray(v) && v.every(isPosInt) ? v : bad('a list of positive whole numbers'),
   ),
   overviewMinDim: custom<number>('a positive whole number', { meaning: "the smallest pyramid level's size" }, (v, bad) =>
     isPosInt(v) ? v : bad('a positive whole number'),
@@ -215,7 +215,7 @@ export const IMAGE_SETTINGS = {
         : bad('a number, null, or a list with one value per band'),
   ),
   layerSelection: custom<number[]>('a non-empty list of 1-based band numbers', { default: 'every band', meaning: 'bands to read from an input' }, (v, bad) =>
-    Array.isArray(v) && v.length > 0 && v.every(isPosInt) ? (v as number[]) : bad('a non-empty list of 1-based band numbers'),
+    Array.isArray(v) && v.length > 0 && v.every(isPosInt) ? v : bad('a non-empty list of 1-based band numbers'),
   ),
   burnValue: { ...(numberOr('a number', false, 1) as Setting<number>), meaning: 'value burnt inside features of a vector input' },
   burnAttribute: custom<string>('a string', { meaning: 'attribute whose value is burnt instead' }, (v, bad) => (typeof v === 'string' ? v : bad('a string'))),
@@ -279,7 +279,7 @@ export class ApplierControls {
         // only what is given: the rest comes from the top-level defaults
         const given = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
         const table = Object.fromEntries(Object.keys(given).map((k) => [k, IMAGE_SETTINGS[k as keyof typeof IMAGE_SETTINGS]])) as SettingsTable;
-        perImage.set(name, parseSettings(table, given, `controls.images.${name}`) as Partial<ImageControls>);
+        perImage.set(name, parseSettings(table, given, `controls.images.${name}`));
       }
     }
     checkGlobal(g);
