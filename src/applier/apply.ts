@@ -17,6 +17,7 @@ import { SequentialBackend } from '../workers/sequential.js';
 import { checkOutputs } from '../workers/worker/runblock.js';
 import { imageRefs, openInputs, readBlockInputs, type FilenameAssociations, type ImageRef, type InputSource } from '../reader/inputs.js';
 import { runPipeline } from './pipeline.js';
+import { checkOutputPaths } from './outputpaths.js';
 import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunction, type UserFunctionRef } from '../userfunction.js';
 import { checkOtherArgs } from '../otherargs.js';
 import { checkKnownKeys } from '../settings.js';
@@ -83,6 +84,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
   const outRefs = imageRefs(outfiles ?? {}, 'outfiles');
   if (inRefs.length === 0) throw new ControlsError('apply: infiles names no input');
   checkNames(inRefs, outRefs, controls);
+  checkOutputPaths(inRefs, outRefs);
   const timings = new Timings();
   const outputs = outRefs.map((r) => ({ ref: r, file: undefined as OutputFile | undefined }));
   for (const o of outputs) checkOutputFolder({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) });

@@ -18,6 +18,7 @@ import {
   UserFunctionError,
   GridMismatchError,
   ControlsError,
+  RiotsError,
 } from '../../../src/index.js';
 import { makeRaster, py } from '../../helpers/py.js';
 
@@ -255,6 +256,35 @@ describe('apply: errors', () => {
   const copy = (fn: (b: Block) => Block) => (_i: unknown, inputs: Record<string, Block>, outputs: Record<string, Block>) => {
     outputs.o = fn(inputs.a!);
   };
+
+  test('an output is never an input, a sidecar of an input, or another output: refused before anything is written', async () => {
+    const { readFileSync, symlinkSync } = await import('node:fs');
+    const before = readFileSync(f('a.tif'));
+    const rel = path.relative(process.cwd(), f('a.tif'));
+    symlinkSync(f('a.tif'), f('a-link.tif'));
+    const identity = (_i: unknown, inputs: Record<string, Block>, outputs: Record<string, Block>): void => {
+      outputs.o = inputs.a!;
+    };
+    const cases: [Record<string, string>, Record<string, string>, RegExp][] = [
+      [{ a: f('a.tif') }, { o: f('a.tif') }, /output 'o' .* is the same file as input 'a' .*would destroy the input/],
+      [{ a: f('a.tif') }, { o: `./${rel}` }, /is the same file as input 'a'/],
+      [{ a: f('a-link.tif') }, { o: f('a.tif') }, /is the same file as input 'a'/],
+      [{ a: f('a.tif') }, { o: path.join(dir, 'sub', '..', 'a.tif') }, /is the same file as input 'a'/],
+      [{ a: f('a.tif') }, { o: f('a.tif.aux.xml') }, /is a file GDAL reads with input 'a'/],
+      [{ a: f('a.tif') }, { o: f('a.tfw') }, /is a file GDAL reads with input 'a'/],
+      [{ a: f('a.tif') }, { o: f('twice.tif'), p: f('twice.tif') }, /outputs 'o' and 'p' are the same file/],
+    ];
+    for (const [ins, outs, message] of cases) {
+      await assert.rejects(apply(identity as never, ins, outs), (e: unknown) => {
+        assert.ok(e instanceof RiotsError && e.code === 'CONTROLS', String(e));
+        assert.match(e.message, message);
+        return true;
+      });
+    }
+    assert.deepEqual(readFileSync(f('a.tif')), before, 'the input is untouched');
+    assert.equal(existsSync(f('twice.tif')), false);
+    assert.equal(existsSync(f('a.tfw')), false);
+  });
 
   test('a missing input names the file and image', async () => {
     await assert.rejects(
