@@ -58,11 +58,13 @@ export interface RiotsErrorOptions extends ErrorContext {
 
 export class RiotsError extends Error {
   readonly code: ErrorCode = 'RIOTS_ERROR';
-  readonly file?: string;
-  readonly imageName?: string;
-  readonly block?: BlockCoords;
-  readonly workerId?: number;
-  readonly jobId?: string;
+  // declared, not initialised: a context field exists only when given, so an uncaught error does
+  // not print `block: undefined, workerId: undefined, …`
+  declare readonly file?: string;
+  declare readonly imageName?: string;
+  declare readonly block?: BlockCoords;
+  declare readonly workerId?: number;
+  declare readonly jobId?: string;
 
   constructor(message: string, options: RiotsErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
