@@ -33,8 +33,8 @@ export const RESAMPLE_METHODS: readonly ResampleMethod[] = [
 
 /** Settings that may differ per image. */
 export interface ImageControls {
-  /** GDAL driver of an output (default GTiff, env RIOS_DFLT_DRIVER). */
-  driver: string;
+  /** GDAL driver of an output: RIOS_DFLT_DRIVER, else the output's extension, else GTiff (src/gdal/drivers.ts). */
+  driver: string | undefined;
   /** Creation options of an output; default from env RIOS_DFLT_CREOPT_<driver> or riots' defaults. */
   creationOptions: string[] | undefined;
   /** Output nodata and the value statistics ignore. RIOS's default is 0; null means none. */
@@ -177,11 +177,11 @@ const numberOr = (what: string, allowNull: boolean, dflt: number | null): Settin
 
 /** The per-image controls, declared once; each may be set for all images or under images[name]. */
 export const IMAGE_SETTINGS = {
-  driver: withDefault(
+  driver: withDefault<string | undefined>(
     'a GDAL driver name',
-    '`GTiff` (`RIOS_DFLT_DRIVER`)',
+    "`RIOS_DFLT_DRIVER`, else the output's extension (GDAL's own list), else `GTiff`",
     'GDAL driver of an output',
-    () => process.env.RIOS_DFLT_DRIVER || 'GTiff',
+    () => process.env.RIOS_DFLT_DRIVER || undefined,
     (v, bad) => (typeof v === 'string' && v !== '' ? v : bad('a GDAL driver name')),
   ),
   creationOptions: custom<string[]>(

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { gdal, type Dataset } from './index.js';
 import { noteBlockLayout, writeWindow } from './window.js';
 import { allocate } from '../dtypes.js';
+import { outputDriver } from './drivers.js';
 import { resolveCreationOptions } from './creation.js';
 import { OutputBlockError, OutputDirError, OutputError, describeBlock, type BlockCoords } from '../errors.js';
 import type { Block } from '../block.js';
@@ -60,6 +61,8 @@ export class OutputFile {
   private readonly windowYSize: number;
   private readonly timings: Timings;
   private readonly tmpPath: string;
+  /** The GDAL driver that writes it (src/gdal/drivers.ts). */
+  private readonly driverName: string;
   private ds: Dataset | undefined;
   private stats: OutputStatsWriter | undefined;
   private dtype: Block['dtype'] | undefined;
@@ -81,6 +84,7 @@ export class OutputFile {
     const ext = path.extname(abs);
     const stem = abs.slice(0, abs.length - ext.length);
     this.tmpPath = `${stem}.riots-tmp-${process.pid}-${randomBytes(4).toString('hex')}${ext}`;
+    this.driverName = outputDriver(target.controls.driver, target.path, label(target));
     this.keepAtExit = cleanUpAtExit(() => this.removeTempFiles());
   }
 
@@ -90,7 +94,7 @@ export class OutputFile {
 
   private async create(block: Block, coords: BlockCoords): Promise<void> {
     const c = this.target.controls;
-    const driverName = c.driver;
+    const driverName = this.driverName;
     let driver: gdal.Driver;
     try {
       driver = gdal.drivers.get(driverName);

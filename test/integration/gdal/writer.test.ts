@@ -7,7 +7,7 @@ import { REPO_ROOT } from '../../helpers/root.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as riots from '../../../src/index.js';
@@ -216,4 +216,34 @@ test('the public API exports exactly these names', () => {
     'isComputeWorker',
     'pixelGridFromFile',
   ]);
+});
+
+test("with no driver set, the output format follows the file name (GDAL's own extensions); RIOS_DFLT_DRIVER and controls driver win", async () => {
+  await apply(
+    (_i, inputs, outputs) => {
+      outputs.img = inputs.a!;
+      outputs.tiff = inputs.a!;
+      outputs.odd = inputs.a!;
+    },
+    { a: f('in.tif') },
+    { img: f('byname.img'), tiff: f('byname.tiff'), odd: f('byname.riotsout') },
+    { controls: { calcStats: false } },
+  );
+  assert.equal(structure(f('byname.img')).driver, 'HFA');
+  assert.ok(structure(f('byname.img')).same);
+  assert.equal(structure(f('byname.tiff')).driver, 'GTiff');
+  assert.equal(structure(f('byname.riotsout')).driver, 'GTiff', 'an extension no driver claims: the default');
+  // a VRT holds no pixels: refused before anything is written
+  await assert.rejects(apply(copyFn, { a: f('in.tif') }, { o: f('byname.vrt') }), { code: 'CONTROLS', message: /does not write \.vrt outputs.*gdalbuildvrt/ });
+  assert.equal(existsSync(f('byname.vrt')), false);
+  // the user's choice wins over the name
+  process.env.RIOS_DFLT_DRIVER = 'GTiff';
+  try {
+    await apply(copyFn, { a: f('in.tif') }, { o: f('env-wins.img') }, { controls: { calcStats: false } });
+  } finally {
+    delete process.env.RIOS_DFLT_DRIVER;
+  }
+  assert.equal(structure(f('env-wins.img')).driver, 'GTiff');
+  await apply(copyFn, { a: f('in.tif') }, { o: f('ctl-wins.img') }, { controls: { calcStats: false, driver: 'GTiff' } });
+  assert.equal(structure(f('ctl-wins.img')).driver, 'GTiff');
 });
