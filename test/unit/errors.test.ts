@@ -23,9 +23,9 @@ test('SchedulerCommandError and UsageError are in the tree and cross a process a
   const s = new SchedulerCommandError('sbatch failed: invalid partition', { exitCode: 1, stderr: 'sbatch: error', workerId: 2 });
   const back = errorFromJSON(errorToJSON(s));
   assert.ok(back instanceof SchedulerCommandError);
-  assert.equal((back as SchedulerCommandError).code, 'SCHEDULER_COMMAND');
-  assert.equal((back as SchedulerCommandError).workerId, 2);
+  assert.equal(back.code, 'SCHEDULER_COMMAND');
+  assert.equal(back.workerId, 2);
   const u = errorFromJSON(errorToJSON(new UsageError('unknown option --x')));
   assert.ok(u instanceof UsageError);
-  assert.equal((u as UsageError).code, 'USAGE');
+  assert.equal(u.code, 'USAGE');
 });
