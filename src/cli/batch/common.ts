@@ -35,12 +35,23 @@ type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; o
 
 /**
  * parseArgs with our conventions: no positionals unless allowed, parse failures as UsageError.
+ * `commandLines` names options whose value is itself a command line, which may start with a dash
+ * (`--args "--year 2024"`): parseArgs would take that for a missing value.
  * Returns undefined when --help was asked (the help has been printed).
  */
-export function parseOptions<O extends Options>(argv: string[], options: O, help: string, allowPositionals = false): Parsed<O> | undefined {
+export function parseOptions<O extends Options>(argv: string[], options: O, help: string, allowPositionals = false, commandLines: string[] = []): Parsed<O> | undefined {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (commandLines.includes(a.replace(/^--/, '')) && a.startsWith('--') && next !== undefined) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else args.push(a);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals, strict: true });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

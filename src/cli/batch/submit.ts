@@ -89,7 +89,7 @@ export async function followJob(b: BatchLoaded, jobId: string, timeoutMs: number
 }
 
 async function run(argv: string[]): Promise<number> {
-  const parsed = parseOptions(argv, options, help);
+  const parsed = parseOptions(argv, options, help, false, ['args']);
   if (!parsed) return 0;
   const v = parsed.values;
   const command = v.args === undefined ? undefined : shellWords(v.args);

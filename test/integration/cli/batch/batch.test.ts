@@ -221,10 +221,14 @@ if (i >= 0) { process.stderr.write('main script failing on purpose\\n'); process
   });
 
   test('submit-main runs the main image as a job; --wait ends 0 on SUCCEEDED and non-zero on FAILED', async () => {
-    const [ok, failed] = await Promise.all([
+    const [ok, failed, dashed] = await Promise.all([
       riots(['batch', 'submit-main', '--args', `okjob 'two words' "q\\"uote"`, '--wait', ...POLL]),
       riots(['batch', 'submit-main', '--jobname', 'failing-main', '--args', 'badjob --exit 3', '--wait', ...POLL]),
+      // the documented form, arguments that start with a dash
+      riots(['batch', 'submit-main', '--jobname', 'dashed-main', '--args', '--year 2024', '--wait', ...POLL]),
     ]);
+    assert.equal(dashed.code, 0, dashed.stderr + dashed.stdout);
+    assert.deepEqual((JSON.parse(readFileSync(join(dir, '--year.json'), 'utf8')) as { args: string[] }).args, ['--year', '2024']);
     assert.equal(ok.code, 0, ok.stderr + ok.stdout);
     const okId = ok.stdout.split('\n')[0]!.trim();
     const job = aws.state.jobs.get(okId);
