@@ -13,7 +13,8 @@ overview sizes. Values are read from the file's metadata (as written by riots, R
 gdalinfo -stats); nothing is computed.
 
 options:
-  --json       print the values as JSON instead
+  --json       print the values as one JSON document instead: the file's object, or with several
+               files an array of them
   -h, --help   show this help
 `;
 
@@ -32,13 +33,20 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('riots printstats: no FILE given\n\n' + help);
     return 2;
   }
+  // a reader that stops early (`| head`) is no error: stop printing, quietly
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+  const reports: StoredFileReport[] = [];
   for (const file of positionals) {
     const report = await readStoredStats(file);
-    if (values.json) {
-      process.stdout.write(JSON.stringify(report, (_k, v: unknown) => (v instanceof Float64Array ? Array.from(v) : v)) + '\n');
-    } else {
-      process.stdout.write(formatStoredStats(report));
-    }
+    if (values.json) reports.push(report);
+    else process.stdout.write(formatStoredStats(report));
+  }
+  if (values.json) {
+    const doc = reports.length === 1 ? reports[0] : reports;
+    process.stdout.write(JSON.stringify(doc, (_k, v: unknown) => (v instanceof Float64Array ? Array.from(v) : v)) + '\n');
   }
   return 0;
 }

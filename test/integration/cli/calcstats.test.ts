@@ -177,6 +177,27 @@ describe('riots calcstats / printstats', () => {
     ]);
   });
 
+  test('printstats --json of several files is one JSON array; a reader that stops early ends it quietly', async () => {
+    const f = path.join(dir, 'bare2.tif');
+    makeTestRaster({ path: f, cols: 30, rows: 20, dtype: 'Byte', expr: 'r + c', nodata: null });
+    const one = JSON.parse(riots(['printstats', '--json', f]).stdout) as { path: string };
+    assert.equal(one.path, f);
+    const two = JSON.parse(riots(['printstats', '--json', f, f]).stdout) as { path: string }[];
+    assert.deepEqual(
+      two.map((r) => r.path),
+      [f, f],
+    );
+    // `riots printstats MANY | head -1`: the reader closes after its first chunk
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'printstats', ...Array<string>(400).fill(f)], { cwd: root });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Error/);
+  });
+
   test('printstats on a file with nothing stored says so', () => {
     const f = path.join(dir, 'bare.tif');
     makeTestRaster({ path: f, cols: 50, rows: 40, bands: 2, dtype: 'Float64', expr: 'r * 1.5 + c', nodata: null });
