@@ -39,7 +39,13 @@ type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; o
  * (`--args "--year 2024"`): parseArgs would take that for a missing value.
  * Returns undefined when --help was asked (the help has been printed).
  */
-export function parseOptions<O extends Options>(argv: string[], options: O, help: string, allowPositionals = false, commandLines: string[] = []): Parsed<O> | undefined {
+export function parseOptions<O extends Options>(
+  argv: string[],
+  options: O,
+  help: string,
+  allowPositionals = false,
+  commandLines: string[] = [],
+): Parsed<O> | undefined {
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
