@@ -64,8 +64,16 @@ export interface UserBundle {
  * CommonJS file first runs Node's export lexer over it (88 kB here), which costs the main process
  * ~40 ms of CPU more, on the path to the workers' setup.
  */
-function loadEsbuild(): typeof import('esbuild') {
-  return createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+const requireHere = createRequire(import.meta.url);
+function loadEsbuild(fresh = false): typeof import('esbuild') {
+  // esbuild keeps one service process for the life of its module: a fresh module starts a new one
+  if (fresh) delete requireHere.cache[requireHere.resolve('esbuild')];
+  return requireHere('esbuild') as typeof import('esbuild');
+}
+
+/** esbuild's service process is gone (killed, or crashed): every later call on that module fails. */
+function serviceGone(err: unknown): boolean {
+  return /service (is no longer running|was stopped)/i.test((err as Error | undefined)?.message ?? '');
 }
 
 /**
@@ -78,7 +86,6 @@ export async function bundleUserModule(moduleUrl: string): Promise<UserBundle> {
   if (!moduleUrl.startsWith('file:')) throw new ControlsError(`the user function's module must be a file to ship it to workers (got ${moduleUrl})`);
   const entry = fileURLToPath(moduleUrl);
   if (!existsSync(entry)) throw new ControlsError(`the user function's module ${entry} does not exist: it cannot be bundled for the workers`, { file: entry });
-  const esbuild = loadEsbuild();
   const packages = new Set<string>();
   const marker = `riots-import-${randomBytes(12).toString('hex')}`;
   const specs: string[] = [];
@@ -110,21 +117,28 @@ export async function bundleUserModule(moduleUrl: string): Promise<UserBundle> {
       });
     },
   };
+  const options = {
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    write: false,
+    metafile: true,
+    sourcemap: 'inline',
+    sourcesContent: false,
+    logLevel: 'silent',
+    plugins: [plugin],
+  } satisfies import('esbuild').BuildOptions;
   let result: import('esbuild').BuildResult<{ write: false; metafile: true }>;
   try {
-    result = await esbuild.build({
-      entryPoints: [entry],
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      write: false,
-      metafile: true,
-      sourcemap: 'inline',
-      sourcesContent: false,
-      logLevel: 'silent',
-      plugins: [plugin],
-    });
+    try {
+      result = await loadEsbuild().build(options);
+    } catch (err) {
+      // a dead service (a child of this process, killed by someone) is replaced once
+      if (!serviceGone(err)) throw err;
+      result = await loadEsbuild(true).build(options);
+    }
   } catch (err) {
     const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors ?? [];
     const detail = errors.map((e) => (e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text)).join('; ');

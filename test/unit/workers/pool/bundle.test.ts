@@ -66,6 +66,28 @@ describe('bundleUserModule', () => {
     assert.ok(!code.includes(ROOT + '/src'), 'no path of this machine into riots');
   });
 
+  test("esbuild's service killed by someone: the next bundle starts a new one", async () => {
+    const url = pathToFileURL(path.join(dir, 'main.ts')).href;
+    await bundleUserModule(url); // the service is running
+    const { execFileSync } = await import('node:child_process');
+    const services = (): number[] =>
+      execFileSync('ps', ['-o', 'pid=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => /esbuild/.test(l))
+        .map((l) => Number(l.trim().split(/\s+/)[0]));
+    const before = services();
+    assert.ok(before.length > 0, 'an esbuild service runs as a child of this process');
+    for (const pid of before) process.kill(pid, 'SIGKILL');
+    // wait for the kill to be seen: until ps lists none of them (a bounded poll)
+    for (let i = 0; i < 200 && services().some((p) => before.includes(p)); i++) await new Promise((r) => setImmediate(r));
+    const b = await bundleUserModule(url);
+    assert.deepEqual(b.packages, ['yaml']);
+    assert.ok(
+      services().every((p) => !before.includes(p)),
+      'a new service took over',
+    );
+  });
+
   test('a syntax error or a missing relative import is a ControlsError naming the file', async () => {
     const bad = write('bad.ts', 'export const x = (;\n');
     await assert.rejects(bundleUserModule(pathToFileURL(bad).href), (e: Error) => e instanceof ControlsError && /bad\.ts:1/.test(e.message));
