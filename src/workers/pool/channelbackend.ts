@@ -241,7 +241,9 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       const c = slot.conn;
       if (c && !c.closed) {
         void c.send({ type: 'shutdown', reason: reason instanceof Error ? reason.message.slice(0, 4096) : 'stopped' }).catch(() => undefined);
-        c.destroy();
+        // end, not reset: the worker reads its shutdown and exits 0 instead of seeing its main
+        // lost (a reset discards what it had not read); the teardown destroys it after the kind's stop
+        void c.close();
       }
     }
     await this.teardown();

@@ -210,8 +210,9 @@ class WorkerRuntime {
         (r) => r.close(),
         () => undefined,
       );
-      // after `finished` the main may drop the connection at once: that is an orderly end too
-      this.done(this.finishedSent ? 0 : this.failedStart ? 1 : err ? 3 : 0);
+      // after `finished` the main may drop the connection at once, and a main that said `shutdown`
+      // (a run that failed elsewhere) may close before the report: both are orderly ends
+      this.done(this.finishedSent ? 0 : this.failedStart ? 1 : err && !this.shutdown ? 3 : 0);
     });
   }
 

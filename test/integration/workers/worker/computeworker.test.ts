@@ -227,4 +227,41 @@ describe('riots computeworker and its main process', () => {
       await server.close();
     }
   });
+  test('told to shut down mid-task, then its connection reset: an orderly end (exit 0), not a lost main', async () => {
+    // a failed run sends shutdown and tears the connection down; a batch system reports a
+    // worker that exits non-zero as a failed job
+    const server = await ChannelServer.create({ host: '127.0.0.1', heartbeatSeconds: 0.2 });
+    try {
+      const file = path.join(dir, 'reset.addr');
+      await writeChannelAddrFile(file, server.address());
+      const connected = new Promise<WorkerConnection>((r) => server.once('connection', r));
+      const w = worker(['-i', '7', '--channaddrfile', file, '--timeout', '10']);
+      const conn = await connected;
+      const ready = nextMessage(conn, 'ready');
+      const slow = 'export const f = async (info, inputs, outputs) => { await new Promise((r) => setTimeout(r, 1500)); outputs.o = inputs.a; };';
+      await conn.send({
+        type: 'setup',
+        bundle: new Uint8Array(Buffer.from(slow)),
+        bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] },
+        exportName: 'f',
+        otherArgs: null,
+        settings: settings as unknown as JsonObject,
+        computeWorkersRead: false,
+        inputFiles: [],
+      });
+      await ready;
+      const a = new Block('Int16', 1, 4, 4);
+      await conn.send({
+        type: 'tasks',
+        tasks: [{ taskId: 1, attempt: 0, block: { index: 0, xoff: 0, yoff: 0, xsize: 4, ysize: 4 }, overlap: 0, inputs: associationsToWire({ a }) }],
+      });
+      await conn.send({ type: 'shutdown', reason: 'another block failed' });
+      await new Promise((r) => setTimeout(r, 300)); // read by the worker, which is awaiting the user function
+      (conn as unknown as { socket: net.Socket }).socket.resetAndDestroy();
+      const r = await w.done;
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      await server.close();
+    }
+  });
 });
