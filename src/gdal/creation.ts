@@ -7,7 +7,6 @@ import { ControlsError } from '../errors.js';
 /** riots' default creation options per driver (used when neither controls nor env give any). */
 export const DEFAULT_CREATION_OPTIONS: Record<string, string[]> = {
   GTiff: ['TILED=YES', 'COMPRESS=DEFLATE', 'INTERLEAVE=BAND', 'BIGTIFF=IF_SAFER', 'NUM_THREADS=ALL_CPUS'],
-  COG: ['COMPRESS=DEFLATE', 'BIGTIFF=IF_SAFER', 'NUM_THREADS=ALL_CPUS'],
   KEA: [],
   HFA: ['COMPRESSED=YES', 'IGNOREUTM=TRUE'],
 };

@@ -11,7 +11,7 @@ import { noteBlockLayout, writeWindow } from './window.js';
 import { allocate } from '../dtypes.js';
 import { outputDriver } from './drivers.js';
 import { resolveCreationOptions } from './creation.js';
-import { OutputBlockError, OutputDirError, OutputError, describeBlock, type BlockCoords } from '../errors.js';
+import { ControlsError, OutputBlockError, OutputDirError, OutputError, describeBlock, type BlockCoords } from '../errors.js';
 import type { Block } from '../block.js';
 import type { ImageControls } from '../controls.js';
 import type { PixelGridSpec } from '../grid.js';
@@ -19,6 +19,7 @@ import type { Timings } from '../timings.js';
 import { OutputStatsWriter } from './stats.js';
 import { statsOptionsFromEnv } from '../stats/plan.js';
 import { cleanUpAtExit } from '../exitcleanup.js';
+import { checkCreationOptions } from './creationlist.js';
 
 /** Sidecar suffixes GDAL may write beside a file; renamed with it and cleared from the final path. */
 const SIDECARS = ['.aux.xml', '.ovr', '.ovr.aux.xml', '.msk', '.msk.aux.xml'];
@@ -50,6 +51,38 @@ export function checkOutputFolder(target: OutputTarget): void {
   }
 }
 
+/**
+ * The creation options of an output, with tile sizes fitted to the window, checked against what
+ * its driver accepts.
+ * @throws {OutputError} when this GDAL has no such driver; {@link ControlsError} for an option the driver refuses.
+ */
+function creationOptionsOf(target: OutputTarget, driverName: string, windowXSize: number, windowYSize: number): string[] {
+  let meta: Record<string, string | undefined>;
+  try {
+    meta = gdal.drivers.get(driverName).getMetadata() as Record<string, string | undefined>;
+  } catch (cause) {
+    throw new OutputError(`output '${label(target)}': GDAL has no driver '${driverName}'`, { imageName: target.imageName, file: target.path, cause });
+  }
+  if (meta.DCAP_RASTER !== 'YES' || meta.DCAP_CREATE !== 'YES') {
+    // COG, PNG, JPEG...: GDAL writes them only as a copy of a finished raster
+    throw new ControlsError(
+      `output '${label(target)}' (${target.path}): GDAL's ${driverName} driver cannot write a raster block by block (it has no Create, only CreateCopy); ` +
+        `write a GeoTIFF and convert it afterwards, e.g. gdal_translate -of ${driverName} out.tif out.${driverName.toLowerCase()}`,
+      { imageName: target.imageName, file: target.path },
+    );
+  }
+  const given = target.controls.creationOptions;
+  const options = resolveCreationOptions(driverName, given, windowXSize, windowYSize, target.imageName);
+  const from =
+    given !== undefined
+      ? 'creationOptions'
+      : process.env[`RIOS_DFLT_CREOPT_${driverName}`] !== undefined
+        ? `RIOS_DFLT_CREOPT_${driverName}`
+        : "riots' default creation options";
+  checkCreationOptions(driverName, options, `output '${label(target)}' (${target.path}): ${from}`);
+  return options;
+}
+
 function label(t: OutputTarget): string {
   return t.listIndex === null ? t.imageName : `${t.imageName}[${t.listIndex}]`;
 }
@@ -57,12 +90,12 @@ function label(t: OutputTarget): string {
 export class OutputFile {
   readonly target: OutputTarget;
   private readonly grid: PixelGridSpec;
-  private readonly windowXSize: number;
-  private readonly windowYSize: number;
   private readonly timings: Timings;
   private readonly tmpPath: string;
   /** The GDAL driver that writes it (src/gdal/drivers.ts). */
   private readonly driverName: string;
+  /** Checked against the driver's list when the output is set up, before any block. */
+  private readonly creationOptions: string[];
   private ds: Dataset | undefined;
   private stats: OutputStatsWriter | undefined;
   private dtype: Block['dtype'] | undefined;
@@ -77,14 +110,13 @@ export class OutputFile {
   constructor(target: OutputTarget, grid: PixelGridSpec, windowXSize: number, windowYSize: number, timings: Timings) {
     this.target = target;
     this.grid = grid;
-    this.windowXSize = windowXSize;
-    this.windowYSize = windowYSize;
     this.timings = timings;
     const abs = path.resolve(target.path);
     const ext = path.extname(abs);
     const stem = abs.slice(0, abs.length - ext.length);
     this.tmpPath = `${stem}.riots-tmp-${process.pid}-${randomBytes(4).toString('hex')}${ext}`;
     this.driverName = outputDriver(target.controls.driver, target.path, label(target));
+    this.creationOptions = creationOptionsOf(target, this.driverName, windowXSize, windowYSize);
     this.keepAtExit = cleanUpAtExit(() => this.removeTempFiles());
   }
 
@@ -95,13 +127,8 @@ export class OutputFile {
   private async create(block: Block, coords: BlockCoords): Promise<void> {
     const c = this.target.controls;
     const driverName = this.driverName;
-    let driver: gdal.Driver;
-    try {
-      driver = gdal.drivers.get(driverName);
-    } catch (cause) {
-      throw new OutputError(`output '${this.label}': GDAL has no driver '${driverName}'`, { imageName: this.target.imageName, file: this.target.path, cause });
-    }
-    const options = resolveCreationOptions(driverName, c.creationOptions, this.windowXSize, this.windowYSize, this.target.imageName);
+    const driver = gdal.drivers.get(driverName);
+    const options = this.creationOptions;
     try {
       this.ds = await driver.createAsync(this.tmpPath, this.grid.cols, this.grid.rows, block.bands, block.dtype, options);
     } catch (cause) {

@@ -247,3 +247,60 @@ test("with no driver set, the output format follows the file name (GDAL's own ex
   await apply(copyFn, { a: f('in.tif') }, { o: f('ctl-wins.img') }, { controls: { calcStats: false, driver: 'GTiff' } });
   assert.equal(structure(f('ctl-wins.img')).driver, 'GTiff');
 });
+
+test("creation options are checked against the driver's own list before any output is created", async () => {
+  const refused = async (controls: Record<string, unknown>, out: string, message: RegExp): Promise<void> => {
+    await assert.rejects(apply(copyFn, { a: f('in.tif') }, { o: f(out) }, { controls: { calcStats: false, ...controls } }), { code: 'CONTROLS', message });
+    assert.deepEqual(
+      readdirSync(dir).filter((n) => n.startsWith(out.replace(/\..*$/, ''))),
+      [],
+      `nothing written for ${out}`,
+    );
+  };
+  // a misspelt name: GDAL would warn and write an uncompressed file
+  await refused(
+    { creationOptions: ['TILED=YES', 'COMPRES=ZSTD'] },
+    'co-name.tif',
+    /'o' \(.*co-name\.tif\): creationOptions: driver GTiff has no creation option COMPRES \(did you mean COMPRESS\?\); its options are .*COMPRESS/,
+  );
+  // a value outside the list, with the valid ones named
+  await refused(
+    { creationOptions: ['COMPRESS=NOPE'] },
+    'co-value.tif',
+    /COMPRESS=NOPE is not valid for driver GTiff: COMPRESS must be one of NONE, LZW, .*DEFLATE/,
+  );
+  await refused({ creationOptions: ['ZLEVEL=high'] }, 'co-int.tif', /ZLEVEL=high is not valid for driver GTiff: ZLEVEL must be a whole number/);
+  await refused(
+    { driver: 'HFA', creationOptions: ['COMPRESSED=maybe'] },
+    'co-bool.img',
+    /COMPRESSED=maybe is not valid for driver HFA: COMPRESSED must be a boolean/,
+  );
+  await refused({ creationOptions: ['TILED'] }, 'co-syntax.tif', /creationOptions must be a list of NAME=VALUE strings \(got \["TILED"\]\)/);
+  // the environment's options are checked too, and named as their source
+  process.env.RIOS_DFLT_CREOPT_GTiff = 'TILED=YES,COMPRESS=ZSTDD';
+  try {
+    await refused({}, 'co-env.tif', /RIOS_DFLT_CREOPT_GTiff: COMPRESS=ZSTDD is not valid for driver GTiff/);
+  } finally {
+    delete process.env.RIOS_DFLT_CREOPT_GTiff;
+  }
+  // a driver that writes only copies of finished rasters is refused with the way round it
+  await refused({ driver: 'COG' }, 'co-cog.tif', /GDAL's COG driver cannot write a raster block by block .*gdal_translate -of COG/);
+  // names and values in any case, HFA's alias COMPRESS of COMPRESSED, and riots' defaults of each driver pass
+  await apply(
+    copyFn,
+    { a: f('in.tif') },
+    { o: f('co-ok.tif') },
+    { controls: { calcStats: false, creationOptions: ['tiled=yes', 'compress=zstd', 'ZSTD_LEVEL=3'] } },
+  );
+  assert.equal(structure(f('co-ok.tif')).structure.COMPRESSION, 'ZSTD');
+  await apply(copyFn, { a: f('in.tif') }, { o: f('co-ok.img') }, { controls: { calcStats: false, creationOptions: ['COMPRESS=YES'] } });
+  assert.ok(structure(f('co-ok.img')).same);
+  for (const [driver, name] of [
+    ['GTiff', 'co-def.tif'],
+    ['HFA', 'co-def.img'],
+  ] as const) {
+    await apply(copyFn, { a: f('in.tif') }, { o: f(name) }, { controls: { calcStats: false, driver } });
+    assert.equal(structure(f(name)).driver, driver);
+    assert.ok(structure(f(name)).same);
+  }
+});
