@@ -123,7 +123,8 @@ if [ -f package-lock.json ]; then echo "$want" >"$STAMP"; fi
 
 # ---- 3. build ----
 if [ -d src ] && [ -f tsconfig.json ]; then
-  BUILD_STAMP=dist/.riots-build-stamp
+  # (beside the installed modules, not in dist/: dist/ is what the package ships)
+  BUILD_STAMP=node_modules/.riots-build-stamp
   inputs=(src tsconfig.json package.json)
   [ -d scripts ] && inputs+=(scripts)
   want_build="$(find "${inputs[@]}" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
