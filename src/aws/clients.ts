@@ -63,28 +63,47 @@ function config(region?: string): { region?: string; requestHandler: { connectio
  */
 const requireSdk = createRequire(import.meta.url);
 
+/** The SDK's switch for its warning about the Node versions of its future releases. */
+export const NODE_WARNING_ENV = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * Load an SDK client package. The SDK warns in every process on Node < 22 that releases after
+ * January 2027 will need Node 22: the versions riots pins support the running Node (their
+ * `engines` field says so), so the warning would only repeat in every command and job log.
+ * It stays on when the user set the variable, or when the installed package does not support
+ * this Node.
+ */
+function loadSdk<M>(name: string): M {
+  if (process.env[NODE_WARNING_ENV] === undefined) {
+    const range = (requireSdk(`${name}/package.json`) as { engines?: { node?: string } }).engines?.node ?? '';
+    const min = /^>=\s*(\d+)(?:\.\d+)*$/.exec(range.trim());
+    if (min && Number(process.versions.node.split('.')[0]) >= Number(min[1])) process.env[NODE_WARNING_ENV] = 'true';
+  }
+  return requireSdk(name) as M;
+}
+
 export async function cloudFormation(region?: string): Promise<Loaded<typeof CfnSdk, CfnSdk.CloudFormationClient>> {
-  const sdk = requireSdk('@aws-sdk/client-cloudformation') as typeof CfnSdk;
+  const sdk = loadSdk<typeof CfnSdk>('@aws-sdk/client-cloudformation');
   return { sdk, client: new sdk.CloudFormationClient(config(region)) };
 }
 
 export async function batch(region?: string): Promise<Loaded<typeof BatchSdk, BatchSdk.BatchClient>> {
-  const sdk = requireSdk('@aws-sdk/client-batch') as typeof BatchSdk;
+  const sdk = loadSdk<typeof BatchSdk>('@aws-sdk/client-batch');
   return { sdk, client: new sdk.BatchClient(config(region)) };
 }
 
 export async function ecs(region?: string): Promise<Loaded<typeof EcsSdk, EcsSdk.ECSClient>> {
-  const sdk = requireSdk('@aws-sdk/client-ecs') as typeof EcsSdk;
+  const sdk = loadSdk<typeof EcsSdk>('@aws-sdk/client-ecs');
   return { sdk, client: new sdk.ECSClient(config(region)) };
 }
 
 export async function ecr(region?: string): Promise<Loaded<typeof EcrSdk, EcrSdk.ECRClient>> {
-  const sdk = requireSdk('@aws-sdk/client-ecr') as typeof EcrSdk;
+  const sdk = loadSdk<typeof EcrSdk>('@aws-sdk/client-ecr');
   return { sdk, client: new sdk.ECRClient(config(region)) };
 }
 
 export async function ec2(region?: string): Promise<Loaded<typeof Ec2Sdk, Ec2Sdk.EC2Client>> {
-  const sdk = requireSdk('@aws-sdk/client-ec2') as typeof Ec2Sdk;
+  const sdk = loadSdk<typeof Ec2Sdk>('@aws-sdk/client-ec2');
   return { sdk, client: new sdk.EC2Client(config(region)) };
 }
 
