@@ -122,7 +122,7 @@ async function networkRun(n: number, win: number): Promise<string> {
     const t0 = performance.now();
     await apply(
       (_i, ins, outs) => {
-        outs.out = (ins.a as Block).clone();
+        outs.out = ins.a.clone();
       },
       { a: `/vsicurl/${server.url}` },
       { out },

@@ -35,9 +35,9 @@ if (values.run) {
   const t0 = performance.now();
   const r = await apply(
     (_info, inputs, outputs) => {
-      const x = inputs.a!.data as Float32Array;
-      const y = inputs.b!.data as Float32Array;
-      const o = inputs.a!.like('Float32', 1);
+      const x = inputs.a.data as Float32Array;
+      const y = inputs.b.data as Float32Array;
+      const o = inputs.a.like('Float32', 1);
       const d = o.data;
       for (let i = 0; i < d.length; i++) d[i] = x[i]! - y[i]!;
       outputs.diff = o;

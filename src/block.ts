@@ -131,6 +131,13 @@ type AnyArr = { set(a: ArrayLike<number>, offset?: number): void; subarray(a: nu
 /** What the user function receives and fills: one Block, or a list of them, per image name. */
 export type BlockAssociations = Record<string, Block | Block[]>;
 
+/**
+ * The blocks a user function gets for a set of files: a Block for each name given one file, a
+ * Block[] for each name given a list. `BlocksFor<{ img: string; dates: string[] }>` is
+ * `{ img: Block; dates: Block[] }`, so a misspelt name or a list used as one block is a type error.
+ */
+export type BlocksFor<F> = { [K in keyof F]: F[K] extends readonly unknown[] ? Block[] : Block };
+
 export function isBlock(v: unknown): v is Block {
   return v instanceof Block;
 }

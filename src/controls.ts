@@ -84,10 +84,11 @@ export interface GlobalControls {
   tempdir: string | undefined;
 }
 
-export type ControlsInput = Partial<GlobalControls> &
+/** Controls as the user gives them; `N` is the image names of the run (apply() infers them). */
+export type ControlsInput<N extends string = string> = Partial<GlobalControls> &
   Partial<ImageControls> & {
     /** Per-image overrides keyed by the image's name in infiles/outfiles. */
-    images?: Record<string, Partial<ImageControls>>;
+    images?: Partial<Record<N, Partial<ImageControls>>>;
   };
 
 function envInt(name: string): number | undefined {

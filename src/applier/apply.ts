@@ -2,7 +2,7 @@
  * apply(): open inputs, settle the working grid, walk it block by block through the user
  * function, and write the outputs with statistics and pyramids.
  */
-import type { BlockAssociations } from '../block.js';
+import type { BlockAssociations, BlocksFor } from '../block.js';
 import { Block } from '../block.js';
 import { ControlsError, InterruptedError, RiotsError } from '../errors.js';
 import { ApplierControls, type ControlsInput } from '../controls.js';
@@ -26,21 +26,22 @@ import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from '../readerinfo.js';
 import { Timings, formatTimingsReport } from '../timings.js';
 
-export interface ApplyOptions<A = unknown> {
+/** `N`: the run's image names, which `controls.images` is keyed by. */
+export interface ApplyOptions<A = unknown, N extends string = string> {
   /** Any object, passed to every call and kept between blocks. */
   otherArgs?: A;
-  controls?: ApplierControls | ControlsInput;
+  controls?: ApplierControls | ControlsInput<N>;
   /** Abort the run: workers are stopped and temporary outputs removed. */
   signal?: AbortSignal;
 }
 
-export interface ApplierReturn {
+export interface ApplierReturn<A = unknown> {
   /** Totals per phase, merged across workers. */
   timings: Timings;
   /** Per compute worker, its own timings (empty in a sequential run). */
   workerTimings: Map<number, Timings>;
   /** One final otherArgs per compute worker, or one (the caller's own object) in a sequential run. */
-  otherArgsList: unknown[];
+  otherArgsList: A[];
   /** Wall time of the whole apply(), seconds. */
   wallSeconds: number;
   /** Number of blocks processed. */
@@ -66,12 +67,12 @@ export interface ApplierReturn {
  * @throws {UserFunctionError} when the user function throws (block and cause kept).
  * @throws {OutputBlockError} for an output block of the wrong shape or type.
  */
-export async function apply<I extends BlockAssociations = Record<string, Block>, O extends BlockAssociations = Record<string, Block>, A = unknown>(
-  userFunction: UserFunction<I, O, A> | UserFunctionRef,
-  infiles: FilenameAssociations,
-  outfiles: FilenameAssociations,
-  options: ApplyOptions<A> = {},
-): Promise<ApplierReturn> {
+export async function apply<F extends FilenameAssociations, G extends FilenameAssociations, A = unknown>(
+  userFunction: UserFunction<BlocksFor<F>, BlocksFor<G>, A> | UserFunctionRef,
+  infiles: F,
+  outfiles: G,
+  options: ApplyOptions<A, Extract<keyof F | keyof G, string>> = {},
+): Promise<ApplierReturn<A>> {
   const tStart = performance.now();
   if (options === null || typeof options !== 'object') throw new ControlsError('apply: options must be an object of otherArgs, controls and signal');
   checkKnownKeys(options, ['otherArgs', 'controls', 'signal'], 'apply options', 'apply()');
@@ -166,7 +167,7 @@ export async function apply<I extends BlockAssociations = Record<string, Block>,
     return {
       timings,
       workerTimings,
-      otherArgsList,
+      otherArgsList: otherArgsList as A[],
       wallSeconds,
       blocks: plan.total,
       grid,

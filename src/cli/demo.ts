@@ -75,9 +75,9 @@ export async function run(argv: string[]): Promise<number> {
   log('riots demo: apply() -> ndvi.tif, classes.tif');
   const result = await apply(
     (_info, inputs, outputs) => {
-      const refl = inputs.refl!;
-      const dem = inputs.dem!.band(0);
-      const cloudy = inputs.cloud!.band(0);
+      const refl = inputs.refl;
+      const dem = inputs.dem.band(0);
+      const cloudy = inputs.cloud.band(0);
       const red = refl.band(2);
       const nir = refl.band(3);
       const ndvi = refl.like('Float32', 1);

@@ -94,7 +94,7 @@ function assertStats(c: Check): void {
 test('Float32 output: basic stats equal GDAL on a copy; 256-bin histogram equals numpy; NEAREST pyramids equal gdaladdo', async () => {
   await apply(
     (_i, inputs, outputs) => {
-      outputs.o = inputs.a!.map((v) => (v > 90 ? 0 : v * 2), 'Float32');
+      outputs.o = inputs.a.map((v) => (v > 90 ? 0 : v * 2), 'Float32');
     },
     { a: f('a.tif') },
     { o: f('float.tif') },
@@ -130,8 +130,8 @@ test('Int16 output with a wide range and nodata; AVERAGE pyramids after writing 
 test('Byte multi-band output: one bin per value from 0, median and mode', async () => {
   await apply(
     (_i, inputs, outputs) => {
-      const k = inputs.k!.band(0);
-      const o = inputs.k!.like('Byte', 2);
+      const k = inputs.k.band(0);
+      const o = inputs.k.like('Byte', 2);
       const b0 = o.band(0);
       const b1 = o.band(1);
       for (let i = 0; i < k.length; i++) {

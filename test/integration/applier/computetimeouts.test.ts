@@ -73,7 +73,7 @@ describe('computeBufferPopTimeout', () => {
     await apply(
       async (_info, i, o) => {
         await new Promise((r) => setTimeout(r, 50));
-        o.out = i.a!.clone();
+        o.out = i.a.clone();
       },
       { a: inputs.a },
       { out },

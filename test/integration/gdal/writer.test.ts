@@ -113,7 +113,7 @@ test('statsIgnore sets nodata per image, null means none; thematic and layer nam
     (_i, inputs, outputs) => {
       outputs.o = inputs.a!;
       outputs.none = inputs.a!;
-      outputs.them = inputs.a!.map((v) => v % 7, 'Byte');
+      outputs.them = inputs.a.map((v) => v % 7, 'Byte');
     },
     { a: f('in.tif') },
     { o: f('nd.tif'), none: f('nonodata.tif'), them: f('them.tif') },

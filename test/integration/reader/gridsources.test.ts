@@ -104,7 +104,7 @@ describe('apply with reprojection', () => {
     const seen: (number | null)[] = [];
     await apply(
       (info, inputs, outputs) => {
-        const g = inputs.g as Block;
+        const g = inputs.g;
         assert.equal(g.bands, 2);
         if (seen.length === 0) seen.push(info.getNoDataValueFor(g, 1), info.getNoDataValueFor(g, 2));
         outputs.og = g.map((v) => v, 'Float64');
@@ -186,7 +186,7 @@ describe('overlap', () => {
   test('a 3x3 mean with overlap 1 and small windows equals the same filter over the whole array', async () => {
     await apply(
       (info, inputs, outputs) => {
-        const a = inputs.a as Block;
+        const a = inputs.a;
         assert.equal(info.getOverlapSize(), 1);
         const o = a.like('Float32', 1);
         for (let r = 1; r < a.rows - 1; r++) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { apply, Block, type BlockAssociations } from '../../../src/index.js';
+import { apply, type BlockAssociations } from '../../../src/index.js';
 import { ReadPool, observeReadPools, uvPoolSizeFor, type ReadPoolStats } from '../../../src/reader/readpool.js';
 import type { InputSource } from '../../../src/reader/inputs.js';
 import type { BlockCoords } from '../../../src/errors.js';
@@ -224,7 +224,7 @@ describe('reads really run at once in GDAL (counted at an HTTP server behind /vs
       const { opened } = await server.barrier(3);
       const run = apply(
         (_i, inputs, outputs) => {
-          outputs.out = (inputs.a as Block).clone();
+          outputs.out = inputs.a.clone();
         },
         { a: `/vsicurl/${server.url}` },
         { out: f('fromhttp.tif') },

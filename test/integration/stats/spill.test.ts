@@ -85,7 +85,7 @@ test('apply(): a Float32 output histogram from the spill equals numpy; no scratc
     (info, inputs, outputs) => {
       // by the last block, the earlier blocks' values are in the scratch file beside the output
       if (info.isLastBlock()) scratchSeen = readdirSync(dir).filter((f) => /^o\.riots-tmp-.*\.tif\.riots-hist-b1$/.test(f));
-      outputs.o = inputs.a!.map((v) => (v < -30 ? -999 : v), 'Float32');
+      outputs.o = inputs.a.map((v) => (v < -30 ? -999 : v), 'Float32');
     },
     { a },
     { o: out },
@@ -122,7 +122,7 @@ out({'hist': [int(x) for x in h], 'md': md})
     apply(
       (info, inputs, outputs) => {
         if (info.isLastBlock()) throw new Error('last block fails');
-        outputs.o = inputs.a!.map((v) => v, 'Float32');
+        outputs.o = inputs.a.map((v) => v, 'Float32');
       },
       { a },
       { o: failed },

@@ -75,7 +75,7 @@ describe('CW_THREADS', () => {
     );
     assert.deepEqual(thrArgs, snapshot, "the caller's otherArgs is left untouched");
     assert.equal(thr.otherArgsList.length, 2);
-    const lists = thr.otherArgsList as CountArgs[];
+    const lists = thr.otherArgsList;
     assert.equal(lists[0]!.blocks + lists[1]!.blocks, 25, 'every block counted once across workers');
     lists.forEach((l, i) => {
       if (l.blocks > 0) assert.deepEqual(l.workerIds, [i]);
@@ -191,12 +191,7 @@ out({'same': bool((x.ReadAsArray() == a.ReadAsArray()).all() and (y.ReadAsArray(
   test('an inline closure with CW_THREADS is a ControlsError that shows the fix, before anything starts', async () => {
     const before = osThreads();
     await assert.rejects(
-      apply(
-        (_i, inputs, outputs) => void (outputs.out = inputs.a as Block),
-        { a: f('a.tif') },
-        { out: f('never.tif') },
-        { controls: { concurrency: THREADS } },
-      ),
+      apply((_i, inputs, outputs) => void (outputs.out = inputs.a), { a: f('a.tif') }, { out: f('never.tif') }, { controls: { concurrency: THREADS } }),
       (e: unknown) => {
         assert.ok(e instanceof ControlsError);
         assert.match(e.message, /export const myFunction = defineUserFunction\(import\.meta\.url, \(info, inputs, outputs, otherArgs\) => \{ \.\.\. \}\);/);
