@@ -4,8 +4,8 @@
  * Each SDK is loaded with a dynamic `import()` on first use, so code paths that never touch AWS
  * never load it. Endpoints are left to the SDK: it honours `AWS_ENDPOINT_URL`,
  * `AWS_ENDPOINT_URL_BATCH`, … and the shared config file itself, so nothing here reads them.
- * The region is `region` when given, otherwise `RIOS_AWSBATCH_REGION`, otherwise the SDK's own
- * chain (`AWS_REGION`, `AWS_DEFAULT_REGION`, the profile).
+ * The region is `region` when given, otherwise `RIOS_AWSBATCH_REGION`, `AWS_REGION`,
+ * `AWS_DEFAULT_REGION`, the profile's region ({@link batchRegion}).
  */
 import type * as CfnSdk from '@aws-sdk/client-cloudformation';
 import type * as BatchSdk from '@aws-sdk/client-batch';
@@ -14,9 +14,9 @@ import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import { createRequire } from 'node:module';
 import { AwsError } from '../errors.js';
+import { REGION_ENV, REGION_VARIABLES, batchRegion } from '../region.js';
 
-/** The environment variable that names the region of the riots stack (as in RIOS). */
-export const REGION_ENV = 'RIOS_AWSBATCH_REGION';
+export { REGION_ENV, batchRegion };
 
 /** A loaded SDK module with one client of it. */
 export interface Loaded<M, C> {
@@ -24,11 +24,19 @@ export interface Loaded<M, C> {
   client: C;
 }
 
-/** The region riots asks for: the argument, else RIOS_AWSBATCH_REGION, else undefined (SDK chain). */
-export function batchRegion(region?: string): string | undefined {
-  if (region !== undefined && region !== '') return region;
-  const env = process.env[REGION_ENV];
-  return env !== undefined && env !== '' ? env : undefined;
+/** {@link batchRegion} down to the profile's region, with where it came from; undefined when none is set anywhere. */
+export async function resolveRegion(region?: string): Promise<{ region: string | undefined; from: string }> {
+  if (region !== undefined && region !== '') return { region, from: '--region' };
+  for (const name of REGION_VARIABLES) {
+    const v = process.env[name];
+    if (v !== undefined && v !== '') return { region: v, from: name };
+  }
+  try {
+    const { client } = await cloudFormation();
+    return { region: await client.config.region(), from: `the profile '${process.env.AWS_PROFILE ?? 'default'}'` };
+  } catch {
+    return { region: undefined, from: 'nowhere' };
+  }
 }
 
 /** Seconds an AWS call may take before it fails (each of the SDK's attempts); env override. */

@@ -19,15 +19,20 @@ import type { LocalContext } from './context.js';
 import { Ec2Service, ec2Error } from './ec2.js';
 import { EcrService, putImage } from './ecr.js';
 import { EcsService } from './ecs.js';
-import { JobRunner } from './jobs.js';
+import { JobRunner, type JobRunnerOptions } from './jobs.js';
 import { ACCOUNT_ID, LocalAwsState } from './state.js';
 import { AwsApiError, parseForm, requestId, xml, type Reply } from './wire.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
+import { batchRegion } from '../../region.js';
 
 export interface LocalAwsOptions {
   /** TCP port on 127.0.0.1; 0 (default) picks a free one. */
   port?: number;
-  /** Region the endpoint pretends to be (default: AWS_REGION, else us-east-1). */
+  /**
+   * The default region: the one it prints and puts in `env`, and the one of unsigned requests
+   * (default: riots' region rule without a profile, src/aws/clients.ts, else us-east-1). Every region is served, each
+   * with its own state, as AWS keeps them apart.
+   */
   region?: string;
   /** Dockerfile standing for the main repository's image (`<ServiceName>ecrmain`). */
   mainDockerfile?: string;
@@ -57,6 +62,9 @@ export interface LocalAws {
   stateDir: string;
   /** The variables a shell or a child process needs to talk to this endpoint. */
   env: Record<string, string>;
+  /** The state of `region` (the default region's is `state`). */
+  stateOf(region: string): LocalAwsState;
+  /** The default region's state. */
   state: LocalAwsState;
   /** Jobs of `queue` (name or ARN) stay RUNNABLE with `reason`; undefined lets them start again. */
   holdQueue(queue: string, reason: string | undefined): void;
@@ -101,15 +109,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The region a SigV4 request was signed for must be the endpoint's (as AWS keeps regions apart). */
-function checkRegion(authorization: string | undefined, region: string): void {
-  const m = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(authorization ?? '');
-  if (m && m[1] !== region) {
-    throw new AwsApiError(
-      'InvalidRegion',
-      `The local endpoint serves region ${region}, but this request is for region ${m[1]}: start it with --region ${m[1]}, or set AWS_REGION=${region}`,
-    );
-  }
+/** The region a SigV4 request was signed for, or undefined for an unsigned request. */
+function signedRegion(authorization: string | undefined): string | undefined {
+  return /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(authorization ?? '')?.[1];
 }
 
 function queryErrorXml(e: AwsApiError): string {
@@ -117,6 +119,8 @@ function queryErrorXml(e: AwsApiError): string {
 }
 
 type Services = { cfn: CloudFormationService; batch: BatchService; ecr: EcrService; ecs: EcsService; ec2: Ec2Service };
+/** One region of the endpoint: its state, services and job processes. */
+type Region = { ctx: LocalContext; runner: JobRunner; services: Services };
 type Protocol = 'batch' | 'json11' | 'query' | 'ec2';
 
 /** Parse a JSON body ('' is {}). */
@@ -158,8 +162,11 @@ function errorReply(protocol: Protocol, err: AwsApiError): Reply {
   return { status: err.status, headers: { 'content-type': 'text/xml' }, body: queryErrorXml(err) };
 }
 
-/** The HTTP handler: every request to its service, every failure in its protocol's error form. */
-function router(svc: Services, region: string): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+/**
+ * The HTTP handler: every request to its service in the region it was signed for (each region's
+ * state apart, as in AWS), every failure in its protocol's error form.
+ */
+function router(servicesIn: (region: string | undefined) => Services): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
     let reply: Reply;
     const body = await readBody(req);
@@ -173,8 +180,7 @@ function router(svc: Services, region: string): (req: IncomingMessage, res: Serv
           ? 'ec2'
           : 'query';
     try {
-      checkRegion(req.headers.authorization, region);
-      reply = dispatch(svc, req, url, body);
+      reply = dispatch(servicesIn(signedRegion(req.headers.authorization)), req, url, body);
     } catch (e) {
       const err =
         e instanceof AwsApiError
@@ -192,6 +198,28 @@ function router(svc: Services, region: string): (req: IncomingMessage, res: Serv
   };
 }
 
+/** A region's state, services and job runner. */
+function makeRegion(region: string, stackDelayMs: number, runnerOptions: JobRunnerOptions): Region {
+  const ctx: LocalContext = {
+    state: new LocalAwsState(region),
+    region,
+    accountId: ACCOUNT_ID,
+    stackDelayMs,
+    jobs: { submitted: () => undefined, terminate: () => undefined, taskCreated: () => undefined, stopTask: () => undefined },
+    timers: new Set(),
+  };
+  const runner = new JobRunner(ctx, runnerOptions);
+  ctx.jobs = runner;
+  const services = {
+    cfn: new CloudFormationService(ctx),
+    batch: new BatchService(ctx),
+    ecr: new EcrService(ctx),
+    ecs: new EcsService(ctx),
+    ec2: new Ec2Service(ctx),
+  };
+  return { ctx, runner, services };
+}
+
 /**
  * Start the local AWS endpoint.
  * @example
@@ -200,27 +228,32 @@ function router(svc: Services, region: string): (req: IncomingMessage, res: Serv
  * await aws.close();
  */
 export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
-  const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const region = options.region ?? batchRegion() ?? 'us-east-1';
   const repoRoot = options.repoRoot ?? defaultRepoRoot();
   const ownStateDir = options.stateDir === undefined;
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'riots-local-aws-'));
   mkdirSync(stateDir, { recursive: true });
-  const state = new LocalAwsState(region);
-  const ctx: LocalContext = {
-    state,
-    region,
-    accountId: ACCOUNT_ID,
-    stackDelayMs: (options.stackDelaySeconds ?? 1) * 1000,
-    jobs: { submitted: () => undefined, terminate: () => undefined, taskCreated: () => undefined, stopTask: () => undefined },
-    timers: new Set(),
+  const stackDelayMs = (options.stackDelaySeconds ?? 1) * 1000;
+  const runnerOptions: JobRunnerOptions = {
+    startDelayMs: (options.startDelaySeconds ?? 5) * 1000,
+    url: '',
+    stateDir,
+    workerDockerfile: join(repoRoot, 'aws', 'Dockerfile'),
+    workerContext: repoRoot,
+    mainDockerfile: options.mainDockerfile === undefined ? undefined : resolve(options.mainDockerfile),
+    riotsCommand: options.riotsCommand ?? defaultRiotsCommand(repoRoot),
+    jobEnv: options.jobEnv ?? {},
+    killGraceMs: (options.killGraceSeconds ?? 2) * 1000,
   };
-  const cfn = new CloudFormationService(ctx);
-  const batch = new BatchService(ctx);
-  const ecr = new EcrService(ctx);
-  const ecs = new EcsService(ctx);
-  const ec2 = new Ec2Service(ctx);
+  // every region the endpoint is asked about, made on first use, each with its own state and jobs
+  const regions = new Map<string, Region>();
+  const regionOf = (r: string): Region => {
+    let reg = regions.get(r);
+    if (!reg) regions.set(r, (reg = makeRegion(r, stackDelayMs, runnerOptions)));
+    return reg;
+  };
 
-  const route = router({ cfn, batch, ecr, ecs, ec2 }, region);
+  const route = router((r) => regionOf(r ?? region).services);
   const server = createServer((req, res) => {
     void route(req, res);
   });
@@ -231,23 +264,14 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
-  const runner = new JobRunner(ctx, {
-    startDelayMs: (options.startDelaySeconds ?? 5) * 1000,
-    url,
-    stateDir,
-    workerDockerfile: join(repoRoot, 'aws', 'Dockerfile'),
-    workerContext: repoRoot,
-    mainDockerfile: options.mainDockerfile === undefined ? undefined : resolve(options.mainDockerfile),
-    riotsCommand: options.riotsCommand ?? defaultRiotsCommand(repoRoot),
-    jobEnv: options.jobEnv ?? {},
-    killGraceMs: (options.killGraceSeconds ?? 2) * 1000,
-  });
-  ctx.jobs = runner;
+  runnerOptions.url = url;
+  const { ctx, runner } = regionOf(region);
+  const state = ctx.state;
   // A process that exits without close() (an uncaught exception, process.exit()) takes its
   // "containers" with it, as a machine that goes away does: the job processes are in process
   // groups of their own and would otherwise outlive it.
   const keepAtExit = cleanUpAtExit(() => {
-    runner.killAll();
+    for (const r of regions.values()) r.runner.killAll();
     if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
@@ -290,13 +314,15 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       if (dockerfile !== undefined) runner.imageMap.set(repositoryName, resolve(dockerfile));
       return putImage(repo, tag, `${repositoryName}:${tag}:${dockerfile ?? ''}:${Date.now()}`);
     },
-    jobPids: () => runner.runningPids(),
+    stateOf: (r) => regionOf(r).ctx.state,
+    jobPids: () => [...regions.values()].flatMap((r) => r.runner.runningPids()),
     close() {
       closed ??= (async () => {
-        for (const t of ctx.timers) clearTimeout(t);
-        ctx.timers.clear();
-        await runner.close();
-        for (const t of ctx.timers) clearTimeout(t);
+        const all = [...regions.values()];
+        for (const r of all) for (const t of r.ctx.timers) clearTimeout(t);
+        for (const r of all) r.ctx.timers.clear();
+        await Promise.all(all.map((r) => r.runner.close()));
+        for (const r of all) for (const t of r.ctx.timers) clearTimeout(t);
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));
         if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });

@@ -21,7 +21,10 @@ worker image is aws/Dockerfile of this checkout, the main image is --main-docker
   --stack-delay SECONDS    delay before a stack operation completes (default 1)
   --state-dir DIR          where job logs go: DIR/jobs/<jobId>.stdout.log, .stderr.log
                            (default: a new folder under the temp folder, kept after exit)
-  --region REGION          the region it serves (default: $AWS_REGION, else us-east-1)
+  --region REGION          its default region, printed for you to export (default: as every
+                           riots command: $RIOS_AWSBATCH_REGION, else AWS_REGION, else
+                           AWS_DEFAULT_REGION, else the profile's region, else us-east-1).
+                           Every region is served, each with its own state, as on AWS.
   -h, --help               show this help
 
 Then, in another shell, export the variables it prints and use riots as with AWS:
@@ -73,7 +76,8 @@ export async function run(argv: string[]): Promise<number> {
     stackDelaySeconds: seconds('stack-delay', values['stack-delay'], 1),
   };
   if (values['main-dockerfile'] !== undefined) options.mainDockerfile = values['main-dockerfile'];
-  if (values.region !== undefined) options.region = values.region;
+  const { resolveRegion } = await import('../../aws/clients.js');
+  options.region = (await resolveRegion(values.region)).region ?? 'us-east-1';
   let aws;
   try {
     aws = await startLocalAws(options);

@@ -649,10 +649,46 @@ describe('local AWS endpoint', () => {
     await c.cfn.send(new DeleteStackCommand({ StackName: 'RIOS' }));
   });
 
-  it('refuses requests signed for another region', async () => {
+  it('serves every region, each with its own state, as AWS keeps them apart', async () => {
     const other = clients(aws.url, 'us-west-1');
-    const e = await refusal(other.batch.send(new DescribeJobQueuesCommand({})));
-    assert.match(e.message, /serves region eu-west-2/);
+    const home = clients(aws.url, REGION);
+    const name = 'RegionS';
+    await home.cfn.send(
+      new CreateStackCommand({
+        StackName: name,
+        TemplateBody: TEMPLATE,
+        Capabilities: ['CAPABILITY_IAM'],
+        Parameters: [{ ParameterKey: 'ServiceName', ParameterValue: 'rgn' }],
+      }),
+    );
+    const complete = async (c: ReturnType<typeof clients>): Promise<void> =>
+      void (await waitFor(
+        'CREATE_COMPLETE',
+        async () => (await c.cfn.send(new DescribeStacksCommand({ StackName: name }))).Stacks![0]!.StackStatus,
+        (st) => st === 'CREATE_COMPLETE',
+      ));
+    await complete(home);
+    // not in the other region: its stacks, queues and repositories are its own
+    const e = await refusal(other.cfn.send(new DescribeStacksCommand({ StackName: name })));
+    assert.match(e.message, /does not exist/);
+    assert.deepEqual((await other.batch.send(new DescribeJobQueuesCommand({}))).jobQueues, []);
+    // the same names can be made there, with ARNs and URIs of that region
+    await other.cfn.send(
+      new CreateStackCommand({
+        StackName: name,
+        TemplateBody: TEMPLATE,
+        Capabilities: ['CAPABILITY_IAM'],
+        Parameters: [{ ParameterKey: 'ServiceName', ParameterValue: 'rgn' }],
+      }),
+    );
+    await complete(other);
+    const queues = (await other.batch.send(new DescribeJobQueuesCommand({}))).jobQueues!.map((q) => q.jobQueueArn!);
+    assert.ok(queues.length > 0 && queues.every((a) => a.includes(':us-west-1:')), queues.join(' '));
+    const repos = (await other.ecr.send(new DescribeRepositoriesCommand({}))).repositories!.map((r) => r.repositoryUri!);
+    assert.ok(repos.length > 0 && repos.every((u) => u.includes('.dkr.ecr.us-west-1.')), repos.join(' '));
+    assert.ok(aws.stateOf('us-west-1') !== aws.state);
+    await other.cfn.send(new DeleteStackCommand({ StackName: name }));
+    await home.cfn.send(new DeleteStackCommand({ StackName: name }));
   });
 });
 

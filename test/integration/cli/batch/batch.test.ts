@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from '../../../helpers/root.js';
 import { BatchClient, DescribeJobsCommand, ListJobsCommand, SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { ECSClient, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
@@ -414,5 +417,87 @@ describe('riots batch waits time out, saying what they waited for', () => {
     const r = await runRiots(['batch', 'create', '--wait', '--poll', '0.1', '--timeout', '0.5'], aws.env);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /timed out after 0\.5 s waiting for stack 'RIOS' to reach CREATE_COMPLETE \(last status CREATE_IN_PROGRESS\)/);
+  });
+});
+
+describe('riots batch local, and one region rule for it and every command', () => {
+  /** `riots batch local` until it has printed its exports; then stopped by `stop()`. */
+  async function startLocalCli(env: Record<string, string>): Promise<{ out: string; stop: () => Promise<void> }> {
+    const base: NodeJS.ProcessEnv = { ...process.env };
+    for (const k of Object.keys(base)) if (/^(AWS_|RIOS_AWSBATCH_)/.test(k)) delete base[k];
+    const tsx = pathToFileURL(join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+    const child = spawn(process.execPath, ['--import', tsx, join(REPO_ROOT, 'src/cli/main.ts'), 'batch', 'local', '--port', '0', '--stack-delay', '0.05'], {
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`riots batch local printed no exports within 20 s: ${out} ${err}`)), 20_000);
+      child.stdout.setEncoding('utf8').on('data', (s: string) => {
+        out += s;
+        if (out.includes('Ctrl-C')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`riots batch local exited (${code}): ${err}`)));
+    });
+    return {
+      out,
+      stop: async () => {
+        child.kill('SIGTERM');
+        await exited;
+      },
+    };
+  }
+  const exportsOf = (text: string): Map<string, string> => new Map([...text.matchAll(/^export (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+
+  test("the exports docs/aws-local.md shows; the default region and the commands' region from --region, the variables, else the profile", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'riots-region-'));
+    const config = join(dir, 'config');
+    writeFileSync(config, '[default]\nregion = eu-north-1\n');
+    const files = { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials') };
+    try {
+      const docs = readFileSync(join(REPO_ROOT, 'docs/aws-local.md'), 'utf8');
+      const documented = [...exportsOf(docs).keys()];
+      // AWS_DEFAULT_REGION, which the SDK itself ignores, is honoured
+      const a = await startLocalCli({ ...files, AWS_DEFAULT_REGION: 'ap-south-1' });
+      await a.stop();
+      assert.equal(exportsOf(a.out).get('AWS_REGION'), 'ap-south-1', a.out);
+      // nothing set but the profile's region
+      const b = await startLocalCli(files);
+      try {
+        const printed = exportsOf(b.out);
+        assert.deepEqual([...printed.keys()], documented, 'the exports are the ones the docs show, in order');
+        assert.equal(printed.get('AWS_REGION'), 'eu-north-1', b.out);
+        const env = { ...files, AWS_ENDPOINT_URL: printed.get('AWS_ENDPOINT_URL')!, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+        // a user's usual configuration (the profile's region) works against it unchanged
+        const created = await runRiots(['batch', 'create', '--wait', '--poll', '0.1'], env);
+        assert.equal(created.code, 0, created.stderr);
+        assert.equal((await runRiots(['batch', 'outputs'], env)).code, 0);
+        // the stack is in eu-north-1 only; every way of naming that region finds it
+        const other = await runRiots(['batch', 'outputs', '--region', 'us-east-1'], env);
+        assert.notEqual(other.code, 0);
+        assert.match(other.stderr, /RIOS/);
+        const namings: Record<string, string>[] = [
+          { AWS_DEFAULT_REGION: 'eu-north-1' },
+          { AWS_REGION: 'eu-north-1', AWS_DEFAULT_REGION: 'us-east-1' },
+          { RIOS_AWSBATCH_REGION: 'eu-north-1', AWS_REGION: 'us-east-1' },
+        ];
+        for (const named of namings) {
+          const r = await runRiots(['batch', 'outputs'], { ...env, AWS_CONFIG_FILE: join(dir, 'none'), ...named });
+          assert.equal(r.code, 0, `${JSON.stringify(named)}: ${r.stderr}`);
+        }
+        const wrongFirst = await runRiots(['batch', 'outputs', '--region', 'us-east-1'], { ...env, RIOS_AWSBATCH_REGION: 'eu-north-1' });
+        assert.notEqual(wrongFirst.code, 0, '--region comes first');
+      } finally {
+        await b.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
