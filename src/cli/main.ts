@@ -10,6 +10,7 @@ const COMMANDS: Record<string, string> = {
   printstats: 'print the statistics stored in a raster, per band',
   computeworker: 'run a compute worker that connects back to a main process (used by riots itself)',
   batch: 'AWS Batch: create/delete the stack, build images, submit the main job, preflight, local endpoint',
+  doctor: 'check what riots needs on this machine (GDAL, bundler, container engine, AWS settings) and print fixes',
 };
 
 interface CommandModule {

@@ -3,7 +3,7 @@
  */
 import { existsSync } from 'node:fs';
 import { openWithNetworkDefaults } from './s3.js';
-import { gdal, type Dataset } from './index.js';
+import { gdal, loadGdal, type Dataset } from './index.js';
 import { InputMissingError, InputNotRasterError } from '../errors.js';
 import { isDataType, type DataType } from '../dtypes.js';
 import { PixelGrid } from '../grid.js';
@@ -42,6 +42,7 @@ export async function openInput(path: string, imageName: string, allowVector = t
   if (!isVirtualPath(path) && !existsSync(path)) {
     throw new InputMissingError(`input '${imageName}': file ${path} does not exist`, { file: path, imageName });
   }
+  loadGdal(); // a GDAL that cannot load is its own error, not this file's
   let ds: Dataset;
   try {
     ds = await openWithNetworkDefaults(path, () => gdal.openAsync(path, 'r'));

@@ -21,6 +21,7 @@ import { createRequire } from 'node:module';
 import Module from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { GdalError } from '../errors.js';
 
 interface BinaryField {
   module_name?: unknown;
@@ -107,16 +108,36 @@ function deferLoadTimeImports(main: string): () => void {
   return removeAll;
 }
 
-/** `require('gdal-async')`, with its unused load-time imports deferred (see the module doc). */
+/** How to get a gdal-async that loads, for error messages and `riots doctor`. */
+export const GDAL_ASYNC_FIX =
+  'install the system GDAL and a C++ toolchain (Debian/Ubuntu: apt-get install libgdal-dev g++ make python3), then, in the project that installed riots: ' +
+  'npm_config_build_from_source=true npm_config_shared_gdal=true npm rebuild gdal-async (see "Install" in riots\' README; `riots doctor` checks it)';
+
+/**
+ * `require('gdal-async')`, with its unused load-time imports deferred (see the module doc).
+ * @throws {GdalError} when gdal-async is not installed or its native module does not load, with the fix.
+ */
 export function requireGdalAsync<T>(): T {
   const req = createRequire(import.meta.url);
-  const main = req.resolve('gdal-async');
+  let main: string;
+  try {
+    main = req.resolve('gdal-async');
+  } catch (cause) {
+    throw new GdalError(`riots needs gdal-async (GDAL for Node.js), which is not installed where riots is: ${GDAL_ASYNC_FIX}`, { cause });
+  }
   const remove = deferLoadTimeImports(main);
   try {
-    return req(main) as T;
-  } catch {
-    remove();
-    return req(main) as T;
+    try {
+      return req(main) as T;
+    } catch {
+      remove();
+      return req(main) as T;
+    }
+  } catch (cause) {
+    const why = ((cause as Error).message ?? String(cause)).split('\n')[0];
+    throw new GdalError(`gdal-async is installed (${path.dirname(path.dirname(main))}) but its native module does not load (${why}): ${GDAL_ASYNC_FIX}`, {
+      cause,
+    });
   } finally {
     remove();
   }

@@ -9,7 +9,7 @@
  * integer histograms whose range was too wide to count per value are binned from the file; other
  * aggregations go to GDAL's overview builder.
  */
-import { gdal, type Dataset, type RasterBand } from './index.js';
+import { gdal, loadGdal, type Dataset, type RasterBand } from './index.js';
 import { allocate, isDataType, isIntegerType, type AnyTypedArray, type DataType } from '../dtypes.js';
 import { GdalError, InputMissingError, InputNotRasterError, OutputError } from '../errors.js';
 import type { Timings } from '../timings.js';
@@ -400,6 +400,7 @@ export interface CalcStatsFileOptions {
  */
 export async function calcStatsForFile(path: string, opts: StatsOptions, timings: Timings, fileOpts: CalcStatsFileOptions = {}): Promise<void> {
   if (!existsSync(path)) throw new InputMissingError(`calcstats: ${path} does not exist`, { file: path });
+  loadGdal(); // a GDAL that cannot load is its own error, not this file's
   let ds: Dataset;
   try {
     ds = await gdal.openAsync(path, 'r+');
@@ -471,6 +472,7 @@ export interface StoredFileReport {
  */
 export async function readStoredStats(path: string): Promise<StoredFileReport> {
   if (!existsSync(path)) throw new InputMissingError(`${path} does not exist`, { file: path });
+  loadGdal(); // a GDAL that cannot load is its own error, not this file's
   let ds: Dataset;
   try {
     ds = await gdal.openAsync(path);

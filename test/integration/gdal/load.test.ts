@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { bindingPath } from '../../../src/gdal/load.js';
+import { installedWithout } from '../../helpers/installed.js';
 
 const ROOT = REPO_ROOT;
 const require = createRequire(import.meta.url);
@@ -88,6 +89,38 @@ test('GDAL loads without node-pre-gyp or xmlbuilder2; both work when asked for l
     assert.deepEqual(j.after, { xml: true });
     assert.equal(j.vrtHasSource, true);
     assert.equal(j.realPreGyp, true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('without a loadable gdal-async: a GdalError that says what is missing and the command that fixes it', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'riots-nogdal-'));
+  try {
+    const raster = path.join(dir, 'x.tif');
+    writeFileSync(raster, 'not read: GDAL cannot load');
+    const run = (cli: string): { status: number | null; stderr: string } => spawnSync(process.execPath, [cli, 'printstats', raster], { encoding: 'utf8' });
+    const missing = run(installedWithout(path.join(dir, 'a')));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^riots: GDAL: riots needs/, 'the error is GDAL missing, not the input');
+    assert.match(missing.stderr, /riots needs gdal-async \(GDAL for Node\.js\), which is not installed where riots is/);
+    assert.match(
+      missing.stderr,
+      /apt-get install libgdal-dev g\+\+ make python3.*npm_config_build_from_source=true npm_config_shared_gdal=true npm rebuild gdal-async/,
+    );
+    assert.doesNotMatch(missing.stderr, /MODULE_NOT_FOUND|\n\s+at /, 'no bare Node error or stack');
+    // installed, but its native module was never built (install scripts not run, or the build failed)
+    const broken = run(
+      installedWithout(path.join(dir, 'b'), {
+        'package.json': JSON.stringify({ name: 'gdal-async', version: '0.0.0', main: 'lib/gdal.js' }),
+        'lib/gdal.js': 'throw new Error("Cannot find module \'/nowhere/gdal.node\'");\n',
+      }),
+    );
+    assert.equal(broken.status, 1);
+    assert.match(
+      broken.stderr,
+      /gdal-async is installed \(.*node_modules\/gdal-async\) but its native module does not load \(Cannot find module '\/nowhere\/gdal\.node'\): install the system GDAL/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
