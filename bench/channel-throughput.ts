@@ -99,6 +99,7 @@ async function main(): Promise<void> {
       settings: {},
       computeWorkersRead: false,
       inputFiles: [],
+      files: [],
     });
     for (;;) {
       const m = await next();

@@ -13,6 +13,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ControlsError } from './errors.js';
+import { checkKnownKeys } from './settings.js';
 import type { Block, BlockAssociations } from './block.js';
 import type { ReaderInfo } from './readerinfo.js';
 
@@ -28,6 +29,8 @@ export type UserFunction<I extends BlockAssociations = BlockAssociations, O exte
 export interface UserFunctionRef {
   module: string;
   name: string;
+  /** As {@link DefineOptions.files}. */
+  files?: string[];
 }
 
 /** Plain data that finds a user function again in another thread or process. */
@@ -40,6 +43,25 @@ export interface UserFunctionSpec {
   ordinal?: number;
   /** The function's own `name`, for messages. */
   functionName?: string;
+  /** Files shipped to process workers beside the bundle: paths relative to the module's folder. */
+  files?: string[];
+}
+
+/** What defineUserFunction accepts besides the module and the function. */
+export interface DefineOptions {
+  /** The export that holds the function, when one module exports several. */
+  exportName?: string;
+  /**
+   * Files the function reads relative to its module (`new URL('./lut.json', import.meta.url)`):
+   * process workers (CW_SUBPROC, Batch, ECS, SLURM, PBS) run a bundle of the module from a
+   * temporary folder, and these are placed beside it at the same relative paths.
+   */
+  files?: string[];
+}
+
+/** A path relative to the module's folder that stays inside it. */
+export function isShippablePath(p: string): boolean {
+  return typeof p === 'string' && p !== '' && !path.isAbsolute(p) && !p.split(/[\\/]/).some((s) => s === '..') && !p.includes('\0');
 }
 
 const TAG = Symbol.for('riots.userFunctionSpec');
@@ -62,6 +84,8 @@ function toModuleUrl(module: string, what: string): string {
  *
  * The result must be exported from that module. The export's name is found in the worker;
  * give `exportName` when one module exports several such functions and you want to be explicit.
+ * Give `files` for data the function reads beside its module (`new URL('./lut.json',
+ * import.meta.url)`): process workers get them beside the bundle they run.
  *
  * @example
  * ```ts
@@ -78,11 +102,18 @@ function toModuleUrl(module: string, what: string): string {
 export function defineUserFunction<I extends BlockAssociations = Record<string, Block>, O extends BlockAssociations = Record<string, Block>, A = any>(
   moduleUrl: string,
   fn: UserFunction<I, O, A>,
-  exportName?: string,
+  options?: string | DefineOptions,
 ): UserFunction<I, O, A> {
   if (typeof fn !== 'function') throw new ControlsError('defineUserFunction: the second argument must be the user function');
+  const o: DefineOptions = typeof options === 'string' ? { exportName: options } : (options ?? {});
+  if (typeof o !== 'object') throw new ControlsError('defineUserFunction: the third argument must be an export name or { exportName, files }');
+  checkKnownKeys(o, ['exportName', 'files'], 'defineUserFunction options', 'defineUserFunction()');
+  const { exportName, files } = o;
   if (exportName !== undefined && (typeof exportName !== 'string' || exportName === '')) {
     throw new ControlsError('defineUserFunction: exportName must be a non-empty string');
+  }
+  if (files !== undefined && !(Array.isArray(files) && files.every(isShippablePath))) {
+    throw new ControlsError(`defineUserFunction: files must be a list of paths relative to the module's folder, inside it (got ${JSON.stringify(files)})`);
   }
   const url = toModuleUrl(moduleUrl, 'defineUserFunction');
   const existing = (fn as unknown as Record<symbol, UserFunctionSpec | undefined>)[TAG];
@@ -96,6 +127,7 @@ export function defineUserFunction<I extends BlockAssociations = Record<string, 
   ordinals.set(url, ordinal + 1);
   const spec: UserFunctionSpec = { moduleUrl: url, ordinal };
   if (exportName !== undefined) spec.exportName = exportName;
+  if (files !== undefined && files.length > 0) spec.files = [...files];
   if (fn.name) spec.functionName = fn.name;
   Object.defineProperty(fn, TAG, { value: Object.freeze(spec), enumerable: false });
   return fn;
@@ -107,7 +139,16 @@ export function userFunctionSpecOf(f: unknown): UserFunctionSpec | undefined {
     const s = (f as unknown as Record<symbol, UserFunctionSpec | undefined>)[TAG];
     return s ? { ...s } : undefined;
   }
-  if (isUserFunctionRef(f)) return { moduleUrl: toModuleUrl(f.module, 'userFunction'), exportName: f.name };
+  if (isUserFunctionRef(f)) {
+    const spec: UserFunctionSpec = { moduleUrl: toModuleUrl(f.module, 'userFunction'), exportName: f.name };
+    if (f.files !== undefined) {
+      if (!(Array.isArray(f.files) && f.files.every(isShippablePath))) {
+        throw new ControlsError(`userFunction: files must be a list of paths relative to the module's folder, inside it (got ${JSON.stringify(f.files)})`);
+      }
+      if (f.files.length > 0) spec.files = [...f.files];
+    }
+    return spec;
+  }
   return undefined;
 }
 

@@ -79,6 +79,10 @@ export function sampleMainToWorker(): MainToWorker[] {
         { name: 'a', listIndex: null, path: '/data/a.tif' },
         { name: 'b', listIndex: 0, path: '/vsis3/bucket/b.tif' },
       ],
+      files: [
+        { path: 'lut.json', data: new Uint8Array(Buffer.from('{"1": 10}')) },
+        { path: 'data/empty.bin', data: new Uint8Array(0) },
+      ],
     },
     {
       type: 'tasks',

@@ -9,6 +9,7 @@ import { deserialize } from 'node:v8';
 import type { TimingsData } from '../../timings.js';
 import { isDataType } from '../../dtypes.js';
 import { ProtocolError, type BlockCoords, type ErrorContext, type SerializedError } from '../../errors.js';
+import { isShippablePath } from '../../userfunction.js';
 import {
   blockByteLength,
   MAIN_TO_WORKER_TYPES,
@@ -230,7 +231,13 @@ export function checkMessage(header: unknown, lengths: readonly number[], direct
 function checkSetup(h: Record<string, unknown>, lengths: readonly number[]): MessageBuilder {
   const type = 'setup';
   const p = type;
-  payloadCount(lengths, 2, type);
+  const files = arr(h.files, `${p}.files`, 10000).map((f, i): string => {
+    const fp = `${p}.files[${i}]`;
+    const path = str(obj(f, fp), 'path', fp, MAX_PATH);
+    if (!isShippablePath(path)) fail(`${fp}.path`, 'is not a relative path inside the module folder');
+    return path;
+  });
+  payloadCount(lengths, 2 + files.length, type);
   const settings = obj(h.settings, `${p}.settings`) as JsonObject;
   const inputFiles = arr(h.inputFiles, `${p}.inputFiles`, 100000).map((f, i): InputFileRef => {
     const fp = `${p}.inputFiles[${i}]`;
@@ -256,6 +263,7 @@ function checkSetup(h: Record<string, unknown>, lengths: readonly number[]): Mes
     settings,
     computeWorkersRead,
     inputFiles,
+    files: files.map((path, i) => ({ path, data: payloads[2 + i]! })),
   });
 }
 

@@ -144,6 +144,13 @@ export interface SetupMessage {
   computeWorkersRead: boolean;
   /** Input files, when the worker reads (computeWorkersRead); else empty. */
   inputFiles: InputFileRef[];
+  /** Files placed beside the bundle (defineUserFunction's `files`). Payloads: their bytes, after otherArgs. */
+  files: ShippedFile[];
+}
+/** A file shipped with the bundle: its path relative to the user's module, and its bytes. */
+export interface ShippedFile {
+  path: string;
+  data: Uint8Array;
 }
 /** One or more tasks in one frame. Payloads: every task's input data, task by task, in order. */
 export interface TasksMessage {
@@ -228,8 +235,11 @@ export function encodeMessage(msg: Message): EncodedMessage {
     case 'finished':
       return { header: { type: 'finished', timings: { ...msg.timings } }, payloads: [encodeStructured(msg.otherArgs)] };
     case 'setup': {
-      const { bundle, otherArgs, ...rest } = msg;
-      return { header: rest as unknown as JsonObject, payloads: [bundle, encodeStructured(otherArgs)] };
+      const { bundle, otherArgs, files, ...rest } = msg;
+      return {
+        header: { ...rest, files: files.map((f) => ({ path: f.path })) } as unknown as JsonObject,
+        payloads: [bundle, encodeStructured(otherArgs), ...files.map((f) => f.data)],
+      };
     }
     case 'tasks': {
       const payloads: Uint8Array[] = [];

@@ -9,7 +9,7 @@
  * `taskError` (the main fails the run); a worker that cannot load the function answers
  * `workerError` and exits. When the channel closes or the main falls silent, the worker exits.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -22,6 +22,7 @@ import { Timings } from '../../timings.js';
 import type { ControlsInput } from '../../controls.js';
 import { ProtocolError, WorkerError, errorToJSON } from '../../errors.js';
 import { linkBundle } from './linkbundle.js';
+import { cleanUpAtExit } from '../../exitcleanup.js';
 import { ChannelClient, type ChannelAddress, type MainConnection } from '../channel/channel.js';
 import { markComputeWorker, resolveUserFunction, type UserFunctionSpec } from '../../userfunction.js';
 import { associationsToWire, wireToAssociations, type JsonObject, type SetupMessage, type TaskSpec } from '../channel/protocol.js';
@@ -101,21 +102,28 @@ async function sweepDeadWorkersTemp(): Promise<void> {
 }
 
 /**
- * Link the bundle, import it from a private temporary file (removed at once), and take the
- * export. A worker killed during the import leaves the folder; the next worker on the machine
- * removes it (the folder names the pid).
+ * Link the bundle, import it from a private temporary folder, and take the export. The folder
+ * holds the bundle and the files shipped with it (defineUserFunction's `files`, at their paths
+ * relative to the module, so that `new URL('./lut.json', import.meta.url)` finds them): without
+ * such files it is removed at once, with them when the worker exits. A worker killed first leaves
+ * the folder; the next worker on the machine removes it (the folder names the pid).
  */
-async function loadUserFunction(setup: SetupMessage, workerId: number, spec: UserFunctionSpec | undefined): Promise<UserFunction> {
+async function loadUserFunction(setup: SetupMessage, workerId: number, spec: UserFunctionSpec | undefined, dir: string): Promise<UserFunction> {
   const linked = linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), setup.bundleImports, workerId);
-  await sweepDeadWorkersTemp();
-  const dir = await fs.mkdtemp(path.join(workerTmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   let mod: Record<string, unknown>;
+  const keep = setup.files.length > 0;
+  if (keep) cleanUpAtExit(() => rmSync(dir, { recursive: true, force: true }));
   try {
+    for (const f of setup.files) {
+      const target = path.join(dir, f.path);
+      await fs.mkdir(path.dirname(target), { recursive: true });
+      await fs.writeFile(target, f.data, { mode: 0o600 });
+    }
     const file = path.join(dir, 'userfunction.mjs');
     await fs.writeFile(file, linked, { mode: 0o600 });
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } finally {
-    await fs.rm(dir, { recursive: true, force: true });
+    if (!keep) await fs.rm(dir, { recursive: true, force: true });
   }
   if (setup.exportName === '' && spec) {
     // the bundle's import.meta.url is not the user's: resolve by export name, sole tagged export or function name
@@ -129,6 +137,25 @@ async function loadUserFunction(setup: SetupMessage, workerId: number, spec: Use
     });
   }
   return fn as UserFunction;
+}
+
+/**
+ * For an error (or its cause) that is a missing file in the bundle's folder: what happened and
+ * what to do. The user's module read a file beside itself, and process workers run its bundle
+ * from a temporary folder elsewhere. '' for any other error.
+ */
+export function missingFileHint(err: unknown, bundleDir: string | undefined): string {
+  if (bundleDir === undefined) return '';
+  for (let e = err as (NodeJS.ErrnoException & { cause?: unknown }) | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === 'ENOENT' && typeof e.path === 'string' && e.path.startsWith(bundleDir + path.sep)) {
+      const rel = path.relative(bundleDir, e.path);
+      return (
+        ` (process workers run a bundle of your module from a temporary folder, not from your module's folder, so '${rel}' beside it is not there: ` +
+        `ship it with defineUserFunction(import.meta.url, fn, { files: ['${rel}'] }), or pass its contents in otherArgs, or read it from a path every worker can reach)`
+      );
+    }
+  }
+  return '';
 }
 
 type Reader = (task: TaskSpec, info: ReaderInfo) => Promise<BlockAssociations>;
@@ -180,6 +207,8 @@ class WorkerRuntime {
   private reader: Promise<{ read: Reader; close(): void }> | undefined;
   private readonly total = new Timings();
   private failedStart = false;
+  /** The folder the bundle runs from (see loadUserFunction). */
+  private bundleDir: string | undefined;
   private finishedSent = false;
   private done!: (code: number) => void;
   readonly exited = new Promise<number>((r) => (this.done = r));
@@ -221,7 +250,9 @@ class WorkerRuntime {
       const settings = checkSettings(m.settings);
       this.otherArgs = m.otherArgs;
       const t0 = performance.now();
-      const fn = await loadUserFunction(m, this.workerId, settings.userFunction);
+      await sweepDeadWorkersTemp();
+      this.bundleDir = await fs.mkdtemp(path.join(workerTmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+      const fn = await loadUserFunction(m, this.workerId, settings.userFunction, this.bundleDir);
       this.runner = {
         fn,
         info: new ReaderInfo(settings.infoContext),
@@ -262,7 +293,10 @@ class WorkerRuntime {
     const e =
       err instanceof WorkerError || err instanceof ProtocolError
         ? err
-        : new WorkerError(`worker ${this.workerId} cannot start: ${(err as Error).message}`, { workerId: this.workerId, cause: err });
+        : new WorkerError(`worker ${this.workerId} cannot start: ${(err as Error).message}${missingFileHint(err, this.bundleDir)}`, {
+            workerId: this.workerId,
+            cause: err,
+          });
     await this.conn.send({ type: 'workerError', error: errorToJSON(e) }).catch(() => undefined);
     await this.conn.close();
   }
@@ -325,6 +359,8 @@ class WorkerRuntime {
       });
     } catch (err) {
       if (this.conn.closed) return;
+      const hint = missingFileHint(err, this.bundleDir);
+      if (hint && err instanceof Error) err.message += hint;
       await this.conn
         .send({ type: 'taskError', taskId: t.taskId, blockIndex: t.block.index, attempt: t.attempt, error: errorToJSON(err) })
         .catch(() => undefined);

@@ -409,6 +409,7 @@ describe('channel: heartbeats', () => {
       settings: {},
       computeWorkersRead: false,
       inputFiles: [],
+      files: [],
     });
     const inputs = [wireBlock('a', null, 'Float32', 1, 64, 64), wireBlock('b', 0, 'Byte', 2, 64, 64)];
     const msgs = conn.messages();
@@ -477,6 +478,7 @@ describe('channel address file and key in the environment', () => {
       settings: {},
       computeWorkersRead: false,
       inputFiles: [],
+      files: [],
     });
     const msgs = conn.messages();
     assert.equal((await msgs.next()).value?.type, 'ready');

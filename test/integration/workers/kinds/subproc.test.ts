@@ -289,4 +289,62 @@ describe('CW_SUBPROC', () => {
       { checkNothingLeft: false },
     );
   });
+
+  test("files beside the user's module: shipped with defineUserFunction's files; without them, the error says how", async () => {
+    const userDir = path.join(dir, 'user-files');
+    mkdirSync(path.join(userDir, 'data'), { recursive: true });
+    writeFileSync(path.join(userDir, 'package.json'), '{"type":"module"}\n');
+    writeFileSync(path.join(userDir, 'lut.json'), JSON.stringify({ scale: 3 }));
+    writeFileSync(path.join(userDir, 'data', 'offset.txt'), '7');
+    const moduleWith = (files: string[] | undefined): string => `
+import { readFileSync } from 'node:fs';
+import { defineUserFunction } from '${ROOT}/src/userfunction.ts';
+const lut = JSON.parse(readFileSync(new URL('./lut.json', import.meta.url), 'utf8')); // read when the module loads
+export const scaled = defineUserFunction(import.meta.url, (info, inputs: any, outputs: any) => {
+  const offset = Number(readFileSync(new URL('./data/offset.txt', import.meta.url), 'utf8')); // read on every block
+  outputs.out = inputs.a.map((v: number) => v * lut.scale + offset, 'Int32');
+}${files ? `, { files: ${JSON.stringify(files)} }` : ''});
+`;
+    const load = async (name: string, files: string[] | undefined): Promise<Parameters<typeof apply>[0]> => {
+      writeFileSync(path.join(userDir, `${name}.ts`), moduleWith(files));
+      return ((await import(pathToFileURL(path.join(userDir, `${name}.ts`)).href)) as { scaled: Parameters<typeof apply>[0] }).scaled;
+    };
+    const shipped = await load('shipped', ['lut.json', 'data/offset.txt']);
+    const seq = path.join(dir, 'files-seq.tif');
+    await apply(shipped, { a: inputs.a }, { out: seq }, { controls: { windowXSize: 64, windowYSize: 64 } });
+    await withEventLog(async () => {
+      const out = path.join(dir, 'files-sub.tif');
+      await apply(shipped, { a: inputs.a }, { out }, { controls: subprocControls(2) });
+      assert.deepEqual(readFileSync(out), readFileSync(seq), 'the same output as the sequential run');
+    });
+    // not shipped: the module cannot load in the worker; the error says why and what to do
+    const bare = await load('bare', undefined);
+    await withEventLog(async () => {
+      const err = await apply(bare, { a: inputs.a }, { out: path.join(dir, 'files-bare.tif') }, { controls: subprocControls(1) }).then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof WorkerError, String(err));
+      assert.match(err.message, /process workers run a bundle of your module from a temporary folder.*'lut\.json'.*files: \['lut\.json'\]/);
+    });
+    // one of two shipped: the block that reads the other fails, saying which
+    const partial = await load('partial', ['lut.json']);
+    await withEventLog(async () => {
+      const err = await apply(partial, { a: inputs.a }, { out: path.join(dir, 'files-partial.tif') }, { controls: subprocControls(1) }).then(
+        () => assert.fail('the run should fail'),
+        (e: unknown) => e as Error,
+      );
+      assert.ok(err instanceof UserFunctionError, String(err));
+      assert.match(
+        err.message,
+        /'data\/offset\.txt' beside it is not there: ship it with defineUserFunction\(import\.meta\.url, fn, \{ files: \['data\/offset\.txt'\] \}\)/,
+      );
+    });
+    // a file that is not there when the run starts is refused before any worker gets it
+    const missing = await load('missing', ['lut.json', 'nope.json']);
+    await assert.rejects(
+      apply(missing, { a: inputs.a }, { out: path.join(dir, 'files-missing.tif') }, { controls: subprocControls(1) }),
+      /defineUserFunction files: cannot read 'nope\.json' beside the module/,
+    );
+  });
 });

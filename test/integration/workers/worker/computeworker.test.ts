@@ -150,6 +150,7 @@ describe('riots computeworker and its main process', () => {
         settings: settings as unknown as JsonObject,
         computeWorkersRead: false,
         inputFiles: [],
+        files: [],
       });
       await ready;
       const results: WorkerToMain[] = [];
@@ -219,6 +220,7 @@ describe('riots computeworker and its main process', () => {
         settings: settings as unknown as JsonObject,
         computeWorkersRead: false,
         inputFiles: [],
+        files: [],
       });
       const m = (await err) as { error: { message: string } };
       assert.match(m.error.message, /riots-not-installed-pkg/);
@@ -248,6 +250,7 @@ describe('riots computeworker and its main process', () => {
         settings: settings as unknown as JsonObject,
         computeWorkersRead: false,
         inputFiles: [],
+        files: [],
       });
       await ready;
       const a = new Block('Int16', 1, 4, 4);

@@ -25,7 +25,7 @@ import { frameBytes, parseInPieces, sampleMainToWorker, sampleWorkerToMain, wire
 function pixelBytes(m: Message): Buffer[] {
   if (m.type === 'result') return m.outputs.map((o) => Buffer.from(o.data));
   if (m.type === 'tasks') return m.tasks.flatMap((t) => t.inputs.map((i) => Buffer.from(i.data)));
-  if (m.type === 'setup') return [Buffer.from(m.bundle)];
+  if (m.type === 'setup') return [Buffer.from(m.bundle), ...m.files.map((f) => Buffer.from(f.data))];
   return [];
 }
 
@@ -96,6 +96,33 @@ describe('protocol round trip', () => {
         ProtocolError,
       );
     }
+  });
+
+  test('setup: a shipped file whose path leaves the module folder, or a missing payload, is refused', () => {
+    const setup = sampleMainToWorker().find((m) => m.type === 'setup')!;
+    for (const bad of ['../up.json', '/etc/passwd', 'a/../../b', '']) {
+      const { header, payloads } = encodeMessage({ ...setup, files: [{ path: bad, data: new Uint8Array(1) }] });
+      assert.throws(
+        () =>
+          checkMessage(
+            header,
+            payloads.map((p) => p.byteLength),
+            'toWorker',
+          ),
+        /setup\.files\[0\]/,
+        bad,
+      );
+    }
+    const { header, payloads } = encodeMessage(setup);
+    assert.throws(
+      () =>
+        checkMessage(
+          header,
+          payloads.slice(0, -1).map((p) => p.byteLength),
+          'toWorker',
+        ),
+      ProtocolError,
+    );
   });
 
   test('several frames in one chunk, each payload owning an aligned ArrayBuffer', () => {
