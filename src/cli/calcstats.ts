@@ -1,6 +1,8 @@
 /**
  * `riots calcstats FILE...`: statistics, histogram and pyramids for existing rasters, in place.
  */
+import { realpathSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { calcStatsForFile } from '../gdal/stats.js';
 import { parseLevels, statsOptionsFromEnv, type StatsOptions } from '../stats/plan.js';
@@ -80,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   if (values['overview-agg'] !== undefined) partial.overviewAggregationType = values['overview-agg'];
   const opts = statsOptionsFromEnv(partial);
   const nodataFromFile = values.ignore === undefined && !values['no-ignore'];
-  for (const file of positionals) {
+  for (const file of uniqueFiles(positionals)) {
     const timings = new Timings();
     const t0 = performance.now();
     await calcStatsForFile(file, opts, timings, { nodataFromFile });
@@ -90,6 +92,31 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   return 0;
+}
+
+/**
+ * The files in order, each once: `a.tif`, `./a.tif` and a link to it are one file, and its
+ * statistics are written once (a note on stderr says which names were the same).
+ */
+function uniqueFiles(files: string[]): string[] {
+  const seen = new Map<string, string>();
+  const out: string[] = [];
+  for (const f of files) {
+    let key: string;
+    try {
+      key = realpathSync(f);
+    } catch {
+      key = path.resolve(f); // missing: calcStatsForFile says so
+    }
+    const first = seen.get(key);
+    if (first !== undefined) {
+      process.stderr.write(`riots calcstats: ${f} is the same file as ${first}: done once\n`);
+      continue;
+    }
+    seen.set(key, f);
+    out.push(f);
+  }
+  return out;
 }
 
 /** Let `--ignore -7` mean `--ignore=-7` (parseArgs refuses values that start with a dash). */

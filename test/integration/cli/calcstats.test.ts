@@ -5,10 +5,11 @@
 import { REPO_ROOT } from '../../helpers/root.js';
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { compareWithGdaladdo, makeTestRaster, oracle, oracleStats, storedMetadata } from '../../helpers/oracle.js';
 import { copyWithStats } from '../../helpers/statsdriver.js';
 import { calcStatsForFile } from '../../../src/gdal/stats.js';
@@ -218,4 +219,42 @@ describe('riots calcstats / printstats', () => {
       assert.ok(r.stderr.includes(f));
     }
   });
+});
+
+test('calcstats writes each file once, however it is named (a.tif, ./a.tif, a link to it)', () => {
+  const d = mkdtempSync(path.join(dir, 'same-'));
+  const a = path.join(d, 'a.tif');
+  makeTestRaster({ path: a, cols: 64, rows: 64, dtype: 'Byte', expr: '(r + c) % 200' });
+  symlinkSync(a, path.join(d, 'link.tif'));
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(path.join(root, 'node_modules/tsx/dist/loader.mjs')).href,
+      path.join(root, 'src/cli/main.ts'),
+      'calcstats',
+      'a.tif',
+      './a.tif',
+      'link.tif',
+      '--omit-pyramids',
+    ],
+    {
+      cwd: d,
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[0]),
+    ['a.tif'],
+    'one pass',
+  );
+  assert.match(r.stderr, /\.\/a\.tif is the same file as a\.tif: done once/);
+  assert.match(r.stderr, /link\.tif is the same file as a\.tif: done once/);
+  const md = storedMetadata(a)[0]!;
+  assert.equal(Number(md.STATISTICS_MINIMUM), 0);
+  assert.equal(Number(md.STATISTICS_MAXIMUM), 126);
 });
