@@ -289,7 +289,7 @@ function jobDetail(j: Job): Body {
       ],
       exitCode: j.exitCode,
       reason: j.reason,
-      logStreamName: j.stdoutPath,
+      logStreamName: j.logPath,
     },
     tags: j.tags,
     platformCapabilities: ['EC2'],

@@ -3,7 +3,7 @@
  * ENTRYPOINT (read from the Dockerfile mapped to the image's repository), with the job's command
  * and environment overrides. Statuses follow AWS: SUBMITTED -> RUNNABLE -> (start delay)
  * STARTING -> RUNNING -> SUCCEEDED | FAILED. A job that cannot be placed stays RUNNABLE with a
- * statusReason. Output goes to <stateDir>/jobs/<jobId>.stdout.log and .stderr.log.
+ * statusReason. Output (stdout and stderr) goes to <stateDir>/jobs/<jobId>.log.
  *
  * ECS tasks run the same way: PROVISIONING -> (start delay) PENDING -> RUNNING -> STOPPED, with
  * the container's command and environment overrides; a cluster held by a test keeps its tasks
@@ -183,7 +183,7 @@ export class JobRunner implements JobControl {
 
   /**
    * Start one container's process in a process group of its own, output appended to `logBase`
-   * .stdout.log and .stderr.log. `started` runs once it runs, `exited` when it ends; `failed`
+   * .log (stdout and stderr). `started` runs once it runs, `exited` when it ends; `failed`
    * when it could not start at all. Job ids and task ids share the process table (they never
    * collide: UUIDs and 32-hex ids).
    */
@@ -192,20 +192,19 @@ export class JobRunner implements JobControl {
     argv: string[],
     cwd: string,
     env: NodeJS.ProcessEnv,
-    logs: { stdoutPath: string; stderrPath: string },
+    logPath: string,
     cb: { started(pid: number): void; exited(exitCode: number, signal: NodeJS.Signals | null): void; failed(message: string): void },
   ): void {
-    const out = openSync(logs.stdoutPath, 'a');
-    const err = openSync(logs.stderrPath, 'a');
+    // stdout and stderr in one file, in the order written, as in a CloudWatch log stream
+    const out = openSync(logPath, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', out, err], detached: true });
+      child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', out, out], detached: true });
     } catch (e) {
       cb.failed(`CannotStartContainerError: ${(e as Error).message} (running ${argv.join(' ')})`);
       return;
     } finally {
       closeSync(out);
-      closeSync(err);
     }
     this.procs.set(key, child);
     let resolveExit!: () => void;
@@ -229,34 +228,26 @@ export class JobRunner implements JobControl {
 
   private launch(job: Job, spec: ImageSpec): void {
     const argv = this.argvFor(spec, job.command);
-    job.stdoutPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stdout.log`);
-    job.stderrPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.stderr.log`);
+    job.logPath = join(this.opts.stateDir, 'jobs', `${job.jobId}.log`);
     if (argv.length === 0) {
       this.stop(job, 'FAILED', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the job has no command`);
       return;
     }
-    this.spawnContainer(
-      job.jobId,
-      argv,
-      spec.context,
-      this.environment(job, spec),
-      { stdoutPath: job.stdoutPath, stderrPath: job.stderrPath },
-      {
-        started: (pid) => {
-          job.pid = pid;
-          if (job.status !== 'STARTING') return;
-          job.status = 'RUNNING';
-          job.startedAt = Date.now();
-        },
-        failed: (message) => this.stop(job, 'FAILED', job.terminateReason ?? message),
-        exited: (exitCode, signal) => {
-          job.exitCode = exitCode;
-          if (signal) job.reason = `killed by ${signal}`;
-          if (job.terminateReason !== undefined) this.stop(job, 'FAILED', job.terminateReason);
-          else this.stop(job, job.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', 'Essential container in task exited');
-        },
+    this.spawnContainer(job.jobId, argv, spec.context, this.environment(job, spec), job.logPath, {
+      started: (pid) => {
+        job.pid = pid;
+        if (job.status !== 'STARTING') return;
+        job.status = 'RUNNING';
+        job.startedAt = Date.now();
       },
-    );
+      failed: (message) => this.stop(job, 'FAILED', job.terminateReason ?? message),
+      exited: (exitCode, signal) => {
+        job.exitCode = exitCode;
+        if (signal) job.reason = `killed by ${signal}`;
+        if (job.terminateReason !== undefined) this.stop(job, 'FAILED', job.terminateReason);
+        else this.stop(job, job.exitCode === 0 ? 'SUCCEEDED' : 'FAILED', 'Essential container in task exited');
+      },
+    });
   }
 
   // ---- ECS tasks ----
@@ -290,30 +281,22 @@ export class JobRunner implements JobControl {
     if (argv.length === 0)
       return this.taskStopped(task, 'TaskFailedToStart', `CannotStartContainerError: ${spec.dockerfile} has no ENTRYPOINT or CMD and the task has no command`);
     task.lastStatus = 'PENDING';
-    task.stdoutPath = join(this.opts.stateDir, 'jobs', `${task.taskId}.stdout.log`);
-    task.stderrPath = join(this.opts.stateDir, 'jobs', `${task.taskId}.stderr.log`);
-    this.spawnContainer(
-      task.taskId,
-      argv,
-      spec.context,
-      this.taskEnvironment(task, spec),
-      { stdoutPath: task.stdoutPath, stderrPath: task.stderrPath },
-      {
-        started: (pid) => {
-          task.pid = pid;
-          if (task.lastStatus !== 'PENDING') return;
-          task.lastStatus = 'RUNNING';
-          task.startedAt = Date.now();
-        },
-        failed: (message) => this.taskStopped(task, 'TaskFailedToStart', message),
-        exited: (exitCode, signal) => {
-          task.container.exitCode = exitCode;
-          if (signal) task.container.reason = `killed by ${signal}`;
-          if (task.stopCode !== undefined) this.taskStopped(task, task.stopCode, task.stoppedReason ?? '');
-          else this.taskStopped(task, 'EssentialContainerExited', 'Essential container in task exited');
-        },
+    task.logPath = join(this.opts.stateDir, 'jobs', `${task.taskId}.log`);
+    this.spawnContainer(task.taskId, argv, spec.context, this.taskEnvironment(task, spec), task.logPath, {
+      started: (pid) => {
+        task.pid = pid;
+        if (task.lastStatus !== 'PENDING') return;
+        task.lastStatus = 'RUNNING';
+        task.startedAt = Date.now();
       },
-    );
+      failed: (message) => this.taskStopped(task, 'TaskFailedToStart', message),
+      exited: (exitCode, signal) => {
+        task.container.exitCode = exitCode;
+        if (signal) task.container.reason = `killed by ${signal}`;
+        if (task.stopCode !== undefined) this.taskStopped(task, task.stopCode, task.stoppedReason ?? '');
+        else this.taskStopped(task, 'EssentialContainerExited', 'Essential container in task exited');
+      },
+    });
   }
 
   /** A task's environment: the base, jobEnv, then the container's own. */

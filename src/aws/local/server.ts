@@ -40,7 +40,7 @@ export interface LocalAwsOptions {
   startDelaySeconds?: number;
   /** Delay before a stack operation completes, in seconds (default 1). */
   stackDelaySeconds?: number;
-  /** Folder for job logs (jobs/<jobId>.stdout.log, .stderr.log) and the `riots` shim; default a temp folder removed on close. */
+  /** Folder for job logs (jobs/<jobId>.log: stdout and stderr) and the `riots` shim; default a temp folder removed on close. */
   stateDir?: string;
   /** The riots checkout: its aws/Dockerfile is the worker image and dist/cli/main.js the `riots` command. */
   repoRoot?: string;

@@ -118,8 +118,8 @@ export interface EcsTask {
   /** The one container riots runs (its definition's first), with the task's overrides applied. */
   container: { name: string; image: string; command: string[]; environment: { name: string; value: string }[]; exitCode?: number; reason?: string };
   pid?: number;
-  stdoutPath?: string;
-  stderrPath?: string;
+  /** The file stdout and stderr both go to, in the order written (as a CloudWatch log stream). */
+  logPath?: string;
 }
 
 export type JobStatus = 'SUBMITTED' | 'PENDING' | 'RUNNABLE' | 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
@@ -146,9 +146,8 @@ export interface Job {
   exitCode?: number;
   reason?: string;
   pid?: number;
-  /** Files the process's stdout and stderr go to. */
-  stdoutPath?: string;
-  stderrPath?: string;
+  /** The file stdout and stderr both go to, in the order written (as a CloudWatch log stream). */
+  logPath?: string;
   /** The reason TerminateJob gave, once asked. */
   terminateReason?: string;
 }

@@ -19,7 +19,7 @@ worker image is aws/Dockerfile of this checkout, the main image is --main-docker
   --start-delay SECONDS    delay from RUNNABLE to STARTING of each job, and from
                            PROVISIONING to PENDING of each ECS task (default 5)
   --stack-delay SECONDS    delay before a stack operation completes (default 1)
-  --state-dir DIR          where job logs go: DIR/jobs/<jobId>.stdout.log, .stderr.log
+  --state-dir DIR          where job logs go: DIR/jobs/<jobId>.log (stdout and stderr)
                            (default: a new folder under the temp folder, kept after exit)
   --region REGION          its default region, printed for you to export (default: as every
                            riots command: $RIOS_AWSBATCH_REGION, else AWS_REGION, else
@@ -90,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const lines = [
     `riots local AWS endpoint listening on ${aws.url} (region ${aws.region})`,
-    `job logs: ${aws.stateDir}/jobs/<jobId>.stdout.log and .stderr.log`,
+    `job logs (stdout and stderr): ${aws.stateDir}/jobs/<jobId>.log`,
     '',
     'In the shell that runs riots, set:',
     ...Object.entries(aws.env).map(([k, v]) => `export ${k}=${v}`),

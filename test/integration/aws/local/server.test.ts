@@ -40,6 +40,7 @@ import { parseTemplate } from '../../../../src/aws/local/cfnyaml.js';
 import { jobArgv, readDockerfile } from '../../../../src/aws/local/dockerfile.js';
 import { WORKER_MALLOC_TUNABLES } from '../../../../src/workers/pool/malloc.js';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
+import { jobStatusText } from '../../../../src/aws/jobs.js';
 import { TemplateEvaluator, resolveParameters } from '../../../../src/aws/local/template.js';
 import { alive, clients, createBatchStack, waitFor } from '../../../helpers/localaws.js';
 
@@ -61,6 +62,7 @@ const env = {};
 for (const k of ['FOO', 'AWS_BATCH_JOB_ID', 'AWS_ENDPOINT_URL', 'AWS_REGION', 'RIOS_AWSBATCH_STACK', 'RIOS_AWSBATCH_REGION', 'FROM_DOCKERFILE']) env[k] = process.env[k];
 if (mode === 'exit') {
   put(JSON.stringify({ argv: process.argv.slice(2), cwd: process.cwd(), env }));
+  if (code !== '0') console.error('job says why it failed');
   process.exit(Number(code));
 } else if (mode === 'sdk') {
   const require = createRequire(process.env.REPO_PACKAGE_JSON);
@@ -349,7 +351,7 @@ describe('local AWS endpoint', () => {
       RIOS_AWSBATCH_REGION: REGION,
       FROM_DOCKERFILE: 'yes',
     });
-    const logs = readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stdout.log`), 'utf8');
+    const logs = readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.log`), 'utf8');
     assert.match(logs, /job says hello/);
   });
 
@@ -367,6 +369,10 @@ describe('local AWS endpoint', () => {
     assert.equal(job.status, 'FAILED');
     assert.equal(job.container!.exitCode, 3);
     assert.equal(job.statusReason, 'Essential container in task exited');
+    // its log stream, which riots names when a job fails, holds stdout and stderr in order
+    assert.equal(job.container!.logStreamName, join(aws.stateDir, 'jobs', `${sub.jobId}.log`));
+    assert.match(readFileSync(job.container!.logStreamName!, 'utf8'), /job says hello\n(.*\n)*job says why it failed/);
+    assert.match(jobStatusText(job), new RegExp(`exit code 3; log stream: ${job.container!.logStreamName!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
     const failed = (await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueNameMain, jobStatus: 'FAILED' }))).jobSummaryList!;
     assert.deepEqual(
       failed.map((j) => [j.jobId, j.container?.exitCode]),
@@ -396,7 +402,7 @@ describe('local AWS endpoint', () => {
       }),
     );
     const { job } = await follow(sub.jobId!);
-    assert.equal(job.status, 'SUCCEEDED', readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stderr.log`), 'utf8'));
+    assert.equal(job.status, 'SUCCEEDED', readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.log`), 'utf8'));
     const seen = JSON.parse(readFileSync(out, 'utf8')) as { OutputKey: string; OutputValue: string }[];
     assert.equal(seen.find((o) => o.OutputKey === 'BatchECR')!.OutputValue, outputs.BatchECR);
   });
@@ -768,8 +774,8 @@ describe('local AWS endpoint lifecycle', () => {
         (x) => x.status === 'SUCCEEDED' || x.status === 'FAILED',
         30000,
       );
-      const stdout = readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stdout.log`), 'utf8');
-      assert.equal(j.status, 'SUCCEEDED', readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.stderr.log`), 'utf8'));
+      const stdout = readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.log`), 'utf8');
+      assert.equal(j.status, 'SUCCEEDED', readFileSync(join(aws.stateDir, 'jobs', `${sub.jobId}.log`), 'utf8'));
       const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
       assert.equal(stdout, `${version}\nshell form ran in ${dir}\n`);
     } finally {
@@ -880,7 +886,7 @@ describe('local AWS endpoint lifecycle', () => {
     assert.match(text, /stopped/);
     // without --state-dir the job logs go to a new temporary folder, kept after exit (--help says
     // so) for the user to read; this test made it, so it removes it
-    const logs = /job logs: (\S+)\/jobs\//.exec(text)?.[1];
+    const logs = /job logs \(stdout and stderr\): (\S+)\/jobs\//.exec(text)?.[1];
     assert.ok(logs, `no job-log folder printed: ${text}`);
     assert.equal(existsSync(logs), true, 'the job-log folder is kept after exit');
     rmSync(logs, { recursive: true, force: true });

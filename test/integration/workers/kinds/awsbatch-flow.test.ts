@@ -319,7 +319,7 @@ describe('CW_AWSBATCH on the local endpoint', () => {
     const mainId = stdout.split('\n')[0]!.trim();
     assert.match(stdout, new RegExp(`job ${mainId}: RUNNING`));
     assert.match(stdout, new RegExp(`job ${mainId}: SUCCEEDED`));
-    const mainLog = readFileSync(path.join(aws.stateDir, 'jobs', `${mainId}.stdout.log`), 'utf8');
+    const mainLog = readFileSync(path.join(aws.stateDir, 'jobs', `${mainId}.log`), 'utf8');
     assert.match(mainLog, /main done: 25 blocks, [12] workers/);
     assert.deepEqual(readFileSync(out), readFileSync(ref), "the main job's output equals a sequential run");
     // the worker jobs the main job submitted: tagged with its run, all ended
