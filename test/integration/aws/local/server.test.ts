@@ -371,8 +371,8 @@ describe('local AWS endpoint', () => {
     assert.equal(job.statusReason, 'Essential container in task exited');
     // its log stream, which riots names when a job fails, holds stdout and stderr in order
     assert.equal(job.container!.logStreamName, join(aws.stateDir, 'jobs', `${sub.jobId}.log`));
-    assert.match(readFileSync(job.container!.logStreamName!, 'utf8'), /job says hello\n(.*\n)*job says why it failed/);
-    assert.match(jobStatusText(job), new RegExp(`exit code 3; log stream: ${job.container!.logStreamName!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    assert.match(readFileSync(job.container!.logStreamName, 'utf8'), /job says hello\n(.*\n)*job says why it failed/);
+    assert.match(jobStatusText(job), new RegExp(`exit code 3; log stream: ${job.container!.logStreamName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
     const failed = (await c.batch.send(new ListJobsCommand({ jobQueue: outputs.BatchProcessingJobQueueNameMain, jobStatus: 'FAILED' }))).jobSummaryList!;
     assert.deepEqual(
       failed.map((j) => [j.jobId, j.container?.exitCode]),
