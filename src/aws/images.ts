@@ -156,3 +156,13 @@ export async function pushImage(localTag: string, repositoryUri: string): Promis
   await dockerStep(`docker push ${remote}`, ['push', remote]);
   return remote;
 }
+
+/** `<account>.dkr.ecr.<region>.amazonaws.com/<name>` -> registry id (account) and repository name. */
+export function parseRepositoryUri(uri: string): { registryId?: string; repositoryName: string } {
+  const slash = uri.indexOf('/');
+  if (slash < 0) return { repositoryName: uri };
+  const host = uri.slice(0, slash);
+  const account = /^(\d{12})\./.exec(host)?.[1];
+  const name = uri.slice(slash + 1).replace(/:[^/]*$/, '');
+  return account ? { registryId: account, repositoryName: name } : { repositoryName: name };
+}

@@ -1,9 +1,11 @@
 /**
  * Checks that the riots AWS Batch stack can run a job with N compute workers, each reported on
  * its own: the stack outputs, the security-group rule the data channel needs, the queues, their
- * compute environments, the worker limit, and for CW_ECS the cluster and task definition.
+ * compute environments, the worker limit, the images in the stack's repositories, and for CW_ECS
+ * the cluster and task definition.
  */
-import { awsCall, batch, ec2, ecs } from './clients.js';
+import { awsCall, batch, ec2, ecr, ecs, toAwsError } from './clients.js';
+import { parseRepositoryUri } from './images.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs, type StackOptions } from './stack.js';
 
 /** The TCP port range the data channel listens on, allowed between members of the group. */
@@ -146,6 +148,25 @@ async function checkEcs(o: BatchStackOutputs): Promise<CheckResult> {
   }
 }
 
+/** The check of the worker image; the main image's follows it. */
+export const IMAGE_CHECK = 'worker image is pushed to BatchECR as latest';
+
+/** An image tagged latest in a repository: PASS with when it was pushed, else `missing` with the fix. */
+async function checkImage(o: BatchStackOutputs, uri: string | undefined, name: string, missing: 'FAIL' | 'SKIP', fix: string): Promise<CheckResult> {
+  if (uri === undefined) return { name, state: 'FAIL', detail: `stack ${o.stackName} has no repository output for it` };
+  const { sdk, client } = await ecr(o.region);
+  try {
+    const r = await client.send(new sdk.DescribeImagesCommand({ ...parseRepositoryUri(uri), imageIds: [{ imageTag: 'latest' }] }));
+    const d = r.imageDetails?.[0];
+    return { name, state: 'PASS', detail: `${uri}:latest${d?.imagePushedAt ? `, pushed ${d.imagePushedAt.toISOString()}` : ''}` };
+  } catch (e) {
+    if ((e as Error).name === 'ImageNotFoundException') return { name, state: missing, detail: `no image tagged latest in ${uri}: ${fix}` };
+    throw toAwsError(`DescribeImages of ${uri}:latest`, e);
+  } finally {
+    client.destroy();
+  }
+}
+
 function checkWorkerLimit(o: BatchStackOutputs, workers: number): CheckResult {
   const limit = maxWorkers(o);
   const name = `worker limit allows ${workers} compute worker${workers === 1 ? '' : 's'}`;
@@ -166,7 +187,7 @@ export async function preflight(opts: PreflightOptions = {}): Promise<CheckResul
     results.push({ name: outName, state: 'PASS', detail: `stack ${outputs.stackName}` });
   } catch (e) {
     results.push({ name: outName, state: 'FAIL', detail: errText(e) });
-    for (const n of ['security group', 'job queues', 'compute environments', 'worker limit', 'ECS cluster and task definition']) {
+    for (const n of ['security group', 'job queues', 'compute environments', 'worker limit', 'worker image', 'main image', 'ECS cluster and task definition']) {
       results.push({ name: n, state: 'SKIP', detail: 'needs the stack outputs' });
     }
     return results;
@@ -182,6 +203,33 @@ export async function preflight(opts: PreflightOptions = {}): Promise<CheckResul
     results.push({ name: 'job queues and compute environments', state: 'FAIL', detail: errText(e) });
   }
   results.push(checkWorkerLimit(outputs, workers));
+  try {
+    results.push(
+      await checkImage(
+        outputs,
+        outputs.BatchECR,
+        IMAGE_CHECK,
+        'FAIL',
+        "every job would fail to pull it; build and push it with 'riots batch build-image --push'",
+      ),
+    );
+  } catch (e) {
+    results.push({ name: IMAGE_CHECK, state: 'FAIL', detail: errText(e) });
+  }
+  const mainName = 'main image is pushed to BatchECRMain as latest';
+  try {
+    results.push(
+      await checkImage(
+        outputs,
+        outputs.BatchECRMain,
+        mainName,
+        'SKIP',
+        "needed only for 'riots batch submit-main'; build and push it with 'riots batch build-image --main --push'",
+      ),
+    );
+  } catch (e) {
+    results.push({ name: mainName, state: 'FAIL', detail: errText(e) });
+  }
   try {
     results.push(await checkEcs(outputs));
   } catch (e) {

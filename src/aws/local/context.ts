@@ -3,7 +3,7 @@
  * timings, and the job runner (for the Batch and ECS calls, and for stacks deleting queues and
  * clusters).
  */
-import type { LocalAwsState } from './state.js';
+import type { LocalAwsState, Repository } from './state.js';
 
 export interface JobControl {
   /** Start following a job just submitted (SUBMITTED -> RUNNABLE -> …). */
@@ -14,6 +14,8 @@ export interface JobControl {
   taskCreated(taskId: string): void;
   /** Stop an ECS task: kill its process, or stop it before it starts. */
   stopTask(taskId: string, stopCode: 'UserInitiated' | 'ServiceSchedulerInitiated' | 'SpotInterruption', reason: string): void;
+  /** The Dockerfile the endpoint runs for a repository's image when none was pushed, if any. */
+  standIn(repo: Repository): string | undefined;
 }
 
 export interface LocalContext {

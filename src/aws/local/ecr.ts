@@ -44,6 +44,8 @@ export class EcrService {
         }
         return jsonReply({ imageIds }, JSON11);
       }
+      case 'DescribeImages':
+        return jsonReply({ imageDetails: this.describeImages(this.repo(String(body.repositoryName ?? '')), body.imageIds) }, JSON11);
       case 'BatchDeleteImage':
         return jsonReply(this.batchDelete(body), JSON11);
       case 'GetAuthorizationToken': {
@@ -64,6 +66,36 @@ export class EcrService {
       default:
         throw new AwsApiError('UnknownOperationException', `The local endpoint does not implement ECR ${operation}`);
     }
+  }
+
+  /**
+   * DescribeImages: the pushed images, or those asked for by tag or digest. An image the endpoint
+   * runs from a Dockerfile (the worker repository's from aws/Dockerfile, the main one's from
+   * --main-dockerfile) and that was never pushed is described as `latest`, as after build-image.
+   */
+  private describeImages(repo: Repository, ids: unknown): Body[] {
+    const detail = (digest: string, tags: string[], pushedAt: Date): Body => ({
+      registryId: this.ctx.accountId,
+      repositoryName: repo.name,
+      imageDigest: digest,
+      imageTags: tags,
+      imagePushedAt: seconds(pushedAt),
+      imageManifestMediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    });
+    if (!Array.isArray(ids)) return [...repo.images].map(([d, img]) => detail(d, img.tags, img.pushedAt));
+    return ids.map((raw) => {
+      const id = (raw ?? {}) as { imageTag?: string; imageDigest?: string };
+      const hit = [...repo.images].find(
+        ([d, img]) => (id.imageDigest === undefined || d === id.imageDigest) && (id.imageTag === undefined || img.tags.includes(id.imageTag)),
+      );
+      if (hit) return detail(hit[0], hit[1].tags, hit[1].pushedAt);
+      const dockerfile = id.imageTag === 'latest' && repo.images.size === 0 ? this.ctx.jobs.standIn(repo) : undefined;
+      if (dockerfile !== undefined) return detail('sha256:' + createHash('sha256').update(dockerfile).digest('hex'), ['latest'], repo.createdAt);
+      throw new AwsApiError(
+        'ImageNotFoundException',
+        `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${repo.name}' in the registry with id '${this.ctx.accountId}'`,
+      );
+    });
   }
 
   private repo(name: string): Repository {

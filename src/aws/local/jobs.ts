@@ -74,6 +74,10 @@ export class JobRunner implements JobControl {
     });
   }
 
+  standIn(repo: Repository): string | undefined {
+    return this.dockerfileFor(repo);
+  }
+
   /** The Dockerfile standing for a repository's image, if there is one. */
   dockerfileFor(repo: Repository): string | undefined {
     const mapped = this.imageMap.get(repo.name);

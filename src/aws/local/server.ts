@@ -205,7 +205,7 @@ function makeRegion(region: string, stackDelayMs: number, runnerOptions: JobRunn
     region,
     accountId: ACCOUNT_ID,
     stackDelayMs,
-    jobs: { submitted: () => undefined, terminate: () => undefined, taskCreated: () => undefined, stopTask: () => undefined },
+    jobs: { submitted: () => undefined, terminate: () => undefined, taskCreated: () => undefined, stopTask: () => undefined, standIn: () => undefined },
     timers: new Set(),
   };
   const runner = new JobRunner(ctx, runnerOptions);

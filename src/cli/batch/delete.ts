@@ -8,6 +8,7 @@ import { awsCall, cloudFormation, ecr, ecs, sdkErrorText } from '../../aws/clien
 import { describeTasks, listTaskArns } from './cleanup.js';
 import type * as EcsSdk from '@aws-sdk/client-ecs';
 import { RunTasks } from '../../aws/tasks.js';
+import { parseRepositoryUri } from '../../aws/images.js';
 import { newTracked } from '../../jobtracker.js';
 import { batchStackName, describeStack } from '../../aws/stack.js';
 import { STACK_HELP, STACK_OPTIONS, WAIT_HELP, out, parseOptions, secondsOption, type BatchSubcommand } from './common.js';
@@ -32,16 +33,6 @@ options:
   --wait                 follow the deletion until the stack is gone; non-zero exit on failure
 ${WAIT_HELP.replace('give up waiting after this long', 'give up waiting after this long (default 3600)')}
 ${STACK_HELP}`;
-
-/** `<account>.dkr.ecr.<region>.amazonaws.com/<name>` -> registry id (account) and repository name. */
-export function parseRepositoryUri(uri: string): { registryId?: string; repositoryName: string } {
-  const slash = uri.indexOf('/');
-  if (slash < 0) return { repositoryName: uri };
-  const host = uri.slice(0, slash);
-  const account = /^(\d{12})\./.exec(host)?.[1];
-  const name = uri.slice(slash + 1).replace(/:[^/]*$/, '');
-  return account ? { registryId: account, repositoryName: name } : { repositoryName: name };
-}
 
 /** Delete every image of one repository; resolves to how many were deleted. */
 export async function emptyRepository(region: string | undefined, uri: string): Promise<number> {

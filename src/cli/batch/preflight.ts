@@ -13,6 +13,8 @@ Check that the riots AWS Batch stack is ready for a run, and print PASS, FAIL or
   - the worker and main job queues are VALID and ENABLED;
   - their compute environments are VALID and ENABLED;
   - BatchMaxVCPUS / BatchVCPUS allows the number of compute workers you will ask for;
+  - the worker image is in BatchECR as :latest (every job pulls it), and the main image in
+    BatchECRMain (SKIP when it is not: only riots batch submit-main needs it);
   - for CW_ECS: the ECS cluster is ACTIVE, and the worker task definition ACTIVE and
     Fargate-compatible (SKIP for a stack made before CW_ECS).
 Exits non-zero when any check fails.

@@ -25,7 +25,9 @@ const CHECKS = {
   queues: 'job queues are VALID and ENABLED',
   envs: 'compute environments are VALID and ENABLED',
   ecs: 'ECS cluster and worker task definition are ACTIVE (CW_ECS)',
+  worker: 'worker image is pushed to BatchECR as latest',
 };
+const MAIN_IMAGE = 'main image is pushed to BatchECRMain as latest';
 
 test('hasSelfChannelRule: only a self rule covering the whole range counts', () => {
   const sg = 'sg-1';
@@ -64,7 +66,33 @@ describe('riots batch preflight', () => {
     assert.equal(s.get('worker limit allows 4 compute workers'), 'PASS');
     assert.match(r.stdout, /BatchMaxVCPUS 8 \/ BatchVCPUS 2 = 4/);
     assert.match(r.stdout, /ACTIVE \(CW_ECS\): riosEcsCluster, riosEcsWorker:1, 1024 CPU units, 4096 MiB/);
-    assert.match(r.stdout, /all checks passed/);
+    // the local endpoint runs the worker image from aws/Dockerfile, as if it had been pushed;
+    // no main Dockerfile was given, so there is no main image: only submit-main needs one
+    assert.equal(s.get(MAIN_IMAGE), 'SKIP');
+    assert.match(r.stdout, /no image tagged latest in \S+riosecrmain: needed only for 'riots batch submit-main'/);
+    assert.match(r.stdout, /no check failed; 1 skipped/);
+  });
+
+  test('fails when the worker repository has no image tagged latest; passes once it is pushed', async () => {
+    const repo = aws.state.repositories.get('riosecr')!;
+    try {
+      aws.putImage('riosecr', 'v1');
+      let r = await preflight();
+      assert.equal(r.code, 1);
+      assert.equal(states(r.stdout).get(CHECKS.worker), 'FAIL');
+      assert.match(r.stdout, /no image tagged latest in \S+riosecr: every job would fail to pull it; build and push it with 'riots batch build-image --push'/);
+      aws.putImage('riosecr', 'latest');
+      aws.putImage('riosecrmain', 'latest');
+      r = await preflight();
+      assert.equal(r.code, 0, r.stdout);
+      assert.equal(states(r.stdout).get(CHECKS.worker), 'PASS');
+      assert.equal(states(r.stdout).get(MAIN_IMAGE), 'PASS');
+      assert.match(r.stdout, /riosecrmain:latest, pushed \d{4}-/);
+      assert.match(r.stdout, /all checks passed/);
+    } finally {
+      repo.images.clear();
+      aws.state.repositories.get('riosecrmain')!.images.clear();
+    }
   });
 
   test('fails the worker limit when more workers are asked for than MaxVCPUS/VCPUS', async () => {
@@ -131,7 +159,7 @@ describe('riots batch preflight', () => {
     const s = states(r.stdout);
     assert.equal(s.get(CHECKS.outputs), 'FAIL');
     assert.match(r.stdout, /stack 'Missing' in region .* does not exist/);
-    assert.deepEqual([...s.values()].filter((x) => x === 'SKIP').length, 5);
+    assert.deepEqual([...s.values()].filter((x) => x === 'SKIP').length, 7, 'every other check');
   });
 
   test('fails when the ECS cluster is gone, or the task definition has lost its container', async () => {
