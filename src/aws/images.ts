@@ -1,21 +1,18 @@
 /**
- * Building and pushing the worker and main images with the docker CLI, and logging in to ECR.
- *
- * The docker CLI is run as a child process; the ECR password goes to `docker login` on its stdin,
+ * Building and pushing the worker and main images with the container engine (./engine.ts:
+ * Docker or podman), and logging in to ECR. The ECR password goes to `login` on its stdin,
  * never on its command line.
  */
-import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { AwsError, RiotsError, TimeoutError } from '../errors.js';
+import { AwsError } from '../errors.js';
 import { awsCall, ecr } from './clients.js';
+import { engineStep, type Engine } from './engine.js';
 
 /** Local tag of the worker image (the main image's Dockerfile starts FROM it). */
 export const WORKER_TAG = 'riots';
 /** Local tag of a main image. */
 export const MAIN_TAG = 'riots-main';
 export const PLATFORMS = ['linux/amd64', 'linux/arm64'] as const;
-/** How long `docker info` may take to say whether an engine answers. */
-const DOCKER_INFO_TIMEOUT_MS = 30_000;
 
 export interface BuildOptions {
   /** Build the user's main image instead of the worker image. */
@@ -38,9 +35,18 @@ export function registryHost(uri: string): string {
   return i < 0 ? uri : uri.slice(0, i);
 }
 
-/** The arguments of `docker` that build the image (pure). */
-export function buildArgs(o: BuildOptions): string[] {
-  const head = o.platform ? ['buildx', 'build', '--platform', o.platform, '--load'] : ['build'];
+/**
+ * The arguments of the engine that build the image (pure). Docker builds for another platform
+ * with buildx (--load keeps the result local) and reads aws/Dockerfile.dockerignore itself;
+ * podman takes --platform and the ignore file directly, and writes Docker-format images.
+ */
+export function buildArgs(o: BuildOptions, engine: Engine = 'docker'): string[] {
+  const head =
+    engine === 'podman'
+      ? ['build', '--format', 'docker', ...(o.platform ? ['--platform', o.platform] : [])]
+      : o.platform
+        ? ['buildx', 'build', '--platform', o.platform, '--load']
+        : ['build'];
   if (o.main) {
     const file = resolve(o.cwd, o.dockerfile ?? 'Dockerfile.main');
     const args = [...head, '-f', file, '-t', MAIN_TAG];
@@ -49,10 +55,12 @@ export function buildArgs(o: BuildOptions): string[] {
     if (o.npmPackages) args.push('--build-arg', `NPM_PACKAGES=${o.npmPackages}`);
     return [...args, o.cwd];
   }
+  const dockerfile = join(o.packageRoot, 'aws', 'Dockerfile');
   return [
     ...head,
     '-f',
-    join(o.packageRoot, 'aws', 'Dockerfile'),
+    dockerfile,
+    ...(engine === 'podman' ? ['--ignorefile', `${dockerfile}.dockerignore`] : []),
     '-t',
     WORKER_TAG,
     '--build-arg',
@@ -61,73 +69,6 @@ export function buildArgs(o: BuildOptions): string[] {
     `NPM_PACKAGES=${o.npmPackages}`,
     o.packageRoot,
   ];
-}
-
-interface DockerResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Run `docker args…`. Output is shown (inherited) unless `capture`; `input` is written to its
- * stdin. Rejects with a RiotsError when docker cannot be started at all.
- */
-export function docker(args: string[], opts: { capture?: boolean; input?: string; timeoutMs?: number } = {}): Promise<DockerResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('docker', args, {
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', opts.capture ? 'pipe' : 'inherit', opts.capture ? 'pipe' : 'inherit'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(
-        e.code === 'ENOENT'
-          ? new RiotsError("no Docker: the 'docker' command is not on PATH. build-image needs Docker with a running engine.", { cause: e })
-          : new RiotsError(`cannot run docker: ${e.message}`, { cause: e }),
-      );
-    });
-    const timer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            child.kill('SIGKILL');
-            reject(new TimeoutError(`'docker ${args.join(' ')}' did not answer within ${opts.timeoutMs! / 1000} s`));
-          }, opts.timeoutMs);
-    child.on('close', (code, signal) => {
-      if (timer !== undefined) clearTimeout(timer);
-      resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-  });
-}
-
-/** Run docker and fail with a RiotsError naming the step when it exits non-zero. */
-export async function dockerStep(what: string, args: string[], input?: string): Promise<void> {
-  const r = await docker(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new RiotsError(`${what} failed: 'docker ${args[0]}' exited with code ${r.code}`);
-}
-
-/**
- * Make sure a Docker engine answers (`docker info`), before anything else is done.
- * @throws RiotsError saying there is no docker command, or no engine behind it.
- */
-export async function checkDockerEngine(): Promise<void> {
-  const r = await docker(['info'], { capture: true, timeoutMs: DOCKER_INFO_TIMEOUT_MS }).catch((e: unknown) => {
-    if (e instanceof TimeoutError) {
-      throw new RiotsError(`no Docker engine: ${e.message} (is DOCKER_HOST reachable?)`, { cause: e });
-    }
-    throw e;
-  });
-  if (r.code !== 0) {
-    const why = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-2).join(' / ');
-    throw new RiotsError(
-      `no Docker engine: 'docker info' failed (exit ${r.code})${why ? `: ${why}` : ''}. ` +
-        'build-image needs a running Docker engine (start Docker, or check DOCKER_HOST / your docker group).',
-    );
-  }
 }
 
 /** ECR GetAuthorizationToken, decoded: `AWS:<password>` -> {username, password}. */
@@ -142,18 +83,18 @@ export async function ecrCredentials(region: string | undefined): Promise<{ user
   return { username: text.slice(0, i), password: text.slice(i + 1) };
 }
 
-/** `docker login` to the registry of `repositoryUri`, with the password on stdin. */
-export async function ecrLogin(region: string | undefined, repositoryUri: string): Promise<void> {
+/** `<engine> login` to the registry of `repositoryUri`, with the password on stdin. */
+export async function ecrLogin(engine: Engine, region: string | undefined, repositoryUri: string): Promise<void> {
   const { username, password } = await ecrCredentials(region);
   const host = registryHost(repositoryUri);
-  await dockerStep(`docker login to ${host}`, ['login', '--username', username, '--password-stdin', host], password);
+  await engineStep(engine, `${engine} login to ${host}`, ['login', '--username', username, '--password-stdin', host], password);
 }
 
 /** Tag the local image as `<repositoryUri>:latest` and push it. */
-export async function pushImage(localTag: string, repositoryUri: string): Promise<string> {
+export async function pushImage(engine: Engine, localTag: string, repositoryUri: string): Promise<string> {
   const remote = `${repositoryUri}:latest`;
-  await dockerStep(`docker tag ${localTag} ${remote}`, ['tag', localTag, remote]);
-  await dockerStep(`docker push ${remote}`, ['push', remote]);
+  await engineStep(engine, `${engine} tag ${localTag} ${remote}`, ['tag', localTag, remote]);
+  await engineStep(engine, `${engine} push ${remote}`, ['push', remote]);
   return remote;
 }
 

@@ -17,7 +17,7 @@ Check what riots needs on this machine and print what to fix:
   node          the Node.js version riots supports
   gdal          gdal-async loads, built against the system GDAL, with the drivers riots writes
   bundler       esbuild, which packs your function for process workers (CW_SUBPROC, Batch, ECS, SLURM, PBS)
-  images        a container engine answering 'docker info' (for riots batch build-image)
+  images        a container engine, Docker or podman, answering 'info' (for riots batch build-image)
   aws           where AWS calls go, the region (riots' rule) and whether credentials are set
   clusters      sbatch (CW_SLURM) and qsub (CW_PBS) on PATH
 
@@ -105,10 +105,10 @@ function bundlerCheck(): Finding {
 }
 
 async function imagesCheck(): Promise<Finding> {
-  const { checkDockerEngine } = await import('../aws/images.js');
+  const { chooseEngine } = await import('../aws/engine.js');
   try {
-    await checkDockerEngine();
-    return { check: 'images', status: 'ok', text: "'docker info' answers: riots batch build-image can build and push images" };
+    const engine = await chooseEngine();
+    return { check: 'images', status: 'ok', text: `'${engine} info' answers: riots batch build-image builds and pushes images with ${engine}` };
   } catch (err) {
     return { check: 'images', status: 'note', text: `${(err as Error).message} (needed only for riots batch build-image)` };
   }

@@ -21,20 +21,22 @@ function writeExecutable(file: string, text: string): void {
 }
 
 /**
- * A `docker` that records argv (and stdin for `login`) to `log`. `docker info` fails when
- * `infoFails`, the subcommand `failOn` (e.g. 'push') exits 17; every other call succeeds.
+ * A `docker` (or, with `name`, a `podman`) that records argv (and stdin for `login`) to `log`.
+ * `info` fails when `infoFails`, the subcommand `failOn` (e.g. 'push') exits 17; every other call
+ * succeeds.
  */
-export function fakeDocker(binDir: string, log: string, opts: { infoFails?: boolean; failOn?: string } = {}): void {
+export function fakeDocker(binDir: string, log: string, opts: { infoFails?: boolean; failOn?: string; name?: 'docker' | 'podman' } = {}): void {
+  const name = opts.name ?? 'docker';
   writeExecutable(
-    join(binDir, 'docker'),
+    join(binDir, name),
     `#!${process.execPath}
 const fs = require('fs');
 const argv = process.argv.slice(2);
-const rec = { tool: 'docker', argv, env: {} };
+const rec = { tool: ${JSON.stringify(name)}, argv, env: {} };
 if (argv[0] === 'login') rec.stdin = fs.readFileSync(0, 'utf8');
 fs.appendFileSync(${JSON.stringify(log)}, JSON.stringify(rec) + '\\n');
 if (argv[0] === 'info' && ${opts.infoFails ? 'true' : 'false'}) {
-  process.stderr.write('Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\\n');
+  process.stderr.write(${JSON.stringify(name === 'docker' ? 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' : 'Error: podman cannot reach its storage')} + '\\n');
   process.exit(1);
 }
 if (argv[0] === ${JSON.stringify(opts.failOn ?? null)}) {

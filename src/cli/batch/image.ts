@@ -1,9 +1,10 @@
 /**
  * `riots batch build-image`: build the worker image (aws/Dockerfile, context the riots package)
- * or a main image (your Dockerfile.main, context the current folder) with docker, and with
+ * or a main image (your Dockerfile.main, context the current folder) with Docker or podman, and with
  * --push log in to ECR and push it to the stack's repository as :latest.
  */
-import { MAIN_TAG, PLATFORMS, WORKER_TAG, buildArgs, checkDockerEngine, dockerStep, ecrLogin, pushImage } from '../../aws/images.js';
+import { MAIN_TAG, PLATFORMS, WORKER_TAG, buildArgs, ecrLogin, pushImage } from '../../aws/images.js';
+import { ENGINES, chooseEngine, engineStep } from '../../aws/engine.js';
 import { getStackOutputs, requireOutput } from '../../aws/stack.js';
 import { STACK_HELP, STACK_OPTIONS, UsageError, out, packageRoot, parseOptions, stackOpts, type BatchSubcommand } from './common.js';
 
@@ -15,6 +16,7 @@ const options = {
   'extra-packages': { type: 'string' },
   'npm-packages': { type: 'string' },
   push: { type: 'boolean' },
+  engine: { type: 'string' },
 } as const;
 
 const help = `usage: riots batch build-image [options]
@@ -23,12 +25,14 @@ Build the compute-worker image from aws/Dockerfile (context: the riots package),
 '${WORKER_TAG}' locally. With --main, build your main image instead from a Dockerfile that
 starts FROM ${WORKER_TAG} (context: the current folder), tagged '${MAIN_TAG}'.
 With --push, log in to ECR and push it to the stack's BatchECR (or BatchECRMain) as :latest.
-Needs a running Docker engine.
+Needs a container engine: Docker when its engine answers, else podman (or --engine).
 
 options:
   --main                 build the main image instead of the worker image
   -f, --file DOCKERFILE  the main image's Dockerfile (default Dockerfile.main); with --main
-  --platform PLATFORM    ${PLATFORMS.join(' or ')}, built with 'docker buildx build --load';
+  --engine ENGINE        ${ENGINES.join(' or ')} (default: $RIOTS_CONTAINER_ENGINE, else Docker
+                         when its engine answers, else podman)
+  --platform PLATFORM    ${PLATFORMS.join(' or ')} ('docker buildx build --load', or podman's --platform);
                          must match the stack's instance type (Graviton is linux/arm64)
   --extra-packages "A B" Debian packages to add to the worker image
                          (default: $EXTRA_PACKAGES)
@@ -45,7 +49,7 @@ async function run(argv: string[]): Promise<number> {
   if (v.platform !== undefined && !(PLATFORMS as readonly string[]).includes(v.platform)) {
     throw new UsageError(`--platform must be ${PLATFORMS.join(' or ')}, not '${v.platform}'`);
   }
-  await checkDockerEngine();
+  const engine = await chooseEngine(v.engine);
   // Find the repository before a long build, so a missing stack is said at once.
   let repo: string | undefined;
   let region: string | undefined;
@@ -54,30 +58,33 @@ async function run(argv: string[]): Promise<number> {
     repo = requireOutput(outputs, main ? 'BatchECRMain' : 'BatchECR', `to push the ${main ? 'main' : 'worker'} image`);
     region = outputs.region;
   }
-  const args = buildArgs({
-    main,
-    dockerfile: v.file,
-    platform: v.platform,
-    extraPackages: (v['extra-packages'] ?? process.env.EXTRA_PACKAGES ?? '').trim(),
-    npmPackages: (v['npm-packages'] ?? process.env.NPM_PACKAGES ?? '').trim(),
-    packageRoot: packageRoot(),
-    cwd: process.cwd(),
-  });
+  const args = buildArgs(
+    {
+      main,
+      dockerfile: v.file,
+      platform: v.platform,
+      extraPackages: (v['extra-packages'] ?? process.env.EXTRA_PACKAGES ?? '').trim(),
+      npmPackages: (v['npm-packages'] ?? process.env.NPM_PACKAGES ?? '').trim(),
+      packageRoot: packageRoot(),
+      cwd: process.cwd(),
+    },
+    engine,
+  );
   const tag = main ? MAIN_TAG : WORKER_TAG;
-  out(`building ${main ? 'main' : 'worker'} image '${tag}': docker ${args.join(' ')}`);
-  await dockerStep(`building image '${tag}'`, args);
+  out(`building ${main ? 'main' : 'worker'} image '${tag}': ${engine} ${args.join(' ')}`);
+  await engineStep(engine, `building image '${tag}'`, args);
   if (repo === undefined) {
     out(`built '${tag}'; push it with 'riots batch build-image${main ? ' --main' : ''} --push'`);
     return 0;
   }
-  await ecrLogin(region, repo);
-  const remote = await pushImage(tag, repo);
+  await ecrLogin(engine, region, repo);
+  const remote = await pushImage(engine, tag, repo);
   out(`pushed ${remote}`);
   return 0;
 }
 
 export const buildImage: BatchSubcommand = {
-  summary: 'build the worker (or --main) image with docker, and --push it to ECR',
+  summary: 'build the worker (or --main) image with Docker or podman, and --push it to ECR',
   help,
   run,
 };

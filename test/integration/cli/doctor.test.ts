@@ -65,15 +65,19 @@ test('on this machine: every line says what is really here, and the exit code is
     line(r.findings, 'gdal', /^drivers GTiff, HFA, VRT and MEM$/);
     const esbuild = createRequire(import.meta.url)('esbuild') as { version: string };
     assert.equal(line(r.findings, 'bundler', /^esbuild /).text, `esbuild ${esbuild.version}`);
-    assert.equal(line(r.findings, 'images', /docker info/).status, 'ok');
+    assert.equal(line(r.findings, 'images', /'docker info' answers/).status, 'ok');
     line(r.findings, 'aws', /^AWS calls go to http:\/\/127\.0\.0\.1:4566 /);
     assert.equal(line(r.findings, 'aws', /^region /).text, 'region eu-west-3 (from AWS_DEFAULT_REGION)');
     line(r.findings, 'aws', /^credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
-    // no engine behind docker, no region, no credentials: notes, not failures
+    // docker without an engine, and a podman that answers: podman
     fakeDocker(dir, path.join(dir, 'docker.log'), { infoFails: true });
+    fakeDocker(dir, path.join(dir, 'podman.log'), { name: 'podman' });
+    assert.equal(line(doctor(env).findings, 'images', /'podman info' answers.*with podman/).status, 'ok');
+    // no engine, no region, no credentials: notes, not failures
+    fakeDocker(dir, path.join(dir, 'podman.log'), { name: 'podman', infoFails: true });
     const bare = doctor({ PATH: env.PATH, AWS_CONFIG_FILE: env.AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE: path.join(dir, 'none'), HOME: dir });
     assert.equal(bare.code, 0, bare.stdout);
-    assert.equal(line(bare.findings, 'images', /no Docker engine/).status, 'note');
+    assert.equal(line(bare.findings, 'images', /no container engine/).status, 'note');
     assert.equal(line(bare.findings, 'aws', /^no region/).status, 'note');
     assert.equal(line(bare.findings, 'aws', /^no AWS credentials/).status, 'note');
   } finally {

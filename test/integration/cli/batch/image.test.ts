@@ -1,6 +1,7 @@
 /**
- * `riots batch build-image` with a stand-in `docker` first on PATH that records every call
- * (argv, and stdin for `login`), and the local AWS endpoint for the stack and ECR's token.
+ * `riots batch build-image` with stand-in `docker` and `podman` commands first on PATH that
+ * record every call (argv, and stdin for `login`), and the local AWS endpoint for the stack and
+ * ECR's token. The real builds are in image-build.test.ts.
  */
 import { REPO_ROOT } from '../../../helpers/root.js';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
-import { fakeDocker, readCalls, runProcess, runRiots } from '../../../helpers/batchtools.js';
+import { fakeDocker, readCalls, runRiots } from '../../../helpers/batchtools.js';
 
 const ROOT = REPO_ROOT;
 
@@ -22,13 +23,15 @@ describe('riots batch build-image', () => {
   let mainRepo: string;
   let password: string;
 
-  /** A fresh stand-in docker (and log) per case. */
-  function docker(opts: { infoFails?: boolean; failOn?: string } = {}): { bin: string; log: string } {
+  /** A fresh stand-in docker (and log) per case; with `podman`, a stand-in podman beside it too. */
+  function docker(opts: { infoFails?: boolean; failOn?: string; podman?: { infoFails?: boolean } } = {}): { bin: string; log: string; podmanLog: string } {
     const bin = join(dir, `bin${++n}`);
     mkdirSync(bin);
     const log = join(dir, `docker${n}.jsonl`);
+    const podmanLog = join(dir, `podman${n}.jsonl`);
     fakeDocker(bin, log, opts);
-    return { bin, log };
+    if (opts.podman) fakeDocker(bin, podmanLog, { ...opts.podman, name: 'podman' });
+    return { bin, log, podmanLog };
   }
 
   before(async () => {
@@ -159,33 +162,61 @@ describe('riots batch build-image', () => {
     );
   });
 
-  test('no docker command: a clear error before anything else', async () => {
+  test('no docker and no podman command: a clear error before anything else', async () => {
     const empty = join(dir, 'empty-bin');
     mkdirSync(empty);
     // No AWS settings either: reaching AWS would give another error.
     const r = await runRiots(['batch', 'build-image', '--push'], { PATH: empty });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /no Docker: the 'docker' command is not on PATH/);
+    assert.match(r.stderr, /no container engine: no docker: the 'docker' command is not on PATH; no podman: the 'podman' command is not on PATH/);
   });
 
-  test('a docker whose engine does not answer: a clear error, nothing built', async () => {
-    const d = docker({ infoFails: true });
+  test('an engine that does not answer: a clear error naming each, nothing built', async () => {
+    const d = docker({ infoFails: true, podman: { infoFails: true } });
     const r = await runRiots(['batch', 'build-image', '--push'], { PATH: `${d.bin}:${process.env.PATH}` });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /no Docker engine: 'docker info' failed \(exit 1\): Cannot connect to the Docker daemon/);
+    assert.match(r.stderr, /no container engine: 'docker info' failed \(exit 1\): Cannot connect to the Docker daemon.*; 'podman info' failed \(exit 1\)/);
     assert.deepEqual(
       readCalls(d.log).map((c) => c.argv[0]),
       ['info'],
     );
+    // the engine named is the only one tried
+    const named = await runRiots(['batch', 'build-image', '--engine', 'docker'], { PATH: `${d.bin}:${process.env.PATH}` });
+    assert.match(named.stderr, /no docker engine: 'docker info' failed \(exit 1\).*Start Docker/);
+    const bad = await runRiots(['batch', 'build-image', '--engine', 'containerd'], { PATH: `${d.bin}:${process.env.PATH}` });
+    assert.equal(bad.code, 2, 'a usage error');
+    assert.match(bad.stderr, /the container engine must be docker or podman, not 'containerd'/);
   });
 
-  test('the real docker CLI of this machine, if any, without an engine', async (t) => {
-    const which = await runProcess('sh', ['-c', 'command -v docker']);
-    if (which.code !== 0) return t.skip('no docker CLI on this machine');
-    const info = await runProcess('docker', ['info'], { timeoutMs: 30_000 });
-    if (info.code === 0) return t.skip('this machine has a running Docker engine');
-    const r = await runRiots(['batch', 'build-image'], {});
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /no Docker engine: 'docker info' failed/);
+  test('docker without an engine and a podman that answers: podman builds (ignore file, --platform) and pushes', async () => {
+    const d = docker({ infoFails: true, podman: {} });
+    const r = await runRiots(['batch', 'build-image', '--push', '--platform', 'linux/arm64'], { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` });
+    assert.equal(r.code, 0, r.stderr);
+    const calls = readCalls(d.podmanLog);
+    assert.deepEqual(
+      calls.map((c) => c.argv[0]),
+      ['info', 'build', 'login', 'tag', 'push'],
+    );
+    assert.deepEqual(calls[1]!.argv, [
+      'build',
+      '--format',
+      'docker',
+      '--platform',
+      'linux/arm64',
+      '-f',
+      join(ROOT, 'aws', 'Dockerfile'),
+      '--ignorefile',
+      join(ROOT, 'aws', 'Dockerfile.dockerignore'),
+      '-t',
+      'riots',
+      '--build-arg',
+      'EXTRA_PACKAGES=',
+      '--build-arg',
+      'NPM_PACKAGES=',
+      ROOT,
+    ]);
+    assert.equal(calls[2]!.stdin, password, 'the password on stdin');
+    assert.ok(!calls[2]!.argv.includes(password), 'never on the command line');
+    assert.deepEqual(calls[4]!.argv, ['push', `${workerRepo}:latest`]);
   });
 });
