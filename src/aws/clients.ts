@@ -140,3 +140,35 @@ export async function awsCall<T>(what: string, call: () => Promise<T>): Promise<
     throw toAwsError(what, err);
   }
 }
+
+/**
+ * Where the SDK would send an AWS call (here CloudFormation's), as it resolves it: AWS itself,
+ * or an endpoint from AWS_ENDPOINT_URL or the shared config. No request is made: the call is
+ * stopped once its URL is known, before it is signed or sent.
+ */
+export async function resolvedEndpoint(region?: string): Promise<string> {
+  const sdk = loadSdk<typeof CfnSdk>('@aws-sdk/client-cloudformation');
+  // never sent: placeholder credentials keep the SDK from looking for real ones first
+  const client = new sdk.CloudFormationClient({
+    ...config(region ?? batchRegion() ?? 'us-east-1'),
+    credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' },
+  });
+  const found = Symbol('endpoint');
+  client.middlewareStack.add(
+    () => (args) => {
+      const r = args.request as { protocol?: string; hostname?: string; port?: number };
+      throw Object.assign(new Error('stopped'), { [found]: `${r.protocol ?? 'https:'}//${r.hostname ?? '?'}${r.port ? `:${r.port}` : ''}` });
+    },
+    { step: 'build', name: 'riotsResolvedEndpoint' },
+  );
+  try {
+    await client.send(new sdk.DescribeStacksCommand({}));
+    return 'unknown';
+  } catch (e) {
+    const url = (e as Record<symbol, unknown>)[found];
+    if (typeof url === 'string') return url;
+    throw toAwsError('resolving the AWS endpoint', e);
+  } finally {
+    client.destroy();
+  }
+}

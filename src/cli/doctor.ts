@@ -116,13 +116,15 @@ async function imagesCheck(): Promise<Finding> {
 
 async function awsChecks(): Promise<Finding[]> {
   const out: Finding[] = [];
-  const endpoint = process.env.AWS_ENDPOINT_URL;
+  const { resolveRegion, resolvedEndpoint } = await import('../aws/clients.js');
+  const endpoint = await resolvedEndpoint().catch((e: Error) => `nowhere yet (${e.message})`);
   out.push({
     check: 'aws',
     status: 'note',
-    text: endpoint ? `AWS calls go to ${endpoint} (AWS_ENDPOINT_URL: a local endpoint such as riots batch local?)` : 'AWS calls go to AWS itself',
+    text: /\.amazonaws\.com(:\d+)?$/.test(endpoint)
+      ? `AWS calls go to AWS itself (${endpoint})`
+      : `AWS calls go to ${endpoint} (a local endpoint such as riots batch local?)`,
   });
-  const { resolveRegion } = await import('../aws/clients.js');
   const r = await resolveRegion();
   out.push(
     r.region
