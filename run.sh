@@ -11,6 +11,7 @@ say() { printf '[riots] %s\n' "$*" >&2; }
 # Test-only tools: the Python GDAL + numpy oracle, ps, GNU time (benchmarks), SLURM with munge
 # (test/slurm.test.ts starts a one-node cluster: test/slurm/start.sh), and SLURM's PBS/Torque
 # commands qsub, qstat and qdel (test/pbs.test.ts runs CW_PBS through them on that cluster).
+# test/containers/setup.sh adds podman (when no Docker engine answers) for the image tests.
 TEST_DEBS=(python3-gdal python3-numpy procps time slurm-wlm munge slurm-wlm-torque)
 
 install_test_tools() {
@@ -25,6 +26,10 @@ install_test_tools() {
   else
     say "test tools present: ${TEST_DEBS[*]}"
   fi
+  # A container engine for the image tests: Docker if it answers, else podman set up for this
+  # machine, with aws/Dockerfile's base image made locally when it cannot be pulled.
+  say "container engine (test/containers/setup.sh)"
+  bash test/containers/setup.sh >&2
 }
 
 # GDAL, npm dependencies (gdal-async compiled against the system GDAL), the build and the
