@@ -148,7 +148,7 @@ export async function awsCall<T>(what: string, call: () => Promise<T>): Promise<
  */
 export async function resolvedEndpoint(region?: string): Promise<string> {
   const sdk = loadSdk<typeof CfnSdk>('@aws-sdk/client-cloudformation');
-  // never sent: placeholder credentials keep the SDK from looking for real ones first
+  // never sent: stand-in credentials keep the SDK from looking for real ones first
   const client = new sdk.CloudFormationClient({
     ...config(region ?? batchRegion() ?? 'us-east-1'),
     credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' },
