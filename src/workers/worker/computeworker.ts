@@ -109,11 +109,15 @@ async function sweepDeadWorkersTemp(): Promise<void> {
  * the folder; the next worker on the machine removes it (the folder names the pid).
  */
 async function loadUserFunction(setup: SetupMessage, workerId: number, spec: UserFunctionSpec | undefined, dir: string): Promise<UserFunction> {
-  const linked = linkBundle(Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'), setup.bundleImports, workerId);
   let mod: Record<string, unknown>;
   const keep = setup.files.length > 0;
   if (keep) cleanUpAtExit(() => rmSync(dir, { recursive: true, force: true }));
   try {
+    const linked = linkBundle(
+      Buffer.from(setup.bundle.buffer, setup.bundle.byteOffset, setup.bundle.byteLength).toString('utf8'),
+      setup.bundleImports,
+      workerId,
+    );
     for (const f of setup.files) {
       const target = path.join(dir, f.path);
       await fs.mkdir(path.dirname(target), { recursive: true });

@@ -208,7 +208,8 @@ describe('riots computeworker and its main process', () => {
       const file = path.join(dir, 'bad.addr');
       await writeChannelAddrFile(file, server.address());
       const connected = new Promise<WorkerConnection>((r) => server.once('connection', r));
-      const w = worker(['-i', '6', '--channaddrfile', file, '--timeout', '10']);
+      const tmp = mkdtempSync(path.join(dir, 'tmp-bad-'));
+      const w = worker(['-i', '6', '--channaddrfile', file, '--timeout', '10'], { TMPDIR: tmp });
       const conn = await connected;
       const err = nextMessage(conn, 'workerError');
       await conn.send({
@@ -225,6 +226,11 @@ describe('riots computeworker and its main process', () => {
       const m = (await err) as { error: { message: string } };
       assert.match(m.error.message, /riots-not-installed-pkg/);
       assert.equal((await w.done).code, 1);
+      assert.deepEqual(
+        readdirSync(tmp).filter((n) => n.startsWith('riots-')),
+        [],
+        'its bundle folder is gone',
+      );
     } finally {
       await server.close();
     }
