@@ -14,7 +14,7 @@ import { ChannelServer, type WorkerConnection } from '../../../../src/workers/ch
 import { channelKeyEnv, writeChannelAddrFile } from '../../../../src/workers/channel/address.js';
 import type { WorkerSettings } from '../../../../src/workers/worker/computeworker.js';
 import { associationsToWire, wireToAssociations } from '../../../../src/workers/channel/protocol.js';
-import type { JsonObject, WorkerToMain } from '../../../../src/workers/channel/protocol.js';
+import type { JsonObject, MainToWorker, WorkerToMain } from '../../../../src/workers/channel/protocol.js';
 import { riotsNodeArgs } from '../../../../src/workers/pool/workerenv.js';
 
 let dir: string;
@@ -59,6 +59,23 @@ const settings: WorkerSettings = {
   outRefs: [{ name: 'o', listIndex: null, path: 'o.tif' }],
   inputs: [{ name: 'a', listIndex: null, path: 'a.tif', nodata: [null] }],
 };
+
+const MARKER = 'riots-import-' + '0'.repeat(24);
+
+/** A setup message for `bundle` (its open imports `specs`), exporting `exportName`. */
+function setup(bundle: string, exportName: string, otherArgs: unknown = null, specs: string[] = []): MainToWorker {
+  return {
+    type: 'setup',
+    bundle: new Uint8Array(Buffer.from(bundle)),
+    bundleImports: { marker: MARKER, specs },
+    exportName,
+    otherArgs,
+    settings: settings as unknown as JsonObject,
+    computeWorkersRead: false,
+    inputFiles: [],
+    files: [],
+  };
+}
 
 describe('riots computeworker arguments', () => {
   test('-i and exactly one address are required', async () => {
@@ -141,17 +158,7 @@ describe('riots computeworker and its main process', () => {
         '}',
       ].join('\n');
       const ready = nextMessage(conn, 'ready');
-      await conn.send({
-        type: 'setup',
-        bundle: new Uint8Array(Buffer.from(bundle)),
-        bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] },
-        exportName: 'double',
-        otherArgs: { seen: [] as number[] },
-        settings: settings as unknown as JsonObject,
-        computeWorkersRead: false,
-        inputFiles: [],
-        files: [],
-      });
+      await conn.send(setup(bundle, 'double', { seen: [] as number[] }));
       await ready;
       const results: WorkerToMain[] = [];
       const got = new Promise<void>((resolve) => {
@@ -212,17 +219,7 @@ describe('riots computeworker and its main process', () => {
       const w = worker(['-i', '6', '--channaddrfile', file, '--timeout', '10'], { TMPDIR: tmp });
       const conn = await connected;
       const err = nextMessage(conn, 'workerError');
-      await conn.send({
-        type: 'setup',
-        bundle: new Uint8Array(Buffer.from(`import { q } from "${'riots-import-' + '0'.repeat(24)}:0";\nexport const f = () => q;\n`)),
-        bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: ['riots-not-installed-pkg'] },
-        exportName: 'f',
-        otherArgs: null,
-        settings: settings as unknown as JsonObject,
-        computeWorkersRead: false,
-        inputFiles: [],
-        files: [],
-      });
+      await conn.send(setup(`import { q } from "${MARKER}:0";\nexport const f = () => q;\n`, 'f', null, ['riots-not-installed-pkg']));
       const m = (await err) as { error: { message: string } };
       assert.match(m.error.message, /riots-not-installed-pkg/);
       assert.equal((await w.done).code, 1);
@@ -247,17 +244,7 @@ describe('riots computeworker and its main process', () => {
       const conn = await connected;
       const ready = nextMessage(conn, 'ready');
       const slow = 'export const f = async (info, inputs, outputs) => { await new Promise((r) => setTimeout(r, 1500)); outputs.o = inputs.a; };';
-      await conn.send({
-        type: 'setup',
-        bundle: new Uint8Array(Buffer.from(slow)),
-        bundleImports: { marker: 'riots-import-' + '0'.repeat(24), specs: [] },
-        exportName: 'f',
-        otherArgs: null,
-        settings: settings as unknown as JsonObject,
-        computeWorkersRead: false,
-        inputFiles: [],
-        files: [],
-      });
+      await conn.send(setup(slow, 'f'));
       await ready;
       const a = new Block('Int16', 1, 4, 4);
       await conn.send({
