@@ -38,6 +38,12 @@ function shape(v: unknown): unknown {
   return v;
 }
 
+/** checkMessage of the encoded `m`, with its payloads' lengths (changed by `lengths`, if given). */
+function check(m: Message, direction: Direction, lengths: (l: number[]) => number[] = (l) => l): void {
+  const { header, payloads } = encodeMessage(m);
+  checkMessage(header, lengths(payloads.map((p) => p.byteLength)), direction);
+}
+
 function roundTrip(msg: Message, direction: Direction, cuts: number[] = []): Message {
   const frames = parseInPieces(frameBytes(msg), cuts);
   assert.equal(frames.length, 1);
@@ -70,59 +76,16 @@ describe('protocol round trip', () => {
   test('every message type is exercised in its direction and refused in the other', () => {
     const seen = new Set([...sampleWorkerToMain(), ...sampleMainToWorker()].map((m) => m.type));
     for (const t of [...WORKER_TO_MAIN_TYPES, ...MAIN_TO_WORKER_TYPES]) assert.ok(seen.has(t as Message['type']), t);
-    for (const m of sampleWorkerToMain()) {
-      if (m.type === 'heartbeat') continue;
-      const { header, payloads } = encodeMessage(m);
-      assert.throws(
-        () =>
-          checkMessage(
-            header,
-            payloads.map((p) => p.byteLength),
-            'toWorker',
-          ),
-        ProtocolError,
-      );
-    }
-    for (const m of sampleMainToWorker()) {
-      if (m.type === 'heartbeat') continue;
-      const { header, payloads } = encodeMessage(m);
-      assert.throws(
-        () =>
-          checkMessage(
-            header,
-            payloads.map((p) => p.byteLength),
-            'toMain',
-          ),
-        ProtocolError,
-      );
-    }
+    for (const m of sampleWorkerToMain()) if (m.type !== 'heartbeat') assert.throws(() => check(m, 'toWorker'), ProtocolError);
+    for (const m of sampleMainToWorker()) if (m.type !== 'heartbeat') assert.throws(() => check(m, 'toMain'), ProtocolError);
   });
 
   test('setup: a shipped file whose path leaves the module folder, or a missing payload, is refused', () => {
     const setup = sampleMainToWorker().find((m) => m.type === 'setup')!;
     for (const bad of ['../up.json', '/etc/passwd', 'a/../../b', '']) {
-      const { header, payloads } = encodeMessage({ ...setup, files: [{ path: bad, data: new Uint8Array(1) }] });
-      assert.throws(
-        () =>
-          checkMessage(
-            header,
-            payloads.map((p) => p.byteLength),
-            'toWorker',
-          ),
-        /setup\.files\[0\]/,
-        bad,
-      );
+      assert.throws(() => check({ ...setup, files: [{ path: bad, data: new Uint8Array(1) }] }, 'toWorker'), /setup\.files\[0\]/, bad);
     }
-    const { header, payloads } = encodeMessage(setup);
-    assert.throws(
-      () =>
-        checkMessage(
-          header,
-          payloads.slice(0, -1).map((p) => p.byteLength),
-          'toWorker',
-        ),
-      ProtocolError,
-    );
+    assert.throws(() => check(setup, 'toWorker', (lengths) => lengths.slice(0, -1)), ProtocolError, 'a payload missing');
   });
 
   test('several frames in one chunk, each payload owning an aligned ArrayBuffer', () => {
