@@ -1,12 +1,12 @@
 /**
- * Building and pushing the worker and main images with the container engine (./engine.ts:
+ * Building and pushing the worker and main images with the container engine (../containerengine.ts:
  * Docker or podman), and logging in to ECR. The ECR password goes to `login` on its stdin,
  * never on its command line.
  */
 import { join, resolve } from 'node:path';
 import { AwsError } from '../errors.js';
 import { awsCall, ecr } from './clients.js';
-import { engineStep, type Engine } from './engine.js';
+import { QUICK_STEP_MS, engineStep, type Engine } from '../containerengine.js';
 
 /** Local tag of the worker image (the main image's Dockerfile starts FROM it). */
 export const WORKER_TAG = 'riots';
@@ -33,6 +33,16 @@ export interface BuildOptions {
 export function registryHost(uri: string): string {
   const i = uri.indexOf('/');
   return i < 0 ? uri : uri.slice(0, i);
+}
+
+/**
+ * Engine arguments for talking to a registry: podman speaks plain HTTP to a registry on loopback
+ * only when told (Docker allows 127.0.0.0/8 by itself), as to the local endpoint's.
+ */
+export function registryArgs(engine: Engine, host: string): string[] {
+  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const loopback = name === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(name) || name === '::1';
+  return engine === 'podman' && loopback ? ['--tls-verify=false'] : [];
 }
 
 /**
@@ -87,14 +97,17 @@ export async function ecrCredentials(region: string | undefined): Promise<{ user
 export async function ecrLogin(engine: Engine, region: string | undefined, repositoryUri: string): Promise<void> {
   const { username, password } = await ecrCredentials(region);
   const host = registryHost(repositoryUri);
-  await engineStep(engine, `${engine} login to ${host}`, ['login', '--username', username, '--password-stdin', host], password);
+  await engineStep(engine, `${engine} login to ${host}`, ['login', ...registryArgs(engine, host), '--username', username, '--password-stdin', host], {
+    input: password,
+    timeoutMs: QUICK_STEP_MS,
+  });
 }
 
-/** Tag the local image as `<repositoryUri>:latest` and push it. */
-export async function pushImage(engine: Engine, localTag: string, repositoryUri: string): Promise<string> {
+/** Tag the local image as `<repositoryUri>:latest` and push it (within `timeoutMs`). */
+export async function pushImage(engine: Engine, localTag: string, repositoryUri: string, timeoutMs: number): Promise<string> {
   const remote = `${repositoryUri}:latest`;
-  await engineStep(engine, `${engine} tag ${localTag} ${remote}`, ['tag', localTag, remote]);
-  await engineStep(engine, `${engine} push ${remote}`, ['push', remote]);
+  await engineStep(engine, `${engine} tag ${localTag} ${remote}`, ['tag', localTag, remote], { timeoutMs: QUICK_STEP_MS });
+  await engineStep(engine, `${engine} push ${remote}`, ['push', ...registryArgs(engine, registryHost(repositoryUri)), remote], { timeoutMs });
   return remote;
 }
 

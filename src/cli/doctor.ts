@@ -105,7 +105,7 @@ function bundlerCheck(): Finding {
 }
 
 async function imagesCheck(): Promise<Finding> {
-  const { chooseEngine } = await import('../aws/engine.js');
+  const { chooseEngine } = await import('../containerengine.js');
   try {
     const engine = await chooseEngine();
     return { check: 'images', status: 'ok', text: `'${engine} info' answers: riots batch build-image builds and pushes images with ${engine}` };

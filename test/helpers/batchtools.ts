@@ -22,10 +22,14 @@ function writeExecutable(file: string, text: string): void {
 
 /**
  * A `docker` (or, with `name`, a `podman`) that records argv (and stdin for `login`) to `log`.
- * `info` fails when `infoFails`, the subcommand `failOn` (e.g. 'push') exits 17; every other call
- * succeeds.
+ * `info` fails when `infoFails`, the subcommand `failOn` (e.g. 'push') exits 17, the subcommand
+ * `hangOn` never ends; every other call succeeds.
  */
-export function fakeDocker(binDir: string, log: string, opts: { infoFails?: boolean; failOn?: string; name?: 'docker' | 'podman' } = {}): void {
+export function fakeDocker(
+  binDir: string,
+  log: string,
+  opts: { infoFails?: boolean; failOn?: string; hangOn?: string; name?: 'docker' | 'podman' } = {},
+): void {
   const name = opts.name ?? 'docker';
   writeExecutable(
     join(binDir, name),
@@ -39,7 +43,8 @@ if (argv[0] === 'info' && ${opts.infoFails ? 'true' : 'false'}) {
   process.stderr.write(${JSON.stringify(name === 'docker' ? 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' : 'Error: podman cannot reach its storage')} + '\\n');
   process.exit(1);
 }
-if (argv[0] === ${JSON.stringify(opts.failOn ?? null)}) {
+if (argv[0] === ${JSON.stringify(opts.hangOn ?? null)}) setInterval(() => {}, 1000);
+else if (argv[0] === ${JSON.stringify(opts.failOn ?? null)}) {
   process.stderr.write('stand-in docker: ' + argv[0] + ' failed\\n');
   process.exit(17);
 }

@@ -4,7 +4,7 @@
  * --push log in to ECR and push it to the stack's repository as :latest.
  */
 import { MAIN_TAG, PLATFORMS, WORKER_TAG, buildArgs, ecrLogin, pushImage } from '../../aws/images.js';
-import { ENGINES, chooseEngine, engineStep } from '../../aws/engine.js';
+import { ENGINES, chooseEngine, engineStep } from '../../containerengine.js';
 import { getStackOutputs, requireOutput } from '../../aws/stack.js';
 import { STACK_HELP, STACK_OPTIONS, UsageError, out, packageRoot, parseOptions, stackOpts, type BatchSubcommand } from './common.js';
 
@@ -17,7 +17,11 @@ const options = {
   'npm-packages': { type: 'string' },
   push: { type: 'boolean' },
   engine: { type: 'string' },
+  timeout: { type: 'string' },
 } as const;
+
+/** Default limit of the build, and of the push, in minutes. */
+const DEFAULT_TIMEOUT_MIN = 60;
 
 const help = `usage: riots batch build-image [options]
 
@@ -38,6 +42,7 @@ options:
                          (default: $EXTRA_PACKAGES)
   --npm-packages "A B"   npm packages to add for your functions (default: $NPM_PACKAGES)
   --push                 push to the stack's repository as :latest
+  --timeout MINUTES      stop the build, and the push, if either takes longer (default ${DEFAULT_TIMEOUT_MIN})
 ${STACK_HELP}`;
 
 async function run(argv: string[]): Promise<number> {
@@ -49,6 +54,9 @@ async function run(argv: string[]): Promise<number> {
   if (v.platform !== undefined && !(PLATFORMS as readonly string[]).includes(v.platform)) {
     throw new UsageError(`--platform must be ${PLATFORMS.join(' or ')}, not '${v.platform}'`);
   }
+  const minutes = v.timeout === undefined ? DEFAULT_TIMEOUT_MIN : Number(v.timeout);
+  if (!Number.isFinite(minutes) || minutes <= 0) throw new UsageError(`--timeout must be a number of minutes > 0, not '${v.timeout}'`);
+  const timeoutMs = minutes * 60_000;
   const engine = await chooseEngine(v.engine);
   // Find the repository before a long build, so a missing stack is said at once.
   let repo: string | undefined;
@@ -72,13 +80,13 @@ async function run(argv: string[]): Promise<number> {
   );
   const tag = main ? MAIN_TAG : WORKER_TAG;
   out(`building ${main ? 'main' : 'worker'} image '${tag}': ${engine} ${args.join(' ')}`);
-  await engineStep(engine, `building image '${tag}'`, args);
+  await engineStep(engine, `building image '${tag}'`, args, { timeoutMs });
   if (repo === undefined) {
     out(`built '${tag}'; push it with 'riots batch build-image${main ? ' --main' : ''} --push'`);
     return 0;
   }
   await ecrLogin(engine, region, repo);
-  const remote = await pushImage(engine, tag, repo);
+  const remote = await pushImage(engine, tag, repo, timeoutMs);
   out(`pushed ${remote}`);
   return 0;
 }

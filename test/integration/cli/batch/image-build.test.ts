@@ -11,7 +11,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chooseEngine, runEngine, type Engine } from '../../../../src/aws/engine.js';
+import { chooseEngine, runEngine, type Engine } from '../../../../src/containerengine.js';
 import { REPO_ROOT } from '../../../helpers/root.js';
 import { runRiots } from '../../../helpers/batchtools.js';
 

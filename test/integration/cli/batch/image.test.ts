@@ -24,7 +24,11 @@ describe('riots batch build-image', () => {
   let password: string;
 
   /** A fresh stand-in docker (and log) per case; with `podman`, a stand-in podman beside it too. */
-  function docker(opts: { infoFails?: boolean; failOn?: string; podman?: { infoFails?: boolean } } = {}): { bin: string; log: string; podmanLog: string } {
+  function docker(opts: { infoFails?: boolean; failOn?: string; hangOn?: string; podman?: { infoFails?: boolean } } = {}): {
+    bin: string;
+    log: string;
+    podmanLog: string;
+  } {
     const bin = join(dir, `bin${++n}`);
     mkdirSync(bin);
     const log = join(dir, `docker${n}.jsonl`);
@@ -148,6 +152,23 @@ describe('riots batch build-image', () => {
     const r2 = await runRiots(['batch', 'build-image', '--push'], { ...aws.env, PATH: `${p.bin}:${process.env.PATH}` });
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, new RegExp(`docker push ${workerRepo.replace(/\./g, '\\.')}:latest failed: 'docker push' exited with code 17`));
+  });
+
+  test('a build that runs past --timeout is stopped, with an error naming it', async () => {
+    const d = docker({ hangOn: 'build' });
+    const t0 = performance.now();
+    const r = await runRiots(['batch', 'build-image', '--push', '--timeout', '0.05'], { ...aws.env, PATH: `${d.bin}:${process.env.PATH}` });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /building image 'riots': stopped after 3 s \('docker build' was still running\)/);
+    assert.ok(performance.now() - t0 < 30_000, 'it did not wait longer');
+    assert.deepEqual(
+      readCalls(d.log).map((c) => c.argv[0]),
+      ['info', 'build'],
+      'nothing pushed after it',
+    );
+    const bad = await runRiots(['batch', 'build-image', '--timeout', '0'], { PATH: `${d.bin}:${process.env.PATH}` });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--timeout must be a number of minutes > 0, not '0'/);
   });
 
   test('--push without a stack says so before building', async () => {

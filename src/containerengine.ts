@@ -5,7 +5,7 @@
  * login --password-stdin, push, run, rm); where they differ, the caller asks {@link Engine}.
  */
 import { spawn } from 'node:child_process';
-import { RiotsError, TimeoutError, UsageError } from '../errors.js';
+import { RiotsError, TimeoutError, UsageError } from './errors.js';
 
 export const ENGINES = ['docker', 'podman'] as const;
 export type Engine = (typeof ENGINES)[number];
@@ -55,9 +55,22 @@ export function runEngine(engine: Engine, args: string[], opts: { capture?: bool
   });
 }
 
-/** Run the engine and fail with a RiotsError naming the step when it exits non-zero. */
-export async function engineStep(engine: Engine, what: string, args: string[], input?: string): Promise<void> {
-  const r = await runEngine(engine, args, input === undefined ? {} : { input });
+/** How long quick engine steps (login, tag) may take. */
+export const QUICK_STEP_MS = 120_000;
+
+/**
+ * Run the engine (its output shown) and fail with a RiotsError naming the step when it exits
+ * non-zero, or a TimeoutError naming it when it runs longer than `timeoutMs`.
+ */
+export async function engineStep(engine: Engine, what: string, args: string[], opts: { input?: string; timeoutMs: number }): Promise<void> {
+  let r: EngineResult;
+  try {
+    r = await runEngine(engine, args, opts);
+  } catch (e) {
+    if (e instanceof TimeoutError)
+      throw new TimeoutError(`${what}: stopped after ${opts.timeoutMs / 1000} s ('${engine} ${args[0]}' was still running)`, { cause: e });
+    throw e;
+  }
   if (r.code !== 0) throw new RiotsError(`${what} failed: '${engine} ${args[0]}' exited with code ${r.code}`);
 }
 
