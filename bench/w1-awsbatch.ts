@@ -16,13 +16,22 @@
  * user's script does with riots installed from npm or in the main image; `--main-from source`
  * runs it from src/ under tsx.
  *
- * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source] [--main-from built|source]
+ * `--jobs containers` runs the worker jobs as containers of the worker image instead
+ * (`riots batch local --containers`): the image tagged `riots` locally (build it first with
+ * `riots batch build-image`) is pushed to the endpoint's registry, and bench/out is mounted into
+ * the containers; `--jobs both` runs the two side by side, alternating. Each run also reports the
+ * start-up of each worker: from its job's submission to its connection to the main, less the
+ * start delay.
+ *
+ * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source] [--main-from built|source] [--jobs processes|containers|both]
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { startLocalAws } from '../src/aws/local/server.js';
+import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
+import { WORKER_TAG, ecrLogin, pushImage } from '../src/aws/images.js';
+import { chooseEngine } from '../src/containerengine.js';
 import { makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild } from './lib/measure.js';
 import { buildRiots } from './lib/built.js';
@@ -42,9 +51,17 @@ if (process.argv[2] === '--run') {
   // last result, and ended, in seconds from the call to apply()
   const trace: string[] = [];
   let t0 = performance.now();
+  // each worker's launch and connection, for its start-up
+  const launched = new Map<number, number>();
+  const startup: number[] = [];
+  const { default: diagnostics } = await import('node:diagnostics_channel');
+  const { WORKER_EVENTS } = (await import(riotsRoot ? fromRoot('index.js') : '../src/index.js')) as typeof import('../src/index.js');
+  diagnostics.subscribe(WORKER_EVENTS, (m) => {
+    const e = m as { event: string; workerId?: number };
+    if (e.event === 'launched') launched.set(e.workerId!, performance.now());
+    if (e.event === 'connected' && launched.has(e.workerId!)) startup.push((performance.now() - launched.get(e.workerId!)!) / 1000);
+  });
   if (process.env.RIOTS_BENCH_TRACE) {
-    const { default: diagnostics } = await import('node:diagnostics_channel');
-    const { WORKER_EVENTS } = (await import(riotsRoot ? fromRoot('index.js') : '../src/index.js')) as typeof import('../src/index.js');
     const firstResult = new Set<number>();
     let last = '';
     diagnostics.subscribe(WORKER_EVENTS, (m) => {
@@ -70,7 +87,7 @@ if (process.argv[2] === '--run') {
   );
   const applySeconds = (performance.now() - t0) / 1000;
   trace.push(`${applySeconds.toFixed(2).padStart(6)} s  apply() returns (main's peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
-  process.stdout.write(JSON.stringify({ applySeconds, report: r.formatReport(), trace: trace.join('\n') }) + '\n');
+  process.stdout.write(JSON.stringify({ applySeconds, report: r.formatReport(), trace: trace.join('\n'), startup }) + '\n');
   process.exit(0);
 }
 
@@ -82,6 +99,7 @@ const { values } = parseArgs({
     'workers-read': { type: 'string', default: 'both' },
     'workers-from': { type: 'string', default: 'built' },
     'main-from': { type: 'string', default: 'built' },
+    jobs: { type: 'string', default: 'processes' },
   },
 });
 const size = Number(values.size);
@@ -103,42 +121,79 @@ const runChild = (args: string[], env: NodeJS.ProcessEnv) => runApplyChild(path.
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
 const riotsCommand = workersFrom === 'built' ? [process.execPath, path.join(builtRoot!, 'dist', 'cli', 'main.js')] : undefined;
-const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, ...(riotsCommand ? { riotsCommand } : {}) });
-const env = { ...process.env, ...aws.env, RIOTS_CHANNEL_ADDRESS: '127.0.0.1', ...(values.trace ? { RIOTS_BENCH_TRACE: '1' } : {}) };
+const jobModes: JobMode[] = values.jobs === 'both' ? ['processes', 'containers'] : [values.jobs === 'containers' ? 'containers' : 'processes'];
+const { createBatchStack } = await import('../test/helpers/localaws.js');
+
+type JobMode = 'processes' | 'containers';
+/** An endpoint whose jobs run as processes, or as containers of the pushed worker image. */
+async function endpoint(mode: JobMode): Promise<LocalAws> {
+  if (mode === 'processes') {
+    const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, ...(riotsCommand ? { riotsCommand } : {}) });
+    await createBatchStack(aws);
+    return aws;
+  }
+  const engine = await chooseEngine();
+  const aws = await startLocalAws({ startDelaySeconds: START_DELAY, stackDelaySeconds: 0.2, containers: { engine, mounts: [{ path: OUT, writable: false }] } });
+  const outputs = await createBatchStack(aws);
+  const saved = { ...process.env };
+  Object.assign(process.env, aws.env);
+  try {
+    await ecrLogin(engine, aws.region, outputs.BatchECR!);
+    await pushImage(engine, WORKER_TAG, outputs.BatchECR!, 30 * 60_000);
+  } finally {
+    for (const k of Object.keys(aws.env)) if (saved[k] === undefined) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+  return aws;
+}
+
+const endpoints = new Map<JobMode, LocalAws>();
 try {
-  const { createBatchStack } = await import('../test/helpers/localaws.js');
-  await createBatchStack(aws);
+  for (const m of jobModes) endpoints.set(m, await endpoint(m));
+  const envOf = (m: JobMode): NodeJS.ProcessEnv => ({
+    ...process.env,
+    ...endpoints.get(m)!.env,
+    RIOTS_CHANNEL_ADDRESS: '127.0.0.1',
+    ...(values.trace ? { RIOTS_BENCH_TRACE: '1' } : {}),
+  });
   console.log(
-    `W1 with ${WORKERS} CW_AWSBATCH workers (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}; main ${mainFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`,
+    `W1 with ${WORKERS} CW_AWSBATCH workers as ${jobModes.join(' and as ')} (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}; main ${mainFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`,
   );
   const seq: number[] = [];
-  const batch = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
+  const key = (m: JobMode, read: boolean): string => `${m}, computeWorkersRead ${read}`;
+  const batch = new Map<string, { times: number[]; startup: number[] }>();
+  for (const m of jobModes) for (const read of readModes) batch.set(key(m, read), { times: [], startup: [] });
   let lastReport = '';
   for (let i = 0; i < repeats; i++) {
     const out = path.join(OUT, `w1aws-seq-${size}.tif`);
     rmSync(out, { force: true });
-    seq.push((await runChild([a, b, out, fnPath, '-', mainRoot], env)).applySeconds);
-    for (const read of readModes) {
-      const outB = path.join(OUT, `w1aws-batch-${read}-${size}.tif`);
-      rmSync(outB, { force: true });
-      const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read };
-      const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc), mainRoot], env);
-      batch.get(read)!.push(r.applySeconds);
-      lastReport = r.report;
-      if (values.trace) console.log(`trace, CW_AWSBATCH computeWorkersRead ${read}, run ${i + 1}:\n${r.trace}`);
+    seq.push((await runChild([a, b, out, fnPath, '-', mainRoot], envOf(jobModes[0]!))).applySeconds);
+    for (const m of jobModes) {
+      for (const read of readModes) {
+        const outB = path.join(OUT, `w1aws-batch-${read}-${size}.tif`);
+        rmSync(outB, { force: true });
+        const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read };
+        const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc), mainRoot], envOf(m));
+        const rec = batch.get(key(m, read))!;
+        rec.times.push(r.applySeconds);
+        rec.startup.push(...(r.startup ?? []).map((x) => x - START_DELAY));
+        lastReport = r.report;
+        if (values.trace) console.log(`trace, ${key(m, read)}, run ${i + 1}:\n${r.trace}`);
+      }
     }
   }
   const s = median(seq);
   console.log(`sequential apply():                 median ${s.toFixed(2)} s (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
-  for (const [read, xs] of batch) {
-    const m = median(xs);
+  for (const [k, { times, startup }] of batch) {
+    const m = median(times);
     const target = 1.5 * s + START_DELAY;
     console.log(
-      `CW_AWSBATCH x${WORKERS}, computeWorkersRead ${String(read).padEnd(5)}: median ${m.toFixed(2)} s (runs: ${xs.map((x) => x.toFixed(2)).join(', ')}); ` +
-        `target <= 1.5 x ${s.toFixed(2)} + ${START_DELAY} = ${target.toFixed(2)} s: ${m <= target ? 'met' : 'NOT met'}`,
+      `CW_AWSBATCH x${WORKERS} as ${k.padEnd(35)}: median ${m.toFixed(2)} s (runs: ${times.map((x) => x.toFixed(2)).join(', ')}); ` +
+        `target <= 1.5 x ${s.toFixed(2)} + ${START_DELAY} = ${target.toFixed(2)} s: ${m <= target ? 'met' : 'NOT met'}; ` +
+        `worker start-up beyond the start delay: median ${median(startup).toFixed(2)} s (${startup.length} workers)`,
     );
   }
   console.log(`last CW_AWSBATCH timing report:\n${lastReport}`);
 } finally {
-  await aws.close();
+  for (const aws of endpoints.values()) await aws.close();
 }

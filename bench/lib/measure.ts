@@ -55,7 +55,7 @@ export function runApplyChild(
   script: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ wall: number; applySeconds: number; report: string; trace?: string }> {
+): Promise<{ wall: number; applySeconds: number; report: string; trace?: string; startup?: number[] }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(process.execPath, ['--import', 'tsx', script, '--run', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -64,7 +64,7 @@ export function runApplyChild(
     child.on('exit', (code) => {
       const wall = (performance.now() - t0) / 1000;
       if (code !== 0) return reject(new Error(`${script} --run failed (${code})`));
-      const j = JSON.parse(out.trim().split('\n').pop()!) as { applySeconds: number; report: string; trace?: string };
+      const j = JSON.parse(out.trim().split('\n').pop()!) as { applySeconds: number; report: string; trace?: string; startup?: number[] };
       resolve({ wall, ...j });
     });
   });

@@ -5,6 +5,7 @@
  * the cluster and task definition.
  */
 import { awsCall, batch, ec2, ecr, ecs, toAwsError } from './clients.js';
+import { ecsArch, imageArchitectures, instanceArch, platformFor, type Arch } from './imagearch.js';
 import { parseRepositoryUri } from './images.js';
 import { getStackOutputs, maxWorkers, type BatchStackOutputs, type StackOptions } from './stack.js';
 
@@ -167,6 +168,50 @@ async function checkImage(o: BatchStackOutputs, uri: string | undefined, name: s
   }
 }
 
+export const ARCH_CHECK = "images are built for the stack's architecture";
+
+/**
+ * The worker image (and the main image, when pushed) against what the stack runs them on: Batch
+ * instances of InstanceType, Fargate tasks of EcsCpuArchitecture. A mismatch fails every job with
+ * `exec format error`, after the instances have started.
+ */
+async function checkArchitecture(o: BatchStackOutputs): Promise<CheckResult> {
+  const name = ARCH_CHECK;
+  const instanceType = o.parameters.InstanceType;
+  if (instanceType === undefined) return { name, state: 'SKIP', detail: `stack ${o.stackName} has no InstanceType parameter to compare with` };
+  const wants: { what: string; arch: Arch }[] = [{ what: `Batch instances (InstanceType ${instanceType})`, arch: instanceArch(instanceType) }];
+  const ecsCpu = o.parameters.EcsCpuArchitecture;
+  if (ecsCpu !== undefined && o.EcsClusterName !== undefined) wants.push({ what: `ECS tasks (EcsCpuArchitecture ${ecsCpu})`, arch: ecsArch(ecsCpu) });
+  const problems: string[] = [];
+  const seen: string[] = [];
+  for (const [label, uri, users] of [
+    ['worker image', o.BatchECR, wants],
+    ['main image', o.BatchECRMain, wants.slice(0, 1)],
+  ] as const) {
+    if (uri === undefined) continue;
+    let archs: string[] | undefined;
+    try {
+      archs = await imageArchitectures(o.region, uri);
+    } catch (e) {
+      if (/ImageNotFound|not found/i.test(errText(e))) continue; // the image checks say so
+      throw e;
+    }
+    if (archs === undefined) continue;
+    seen.push(`${label} ${archs.map((a) => `linux/${a}`).join(', ')}`);
+    for (const w of users) {
+      if (!archs.includes(w.arch)) {
+        problems.push(
+          `the ${label} is built for ${archs.join(', ')} but the ${w.what} are ${w.arch}: rebuild it with ` +
+            `'riots batch build-image${label === 'main image' ? ' --main' : ''} --platform ${platformFor(w.arch)} --push', or change the stack's architecture`,
+        );
+      }
+    }
+  }
+  if (problems.length > 0) return { name, state: 'FAIL', detail: problems.join('; ') };
+  if (seen.length === 0) return { name, state: 'SKIP', detail: 'no pushed image with a manifest to read' };
+  return { name, state: 'PASS', detail: `${seen.join('; ')}; ${wants.map((w) => `${w.what}: ${w.arch}`).join('; ')}` };
+}
+
 function checkWorkerLimit(o: BatchStackOutputs, workers: number): CheckResult {
   const limit = maxWorkers(o);
   const name = `worker limit allows ${workers} compute worker${workers === 1 ? '' : 's'}`;
@@ -187,7 +232,16 @@ export async function preflight(opts: PreflightOptions = {}): Promise<CheckResul
     results.push({ name: outName, state: 'PASS', detail: `stack ${outputs.stackName}` });
   } catch (e) {
     results.push({ name: outName, state: 'FAIL', detail: errText(e) });
-    for (const n of ['security group', 'job queues', 'compute environments', 'worker limit', 'worker image', 'main image', 'ECS cluster and task definition']) {
+    for (const n of [
+      'security group',
+      'job queues',
+      'compute environments',
+      'worker limit',
+      'worker image',
+      'main image',
+      'image architectures',
+      'ECS cluster and task definition',
+    ]) {
       results.push({ name: n, state: 'SKIP', detail: 'needs the stack outputs' });
     }
     return results;
@@ -229,6 +283,11 @@ export async function preflight(opts: PreflightOptions = {}): Promise<CheckResul
     );
   } catch (e) {
     results.push({ name: mainName, state: 'FAIL', detail: errText(e) });
+  }
+  try {
+    results.push(await checkArchitecture(outputs));
+  } catch (e) {
+    results.push({ name: ARCH_CHECK, state: 'FAIL', detail: errText(e) });
   }
   try {
     results.push(await checkEcs(outputs));

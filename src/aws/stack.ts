@@ -53,6 +53,8 @@ export type BatchStackOutputs = {
   BatchMaxVCPUS: number;
   /** Every output of the stack as text, including any not named here. */
   all: Record<string, string>;
+  /** The stack's parameters, where DescribeStacks gave them. */
+  parameters: Record<string, string>;
 } & { [K in OptionalOutputName]?: string };
 
 export interface StackOptions {
@@ -76,6 +78,8 @@ export interface StackDescription {
   status: string;
   statusReason?: string;
   outputs: Record<string, string>;
+  /** The stack's parameters as it runs with them (InstanceType, EcsCpuArchitecture…). */
+  parameters: Record<string, string>;
 }
 
 function isMissingStack(err: unknown): boolean {
@@ -115,11 +119,16 @@ async function describeIn(stackName: string, region: string | undefined): Promis
   for (const o of stack.Outputs ?? []) {
     if (o.OutputKey !== undefined && o.OutputValue !== undefined) outputs[o.OutputKey] = o.OutputValue;
   }
+  const parameters: Record<string, string> = {};
+  for (const p of stack.Parameters ?? []) {
+    if (p.ParameterKey !== undefined && p.ParameterValue !== undefined) parameters[p.ParameterKey] = p.ParameterValue;
+  }
   const desc: StackDescription = {
     stackName: stack.StackName ?? stackName,
     stackId: stack.StackId ?? stackName,
     status: String(stack.StackStatus ?? 'UNKNOWN'),
     outputs,
+    parameters,
   };
   if (stack.StackStatusReason !== undefined) desc.statusReason = stack.StackStatusReason;
   return { desc, region: await used() };
@@ -133,7 +142,12 @@ function whereText(stackName: string, region: string | undefined): string {
  * Type the raw outputs of a stack; pure, so it can be tested without AWS.
  * @throws AwsError naming the first missing or malformed worker output.
  */
-export function parseStackOutputs(raw: Record<string, string>, stackName: string, region: string | undefined): BatchStackOutputs {
+export function parseStackOutputs(
+  raw: Record<string, string>,
+  stackName: string,
+  region: string | undefined,
+  parameters: Record<string, string> = {},
+): BatchStackOutputs {
   const where = whereText(stackName, region);
   for (const key of WORKER_OUTPUTS) {
     if (raw[key] === undefined || raw[key] === '') {
@@ -155,6 +169,7 @@ export function parseStackOutputs(raw: Record<string, string>, stackName: string
     BatchVCPUS: count('BatchVCPUS'),
     BatchMaxVCPUS: count('BatchMaxVCPUS'),
     all: { ...raw },
+    parameters: { ...parameters },
   };
   for (const key of OPTIONAL_OUTPUTS) {
     if (raw[key] !== undefined && raw[key] !== '') out[key] = raw[key];
@@ -183,7 +198,7 @@ export async function getStackOutputs(opts: StackOptions = {}): Promise<BatchSta
   if (Object.keys(desc.outputs).length === 0) {
     throw new AwsError(`${whereText(stackName, region)} is ${desc.status}` + `${desc.statusReason ? ` (${desc.statusReason})` : ''} and has no outputs`);
   }
-  return parseStackOutputs(desc.outputs, stackName, region);
+  return parseStackOutputs(desc.outputs, stackName, region, desc.parameters);
 }
 
 /**

@@ -131,7 +131,13 @@ export class CloudFormationService {
       if (iam.length > 0 && !capabilities.includes(needed) && !capabilities.includes('CAPABILITY_NAMED_IAM')) {
         throw new AwsApiError('InsufficientCapabilitiesException', `Requires capabilities : [${needed}]`);
       }
-      const evaluated = new TemplateEvaluator(template, params, { stackName, stackId, region: this.ctx.region, accountId: this.ctx.accountId }).evaluate();
+      const evaluated = new TemplateEvaluator(template, params, {
+        stackName,
+        stackId,
+        region: this.ctx.region,
+        accountId: this.ctx.accountId,
+        registryHost: this.ctx.registry?.host,
+      }).evaluate();
       return { template, evaluated };
     } catch (e) {
       if (e instanceof TemplateError) throw new AwsApiError(e.awsCode, e.message);

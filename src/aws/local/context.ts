@@ -18,10 +18,21 @@ export interface JobControl {
   standIn(repo: Repository): string | undefined;
 }
 
+/** What ECR's API reads from the registry. */
+export interface RegistryAccess {
+  host: string;
+  readBlob(digest: string): Buffer | undefined;
+  blobExists(digest: string): boolean;
+  /** A URL that downloads a blob without credentials (ECR hands out pre-signed S3 URLs). */
+  presign(repositoryName: string, digest: string): string;
+}
+
 export interface LocalContext {
   state: LocalAwsState;
   region: string;
   accountId: string;
+  /** The image registry, in container mode (repository URIs point to its host). */
+  registry?: RegistryAccess | undefined;
   /** Delay between a stack operation and its *_COMPLETE status, in milliseconds. */
   stackDelayMs: number;
   jobs: JobControl;

@@ -9,6 +9,8 @@ import type { Repository } from './state.js';
 import { AwsApiError, jsonReply, type Reply } from './wire.js';
 
 type Body = Record<string, unknown>;
+/** The password in GetAuthorizationToken's `AWS:<password>`, which the registry checks. */
+export const LOCAL_ECR_PASSWORD = 'local-endpoint-password';
 const JSON11 = 'application/x-amz-json-1.1';
 const seconds = (d: Date): number => d.getTime() / 1000;
 
@@ -48,15 +50,21 @@ export class EcrService {
         return jsonReply({ imageDetails: this.describeImages(this.repo(String(body.repositoryName ?? '')), body.imageIds) }, JSON11);
       case 'BatchDeleteImage':
         return jsonReply(this.batchDelete(body), JSON11);
+      case 'BatchGetImage':
+        return jsonReply(this.batchGetImage(body), JSON11);
+      case 'GetDownloadUrlForLayer':
+        return jsonReply(this.downloadUrl(body), JSON11);
       case 'GetAuthorizationToken': {
-        const token = Buffer.from('AWS:local-endpoint-password').toString('base64');
+        const token = Buffer.from(`AWS:${LOCAL_ECR_PASSWORD}`).toString('base64');
         return jsonReply(
           {
             authorizationData: [
               {
                 authorizationToken: token,
                 expiresAt: Date.now() / 1000 + 12 * 3600,
-                proxyEndpoint: `https://${this.ctx.accountId}.dkr.ecr.${this.ctx.region}.amazonaws.com`,
+                proxyEndpoint: this.ctx.registry
+                  ? `http://${this.ctx.registry.host}`
+                  : `https://${this.ctx.accountId}.dkr.ecr.${this.ctx.region}.amazonaws.com`,
               },
             ],
           },
@@ -96,6 +104,41 @@ export class EcrService {
         `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${repo.name}' in the registry with id '${this.ctx.accountId}'`,
       );
     });
+  }
+
+  /** BatchGetImage: the manifests of pushed images (those of the registry; others have none to give). */
+  private batchGetImage(body: Body): Body {
+    const repo = this.repo(String(body.repositoryName ?? ''));
+    const ids = Array.isArray(body.imageIds) ? (body.imageIds as { imageTag?: string; imageDigest?: string }[]) : [];
+    const images: Body[] = [];
+    const failures: Body[] = [];
+    for (const id of ids) {
+      const hit = [...repo.images].find(
+        ([d, img]) => (id.imageDigest === undefined || d === id.imageDigest) && (id.imageTag === undefined || img.tags.includes(id.imageTag)),
+      );
+      const manifest = hit && hit[1].manifestMediaType !== undefined ? this.ctx.registry?.readBlob(hit[0]) : undefined;
+      if (!hit || !manifest) {
+        failures.push({ imageId: id, failureCode: hit ? 'ImageNotFound' : 'ImageTagDoesNotMatchDigest', failureReason: 'Requested image not found' });
+        continue;
+      }
+      images.push({
+        registryId: this.ctx.accountId,
+        repositoryName: repo.name,
+        imageId: { imageDigest: hit[0], ...(id.imageTag === undefined ? {} : { imageTag: id.imageTag }) },
+        imageManifest: manifest.toString('utf8'),
+        imageManifestMediaType: hit[1].manifestMediaType,
+      });
+    }
+    return { images, failures };
+  }
+
+  /** GetDownloadUrlForLayer: a URL that fetches a pushed blob without credentials, as ECR's pre-signed S3 URLs do. */
+  private downloadUrl(body: Body): Body {
+    const repo = this.repo(String(body.repositoryName ?? ''));
+    const digest = String(body.layerDigest ?? '');
+    const url = this.ctx.registry?.blobExists(digest) ? this.ctx.registry.presign(repo.name, digest) : undefined;
+    if (url === undefined) throw new AwsApiError('LayersNotFoundException', `The layer ${digest} does not exist in the repository '${repo.name}'`);
+    return { downloadUrl: url, layerDigest: digest };
   }
 
   private repo(name: string): Repository {

@@ -11,6 +11,8 @@ export interface EvalContext {
   stackId: string;
   region: string;
   accountId: string;
+  /** `host:port` of the endpoint's image registry (container mode): ECR URIs point there. */
+  registryHost?: string | undefined;
 }
 
 export interface EvaluatedResource {
@@ -78,7 +80,10 @@ export function synthesise(logicalId: string, type: string, props: Record<string
       return r(`lt-${hex(seed, 17)}`, { LaunchTemplateId: `lt-${hex(seed, 17)}`, LatestVersionNumber: '1', DefaultVersionNumber: '1' });
     case 'AWS::ECR::Repository': {
       const n = name('RepositoryName').toLowerCase();
-      return r(n, { Arn: `arn:aws:ecr:${region}:${acct}:repository/${n}`, RepositoryUri: `${acct}.dkr.ecr.${region}.amazonaws.com/${n}` });
+      return r(n, {
+        Arn: `arn:aws:ecr:${region}:${acct}:repository/${n}`,
+        RepositoryUri: `${ctx.registryHost ?? `${acct}.dkr.ecr.${region}.amazonaws.com`}/${n}`,
+      });
     }
     case 'AWS::IAM::Role': {
       const n = name('RoleName');

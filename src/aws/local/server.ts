@@ -17,13 +17,18 @@ import { BatchService } from './batch.js';
 import { CloudFormationService } from './cloudformation.js';
 import type { LocalContext } from './context.js';
 import { Ec2Service, ec2Error } from './ec2.js';
-import { EcrService, putImage } from './ecr.js';
+import { ContainerLauncher, type Mount } from './containers.js';
+import { EcrService, LOCAL_ECR_PASSWORD, putImage } from './ecr.js';
 import { EcsService } from './ecs.js';
 import { JobRunner, type JobRunnerOptions } from './jobs.js';
-import { ACCOUNT_ID, LocalAwsState } from './state.js';
+import type { Launcher } from './launch.js';
+import { ProcessLauncher } from './processes.js';
+import { LocalRegistry } from './registry.js';
+import { ACCOUNT_ID, LocalAwsState, type Repository } from './state.js';
 import { AwsApiError, parseForm, requestId, xml, type Reply } from './wire.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
 import { batchRegion } from '../../region.js';
+import { chooseEngine, type Engine } from '../../containerengine.js';
 
 export interface LocalAwsOptions {
   /** TCP port on 127.0.0.1; 0 (default) picks a free one. */
@@ -53,6 +58,16 @@ export interface LocalAwsOptions {
   jobEnv?: Record<string, string>;
   /** Grace between SIGTERM and SIGKILL when a running job is terminated, in seconds (default 2). */
   killGraceSeconds?: number;
+  /**
+   * Run jobs and tasks as containers of the images pushed to the endpoint's registry (repository
+   * URIs become `127.0.0.1:<port>/<name>`), instead of local processes made from Dockerfiles.
+   */
+  containers?: {
+    /** Default: Docker when its engine answers, else podman (or $RIOTS_CONTAINER_ENGINE). */
+    engine?: Engine;
+    /** Host folders bound into every container at the same path. */
+    mounts?: Mount[];
+  };
 }
 
 export interface LocalAws {
@@ -80,8 +95,10 @@ export interface LocalAws {
   setQueueState(queue: string, state: 'ENABLED' | 'DISABLED'): void;
   /** Register an image in a repository (as a push would), optionally mapping a Dockerfile to it. */
   putImage(repositoryName: string, tag: string, dockerfile?: string): string;
-  /** Process ids of the job and task processes still running. */
+  /** Process ids of the job and task processes (container mode: the engine clients) still running. */
   jobPids(): number[];
+  /** In container mode: the engine and the registry's `host:port`. */
+  containers?: { engine: Engine; registryHost: string };
   /** Stop the server and kill every job process. */
   close(): Promise<void>;
 }
@@ -121,6 +138,7 @@ function queryErrorXml(e: AwsApiError): string {
 type Services = { cfn: CloudFormationService; batch: BatchService; ecr: EcrService; ecs: EcsService; ec2: Ec2Service };
 /** One region of the endpoint: its state, services and job processes. */
 type Region = { ctx: LocalContext; runner: JobRunner; services: Services };
+type Shared = { stackDelayMs: number; runnerOptions: JobRunnerOptions; launcher: Launcher; registry: LocalRegistry | undefined };
 type Protocol = 'batch' | 'json11' | 'query' | 'ec2';
 
 /** Parse a JSON body ('' is {}). */
@@ -199,16 +217,17 @@ function router(servicesIn: (region: string | undefined) => Services): (req: Inc
 }
 
 /** A region's state, services and job runner. */
-function makeRegion(region: string, stackDelayMs: number, runnerOptions: JobRunnerOptions): Region {
+function makeRegion(region: string, shared: Shared): Region {
   const ctx: LocalContext = {
     state: new LocalAwsState(region),
     region,
     accountId: ACCOUNT_ID,
-    stackDelayMs,
+    stackDelayMs: shared.stackDelayMs,
+    registry: shared.registry,
     jobs: { submitted: () => undefined, terminate: () => undefined, taskCreated: () => undefined, stopTask: () => undefined, standIn: () => undefined },
     timers: new Set(),
   };
-  const runner = new JobRunner(ctx, runnerOptions);
+  const runner = new JobRunner(ctx, shared.runnerOptions, shared.launcher);
   ctx.jobs = runner;
   const services = {
     cfn: new CloudFormationService(ctx),
@@ -218,6 +237,20 @@ function makeRegion(region: string, stackDelayMs: number, runnerOptions: JobRunn
     ec2: new Ec2Service(ctx),
   };
   return { ctx, runner, services };
+}
+
+/** The registry and the container launcher of container mode. */
+function containerMode(
+  engine: Engine,
+  registryHost: string,
+  stateDir: string,
+  mounts: Mount[],
+  repository: (name: string) => Repository | undefined,
+): { registry: LocalRegistry; launcher: Launcher } {
+  return {
+    registry: new LocalRegistry({ host: registryHost, dir: join(stateDir, 'registry'), password: LOCAL_ECR_PASSWORD, repository }),
+    launcher: new ContainerLauncher({ engine, stateDir, registryHost, username: 'AWS', password: LOCAL_ECR_PASSWORD, mounts }),
+  };
 }
 
 /**
@@ -245,17 +278,21 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     jobEnv: options.jobEnv ?? {},
     killGraceMs: (options.killGraceSeconds ?? 2) * 1000,
   };
+  const engine = options.containers ? (options.containers.engine ?? (await chooseEngine())) : undefined;
   // every region the endpoint is asked about, made on first use, each with its own state and jobs
   const regions = new Map<string, Region>();
+  const shared: Shared = { stackDelayMs, runnerOptions, launcher: new ProcessLauncher(), registry: undefined };
   const regionOf = (r: string): Region => {
     let reg = regions.get(r);
-    if (!reg) regions.set(r, (reg = makeRegion(r, stackDelayMs, runnerOptions)));
+    if (!reg) regions.set(r, (reg = makeRegion(r, shared)));
     return reg;
   };
 
   const route = router((r) => regionOf(r ?? region).services);
   const server = createServer((req, res) => {
-    void route(req, res);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (shared.registry && /^\/v2(\/|$)/.test(url.pathname)) void shared.registry.handle(req, res, url);
+    else void route(req, res);
   });
 
   await new Promise<void>((resolveListen, reject) => {
@@ -265,13 +302,19 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
   runnerOptions.url = url;
+  if (engine !== undefined) {
+    // a repository's name is found in the default region first (one registry serves them all)
+    const repository = (name: string) => [regionOf(region), ...regions.values()].map((r) => r.ctx.state.repositories.get(name)).find((x) => x !== undefined);
+    Object.assign(shared, containerMode(engine, `127.0.0.1:${port}`, stateDir, options.containers?.mounts ?? [], repository));
+  }
   const { ctx, runner } = regionOf(region);
   const state = ctx.state;
   // A process that exits without close() (an uncaught exception, process.exit()) takes its
   // "containers" with it, as a machine that goes away does: the job processes are in process
   // groups of their own and would otherwise outlive it.
   const keepAtExit = cleanUpAtExit(() => {
-    for (const r of regions.values()) r.runner.killAll();
+    for (const r of regions.values()) r.runner.closing();
+    shared.launcher.killAll();
     if (ownStateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
@@ -311,17 +354,19 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     putImage(repositoryName, tag, dockerfile) {
       const repo = state.repositories.get(repositoryName);
       if (!repo) throw new AwsApiError('RepositoryNotFoundException', `The repository with name '${repositoryName}' does not exist`);
-      if (dockerfile !== undefined) runner.imageMap.set(repositoryName, resolve(dockerfile));
+      if (dockerfile !== undefined) runner.specs.imageMap.set(repositoryName, resolve(dockerfile));
       return putImage(repo, tag, `${repositoryName}:${tag}:${dockerfile ?? ''}:${Date.now()}`);
     },
     stateOf: (r) => regionOf(r).ctx.state,
-    jobPids: () => [...regions.values()].flatMap((r) => r.runner.runningPids()),
+    jobPids: () => shared.launcher.runningPids(),
+    ...(engine === undefined ? {} : { containers: { engine, registryHost: shared.registry!.host } }),
     close() {
       closed ??= (async () => {
         const all = [...regions.values()];
         for (const r of all) for (const t of r.ctx.timers) clearTimeout(t);
         for (const r of all) r.ctx.timers.clear();
-        await Promise.all(all.map((r) => r.runner.close()));
+        for (const r of all) r.runner.closing();
+        await shared.launcher.close(5000);
         for (const r of all) for (const t of r.ctx.timers) clearTimeout(t);
         server.closeAllConnections();
         await new Promise<void>((r) => server.close(() => r()));

@@ -47,9 +47,22 @@ export interface Repository {
   arn: string;
   uri: string;
   createdAt: Date;
-  /** Images by digest: tags and the Dockerfile standing in for the image (if any). */
-  images: Map<string, { tags: string[]; pushedAt: Date }>;
+  /** Images by digest (of their manifest when pushed to the registry). */
+  images: Map<string, ImageRecord>;
   stackName: string;
+}
+
+/** An image in a repository; what the registry learnt from its manifest and config when pushed there. */
+export interface ImageRecord {
+  tags: string[];
+  pushedAt: Date;
+  /** The manifest's media type (absent for images registered through the JS API). */
+  manifestMediaType?: string;
+  /** The manifest's size in bytes. */
+  size?: number;
+  /** From the image config: `amd64`, `arm64`… */
+  architecture?: string;
+  os?: string;
 }
 
 export interface SecurityGroup {

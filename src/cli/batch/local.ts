@@ -2,17 +2,19 @@
  * `riots batch local`: run the local AWS endpoint (CloudFormation, Batch, ECR, EC2 on loopback)
  * until interrupted, and print the variables that point the AWS SDK (and so riots) at it.
  */
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export const help = `usage: riots batch local [--port N] [--main-dockerfile PATH] [--start-delay SECONDS]
                          [--stack-delay SECONDS] [--state-dir DIR] [--region REGION]
+                         [--containers [--engine docker|podman] [--mount DIR[:rw]]...]
 
 Run a local stand-in for the AWS services riots uses (CloudFormation, Batch, ECS, ECR, EC2), to
-dry-run the AWS Batch workflow before spending money. Batch jobs and ECS tasks run as local processes: the
-worker image is aws/Dockerfile of this checkout, the main image is --main-dockerfile.
+dry-run the AWS Batch workflow before spending money. Batch jobs and ECS tasks run as local
+processes (the worker image is aws/Dockerfile of this checkout, the main image is
+--main-dockerfile), or with --containers as containers of the images you push.
 
   --port N                 TCP port on 127.0.0.1 (default 4566; 0 picks a free port)
   --main-dockerfile PATH   Dockerfile standing for the main image (<ServiceName>ecrmain)
@@ -25,6 +27,13 @@ worker image is aws/Dockerfile of this checkout, the main image is --main-docker
                            riots command: $RIOS_AWSBATCH_REGION, else AWS_REGION, else
                            AWS_DEFAULT_REGION, else the profile's region, else us-east-1).
                            Every region is served, each with its own state, as on AWS.
+  --containers             run each job and task as a container of the image its job or task
+                           definition names, pulled from the endpoint's own registry (push
+                           with 'riots batch build-image --push'), on the host's network, with
+                           the job's vCPUs and memory as limits
+  --engine docker|podman   the container engine (default: Docker when it answers, else podman)
+  --mount DIR[:rw]         bind DIR into every container at the same path, read-only unless
+                           :rw (the stand-in for a shared file system); repeatable
   -h, --help               show this help
 
 Then, in another shell, export the variables it prints and use riots as with AWS:
@@ -36,6 +45,14 @@ function seconds(name: string, v: string | undefined, dflt: number): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number of seconds >= 0, not '${v}'`);
   return n;
+}
+
+/** `DIR` (read-only) or `DIR:rw`/`DIR:ro`: an existing absolute folder once resolved. */
+export function parseMount(spec: string): { path: string; writable: boolean } {
+  const m = /^(.*?)(?::(rw|ro))?$/.exec(spec)!;
+  const path = resolve(m[1]!);
+  if (m[1] === '' || !existsSync(path) || !statSync(path).isDirectory()) throw new Error(`--mount ${spec}: ${path} is not a folder`);
+  return { path, writable: m[2] === 'rw' };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -50,6 +67,9 @@ export async function run(argv: string[]): Promise<number> {
         'stack-delay': { type: 'string' },
         'state-dir': { type: 'string' },
         region: { type: 'string' },
+        containers: { type: 'boolean' },
+        engine: { type: 'string' },
+        mount: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -76,6 +96,21 @@ export async function run(argv: string[]): Promise<number> {
     stackDelaySeconds: seconds('stack-delay', values['stack-delay'], 1),
   };
   if (values['main-dockerfile'] !== undefined) options.mainDockerfile = values['main-dockerfile'];
+  if (!values.containers && (values.engine !== undefined || values.mount !== undefined)) {
+    process.stderr.write(`riots batch local: --engine and --mount only apply with --containers\n`);
+    return 2;
+  }
+  if (values.containers) {
+    let mounts;
+    try {
+      mounts = (values.mount ?? []).map(parseMount);
+    } catch (e) {
+      process.stderr.write(`riots batch local: ${(e as Error).message}\n`);
+      return 2;
+    }
+    const { chooseEngine } = await import('../../containerengine.js');
+    options.containers = { engine: await chooseEngine(values.engine), mounts };
+  }
   const { resolveRegion } = await import('../../aws/clients.js');
   options.region = (await resolveRegion(values.region)).region ?? 'us-east-1';
   let aws;
@@ -91,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
   const lines = [
     `riots local AWS endpoint listening on ${aws.url} (region ${aws.region})`,
     `job logs (stdout and stderr): ${aws.stateDir}/jobs/<jobId>.log`,
+    ...(aws.containers ? [`jobs and tasks run as ${aws.containers.engine} containers of the images pushed to ${aws.containers.registryHost}`] : []),
     '',
     'In the shell that runs riots, set:',
     ...Object.entries(aws.env).map(([k, v]) => `export ${k}=${v}`),

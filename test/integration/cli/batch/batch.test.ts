@@ -422,14 +422,18 @@ describe('riots batch waits time out, saying what they waited for', () => {
 
 describe('riots batch local, and one region rule for it and every command', () => {
   /** `riots batch local` until it has printed its exports; then stopped by `stop()`. */
-  async function startLocalCli(env: Record<string, string>): Promise<{ out: string; stop: () => Promise<void> }> {
+  async function startLocalCli(env: Record<string, string>, args: string[] = []): Promise<{ out: string; stop: () => Promise<void> }> {
     const base: NodeJS.ProcessEnv = { ...process.env };
     for (const k of Object.keys(base)) if (/^(AWS_|RIOS_AWSBATCH_)/.test(k)) delete base[k];
     const tsx = pathToFileURL(join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-    const child = spawn(process.execPath, ['--import', tsx, join(REPO_ROOT, 'src/cli/main.ts'), 'batch', 'local', '--port', '0', '--stack-delay', '0.05'], {
-      env: { ...base, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, join(REPO_ROOT, 'src/cli/main.ts'), 'batch', 'local', '--port', '0', '--stack-delay', '0.05', ...args],
+      {
+        env: { ...base, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
@@ -453,6 +457,34 @@ describe('riots batch local, and one region rule for it and every command', () =
       },
     };
   }
+  test('--containers: the engine and the registry it prints, which asks for ECR credentials; --mount and --engine checked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'riots-local-containers-'));
+    try {
+      const c = await startLocalCli({}, ['--containers', '--engine', 'podman', '--mount', dir, '--mount', `${dir}:rw`]);
+      try {
+        const host = /containers of the images pushed to (127\.0\.0\.1:\d+)$/m.exec(c.out)?.[1];
+        assert.ok(host, c.out);
+        assert.match(c.out, /jobs and tasks run as podman containers/);
+        assert.equal(exportsOf(c.out).get('AWS_ENDPOINT_URL'), `http://${host}`, 'the registry is the endpoint itself');
+        const res = await fetch(`http://${host}/v2/`);
+        assert.equal(res.status, 401, 'the registry wants credentials');
+      } finally {
+        await c.stop();
+      }
+      for (const [args, message] of [
+        [['--containers', '--mount', join(dir, 'missing')], /--mount .*missing is not a folder/],
+        [['--mount', dir], /--engine and --mount only apply with --containers/],
+        [['--containers', '--engine', 'rkt'], /the container engine must be docker or podman, not 'rkt'/],
+      ] as const) {
+        const r = await runRiots(['batch', 'local', '--port', '0', ...args], {});
+        assert.notEqual(r.code, 0, args.join(' '));
+        assert.match(r.stderr, message);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   const exportsOf = (text: string): Map<string, string> => new Map([...text.matchAll(/^export (\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
 
   test("the exports docs/aws-local.md shows; the default region and the commands' region from --region, the variables, else the profile", async () => {
