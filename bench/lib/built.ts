@@ -50,6 +50,8 @@ export function buildRiots(rev?: string): string {
       'false',
       '--sourceMap',
       'false',
+      '--inlineSources',
+      'false',
     ],
     { stdio: 'inherit' },
   );
