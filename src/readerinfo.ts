@@ -8,6 +8,7 @@ import type { Block } from './block.js';
 import type { BlockCoords } from './errors.js';
 import type { GeoTransform } from './grid.js';
 import { blockCoords, makeBlockPlan, type BlockPlan } from './blockplan.js';
+import { TYPED_ARRAY } from './dtypes.js';
 
 /** Everything ReaderInfo needs that does not change between blocks; plain data. */
 export interface InfoContext {
@@ -77,16 +78,21 @@ export class ReaderInfo {
   getProjection(): string {
     return this.ctx.projection;
   }
-  getTotalBlocks(): number {
-    return this.plan.total;
-  }
-  /** [blocks in x, blocks in y]. */
-  getBlockCount(): [number, number] {
+  /** [blocks in x, blocks in y], as RIOS's getTotalBlocks(). */
+  getTotalBlocks(): [number, number] {
     return [this.plan.blocksX, this.plan.blocksY];
   }
-  /** [block column, block row] of the current block in the block walk. */
-  getBlockPosition(): [number, number] {
+  /** How many blocks the run has in all (x blocks × y blocks). */
+  getBlockTotal(): number {
+    return this.plan.total;
+  }
+  /** [x block, y block] of the current block (0-based), as RIOS's getBlockCount(). */
+  getBlockCount(): [number, number] {
     return [this.coords.index % this.plan.blocksX, Math.floor(this.coords.index / this.plan.blocksX)];
+  }
+  /** The same as {@link getBlockCount}, under a name that says what it is. */
+  getBlockPosition(): [number, number] {
+    return this.getBlockCount();
   }
   /** Size of the current block's core window, [xsize, ysize], without margins. */
   getBlockSize(): [number, number] {
@@ -136,15 +142,17 @@ export class ReaderInfo {
     return [this.coords.xoff - m + x, this.coords.yoff - m + y];
   }
   /**
-   * For a world coordinate, the [row, col] within the current block array (margins
-   * included) of the pixel that contains it. Values may fall outside the block.
+   * For a world coordinate, the [row, col] within the current block's arrays (margins
+   * included) of the pixel that contains it, or [null, null] when that pixel is not in the
+   * current block (as RIOS).
    */
-  getPixRowColBlock(x: number, y: number): [number, number] {
+  getPixRowColBlock(x: number, y: number): [number, number] | [null, null] {
     const [x0, pw, , y0, , ph] = this.ctx.transform;
     const m = this.ctx.overlap;
     const col = Math.floor((x - x0) / pw) - (this.coords.xoff - m);
     const row = Math.floor((y - y0) / ph) - (this.coords.yoff - m);
-    return [row, col];
+    const inside = row >= 0 && col >= 0 && row < this.coords.ysize + 2 * m && col < this.coords.xsize + 2 * m;
+    return inside ? [row, col] : [null, null];
   }
   isFirstBlock(): boolean {
     return this.coords.index === 0;
@@ -153,26 +161,39 @@ export class ReaderInfo {
     return this.coords.index === this.plan.total - 1;
   }
   /** Percentage of blocks done before this one (0..100). */
+  /** Whole percent of the blocks done before this one (RIOS's integer: 0 for the first block). */
   getPercent(): number {
-    return this.plan.total === 0 ? 100 : (100 * this.coords.index) / this.plan.total;
+    return this.plan.total === 0 ? 100 : Math.floor((100 * this.coords.index) / this.plan.total);
   }
   /** The file an input block was read from. */
   getFilenameFor(block: Block): string {
     return this.sourceOf(block).filename;
   }
-  /** The nodata value of an input block's band (1-based, as in GDAL), or null when it has none. */
+  /**
+   * The nodata value of an input block's band (1-based, as in GDAL), cast to the block's data
+   * type as RIOS casts it (Int16 with 7.6 gives 7; Float32 with 0.1 gives float32(0.1)), or null
+   * when it has none.
+   */
   getNoDataValueFor(block: Block, band = 1): number | null {
     const s = this.sourceOf(block);
     if (!Number.isInteger(band) || band < 1 || band > s.nodata.length) {
       throw new RangeError(`getNoDataValueFor: band ${band} outside 1..${s.nodata.length} for ${s.filename}`);
     }
-    return s.nodata[band - 1] ?? null;
+    const v = s.nodata[band - 1];
+    return v === null || v === undefined ? null : castTo(block, v);
   }
   private sourceOf(block: Block): BlockSource {
     const s = this.sources.get(block);
     if (!s) throw new RangeError('this block is not one of the input blocks of the current call');
     return s;
   }
+}
+
+/** A number as one element of the block's typed array holds it (truncated toward zero for integers, rounded to float32 for Float32). */
+function castTo(block: Block, v: number): number {
+  const cell = new TYPED_ARRAY[block.dtype](1);
+  cell[0] = v;
+  return cell[0]!;
 }
 
 export { blockCoords };

@@ -60,7 +60,8 @@ describe('apply: pixel values', () => {
         const out = a.like('Float32', 1);
         for (let i = 0; i < out.data.length; i++) out.data[i] = a.data[i]! + 2 * b.data[i]!;
         outputs.sum = out;
-        assert.equal(info.getTotalBlocks(), 4 * 3);
+        assert.deepEqual(info.getTotalBlocks(), [4, 3]);
+        assert.equal(info.getBlockTotal(), 4 * 3);
       },
       { a: f('a.tif'), b: f('b.tif') },
       { sum: f('sum.tif') },
