@@ -193,7 +193,7 @@ export class ReaderInfo {
 function castTo(block: Block, v: number): number {
   const cell = new TYPED_ARRAY[block.dtype](1);
   cell[0] = v;
-  return cell[0]!;
+  return cell[0];
 }
 
 export { blockCoords };
