@@ -12,8 +12,8 @@ import { isDataType, type DataType } from './dtypes.js';
 import type { PixelGridSpec } from './grid.js';
 import type { ConcurrencyStyleInit } from './concurrency.js';
 
-export type Footprint = 'intersection' | 'union' | 'reference';
-export const FOOTPRINTS: readonly Footprint[] = ['intersection', 'union', 'reference'];
+import { FOOTPRINTS, envDriver, envFootprint, envInt, type Footprint } from './riosenv.js';
+export { FOOTPRINTS, type Footprint };
 
 export type ResampleMethod = 'near' | 'bilinear' | 'cubic' | 'cubicspline' | 'lanczos' | 'average' | 'mode' | 'min' | 'max' | 'med' | 'q1' | 'q3';
 export const RESAMPLE_METHODS: readonly ResampleMethod[] = [
@@ -91,14 +91,6 @@ export type ControlsInput<N extends string = string> = Partial<GlobalControls> &
     images?: Partial<Record<N, Partial<ImageControls>>>;
   };
 
-function envInt(name: string): number | undefined {
-  const v = process.env[name];
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new ControlsError(`environment variable ${name}=${v} is not a positive integer`);
-  return n;
-}
-
 const isPosInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 const stringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
 
@@ -113,33 +105,28 @@ export const GLOBAL_SETTINGS = {
     'a positive whole number',
     '256 (`RIOS_DFLT_BLOCKXSIZE`)',
     'block width in pixels',
-    () => envInt('RIOS_DFLT_BLOCKXSIZE') ?? 256,
+    () => envInt('RIOS_DFLT_BLOCKXSIZE', 1) ?? 256,
     (v, bad) => (isPosInt(v) ? v : bad('a positive whole number')),
   ),
   windowYSize: withDefault(
     'a positive whole number',
     '256 (`RIOS_DFLT_BLOCKYSIZE`)',
     'block height in pixels',
-    () => envInt('RIOS_DFLT_BLOCKYSIZE') ?? 256,
+    () => envInt('RIOS_DFLT_BLOCKYSIZE', 1) ?? 256,
     (v, bad) => (isPosInt(v) ? v : bad('a positive whole number')),
   ),
   overlap: withDefault(
     'a whole number, 0 or more',
-    '0',
+    '0 (`RIOS_DFLT_OVERLAP`)',
     'a margin of this many pixels on every input block',
-    () => 0,
+    () => envInt('RIOS_DFLT_OVERLAP', 0) ?? 0,
     (v, bad) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : bad('a whole number, 0 or more')),
   ),
   footprint: withDefault<Footprint>(
     `one of ${FOOTPRINTS.join(', ')}`,
-    '`intersection` (`RIOS_DFLT_FOOTPRINT`)',
+    '`intersection` (`RIOS_DFLT_FOOTPRINT`: 0, 1, 2 as in RIOS, or a name)',
     'the extent of the working grid',
-    () => {
-      const fp = process.env.RIOS_DFLT_FOOTPRINT;
-      if (!fp) return 'intersection';
-      if (!FOOTPRINTS.includes(fp.toLowerCase() as Footprint)) throw new ControlsError(`RIOS_DFLT_FOOTPRINT=${fp} must be one of ${FOOTPRINTS.join(', ')}`);
-      return fp.toLowerCase() as Footprint;
-    },
+    () => envFootprint() ?? 'intersection',
     (v, bad) => (FOOTPRINTS.includes(v as Footprint) ? (v as Footprint) : bad(`one of ${FOOTPRINTS.join(', ')}`)),
   ),
   referenceImage: text({ meaning: 'the input (name or filename) whose projection and pixel lattice the working grid takes' }),
@@ -182,7 +169,7 @@ export const IMAGE_SETTINGS = {
     'a GDAL driver name',
     "`RIOS_DFLT_DRIVER`, else the output's extension (GDAL's own list), else `GTiff`",
     'GDAL driver of an output',
-    () => process.env.RIOS_DFLT_DRIVER || undefined,
+    () => envDriver(),
     (v, bad) => (typeof v === 'string' && v !== '' ? v : bad('a GDAL driver name')),
   ),
   creationOptions: custom<string[]>(
@@ -200,8 +187,10 @@ export const IMAGE_SETTINGS = {
   overviewLevels: custom<number[]>('a list of positive whole numbers', { meaning: 'pyramid levels' }, (v, bad) =>
     Array.isArray(v) && v.every(isPosInt) ? v : bad('a list of positive whole numbers'),
   ),
-  overviewMinDim: custom<number>('a positive whole number', { meaning: "the smallest pyramid level's size" }, (v, bad) =>
-    isPosInt(v) ? v : bad('a positive whole number'),
+  overviewMinDim: custom<number>(
+    'a whole number, 0 or more',
+    { meaning: 'pyramid levels are kept while floor(smallest side / level) is above this' },
+    (v, bad) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : bad('a whole number, 0 or more')),
   ),
   overviewAggregationType: custom<string>('a GDAL overview resampling name', { meaning: 'how pyramid levels are made (NEAREST, AVERAGE, …)' }, (v, bad) =>
     typeof v === 'string' ? v : bad('a GDAL overview resampling name such as NEAREST or AVERAGE'),

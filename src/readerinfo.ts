@@ -78,6 +78,10 @@ export class ReaderInfo {
   getProjection(): string {
     return this.ctx.projection;
   }
+  /** [x, y] size of a pixel in world units, both positive (RIOS's xRes, yRes). */
+  getPixelSize(): [number, number] {
+    return [Math.abs(this.ctx.transform[1]), Math.abs(this.ctx.transform[5])];
+  }
   /** [blocks in x, blocks in y], as RIOS's getTotalBlocks(). */
   getTotalBlocks(): [number, number] {
     return [this.plan.blocksX, this.plan.blocksY];

@@ -79,7 +79,10 @@ export async function run(argv: string[]): Promise<number> {
       throw new ControlsError(`calcstats: --overview-min-dim expects a non-negative integer, got '${values['overview-min-dim']}'`);
     partial.overviewMinDim = n;
   }
-  if (values['overview-agg'] !== undefined) partial.overviewAggregationType = values['overview-agg'];
+  if (values['overview-agg'] !== undefined) {
+    partial.overviewAggregationType = values['overview-agg'];
+    partial.overviewAggregationGiven = true;
+  }
   const opts = statsOptionsFromEnv(partial);
   const nodataFromFile = values.ignore === undefined && !values['no-ignore'];
   for (const file of uniqueFiles(positionals)) {

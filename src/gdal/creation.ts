@@ -3,6 +3,7 @@
  * overrides, and tile sizes that fit the window.
  */
 import { ControlsError } from '../errors.js';
+import { envCreationOptions } from '../riosenv.js';
 
 /** riots' default creation options per driver (used when neither controls nor env give any). */
 export const DEFAULT_CREATION_OPTIONS: Record<string, string[]> = {
@@ -11,15 +12,9 @@ export const DEFAULT_CREATION_OPTIONS: Record<string, string[]> = {
   HFA: ['COMPRESSED=YES', 'IGNOREUTM=TRUE'],
 };
 
-/** Creation options from env RIOS_DFLT_CREOPT_<driver> (comma-separated), or riots' defaults. */
+/** Creation options from RIOS's variables (RIOS_DFLT_CREOPT_<driver>, blank-separated, as RIOS reads them), or riots' defaults. */
 export function defaultCreationOptions(driver: string): string[] {
-  const env = process.env[`RIOS_DFLT_CREOPT_${driver}`];
-  if (env !== undefined)
-    return env
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
-  return [...(DEFAULT_CREATION_OPTIONS[driver] ?? [])];
+  return envCreationOptions(driver)?.options ?? [...(DEFAULT_CREATION_OPTIONS[driver] ?? [])];
 }
 
 function optValue(opts: string[], key: string): string | undefined {

@@ -20,6 +20,7 @@ import { OutputStatsWriter } from './stats.js';
 import { statsOptionsFromEnv } from '../stats/plan.js';
 import { cleanUpAtExit } from '../exitcleanup.js';
 import { checkCreationOptions } from './creationlist.js';
+import { envCreationOptions } from '../riosenv.js';
 
 /** Sidecar suffixes GDAL may write beside a file; renamed with it and cleared from the final path. */
 const SIDECARS = ['.aux.xml', '.ovr', '.ovr.aux.xml', '.msk', '.msk.aux.xml'];
@@ -73,12 +74,7 @@ function creationOptionsOf(target: OutputTarget, driverName: string, windowXSize
   }
   const given = target.controls.creationOptions;
   const options = resolveCreationOptions(driverName, given, windowXSize, windowYSize, target.imageName);
-  const from =
-    given !== undefined
-      ? 'creationOptions'
-      : process.env[`RIOS_DFLT_CREOPT_${driverName}`] !== undefined
-        ? `RIOS_DFLT_CREOPT_${driverName}`
-        : "riots' default creation options";
+  const from = given !== undefined ? 'creationOptions' : (envCreationOptions(driverName)?.from ?? "riots' default creation options");
   checkCreationOptions(driverName, options, `output '${label(target)}' (${target.path}): ${from}`);
   return options;
 }
@@ -168,8 +164,8 @@ export class OutputFile {
         thematic: c.thematic,
         nodata: c.statsIgnore,
         ...(c.overviewLevels ? { overviewLevels: c.overviewLevels } : {}),
-        ...(c.overviewMinDim ? { overviewMinDim: c.overviewMinDim } : {}),
-        ...(c.overviewAggregationType ? { overviewAggregationType: c.overviewAggregationType } : {}),
+        ...(c.overviewMinDim !== undefined ? { overviewMinDim: c.overviewMinDim } : {}),
+        ...(c.overviewAggregationType !== undefined ? { overviewAggregationType: c.overviewAggregationType, overviewAggregationGiven: true } : {}),
       });
       this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings, { scratchPrefix: this.tmpPath });
     }

@@ -23,7 +23,7 @@ import {
 } from '../grid.js';
 import { probeFile } from '../gdal/gridio.js';
 import { parseSrs, toWkt } from '../gdal/srs.js';
-import type { Footprint } from '../controls.js';
+import { FOOTPRINTS, envFootprint, type Footprint } from '../riosenv.js';
 
 export interface WorkingGridInput {
   name: string;
@@ -50,20 +50,14 @@ export interface WorkingGrid {
   needsResample: Map<string, boolean>;
 }
 
-const FOOTPRINTS: readonly Footprint[] = ['intersection', 'union', 'reference'];
-
 function label(i: { name: string; listIndex: number | null }): string {
   return i.listIndex === null ? i.name : `${i.name}[${i.listIndex}]`;
 }
 
 function footprintOf(controls: WorkingGridControls): Footprint {
-  const raw = controls.footprint ?? process.env.RIOS_DFLT_FOOTPRINT ?? 'intersection';
-  const fp = raw.toLowerCase() as Footprint;
-  if (!FOOTPRINTS.includes(fp)) {
-    throw new ControlsError(
-      `footprint must be one of ${FOOTPRINTS.join(', ')} (got '${raw}'${controls.footprint === undefined ? ' from RIOS_DFLT_FOOTPRINT' : ''})`,
-    );
-  }
+  if (controls.footprint === undefined) return envFootprint() ?? 'intersection';
+  const fp = String(controls.footprint).toLowerCase() as Footprint;
+  if (!FOOTPRINTS.includes(fp)) throw new ControlsError(`footprint must be one of ${FOOTPRINTS.join(', ')} (got '${String(controls.footprint)}')`);
   return fp;
 }
 

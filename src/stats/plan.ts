@@ -18,10 +18,12 @@ export interface StatsOptions {
   calcStats: boolean;
   /** Candidate overview levels (reduction factors), in the order they are built. */
   overviewLevels: number[];
-  /** A level is kept only when (smallest side / level) > overviewMinDim. */
+  /** Levels are kept while floor(smallest side / level) > overviewMinDim (RIOS's rule). */
   overviewMinDim: number;
   /** GDAL resampling for pyramids; NEAREST is written while the output is written. */
   overviewAggregationType: string;
+  /** overviewAggregationType was asked for (not a default): thematic layers then use it too. */
+  overviewAggregationGiven: boolean;
   /** Thematic layer: LAYER_TYPE=thematic, one histogram bin per class, NEAREST pyramids. */
   thematic: boolean;
   /** Value left out of statistics and histograms (statsIgnore); null ignores nothing. */
@@ -36,6 +38,7 @@ export const DEFAULT_STATS_OPTIONS: Readonly<StatsOptions> = Object.freeze({
   overviewLevels: [4, 8, 16, 32, 64, 128, 256, 512],
   overviewMinDim: 128,
   overviewAggregationType: 'NEAREST',
+  overviewAggregationGiven: false,
   thematic: false,
   nodata: null,
 });
@@ -84,22 +87,24 @@ export function checkStatsOptions(opts: StatsOptions): StatsOptions {
 }
 
 /**
- * The overview levels to build for a raster: those of `opts.overviewLevels` (in their order,
- * without repeats) where (smallest side / level) > overviewMinDim.
+ * The overview levels to build for a raster, by RIOS's rule: as many of `opts.overviewLevels`
+ * (from the first, in their order) as there are levels with floor(smallest side / level) >
+ * overviewMinDim, without repeats.
  * @example chooseOverviewLevels(6000, 6000, opts) // [4, 8, 16, 32] with the defaults
+ * @example chooseOverviewLevels(300, 260, { overviewLevels: [4, 8], overviewMinDim: 32 }) // [4]: 260 // 8 = 32 is not > 32
  */
 export function chooseOverviewLevels(xsize: number, ysize: number, opts: Pick<StatsOptions, 'overviewLevels' | 'overviewMinDim'>): number[] {
   const minSide = Math.min(xsize, ysize);
-  const out: number[] = [];
-  for (const level of opts.overviewLevels) {
-    if (minSide / level > opts.overviewMinDim && !out.includes(level)) out.push(level);
-  }
-  return out;
+  const count = opts.overviewLevels.filter((level) => Math.floor(minSide / level) > opts.overviewMinDim).length;
+  return [...new Set(opts.overviewLevels.slice(0, count))];
 }
 
-/** The aggregation actually used: thematic layers always get NEAREST (classes must not blend). */
-export function effectiveAggregation(opts: Pick<StatsOptions, 'thematic' | 'overviewAggregationType'>): string {
-  return opts.thematic ? 'NEAREST' : opts.overviewAggregationType.toUpperCase();
+/**
+ * The aggregation actually used: thematic layers get NEAREST (classes must not blend) unless an
+ * aggregation was asked for explicitly, which every layer then uses.
+ */
+export function effectiveAggregation(opts: Pick<StatsOptions, 'thematic' | 'overviewAggregationType' | 'overviewAggregationGiven'>): string {
+  return opts.thematic && !opts.overviewAggregationGiven ? 'NEAREST' : opts.overviewAggregationType.toUpperCase();
 }
 
 /** Parse "4,8,16" into levels. @throws {ControlsError} */

@@ -27,6 +27,7 @@ test('getBlockCount is the current block (x, y); getTotalBlocks the blocks per a
     assert.deepEqual(info.getBlockPosition(), info.getBlockCount());
     assert.deepEqual(info.getTotalBlocks(), [3, 3]);
     assert.equal(info.getBlockTotal(), 9);
+    assert.deepEqual(info.getPixelSize(), [10, 10], 'positive, as RIOS gives xRes and yRes');
   }
 });
 

@@ -140,7 +140,8 @@ describe('riots calcstats / printstats', () => {
     close(Number(md.STATISTICS_MEAN), o.numpy!.mean, 1e-9, 'mean');
     assert.equal(md.STATISTICS_HISTOBINFUNCTION, 'direct');
     assert.deepEqual(md.STATISTICS_HISTOBINVALUES!.split('|').slice(0, -1).map(Number), o.hist!.counts);
-    for (const lv of compareWithGdaladdo(f, path.join(dir, 'cli_i16_copy2.tif'), [4, 8, 16, 32], 'average')[0]!) assert.ok(lv.equal, `level ${lv.level}`);
+    // 650 // 32 = 20 is not > 20: three levels by RIOS's rule
+    for (const lv of compareWithGdaladdo(f, path.join(dir, 'cli_i16_copy2.tif'), [4, 8, 16], 'average')[0]!) assert.ok(lv.equal, `level ${lv.level}`);
     const p = riots(['printstats', f]);
     assert.equal(p.status, 0, p.stderr);
     const field = (name: string): string => {
@@ -156,7 +157,7 @@ describe('riots calcstats / printstats', () => {
     assert.equal(Number(field('median')), o.hist!.median);
     assert.equal(Number(field('mode')), o.hist!.mode);
     assert.match(p.stdout, new RegExp(`histogram:\\s+${o.hist!.numBins} direct bins`));
-    assert.match(p.stdout, /overviews:\s+225x163, 113x82, 57x41, 29x21/);
+    assert.match(p.stdout, /overviews:\s+225x163, 113x82, 57x41$/m);
   });
 
   test('--no-ignore counts every pixel; env vars set the pyramid defaults', () => {

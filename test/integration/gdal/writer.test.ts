@@ -75,10 +75,10 @@ test('a window that is not a multiple of 256 gets a tile size that divides it', 
   );
 });
 
-test('RIOS_DFLT_DRIVER and RIOS_DFLT_CREOPT_<driver>, and per-image overrides', async () => {
+test('RIOS_DFLT_DRIVER and RIOS_DFLT_CREOPT_<driver> (blank-separated, as RIOS reads it), and per-image overrides', async () => {
   process.env.RIOS_DFLT_DRIVER = 'HFA';
   process.env.RIOS_DFLT_CREOPT_HFA = 'COMPRESSED=YES';
-  process.env.RIOS_DFLT_CREOPT_GTiff = 'TILED=YES,COMPRESS=LZW';
+  process.env.RIOS_DFLT_CREOPT_GTiff = ' TILED=YES  COMPRESS=LZW BLOCKXSIZE=64 BLOCKYSIZE=64 ';
   try {
     await apply(
       (_i, inputs, outputs) => {
@@ -105,7 +105,24 @@ test('RIOS_DFLT_DRIVER and RIOS_DFLT_CREOPT_<driver>, and per-image overrides', 
   const t = structure(f('env.tif'));
   assert.equal(t.driver, 'GTiff');
   assert.equal(t.structure.COMPRESSION, 'LZW');
+  assert.deepEqual(t.block, [64, 64], 'every option of the list applied');
   assert.equal(structure(f('env2.tif')).structure.COMPRESSION, 'ZSTD');
+});
+
+test("RIOS_DFLT_DRIVEROPTIONS (RIOS's older form) applies to RIOS_DFLT_DRIVER's driver; RIOS_DFLT_CREOPT_<driver> wins over it", async () => {
+  process.env.RIOS_DFLT_DRIVER = 'GTiff';
+  process.env.RIOS_DFLT_DRIVEROPTIONS = 'TILED=YES COMPRESS=PACKBITS';
+  try {
+    await apply(copyFn, { a: f('in.tif') }, { o: f('envold.tif') }, { controls: { calcStats: false } });
+    assert.equal(structure(f('envold.tif')).structure.COMPRESSION, 'PACKBITS');
+    process.env.RIOS_DFLT_CREOPT_GTiff = 'TILED=YES COMPRESS=LZW';
+    await apply(copyFn, { a: f('in.tif') }, { o: f('envnew.tif') }, { controls: { calcStats: false } });
+    assert.equal(structure(f('envnew.tif')).structure.COMPRESSION, 'LZW');
+  } finally {
+    delete process.env.RIOS_DFLT_DRIVER;
+    delete process.env.RIOS_DFLT_DRIVEROPTIONS;
+    delete process.env.RIOS_DFLT_CREOPT_GTiff;
+  }
 });
 
 test('statsIgnore sets nodata per image, null means none; thematic and layer names', async () => {
@@ -277,7 +294,7 @@ test("creation options are checked against the driver's own list before any outp
   );
   await refused({ creationOptions: ['TILED'] }, 'co-syntax.tif', /creationOptions must be a list of NAME=VALUE strings \(got \["TILED"\]\)/);
   // the environment's options are checked too, and named as their source
-  process.env.RIOS_DFLT_CREOPT_GTiff = 'TILED=YES,COMPRESS=ZSTDD';
+  process.env.RIOS_DFLT_CREOPT_GTiff = 'TILED=YES COMPRESS=ZSTDD';
   try {
     await refused({}, 'co-env.tif', /RIOS_DFLT_CREOPT_GTiff: COMPRESS=ZSTDD is not valid for driver GTiff/);
   } finally {

@@ -95,6 +95,10 @@ describe('footprints without a reference (inputs on one lattice)', () => {
       process.env.RIOS_DFLT_FOOTPRINT = 'union';
       const u = await computeWorkingGrid(ins(), {});
       assert.equal(u.grid.cols, 130);
+      process.env.RIOS_DFLT_FOOTPRINT = '1'; // RIOS's number for union
+      assert.equal((await computeWorkingGrid(ins(), {})).grid.cols, 130);
+      process.env.RIOS_DFLT_FOOTPRINT = '0';
+      assert.equal((await computeWorkingGrid(ins(), {})).grid.cols, 20);
       delete process.env.RIOS_DFLT_FOOTPRINT;
       const i = await computeWorkingGrid(ins(), {});
       assert.equal(i.grid.cols, 20);

@@ -233,7 +233,23 @@ out(res)
     }
   });
 
-  test('thematic outputs get NEAREST whatever aggregation is asked for', async () => {
+  test('thematic outputs get an aggregation asked for explicitly, as in RIOS (here AVERAGE, equal to gdaladdo -r average)', async () => {
+    const base = path.join(dir, 'themavg');
+    makeTestRaster({ path: base + '_src.tif', cols: 900, rows: 700, dtype: 'Byte', expr: '(r // 9 + c // 13) % 7', seed: 1 });
+    const r = await copyWithStats(base + '_src.tif', base + '_out.tif', {
+      nodata: null,
+      overviewMinDim: 8,
+      overviewAggregationType: 'AVERAGE',
+      overviewAggregationGiven: true,
+      thematic: true,
+    });
+    assert.equal(r.singlePassPyramids, false);
+    for (const lv of compareWithGdaladdo(base + '_out.tif', base + '_copy.tif', r.levels, 'average')[0]!) {
+      assert.ok(lv.equal, `level ${lv.level}: ${lv.ndiff} pixels differ`);
+    }
+  });
+
+  test('thematic outputs get NEAREST when no aggregation is asked for, whatever the default (RIOS_DFLT_OVERVIEWAGGTYPE)', async () => {
     const base = path.join(dir, 'them');
     makeTestRaster({ path: base + '_src.tif', cols: 900, rows: 700, dtype: 'Byte', expr: '(r // 9 + c // 13) % 7', seed: 1 });
     const r = await copyWithStats(base + '_src.tif', base + '_out.tif', {
@@ -250,11 +266,17 @@ out(res)
 });
 
 describe('overview levels and options', () => {
-  test('levels kept where smallest side / level > overviewMinDim', () => {
+  test("levels by RIOS's rule: as many as have floor(smallest side / level) > overviewMinDim", () => {
     const o = statsOptionsFromEnv({}, {});
+    // 260 // 8 = 32 is not > 32 (dividing in floating point, 32.5, would keep a level too many)
+    assert.deepEqual(chooseOverviewLevels(300, 260, { overviewLevels: o.overviewLevels, overviewMinDim: 32 }), [4]);
+    assert.deepEqual(chooseOverviewLevels(300, 264, { overviewLevels: o.overviewLevels, overviewMinDim: 32 }), [4, 8]);
+    // RIOS counts the levels that pass and takes that many from the front of the list
+    assert.deepEqual(chooseOverviewLevels(1000, 1000, { overviewLevels: [64, 4, 8], overviewMinDim: 100 }), [64, 4]);
     assert.deepEqual(chooseOverviewLevels(6000, 6000, o), [4, 8, 16, 32]);
     assert.deepEqual(chooseOverviewLevels(12000, 9000, o), [4, 8, 16, 32, 64]);
-    assert.deepEqual(chooseOverviewLevels(100000, 513, o), [4]);
+    assert.deepEqual(chooseOverviewLevels(100000, 513, o), [], '513 // 4 = 128 is not > 128');
+    assert.deepEqual(chooseOverviewLevels(100000, 516, o), [4]);
     assert.deepEqual(chooseOverviewLevels(512, 100000, o), []);
     assert.deepEqual(chooseOverviewLevels(1000, 777, { overviewLevels: [2, 4, 2], overviewMinDim: 100 }), [2, 4]);
   });
