@@ -251,7 +251,7 @@ export class OutputStatsWriter {
     }
     const t0 = performance.now();
     for (let i = 0; i < this.bands.length; i++) {
-      await writeBandMetadata(handles[i]!, o, basics[i] ?? null, hists[i] ?? null);
+      await writeBandMetadata(handles[i]!, o, this.bands[i]!.nodata, basics[i] ?? null, hists[i] ?? null);
     }
     this.timings.add('basicstats', (performance.now() - t0) / 1000, 0);
   }
@@ -326,9 +326,9 @@ async function createNearestLevels(
   return out;
 }
 
-async function writeBandMetadata(band: RasterBand, o: StatsOptions, basic: BasicStats | null, hist: Histogram | null): Promise<void> {
+async function writeBandMetadata(band: RasterBand, o: StatsOptions, nodata: number | null, basic: BasicStats | null, hist: Histogram | null): Promise<void> {
   const fresh: Record<string, string> = {};
-  if (basic && !o.omitBasicStats) Object.assign(fresh, basicStatsMetadata(basic));
+  if (basic && !o.omitBasicStats) Object.assign(fresh, basicStatsMetadata(basic, nodata));
   if (hist && !o.omitHistogram) Object.assign(fresh, histogramMetadata(hist));
   fresh.LAYER_TYPE = o.thematic ? 'thematic' : 'athematic';
   const existing = ((await band.getMetadataAsync()) ?? {}) as Record<string, string>;

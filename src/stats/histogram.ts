@@ -69,7 +69,12 @@ export function binValue(l: HistogramLayout, i: number): number {
   return l.binFunction === 'direct' ? l.histMin + i : l.histMin + (i + 0.5) * binWidth(l);
 }
 
-/** Median and mode from a histogram, or null when it is empty. */
+/**
+ * Median and mode from a histogram, or null when it is empty. Direct (one value per bin):
+ * the lower median and the lowest fullest value. Linear (wide bins): the median and mode
+ * interpolated within their bin as for grouped data, so that they come within a fraction of a
+ * bin of the exact values, where the bin's centre (or RIOS's lower edge) is off by up to a bin.
+ */
 export function medianAndMode(h: Histogram): { median: number; mode: number } | null {
   const c = h.counts;
   let total = 0;
@@ -79,14 +84,28 @@ export function medianAndMode(h: Histogram): { median: number; mode: number } | 
     if (c[i]! > c[modeBin]!) modeBin = i;
   }
   if (total === 0) return null;
-  const half = Math.ceil(total / 2);
-  let cum = 0;
-  let medBin = 0;
-  for (; medBin < c.length; medBin++) {
-    cum += c[medBin]!;
-    if (cum >= half) break;
+  if (h.binFunction === 'direct') {
+    // integers: the lower median and the lowest fullest value, exactly
+    const half = Math.ceil(total / 2);
+    let cum = 0;
+    let medBin = 0;
+    for (; medBin < c.length; medBin++) {
+      cum += c[medBin]!;
+      if (cum >= half) break;
+    }
+    return { median: binValue(h, medBin), mode: binValue(h, modeBin) };
   }
-  return { median: binValue(h, medBin), mode: binValue(h, modeBin) };
+  // wide bins: placed within their bin as for grouped data (values spread evenly in a bin)
+  const w = binWidth(h);
+  const half = total / 2;
+  let before = 0;
+  let medBin = 0;
+  for (; medBin < c.length - 1 && before + c[medBin]! < half; medBin++) before += c[medBin]!;
+  const inBin = c[medBin]! > 0 ? Math.min(1, Math.max(0, (half - before) / c[medBin]!)) : 0.5;
+  const d1 = c[modeBin]! - (modeBin > 0 ? c[modeBin - 1]! : 0);
+  const d2 = c[modeBin]! - (modeBin < c.length - 1 ? c[modeBin + 1]! : 0);
+  const modeIn = d1 + d2 > 0 ? d1 / (d1 + d2) : 0.5;
+  return { median: h.histMin + (medBin + inBin) * w, mode: h.histMin + (modeBin + modeIn) * w };
 }
 
 /**

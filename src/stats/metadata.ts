@@ -12,6 +12,10 @@ export const STATS_KEYS = [
   'STATISTICS_MEAN',
   'STATISTICS_STDDEV',
   'STATISTICS_VALID_PERCENT',
+  'STATISTICS_EXCLUDEDVALUES',
+  'STATISTICS_SKIPFACTORX',
+  'STATISTICS_SKIPFACTORY',
+  'STATISTICS_APPROXIMATE',
   'STATISTICS_HISTOMIN',
   'STATISTICS_HISTOMAX',
   'STATISTICS_HISTONUMBINS',
@@ -26,14 +30,22 @@ function num(v: number): string {
   return String(v);
 }
 
-export function basicStatsMetadata(s: BasicStats): Record<string, string> {
-  return {
+/**
+ * Basic statistics as metadata, with what RIOS writes beside them for other tools: the value left
+ * out (STATISTICS_EXCLUDEDVALUES, read by QGIS) and skip factors of 1 (every pixel was counted).
+ */
+export function basicStatsMetadata(s: BasicStats, excluded: number | null): Record<string, string> {
+  const md: Record<string, string> = {
     STATISTICS_MINIMUM: num(s.min),
     STATISTICS_MAXIMUM: num(s.max),
     STATISTICS_MEAN: num(s.mean),
     STATISTICS_STDDEV: num(s.stddev),
     STATISTICS_VALID_PERCENT: num(s.total > 0 ? (100 * s.count) / s.total : 0),
+    STATISTICS_SKIPFACTORX: '1',
+    STATISTICS_SKIPFACTORY: '1',
   };
+  if (excluded !== null) md.STATISTICS_EXCLUDEDVALUES = num(excluded);
+  return md;
 }
 
 export function histogramMetadata(h: Histogram): Record<string, string> {

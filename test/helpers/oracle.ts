@@ -64,7 +64,18 @@ export interface OracleBandStats {
   /** numpy on the valid pixels. */
   numpy: { min: number; max: number; mean: number; std: number; count: number; total: number } | null;
   /** Histogram by the documented rules, computed with numpy. */
-  hist: { histMin: number; histMax: number; numBins: number; binFunction: string; counts: number[]; median: number; mode: number } | null;
+  hist: {
+    histMin: number;
+    histMax: number;
+    numBins: number;
+    binFunction: string;
+    counts: number[];
+    median: number;
+    mode: number;
+    /** numpy's median of the counted values, and the width of a bin. */
+    exactMedian: number;
+    binWidth: number;
+  } | null;
   /** The copy carried no STATISTICS_* keys before GDAL computed them (so nothing was echoed). */
   copyHadNoStats: boolean;
 }
@@ -135,11 +146,26 @@ for bi in range(1, cp.RasterCount + 1):
         i = 0 if w == 0 else min(int(np.floor((x - mn) / w)), 255)
         return lo + (i + 0.5) * w
     s = np.sort(vv)
-    med = value_of(s[(s.size - 1) // 2])
     mbin = int(np.argmax(counts))
-    mode = float(lo + mbin) if func == 'direct' else lo + (mbin + 0.5) * ((mx - mn) / 256)
+    exact_median = float(np.median(vv))
+    if func == 'direct':
+        med = value_of(s[(s.size - 1) // 2])
+        mode = float(lo + mbin)
+    else:
+        # grouped data: the median where the running count reaches half, spread evenly in its bin;
+        # the mode between its neighbours' counts
+        w = (mx - mn) / 256
+        cum = np.cumsum(counts)
+        i = int(np.searchsorted(cum, s.size / 2))
+        before = float(cum[i - 1]) if i > 0 else 0.0
+        med = lo + (i + (s.size / 2 - before) / counts[i]) * w
+        f = counts.astype(np.float64)
+        d1 = f[mbin] - (f[mbin - 1] if mbin > 0 else 0.0)
+        d2 = f[mbin] - (f[mbin + 1] if mbin < nb - 1 else 0.0)
+        mode = lo + (mbin + (d1 / (d1 + d2) if d1 + d2 > 0 else 0.5)) * w
     res.append({'gdal': list(g) if g else None, 'numpy': npst,
-                'hist': {'histMin': lo, 'histMax': mx, 'numBins': nb, 'binFunction': func, 'counts': [int(x) for x in counts], 'median': med, 'mode': mode},
+                'hist': {'histMin': lo, 'histMax': mx, 'numBins': nb, 'binFunction': func, 'counts': [int(x) for x in counts], 'median': float(med), 'mode': float(mode),
+                         'exactMedian': exact_median, 'binWidth': 1.0 if func == 'direct' else (mx - mn) / 256},
                 'copyHadNoStats': had})
 out(res)
 `,

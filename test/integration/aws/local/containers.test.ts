@@ -18,6 +18,8 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { BatchClient, SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/client-batch';
 import { ECRClient, DescribeImagesCommand } from '@aws-sdk/client-ecr';
+import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { getStackOutputs } from '../../../../src/aws/stack.js';
 import { apply } from '../../../../src/applier/apply.js';
 import { WORKER_TAG, ecrLogin, pushImage } from '../../../../src/aws/images.js';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
@@ -370,6 +372,48 @@ await apply(combine, ${JSON.stringify(inputs)}, { out: ${JSON.stringify(join(dir
     );
     return jobId!;
   }
+
+  test('StopTask stops and removes the container of an ECS task', async () => {
+    const silent: Server = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const ecs = new ECSClient({});
+    try {
+      const o = (await getStackOutputs()).all;
+      const run = await ecs.send(
+        new RunTaskCommand({
+          cluster: o.EcsClusterName!,
+          taskDefinition: o.EcsWorkerTaskDefinitionArn!,
+          launchType: 'FARGATE',
+          networkConfiguration: { awsvpcConfiguration: { subnets: o.BatchPrivateSubnets!.split(','), securityGroups: [o.BatchSecurityGroup!] } },
+          overrides: {
+            containerOverrides: [{ name: o.EcsWorkerContainerName!, command: ['-i', '0', '--channaddr', `127.0.0.1,${port}`, '--timeout', '300'] }],
+          },
+        }),
+      );
+      const taskArn = run.tasks![0]!.taskArn!;
+      const id = taskArn.slice(taskArn.lastIndexOf('/') + 1);
+      await waitFor(
+        'the task container',
+        async () => ourContainers(),
+        (c) => c.includes(`riots-${id}`),
+        60_000,
+        250,
+      );
+      await ecs.send(new StopTaskCommand({ cluster: o.EcsClusterName!, task: taskArn, reason: 'stopped by the test' }));
+      const t = await waitFor(
+        'the task to stop',
+        async () => (await ecs.send(new DescribeTasksCommand({ cluster: o.EcsClusterName!, tasks: [taskArn] }))).tasks![0]!,
+        (x) => x.lastStatus === 'STOPPED',
+        30_000,
+      );
+      assert.equal(t.stopCode, 'UserInitiated');
+      await noContainersLeft('after StopTask');
+    } finally {
+      ecs.destroy();
+      silent.close();
+    }
+  });
 
   test('TerminateJob stops and removes its container; riots batch delete terminates the rest and empties the registry; closing the endpoint removes every container', async () => {
     const silent: Server = createServer(() => undefined);
