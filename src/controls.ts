@@ -82,6 +82,8 @@ export interface GlobalControls {
   concurrency: ConcurrencyStyleInit | undefined;
   /** Folder for temporary files (default: beside each output). */
   tempdir: string | undefined;
+  /** A name for the run, in the names of its worker jobs and tasks (RIOS's jobName). */
+  jobName: string | undefined;
 }
 
 /** Controls as the user gives them; `N` is the image names of the run (apply() infers them). */
@@ -152,6 +154,12 @@ export const GLOBAL_SETTINGS = {
     ConcurrencyStyleInit | undefined
   >,
   tempdir: text({ default: 'beside each output', meaning: 'folder for temporary files' }),
+  // at most 12: the run id riots-<jobName>-<time>-<hex> is ECS's startedBy, which takes 36 characters
+  jobName: custom<string>(
+    'letters, digits, - and _ (at most 12)',
+    { meaning: 'a name for the run, in the names of its worker jobs and tasks (RIOS’s jobName): riots-<jobName>-…' },
+    (v, bad) => (typeof v === 'string' && /^[A-Za-z0-9_-]{1,12}$/.test(v) ? v : bad('letters, digits, - and _ (at most 12)')),
+  ),
 } satisfies SettingsTable;
 
 const numberOr = (what: string, allowNull: boolean, dflt: number | null): Setting<number | null> =>

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-/** A new run id, `riots-<time>-<8 hex digits>`. */
-export function newRunId(): string {
-  return `riots-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+/** A new run id, `riots-<time>-<8 hex digits>`, or with RIOS's jobName `riots-<jobName>-<time>-<8 hex digits>`. */
+export function newRunId(jobName?: string): string {
+  return `riots-${jobName === undefined ? '' : `${jobName}-`}${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }

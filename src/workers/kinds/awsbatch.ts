@@ -160,7 +160,7 @@ export async function createBackend(run: RunDescription): Promise<ComputeBackend
   // single-block jobs are submitted a few at a time (singleBlockMaxWorkers), never more than asked
   if (!c.singleBlockComputeWorkers) checkWorkerLimit(c.numComputeWorkers, out);
   const b = await batch(out.region);
-  const runId = newRunId();
+  const runId = newRunId(run.controls.global.jobName);
   const jobs = new RunJobs({
     b,
     runId,

@@ -204,7 +204,7 @@ export async function createBackend(run: RunDescription): Promise<ComputeBackend
   const placement = ecsPlacement(s.placement, out);
   const region = out?.region ?? s.region;
   const e = await ecs(region);
-  const runId = newRunId();
+  const runId = newRunId(run.controls.global.jobName);
   // at most 4 DescribeTasks a second when many callers want fresh statuses at once (the end of a run)
   const tasks = new RunTasks(e, runId, placement, Math.min(250, s.pollSeconds * 500));
   const launcher = new EcsLauncher(runId, tasks, s, advertiseHost, { stackName: out?.stackName ?? s.stackName ?? '', region }, () => e.client.destroy());

@@ -24,6 +24,7 @@
  * '-q short -l walltime=01:00:00 -l select=1:ncpus=2:mem=4gb -A project'. Not -N, -o, -e, -j,
  * -r, -V, -I, -J, -t, -k or -W block=, which riots sets or which would break the run.
  */
+import { newRunId } from '../../runid.js';
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import type { RunDescription } from '../backend.js';
@@ -196,5 +197,8 @@ export const PBS: Scheduler = {
 /** Entry point for src/workers/index.ts. Nothing is submitted before start(). */
 export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
   const s = pbsSettings(run.concurrency.computeWorkerExtraParams);
-  return new ChannelWorkerBackend(run, new HpcLauncher(PBS, s, { haveSharedTemp: run.concurrency.haveSharedTemp }));
+  return new ChannelWorkerBackend(
+    run,
+    new HpcLauncher(PBS, s, { haveSharedTemp: run.concurrency.haveSharedTemp, runId: newRunId(run.controls.global.jobName) }),
+  );
 }

@@ -21,6 +21,7 @@
  * e.g. '--partition=short --time=01:00:00 --mem=4G'. Not --job-name, --output, --error, --array,
  * --wrap, --parsable or --export, which riots sets.
  */
+import { newRunId } from '../../runid.js';
 import { spawnSync } from 'node:child_process';
 import type { RunDescription } from '../backend.js';
 import type { ComputeBackend } from '../backend.js';
@@ -110,5 +111,8 @@ export const SLURM: Scheduler = {
 /** Entry point for src/workers/index.ts. Nothing is submitted before start(). */
 export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
   const s = slurmSettings(run.concurrency.computeWorkerExtraParams);
-  return new ChannelWorkerBackend(run, new HpcLauncher(SLURM, s, { haveSharedTemp: run.concurrency.haveSharedTemp }));
+  return new ChannelWorkerBackend(
+    run,
+    new HpcLauncher(SLURM, s, { haveSharedTemp: run.concurrency.haveSharedTemp, runId: newRunId(run.controls.global.jobName) }),
+  );
 }

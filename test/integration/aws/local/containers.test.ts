@@ -181,11 +181,14 @@ describe('the AWS flow with containers (riots batch local --containers)', () => 
     });
     const out = join(dir, 'batch3.tif');
     try {
-      await apply(combine, inputs, { out }, { controls: batchControls(3), otherArgs: { count: 0 } });
+      await apply(combine, inputs, { out }, { controls: { ...batchControls(3), jobName: 'parity' }, otherArgs: { count: 0 } });
       assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
       const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
       assert.equal(ids.length, 3);
-      for (const j of await describeJobs(batch, ids)) assert.equal(j.status, 'SUCCEEDED', `${j.jobId}: ${j.statusReason}`);
+      for (const j of await describeJobs(batch, ids)) {
+        assert.equal(j.status, 'SUCCEEDED', `${j.jobId}: ${j.statusReason}`);
+        assert.match(j.jobName!, /^riots-parity-[0-9a-z]+-[0-9a-f]{8}-worker-\d$/, "RIOS's jobName is in the job's name");
+      }
     } finally {
       log.close();
     }
