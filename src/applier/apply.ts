@@ -83,7 +83,9 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
   if (concurrency.usesComputeWorkers) checkOtherArgs(options.otherArgs);
   const inRefs = imageRefs(infiles, 'infiles');
   const outRefs = imageRefs(outfiles ?? {}, 'outfiles');
-  if (inRefs.length === 0) throw new ControlsError('apply: infiles names no input');
+  if (inRefs.length === 0 && controls.global.referencePixgrid === undefined) {
+    throw new ControlsError('apply: infiles names no input (with no input, give referencePixgrid: the outputs are then computed from coordinates alone)');
+  }
   checkNames(inRefs, outRefs, controls);
   checkOutputPaths(inRefs, outRefs);
   const timings = new Timings();

@@ -434,3 +434,45 @@ describe('apply: errors', () => {
     );
   });
 });
+
+describe('apply: no input files', () => {
+  test('with referencePixgrid, outputs are computed from coordinates alone (RIOS allows this); without it, a clear error', async () => {
+    const grid = {
+      projection: 'EPSG:32755',
+      transform: [500000, 30, 0, 6000000, 0, -30] as [number, number, number, number, number, number],
+      rows: 100,
+      cols: 150,
+    };
+    const r = await apply(
+      (info, _inputs, outputs) => {
+        const [xs, ys] = info.getBlockCoordArrays();
+        const o = new Block('Float64', 1, info.block.ysize, info.block.xsize);
+        for (let i = 0; i < o.data.length; i++) o.data[i] = xs[i]! - 500000 + (6000000 - ys[i]!) / 1000;
+        outputs.xy = o;
+      },
+      {},
+      { xy: f('fromcoords.tif') },
+      { controls: { windowXSize: 64, windowYSize: 64, referencePixgrid: grid, statsIgnore: null } },
+    );
+    assert.equal(r.blocks, 3 * 2);
+    const res = py<{ size: number[]; gt: number[]; epsg: string; maxdiff: number }>(
+      `
+from osgeo import osr
+ds = gdal.Open(args['f']); gt = ds.GetGeoTransform(); a = ds.ReadAsArray()
+r, c = np.mgrid[0:ds.RasterYSize, 0:ds.RasterXSize]
+x = gt[0] + (c + 0.5) * gt[1]; y = gt[3] + (r + 0.5) * gt[5]
+srs = osr.SpatialReference(wkt=ds.GetProjection())
+out({'size': [ds.RasterXSize, ds.RasterYSize], 'gt': list(gt), 'epsg': srs.GetAuthorityCode(None), 'maxdiff': float(np.abs(a - ((x - 500000) + (6000000 - y) / 1000)).max())})
+`,
+      { f: f('fromcoords.tif') },
+    );
+    assert.deepEqual(res.size, [150, 100]);
+    assert.deepEqual(res.gt, grid.transform);
+    assert.equal(res.epsg, '32755');
+    assert.equal(res.maxdiff, 0);
+    await assert.rejects(
+      apply(() => undefined, {}, { xy: f('never.tif') }),
+      (e: unknown) => e instanceof ControlsError && /infiles names no input .*give referencePixgrid/.test(e.message),
+    );
+  });
+});
