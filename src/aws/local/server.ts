@@ -93,7 +93,11 @@ export interface LocalAws {
   interruptSpotTask(task: string): void;
   /** Set a queue ENABLED or DISABLED (as UpdateJobQueue does). */
   setQueueState(queue: string, state: 'ENABLED' | 'DISABLED'): void;
-  /** Register an image in a repository (as a push would), optionally mapping a Dockerfile to it. */
+  /**
+   * Register an image in a repository (as a push would), optionally mapping a Dockerfile to it:
+   * for process mode. In container mode jobs run only images really pushed to the registry, so
+   * an image registered this way is not pulled (the job fails with CannotPullContainerError).
+   */
   putImage(repositoryName: string, tag: string, dockerfile?: string): string;
   /** Process ids of the job and task processes (container mode: the engine clients) still running. */
   jobPids(): number[];
