@@ -4,7 +4,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { calcStatsForFile } from '../gdal/stats.js';
+import { calcStatsForFile } from '../gdal/filestats.js';
 import { parseLevels, statsOptionsFromEnv, type StatsOptions } from '../stats/plan.js';
 import { Timings } from '../timings.js';
 import { ControlsError } from '../errors.js';

@@ -2,7 +2,7 @@
  * `riots printstats FILE...`: the statistics a raster has stored, per band.
  */
 import { parseArgs } from 'node:util';
-import { readStoredStats, type StoredFileReport } from '../gdal/stats.js';
+import { readStoredStats, type StoredFileReport } from '../gdal/filestats.js';
 import { medianAndMode } from '../stats/histogram.js';
 
 export const help = `usage: riots printstats FILE... [options]

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compareWithGdaladdo, makeTestRaster, oracle, oracleStats, storedMetadata } from '../../helpers/oracle.js';
 import { copyWithStats } from '../../helpers/statsdriver.js';
-import { calcStatsForFile } from '../../../src/gdal/stats.js';
+import { calcStatsForFile } from '../../../src/gdal/filestats.js';
 import { statsOptionsFromEnv } from '../../../src/stats/plan.js';
 import { Timings } from '../../../src/timings.js';
 import { InputMissingError, InputNotRasterError } from '../../../src/errors.js';

@@ -1,0 +1,126 @@
+/**
+ * Statistics of an existing raster file: computing them in place (`riots calcstats`), and reading
+ * back what a file has stored (`riots printstats`).
+ */
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gdal, loadGdal, type Dataset } from './index.js';
+import { isDataType } from '../dtypes.js';
+import { GdalError, InputMissingError, InputNotRasterError } from '../errors.js';
+import type { Timings } from '../timings.js';
+import { checkStatsOptions, type StatsOptions } from '../stats/plan.js';
+import { parseStatsMetadata, type StoredStats } from '../stats/metadata.js';
+import { OutputStatsWriter, readBandsByWindow } from './stats.js';
+
+export interface CalcStatsFileOptions {
+  /**
+   * Ignore each band's own nodata value (the default for `riots calcstats`). When false,
+   * `opts.nodata` is ignored instead and, when not null, stored as each band's nodata value.
+   */
+  nodataFromFile?: boolean;
+}
+
+/**
+ * Compute statistics, histogram and pyramids for an existing raster, in place (the file is
+ * opened for update). Pyramids are rebuilt by GDAL with the chosen aggregation, replacing any
+ * overviews the file had.
+ * @throws {InputMissingError} when the file does not exist
+ * @throws {InputNotRasterError} when GDAL cannot open it for update as a raster
+ */
+export async function calcStatsForFile(path: string, opts: StatsOptions, timings: Timings, fileOpts: CalcStatsFileOptions = {}): Promise<void> {
+  if (!existsSync(path)) throw new InputMissingError(`calcstats: ${path} does not exist`, { file: path });
+  loadGdal(); // a GDAL that cannot load is its own error, not this file's
+  let ds: Dataset;
+  try {
+    ds = await gdal.openAsync(path, 'r+');
+  } catch (cause) {
+    throw new InputNotRasterError(`calcstats: GDAL cannot open ${path} for update as a raster: ${(cause as Error).message}`, { file: path, cause });
+  }
+  try {
+    const nBands = ds.bands.count();
+    if (nBands === 0) throw new InputNotRasterError(`calcstats: ${path} has no raster bands`, { file: path });
+    const dtype = ds.bands.get(1).dataType;
+    if (!isDataType(dtype)) throw new InputNotRasterError(`calcstats: ${path} has data type ${String(dtype)}, which riots does not handle`, { file: path });
+    const o = checkStatsOptions(opts);
+    let bandNodata: (number | null)[];
+    if (fileOpts.nodataFromFile) {
+      bandNodata = Array.from({ length: nBands }, (_, i) => ds.bands.get(i + 1).noDataValue);
+    } else {
+      bandNodata = Array.from({ length: nBands }, () => o.nodata);
+      if (o.nodata !== null && o.calcStats) for (let b = 1; b <= nBands; b++) ds.bands.get(b).noDataValue = o.nodata;
+    }
+    if (o.calcStats && !o.omitPyramids && ds.bands.get(1).overviews.count() > 0) {
+      // Clear old overviews so that the levels are exactly those chosen now.
+      await ds.buildOverviewsAsync('NONE', []);
+    }
+    // The file is read once for everything: float values go to a scratch file in the temporary
+    // folder for the histogram, instead of a second read (and decompression) of the file.
+    const scratchPrefix = join(tmpdir(), `riots-calcstats-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const w = await OutputStatsWriter.begin(ds, dtype, o, timings, { singlePassPyramids: false, bandNodata, scratchPrefix });
+    try {
+      if (o.calcStats) {
+        const all = Array.from({ length: nBands }, (_, i) => i);
+        await readBandsByWindow(ds, dtype, all, (band, data, xoff, yoff, cols, rows) => w.addBlock(band, data, xoff, yoff, cols, rows)).catch(
+          (cause: unknown) => {
+            if (cause instanceof RangeError) throw cause;
+            throw new GdalError(`calcstats: reading ${path} failed: ${(cause as Error).message}`, { file: path, cause });
+          },
+        );
+      }
+      await w.finish();
+    } finally {
+      await w.dispose();
+    }
+    await ds.flushAsync();
+  } finally {
+    ds.close();
+  }
+}
+
+export interface StoredBandReport {
+  band: number;
+  nodata: number | null;
+  stats: StoredStats;
+  /** Overview sizes, as GDAL lists them. */
+  overviews: { x: number; y: number }[];
+}
+
+export interface StoredFileReport {
+  path: string;
+  xsize: number;
+  ysize: number;
+  dtype: string;
+  bands: StoredBandReport[];
+}
+
+/**
+ * What a raster has stored: statistics metadata, nodata and overview sizes of every band.
+ * @throws {InputMissingError} / {InputNotRasterError}
+ */
+export async function readStoredStats(path: string): Promise<StoredFileReport> {
+  if (!existsSync(path)) throw new InputMissingError(`${path} does not exist`, { file: path });
+  loadGdal(); // a GDAL that cannot load is its own error, not this file's
+  let ds: Dataset;
+  try {
+    ds = await gdal.openAsync(path);
+  } catch (cause) {
+    throw new InputNotRasterError(`GDAL cannot open ${path} as a raster: ${(cause as Error).message}`, { file: path, cause });
+  }
+  try {
+    const n = ds.bands.count();
+    if (n === 0) throw new InputNotRasterError(`${path} has no raster bands`, { file: path });
+    const bands: StoredBandReport[] = [];
+    for (let b = 1; b <= n; b++) {
+      const band = ds.bands.get(b);
+      const ovs = band.overviews;
+      const overviews: { x: number; y: number }[] = [];
+      for (let k = 0; k < ovs.count(); k++) overviews.push(ovs.get(k).size);
+      bands.push({ band: b, nodata: band.noDataValue, stats: parseStatsMetadata((band.getMetadata() ?? {}) as Record<string, string>), overviews });
+    }
+    return { path, xsize: ds.rasterSize.x, ysize: ds.rasterSize.y, dtype: String(ds.bands.get(1).dataType), bands };
+  } finally {
+    ds.close();
+  }
+}
