@@ -46,6 +46,8 @@ export interface ImageControls {
   omitBasicStats: boolean;
   omitHistogram: boolean;
   omitPyramids: boolean;
+  /** Statistics and histogram from a pyramid level, after writing (RIOS's approxStats). */
+  approxStats: boolean;
   /** False: no statistics, histogram or pyramids at all. */
   calcStats: boolean;
   overviewLevels: number[] | undefined;
@@ -188,6 +190,10 @@ export const IMAGE_SETTINGS = {
   statsIgnore: { ...numberOr('a number or null', true, 0), meaning: 'output nodata, and the value statistics ignore; null: none' },
   layerNames: custom<string[]>('a list of strings', { meaning: 'band descriptions of an output' }, (v, bad) => (stringList(v) ? v : bad('a list of strings'))),
   thematic: flag(false, 'mark an output thematic (LAYER_TYPE=thematic)'),
+  approxStats: flag(
+    false,
+    "statistics and histogram from the pyramid level GDAL samples for approximate statistics, after writing (RIOS's approxStats; STATISTICS_APPROXIMATE=YES)",
+  ),
   omitBasicStats: flag(false, 'no basic statistics on an output'),
   omitHistogram: flag(false, 'no histogram on an output'),
   omitPyramids: flag(false, 'no pyramids on an output'),

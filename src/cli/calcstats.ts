@@ -26,6 +26,9 @@ options:
                          env RIOS_DFLT_MINOVERLEVELDIM)
   --overview-agg A       NEAREST, AVERAGE, MODE, ... (default NEAREST; env RIOS_DFLT_OVERVIEWAGGTYPE)
   --thematic             mark the bands thematic (one histogram bin per class, NEAREST pyramids)
+  --approx               statistics and histogram from the pyramid level GDAL samples for
+                         approximate statistics (at least 2500 pixels), after the pyramids:
+                         fast, and marked STATISTICS_APPROXIMATE=YES (RIOS's approxStats)
   -q, --quiet            print nothing on success
   -h, --help             show this help
 `;
@@ -45,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
       'overview-min-dim': { type: 'string' },
       'overview-agg': { type: 'string' },
       thematic: { type: 'boolean' },
+      approx: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -70,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     omitHistogram: values['omit-histogram'] ?? false,
     omitPyramids: values['omit-pyramids'] ?? false,
     thematic: values.thematic ?? false,
+    approxStats: values.approx ?? false,
     nodata,
   };
   if (values['overview-levels'] !== undefined) partial.overviewLevels = parseLevels(values['overview-levels'], '--overview-levels');

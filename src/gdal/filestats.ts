@@ -60,7 +60,8 @@ export async function calcStatsForFile(path: string, opts: StatsOptions, timings
     const scratchPrefix = join(tmpdir(), `riots-calcstats-${process.pid}-${randomBytes(4).toString('hex')}`);
     const w = await OutputStatsWriter.begin(ds, dtype, o, timings, { singlePassPyramids: false, bandNodata, scratchPrefix });
     try {
-      if (o.calcStats) {
+      // approximate statistics come from the pyramids, which finish() builds first
+      if (o.calcStats && !o.approxStats) {
         const all = Array.from({ length: nBands }, (_, i) => i);
         await readBandsByWindow(ds, dtype, all, (band, data, xoff, yoff, cols, rows) => w.addBlock(band, data, xoff, yoff, cols, rows)).catch(
           (cause: unknown) => {

@@ -20,6 +20,7 @@ import { nearestLevelMaps, type NearestLevelMap } from '../stats/pyramids.js';
 import { OverviewStrips, type OverviewPiece } from '../stats/overviewstrips.js';
 import { basicStatsMetadata, histogramMetadata, mergeStatsMetadata } from '../stats/metadata.js';
 import { ValueSpill } from '../stats/spill.js';
+import { approximateBand, type ApproxBand } from './approxstats.js';
 
 /** Per-output choices that are not statistics options proper. */
 export interface StatsWriterSettings {
@@ -62,7 +63,7 @@ export class OutputStatsWriter {
     bandNodata: (number | null)[],
     spills: (ValueSpill | null)[],
   ) {
-    const wantHist = opts.calcStats && !opts.omitHistogram;
+    const wantHist = opts.calcStats && !opts.omitHistogram && !opts.approxStats;
     this.bands = bandNodata.map((nodata, i) => ({
       nodata,
       basic: new BasicStatsAccumulator(dtype, nodata),
@@ -89,7 +90,7 @@ export class OutputStatsWriter {
     }
     const nodata = Array.from({ length: nBands }, (_, i) => (settings.bandNodata ? (settings.bandNodata[i] ?? null) : o.nodata));
     const spills: (ValueSpill | null)[] = [];
-    if (o.calcStats && !o.omitHistogram && !isIntegerType(dtype) && settings.scratchPrefix !== undefined) {
+    if (o.calcStats && !o.omitHistogram && !o.approxStats && !isIntegerType(dtype) && settings.scratchPrefix !== undefined) {
       try {
         for (let b = 1; b <= nBands; b++) spills.push(await ValueSpill.create(`${settings.scratchPrefix}.riots-hist-b${b}`, dtype));
       } catch (cause) {
@@ -119,7 +120,8 @@ export class OutputStatsWriter {
     if (data.length < cols * rows) throw new RangeError(`OutputStatsWriter.addBlock: ${data.length} pixels for a ${cols}x${rows} block`);
     const px = data.length === cols * rows ? data : data.subarray(0, cols * rows);
     let t0 = performance.now();
-    st.basic.add(px);
+    // approximate statistics come from the pyramids after writing: nothing to gather now
+    if (!this.opts.approxStats) st.basic.add(px);
     let t1 = performance.now();
     this.timings.add('basicstats', (t1 - t0) / 1000);
     if (st.counter || st.spill) {
@@ -188,6 +190,35 @@ export class OutputStatsWriter {
   /** `flushed` resolves once no overview flush runs (before synchronous GDAL calls). */
   private async histogramsAndMetadata(handles: RasterBand[], flushed: () => Promise<void>): Promise<void> {
     const o = this.opts;
+    let basics: (BasicStats | null)[];
+    let hists: (Histogram | null)[];
+    if (o.approxStats) {
+      // from the pyramids: built first, then the level GDAL samples read
+      await this.buildPyramids();
+      await flushed();
+      const t0 = performance.now();
+      const approx: ApproxBand[] = [];
+      for (let i = 0; i < handles.length; i++) {
+        const file = this.ds.description;
+        approx.push(await approximateBand(handles[i]!, this.dtype, { nodata: this.bands[i]!.nodata, thematic: o.thematic, histogram: !o.omitHistogram, file }));
+      }
+      basics = approx.map((a) => a.basic);
+      hists = approx.map((a) => a.histogram);
+      this.timings.add('basicstats', (performance.now() - t0) / 1000, 0);
+    } else {
+      ({ basics, hists } = await this.exactHistograms(flushed));
+      await this.buildPyramids();
+    }
+    const t0 = performance.now();
+    for (let i = 0; i < this.bands.length; i++) {
+      await writeBandMetadata(handles[i]!, o, this.bands[i]!.nodata, basics[i] ?? null, hists[i] ?? null);
+    }
+    this.timings.add('basicstats', (performance.now() - t0) / 1000, 0);
+  }
+
+  /** Basic statistics gathered while writing, and histograms binned from the counts, the spills or the file. */
+  private async exactHistograms(flushed: () => Promise<void>): Promise<{ basics: (BasicStats | null)[]; hists: (Histogram | null)[] }> {
+    const o = this.opts;
     const basics = this.bands.map((b) => b.basic.result());
     const hists: (Histogram | null)[] = this.bands.map(() => null);
     if (!o.omitHistogram) {
@@ -233,23 +264,23 @@ export class OutputStatsWriter {
       }
       this.timings.add('histogram', (performance.now() - t0) / 1000, 0);
     }
-    if (this.levels.length > 0 && this.nearest === null) {
-      const t0 = performance.now();
-      try {
-        await this.ds.buildOverviewsAsync(effectiveAggregation(o), this.levels);
-      } catch (cause) {
-        throw new GdalError(`building ${effectiveAggregation(o)} overviews ${this.levels.join(',')} failed: ${(cause as Error).message}`, {
-          cause,
-          file: this.ds.description,
-        });
-      }
-      this.timings.add('pyramids', (performance.now() - t0) / 1000);
-    }
+    return { basics, hists };
+  }
+
+  /** Non-NEAREST pyramids, built by GDAL once every pixel is written. */
+  private async buildPyramids(): Promise<void> {
+    if (this.levels.length === 0 || this.nearest !== null) return;
+    const o = this.opts;
     const t0 = performance.now();
-    for (let i = 0; i < this.bands.length; i++) {
-      await writeBandMetadata(handles[i]!, o, this.bands[i]!.nodata, basics[i] ?? null, hists[i] ?? null);
+    try {
+      await this.ds.buildOverviewsAsync(effectiveAggregation(o), this.levels);
+    } catch (cause) {
+      throw new GdalError(`building ${effectiveAggregation(o)} overviews ${this.levels.join(',')} failed: ${(cause as Error).message}`, {
+        cause,
+        file: this.ds.description,
+      });
     }
-    this.timings.add('basicstats', (performance.now() - t0) / 1000, 0);
+    this.timings.add('pyramids', (performance.now() - t0) / 1000);
   }
 
   /** Statistics so far for a band (0-based), or null when every pixel was ignored. */
@@ -324,7 +355,7 @@ async function createNearestLevels(
 
 async function writeBandMetadata(band: RasterBand, o: StatsOptions, nodata: number | null, basic: BasicStats | null, hist: Histogram | null): Promise<void> {
   const fresh: Record<string, string> = {};
-  if (basic && !o.omitBasicStats) Object.assign(fresh, basicStatsMetadata(basic, nodata));
+  if (basic && !o.omitBasicStats) Object.assign(fresh, basicStatsMetadata(basic, nodata, o.approxStats));
   if (hist && !o.omitHistogram) Object.assign(fresh, histogramMetadata(hist));
   fresh.LAYER_TYPE = o.thematic ? 'thematic' : 'athematic';
   const existing = ((await band.getMetadataAsync()) ?? {}) as Record<string, string>;

@@ -162,6 +162,7 @@ export class OutputFile {
         omitPyramids: c.omitPyramids,
         calcStats: c.calcStats,
         thematic: c.thematic,
+        approxStats: c.approxStats,
         nodata: c.statsIgnore,
         ...(c.overviewLevels ? { overviewLevels: c.overviewLevels } : {}),
         ...(c.overviewMinDim !== undefined ? { overviewMinDim: c.overviewMinDim } : {}),

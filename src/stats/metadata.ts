@@ -32,17 +32,17 @@ function num(v: number): string {
 
 /**
  * Basic statistics as metadata, with what RIOS writes beside them for other tools: the value left
- * out (STATISTICS_EXCLUDEDVALUES, read by QGIS) and skip factors of 1 (every pixel was counted).
+ * out (STATISTICS_EXCLUDEDVALUES, read by QGIS), and skip factors of 1 (every pixel was counted)
+ * or, for statistics from a pyramid level, STATISTICS_APPROXIMATE=YES.
  */
-export function basicStatsMetadata(s: BasicStats, excluded: number | null): Record<string, string> {
+export function basicStatsMetadata(s: BasicStats, excluded: number | null, approximate = false): Record<string, string> {
   const md: Record<string, string> = {
     STATISTICS_MINIMUM: num(s.min),
     STATISTICS_MAXIMUM: num(s.max),
     STATISTICS_MEAN: num(s.mean),
     STATISTICS_STDDEV: num(s.stddev),
     STATISTICS_VALID_PERCENT: num(s.total > 0 ? (100 * s.count) / s.total : 0),
-    STATISTICS_SKIPFACTORX: '1',
-    STATISTICS_SKIPFACTORY: '1',
+    ...(approximate ? { STATISTICS_APPROXIMATE: 'YES' } : { STATISTICS_SKIPFACTORX: '1', STATISTICS_SKIPFACTORY: '1' }),
   };
   if (excluded !== null) md.STATISTICS_EXCLUDEDVALUES = num(excluded);
   return md;

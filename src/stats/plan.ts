@@ -26,6 +26,8 @@ export interface StatsOptions {
   overviewAggregationGiven: boolean;
   /** Thematic layer: LAYER_TYPE=thematic, one histogram bin per class, NEAREST pyramids. */
   thematic: boolean;
+  /** Statistics and histogram from the pyramid level GDAL samples for approximate statistics, after the pyramids (RIOS's approxStats). */
+  approxStats: boolean;
   /** Value left out of statistics and histograms (statsIgnore); null ignores nothing. */
   nodata: number | null;
 }
@@ -40,6 +42,7 @@ export const DEFAULT_STATS_OPTIONS: Readonly<StatsOptions> = Object.freeze({
   overviewAggregationType: 'NEAREST',
   overviewAggregationGiven: false,
   thematic: false,
+  approxStats: false,
   nodata: null,
 });
 

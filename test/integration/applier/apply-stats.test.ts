@@ -177,3 +177,36 @@ out({'a': [ba.GetOverviewCount(), ba.GetMetadataItem('STATISTICS_MEAN')],
   assert.equal(r.b[1], null);
   assert.notEqual(r.b[2], null);
 });
+
+test("approxStats (RIOS's): statistics from the pyramid level GDAL samples, equal to GDAL's approximate statistics of the output", async () => {
+  makeRaster({ path: f('big.tif'), cols: 2000, rows: 1400, dtype: 'Float32', expr: 'np.sin(r / 37.0) * 40 + c / 25.0' });
+  await apply(
+    (_i, inputs, outputs) => {
+      outputs.o = inputs.a.map((v) => v * 2, 'Float32');
+      outputs.exact = outputs.o;
+    },
+    { a: f('big.tif') },
+    { o: f('approx.tif'), exact: f('exact.tif') },
+    { controls: { statsIgnore: null, images: { o: { approxStats: true } } } },
+  );
+  const r = py<{ md: Record<string, string>; exact: Record<string, string>; gdal: number[]; sampled: number[] }>(
+    `
+gdal.SetConfigOption('GDAL_PAM_ENABLED', 'NO')
+ds = gdal.Open(args['o']); b = ds.GetRasterBand(1)
+ov = min((b.GetOverview(i) for i in range(b.GetOverviewCount()) if b.GetOverview(i).XSize * b.GetOverview(i).YSize >= 2500), key=lambda o: o.XSize * o.YSize)
+ex = gdal.Open(args['exact'])  # kept in a variable: GDAL's bands must not outlive their dataset
+out({'md': b.GetMetadata(), 'exact': ex.GetRasterBand(1).GetMetadata(), 'gdal': list(b.ComputeStatistics(True)), 'sampled': [ov.XSize, ov.YSize]})
+`,
+    { o: f('approx.tif'), exact: f('exact.tif') },
+  );
+  assert.deepEqual(r.sampled, [250, 175], '1400 // 8 = 175 > 128: levels 4 and 8; level 8 is the smallest with 2500 pixels');
+  assert.equal(r.md.STATISTICS_APPROXIMATE, 'YES');
+  assert.equal(r.md.STATISTICS_SKIPFACTORX, undefined);
+  assert.equal(Number(r.md.STATISTICS_MINIMUM), r.gdal[0]);
+  assert.equal(Number(r.md.STATISTICS_MAXIMUM), r.gdal[1]);
+  assert.ok(Math.abs(Number(r.md.STATISTICS_MEAN) - r.gdal[2]!) <= 1e-9 * Math.abs(r.gdal[2]!), `mean ${r.md.STATISTICS_MEAN} vs GDAL ${r.gdal[2]}`);
+  assert.ok(Math.abs(Number(r.md.STATISTICS_STDDEV) - r.gdal[3]!) <= 1e-6 * r.gdal[3]!, `stddev ${r.md.STATISTICS_STDDEV} vs GDAL ${r.gdal[3]}`);
+  // the other output, without approxStats, counted every pixel
+  assert.equal(r.exact.STATISTICS_SKIPFACTORX, '1');
+  assert.equal(r.exact.STATISTICS_APPROXIMATE, undefined);
+});

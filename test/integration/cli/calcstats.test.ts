@@ -160,6 +160,35 @@ describe('riots calcstats / printstats', () => {
     assert.match(p.stdout, /overviews:\s+225x163, 113x82, 57x41$/m);
   });
 
+  test("calcstats --approx: statistics from the pyramid level GDAL samples, equal to GDAL's own approximate statistics", () => {
+    const f = path.join(dir, 'cli_approx.tif');
+    makeTestRaster({ path: f, cols: 2400, rows: 1800, dtype: 'Float32', expr: 'rng.normal(50, 12, (rows, cols)).astype(np.float32)', nodata: null, seed: 8 });
+    const r = riots(['calcstats', f, '--approx', '--ignore', '-9999']);
+    assert.equal(r.status, 0, r.stderr);
+    const md = storedMetadata(f)[0]!;
+    assert.equal(md.STATISTICS_APPROXIMATE, 'YES');
+    assert.equal(md.STATISTICS_SKIPFACTORX, undefined, 'not every pixel was counted');
+    // GDAL's approximate statistics read the same level (at least 2500 pixels): recomputed by
+    // GDAL on the file riots wrote, without storing anything
+    const g = oracle<{ stats: number[]; sampled: number[]; n: number; hist: number }>(
+      `
+gdal.SetConfigOption('GDAL_PAM_ENABLED', 'NO')
+ds = gdal.Open(args['f']); b = ds.GetRasterBand(1)
+ov = min((b.GetOverview(i) for i in range(b.GetOverviewCount()) if b.GetOverview(i).XSize * b.GetOverview(i).YSize >= 2500), key=lambda o: o.XSize * o.YSize)
+a = ov.ReadAsArray().astype(np.float64)
+out({'stats': list(b.ComputeStatistics(True)), 'sampled': [ov.XSize, ov.YSize], 'n': int(a.size),
+     'hist': int(sum(int(x) for x in b.GetMetadataItem('STATISTICS_HISTOBINVALUES').split('|') if x != ''))})
+`,
+      { f },
+    );
+    assert.deepEqual(g.sampled, [300, 225], `the smallest level with at least 2500 pixels (8) was sampled (${g.sampled.join('x')})`);
+    assert.equal(Number(md.STATISTICS_MINIMUM), g.stats[0]);
+    assert.equal(Number(md.STATISTICS_MAXIMUM), g.stats[1]);
+    close(Number(md.STATISTICS_MEAN), g.stats[2]!, 1e-9, 'mean');
+    close(Number(md.STATISTICS_STDDEV), g.stats[3]!, 1e-6, 'stddev');
+    assert.equal(g.hist, g.n, 'the histogram counts the sampled level');
+  });
+
   test('--no-ignore counts every pixel; env vars set the pyramid defaults', () => {
     const f = path.join(dir, 'cli_noig.tif');
     makeTestRaster({ path: f, cols: 700, rows: 500, dtype: 'Byte', expr: 'rng.integers(0, 5, (rows, cols))', nodata: 0, seed: 8 });
