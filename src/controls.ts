@@ -48,6 +48,12 @@ export interface ImageControls {
   omitPyramids: boolean;
   /** Statistics and histogram from a pyramid level, after writing (RIOS's approxStats). */
   approxStats: boolean;
+  /** false: NEAREST pyramids built after writing (RIOS's singlePassPyramids). */
+  singlePassPyramids: boolean;
+  /** false: basic statistics from reading the output back after writing (RIOS's singlePassBasicStats). */
+  singlePassBasicStats: boolean;
+  /** false: the histogram from reading the output back after writing (RIOS's singlePassHistogram). */
+  singlePassHistogram: boolean;
   /** False: no statistics, histogram or pyramids at all. */
   calcStats: boolean;
   overviewLevels: number[] | undefined;
@@ -194,6 +200,9 @@ export const IMAGE_SETTINGS = {
     false,
     "statistics and histogram from the pyramid level GDAL samples for approximate statistics, after writing (RIOS's approxStats; STATISTICS_APPROXIMATE=YES)",
   ),
+  singlePassPyramids: flag(true, 'false: NEAREST pyramids are built by GDAL after writing instead of block by block (RIOS’s singlePassPyramids)'),
+  singlePassBasicStats: flag(true, 'false: basic statistics come from reading the output back after writing (RIOS’s singlePassBasicStats)'),
+  singlePassHistogram: flag(true, 'false: the histogram comes from reading the output back after writing (RIOS’s singlePassHistogram)'),
   omitBasicStats: flag(false, 'no basic statistics on an output'),
   omitHistogram: flag(false, 'no histogram on an output'),
   omitPyramids: flag(false, 'no pyramids on an output'),

@@ -63,7 +63,7 @@ export class OutputStatsWriter {
     bandNodata: (number | null)[],
     spills: (ValueSpill | null)[],
   ) {
-    const wantHist = opts.calcStats && !opts.omitHistogram && !opts.approxStats;
+    const wantHist = opts.calcStats && !opts.omitHistogram && !opts.approxStats && opts.singlePassHistogram;
     this.bands = bandNodata.map((nodata, i) => ({
       nodata,
       basic: new BasicStatsAccumulator(dtype, nodata),
@@ -83,14 +83,14 @@ export class OutputStatsWriter {
     const nBands = ds.bands.count();
     const levels = o.calcStats && !o.omitPyramids ? chooseOverviewLevels(size.x, size.y, o) : [];
     let nearest: NearestLevel[] | null = null;
-    if (levels.length > 0 && effectiveAggregation(o) === 'NEAREST' && settings.singlePassPyramids !== false) {
+    if (levels.length > 0 && effectiveAggregation(o) === 'NEAREST' && settings.singlePassPyramids !== false && o.singlePassPyramids) {
       const t0 = performance.now();
       nearest = await createNearestLevels(ds, dtype, size.x, size.y, nBands, levels);
       timings.add('pyramids', (performance.now() - t0) / 1000, 0);
     }
     const nodata = Array.from({ length: nBands }, (_, i) => (settings.bandNodata ? (settings.bandNodata[i] ?? null) : o.nodata));
     const spills: (ValueSpill | null)[] = [];
-    if (o.calcStats && !o.omitHistogram && !o.approxStats && !isIntegerType(dtype) && settings.scratchPrefix !== undefined) {
+    if (o.calcStats && !o.omitHistogram && !o.approxStats && o.singlePassHistogram && !isIntegerType(dtype) && settings.scratchPrefix !== undefined) {
       try {
         for (let b = 1; b <= nBands; b++) spills.push(await ValueSpill.create(`${settings.scratchPrefix}.riots-hist-b${b}`, dtype));
       } catch (cause) {
@@ -120,8 +120,9 @@ export class OutputStatsWriter {
     if (data.length < cols * rows) throw new RangeError(`OutputStatsWriter.addBlock: ${data.length} pixels for a ${cols}x${rows} block`);
     const px = data.length === cols * rows ? data : data.subarray(0, cols * rows);
     let t0 = performance.now();
-    // approximate statistics come from the pyramids after writing: nothing to gather now
-    if (!this.opts.approxStats) st.basic.add(px);
+    // approximate statistics come from the pyramids after writing, and basic statistics that are
+    // not single-pass from the file: nothing to gather now
+    if (!this.opts.approxStats && this.opts.singlePassBasicStats) st.basic.add(px);
     let t1 = performance.now();
     this.timings.add('basicstats', (t1 - t0) / 1000);
     if (st.counter || st.spill) {
@@ -219,6 +220,18 @@ export class OutputStatsWriter {
   /** Basic statistics gathered while writing, and histograms binned from the counts, the spills or the file. */
   private async exactHistograms(flushed: () => Promise<void>): Promise<{ basics: (BasicStats | null)[]; hists: (Histogram | null)[] }> {
     const o = this.opts;
+    if (!o.singlePassBasicStats) {
+      // read the output back for them, as RIOS does with singlePassBasicStats=False
+      const t0 = performance.now();
+      await flushed(); // readBandsByWindow makes synchronous GDAL calls
+      await readBandsByWindow(
+        this.ds,
+        this.dtype,
+        this.bands.map((_, i) => i),
+        (band, data) => this.bands[band]!.basic.add(data),
+      );
+      this.timings.add('basicstats', (performance.now() - t0) / 1000, 0);
+    }
     const basics = this.bands.map((b) => b.basic.result());
     const hists: (Histogram | null)[] = this.bands.map(() => null);
     if (!o.omitHistogram) {

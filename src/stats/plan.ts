@@ -28,6 +28,12 @@ export interface StatsOptions {
   thematic: boolean;
   /** Statistics and histogram from the pyramid level GDAL samples for approximate statistics, after the pyramids (RIOS's approxStats). */
   approxStats: boolean;
+  /** false: NEAREST pyramids are built by GDAL after writing, not block by block (RIOS's singlePassPyramids). */
+  singlePassPyramids: boolean;
+  /** false: basic statistics are computed by reading the output back after writing (RIOS's singlePassBasicStats). */
+  singlePassBasicStats: boolean;
+  /** false: the histogram is binned by reading the output back after writing (RIOS's singlePassHistogram). */
+  singlePassHistogram: boolean;
   /** Value left out of statistics and histograms (statsIgnore); null ignores nothing. */
   nodata: number | null;
 }
@@ -43,6 +49,9 @@ export const DEFAULT_STATS_OPTIONS: Readonly<StatsOptions> = Object.freeze({
   overviewAggregationGiven: false,
   thematic: false,
   approxStats: false,
+  singlePassPyramids: true,
+  singlePassBasicStats: true,
+  singlePassHistogram: true,
   nodata: null,
 });
 
