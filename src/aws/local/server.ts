@@ -27,6 +27,7 @@ import { LocalRegistry } from './registry.js';
 import { ACCOUNT_ID, LocalAwsState, type Repository } from './state.js';
 import { AwsApiError, parseForm, requestId, xml, type Reply } from './wire.js';
 import { cleanUpAtExit } from '../../exitcleanup.js';
+import { UsageError } from '../../errors.js';
 import { batchRegion } from '../../region.js';
 import { chooseEngine, type Engine } from '../../containerengine.js';
 
@@ -282,6 +283,9 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     jobEnv: options.jobEnv ?? {},
     killGraceMs: (options.killGraceSeconds ?? 2) * 1000,
   };
+  if (options.containers && options.mainDockerfile !== undefined) {
+    throw new UsageError('mainDockerfile is for jobs run as processes; in container mode the main image is the one pushed to the registry');
+  }
   const engine = options.containers ? (options.containers.engine ?? (await chooseEngine())) : undefined;
   // every region the endpoint is asked about, made on first use, each with its own state and jobs
   const regions = new Map<string, Region>();

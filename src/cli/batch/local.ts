@@ -17,7 +17,8 @@ processes (the worker image is aws/Dockerfile of this checkout, the main image i
 --main-dockerfile), or with --containers as containers of the images you push.
 
   --port N                 TCP port on 127.0.0.1 (default 4566; 0 picks a free port)
-  --main-dockerfile PATH   Dockerfile standing for the main image (<ServiceName>ecrmain)
+  --main-dockerfile PATH   Dockerfile standing for the main image (<ServiceName>ecrmain);
+                           process mode only
   --start-delay SECONDS    delay from RUNNABLE to STARTING of each job, and from
                            PROVISIONING to PENDING of each ECS task (default 5)
   --stack-delay SECONDS    delay before a stack operation completes (default 1)
@@ -96,6 +97,12 @@ export async function run(argv: string[]): Promise<number> {
     stackDelaySeconds: seconds('stack-delay', values['stack-delay'], 1),
   };
   if (values['main-dockerfile'] !== undefined) options.mainDockerfile = values['main-dockerfile'];
+  if (values.containers && values['main-dockerfile'] !== undefined) {
+    process.stderr.write(
+      `riots batch local: --main-dockerfile is for jobs run as processes; with --containers, build and push the main image ('riots batch build-image --main --push')\n`,
+    );
+    return 2;
+  }
   if (!values.containers && (values.engine !== undefined || values.mount !== undefined)) {
     process.stderr.write(`riots batch local: --engine and --mount only apply with --containers\n`);
     return 2;

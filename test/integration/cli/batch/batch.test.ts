@@ -474,6 +474,7 @@ describe('riots batch local, and one region rule for it and every command', () =
       for (const [args, message] of [
         [['--containers', '--mount', join(dir, 'missing')], /--mount .*missing is not a folder/],
         [['--mount', dir], /--engine and --mount only apply with --containers/],
+        [['--containers', '--main-dockerfile', join(dir, 'Dockerfile.main')], /--main-dockerfile is for jobs run as processes/],
         [['--containers', '--engine', 'rkt'], /the container engine must be docker or podman, not 'rkt'/],
       ] as const) {
         const r = await runRiots(['batch', 'local', '--port', '0', ...args], {});
