@@ -55,7 +55,7 @@ const fnModule = writeW1MeanModule(path.join(OUT, 'w1-fn-dist.mjs'), path.join(r
 const runner = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const a = makeFloatInput('w1a', size, 1);
 const b = makeFloatInput('w1b', size, 2);
-const noread = JSON.stringify({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, computeWorkersRead: false });
+const noread = JSON.stringify({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, computeWorkersRead: false, numReadWorkers: 1 });
 const times = new Map<string, number[]>();
 for (let i = 0; i < pairs; i++) {
   for (const [mode, conc] of [

@@ -8,7 +8,7 @@
  *
  * Each run is a fresh `node bench/lib/w1-run.mjs` (the W1 benchmark's runner); the figure is the
  * wall time of apply(). `--concurrency` is passed to apply() as controls.concurrency, e.g.
- * '{"computeWorkerKind":"CW_SUBPROC","numComputeWorkers":2}'.
+ * '{"computeWorkerKind":"CW_SUBPROC","numComputeWorkers":2,"numReadWorkers":1}'.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';

@@ -172,7 +172,7 @@ try {
       for (const read of readModes) {
         const outB = path.join(OUT, `w1aws-batch-${read}-${size}.tif`);
         rmSync(outB, { force: true });
-        const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read };
+        const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read, ...(read ? {} : { numReadWorkers: 1 }) };
         const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc), mainRoot], envOf(m));
         const rec = batch.get(key(m, read))!;
         rec.times.push(r.applySeconds);

@@ -30,7 +30,7 @@ const b = makeFloatInput('w1b', size, 2);
 const out = path.join(OUT, `w1-floor-${size}.tif`);
 const w1Run = path.join(import.meta.dirname, 'lib', 'w1-run.mjs');
 const floorRun = path.join(import.meta.dirname, 'lib', 'floor-run.mjs');
-const subproc = JSON.stringify({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2 });
+const subproc = JSON.stringify({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, numReadWorkers: 1 });
 
 const last = (s: string): Record<string, number> => JSON.parse(s.trim().split('\n').pop()!) as Record<string, number>;
 const runs = {

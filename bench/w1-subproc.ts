@@ -104,6 +104,7 @@ for (let i = 0; i < repeats; i++) {
       computeWorkerKind: kind,
       numComputeWorkers: workers,
       computeWorkersRead: read,
+      ...(read ? {} : { numReadWorkers: 1 }),
       ...(kind === 'CW_SLURM' || kind === 'CW_PBS' ? { haveSharedTemp: true } : {}),
       computeWorkerExtraParams: extra,
     };

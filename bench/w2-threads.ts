@@ -54,7 +54,7 @@ async function main(): Promise<void> {
         w2,
         { a: input },
         { out },
-        threads ? { controls: { concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: workers } } } : {},
+        threads ? { controls: { concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: workers, numReadWorkers: 1 } } } : {},
       );
       const s = (performance.now() - t0) / 1000;
       (threads ? thr : seq).push(s);

@@ -21,12 +21,21 @@ export const COMPUTE_WORKER_KINDS: readonly ComputeWorkerKind[] = [CW_NONE, CW_T
 export const REMOTE_KINDS: readonly ComputeWorkerKind[] = [CW_AWSBATCH, CW_ECS, CW_SLURM, CW_PBS];
 
 export interface ConcurrencyStyleInit {
+  /**
+   * Block reads kept in flight ahead of computation: by the main process, or with
+   * computeWorkersRead by each compute worker for itself. Default 0 (one at a time); compute
+   * workers that do not read need at least 1.
+   */
   numReadWorkers?: number;
+  /** Compute workers. Default 0; a computeWorkerKind other than CW_NONE needs at least 1 (or singleBlockComputeWorkers). */
   numComputeWorkers?: number;
   computeWorkerKind?: ComputeWorkerKind;
   /** Extra parameters for the worker kind (e.g. SLURM sbatch options, ECS task settings). */
   computeWorkerExtraParams?: Record<string, unknown>;
-  /** Workers read their own inputs. Default: false for threads and subproc, true for remote kinds. */
+  /**
+   * Workers read their own inputs. Default: false for threads and subproc, true for remote kinds.
+   * Reading workers each keep `numReadWorkers` reads in flight ahead of their computation.
+   */
   computeWorkersRead?: boolean;
   /** One short-lived worker per block instead of a fixed pool. */
   singleBlockComputeWorkers?: boolean;
@@ -99,30 +108,41 @@ export class ConcurrencyStyle {
     const nRead = init.numReadWorkers ?? 0;
     if (!Number.isInteger(nRead) || nRead < 0) throw new ControlsError(`numReadWorkers must be a non-negative integer (got ${String(nRead)})`);
     const single = init.singleBlockComputeWorkers ?? false;
+    // The checks below accept and refuse what RIOS's ConcurrencyStyle does (rios/structures.py),
+    // in its order, plus riots' own type checks and the settings riots would otherwise ignore.
     if (single && init.numComputeWorkers !== undefined && init.numComputeWorkers !== 0) {
       throw new ControlsError('singleBlockComputeWorkers starts one worker per block: do not also give numComputeWorkers');
     }
-    const nCompute = init.numComputeWorkers ?? (kind === CW_NONE || single ? 0 : 1);
+    if (single && nRead > 0) {
+      throw new ControlsError('singleBlockComputeWorkers needs numReadWorkers 0: each worker handles one block, so there is nothing to read ahead');
+    }
+    const nCompute = init.numComputeWorkers ?? 0;
     if (!Number.isInteger(nCompute) || nCompute < 0) throw new ControlsError(`numComputeWorkers must be a non-negative integer (got ${String(nCompute)})`);
-    if (kind === CW_NONE && (nCompute > 0 || single)) {
-      throw new ControlsError('compute workers need a computeWorkerKind other than CW_NONE');
-    }
-    if (kind !== CW_NONE && nCompute === 0 && !single) {
-      throw new ControlsError(`computeWorkerKind ${kind} needs numComputeWorkers >= 1`);
-    }
     const remote = REMOTE_KINDS.includes(kind);
     const workersRead = init.computeWorkersRead ?? remote;
     if (kind === CW_THREADS && workersRead) {
       throw new ControlsError('CW_THREADS workers cannot read: GDAL only runs on the main thread (set computeWorkersRead false)');
     }
-    if (kind === CW_NONE && init.computeWorkersRead) throw new ControlsError('computeWorkersRead needs compute workers');
+    if (single && kind === CW_THREADS) throw new ControlsError('singleBlockComputeWorkers is for process or job workers, not CW_THREADS');
+    if (kind === CW_NONE && (nCompute > 0 || single)) {
+      throw new ControlsError('compute workers need a computeWorkerKind other than CW_NONE');
+    }
+    if (kind !== CW_NONE && nCompute === 0 && !single) {
+      throw new ControlsError(`computeWorkerKind ${kind} needs numComputeWorkers >= 1 (there is no default count)`);
+    }
+    if (nCompute > 0 && !workersRead && nRead === 0) {
+      throw new ControlsError(
+        `${nCompute} compute worker(s) that do not read, with numReadWorkers 0: the main process reads their blocks, so give numReadWorkers >= 1 ` +
+          '(one read worker reads ahead while they compute)',
+      );
+    }
+    if (kind === CW_AWSBATCH && single) {
+      throw new ControlsError('CW_AWSBATCH workers are not for singleBlockComputeWorkers: a Batch job per block spends longer starting than computing');
+    }
     if (kind === CW_THREADS && nCompute > os.availableParallelism()) {
       throw new ControlsError(`numComputeWorkers ${nCompute} is more than the ${os.availableParallelism()} CPUs for CW_THREADS`);
     }
-    if (workersRead && nRead > 0) {
-      throw new ControlsError('numReadWorkers reads in the main process: it makes no sense when computeWorkersRead is true');
-    }
-    if (single && kind === CW_THREADS) throw new ControlsError('singleBlockComputeWorkers is for process or job workers, not CW_THREADS');
+    if (kind === CW_NONE && init.computeWorkersRead) throw new ControlsError('computeWorkersRead needs compute workers');
 
     const timeout = (name: keyof ConcurrencyStyleInit, dflt: number): number | null => {
       const v = init[name];

@@ -59,6 +59,8 @@ export function hpcControls(kind: 'CW_SLURM' | 'CW_PBS', n: number, opts: HpcCon
       computeWorkerKind: kind,
       ...(opts.single ? { singleBlockComputeWorkers: true } : { numComputeWorkers: n }),
       computeWorkersRead: opts.read ?? false,
+      // the main reads for workers that do not read (RIOS refuses 0 read workers then)
+      ...(opts.read || opts.single ? {} : { numReadWorkers: 1 }),
       haveSharedTemp: opts.shared ?? true,
       computeBarrierTimeout: opts.barrier ?? 60,
       computeWorkerExtraParams: { heartbeatSeconds: 0.5, workerLostSeconds: 3, pollSeconds: 0.5, jobEndGraceSeconds: 3, cancelWaitSeconds: 30, ...opts.extra },

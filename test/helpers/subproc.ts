@@ -245,6 +245,8 @@ export function subprocControls(n: number, extra: Record<string, unknown> = {}, 
       computeWorkerKind: 'CW_SUBPROC',
       numComputeWorkers: n,
       computeWorkersRead: read,
+      // the main reads for workers that do not read (RIOS refuses 0 read workers then)
+      numReadWorkers: read ? 0 : 1,
       computeBarrierTimeout: 60,
       computeWorkerExtraParams: { heartbeatSeconds: 0.2, workerLostSeconds: 1.5, ...extra },
     },

@@ -1,6 +1,6 @@
 /**
- * ConcurrencyStyle: defaults per kind as in RIOS, and settings that make no sense together
- * rejected at construction with a message that says why.
+ * ConcurrencyStyle: defaults per kind as in RIOS, and what RIOS refuses refused at construction
+ * with a message that says why (the differential suite checks the same cases against RIOS).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,8 +30,8 @@ describe('ConcurrencyStyle', () => {
   });
 
   test('computeWorkersRead defaults: false for threads and subproc, true for the remote kinds', () => {
-    assert.equal(new ConcurrencyStyle({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: 1 }).computeWorkersRead, false);
-    assert.equal(new ConcurrencyStyle({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2 }).computeWorkersRead, false);
+    assert.equal(new ConcurrencyStyle({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: 1, numReadWorkers: 1 }).computeWorkersRead, false);
+    assert.equal(new ConcurrencyStyle({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, numReadWorkers: 1 }).computeWorkersRead, false);
     for (const kind of ['CW_AWSBATCH', 'CW_ECS', 'CW_SLURM', 'CW_PBS'] as const) {
       assert.equal(new ConcurrencyStyle({ computeWorkerKind: kind, numComputeWorkers: 3 }).computeWorkersRead, true, kind);
     }
@@ -46,21 +46,52 @@ describe('ConcurrencyStyle', () => {
     bad({ readBufferInsertTimeout: '10' }, /readBufferInsertTimeout must be a positive number/);
   });
 
-  test('combinations that make no sense are errors', () => {
+  // RIOS's ConcurrencyStyle (rios/structures.py) refuses these; riots refuses them too, in its own words
+  test('combinations RIOS refuses are errors', () => {
     bad({ numComputeWorkers: 2 }, /compute workers need a computeWorkerKind other than CW_NONE/);
-    bad({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: 1, computeWorkersRead: true }, /CW_THREADS workers cannot read/);
-    bad({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: os.availableParallelism() + 1 }, /more than the \d+ CPUs for CW_THREADS/);
+    bad({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: 1, numReadWorkers: 1, computeWorkersRead: true }, /CW_THREADS workers cannot read/);
+    bad({ computeWorkerKind: 'CW_THREADS', numComputeWorkers: os.availableParallelism() + 1, numReadWorkers: 1 }, /more than the \d+ CPUs for CW_THREADS/);
     bad(
       { computeWorkerKind: 'CW_SUBPROC', singleBlockComputeWorkers: true, numComputeWorkers: 2 },
       /singleBlockComputeWorkers .* do not also give numComputeWorkers/,
     );
     bad({ computeWorkerKind: 'CW_THREADS', singleBlockComputeWorkers: true }, /not CW_THREADS/);
-    bad({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 0 }, /needs numComputeWorkers >= 1/);
-    bad({ computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 2, numReadWorkers: 2 }, /numReadWorkers reads in the main process/);
+    // no default worker count: a kind without numComputeWorkers is refused, as RIOS refuses it
+    bad({ computeWorkerKind: 'CW_THREADS' }, /CW_THREADS needs numComputeWorkers >= 1/);
+    bad({ computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 0, numReadWorkers: 1 }, /needs numComputeWorkers >= 1/);
+    // compute workers that do not read need the main to read ahead for them
+    bad(
+      { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2 },
+      /2 compute worker\(s\) that do not read, with numReadWorkers 0: .* give numReadWorkers >= 1/,
+    );
+    bad({ computeWorkerKind: 'CW_SLURM', numComputeWorkers: 2, computeWorkersRead: false }, /do not read, with numReadWorkers 0/);
+    bad({ computeWorkerKind: 'CW_SUBPROC', singleBlockComputeWorkers: true, numReadWorkers: 1 }, /singleBlockComputeWorkers needs numReadWorkers 0/);
+    bad({ computeWorkerKind: 'CW_SLURM', singleBlockComputeWorkers: true, numReadWorkers: 2 }, /singleBlockComputeWorkers needs numReadWorkers 0/);
+    bad({ computeWorkerKind: 'CW_AWSBATCH', singleBlockComputeWorkers: true }, /CW_AWSBATCH workers are not for singleBlockComputeWorkers/);
+    // riots' own: a setting that would do nothing
     bad({ computeWorkersRead: true }, /computeWorkersRead needs compute workers/);
     bad({ computeWorkerKind: 'CW_MAGIC' }, /computeWorkerKind must be one of CW_NONE, CW_THREADS/);
     bad({ numReadWorkers: -1 }, /numReadWorkers must be a non-negative integer/);
     bad({ numReadWorkers: 1.5 }, /numReadWorkers must be a non-negative integer/);
+  });
+
+  test('combinations RIOS accepts are accepted, reading workers with read threads of their own among them', () => {
+    const ok: ConcurrencyStyleInit[] = [
+      { numReadWorkers: 3 },
+      { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 1, numReadWorkers: 1 },
+      { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, numReadWorkers: 2 },
+      { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, computeWorkersRead: true },
+      { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, computeWorkersRead: true, numReadWorkers: 2 },
+      { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: 2, numReadWorkers: 1 },
+      { computeWorkerKind: 'CW_ECS', numComputeWorkers: 3, numReadWorkers: 4 },
+      { computeWorkerKind: 'CW_SLURM', singleBlockComputeWorkers: true },
+      { computeWorkerKind: 'CW_PBS', numComputeWorkers: 2, computeWorkersRead: false, numReadWorkers: 1 },
+    ];
+    for (const init of ok) {
+      const c = new ConcurrencyStyle(init);
+      assert.equal(c.numReadWorkers, init.numReadWorkers ?? 0, JSON.stringify(init));
+      assert.equal(c.numComputeWorkers, init.numComputeWorkers ?? 0, JSON.stringify(init));
+    }
   });
 
   test('unknown settings and wrong types are errors, with a suggestion for typos', () => {

@@ -18,7 +18,9 @@ type Kind = Exclude<ComputeWorkerKind, 'CW_NONE'>;
 const KINDS: Kind[] = ['CW_THREADS', 'CW_SUBPROC', 'CW_AWSBATCH', 'CW_ECS', 'CW_SLURM', 'CW_PBS'];
 
 function runWith(kind: Kind, extra: Record<string, unknown>): RunDescription {
-  return { concurrency: new ConcurrencyStyle({ computeWorkerKind: kind, numComputeWorkers: 1, computeWorkerExtraParams: extra }) } as unknown as RunDescription;
+  return {
+    concurrency: new ConcurrencyStyle({ computeWorkerKind: kind, numComputeWorkers: 1, numReadWorkers: 1, computeWorkerExtraParams: extra }),
+  } as unknown as RunDescription;
 }
 
 test('every kind refuses an unknown computeWorkerExtraParams key, naming the nearest valid key and all of them', async () => {

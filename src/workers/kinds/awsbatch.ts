@@ -17,10 +17,9 @@
  * terminates them, and the exit waits for it (a bounded time; see terminateAfterExit). SIGKILL
  * of the main still leaves them to that timeout.
  *
- * With singleBlockComputeWorkers, one job per block: each computes its block and exits 0. Jobs are
- * submitted lazily, at most `singleBlockMaxWorkers` alive at once (default BatchMaxVCPUS /
- * BatchVCPUS: what the compute environment runs at once), the next as one finishes; Batch's own
- * scheduling decides when each runs. numComputeWorkers and its limit check do not apply.
+ * singleBlockComputeWorkers is refused for this kind (ConcurrencyStyle, as RIOS refuses it): a Batch
+ * job takes far longer to be scheduled and started than one block takes to compute. CW_ECS,
+ * CW_SLURM, CW_PBS and CW_SUBPROC have it.
  *
  * computeWorkerExtraParams (besides the shared ones of remote.ts):
  * - `channelAddress`: the address workers connect to (default: RIOTS_CHANNEL_ADDRESS, else this
@@ -102,7 +101,6 @@ export type JobHandle = TrackedJob & { workerId: number };
 
 export class AwsBatchLauncher extends AwsRunLauncher<BatchSdk.JobDetail, TrackedJob, JobHandle> {
   readonly kind = 'CW_AWSBATCH';
-  readonly singleBlockWorkers: { default: number } | undefined;
   readonly jobs: RunJobs;
   private readonly s: AwsBatchSettings;
 
@@ -113,7 +111,6 @@ export class AwsBatchLauncher extends AwsRunLauncher<BatchSdk.JobDetail, Tracked
     advertiseHost: string;
     destroyClient: () => void;
     stack: { stackName: string; region: string | undefined };
-    maxWorkers?: number;
   }) {
     const s = opts.settings;
     const runId = opts.runId;
@@ -130,14 +127,13 @@ export class AwsBatchLauncher extends AwsRunLauncher<BatchSdk.JobDetail, Tracked
       },
       opts.destroyClient,
     );
-    // singleBlockComputeWorkers: by default as many jobs as the compute environment runs at once
-    this.singleBlockWorkers = opts.maxWorkers === undefined ? undefined : { default: opts.maxWorkers };
     this.s = s;
     this.jobs = opts.jobs;
   }
 
   protected async start(workerId: number, command: string[], env: Record<string, string>): Promise<JobHandle> {
-    const job = await this.jobs.submit({ jobName: `${this.runId}-worker-${workerId}`, command, environment: { ...this.s.jobEnvironment, ...env } });
+    // jobEnvironment may not name the key, so it cannot displace it; it may raise UV_THREADPOOL_SIZE
+    const job = await this.jobs.submit({ jobName: `${this.runId}-worker-${workerId}`, command, environment: { ...env, ...this.s.jobEnvironment } });
     return Object.assign(job, { workerId });
   }
 
@@ -147,8 +143,7 @@ export class AwsBatchLauncher extends AwsRunLauncher<BatchSdk.JobDetail, Tracked
 }
 
 /**
- * Entry point for src/workers/index.ts: read the stack outputs, check the worker limit (not with
- * singleBlockComputeWorkers), and return the channel backend with the Batch launcher. Nothing is
+ * Entry point for src/workers/index.ts: read the stack outputs, check the worker limit, and return the channel backend with the Batch launcher. Nothing is
  * submitted before start().
  * @throws {ControlsError} for too many workers or bad settings; AwsError when the stack cannot be read.
  */
@@ -157,8 +152,7 @@ export async function createBackend(run: RunDescription): Promise<ComputeBackend
   const s = awsBatchSettings(c.computeWorkerExtraParams);
   const advertiseHost = advertisedChannelAddress(s.channelAddress);
   const out = await getStackOutputs({ ...(s.stackName ? { stackName: s.stackName } : {}), ...(s.region ? { region: s.region } : {}) });
-  // single-block jobs are submitted a few at a time (singleBlockMaxWorkers), never more than asked
-  if (!c.singleBlockComputeWorkers) checkWorkerLimit(c.numComputeWorkers, out);
+  checkWorkerLimit(c.numComputeWorkers, out);
   const b = await batch(out.region);
   const runId = newRunId(run.controls.global.jobName);
   const jobs = new RunJobs({
@@ -176,7 +170,6 @@ export async function createBackend(run: RunDescription): Promise<ComputeBackend
     advertiseHost,
     destroyClient: () => b.client.destroy(),
     stack: { stackName: out.stackName, region: out.region },
-    maxWorkers: maxWorkers(out),
   });
   try {
     return new ChannelWorkerBackend(run, launcher);

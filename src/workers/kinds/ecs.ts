@@ -183,7 +183,8 @@ export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHan
   }
 
   protected start(workerId: number, command: string[], env: Record<string, string>): Promise<TaskHandle> {
-    return this.tasks.run(workerId, command, { ...this.s.taskEnvironment, ...env }, this.s);
+    // taskEnvironment may not name the key, so it cannot displace it; it may raise UV_THREADPOOL_SIZE
+    return this.tasks.run(workerId, command, { ...env, ...this.s.taskEnvironment }, this.s);
   }
 
   describe(h: TaskHandle): string {

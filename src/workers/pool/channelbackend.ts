@@ -30,7 +30,8 @@ import type { Launcher } from './launcher.js';
 import { Liveness } from './liveness.js';
 import { RunChannel } from './runchannel.js';
 import { BlockScheduler } from './scheduler.js';
-import { channelBackendSettings, singleBlockMaxWorkers, type ChannelBackendSettings } from './settings.js';
+import { channelBackendSettings, singleBlockMaxWorkers, workerCredit, type ChannelBackendSettings } from './settings.js';
+import { workerReadEnv } from './workerenv.js';
 import { prepareSetup, setupMessage, type SetupData } from './setup.js';
 import { SingleBlockPolicy } from './singleblock.js';
 import { SlotTable, type WorkerSlot } from './slot.js';
@@ -85,10 +86,11 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
       this.scheduler = new BlockScheduler({ ...this.single.schedulerOptions, maxDeaths });
     } else {
       const n = run.concurrency.numComputeWorkers;
+      const credit = workerCredit(this.settings.tasksPerWorker, run.concurrency);
       // Blocks between read and write. Beyond the workers' credit, room for fast workers to go on
       // while the in-order writer waits for a slow worker's block.
-      this.capacity = n * this.settings.tasksPerWorker * 4;
-      this.scheduler = new BlockScheduler({ credit: this.settings.tasksPerWorker, maxDeaths });
+      this.capacity = n * credit * 4;
+      this.scheduler = new BlockScheduler({ credit, maxDeaths });
       for (let id = 0; id < n; id++) this.slots.add();
     }
     this.barrier = new Promise<void>((resolve, reject) => {
@@ -274,7 +276,8 @@ export class ChannelWorkerBackend<H> implements ComputeBackend {
 
   private async launch(slot: WorkerSlot<H>): Promise<void> {
     const s = this.settings;
-    const { addr, env } = this.channel!;
+    const { addr } = this.channel!;
+    const env = { ...workerReadEnv(this.run), ...this.channel!.env };
     const args = ['computeworker', '-i', String(slot.id)];
     if (addr.addrFile) args.push('--channaddrfile', addr.addrFile);
     else args.push('--channaddr', `${addr.host},${addr.port}`);

@@ -4,6 +4,7 @@
  */
 import { ControlsError } from '../../errors.js';
 import { custom, numberAtLeast, optionalSeconds, parseSettings, positiveInt, seconds, text, type SettingsTable } from '../../settings.js';
+import type { ConcurrencyStyle } from '../../concurrency.js';
 import type { Launcher } from './launcher.js';
 
 /** The settings of the shared channel backend. */
@@ -13,7 +14,7 @@ export const CHANNEL_SETTINGS = {
     15,
     'a worker that sends nothing, not even a heartbeat, for this long is declared lost and its blocks re-queued (more than heartbeatSeconds)',
   ),
-  tasksPerWorker: positiveInt(2, { meaning: 'blocks a worker holds at once (credit)' }),
+  tasksPerWorker: positiveInt(2, { meaning: 'blocks a worker holds at once (credit; at least numReadWorkers + 1 for workers that read)' }),
   maxBlockDeaths: positiveInt(3, { meaning: 'worker deaths on one block that fail the run' }),
   workerTimeoutSeconds: optionalSeconds({
     default: '= workerLostSeconds',
@@ -101,4 +102,12 @@ export function singleBlockMaxWorkers(
     );
   }
   return given;
+}
+
+/**
+ * Blocks a pool worker holds at once: `tasksPerWorker`, and for workers that read with
+ * `numReadWorkers` n, at least n + 1 (the block it computes and the n it reads ahead).
+ */
+export function workerCredit(tasksPerWorker: number, c: Pick<ConcurrencyStyle, 'computeWorkersRead' | 'numReadWorkers'>): number {
+  return c.computeWorkersRead ? Math.max(tasksPerWorker, c.numReadWorkers + 1) : tasksPerWorker;
 }

@@ -56,6 +56,7 @@ export async function prepareSetup(run: RunDescription, spec: UserFunctionSpec):
   const settings: WorkerSettings = {
     infoContext: layout.infoContext,
     controls: run.controls.toJSON(),
+    readAhead: run.concurrency.computeWorkersRead ? run.concurrency.numReadWorkers : 0,
     outRefs: run.outRefs,
     inputs: layout.sources.map((s) => ({ name: s.ref.name, listIndex: s.ref.listIndex, path: s.ref.path, nodata: s.nodata })),
     userFunction: { ...spec },

@@ -10,6 +10,8 @@ import { riotsTree } from '../../packageroot.js';
 import { CHANNEL_KEY_ENV } from '../channel/address.js';
 import { WORKER_TMPDIR_ENV } from '../worker/computeworker.js';
 import { GLIBC_TUNABLES_ENV, withWorkerMallocTunables } from './malloc.js';
+import { uvPoolSizeFor } from '../../reader/readpool.js';
+import type { RunDescription } from '../backend.js';
 
 /** node arguments that run `riots` from the same tree as this process (src/ under tsx, or dist/). */
 export function riotsNodeArgs(): string[] {
@@ -33,4 +35,17 @@ export function workerProcessEnv(launchEnv: Readonly<Record<string, string>>, tm
   };
   if (!(CHANNEL_KEY_ENV in launchEnv)) delete env[CHANNEL_KEY_ENV];
   return env;
+}
+
+/**
+ * What a worker that reads with `numReadWorkers` n > 1 needs in its environment: libuv threads
+ * for n reads of every input at once (UV_THREADPOOL_SIZE, read by libuv before any of riots'
+ * code runs in the worker, so it can only come from the launch). A larger value of this process
+ * is kept; a kind's own environment setting (jobEnvironment, taskEnvironment) wins over both.
+ */
+export function workerReadEnv(run: Pick<RunDescription, 'concurrency' | 'inRefs'>): Record<string, string> {
+  const c = run.concurrency;
+  if (!c.computeWorkersRead || c.numReadWorkers <= 1) return {};
+  const want = Math.max(uvPoolSizeFor(c.numReadWorkers, run.inRefs.length), Number(process.env.UV_THREADPOOL_SIZE) || 0);
+  return { UV_THREADPOOL_SIZE: String(want) };
 }

@@ -4,8 +4,8 @@
  *
  * It connects back to the main process, receives the user-function bundle in `setup`, links and
  * imports it, and then runs the tasks it is sent one at a time, in the order received. With
- * computeWorkersRead it opens the inputs itself with GDAL (the same source builder as the main)
- * and sends back only the outputs. A task whose user function throws is answered with
+ * computeWorkersRead it opens the inputs itself with GDAL (the same source builder as the main),
+ * reads up to numReadWorkers queued tasks ahead (workerreads.ts) and sends back only the outputs. A task whose user function throws is answered with
  * `taskError` (the main fails the run); a worker that cannot load the function answers
  * `workerError` and exits. When the channel closes or the main falls silent, the worker exits.
  */
@@ -16,8 +16,9 @@ import { pathToFileURL } from 'node:url';
 import type { BlockAssociations } from '../../block.js';
 import { runBlock, sourceKey, type BlockRunner } from './runblock.js';
 import type { UserFunction } from '../../userfunction.js';
-import type { ImageRef, InputSource } from '../../reader/inputs.js';
+import type { ImageRef } from '../../reader/inputs.js';
 import { ReaderInfo, type InfoContext } from '../../readerinfo.js';
+import type { WorkerReader } from './workerreads.js';
 import { Timings } from '../../timings.js';
 import type { ControlsInput } from '../../controls.js';
 import { ProtocolError, WorkerError, errorToJSON } from '../../errors.js';
@@ -40,6 +41,8 @@ export interface WorkerSettings {
   infoContext: InfoContext;
   /** ApplierControls.toJSON() of the run. */
   controls: ControlsInput;
+  /** With computeWorkersRead: reads kept in flight ahead of computation (the run's numReadWorkers). */
+  readAhead: number;
   outRefs: ImageRef[];
   inputs: WorkerInputInfo[];
   /** How the main refers to the user function; used when setup.exportName is ''. */
@@ -59,6 +62,7 @@ function checkSettings(s: JsonObject): WorkerSettings {
     if (!Number.isInteger(ctx![k]) || ctx![k] < 0) bad(`infoContext.${k} must be a non-negative integer`);
   }
   if (typeof s.controls !== 'object' || s.controls === null || Array.isArray(s.controls)) bad('controls must be an object');
+  if (!Number.isInteger(s.readAhead) || (s.readAhead as number) < 0) bad('readAhead must be a non-negative integer');
   const refList = (v: unknown, what: string): ImageRef[] => {
     if (!Array.isArray(v)) bad(`${what} must be a list`);
     return (v as unknown[]).map((r, i) => {
@@ -73,7 +77,7 @@ function checkSettings(s: JsonObject): WorkerSettings {
   for (const i of inputs) if (!Array.isArray(i.nodata)) bad(`inputs '${i.name}' has no nodata list`);
   const uf = s.userFunction as unknown as UserFunctionSpec | undefined;
   if (uf !== undefined && (typeof uf !== 'object' || uf === null || typeof uf.moduleUrl !== 'string')) bad('userFunction malformed');
-  return { infoContext: ctx!, controls: s.controls as ControlsInput, outRefs, inputs, ...(uf ? { userFunction: uf } : {}) };
+  return { infoContext: ctx!, controls: s.controls as ControlsInput, readAhead: s.readAhead as number, outRefs, inputs, ...(uf ? { userFunction: uf } : {}) };
 }
 
 // ------------------------------------------------------------------ loading the function
@@ -162,33 +166,6 @@ export function missingFileHint(err: unknown, bundleDir: string | undefined): st
   return '';
 }
 
-type Reader = (task: TaskSpec, info: ReaderInfo) => Promise<BlockAssociations>;
-
-/** With computeWorkersRead: open the inputs as the main does and read each task's window. */
-async function openReader(setup: SetupMessage, settings: WorkerSettings): Promise<{ read: Reader; close(): void }> {
-  const [{ openInputs, readBlockInputs }, { gridSources }, { ApplierControls }] = await Promise.all([
-    import('../../reader/inputs.js'),
-    import('../../reader/gridsources.js'),
-    import('../../controls.js'),
-  ]);
-  const controls = new ApplierControls({ ...settings.controls, concurrency: undefined });
-  const refs: ImageRef[] = setup.inputFiles.map((f) => ({ name: f.name, listIndex: f.listIndex, path: f.path }));
-  const opened = await openInputs(refs);
-  let sources: InputSource[];
-  try {
-    sources = (await gridSources(refs, opened, controls)).sources;
-  } catch (err) {
-    for (const o of opened) o.ds.close();
-    throw err;
-  }
-  return {
-    read: (task, info) => readBlockInputs(sources, task.block, task.overlap, info),
-    close: () => {
-      for (const s of sources) s.close();
-    },
-  };
-}
-
 // ------------------------------------------------------------------ the worker
 
 export interface ComputeWorkerOptions {
@@ -208,7 +185,9 @@ class WorkerRuntime {
   /** Set once the user function is loaded. */
   private runner: BlockRunner | undefined;
   /** With computeWorkersRead: the inputs, opened in the background once the worker is ready. */
-  private reader: Promise<{ read: Reader; close(): void }> | undefined;
+  private reader: Promise<WorkerReader> | undefined;
+  /** The reader once open, to start reads ahead as tasks arrive. */
+  private openReader: WorkerReader | undefined;
   private readonly total = new Timings();
   private failedStart = false;
   /** The folder the bundle runs from (see loadUserFunction). */
@@ -228,13 +207,16 @@ class WorkerRuntime {
         this.ready.catch(() => undefined);
       } else if (m.type === 'tasks') {
         this.queue.push(...m.tasks);
+        this.openReader?.readAheadOf(this.queue);
         void this.pump();
       } else if (m.type === 'cancel') {
         const i = this.queue.findIndex((t) => t.taskId === m.taskId);
         if (i >= 0) this.queue.splice(i, 1);
+        this.openReader?.drop(m.taskId);
       } else if (m.type === 'shutdown') {
         this.shutdown = true;
         this.queue.length = 0;
+        this.openReader?.drop();
         void this.pump();
       }
     });
@@ -275,10 +257,15 @@ class WorkerRuntime {
         const t1 = performance.now();
         this.reader = (async () => {
           await new Promise<void>((r) => setImmediate(r)); // after 'ready' is on its way
-          return openReader(m, settings);
+          const { WorkerReader } = await import('./workerreads.js');
+          return WorkerReader.open({ inputFiles: m.inputFiles, controls: settings.controls, readAhead: settings.readAhead, info: this.runner!.info });
         })();
         this.reader.then(
-          () => this.total.add('startup', (performance.now() - t1) / 1000),
+          (r) => {
+            this.total.add('startup', (performance.now() - t1) / 1000);
+            this.openReader = r;
+            r.readAheadOf(this.queue);
+          },
           (err: unknown) => {
             if (!this.shutdown && !this.conn.closed) void this.fatal(err);
           },
@@ -339,15 +326,18 @@ class WorkerRuntime {
       let inputs: BlockAssociations;
       // a reading worker still gets blocks the main read while the workers were starting
       if (this.reader && t.inputs.length === 0) {
-        let reader: { read: Reader };
+        let reader: WorkerReader;
         try {
           reader = await this.reader;
         } catch {
           return; // reported as the worker's failure (fatal), not as this block's
         }
-        const t0 = performance.now();
-        inputs = await reader.read(t, runner.info);
-        timings.add('reading', (performance.now() - t0) / 1000);
+        const read = reader.take(t);
+        // the next tasks' reads run while this one computes
+        reader.readAheadOf(this.queue);
+        const r = await read;
+        inputs = r.inputs;
+        timings.add('reading', r.seconds);
       } else {
         inputs = wireToAssociations(t.inputs);
       }

@@ -222,7 +222,7 @@ describe('the AWS flow with containers (riots batch local --containers)', () => 
     });
     const out = join(dir, 'killed.tif');
     try {
-      await apply(combine, inputs, { out }, { controls: batchControls(3, {}, { computeWorkersRead: false }), otherArgs: { busyMs: 150 } });
+      await apply(combine, inputs, { out }, { controls: batchControls(3, {}, { computeWorkersRead: false, numReadWorkers: 1 }), otherArgs: { busyMs: 150 } });
       await killing;
       assert.deepEqual(readFileSync(out), seqBytes, 'output identical despite the lost worker');
       const lost = log.of('lost');

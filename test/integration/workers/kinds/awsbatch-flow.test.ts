@@ -237,7 +237,7 @@ describe('CW_AWSBATCH on the local endpoint', () => {
       process.kill(pid, 'SIGKILL');
     });
     try {
-      await apply(combine, inputs, { out }, { controls: batchControls(3, {}, { computeWorkersRead: false }), otherArgs: { busyMs: 120 } });
+      await apply(combine, inputs, { out }, { controls: batchControls(3, {}, { computeWorkersRead: false, numReadWorkers: 1 }), otherArgs: { busyMs: 120 } });
       assert.ok(killed, 'a worker was killed');
       assert.equal(killed.pid, connectedPid.get(killed.workerId), 'the job process is the worker that connected');
       assert.deepEqual(readFileSync(out), seqBytes, 'output identical despite the lost worker');

@@ -17,7 +17,7 @@ import { aliasing, combine, copyA, exitsOnBlock2, failsOnBlock3, spoilsOtherArgs
 
 let dir: string;
 const f = (name: string): string => path.join(dir, name);
-const THREADS = { computeWorkerKind: 'CW_THREADS' as const, numComputeWorkers: 2 };
+const THREADS = { computeWorkerKind: 'CW_THREADS' as const, numComputeWorkers: 2, numReadWorkers: 1 };
 const srcIndex = pathToFileURL(path.resolve('src/index.ts')).href;
 /** A plain exported function, referenced by module and name. */
 const copyRef = { module: pathToFileURL(path.resolve('test/helpers/userfns.ts')).href, name: 'copyA' };
@@ -315,7 +315,7 @@ out({'maxdiff': float(np.abs(o - (a * 3 + 0.5)).max())})
       [
         `import { apply, defineUserFunction, isComputeWorker } from ${JSON.stringify(srcIndex)};`,
         `export const neg = defineUserFunction(import.meta.url, (_i: unknown, inputs: any, outputs: any) => { outputs.out = inputs.a.map((v: number) => -v); });`,
-        `const run = () => apply(neg, { a: ${JSON.stringify(f('a.tif'))} }, { out: ${JSON.stringify(out)} }, { controls: { calcStats: false, concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2 } } });`,
+        `const run = () => apply(neg, { a: ${JSON.stringify(f('a.tif'))} }, { out: ${JSON.stringify(out)} }, { controls: { calcStats: false, concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2, numReadWorkers: 1 } } });`,
         guarded ? `export const result = isComputeWorker() ? undefined : await run();` : `export const result = await run();`,
       ].join('\n');
     writeFileSync(path.join(mod, 'guarded.ts'), body(true, f('guarded.tif')));

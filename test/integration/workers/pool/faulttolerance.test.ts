@@ -122,7 +122,7 @@ describe('worker loss', () => {
         if (e.event === 'lost' && e.workerId === stopped) process.kill(pidOf(log, stopped), 'SIGCONT');
       });
       const out = path.join(dir, 'stop-defaults.tif');
-      const controls = { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_SUBPROC' as const, numComputeWorkers: 3 } };
+      const controls = { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_SUBPROC' as const, numComputeWorkers: 3, numReadWorkers: 1 } };
       await apply(combine, inputs, { out }, { controls, otherArgs: { busyMs: 5 } });
       assert.deepEqual(readFileSync(out), seqBytes);
       const lost = log.of('lost');

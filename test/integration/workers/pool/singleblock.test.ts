@@ -1,6 +1,7 @@
 /**
  * singleBlockComputeWorkers: one short-lived worker per block, for CW_SUBPROC (real processes)
- * and CW_AWSBATCH (the real SDK against the local endpoint, whose jobs are local processes).
+ * and CW_ECS (the real SDK against the local endpoint, whose tasks are local processes).
+ * CW_AWSBATCH refuses it, as RIOS does (test/unit/concurrency.test.ts).
  * Outputs are compared byte for byte with a sequential run; each worker must do exactly one
  * block; a worker killed in the middle of its block is replaced by a new one; at most
  * singleBlockMaxWorkers are alive at once; nothing is left running.
@@ -10,20 +11,20 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { BatchClient } from '@aws-sdk/client-batch';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, type Task } from '@aws-sdk/client-ecs';
 import { apply } from '../../../../src/applier/apply.js';
 import type { RunDescription } from '../../../../src/workers/backend.js';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
 import { RUN_ID_TAG } from '../../../../src/aws/stack.js';
-import type { RunJobs } from '../../../../src/aws/jobs.js';
+import type { RunTasks } from '../../../../src/aws/tasks.js';
 import { ControlsError, InterruptedError, TimeoutError, WorkerLostError } from '../../../../src/errors.js';
-import { AwsBatchLauncher, awsBatchSettings } from '../../../../src/workers/kinds/awsbatch.js';
+import { EcsLauncher, ecsSettings } from '../../../../src/workers/kinds/ecs.js';
 import { ConcurrencyStyle } from '../../../../src/concurrency.js';
 import { ChannelWorkerBackend } from '../../../../src/workers/pool/channelbackend.js';
 import { channelBackendSettings, singleBlockMaxWorkers } from '../../../../src/workers/pool/settings.js';
 import type { WorkerEvent } from '../../../../src/workers/pool/events.js';
 import { SubprocLauncher } from '../../../../src/workers/kinds/subproc.js';
-import { activeJobs, describeJobs, jobIdsOf, useEndpointEnv } from '../../../helpers/awsbatch.js';
+import { useEndpointEnv } from '../../../helpers/awsbatch.js';
 import { createBatchStack } from '../../../helpers/localaws.js';
 import { channelFixture, type ChannelFixture, EventLog, withEventLog } from '../../../helpers/subproc.js';
 
@@ -44,7 +45,7 @@ before(async () => {
 after(() => fx.close());
 
 function singleControls(
-  kind: 'CW_SUBPROC' | 'CW_AWSBATCH',
+  kind: 'CW_SUBPROC' | 'CW_ECS',
   extra: Record<string, unknown> = {},
   concurrency: Record<string, unknown> = {},
 ): Record<string, unknown> {
@@ -94,7 +95,7 @@ async function failure(p: Promise<unknown>): Promise<Error> {
 }
 
 describe('settings', () => {
-  test('CW_SUBPROC: one process per CPU by default, never more; CW_AWSBATCH: MaxVCPUS / VCPUS by default, any number asked', () => {
+  test('CW_SUBPROC: one process per CPU by default, never more; CW_ECS: 32 by default, any number asked', () => {
     const sub = new SubprocLauncher();
     assert.equal(singleBlockMaxWorkers(channelBackendSettings({}), sub), CPUS);
     assert.equal(singleBlockMaxWorkers(channelBackendSettings({ singleBlockMaxWorkers: 1 }), sub), 1);
@@ -104,17 +105,9 @@ describe('settings', () => {
         e instanceof ControlsError && new RegExp(`singleBlockMaxWorkers ${CPUS + 1} is more than CW_SUBPROC runs at once: ${CPUS} \\(the CPUs`).test(e.message),
     );
     assert.throws(() => channelBackendSettings({ singleBlockMaxWorkers: 0 }), /singleBlockMaxWorkers must be a positive whole number \(got 0\)/);
-    const batch = new AwsBatchLauncher({
-      runId: 'r',
-      jobs: {} as RunJobs,
-      settings: awsBatchSettings({}),
-      advertiseHost: '127.0.0.1',
-      destroyClient: () => undefined,
-      stack: { stackName: 'RIOS', region: undefined },
-      maxWorkers: 128,
-    });
-    assert.equal(singleBlockMaxWorkers(channelBackendSettings({}), batch), 128);
-    assert.equal(singleBlockMaxWorkers(channelBackendSettings({ singleBlockMaxWorkers: 500 }), batch), 500);
+    const ecs = new EcsLauncher('r', {} as RunTasks, ecsSettings({}), '127.0.0.1', { stackName: 'RIOS', region: undefined }, () => undefined);
+    assert.equal(singleBlockMaxWorkers(channelBackendSettings({}), ecs), 32);
+    assert.equal(singleBlockMaxWorkers(channelBackendSettings({ singleBlockMaxWorkers: 500 }), ecs), 500);
     assert.throws(
       () => singleBlockMaxWorkers(channelBackendSettings({}), { kind: 'CW_PBS' }),
       /CW_PBS with singleBlockComputeWorkers needs computeWorkerExtraParams.singleBlockMaxWorkers/,
@@ -321,36 +314,41 @@ describe('CW_SUBPROC with singleBlockComputeWorkers', () => {
   });
 });
 
-describe('CW_AWSBATCH with singleBlockComputeWorkers on the local endpoint', () => {
-  const QUEUE = 'riosJobQueueWorker';
+describe('CW_ECS with singleBlockComputeWorkers on the local endpoint', () => {
+  const CLUSTER = 'riosEcsCluster';
   let aws: LocalAws;
   let restoreEnv: () => void;
-  let batch: BatchClient;
+  let ecs: ECSClient;
   before(async () => {
     aws = await startLocalAws({ startDelaySeconds: 0.3, stackDelaySeconds: 0.1, killGraceSeconds: 1 });
     restoreEnv = useEndpointEnv(aws);
-    batch = new BatchClient({});
+    ecs = new ECSClient({});
     await createBatchStack(aws);
   });
   after(async () => {
-    batch?.destroy();
+    ecs?.destroy();
     await aws?.close();
     restoreEnv?.();
   });
 
-  async function assertNoActiveJobs(): Promise<void> {
-    assert.deepEqual(await activeJobs(batch, QUEUE), [], 'no job is active on the worker queue (ListJobs)');
+  /** The run's tasks, from its 'launched' events ("task <id>"), through DescribeTasks. */
+  async function tasksOf(handles: string[]): Promise<Task[]> {
+    const ids = handles.map((h) => /^task ([0-9a-f]+)$/.exec(h)![1]!);
+    return (await ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: ids, include: ['TAGS'] }))).tasks ?? [];
+  }
+  async function assertNothingRunning(): Promise<void> {
+    assert.deepEqual((await ecs.send(new ListTasksCommand({ cluster: CLUSTER, desiredStatus: 'RUNNING' }))).taskArns ?? [], [], 'no task is left running');
   }
 
-  test('one job per block: identical output, each job did one block and SUCCEEDED, at most singleBlockMaxWorkers at once', async () => {
+  test('one task per block: identical output, each task did one block and exited 0, at most singleBlockMaxWorkers at once', async () => {
     const log = new EventLog();
     const most = aliveAtOnce(log);
-    const out = path.join(dir, 'batch-single.tif');
+    const out = path.join(dir, 'ecs-single.tif');
     try {
-      const r = await apply(combine, inputs, { out }, { controls: singleControls('CW_AWSBATCH', { singleBlockMaxWorkers: 3 }), otherArgs: { count: 0 } });
+      const r = await apply(combine, inputs, { out }, { controls: singleControls('CW_ECS', { singleBlockMaxWorkers: 3 }), otherArgs: { count: 0 } });
       assert.deepEqual(readFileSync(out), seqBytes);
-      const ids = jobIdsOf(log.of('launched').map((e) => e.handle));
-      assert.equal(ids.length, BLOCKS, 'one job per block');
+      const handles = log.of('launched').map((e) => e.handle);
+      assert.equal(handles.length, BLOCKS, 'one task per block');
       const byWorker = blocksByWorker(log);
       assert.equal(byWorker.size, BLOCKS);
       for (const [w, b] of byWorker) assert.equal(b.length, 1, `worker ${w} did ${b.join(', ')}`);
@@ -358,27 +356,30 @@ describe('CW_AWSBATCH with singleBlockComputeWorkers on the local endpoint', () 
         (r.otherArgsList as { count: number }[]).map((o) => o.count),
         Array(BLOCKS).fill(1),
       );
-      assert.ok(most() <= 3, `${most()} jobs alive at once`);
-      const jobs = await describeJobs(batch, ids);
-      assert.equal(new Set(jobs.map((j) => j.tags?.[RUN_ID_TAG])).size, 1, 'every job tagged with the one run id');
-      for (const j of jobs) assert.equal(j.status, 'SUCCEEDED', `${j.jobId}: ${j.status} ${j.statusReason ?? ''}`);
-      await assertNoActiveJobs();
+      assert.ok(most() <= 3, `${most()} tasks alive at once`);
+      const tasks = await tasksOf(handles);
+      assert.equal(new Set(tasks.map((t) => t.tags?.find((x) => x.key === RUN_ID_TAG)?.value)).size, 1, 'every task tagged with the one run id');
+      for (const t of tasks) {
+        assert.equal(t.lastStatus, 'STOPPED', `${t.taskArn}: ${t.lastStatus}`);
+        assert.equal(t.containers?.[0]?.exitCode, 0, `${t.taskArn}: ${t.stoppedReason ?? ''}`);
+      }
+      await assertNothingRunning();
     } finally {
       log.close();
     }
   });
 
-  test('a job SIGKILLed in the middle of its block: a new job re-runs it, identical output, no job left active', async () => {
+  test('a task SIGKILLed in the middle of its block: a new task re-runs it, identical output, no task left running', async () => {
     const log = new EventLog();
-    const markers = path.join(dir, 'markers-batch');
+    const markers = path.join(dir, 'markers-ecs');
     mkdirSync(markers);
-    const out = path.join(dir, 'batch-killed.tif');
+    const out = path.join(dir, 'ecs-killed.tif');
     try {
       await apply(
         combine,
         inputs,
         { out },
-        { controls: singleControls('CW_AWSBATCH', { singleBlockMaxWorkers: 3 }), otherArgs: { killOnceOnBlock: 2, markerDir: markers } },
+        { controls: singleControls('CW_ECS', { singleBlockMaxWorkers: 3 }), otherArgs: { killOnceOnBlock: 2, markerDir: markers } },
       );
       assert.deepEqual(readFileSync(out), seqBytes);
       const victim = log.of('dispatched').find((d) => d.blockIndex === 2 && d.attempt === 0)!.workerId;
@@ -392,11 +393,10 @@ describe('CW_AWSBATCH with singleBlockComputeWorkers on the local endpoint', () 
       for (const [w, b] of blocksByWorker(log)) assert.equal(b.length, 1, `worker ${w} did ${b.join(', ')}`);
       const launched = log.of('launched');
       assert.equal(launched.length, BLOCKS + 1);
-      const victimJob = jobIdsOf([launched.find((l) => l.workerId === victim)!.handle])[0]!;
-      const [job] = await describeJobs(batch, [victimJob]);
-      assert.equal(job!.status, 'FAILED');
-      assert.equal(job!.container?.exitCode, 137);
-      await assertNoActiveJobs();
+      const [task] = await tasksOf([launched.find((l) => l.workerId === victim)!.handle]);
+      assert.equal(task!.lastStatus, 'STOPPED');
+      assert.equal(task!.containers?.[0]?.exitCode, 137);
+      await assertNothingRunning();
     } finally {
       log.close();
     }

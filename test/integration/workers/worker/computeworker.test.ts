@@ -56,6 +56,7 @@ function nextMessage(conn: WorkerConnection, type: WorkerToMain['type']): Promis
 const settings: WorkerSettings = {
   infoContext: { projection: '', transform: [0, 1, 0, 0, 0, -1], cols: 8, rows: 4, windowXSize: 4, windowYSize: 4, overlap: 0 },
   controls: {},
+  readAhead: 0,
   outRefs: [{ name: 'o', listIndex: null, path: 'o.tif' }],
   inputs: [{ name: 'a', listIndex: null, path: 'a.tif', nodata: [null] }],
 };
