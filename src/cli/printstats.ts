@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { readStoredStats, type StoredFileReport } from '../gdal/filestats.js';
 import { medianAndMode } from '../stats/histogram.js';
+import { isDataType, isIntegerType } from '../dtypes.js';
 
 export const help = `usage: riots printstats FILE... [options]
 
@@ -76,7 +77,7 @@ export function formatStoredStats(r: StoredFileReport): string {
         total += h.counts[i]!;
         if (h.counts[i]! > h.counts[top]!) top = i;
       }
-      const mm = medianAndMode(h);
+      const mm = medianAndMode(h, isDataType(r.dtype) && isIntegerType(r.dtype));
       lines.push(
         row(
           'histogram',

@@ -212,7 +212,7 @@ export class OutputStatsWriter {
     }
     const t0 = performance.now();
     for (let i = 0; i < this.bands.length; i++) {
-      await writeBandMetadata(handles[i]!, o, this.bands[i]!.nodata, basics[i] ?? null, hists[i] ?? null);
+      await writeBandMetadata(handles[i]!, o, this.bands[i]!.nodata, basics[i] ?? null, hists[i] ?? null, isIntegerType(this.dtype));
     }
     this.timings.add('basicstats', (performance.now() - t0) / 1000, 0);
   }
@@ -366,10 +366,17 @@ async function createNearestLevels(
   return out;
 }
 
-async function writeBandMetadata(band: RasterBand, o: StatsOptions, nodata: number | null, basic: BasicStats | null, hist: Histogram | null): Promise<void> {
+async function writeBandMetadata(
+  band: RasterBand,
+  o: StatsOptions,
+  nodata: number | null,
+  basic: BasicStats | null,
+  hist: Histogram | null,
+  integerData: boolean,
+): Promise<void> {
   const fresh: Record<string, string> = {};
   if (basic && !o.omitBasicStats) Object.assign(fresh, basicStatsMetadata(basic, nodata, o.approxStats));
-  if (hist && !o.omitHistogram) Object.assign(fresh, histogramMetadata(hist));
+  if (hist && !o.omitHistogram) Object.assign(fresh, histogramMetadata(hist, integerData));
   fresh.LAYER_TYPE = o.thematic ? 'thematic' : 'athematic';
   const existing = ((await band.getMetadataAsync()) ?? {}) as Record<string, string>;
   await band.setMetadataAsync(mergeStatsMetadata(existing, fresh));

@@ -73,9 +73,10 @@ export function binValue(l: HistogramLayout, i: number): number {
  * Median and mode from a histogram, or null when it is empty. Direct (one value per bin):
  * the lower median and the lowest fullest value. Linear (wide bins): the median and mode
  * interpolated within their bin as for grouped data, so that they come within a fraction of a
- * bin of the exact values, where the bin's centre (or RIOS's lower edge) is off by up to a bin.
+ * bin of the exact values, where the bin's centre (or RIOS's lower edge) is off by up to a bin;
+ * for `integerData` (an integer band with wide bins) rounded to the nearest integer.
  */
-export function medianAndMode(h: Histogram): { median: number; mode: number } | null {
+export function medianAndMode(h: Histogram, integerData = false): { median: number; mode: number } | null {
   const c = h.counts;
   let total = 0;
   let modeBin = 0;
@@ -105,7 +106,10 @@ export function medianAndMode(h: Histogram): { median: number; mode: number } | 
   const d1 = c[modeBin]! - (modeBin > 0 ? c[modeBin - 1]! : 0);
   const d2 = c[modeBin]! - (modeBin < c.length - 1 ? c[modeBin + 1]! : 0);
   const modeIn = d1 + d2 > 0 ? d1 / (d1 + d2) : 0.5;
-  return { median: h.histMin + (medBin + inBin) * w, mode: h.histMin + (modeBin + modeIn) * w };
+  const median = h.histMin + (medBin + inBin) * w;
+  const mode = h.histMin + (modeBin + modeIn) * w;
+  // integer data: the nearest integer, which the data's median and mode are (as RIOS writes them)
+  return integerData ? { median: Math.round(median), mode: Math.round(mode) } : { median, mode };
 }
 
 /**

@@ -48,7 +48,8 @@ export function basicStatsMetadata(s: BasicStats, excluded: number | null, appro
   return md;
 }
 
-export function histogramMetadata(h: Histogram): Record<string, string> {
+/** The histogram's metadata, with the median and mode from it (whole numbers for `integerData`). */
+export function histogramMetadata(h: Histogram, integerData: boolean): Record<string, string> {
   const md: Record<string, string> = {
     STATISTICS_HISTOMIN: num(h.histMin),
     STATISTICS_HISTOMAX: num(h.histMax),
@@ -56,7 +57,7 @@ export function histogramMetadata(h: Histogram): Record<string, string> {
     STATISTICS_HISTOBINVALUES: Array.from(h.counts, (c) => String(c)).join('|') + '|',
     STATISTICS_HISTOBINFUNCTION: h.binFunction,
   };
-  const mm = medianAndMode(h);
+  const mm = medianAndMode(h, integerData);
   if (mm) {
     md.STATISTICS_MEDIAN = num(mm.median);
     md.STATISTICS_MODE = num(mm.mode);

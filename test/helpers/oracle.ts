@@ -163,6 +163,9 @@ for bi in range(1, cp.RasterCount + 1):
         d1 = f[mbin] - (f[mbin - 1] if mbin > 0 else 0.0)
         d2 = f[mbin] - (f[mbin + 1] if mbin < nb - 1 else 0.0)
         mode = lo + (mbin + (d1 / (d1 + d2) if d1 + d2 > 0 else 0.5)) * w
+        if isint:
+            # integer data: the nearest whole number (half up, as JavaScript's Math.round)
+            med = float(np.floor(med + 0.5)); mode = float(np.floor(mode + 0.5))
     res.append({'gdal': list(g) if g else None, 'numpy': npst,
                 'hist': {'histMin': lo, 'histMax': mx, 'numBins': nb, 'binFunction': func, 'counts': [int(x) for x in counts], 'median': float(med), 'mode': float(mode),
                          'exactMedian': exact_median, 'binWidth': 1.0 if func == 'direct' else (mx - mn) / 256},

@@ -340,6 +340,13 @@ describe('accumulators (pure)', () => {
     close(mm.mode, 10 + (5 / (5 + 4)) * 10, 1e-12, 'mode');
   });
 
+  test('wide bins of integer data: median and mode are the nearest whole numbers', () => {
+    const h = { histMin: 0, histMax: 40, numBins: 4, binFunction: 'linear' as const, counts: Float64Array.from([1, 6, 2, 1]) };
+    const mm = medianAndMode(h, true)!;
+    assert.equal(mm.median, Math.round(10 + (4 / 6) * 10));
+    assert.equal(mm.mode, Math.round(10 + (5 / (5 + 4)) * 10));
+  });
+
   test('median is the lower median, mode the lowest fullest bin', () => {
     const l = chooseHistogramLayout('Byte', false, 1, 4);
     const c = new IntValueCounter('Byte', null);
