@@ -120,7 +120,7 @@ describe('S3 inputs', () => {
         combine,
         { a: up.a, b: up.b },
         { out },
-        { controls: batchControls(2, { startupReadAheadMB: 0 }, { computeWorkersRead: workersRead }) },
+        { controls: batchControls(2, { startupReadAheadMB: 0 }, { computeWorkersRead: workersRead, numReadWorkers: workersRead ? 0 : 1 }) },
       );
       assert.deepEqual(readFileSync(out), seqBytes);
       const workerReads = [...r.workerTimings.values()].reduce((s, t) => s + (t.toJSON().reading?.count ?? 0), 0);
