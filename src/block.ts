@@ -1,11 +1,27 @@
 /**
  * Block: all bands of one window of a raster, band-major `[bands][rows][cols]`, in one
  * TypedArray of the raster's data type.
+ *
+ * `Block` alone means a block of numbers (every type but Int64 and UInt64), which is what user
+ * functions handle unless their data is 64-bit: a `Block<'Int64'>` holds a BigInt64Array (see
+ * {@link isBigIntBlock}); `get`, `set` and `map` still take and give numbers for it.
  */
-import { allocate, dataTypeOf, isDataType, TYPED_ARRAY, type DataType, type TypedArrayFor } from './dtypes.js';
+import {
+  allocate,
+  bigIntOf,
+  dataTypeOf,
+  fillWith,
+  isBigIntType,
+  isDataType,
+  TYPED_ARRAY,
+  type BigIntDataType,
+  type DataType,
+  type NumberDataType,
+  type TypedArrayFor,
+} from './dtypes.js';
 import { ProtocolError } from './errors.js';
 
-export class Block<D extends DataType = DataType> {
+export class Block<D extends DataType = NumberDataType> {
   /** The pixels, band-major: index = (band * rows + row) * cols + col. */
   readonly data: TypedArrayFor<D>;
   readonly dtype: D;
@@ -18,7 +34,7 @@ export class Block<D extends DataType = DataType> {
    * @throws {RangeError} when the array does not fit the shape or the type.
    */
   constructor(dtype: D, bands: number, rows: number, cols: number, data?: TypedArrayFor<D>) {
-    if (!isDataType(dtype)) throw new TypeError(`Block: unknown data type ${String(dtype)}`);
+    if (!isDataType(dtype)) throw new TypeError(`Block: unknown data type ${String(dtype)}${typeHint(String(dtype))}`);
     for (const [k, v] of [
       ['bands', bands],
       ['rows', rows],
@@ -47,15 +63,16 @@ export class Block<D extends DataType = DataType> {
   /** A new block filled with zeros (or with `fill`). */
   static create<D extends DataType>(dtype: D, bands: number, rows: number, cols: number, fill?: number): Block<D> {
     const b = new Block(dtype, bands, rows, cols);
-    if (fill !== undefined && fill !== 0) b.data.fill(fill);
+    if (fill !== undefined && fill !== 0) fillWith(b.data, fill);
     return b;
   }
 
   /** Wrap a typed array, taking the data type from the array. */
-  static fromArray<A extends TypedArrayFor<DataType>>(data: A, bands: number, rows: number, cols: number): Block {
+  static fromArray<A extends TypedArrayFor<DataType>>(data: A, bands: number, rows: number, cols: number): Block<DataType> {
     const dtype = dataTypeOf(data);
-    if (dtype === undefined) throw new TypeError('Block.fromArray: unsupported array type');
-    return new Block(dtype, bands, rows, cols, data);
+    if (dtype === undefined)
+      throw new TypeError(`Block.fromArray: unsupported array type ${data.constructor.name}${typeHint(data instanceof Int8Array ? 'Int8' : '')}`);
+    return new Block<DataType>(dtype, bands, rows, cols, data);
   }
 
   /** A new zero-filled block of the same rows and cols, optionally of another type or band count. */
@@ -77,19 +94,23 @@ export class Block<D extends DataType = DataType> {
     return this.data.subarray(i * n, (i + 1) * n) as TypedArrayFor<D>;
   }
 
+  /** One pixel's value (a 64-bit value as the nearest number). */
   get(b: number, r: number, c: number): number {
-    return this.data[(b * this.rows + r) * this.cols + c] as number;
+    return Number(this.data[(b * this.rows + r) * this.cols + c]);
   }
 
+  /** Set one pixel (into a 64-bit block, the number truncated to an integer). */
   set(b: number, r: number, c: number, v: number): void {
-    this.data[(b * this.rows + r) * this.cols + c] = v;
+    const i = (b * this.rows + r) * this.cols + c;
+    if (isBigIntType(this.dtype)) (this.data as TypedArrayFor<BigIntDataType>)[i] = bigIntOf(v);
+    else (this.data as TypedArrayFor<NumberDataType>)[i] = v;
   }
 
   /** A deep copy. */
   clone(): Block<D> {
     const C = TYPED_ARRAY[this.dtype];
     const copy = new C(this.data.length) as TypedArrayFor<D>;
-    copy.set(this.data);
+    (copy as unknown as AnyArr).set(this.data as unknown as ArrayLike<number>);
     return new Block(this.dtype, this.bands, this.rows, this.cols, copy);
   }
 
@@ -97,11 +118,18 @@ export class Block<D extends DataType = DataType> {
   map<E extends DataType = D>(fn: (v: number, band: number) => number, dtype?: E): Block<E> {
     const out = this.like(dtype);
     const n = this.rows * this.cols;
-    const src = this.data;
-    const dst = out.data;
-    for (let b = 0; b < this.bands; b++) {
-      const o = b * n;
-      for (let i = 0; i < n; i++) dst[o + i] = fn(src[o + i] as number, b);
+    const big = isBigIntType(this.dtype);
+    const src = this.data as ArrayLike<number | bigint>;
+    if (isBigIntType(out.dtype)) {
+      const dst = out.data as TypedArrayFor<BigIntDataType>;
+      for (let b = 0; b < this.bands; b++) for (let i = b * n; i < (b + 1) * n; i++) dst[i] = bigIntOf(fn(Number(src[i]), b));
+    } else {
+      const dst = out.data as TypedArrayFor<NumberDataType>;
+      for (let b = 0; b < this.bands; b++) {
+        const o = b * n;
+        if (big) for (let i = 0; i < n; i++) dst[o + i] = fn(Number(src[o + i]), b);
+        else for (let i = 0; i < n; i++) dst[o + i] = fn(src[o + i] as number, b);
+      }
     }
     return out;
   }
@@ -128,8 +156,25 @@ export class Block<D extends DataType = DataType> {
 
 type AnyArr = { set(a: ArrayLike<number>, offset?: number): void; subarray(a: number, b: number): ArrayLike<number> };
 
+/** Why a type riots users may expect is not there. */
+function typeHint(t: string): string {
+  if (t === 'Int8') return " (GDAL's Int8 type came with GDAL 3.7, and riots does not handle it: use Int16)";
+  if (/^C(Int|Float)/.test(t)) return ' (complex pixels cannot pass through gdal-async, whose pixel I/O has no complex typed array)';
+  return '';
+}
+
+/** A block of Int64 or UInt64: its data is a BigInt64Array or BigUint64Array. */
+export function isBigIntBlock(b: Block<DataType>): b is Block<BigIntDataType> {
+  return isBigIntType(b.dtype);
+}
+
 /** What the user function receives and fills: one Block, or a list of them, per image name. */
 export type BlockAssociations = Record<string, Block | Block[]>;
+
+/** A block of any data type, 64-bit ones included: what riots' own code handles. */
+export type AnyBlock = Block<DataType>;
+/** Blocks of any data type under their names: what user functions may put in `outputs`. */
+export type AnyAssociations = Record<string, AnyBlock | AnyBlock[]>;
 
 /**
  * The blocks a user function gets for a set of files: a Block for each name given one file, a
@@ -150,8 +195,8 @@ export interface NamedBlock<B = Block> {
 }
 
 /** The blocks of `a` one by one, lists in order: how blocks travel to and from a worker. */
-export function flattenBlocks(a: BlockAssociations): NamedBlock[] {
-  const out: NamedBlock[] = [];
+export function flattenBlocks(a: BlockAssociations): NamedBlock<AnyBlock>[] {
+  const out: NamedBlock<AnyBlock>[] = [];
   for (const [name, v] of Object.entries(a)) {
     if (Array.isArray(v)) v.forEach((block, i) => out.push({ name, listIndex: i, block }));
     else out.push({ name, listIndex: null, block: v });
@@ -163,9 +208,11 @@ export function flattenBlocks(a: BlockAssociations): NamedBlock[] {
  * Blocks back under their names, the inverse of {@link flattenBlocks}.
  * @throws {ProtocolError} when a name comes twice, is both a block and a list, or a list has gaps.
  */
-export function assembleBlocks(blocks: Iterable<NamedBlock>): BlockAssociations {
+export function assembleBlocks(blocks: Iterable<NamedBlock<AnyBlock>>): BlockAssociations {
   const out: BlockAssociations = {};
-  for (const { name, listIndex, block } of blocks) {
+  for (const { name, listIndex, block: any } of blocks) {
+    // 64-bit blocks go in as they are (BlockAssociations' `Block` describes the usual number blocks)
+    const block = any as Block;
     const have = out[name];
     if (listIndex === null) {
       if (have !== undefined) throw new ProtocolError(`block '${name}' appears twice`);

@@ -1,8 +1,14 @@
 /**
  * GDAL data types and the TypedArray each maps to, typed by the data-type literal.
+ *
+ * Int64 and UInt64 (GDAL 3.5 and later) hold BigInt64Array / BigUint64Array, as gdal-async reads
+ * and writes them: their elements are bigints, exact over the whole 64-bit range. Statistics and
+ * resampling treat them as doubles (as GDAL does), exact up to 2^53.
  */
 
-export type DataType = 'Byte' | 'Int16' | 'UInt16' | 'Int32' | 'UInt32' | 'Float32' | 'Float64';
+export type NumberDataType = 'Byte' | 'Int16' | 'UInt16' | 'Int32' | 'UInt32' | 'Float32' | 'Float64';
+export type BigIntDataType = 'Int64' | 'UInt64';
+export type DataType = NumberDataType | BigIntDataType;
 
 export interface TypedArrayMap {
   Byte: Uint8Array;
@@ -10,12 +16,38 @@ export interface TypedArrayMap {
   UInt16: Uint16Array;
   Int32: Int32Array;
   UInt32: Uint32Array;
+  Int64: BigInt64Array;
+  UInt64: BigUint64Array;
   Float32: Float32Array;
   Float64: Float64Array;
 }
 
 export type TypedArrayFor<D extends DataType> = TypedArrayMap[D];
+/** Arrays whose elements are numbers. */
+export type NumberTypedArray = TypedArrayMap[NumberDataType];
+/** Arrays whose elements are bigints (Int64, UInt64). */
+export type BigIntTypedArray = TypedArrayMap[BigIntDataType];
 export type AnyTypedArray = TypedArrayMap[DataType];
+
+export function isBigIntType(dtype: DataType): dtype is BigIntDataType {
+  return dtype === 'Int64' || dtype === 'UInt64';
+}
+
+/** Fill a typed array of any type with a number (truncated for 64-bit arrays). */
+export function fillWith(a: AnyTypedArray, v: number): void {
+  if (a instanceof BigInt64Array || a instanceof BigUint64Array) a.fill(bigIntOf(v));
+  else a.fill(v);
+}
+
+/** The values as numbers: the array itself, or for a 64-bit array a Float64Array copy (exact up to 2^53). */
+export function asNumbers(a: AnyTypedArray): NumberTypedArray {
+  return a instanceof BigInt64Array || a instanceof BigUint64Array ? Float64Array.from(a, Number) : a;
+}
+
+/** A number as a 64-bit element: truncated toward zero; NaN and infinities give 0 (as integer typed arrays do). */
+export function bigIntOf(v: number): bigint {
+  return Number.isFinite(v) ? BigInt(Math.trunc(v)) : 0n;
+}
 
 type Ctor = {
   new (length: number): AnyTypedArray;
@@ -29,6 +61,8 @@ export const TYPED_ARRAY: { readonly [D in DataType]: Ctor } = {
   UInt16: Uint16Array,
   Int32: Int32Array,
   UInt32: Uint32Array,
+  Int64: BigInt64Array,
+  UInt64: BigUint64Array,
   Float32: Float32Array,
   Float64: Float64Array,
 } as const;
@@ -54,6 +88,8 @@ export function dataTypeOf(a: unknown): DataType | undefined {
   if (a instanceof Uint16Array) return 'UInt16';
   if (a instanceof Int32Array) return 'Int32';
   if (a instanceof Uint32Array) return 'UInt32';
+  if (a instanceof BigInt64Array) return 'Int64';
+  if (a instanceof BigUint64Array) return 'UInt64';
   if (a instanceof Float32Array) return 'Float32';
   if (a instanceof Float64Array) return 'Float64';
   return undefined;
@@ -72,6 +108,10 @@ export function typeRange(dtype: DataType): [number, number] {
       return [-2147483648, 2147483647];
     case 'UInt32':
       return [0, 4294967295];
+    case 'Int64':
+      return [-(2 ** 63), 2 ** 63]; // as doubles: 2^63 - 1 is 2^63
+    case 'UInt64':
+      return [0, 2 ** 64];
     case 'Float32':
       return [-3.4028234663852886e38, 3.4028234663852886e38];
     case 'Float64':

@@ -7,9 +7,9 @@ export { WORKER_EVENTS, type WorkerEvent } from './workers/pool/events.js';
 export { ReaderInfo, type InfoContext } from './readerinfo.js';
 export type { FilenameAssociations } from './reader/inputs.js';
 export { Timings, formatTimingsReport } from './timings.js';
-export { Block, type BlockAssociations } from './block.js';
+export { Block, isBigIntBlock, type AnyBlock, type BlockAssociations } from './block.js';
 export { ApplierControls, type ControlsInput, type ImageControls, type GlobalControls, type Footprint, type ResampleMethod } from './controls.js';
-export { DATA_TYPES, type DataType, type TypedArrayFor } from './dtypes.js';
+export { DATA_TYPES, type DataType, type NumberDataType, type BigIntDataType, type TypedArrayFor } from './dtypes.js';
 export { PixelGrid, type PixelGridSpec, type GeoTransform, type Bounds } from './grid.js';
 export { pixelGridFromFile } from './gdal/gridio.js';
 export {

@@ -4,11 +4,11 @@
  * Built from plain data ({@link InfoContext}) so the same object can be rebuilt in a worker
  * thread or process.
  */
-import type { Block } from './block.js';
+import type { AnyBlock } from './block.js';
 import type { BlockCoords } from './errors.js';
 import type { GeoTransform } from './grid.js';
 import { blockCoords, makeBlockPlan, type BlockPlan } from './blockplan.js';
-import { TYPED_ARRAY } from './dtypes.js';
+import { bigIntOf, isBigIntType, TYPED_ARRAY } from './dtypes.js';
 
 /** Everything ReaderInfo needs that does not change between blocks; plain data. */
 export interface InfoContext {
@@ -34,7 +34,7 @@ export class ReaderInfo {
   private readonly ctx: InfoContext;
   private readonly plan: BlockPlan;
   private coords: BlockCoords;
-  private readonly sources = new WeakMap<Block, BlockSource>();
+  private readonly sources = new WeakMap<AnyBlock, BlockSource>();
 
   constructor(ctx: InfoContext, coords?: BlockCoords) {
     this.ctx = ctx;
@@ -48,7 +48,7 @@ export class ReaderInfo {
   }
 
   /** Record where a block came from, for getFilenameFor / getNoDataValueFor. */
-  registerBlock(block: Block, source: BlockSource): void {
+  registerBlock(block: AnyBlock, source: BlockSource): void {
     this.sources.set(block, source);
   }
 
@@ -170,7 +170,7 @@ export class ReaderInfo {
     return this.plan.total === 0 ? 100 : Math.floor((100 * this.coords.index) / this.plan.total);
   }
   /** The file an input block was read from. */
-  getFilenameFor(block: Block): string {
+  getFilenameFor(block: AnyBlock): string {
     return this.sourceOf(block).filename;
   }
   /**
@@ -178,7 +178,7 @@ export class ReaderInfo {
    * type as RIOS casts it (Int16 with 7.6 gives 7; Float32 with 0.1 gives float32(0.1)), or null
    * when it has none.
    */
-  getNoDataValueFor(block: Block, band = 1): number | null {
+  getNoDataValueFor(block: AnyBlock, band = 1): number | null {
     const s = this.sourceOf(block);
     if (!Number.isInteger(band) || band < 1 || band > s.nodata.length) {
       throw new RangeError(`getNoDataValueFor: band ${band} outside 1..${s.nodata.length} for ${s.filename}`);
@@ -186,7 +186,7 @@ export class ReaderInfo {
     const v = s.nodata[band - 1];
     return v === null || v === undefined ? null : castTo(block, v);
   }
-  private sourceOf(block: Block): BlockSource {
+  private sourceOf(block: AnyBlock): BlockSource {
     const s = this.sources.get(block);
     if (!s) throw new RangeError('this block is not one of the input blocks of the current call');
     return s;
@@ -194,8 +194,9 @@ export class ReaderInfo {
 }
 
 /** A number as one element of the block's typed array holds it (truncated toward zero for integers, rounded to float32 for Float32). */
-function castTo(block: Block, v: number): number {
-  const cell = new TYPED_ARRAY[block.dtype](1);
+function castTo(block: AnyBlock, v: number): number {
+  if (isBigIntType(block.dtype)) return Number(bigIntOf(v));
+  const cell = new TYPED_ARRAY[block.dtype](1) as Float64Array;
   cell[0] = v;
   return cell[0];
 }

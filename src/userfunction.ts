@@ -14,11 +14,15 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ControlsError } from './errors.js';
 import { checkKnownKeys } from './settings.js';
-import type { Block, BlockAssociations } from './block.js';
+import type { AnyAssociations, AnyBlock, Block, BlockAssociations } from './block.js';
 import type { ReaderInfo } from './readerinfo.js';
 
-/** The user's function: reads `inputs`, sets `outputs`, may keep state in `otherArgs`; may be async. */
-export type UserFunction<I extends BlockAssociations = BlockAssociations, O extends BlockAssociations = BlockAssociations, A = unknown> = (
+/**
+ * The user's function: reads `inputs`, sets `outputs`, may keep state in `otherArgs`; may be
+ * async. Outputs take blocks of any type, 64-bit ones too; inputs are number blocks unless the
+ * function declares them otherwise (`{ i64: Block<'Int64'> }`).
+ */
+export type UserFunction<I extends AnyAssociations = BlockAssociations, O extends AnyAssociations = AnyAssociations, A = unknown> = (
   info: ReaderInfo,
   inputs: I,
   outputs: O,
@@ -99,7 +103,7 @@ function toModuleUrl(module: string, what: string): string {
  */
 // An unannotated otherArgs is `any`, as in a plain JavaScript function; annotate it for checks.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function defineUserFunction<I extends BlockAssociations = Record<string, Block>, O extends BlockAssociations = Record<string, Block>, A = any>(
+export function defineUserFunction<I extends AnyAssociations = Record<string, Block>, O extends AnyAssociations = Record<string, AnyBlock>, A = any>(
   moduleUrl: string,
   fn: UserFunction<I, O, A>,
   options?: string | DefineOptions,

@@ -97,10 +97,21 @@ export function describeRaster(ds: Dataset, path: string, imageName: string): Op
     blocks = blocks === undefined || (blocks !== null && blocks.x === bs.x && blocks.y === bs.y) ? bs : null;
     const t = b.dataType;
     if (!isDataType(t)) {
-      throw new InputNotRasterError(`input '${imageName}': ${path} band ${i} has data type ${String(t)}, which riots does not handle`, {
-        file: path,
-        imageName,
-      });
+      throw new InputNotRasterError(
+        `input '${imageName}': ${path} band ${i} has data type ${String(t)}, which riots does not handle${unhandledWhy(String(t))}`,
+        {
+          file: path,
+          imageName,
+        },
+      );
+    }
+    if (t === 'Byte' && (b.getMetadata('IMAGE_STRUCTURE') as Record<string, string | undefined>).PIXELTYPE === 'SIGNEDBYTE') {
+      // GDAL before 3.7 has no Int8: it reports these bands as Byte and reads -1 as 255
+      throw new InputNotRasterError(
+        `input '${imageName}': ${path} band ${i} holds signed bytes (PIXELTYPE=SIGNEDBYTE), which GDAL ${gdal.version} reads as 0..255: ` +
+          'riots refuses rather than misread them (GDAL 3.7 and later read them as Int8)',
+        { file: path, imageName },
+      );
     }
     if (dtype === undefined) dtype = t;
     else if (dtype !== t) {
@@ -110,4 +121,12 @@ export function describeRaster(ds: Dataset, path: string, imageName: string): Op
   }
   if (blocks) noteBlockLayout(ds, blocks.x, blocks.y, dtype!);
   return { kind: 'raster', path, ds, grid, dtype: dtype!, bandCount, fileNoData };
+}
+
+/** Why a GDAL data type is not one of riots': for the error message. */
+function unhandledWhy(t: string): string {
+  if (t.startsWith('C')) {
+    return ' (complex pixels: gdal-async reads and writes pixels through JavaScript typed arrays, and none holds complex values, so a complex band would come through as its real parts only)';
+  }
+  return '';
 }

@@ -8,7 +8,7 @@ import { GdalError } from '../errors.js';
 import { gridBounds, gridReproject, subGrid, type PixelGridSpec } from '../grid.js';
 import { gridOfDataset, openReadOnly } from './gridio.js';
 import type { ResampleMethod } from '../controls.js';
-import type { DataType } from '../dtypes.js';
+import { isBigIntType, type DataType } from '../dtypes.js';
 
 /** An input file, with an open dataset when the caller has one. */
 export interface RasterSource {
@@ -86,7 +86,17 @@ export function resampleScale(srcGrid: PixelGridSpec, target: PixelGridSpec): { 
   return { xScale: fp.cols / srcGrid.cols, yScale: fp.rows / srcGrid.rows };
 }
 
+const warnedBig = new Set<string>();
+
 export async function buildEntry(src: RasterSource, target: PixelGridSpec, working: PixelGridSpec | undefined, opts: WarpReadOptions): Promise<WarpEntry> {
+  if (isBigIntType(opts.dtype) && !warnedBig.has(src.path)) {
+    // measured with GDAL 3.6: gdalwarp -r near of Int64 values near 2^62 gives values that are in no source pixel
+    warnedBig.add(src.path);
+    process.emitWarning(
+      `${src.path} (${opts.dtype}) is resampled onto the working grid: GDAL's warper computes in double precision, so values beyond ±2^53 come out rounded`,
+      { code: 'RIOTS_WARP_INT64' },
+    );
+  }
   const handles: gdal.Dataset[] = [];
   const vsimem: string[] = [];
   // A handle of our own: the caller may be reading its dataset on another libuv thread.

@@ -12,7 +12,7 @@
  */
 import type { Dataset, RasterBand } from './index.js';
 import type { PixelWindow } from '../grid.js';
-import { allocateUninitialized, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
+import { allocateUninitialized, bytesPerElement, fillWith, type AnyTypedArray, type DataType } from '../dtypes.js';
 
 /** The block shape shared by every band of a dataset, and their data type. */
 interface BlockLayout {
@@ -96,7 +96,7 @@ export async function readWindow(
     win.row % layout.y === 0;
   for (let i = 0; i < bands.length; i++) {
     const bandData = data.subarray(i * n, (i + 1) * n);
-    if (!full) bandData.fill(fill[i] ?? 0);
+    if (!full) fillWith(bandData, fill[i] ?? 0);
     if (!inside) continue;
     const band = await bandOf(ds, bands[i]!);
     if (oneBlock) {

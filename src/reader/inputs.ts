@@ -189,7 +189,7 @@ export function inputBlocks(
 ): BlockAssociations {
   return assembleBlocks(
     sources.map((s, i) => {
-      const block = new Block(s.dtype, s.bands, rows, cols, arrays[i]);
+      const block = new Block<DataType>(s.dtype, s.bands, rows, cols, arrays[i]);
       if (info) info.registerBlock(block, { imageName: s.ref.name, listIndex: s.ref.listIndex, filename: s.ref.path, nodata: s.nodata });
       return { name: s.ref.name, listIndex: s.ref.listIndex, block };
     }),

@@ -6,7 +6,7 @@
  * are combined with Chan's parallel formula. This keeps the result within rounding of a one-shot float64 computation
  * whatever the number of pixels, and lets blocks arrive in any order.
  */
-import { isIntegerType, typeRange, type AnyTypedArray, type DataType } from '../dtypes.js';
+import { asNumbers, isIntegerType, typeRange, type AnyTypedArray, type DataType, type NumberTypedArray } from '../dtypes.js';
 
 export interface BasicStats {
   min: number;
@@ -54,7 +54,8 @@ export class BasicStatsAccumulator {
    * from a shift (the mean so far, or the block's first value); when that shift is far from the
    * block's values compared with their spread, a second, exact pass around the block mean is made.
    */
-  add(data: AnyTypedArray): void {
+  add(raw: AnyTypedArray): void {
+    const data = asNumbers(raw);
     const len = data.length;
     this.seen += len;
     const skip = this.skip;
@@ -89,7 +90,7 @@ export class BasicStatsAccumulator {
     this.combine(n, bmean, m2, lo, hi);
   }
 
-  private exactM2(data: AnyTypedArray, mean: number): number {
+  private exactM2(data: NumberTypedArray, mean: number): number {
     const skip = this.skip;
     let m2 = 0;
     for (let i = 0; i < data.length; i++) {

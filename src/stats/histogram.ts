@@ -14,7 +14,7 @@
  * Median: the bin holding the lower median, i.e. the first bin where the running count reaches
  * ceil(total / 2). Mode: the fullest bin, the lowest one on a tie.
  */
-import { isIntegerType, type AnyTypedArray, type DataType } from '../dtypes.js';
+import { asNumbers, isIntegerType, type AnyTypedArray, type DataType, type NumberTypedArray } from '../dtypes.js';
 import { effectiveNodata } from './basic.js';
 
 export type BinFunction = 'direct' | 'linear';
@@ -114,7 +114,7 @@ export function medianAndMode(h: Histogram, integerData = false): { median: numb
 
 /**
  * Counts of every integer value, for integer data while it is written. 8- and 16-bit types use
- * a fixed dense table; 32-bit types a dense table over the range seen so far, given up (see
+ * a fixed dense table; 32- and 64-bit types a dense table over the range seen so far, given up (see
  * {@link IntValueCounter.overflowed}) once that range passes {@link MAX_COUNTED_RANGE}.
  */
 export class IntValueCounter {
@@ -128,13 +128,14 @@ export class IntValueCounter {
     if (!isIntegerType(dtype)) throw new TypeError(`IntValueCounter: ${dtype} is not an integer type`);
     const nd = effectiveNodata(dtype, nodata);
     this.skip = nd === null ? NaN : nd;
-    this.wide = dtype === 'Int32' || dtype === 'UInt32';
+    this.wide = dtype === 'Int32' || dtype === 'UInt32' || dtype === 'Int64' || dtype === 'UInt64';
     this.base = dtype === 'Int16' ? -32768 : 0;
     this.counts = this.wide ? null : new Float64Array(dtype === 'Byte' ? 256 : 65536);
   }
 
-  add(data: AnyTypedArray): void {
+  add(raw: AnyTypedArray): void {
     if (this.overflowed) return;
+    const data = asNumbers(raw);
     const skip = this.skip;
     const len = data.length;
     if (this.wide && !this.ensureRange(data)) return;
@@ -148,7 +149,7 @@ export class IntValueCounter {
   }
 
   /** Grow the 32-bit table to cover this block; false (and forget everything) if too wide. */
-  private ensureRange(data: AnyTypedArray): boolean {
+  private ensureRange(data: NumberTypedArray): boolean {
     const skip = this.skip;
     let lo = Infinity;
     let hi = -Infinity;
@@ -218,7 +219,8 @@ export class LayoutBinner {
     this.skip = nd === null ? NaN : nd;
   }
 
-  add(data: AnyTypedArray): void {
+  add(raw: AnyTypedArray): void {
+    const data = asNumbers(raw);
     const { histMin, histMax, numBins } = this.layout;
     const counts = this.counts;
     const skip = this.skip;

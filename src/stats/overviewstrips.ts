@@ -54,7 +54,7 @@ export class OverviewStrips {
     for (const st of this.strips.values()) {
       for (const [x0, n] of st.parts) {
         const data = allocate(this.dtype, n * st.rows);
-        for (let r = 0; r < st.rows; r++) data.set(st.buf.subarray(r * width + x0, r * width + x0 + n), r * n);
+        for (let r = 0; r < st.rows; r++) (data as Float64Array).set(st.buf.subarray(r * width + x0, r * width + x0 + n) as Float64Array, r * n);
         out.push({ xoff: x0, yoff: st.yoff, cols: n, rows: st.rows, data });
       }
     }

@@ -98,7 +98,7 @@ export function overviewWindowForBlock(map: NearestLevelMap, xoff: number, yoff:
  * top-left at base pixel (xoff, yoff)) into `out`, row-major with rows `outStride` apart
  * (default win.cols), starting at `outOffset`.
  */
-export function gatherNearest<T extends { [i: number]: number; length: number }>(
+export function gatherNearest<T extends { [i: number]: number | bigint; length: number }>(
   block: T,
   blockCols: number,
   xoff: number,

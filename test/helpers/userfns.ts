@@ -2,7 +2,7 @@
  * User functions for the compute-worker tests (CW_THREADS): defined in their own module, as
  * workers import them. They import riots' public entry like a user module would.
  */
-import { Block, computeWorkerId, defineUserFunction, isComputeWorker } from '../../src/index.js';
+import { Block, computeWorkerId, defineUserFunction, isBigIntBlock, isComputeWorker, type DataType } from '../../src/index.js';
 
 export interface CountArgs {
   blocks: number;
@@ -69,4 +69,27 @@ export const aliasing = defineUserFunction(import.meta.url, (_info, inputs, outp
 export const spoilsOtherArgs = defineUserFunction(import.meta.url, (_info, inputs, outputs, otherArgs: { f?: unknown }) => {
   otherArgs.f = () => 1;
   outputs.out = (inputs.a as Block).clone();
+});
+
+/**
+ * 64-bit outputs: `big` = a × 2^40 + 7 as Int64 (beyond 2^53, so only exact integers survive),
+ * and, given an Int64 input `i64` or a UInt64 input `u64`, that input plus 1 in its own type.
+ */
+export const bigInts = defineUserFunction(import.meta.url, (_info, inputs, outputs) => {
+  const a = inputs.a as Block<DataType>;
+  if (a) {
+    const big = a.like('Int64');
+    const src = a.data as Int32Array;
+    for (let i = 0; i < src.length; i++) big.data[i] = BigInt(src[i]!) * 1099511627776n + 7n;
+    outputs.big = big;
+  }
+  for (const name of ['i64', 'u64']) {
+    const b = inputs[name] as Block<DataType> | undefined;
+    if (!b) continue;
+    if (!isBigIntBlock(b)) throw new TypeError(`${name} is ${b.dtype}, not a 64-bit block`);
+    const out = b.clone();
+    const d = out.data;
+    for (let i = 0; i < d.length; i++) d[i] = d[i]! + 1n;
+    outputs[`${name}plus1`] = out;
+  }
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Block, DATA_TYPES } from '../../src/index.js';
+import { Block, isBigIntBlock, DATA_TYPES } from '../../src/index.js';
 
 test('Block.create gives the typed array of the data type, zero-filled', () => {
   const expected: Record<string, unknown> = {
@@ -10,6 +10,8 @@ test('Block.create gives the typed array of the data type, zero-filled', () => {
     UInt16: Uint16Array,
     Int32: Int32Array,
     UInt32: Uint32Array,
+    Int64: BigInt64Array,
+    UInt64: BigUint64Array,
     Float32: Float32Array,
     Float64: Float64Array,
   };
@@ -17,8 +19,26 @@ test('Block.create gives the typed array of the data type, zero-filled', () => {
     const b = Block.create(dt, 2, 3, 4);
     assert.equal(b.data.constructor, expected[dt]);
     assert.equal(b.data.length, 24);
-    assert.ok(b.data.every((v) => v === 0));
+    assert.ok(Array.from(b.data as ArrayLike<number | bigint>).every((v) => Number(v) === 0));
   }
+});
+
+test('64-bit blocks: bigints inside, numbers through get, set, map and create', () => {
+  const b = Block.create('Int64', 1, 2, 2, -3.7);
+  assert.deepEqual(Array.from(b.data), [-3n, -3n, -3n, -3n], 'filled truncated toward zero');
+  b.data[1] = 2n ** 62n + 1n;
+  assert.equal(b.get(0, 0, 1), 2 ** 62, 'get gives the nearest number');
+  b.set(0, 1, 0, 1e15 + 0.9);
+  assert.equal(b.data[2], 1000000000000000n);
+  b.set(0, 1, 1, NaN);
+  assert.equal(b.data[3], 0n, 'NaN becomes 0, as in integer typed arrays');
+  const m = b.map((v) => v * 2, 'Float64');
+  assert.deepEqual(Array.from(m.data), [-6, 2 ** 63, 2e15, 0]);
+  const u = Block.create('Int16', 1, 1, 3).map((_v, i) => i - 5, 'UInt64');
+  assert.deepEqual(Array.from(u.data), [18446744073709551611n, 18446744073709551611n, 18446744073709551611n], 'wrapped as BigUint64Array stores');
+  assert.equal(isBigIntBlock(b), true);
+  assert.equal(isBigIntBlock(m), false);
+  assert.deepEqual(Array.from(b.clone().data), Array.from(b.data));
 });
 
 test('band-major layout: get/set agree with band() views, which are zero-copy', () => {
@@ -58,7 +78,7 @@ test('wrapping an array checks its type and length', () => {
   }
   const w = Block.fromArray(new Int16Array([1, 2, 3, 4, 5, 6]), 1, 2, 3);
   assert.equal(w.dtype, 'Int16');
-  assert.deepEqual(Array.from(w.window(0, 1, 2, 2).data), [2, 3, 5, 6]);
+  assert.deepEqual(Array.from(w.window(0, 1, 2, 2).data as Int16Array), [2, 3, 5, 6]);
 });
 
 test('map() applies per band into a new block', () => {
@@ -111,4 +131,13 @@ test('flattenBlocks and assembleBlocks are inverses; assembleBlocks refuses dupl
     { code: 'PROTOCOL', message: /both a single block and a list/ },
   );
   assert.throws(() => assembleBlocks([{ name: 'x', listIndex: 2, block: a }]), { code: 'PROTOCOL', message: /'x' has missing blocks/ });
+});
+
+test('types riots does not handle: the error says why', () => {
+  assert.throws(
+    () => new Block('Int8' as never, 1, 1, 1),
+    /unknown data type Int8 \(GDAL's Int8 type came with GDAL 3\.7, and riots does not handle it: use Int16\)/,
+  );
+  assert.throws(() => Block.fromArray(new Int8Array(4) as never, 1, 2, 2), /unsupported array type Int8Array \(GDAL's Int8 type came with GDAL 3\.7/);
+  assert.throws(() => new Block('CFloat32' as never, 1, 1, 1), /unknown data type CFloat32 \(complex pixels cannot pass through gdal-async/);
 });

@@ -12,7 +12,7 @@
  */
 import { serialize } from 'node:v8';
 import type { TimingsData } from '../../timings.js';
-import { Block, assembleBlocks, flattenBlocks, type BlockAssociations } from '../../block.js';
+import { Block, assembleBlocks, flattenBlocks, type AnyBlock, type BlockAssociations } from '../../block.js';
 import { bytesPerElement, viewAs, type DataType } from '../../dtypes.js';
 import { ChannelError, type BlockCoords, type SerializedError } from '../../errors.js';
 
@@ -260,7 +260,7 @@ export function blockByteLength(dtype: DataType, bands: number, rows: number, co
 }
 
 /** A Block's pixels as a WireBlock, without copying. */
-export function blockToWire(name: string, listIndex: number | null, block: Block): WireBlock {
+export function blockToWire(name: string, listIndex: number | null, block: AnyBlock): WireBlock {
   const d = block.data;
   return {
     name,
@@ -277,12 +277,12 @@ export function blockToWire(name: string, listIndex: number | null, block: Block
  * A received WireBlock as a Block. Views the payload without copying when it is aligned for the
  * data type (always so for payloads from {@link FrameParser}); copies otherwise.
  */
-export function blockFromWire(w: WireBlock): Block {
+export function blockFromWire(w: WireBlock): AnyBlock {
   const n = w.bands * w.rows * w.cols;
   const size = bytesPerElement(w.dtype);
   let bytes = w.data;
   if (bytes.byteOffset % size !== 0) bytes = new Uint8Array(bytes);
-  return new Block(w.dtype, w.bands, w.rows, w.cols, viewAs(w.dtype, bytes.buffer, bytes.byteOffset, n));
+  return new Block<DataType>(w.dtype, w.bands, w.rows, w.cols, viewAs(w.dtype, bytes.buffer, bytes.byteOffset, n));
 }
 
 /** Block associations as wire blocks (no copy of pixels). */

@@ -10,7 +10,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Block, assembleBlocks, flattenBlocks, type BlockAssociations } from '../../block.js';
 import { errorToJSON, type BlockCoords, type SerializedError } from '../../errors.js';
-import type { AnyTypedArray } from '../../dtypes.js';
+import type { AnyTypedArray, DataType } from '../../dtypes.js';
 import { runBlock, sourceKey, type BlockRunner } from './runblock.js';
 import type { WireBlock } from '../channel/protocol.js';
 import { ReaderInfo, type BlockSource, type InfoContext } from '../../readerinfo.js';
@@ -66,7 +66,9 @@ export function blocksToWire(assoc: BlockAssociations, transfer: ArrayBuffer[]):
  * @throws {ProtocolError} when a name comes twice or a list has gaps.
  */
 export function blocksFromWire(wires: readonly WireArray[]): BlockAssociations {
-  return assembleBlocks(wires.map((w) => ({ name: w.name, listIndex: w.listIndex, block: new Block(w.dtype, w.bands, w.rows, w.cols, w.data as never) })));
+  return assembleBlocks(
+    wires.map((w) => ({ name: w.name, listIndex: w.listIndex, block: new Block<DataType>(w.dtype, w.bands, w.rows, w.cols, w.data as never) })),
+  );
 }
 
 async function runWorker(d: ThreadWorkerData): Promise<void> {

@@ -159,7 +159,7 @@ describe('rasterizeBlock equals gdal_rasterize on the whole grid', () => {
     const filtered = await rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'fields', filterSQL: "kind = 'tiny'" });
     const all = await rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'fields' });
     const count = (a: ArrayLike<number>): number => Array.from(a).filter((v) => v !== 0).length;
-    assert.ok(count(all) > count(filtered) + 1000);
+    assert.ok(count(all as Uint8Array) > count(filtered as Uint8Array) + 1000);
   });
   test('concurrent calls on one file with different options stay separate', async () => {
     const win = subGrid(W, 10, 10, 100, 90);
@@ -171,13 +171,13 @@ describe('rasterizeBlock equals gdal_rasterize on the whole grid', () => {
     const together = await Promise.all(opts.map((o) => rasterizeBlock(f('geo.gpkg'), { grid: win }, o)));
     for (let i = 0; i < opts.length; i++) {
       const alone = await rasterizeBlock(f('geo.gpkg'), { grid: win }, opts[i]);
-      assert.deepEqual(Array.from(together[i]!), Array.from(alone));
+      assert.deepEqual(Array.from(together[i]! as Uint8Array), Array.from(alone as Uint8Array));
     }
   });
   test('an empty layer burns nothing; unknown layers and fields are errors', async () => {
     const win = subGrid(W, 0, 0, 20, 20);
     const a = await rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'empty', vectorNull: 4 });
-    assert.ok(Array.from(a).every((v) => v === 4));
+    assert.ok(Array.from(a as Uint8Array).every((v) => v === 4));
     await assert.rejects(rasterizeBlock(f('utm.gpkg'), { grid: win }, { vectorLayer: 'nope' }), {
       code: 'CONTROLS',
       message: /layers: (empty, fields|fields, empty)/,

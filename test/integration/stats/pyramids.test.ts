@@ -132,8 +132,8 @@ describe('overview strips', () => {
           return maps.every((m) => {
             const strips = new OverviewStrips(m, 'Int32');
             const got = new Int32Array(m.xsize * m.ysize).fill(-1);
-            const put = (p: { xoff: number; yoff: number; cols: number; rows: number; data: ArrayLike<number> }): void => {
-              for (let r = 0; r < p.rows; r++) for (let c = 0; c < p.cols; c++) got[(p.yoff + r) * m.xsize + p.xoff + c] = p.data[r * p.cols + c]!;
+            const put = (p: { xoff: number; yoff: number; cols: number; rows: number; data: ArrayLike<number | bigint> }): void => {
+              for (let r = 0; r < p.rows; r++) for (let c = 0; c < p.cols; c++) got[(p.yoff + r) * m.xsize + p.xoff + c] = Number(p.data[r * p.cols + c]!);
             };
             for (const [x, y, w, h] of blocks) {
               const blk = new Int32Array(w * h);
