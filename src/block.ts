@@ -70,8 +70,7 @@ export class Block<D extends DataType = NumberDataType> {
   /** Wrap a typed array, taking the data type from the array. */
   static fromArray<A extends TypedArrayFor<DataType>>(data: A, bands: number, rows: number, cols: number): Block<DataType> {
     const dtype = dataTypeOf(data);
-    if (dtype === undefined)
-      throw new TypeError(`Block.fromArray: unsupported array type ${data.constructor.name}${typeHint(data instanceof Int8Array ? 'Int8' : '')}`);
+    if (dtype === undefined) throw new TypeError(`Block.fromArray: unsupported array type ${data.constructor.name}`);
     return new Block<DataType>(dtype, bands, rows, cols, data);
   }
 
@@ -158,7 +157,6 @@ type AnyArr = { set(a: ArrayLike<number>, offset?: number): void; subarray(a: nu
 
 /** Why a type riots users may expect is not there. */
 function typeHint(t: string): string {
-  if (t === 'Int8') return " (GDAL's Int8 type came with GDAL 3.7, and riots does not handle it: use Int16)";
   if (/^C(Int|Float)/.test(t)) return ' (complex pixels cannot pass through gdal-async, whose pixel I/O has no complex typed array)';
   return '';
 }

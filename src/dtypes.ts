@@ -6,12 +6,14 @@
  * resampling treat them as doubles (as GDAL does), exact up to 2^53.
  */
 
-export type NumberDataType = 'Byte' | 'Int16' | 'UInt16' | 'Int32' | 'UInt32' | 'Float32' | 'Float64';
+export type NumberDataType = 'Byte' | 'Int8' | 'Int16' | 'UInt16' | 'Int32' | 'UInt32' | 'Float32' | 'Float64';
 export type BigIntDataType = 'Int64' | 'UInt64';
 export type DataType = NumberDataType | BigIntDataType;
 
 export interface TypedArrayMap {
   Byte: Uint8Array;
+  /** GDAL 3.7 and later (GDT_Int8); with an older GDAL riots refuses to write it. */
+  Int8: Int8Array;
   Int16: Int16Array;
   UInt16: Uint16Array;
   Int32: Int32Array;
@@ -57,6 +59,7 @@ type Ctor = {
 
 export const TYPED_ARRAY: { readonly [D in DataType]: Ctor } = {
   Byte: Uint8Array,
+  Int8: Int8Array,
   Int16: Int16Array,
   UInt16: Uint16Array,
   Int32: Int32Array,
@@ -84,6 +87,7 @@ export function isIntegerType(dtype: DataType): boolean {
 /** The data type of a TypedArray instance, or undefined for arrays riots does not handle. */
 export function dataTypeOf(a: unknown): DataType | undefined {
   if (a instanceof Uint8Array && !(a instanceof Uint8ClampedArray)) return 'Byte';
+  if (a instanceof Int8Array) return 'Int8';
   if (a instanceof Int16Array) return 'Int16';
   if (a instanceof Uint16Array) return 'UInt16';
   if (a instanceof Int32Array) return 'Int32';
@@ -100,6 +104,8 @@ export function typeRange(dtype: DataType): [number, number] {
   switch (dtype) {
     case 'Byte':
       return [0, 255];
+    case 'Int8':
+      return [-128, 127];
     case 'Int16':
       return [-32768, 32767];
     case 'UInt16':

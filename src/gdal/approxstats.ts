@@ -5,6 +5,7 @@
  * that many), so that they equal what GDAL's ComputeStatistics(approx_ok) finds.
  */
 import type { RasterBand } from './index.js';
+import { gdalArray } from './arrays.js';
 import { GdalError } from '../errors.js';
 import { allocate, type AnyTypedArray, type DataType } from '../dtypes.js';
 import { BasicStatsAccumulator, type BasicStats } from '../stats/basic.js';
@@ -23,7 +24,7 @@ async function readStrips(band: RasterBand, dtype: DataType, fn: (data: AnyTyped
   for (let y = 0; y < rows; y += stripRows) {
     const n = Math.min(stripRows, rows - y);
     const view = buf.subarray(0, cols * n);
-    await band.pixels.readAsync(0, y, cols, n, view);
+    await band.pixels.readAsync(0, y, cols, n, gdalArray(view) as Uint8Array);
     fn(view);
   }
 }

@@ -169,7 +169,7 @@ async function burn(
     } catch (cause) {
       throw new GdalError(`rasterizing layer '${layerInfo.name}' of ${path} failed: ${(cause as Error).message}`, { file: path, cause });
     }
-    return await band.pixels.readAsync<AnyTypedArray>(0, 0, grid.cols, grid.rows);
+    return (await band.pixels.readAsync(0, 0, grid.cols, grid.rows)) as AnyTypedArray;
   } finally {
     mem.close();
     if (filtered) layer.setSpatialFilter(null);

@@ -3,6 +3,7 @@
  * written in strips so memory stays bounded.
  */
 import { gdal } from './index.js';
+import { gdalArray } from './arrays.js';
 import { allocate, type DataType } from '../dtypes.js';
 import type { PixelGridSpec } from '../grid.js';
 
@@ -40,7 +41,7 @@ export async function writeSampleRaster(s: SampleRasterSpec): Promise<void> {
         for (let r = 0; r < h; r++) {
           for (let c = 0; c < s.grid.cols; c++) buf[r * s.grid.cols + c] = s.value(c, r0 + r, b);
         }
-        await band.pixels.writeAsync(0, r0, s.grid.cols, h, buf.subarray(0, h * s.grid.cols));
+        await band.pixels.writeAsync(0, r0, s.grid.cols, h, gdalArray(buf.subarray(0, h * s.grid.cols)) as Uint8Array);
       }
     }
     await ds.flushAsync();

@@ -10,6 +10,7 @@
  * aggregations go to GDAL's overview builder.
  */
 import type { Dataset, RasterBand } from './index.js';
+import { gdalArray } from './arrays.js';
 import { allocate, isIntegerType, type AnyTypedArray, type DataType } from '../dtypes.js';
 import { GdalError, OutputError } from '../errors.js';
 import type { Timings } from '../timings.js';
@@ -324,7 +325,7 @@ async function flushOverviews(levels: NearestLevel[], file: string): Promise<voi
 }
 
 function writePiece(band: RasterBand, p: OverviewPiece): Promise<void> {
-  return band.pixels.writeAsync(p.xoff, p.yoff, p.cols, p.rows, p.data);
+  return band.pixels.writeAsync(p.xoff, p.yoff, p.cols, p.rows, gdalArray(p.data) as Uint8Array);
 }
 
 /** Create empty overview levels and check GDAL made the sizes the NEAREST maps assume. */
@@ -414,7 +415,7 @@ export async function readBandsByWindow(
   const start = (k: number): Promise<AnyTypedArray> => {
     const j = jobs[k]!;
     const view = bufs[k % 2]!.subarray(0, j.cols * j.rows);
-    return handles[j.i]!.pixels.readAsync(j.xoff, j.yoff, j.cols, j.rows, view).then(() => view);
+    return handles[j.i]!.pixels.readAsync(j.xoff, j.yoff, j.cols, j.rows, gdalArray(view) as Uint8Array).then(() => view);
   };
   let next = jobs.length > 0 ? start(0) : null;
   for (let k = 0; k < jobs.length; k++) {

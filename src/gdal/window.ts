@@ -11,6 +11,7 @@
  * up to GDAL_CACHEMAX of tiles to compress after the last block).
  */
 import type { Dataset, RasterBand } from './index.js';
+import { gdalArray } from './arrays.js';
 import type { PixelWindow } from '../grid.js';
 import { allocateUninitialized, bytesPerElement, fillWith, type AnyTypedArray, type DataType } from '../dtypes.js';
 
@@ -100,7 +101,7 @@ export async function readWindow(
     if (!inside) continue;
     const band = await bandOf(ds, bands[i]!);
     if (oneBlock) {
-      await band.pixels.readBlockAsync(win.col / layout.x, win.row / layout.y, bandData);
+      await band.pixels.readBlockAsync(win.col / layout.x, win.row / layout.y, gdalArray(bandData) as Uint8Array);
       continue;
     }
     const offset = (r0 - win.row) * win.cols + (c0 - win.col);
@@ -108,7 +109,7 @@ export async function readWindow(
     const h = r1 - r0;
     // The last row needs only w elements after `offset + (h-1)*win.cols`.
     const view = bandData.subarray(offset, offset + (h - 1) * win.cols + w);
-    await band.pixels.readAsync(c0, r0, w, h, view, {
+    await band.pixels.readAsync(c0, r0, w, h, gdalArray(view) as Uint8Array, {
       buffer_width: w,
       buffer_height: h,
       data_type: dtype,
@@ -150,12 +151,12 @@ export async function writeWindow(
   for (let b = 0; b < nbands; b++) {
     const band = await bandOf(ds, b + 1);
     if (oneBlock) {
-      await band.pixels.writeBlockAsync(col / layout.x, row / layout.y, data.subarray(b * n, (b + 1) * n));
+      await band.pixels.writeBlockAsync(col / layout.x, row / layout.y, gdalArray(data.subarray(b * n, (b + 1) * n)));
       continue;
     }
     const start = b * n + margin * blockCols + margin;
     const view = data.subarray(start, start + (rows - 1) * blockCols + cols);
-    await band.pixels.writeAsync(col, row, cols, rows, view, {
+    await band.pixels.writeAsync(col, row, cols, rows, gdalArray(view) as Uint8Array, {
       buffer_width: cols,
       buffer_height: rows,
       pixel_space: bpe,

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { gdal, type Dataset } from './index.js';
 import { noteBlockLayout, writeWindow } from './window.js';
 import { allocate } from '../dtypes.js';
+import { gdalHasInt8 } from './arrays.js';
 import { outputDriver } from './drivers.js';
 import { resolveCreationOptions } from './creation.js';
 import { ControlsError, OutputBlockError, OutputDirError, OutputError, describeBlock, type BlockCoords } from '../errors.js';
@@ -125,6 +126,12 @@ export class OutputFile {
     const driverName = this.driverName;
     const driver = gdal.drivers.get(driverName);
     const options = this.creationOptions;
+    if (block.dtype === 'Int8' && !gdalHasInt8()) {
+      throw new OutputError(
+        `output '${this.label}': an Int8 block needs GDAL 3.7 or later, which added the Int8 type; this is GDAL ${gdal.version}: use Int16 (or Byte)`,
+        { imageName: this.target.imageName, file: this.target.path, block: coords },
+      );
+    }
     try {
       this.ds = await driver.createAsync(this.tmpPath, this.grid.cols, this.grid.rows, block.bands, block.dtype, options);
     } catch (cause) {

@@ -129,8 +129,8 @@ export class IntValueCounter {
     const nd = effectiveNodata(dtype, nodata);
     this.skip = nd === null ? NaN : nd;
     this.wide = dtype === 'Int32' || dtype === 'UInt32' || dtype === 'Int64' || dtype === 'UInt64';
-    this.base = dtype === 'Int16' ? -32768 : 0;
-    this.counts = this.wide ? null : new Float64Array(dtype === 'Byte' ? 256 : 65536);
+    this.base = dtype === 'Int16' ? -32768 : dtype === 'Int8' ? -128 : 0;
+    this.counts = this.wide ? null : new Float64Array(dtype === 'Byte' || dtype === 'Int8' ? 256 : 65536);
   }
 
   add(raw: AnyTypedArray): void {

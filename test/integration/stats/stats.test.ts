@@ -347,6 +347,15 @@ describe('accumulators (pure)', () => {
     assert.equal(mm.mode, Math.round(10 + (5 / (5 + 4)) * 10));
   });
 
+  test('Int8 values are counted from -128', () => {
+    const c = new IntValueCounter('Int8', -1);
+    c.add(Int8Array.from([-128, -5, -5, -1, 0, 127]));
+    const h = c.histogram(chooseHistogramLayout('Int8', false, -128, 127));
+    assert.equal(h.binFunction, 'direct');
+    assert.equal(h.histMin, -128);
+    assert.deepEqual([h.counts[0], h.counts[-5 + 128], h.counts[-1 + 128], h.counts[128], h.counts[255]], [1, 2, 0, 1, 1], 'the nodata value -1 left out');
+  });
+
   test('median is the lower median, mode the lowest fullest bin', () => {
     const l = chooseHistogramLayout('Byte', false, 1, 4);
     const c = new IntValueCounter('Byte', null);

@@ -1,5 +1,6 @@
 /**
- * Int64 and UInt64 (GDAL 3.5+): inputs arrive as BigInt64Array / BigUint64Array blocks, outputs
+ * Data types beyond the classic seven. Int8 (GDAL 3.7+): written where GDAL has the type, else
+ * refused naming the output. Int64 and UInt64 (GDAL 3.5+): inputs arrive as BigInt64Array / BigUint64Array blocks, outputs
  * are written exactly beyond 2^53, statistics and histograms agree with numpy over the values as
  * doubles (as GDAL computes them), NEAREST overviews take the pixels gdaladdo takes (exactly,
  * where GDAL 3.6's gdaladdo itself rounds 64-bit values), and runs with compute
@@ -8,10 +9,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { apply } from '../../../src/index.js';
+import { apply, OutputError } from '../../../src/index.js';
 import { makeRaster, py } from '../../helpers/py.js';
 import { bigInts } from '../../helpers/userfns.js';
 
@@ -152,6 +153,40 @@ out(bool(got.dtype == np.int64 and np.isin(got - 1, src).all()))
       { s: f('small64.tif'), g: f('small64p.tif') },
     );
     assert.equal(ok, true, 'every resampled value (below 2^53) is a source value');
+  });
+
+  test('Int8 outputs: written where GDAL has the type (3.7+); with an older GDAL refused, naming the output, nothing left behind', async () => {
+    const version = py<string>(`out(gdal.__version__)`);
+    const hasInt8 = py<boolean>(`out(hasattr(gdal, 'GDT_Int8'))`);
+    const run = apply(
+      (_i, inputs, outputs) => {
+        outputs.s8 = inputs.a.map((v) => (((v % 200) + 200) % 200) - 100, 'Int8');
+      },
+      { a: f('a.tif') },
+      { s8: f('s8.tif') },
+    );
+    if (!hasInt8) {
+      process.stdout.write(`GDAL ${version} has no Int8: checking the refusal\n`);
+      await assert.rejects(
+        run,
+        (e: unknown) => e instanceof OutputError && e.imageName === 's8' && /Int8 block needs GDAL 3\.7 or later.*this is GDAL 3\.6/.test(e.message),
+      );
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith('s8')),
+        [],
+        'no output and no temporary file',
+      );
+      return;
+    }
+    await run;
+    const ok = py<boolean>(
+      `
+ds = gdal.Open(args['o']); b = ds.GetRasterBand(1); a = gdal.Open(args['a']).ReadAsArray()
+out(bool(gdal.GetDataTypeName(b.DataType) == 'Int8' and (b.ReadAsArray() == ((a % 200) - 100).astype(np.int8)).all()))
+`,
+      { o: f('s8.tif'), a: f('a.tif') },
+    );
+    assert.equal(ok, true);
   });
 
   test('gdalinfo reads the statistics riots wrote for an Int64 band', () => {
