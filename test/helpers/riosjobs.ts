@@ -43,6 +43,9 @@ export const RIOTS_FUNCTIONS = {
   copy(_info: ReaderInfo, inputs: Inputs, outputs: Outputs): void {
     outputs.out = inputs.a!.clone();
   },
+  burnt(_info: ReaderInfo, inputs: Inputs, outputs: Outputs): void {
+    outputs.out = inputs.v!.clone();
+  },
   total(_info: ReaderInfo, inputs: Inputs, outputs: Outputs, other: TotalArgs): void {
     let s = 0;
     for (const v of inputs.a!.data) s += v;

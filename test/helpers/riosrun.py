@@ -11,6 +11,7 @@ Job kinds:
   apply        {fn, inputs, outputs, controls: [[setter, args, kwargs]], otherArgs, concurrency}
   concurrency  {cases: [kwargs, ...]}  -> which ConcurrencyStyle accepts, and RIOS's message
   calcstats    {argv}                  -> runs RIOS's rioscalcstats command line
+  printstats   {argv}                  -> riosprintstats' output
 The user functions below mirror test/helpers/riosjobs.ts one for one.
 """
 import json
@@ -61,6 +62,10 @@ def copy(info, inputs, outputs, other):
     outputs.out = inputs.a.copy()
 
 
+def burnt(info, inputs, outputs, other):
+    outputs.out = inputs.v.copy()
+
+
 def total(info, inputs, outputs, other):
     other.total += float(inputs.a.astype(numpy.float64).sum())
     other.blocks += 1
@@ -102,7 +107,7 @@ def _num(v):
     return None if v is None else float(v)
 
 
-FUNCTIONS = {f.__name__: f for f in (mean, diff, scaled, classes, copy, total, record)}
+FUNCTIONS = {f.__name__: f for f in (mean, diff, scaled, classes, copy, burnt, total, record)}
 
 
 # ---------------------------------------------------------------- jobs
@@ -163,10 +168,22 @@ def run_calcstats(job):
     return {'code': rioscalcstats.main()}
 
 
+def run_printstats(job):
+    import contextlib
+    import io
+    from rios.cmdline import riosprintstats
+    sys.argv = ['riosprintstats'] + job['argv']
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        riosprintstats.main()
+    return {'stdout': buf.getvalue()}
+
+
 def main():
     job = json.load(sys.stdin)
     kind = job['kind']
-    result = {'apply': run_apply, 'concurrency': run_concurrency, 'calcstats': run_calcstats}[kind](job)
+    kinds = {'apply': run_apply, 'concurrency': run_concurrency, 'calcstats': run_calcstats, 'printstats': run_printstats}
+    result = kinds[kind](job)
     json.dump(result, sys.stdout)
 
 

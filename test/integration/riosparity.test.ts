@@ -516,6 +516,97 @@ out(True)
     });
   }
 
+  for (const [allTouched, where] of [
+    [false, undefined],
+    [true, undefined],
+    [false, 'id = 2'],
+  ] as const) {
+    test(`a vector input rasterized onto the grid (burn value 3${allTouched ? ', all touched' : ''}${where ? `, filterSQL ${where}` : ''})`, async () => {
+      const vec = f('polys.geojson');
+      writeFileSync(
+        vec,
+        JSON.stringify({
+          type: 'FeatureCollection',
+          crs: { type: 'name', properties: { name: 'urn:ogc:def:crs:EPSG::32755' } },
+          features: [
+            {
+              type: 'Feature',
+              properties: { id: 1 },
+              geometry: {
+                type: 'Polygon',
+                coordinates: [
+                  [
+                    [500400, 6099500],
+                    [503333, 6099100],
+                    [502000, 6096017],
+                    [500400, 6099500],
+                  ],
+                ],
+              },
+            },
+            {
+              type: 'Feature',
+              properties: { id: 2 },
+              geometry: {
+                type: 'Polygon',
+                coordinates: [
+                  [
+                    [505010, 6095005],
+                    [508777, 6095005],
+                    [508777, 6093111],
+                    [505010, 6093111],
+                    [505010, 6095005],
+                  ],
+                ],
+              },
+            },
+          ],
+        }),
+      );
+      const tag = allTouched ? 'touched' : where ? 'filtered' : 'centres';
+      const p = await runPair({
+        name: `burn_${tag}`,
+        fn: 'burnt',
+        inputs: { a: f('a.tif'), v: vec },
+        riots: { calcStats: false, burnValue: 3, ...(allTouched ? { allTouched: true } : {}), ...(where ? { filterSQL: where } : {}) },
+        rios: [
+          ['setCalcStats', [false], {}],
+          ['setBurnValue', [3], {}],
+          ...(allTouched ? ([['setAlltouched', [true], {}]] as RiosControls) : []),
+          ...(where ? ([['setFilterSQL', [where], {}]] as RiosControls) : []),
+        ],
+      });
+      compareOutputs(`vector rasterized (${tag})`, p.riots, p.rios, (aspect, detail) => {
+        if (!aspect.endsWith('pixels')) return undefined;
+        const expected = f(`gdal_rasterize_${tag}.tif`);
+        execFileSync('gdal_rasterize', [
+          '-q',
+          '-burn',
+          '3',
+          ...(allTouched ? ['-at'] : []),
+          ...(where ? ['-where', where] : []),
+          '-te',
+          '500000',
+          '6092200',
+          '509000',
+          '6100000',
+          '-tr',
+          '30',
+          '30',
+          '-ot',
+          'Byte',
+          vec,
+          expected,
+        ]);
+        const [r, s] = [pixelDifference(p.riots, expected), pixelDifference(p.rios, expected)];
+        return {
+          verdict: r.differ < s.differ ? 'riots right' : r.differ === s.differ ? 'both within tolerance' : 'RIOS right',
+          note: `against gdal_rasterize${where ? ` -where "${where}"` : ''}: riots differs in ${r.differ}, RIOS in ${s.differ} of ${s.total} pixels (${detail})`,
+        };
+      });
+    });
+  }
+
   test('RIOS_DFLT_CREOPT_GTiff, a space-separated list', async () => {
     const env = { RIOS_DFLT_CREOPT_GTiff: 'COMPRESS=LZW TILED=YES' };
     const p = await runPair({ name: 'creopt', fn: 'copy', inputs: { a: f('a.tif') }, riots: { calcStats: false }, rios: [['setCalcStats', [false], {}]], env });
@@ -580,6 +671,24 @@ out(True)
         verdict({ case: 'ConcurrencyStyle', aspect, verdict: 'riots refuses, RIOS fails later', note: `RIOS's apply: ${r.applied}; riots: ${riots}` });
       }
     });
+  });
+
+  test('printstats: the same values as riosprintstats, from the same file', () => {
+    copyFileSync(f('b.tif'), f('ps.tif'));
+    runRios({ kind: 'calcstats', argv: [f('ps.tif')] });
+    const riosOut = runRios<{ stdout: string }>({ kind: 'printstats', argv: [f('ps.tif')] }).stdout;
+    const rios = Object.fromEntries([...riosOut.matchAll(/(\w+): (-?[\d.e+-]+)/g)].map((m) => [m[1]!.toLowerCase(), Number(m[2])]));
+    const json = execFileSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), 'printstats', '--json', f('ps.tif')], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+    });
+    const s = (JSON.parse(json) as { bands: { stats: Record<string, number> }[] }).bands[0]!.stats;
+    const riots: Record<string, number | undefined> = { mean: s.mean, stddev: s.stddev, min: s.min, max: s.max, median: s.median, mode: s.mode };
+    assert.deepEqual(Object.keys(rios).sort(), Object.keys(riots).sort(), riosOut);
+    for (const k of Object.keys(rios)) {
+      assert.equal(riots[k], rios[k], `${k}: riots printstats ${riots[k]}, riosprintstats ${rios[k]}`);
+      verdict({ case: 'printstats (a file RIOS calcstats wrote)', aspect: k, verdict: 'same', note: String(rios[k]) });
+    }
   });
 
   test('calcstats command lines on copies of one file', () => {
