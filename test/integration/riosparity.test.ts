@@ -516,6 +516,54 @@ out(True)
     });
   }
 
+  test('the working grid of a reprojected input smaller than the reference (intersection)', async () => {
+    // d4326 cut to part of a's area, so that the working grid's edges come from its reprojected footprint
+    execFileSync('gdalwarp', ['-q', '-overwrite', '-te', '146.99', '-35.30', '147.05', '-35.25', f('d4326.tif'), f('dsmall.tif')]);
+    const p = await runPair({
+      name: 'snap',
+      fn: 'diff',
+      inputs: { a: f('a.tif'), b: f('dsmall.tif') },
+      riots: { referenceImage: 'a', calcStats: false },
+      rios: [
+        ['setReferenceImage', [f('a.tif')], {}],
+        ['setCalcStats', [false], {}],
+      ],
+    });
+    compareOutputs('reprojected footprint (extent)', p.riots, p.rios, (aspect, detail) => {
+      if (aspect !== 'grid') return undefined;
+      // the third opinion: the footprint's bounds in a's CRS (edges densified), and which grid holds every pixel it touches
+      const cover = py<{ riots: boolean; rios: boolean; riotsSpare: number; riosSpare: number; bounds: number[] }>(
+        `
+from osgeo import osr
+src = osr.SpatialReference(); src.ImportFromEPSG(4326); src.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+dst = osr.SpatialReference(); dst.ImportFromEPSG(32755); dst.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+d = gdal.Open(args['d']); gt = d.GetGeoTransform()
+x0, y1 = gt[0], gt[3]; x1 = x0 + gt[1] * d.RasterXSize; y0 = y1 + gt[5] * d.RasterYSize
+b = osr.CoordinateTransformation(src, dst).TransformBounds(x0, y0, x1, y1, 101)
+a = gdal.Open(args['a']).GetGeoTransform()
+res = {'bounds': list(b)}
+for who in ('riots', 'rios'):
+    o = gdal.Open(args[who]); g = o.GetGeoTransform()
+    gx0, gy1 = g[0], g[3]; gx1 = gx0 + g[1] * o.RasterXSize; gy0 = gy1 + g[5] * o.RasterYSize
+    # within the reference's own extent, does the grid hold the whole footprint?
+    need = (max(b[0], a[0]), max(b[1], a[3] - 30 * 260), min(b[2], a[0] + 30 * 300), min(b[3], a[3]))
+    res[who] = bool(gx0 <= need[0] + 1e-6 and gy0 <= need[1] + 1e-6 and gx1 >= need[2] - 1e-6 and gy1 >= need[3] - 1e-6)
+    # rows or columns of the grid wholly outside the footprint
+    res[who + 'Spare'] = int((need[0] - gx0) // 30 + (gx1 - need[2]) // 30 + (need[1] - gy0) // 30 + (gy1 - need[3]) // 30)
+    o = None
+out(res)
+`,
+        { d: f('dsmall.tif'), a: f('a.tif'), riots: p.riots, rios: p.rios },
+      );
+      return {
+        verdict: cover.riots && cover.riotsSpare === 0 && !cover.rios ? 'riots right' : cover.riots === cover.rios ? 'both within tolerance' : 'RIOS right',
+        note:
+          `the footprint's bounds in EPSG:32755 (densified edges): ${cover.bounds.map((v) => v.toFixed(1)).join(', ')}; ` +
+          `riots' grid holds all of it: ${cover.riots} (spare rows/columns ${cover.riotsSpare}); RIOS's: ${cover.rios} (it rounds each edge to the nearest grid line) (${detail})`,
+      };
+    });
+  });
+
   for (const [allTouched, where] of [
     [false, undefined],
     [true, undefined],
