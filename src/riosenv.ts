@@ -11,6 +11,7 @@
  * | RIOS_DFLT_DRIVER | the output driver |
  * | RIOS_DFLT_CREOPT_<driver> | that driver's creation options, blank-separated |
  * | RIOS_DFLT_DRIVEROPTIONS | (RIOS's older form) creation options of RIOS_DFLT_DRIVER's driver, blank-separated |
+ * | RIOS_DFLT_AUTOCOLORTABLETYPE | nothing yet (riots writes no colour tables): a warning when set |
  */
 import { ControlsError } from './errors.js';
 
@@ -65,4 +66,16 @@ export function envCreationOptions(driver: string, env: NodeJS.ProcessEnv = proc
   const old = env.RIOS_DFLT_DRIVEROPTIONS;
   if (old !== undefined && (envDriver(env) ?? 'HFA') === driver) return { options: split(old), from: 'RIOS_DFLT_DRIVEROPTIONS' };
   return undefined;
+}
+
+let warnedColourTable = false;
+/**
+ * RIOS_DFLT_AUTOCOLORTABLETYPE sets the colour table RIOS writes for thematic outputs; riots
+ * writes no colour tables yet, so a value set for RIOS would do nothing: say so, once.
+ */
+export function warnUnhonouredEnv(env: NodeJS.ProcessEnv = process.env): void {
+  const v = value('RIOS_DFLT_AUTOCOLORTABLETYPE', env);
+  if (v === undefined || warnedColourTable) return;
+  warnedColourTable = true;
+  process.emitWarning(`RIOS_DFLT_AUTOCOLORTABLETYPE=${v} has no effect: riots does not write colour tables yet`, { code: 'RIOTS_ENV_NOT_HONOURED' });
 }
