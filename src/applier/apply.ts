@@ -227,7 +227,7 @@ interface OpenedRun {
 /** Open the inputs, settle the working grid (the grid layer, loaded on first use) and, with read workers, their handles. */
 async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrency: ConcurrencyStyle): Promise<OpenedRun> {
   const opened = await openInputs(inRefs);
-  const { gridSources } = await import('../reader/gridsources.js');
+  const { gridSources, openSourceSet } = await import('../reader/gridsources.js');
   let built: Awaited<ReturnType<typeof gridSources>>;
   try {
     built = await gridSources(inRefs, opened, controls);
@@ -260,15 +260,7 @@ async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrenc
     // n read workers: n sets of dataset handles, so that n reads really run at once
     try {
       checkUvPoolSize(concurrency.numReadWorkers, inRefs.length);
-      readPool = await ReadPool.open(sources, concurrency.numReadWorkers, async () => {
-        const more = await openInputs(inRefs);
-        try {
-          return (await gridSources(inRefs, more, controls)).sources;
-        } catch (e) {
-          for (const o of more) o.ds.close();
-          throw e;
-        }
-      });
+      readPool = await ReadPool.open(sources, concurrency.numReadWorkers, () => openSourceSet(inRefs, controls));
     } catch (err) {
       close();
       throw err;

@@ -11,7 +11,7 @@ import type { ApplierControls } from '../controls.js';
 import type { OpenedInput, OpenedRaster, OpenedVector } from '../gdal/inputs.js';
 import { WarpedReader } from '../gdal/warp.js';
 import { VectorRasterizer, type RasterizeOptions } from '../gdal/rasterize.js';
-import { ComparableRasterSource, effectiveNoData, selectedBands, type ImageRef, type InputSource } from './inputs.js';
+import { ComparableRasterSource, effectiveNoData, openInputs, selectedBands, type ImageRef, type InputSource } from './inputs.js';
 import { computeWorkingGrid } from './workinggrid.js';
 
 /** A raster in another projection, pixel size or alignment, resampled onto each block window. */
@@ -132,3 +132,17 @@ export const gridSources: SourceBuilder = async (inRefs: ImageRef[], opened: Ope
   }
   return { grid, sources };
 };
+
+/**
+ * One more set of sources on handles of its own (a read worker's): the inputs opened again and
+ * built as {@link gridSources} builds them; on failure, what was opened is closed.
+ */
+export async function openSourceSet(refs: ImageRef[], controls: ApplierControls): Promise<InputSource[]> {
+  const opened = await openInputs(refs);
+  try {
+    return (await gridSources(refs, opened, controls)).sources;
+  } catch (err) {
+    for (const o of opened) o.ds.close();
+    throw err;
+  }
+}

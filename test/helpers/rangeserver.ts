@@ -8,6 +8,7 @@
  * dataset waits for its lock) must never stop the server from answering.
  */
 import { Worker } from 'node:worker_threads';
+import { makeRaster, py } from './py.js';
 
 export interface RangeServer {
   url: string;
@@ -113,4 +114,20 @@ export async function startRangeServer(file: string, dataOffset: number): Promis
       await exited;
     },
   };
+}
+
+/**
+ * A 768 x 512 Float32 GeoTIFF of uncompressed 256 x 256 tiles, so that each block read of a
+ * 256 x 256 window over /vsicurl/ is one range request. Returns the offset of its first tile:
+ * requests from there on are pixel reads (startRangeServer's `dataOffset`).
+ */
+export function makeTiledFixture(file: string): number {
+  makeRaster({ path: file, cols: 768, rows: 512, dtype: 'Float32', expr: '(r * 3 + c * 0.5)', options: ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256'] });
+  return py<number>(
+    `
+ds = gdal.Open(args['p']); b = ds.GetRasterBand(1)
+out(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(3) for y in range(2)))
+`,
+    { p: file },
+  );
 }

@@ -43,7 +43,7 @@ export class WorkerReader {
    * @throws whatever opening or aligning an input throws; nothing stays open then.
    */
   static async open(o: WorkerReaderOptions): Promise<WorkerReader> {
-    const [{ openInputs, readBlockInputs }, { gridSources }, { ReadPool, checkUvPoolSize }, { ApplierControls }] = await Promise.all([
+    const [{ readBlockInputs }, { openSourceSet }, { ReadPool, checkUvPoolSize }, { ApplierControls }] = await Promise.all([
       import('../../reader/inputs.js'),
       import('../../reader/gridsources.js'),
       import('../../reader/readpool.js'),
@@ -51,15 +51,7 @@ export class WorkerReader {
     ]);
     const controls = new ApplierControls({ ...o.controls, concurrency: undefined });
     const refs: ImageRef[] = o.inputFiles.map((f) => ({ name: f.name, listIndex: f.listIndex, path: f.path }));
-    const openSet = async (): Promise<InputSource[]> => {
-      const opened = await openInputs(refs);
-      try {
-        return (await gridSources(refs, opened, controls)).sources;
-      } catch (err) {
-        for (const d of opened) d.ds.close();
-        throw err;
-      }
-    };
+    const openSet = (): Promise<InputSource[]> => openSourceSet(refs, controls);
     const first = await openSet();
     if (o.readAhead <= 1) return new WorkerReader(first, undefined, o, (t) => readBlockInputs(first, t.block, t.overlap, o.info));
     try {

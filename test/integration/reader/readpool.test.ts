@@ -12,7 +12,7 @@ import { ReadPool, observeReadPools, uvPoolSizeFor, type ReadPoolStats } from '.
 import type { InputSource } from '../../../src/reader/inputs.js';
 import type { BlockCoords } from '../../../src/errors.js';
 import { makeRaster, py } from '../../helpers/py.js';
-import { startRangeServer } from '../../helpers/rangeserver.js';
+import { makeTiledFixture, startRangeServer } from '../../helpers/rangeserver.js';
 import { openInput, type OpenedRaster } from '../../../src/gdal/inputs.js';
 import { readWindow } from '../../../src/gdal/window.js';
 import { combine, type CountArgs } from '../../helpers/userfns.js';
@@ -27,21 +27,7 @@ before(() => {
   makeRaster({ path: f('a.tif'), cols: 333, rows: 251, dtype: 'Float32', expr: '(r * 0.75 - c * 0.5 + 3)' });
   makeRaster({ path: f('b.tif'), cols: 333, rows: 251, dtype: 'Int16', expr: '((r * 5 + c * 11) % 300 - 40)', nodata: -5 });
   // uncompressed 256x256 tiles: each block read over /vsicurl/ is one HTTP range request
-  makeRaster({
-    path: f('tiles.tif'),
-    cols: 768,
-    rows: 512,
-    dtype: 'Float32',
-    expr: '(r * 3 + c * 0.5)',
-    options: ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256'],
-  });
-  tileDataOffset = py<number>(
-    `
-ds = gdal.Open(args['p']); b = ds.GetRasterBand(1)
-out(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(3) for y in range(2)))
-`,
-    { p: f('tiles.tif') },
-  );
+  tileDataOffset = makeTiledFixture(f('tiles.tif'));
   // no directory listing or sidecar probes on the test server
   process.env.GDAL_DISABLE_READDIR_ON_OPEN = 'EMPTY_DIR';
 });

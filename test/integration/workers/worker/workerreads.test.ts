@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { apply } from '../../../../src/index.js';
-import { makeRaster, py } from '../../../helpers/py.js';
-import { startRangeServer } from '../../../helpers/rangeserver.js';
+import { py } from '../../../helpers/py.js';
+import { makeTiledFixture, startRangeServer } from '../../../helpers/rangeserver.js';
 
 let dir: string;
 let tileDataOffset = 0;
@@ -21,21 +21,7 @@ const copyA = { module: new URL('../../../helpers/userfns.ts', import.meta.url).
 before(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'riots-workerreads-'));
   // uncompressed 256x256 tiles: each block read over /vsicurl/ is one HTTP range request
-  makeRaster({
-    path: f('tiles.tif'),
-    cols: 768,
-    rows: 512,
-    dtype: 'Float32',
-    expr: '(r * 3 + c * 0.5)',
-    options: ['TILED=YES', 'BLOCKXSIZE=256', 'BLOCKYSIZE=256'],
-  });
-  tileDataOffset = py<number>(
-    `
-ds = gdal.Open(args['p']); b = ds.GetRasterBand(1)
-out(min(int(b.GetMetadataItem('BLOCK_OFFSET_%d_%d' % (x, y), 'TIFF')) for x in range(3) for y in range(2)))
-`,
-    { p: f('tiles.tif') },
-  );
+  tileDataOffset = makeTiledFixture(f('tiles.tif'));
   // no directory listing or sidecar probes on the test server (the workers inherit it)
   process.env.GDAL_DISABLE_READDIR_ON_OPEN = 'EMPTY_DIR';
 });
