@@ -230,6 +230,7 @@ test('the public API exports exactly these names', () => {
     'errorFromJSON',
     'errorToJSON',
     'formatTimingsReport',
+    'isBigIntBlock',
     'isComputeWorker',
     'pixelGridFromFile',
   ]);
