@@ -10,7 +10,8 @@
  *
  * Last, a network file: a 2048x2048 Float32 GTiff of 256x256 uncompressed tiles served over HTTP
  * (/vsicurl/) by a local server that answers each tile request 30 ms late, numReadWorkers 1 vs 4,
- * with 256x256 windows (one tile per block, read in file order) and 512x512 (four tiles per block).
+ * with 256x256 windows (one tile per block, read in file order) and 512x512 (four tiles per block);
+ * and the same file read by one CW_SUBPROC worker that reads its own blocks, numReadWorkers 0 vs 4.
  *
  * usage: node --import tsx bench/readworkers.ts [--size 6000] [--repeats 3]
  */
@@ -84,10 +85,17 @@ if (values.child !== undefined) {
       for (const n of [1, 4]) console.log(`  windows ${win}, numReadWorkers ${n}: ${await networkRun(n, win)}`);
     }
   }
+  console.log('\nthe same file read by one CW_SUBPROC worker that reads (computeWorkersRead), windows 512:');
+  for (let r = 0; r < repeats; r++) {
+    for (const n of [0, 4]) console.log(`  worker numReadWorkers ${n}: ${await networkRun(n, 512, true)}`);
+  }
 }
 
-/** apply() over a file served with 30 ms latency per request, with `n` read workers and square windows of `win`. */
-async function networkRun(n: number, win: number): Promise<string> {
+/**
+ * apply() over a file served with 30 ms latency per request, with `n` read workers and square
+ * windows of `win`: in the main, or (`inWorker`) in one CW_SUBPROC worker that reads its blocks.
+ */
+async function networkRun(n: number, win: number, inWorker = false): Promise<string> {
   const file = path.join(OUT, 'rw-tiles-2048.tif');
   const made = spawnSync('gdal_translate', [
     '-q',
@@ -120,10 +128,22 @@ async function networkRun(n: number, win: number): Promise<string> {
     await server.delay(30);
     const out = path.join(OUT, `rw-net-${process.pid}.tif`);
     const t0 = performance.now();
+    const concurrency = inWorker
+      ? {
+          computeWorkerKind: 'CW_SUBPROC' as const,
+          numComputeWorkers: 1,
+          computeWorkersRead: true,
+          numReadWorkers: n,
+          computeWorkerExtraParams: { startupReadAheadMB: 0 },
+        }
+      : { numReadWorkers: n };
+    const copy = inWorker
+      ? { module: new URL('../test/helpers/userfns.ts', import.meta.url).href, name: 'copyA' }
+      : (_i: unknown, ins: Record<string, Block>, outs: Record<string, Block>): void => {
+          outs.out = ins.a!.clone();
+        };
     await apply(
-      (_i, ins, outs) => {
-        outs.out = ins.a.clone();
-      },
+      copy,
       { a: `/vsicurl/${server.url}` },
       { out },
       {
@@ -133,7 +153,7 @@ async function networkRun(n: number, win: number): Promise<string> {
           creationOptions: ['TILED=YES'],
           windowXSize: win,
           windowYSize: win,
-          concurrency: { numReadWorkers: n },
+          concurrency,
         },
       },
     );
