@@ -50,7 +50,8 @@ export type ErrorCode =
   | 'INTERRUPTED'
   | 'GDAL'
   | 'SCHEDULER_COMMAND'
-  | 'USAGE';
+  | 'USAGE'
+  | 'RAT';
 
 export interface RiotsErrorOptions extends ErrorContext {
   cause?: unknown;
@@ -181,6 +182,11 @@ export class UsageError extends RiotsError {
   override readonly code = 'USAGE' as const;
 }
 
+/** A raster attribute table that cannot be read or written as asked: no table, no such column or band, a type that does not fit. */
+export class RatError extends RiotsError {
+  override readonly code = 'RAT' as const;
+}
+
 /** A GDAL call failed in a way not covered by a more specific error. */
 export class GdalError extends RiotsError {
   override readonly code = 'GDAL' as const;
@@ -210,6 +216,7 @@ const classes: Record<string, new (message: string, options?: RiotsErrorOptions)
   InterruptedError,
   GdalError,
   UsageError,
+  RatError,
 };
 
 /** The plain-data form of an error, safe for JSON and structured clone. */

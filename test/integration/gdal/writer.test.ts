@@ -212,6 +212,7 @@ test('the public API exports exactly these names', () => {
     'OutputError',
     'PixelGrid',
     'ProtocolError',
+    'RatError',
     'ReaderInfo',
     'ReferenceImageError',
     'RiotsError',
@@ -233,6 +234,7 @@ test('the public API exports exactly these names', () => {
     'isBigIntBlock',
     'isComputeWorker',
     'pixelGridFromFile',
+    'rat',
   ]);
 });
 
