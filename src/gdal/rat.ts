@@ -274,3 +274,5 @@ export async function setRowCount(file: string, rows: number, opts: BandOption =
     }
   });
 }
+
+export { COLOR_TABLE_TYPES, genColorTable, getColorTable, setColorTable, type ColorRow, type ColorTableType } from './colortable.js';

@@ -244,3 +244,103 @@ test('the FFI binds the libgdal gdal-async loaded, and refuses clearly when ther
     (e: unknown) => e instanceof GdalError && /this gdal-async carries a GDAL of its own.*npm_config_shared_gdal=true/.test(e.message),
   );
 });
+
+describe('colour tables', () => {
+  for (const driver of ['HFA', 'GTiff'] as const) {
+    test(`${driver}: rows of value and colour, gaps transparent, a Byte band's table has 256 entries (checked with Python GDAL)`, async () => {
+      const file = f(`ct.${driver === 'HFA' ? 'img' : 'tif'}`);
+      makeThematic(file, driver);
+      await rat.setColorTable(file, [
+        [1, 255, 0, 0, 255],
+        [4, 0, 128, 255, 200],
+        [7, 10, 20, 30, 255],
+      ]);
+      // the 4-column form: rows are values 0, 1 (GTiff keeps a colour table on band 1 only)
+      if (driver === 'HFA') {
+        await rat.setColorTable(
+          file,
+          [
+            [9, 9, 9, 255],
+            [1, 2, 3, 4],
+          ],
+          { band: 2 },
+        );
+      } else {
+        await assert.rejects(
+          rat.setColorTable(file, [[1, 1, 1, 1]], { band: 2 }),
+          (e: unknown) => e instanceof RatError && /ct\.tif band 2: GDAL cannot store a colour table there: .*band 1/.test(e.message),
+        );
+      }
+      const o = py<{ n: number; e: number[][]; n2: number; e2: number[][] }>(
+        `
+ds = gdal.Open(args['p'])
+t = ds.GetRasterBand(1).GetColorTable(); t2 = ds.GetRasterBand(2).GetColorTable() if args['hfa'] else t
+out({'n': t.GetCount(), 'e': [list(t.GetColorEntry(i)) for i in range(9)], 'n2': t2.GetCount(), 'e2': [list(t2.GetColorEntry(i)) for i in range(3)]})
+ds = None
+`,
+        { p: file, hfa: driver === 'HFA' },
+      );
+      assert.equal(o.n, 256);
+      // a TIFF palette has no alpha: GDAL reads every GTiff entry as opaque
+      const alpha = (e: number[][]): number[][] => (driver === 'GTiff' ? e.map(([r, g, b]) => [r!, g!, b!, 255]) : e);
+      assert.deepEqual(
+        o.e,
+        alpha([
+          [0, 0, 0, 0],
+          [255, 0, 0, 255],
+          [0, 0, 0, 0],
+          [0, 0, 0, 0],
+          [0, 128, 255, 200],
+          [0, 0, 0, 0],
+          [0, 0, 0, 0],
+          [10, 20, 30, 255],
+          [0, 0, 0, 0],
+        ]),
+      );
+      if (driver === 'HFA') {
+        assert.equal(o.n2, 256);
+        assert.deepEqual(o.e2, [
+          [9, 9, 9, 255],
+          [1, 2, 3, 4],
+          [0, 0, 0, 0],
+        ]);
+      }
+      const back = await rat.getColorTable(file);
+      assert.equal(back.length, 256);
+      assert.deepEqual(back[4], [4, 0, 128, 255, driver === 'GTiff' ? 255 : 200]);
+    });
+  }
+
+  test('generated tables: random (the same for a seed), rainbow, gray', () => {
+    const r1 = rat.genColorTable(50, 'random', { seed: 7 });
+    assert.deepEqual(rat.genColorTable(50, 'random', { seed: 7 }), r1);
+    assert.notDeepEqual(rat.genColorTable(50, 'random', { seed: 8 }), r1);
+    assert.ok(r1.every(([v, r, g, b, a], i) => v === i && [r, g, b].every((c) => Number.isInteger(c) && c >= 0 && c <= 255) && a === 255));
+    const gray = rat.genColorTable(3, 'gray');
+    assert.deepEqual(gray, [
+      [0, 0, 0, 0, 255],
+      [1, 128, 128, 128, 255],
+      [2, 255, 255, 255, 255],
+    ]);
+    const rainbow = rat.genColorTable(4, 'rainbow');
+    assert.deepEqual(rainbow[0], [0, 255, 0, 0, 255], 'red first');
+    assert.deepEqual(rainbow[3], [3, 128, 0, 255, 255], 'violet last');
+    assert.throws(() => rat.genColorTable(3, 'viridis' as never), /type must be one of random, rainbow, gray/);
+  });
+
+  test('bad colour tables and bands without one: clear errors', async () => {
+    const file = f('ctbad.tif');
+    makeThematic(file, 'GTiff');
+    await assert.rejects(rat.getColorTable(file), (e: unknown) => e instanceof RatError && /ctbad\.tif band 1: has no colour table/.test(e.message));
+    await assert.rejects(rat.setColorTable(file, [[1, 2, 3]] as never), /row 0 must have 4 or 5 values/);
+    await assert.rejects(
+      rat.setColorTable(file, [
+        [3, 1, 1, 1, 1],
+        [2, 1, 1, 1, 1],
+      ]),
+      /values must ascend from 0 \(row 1: 2\)/,
+    );
+    await assert.rejects(rat.setColorTable(file, [[0, 300, 0, 0, 255]]), /colours and alpha are 0–255/);
+    await assert.rejects(rat.getColorTable(file, { band: 5 }), /there is no band 5 \(the file has 2\)/);
+  });
+});
