@@ -49,7 +49,8 @@ function fiveColumns(rows: readonly ColorRow[], file: string): [number, number, 
   const out = rows.map((r, i) => {
     if (!Array.isArray(r) || (r.length !== 4 && r.length !== 5))
       throw new RatError(`${file}: colour table row ${i} must have 4 or 5 values (got ${JSON.stringify(r)})`, { file });
-    return (r.length === 4 ? [i, ...r] : [...r]) as [number, number, number, number, number];
+    const five: [number, number, number, number, number] = r.length === 4 ? [i, r[0], r[1], r[2], r[3]] : [r[0], r[1], r[2], r[3], r[4]];
+    return five;
   });
   for (const [i, r] of out.entries()) {
     if (!r.every((v) => Number.isInteger(v)))
