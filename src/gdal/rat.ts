@@ -67,6 +67,8 @@ export interface WriteOptions extends BandOption {
   usage?: ColumnUsage;
   /** First row to write (default 0). The table grows to hold the rows written. */
   start?: number;
+  /** Also state the table's linear binning: row 0 holds [row0Min, row0Min + binSize), and so on (RIOS sets 0, 1 for thematic histograms). */
+  linearBinning?: [number, number];
 }
 
 export type ColumnValues = Int32Array | Float64Array | string[];
@@ -251,6 +253,7 @@ export async function writeColumn(file: string, column: string, values: ColumnVa
       if (api.GDALRATGetRowCount(rat) < start + n) api.GDALRATSetRowCount(rat, start + n);
       if (values instanceof Int32Array || values instanceof Float64Array) valuesIO(o, rat, GF_WRITE, col, start, values, `writing column '${column}'`);
       else for (let i = 0; i < n; i++) api.GDALRATSetValueAsString(rat, start + i, col, values[i]!);
+      if (opts.linearBinning) check(o, api.GDALRATSetLinearBinning(rat, opts.linearBinning[0], opts.linearBinning[1]), 'setting the linear binning');
       if (!direct) check(o, api.GDALSetDefaultRAT(o.band, rat), 'storing the raster attribute table');
     } finally {
       if (!direct) api.GDALDestroyRasterAttributeTable(rat);

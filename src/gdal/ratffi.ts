@@ -24,6 +24,7 @@ export interface RatApi {
   GDALGetRasterCount(ds: Handle): number;
   GDALGetRasterBand(ds: Handle, band: number): Handle | null;
   GDALGetDescription(obj: Handle): string;
+  GDALSetDescription(obj: Handle, description: string): void;
   GDALGetDatasetDriver(ds: Handle): Handle;
   GDALGetDriverShortName(driver: Handle): string;
   GDALGetDefaultRAT(band: Handle): Handle | null;
@@ -39,6 +40,7 @@ export interface RatApi {
   GDALRATSetRowCount(rat: Handle, rows: number): void;
   GDALRATCreateColumn(rat: Handle, name: string, type: number, usage: number): number;
   GDALRATChangesAreWrittenToFile(rat: Handle): number;
+  GDALRATSetLinearBinning(rat: Handle, row0Min: number, binSize: number): number;
   GDALRATValuesIOAsDouble(rat: Handle, rw: number, col: number, start: number, length: number, data: Float64Array): number;
   GDALRATValuesIOAsInteger(rat: Handle, rw: number, col: number, start: number, length: number, data: Int32Array): number;
   GDALRATGetValueAsString(rat: Handle, row: number, col: number): string;
@@ -53,6 +55,7 @@ const SIGNATURES: Record<keyof RatApi, string> = {
   GDALGetRasterCount: 'int GDALGetRasterCount(void *hDS)',
   GDALGetRasterBand: 'void *GDALGetRasterBand(void *hDS, int nBandId)',
   GDALGetDescription: 'const char *GDALGetDescription(void *hObject)',
+  GDALSetDescription: 'void GDALSetDescription(void *hObject, const char *pszNewDesc)',
   GDALGetDatasetDriver: 'void *GDALGetDatasetDriver(void *hDS)',
   GDALGetDriverShortName: 'const char *GDALGetDriverShortName(void *hDriver)',
   GDALGetDefaultRAT: 'void *GDALGetDefaultRAT(void *hBand)',
@@ -68,6 +71,7 @@ const SIGNATURES: Record<keyof RatApi, string> = {
   GDALRATSetRowCount: 'void GDALRATSetRowCount(void *hRAT, int nNewCount)',
   GDALRATCreateColumn: 'int GDALRATCreateColumn(void *hRAT, const char *pszFieldName, int eFieldType, int eFieldUsage)',
   GDALRATChangesAreWrittenToFile: 'int GDALRATChangesAreWrittenToFile(void *hRAT)',
+  GDALRATSetLinearBinning: 'int GDALRATSetLinearBinning(void *hRAT, double dfRow0Min, double dfBinSize)',
   GDALRATValuesIOAsDouble: 'int GDALRATValuesIOAsDouble(void *hRAT, int eRWFlag, int iField, int iStartRow, int iLength, _Inout_ double *pdfData)',
   GDALRATValuesIOAsInteger: 'int GDALRATValuesIOAsInteger(void *hRAT, int eRWFlag, int iField, int iStartRow, int iLength, _Inout_ int *pnData)',
   GDALRATGetValueAsString: 'const char *GDALRATGetValueAsString(void *hRAT, int iRow, int iField)',

@@ -147,6 +147,9 @@ export class OutputStatsWriter {
    * Finish after the last block is written and before the dataset is closed: bin what could not
    * be binned while writing, build non-NEAREST pyramids, and store everything as metadata.
    */
+  /** The histogram of each band, once finish() has made them (null where none was made). */
+  histograms: (Histogram | null)[] = [];
+
   async finish(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
@@ -212,6 +215,7 @@ export class OutputStatsWriter {
       await this.buildPyramids();
     }
     const t0 = performance.now();
+    this.histograms = hists;
     for (let i = 0; i < this.bands.length; i++) {
       await writeBandMetadata(handles[i]!, o, this.bands[i]!.nodata, basics[i] ?? null, hists[i] ?? null, isIntegerType(this.dtype));
     }

@@ -3,13 +3,15 @@
  * block by block, statistics accumulated on the way, and renamed into place only after a
  * successful close. A failed run leaves nothing at the final path.
  */
-import { accessSync, constants, existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { gdal, type Dataset } from './index.js';
 import { noteBlockLayout, writeWindow } from './window.js';
 import { allocate } from '../dtypes.js';
 import { gdalHasInt8 } from './arrays.js';
+import { writeColumn } from './rat.js';
+import { setBandDescriptions } from './descriptions.js';
 import { outputDriver } from './drivers.js';
 import { resolveCreationOptions } from './creation.js';
 import { ControlsError, OutputBlockError, OutputDirError, OutputError, describeBlock, type BlockCoords } from '../errors.js';
@@ -281,11 +283,31 @@ export class OutputFile {
       this.ds.close();
       this.ds = undefined;
       this.writeLayerNames();
+      if (this.target.controls.thematic) await this.writeHistogramColumns();
       this.timings.add('closing', (performance.now() - t0) / 1000);
       this.finalized = true;
     } catch (cause) {
       await this.abort();
       throw this.closeError(cause);
+    }
+  }
+
+  /**
+   * A thematic output's histogram also goes to its raster attribute table, as a PixelCount column
+   * `Histogram` with one row per value (linear binning from the histogram's first value), which is
+   * where GDAL's tools and RIOS users look for it. Written to the closed temporary file, before it
+   * moves into place.
+   */
+  private async writeHistogramColumns(): Promise<void> {
+    const hists = this.stats?.histograms ?? [];
+    for (const [i, h] of hists.entries()) {
+      if (!h || h.binFunction !== 'direct') continue;
+      await writeColumn(this.tmpPath, 'Histogram', Float64Array.from(h.counts), {
+        band: i + 1,
+        type: 'Real',
+        usage: 'PixelCount',
+        linearBinning: [h.histMin, 1],
+      });
     }
   }
 
@@ -348,20 +370,11 @@ export class OutputFile {
     return names.map((n) => path.join(dir, n));
   }
 
-  /** Band names go into the PAM sidecar, which GDAL reads for every driver. */
+  /** Band names, as the driver keeps them (HFA layer names; PAM descriptions elsewhere). */
   private writeLayerNames(): void {
     const names = this.target.controls.layerNames;
     if (!names || names.length === 0) return;
-    const aux = this.tmpPath + '.aux.xml';
-    const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-    let xml = existsSync(aux) ? readFileSync(aux, 'utf8') : '<PAMDataset>\n</PAMDataset>\n';
-    for (let b = 1; b <= Math.min(names.length, this.bands); b++) {
-      const desc = `<Description>${esc(names[b - 1]!)}</Description>`;
-      const re = new RegExp(`<PAMRasterBand band="${b}">`);
-      if (re.test(xml)) xml = xml.replace(re, `<PAMRasterBand band="${b}">\n    ${desc}`);
-      else xml = xml.replace('</PAMDataset>', `  <PAMRasterBand band="${b}">\n    ${desc}\n  </PAMRasterBand>\n</PAMDataset>`);
-    }
-    writeFileSync(aux, xml);
+    setBandDescriptions(this.tmpPath, names.slice(0, this.bands));
   }
 
   private moveIntoPlace(): void {

@@ -344,3 +344,38 @@ ds = None
     await assert.rejects(rat.getColorTable(file, { band: 5 }), /there is no band 5 \(the file has 2\)/);
   });
 });
+
+describe('thematic outputs of apply()', () => {
+  for (const ext of ['img', 'tif']) {
+    test(`${ext}: the histogram also goes to the RAT's Histogram column (PixelCount), equal to numpy's counts; layer names kept`, async () => {
+      makeRaster({ path: f('src.tif'), cols: 130, rows: 90, dtype: 'Int16', expr: '((r * 3 + c) % 23)' });
+      const out = f(`classes.${ext}`);
+      await apply(
+        (_i, inputs, outputs) => {
+          outputs.cls = inputs.a.map((v) => v % 11, 'Byte');
+        },
+        { a: f('src.tif') },
+        { cls: out },
+        { controls: { thematic: true, statsIgnore: null, layerNames: ['landcover'], windowXSize: 64, windowYSize: 64 } },
+      );
+      const o = py<{ usage: number; rows: number; hist: number[]; counts: number[]; desc: string; binning: (number | boolean)[] | null }>(
+        `
+ds = gdal.Open(args['p']); b = ds.GetRasterBand(1); r = b.GetDefaultRAT()
+col = [r.GetNameOfCol(i) for i in range(r.GetColumnCount())].index('Histogram')
+counts = np.bincount(b.ReadAsArray().ravel()).tolist()
+lb = r.GetLinearBinning()
+out({'usage': r.GetUsageOfCol(col), 'rows': r.GetRowCount(), 'hist': [r.GetValueAsDouble(j, col) for j in range(r.GetRowCount())],
+     'counts': counts, 'desc': b.GetDescription(), 'binning': list(lb) if lb else None})
+ds = None
+`,
+        { p: out },
+      );
+      assert.equal(o.usage, 1, 'PixelCount');
+      assert.deepEqual(o.hist.slice(0, o.counts.length), o.counts);
+      assert.ok(o.hist.slice(o.counts.length).every((v) => v === 0));
+      assert.equal(o.desc, 'landcover');
+      if (ext === 'tif') assert.deepEqual(o.binning, [true, 0, 1]);
+      assert.deepEqual(Array.from((await rat.readColumn(out, 'Histogram')) as Float64Array).slice(0, o.counts.length), o.counts);
+    });
+  }
+});
