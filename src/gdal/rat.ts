@@ -209,6 +209,24 @@ export async function readColumn(file: string, column: string, opts: ReadOptions
   });
 }
 
+/**
+ * Change band `o`'s table (created when missing) with `fn`. A table GDAL writes straight to the
+ * file (HFA's) is changed in place; one it keeps in memory (GTiff's `.aux.xml`) is changed on a
+ * copy and handed back with SetDefaultRAT, as RIOS does.
+ */
+function editTable(o: Opened, fn: (rat: Handle) => void): void {
+  const { api } = o;
+  const existing = api.GDALGetDefaultRAT(o.band);
+  const direct = existing !== null && api.GDALRATChangesAreWrittenToFile(existing) !== 0;
+  const rat = existing === null ? api.GDALCreateRasterAttributeTable() : direct ? existing : api.GDALRATClone(existing);
+  try {
+    fn(rat);
+    if (!direct) check(o, api.GDALSetDefaultRAT(o.band, rat), 'storing the raster attribute table');
+  } finally {
+    if (!direct) api.GDALDestroyRasterAttributeTable(rat);
+  }
+}
+
 function typeOfValues(values: ColumnValues): ColumnType {
   if (values instanceof Int32Array) return 'Integer';
   if (values instanceof Float64Array) return 'Real';
@@ -229,13 +247,9 @@ export async function writeColumn(file: string, column: string, values: ColumnVa
   }
   if (opts.type !== undefined && !TYPES.includes(opts.type))
     throw new RatError(`${file}: column '${column}': type must be Integer, Real or String (got ${String(opts.type)})`, { file });
-  withBand(file, opts.band, true, (o) => {
-    const { api } = o;
-    const existing = api.GDALGetDefaultRAT(o.band);
-    // a table GDAL keeps in memory (GTiff's .aux.xml) is edited on a copy and handed back with SetDefaultRAT
-    const direct = existing !== null && api.GDALRATChangesAreWrittenToFile(existing) !== 0;
-    const rat = existing === null ? api.GDALCreateRasterAttributeTable() : direct ? existing : api.GDALRATClone(existing);
-    try {
+  withBand(file, opts.band, true, (o) =>
+    editTable(o, (rat) => {
+      const { api } = o;
       let col = columnsOf(api, rat).findIndex((c) => c.name === column);
       const valuesType = typeOfValues(values);
       if (col < 0) {
@@ -254,28 +268,14 @@ export async function writeColumn(file: string, column: string, values: ColumnVa
       if (values instanceof Int32Array || values instanceof Float64Array) valuesIO(o, rat, GF_WRITE, col, start, values, `writing column '${column}'`);
       else for (let i = 0; i < n; i++) api.GDALRATSetValueAsString(rat, start + i, col, values[i]!);
       if (opts.linearBinning) check(o, api.GDALRATSetLinearBinning(rat, opts.linearBinning[0], opts.linearBinning[1]), 'setting the linear binning');
-      if (!direct) check(o, api.GDALSetDefaultRAT(o.band, rat), 'storing the raster attribute table');
-    } finally {
-      if (!direct) api.GDALDestroyRasterAttributeTable(rat);
-    }
-  });
+    }),
+  );
 }
 
 /** Set the number of rows of band `band`'s table (created when missing); new rows are 0 or ''. */
 export async function setRowCount(file: string, rows: number, opts: BandOption = {}): Promise<void> {
   if (!Number.isInteger(rows) || rows < 0) throw new RatError(`${file}: a row count must be a whole number from 0 (got ${String(rows)})`, { file });
-  withBand(file, opts.band, true, (o) => {
-    const { api } = o;
-    const existing = api.GDALGetDefaultRAT(o.band);
-    const direct = existing !== null && api.GDALRATChangesAreWrittenToFile(existing) !== 0;
-    const rat = existing === null ? api.GDALCreateRasterAttributeTable() : direct ? existing : api.GDALRATClone(existing);
-    try {
-      api.GDALRATSetRowCount(rat, rows);
-      if (!direct) check(o, api.GDALSetDefaultRAT(o.band, rat), 'storing the raster attribute table');
-    } finally {
-      if (!direct) api.GDALDestroyRasterAttributeTable(rat);
-    }
-  });
+  withBand(file, opts.band, true, (o) => editTable(o, (rat) => o.api.GDALRATSetRowCount(rat, rows)));
 }
 
 export { COLOR_TABLE_TYPES, genColorTable, getColorTable, setColorTable, type ColorRow, type ColorTableType } from './colortable.js';
