@@ -12,7 +12,16 @@ import { isDataType, type DataType } from './dtypes.js';
 import type { PixelGridSpec } from './grid.js';
 import type { ConcurrencyStyleInit } from './concurrency.js';
 
-import { FOOTPRINTS, envDriver, envFootprint, envInt, type Footprint } from './riosenv.js';
+import {
+  AUTO_COLOR_TABLE_TYPES,
+  FOOTPRINTS,
+  envAutoColorTableType,
+  envDriver,
+  envFootprint,
+  envInt,
+  type AutoColorTableType,
+  type Footprint,
+} from './riosenv.js';
 export { FOOTPRINTS, type Footprint };
 
 export type ResampleMethod = 'near' | 'bilinear' | 'cubic' | 'cubicspline' | 'lanczos' | 'average' | 'mode' | 'min' | 'max' | 'med' | 'q1' | 'q3';
@@ -43,6 +52,8 @@ export interface ImageControls {
   layerNames: string[] | undefined;
   /** Mark an output thematic (LAYER_TYPE=thematic). */
   thematic: boolean;
+  /** A colour table for a thematic output: random, rainbow or gray; null for none. Default RIOS_DFLT_AUTOCOLORTABLETYPE, else none. */
+  autoColorTableType: AutoColorTableType | null;
   omitBasicStats: boolean;
   omitHistogram: boolean;
   omitPyramids: boolean;
@@ -196,6 +207,16 @@ export const IMAGE_SETTINGS = {
   statsIgnore: { ...numberOr('a number or null', true, 0), meaning: 'output nodata, and the value statistics ignore; null: none' },
   layerNames: custom<string[]>('a list of strings', { meaning: 'band descriptions of an output' }, (v, bad) => (stringList(v) ? v : bad('a list of strings'))),
   thematic: flag(false, 'mark an output thematic (LAYER_TYPE=thematic)'),
+  autoColorTableType: withDefault<AutoColorTableType | null>(
+    `one of ${AUTO_COLOR_TABLE_TYPES.join(', ')}, or null`,
+    'none (`RIOS_DFLT_AUTOCOLORTABLETYPE`)',
+    'a colour table written for a thematic output (one entry per value up to its maximum)',
+    () => envAutoColorTableType() ?? null,
+    (v, bad) =>
+      v === null || (AUTO_COLOR_TABLE_TYPES as readonly unknown[]).includes(v)
+        ? (v as AutoColorTableType | null)
+        : bad(`one of ${AUTO_COLOR_TABLE_TYPES.join(', ')}, or null`),
+  ),
   approxStats: flag(
     false,
     "statistics and histogram from the pyramid level GDAL samples for approximate statistics, after writing (RIOS's approxStats; STATISTICS_APPROXIMATE=YES)",

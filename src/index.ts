@@ -12,7 +12,7 @@ export { ApplierControls, type ControlsInput, type ImageControls, type GlobalCon
 export { DATA_TYPES, type DataType, type NumberDataType, type BigIntDataType, type TypedArrayFor } from './dtypes.js';
 export { PixelGrid, type PixelGridSpec, type GeoTransform, type Bounds } from './grid.js';
 export { pixelGridFromFile } from './gdal/gridio.js';
-export * as rat from './gdal/rat.js';
+export * as rat from './gdal/ratapi.js';
 export {
   ConcurrencyStyle,
   type ConcurrencyStyleInit,

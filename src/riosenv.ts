@@ -11,7 +11,7 @@
  * | RIOS_DFLT_DRIVER | the output driver |
  * | RIOS_DFLT_CREOPT_<driver> | that driver's creation options, blank-separated |
  * | RIOS_DFLT_DRIVEROPTIONS | (RIOS's older form) creation options of RIOS_DFLT_DRIVER's driver, blank-separated |
- * | RIOS_DFLT_AUTOCOLORTABLETYPE | nothing yet (riots writes no colour tables): a warning when set |
+ * | RIOS_DFLT_AUTOCOLORTABLETYPE | autoColorTableType: the colour table thematic outputs get |
  */
 import { ControlsError } from './errors.js';
 
@@ -68,14 +68,16 @@ export function envCreationOptions(driver: string, env: NodeJS.ProcessEnv = proc
   return undefined;
 }
 
-let warnedColourTable = false;
-/**
- * RIOS_DFLT_AUTOCOLORTABLETYPE sets the colour table RIOS writes for thematic outputs; riots
- * writes no colour tables yet, so a value set for RIOS would do nothing: say so, once.
- */
-export function warnUnhonouredEnv(env: NodeJS.ProcessEnv = process.env): void {
+/** The colour tables riots can make (RIOS's genColorTable types). */
+export const AUTO_COLOR_TABLE_TYPES = ['random', 'rainbow', 'gray'] as const;
+export type AutoColorTableType = (typeof AUTO_COLOR_TABLE_TYPES)[number];
+
+/** RIOS_DFLT_AUTOCOLORTABLETYPE: the colour table thematic outputs get; undefined when not set. */
+export function envAutoColorTableType(env: NodeJS.ProcessEnv = process.env): AutoColorTableType | undefined {
   const v = value('RIOS_DFLT_AUTOCOLORTABLETYPE', env);
-  if (v === undefined || warnedColourTable) return;
-  warnedColourTable = true;
-  process.emitWarning(`RIOS_DFLT_AUTOCOLORTABLETYPE=${v} has no effect: riots does not write colour tables yet`, { code: 'RIOTS_ENV_NOT_HONOURED' });
+  if (v === undefined) return undefined;
+  if (!(AUTO_COLOR_TABLE_TYPES as readonly string[]).includes(v)) {
+    throw new ControlsError(`environment variable RIOS_DFLT_AUTOCOLORTABLETYPE=${v} is not one of ${AUTO_COLOR_TABLE_TYPES.join(', ')}`);
+  }
+  return v as AutoColorTableType;
 }

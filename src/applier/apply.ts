@@ -2,7 +2,6 @@
  * apply(): open inputs, settle the working grid, walk it block by block through the user
  * function, and write the outputs with statistics and pyramids.
  */
-import { warnUnhonouredEnv } from '../riosenv.js';
 import type { BlockAssociations, BlocksFor } from '../block.js';
 import { Block } from '../block.js';
 import { ControlsError, InterruptedError, RiotsError } from '../errors.js';
@@ -78,7 +77,6 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
   if (options === null || typeof options !== 'object') throw new ControlsError('apply: options must be an object of otherArgs, controls and signal');
   checkKnownKeys(options, ['otherArgs', 'controls', 'signal'], 'apply options', 'apply()');
   const controls = ApplierControls.from(options.controls);
-  warnUnhonouredEnv();
   const concurrency = ConcurrencyStyle.from(controls.global.concurrency);
   // a function, or a reference workers can import; otherArgs checked before any worker starts
   checkUserFunctionArg(userFunction, concurrency.usesComputeWorkers ? concurrency.computeWorkerKind : undefined);

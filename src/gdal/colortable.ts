@@ -8,13 +8,15 @@
 import { InputMissingError, RatError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { gdal } from './index.js';
+import { getRowCount, setRowCount } from './rat.js';
+import { AUTO_COLOR_TABLE_TYPES, type AutoColorTableType } from '../riosenv.js';
 
 /** [value, red, green, blue, alpha], or [red, green, blue, alpha] for value = row index. */
 export type ColorRow = [number, number, number, number, number] | [number, number, number, number];
 
 /** The colour ramps `genColorTable` makes, by RIOS's names. */
-export const COLOR_TABLE_TYPES = ['random', 'rainbow', 'gray'] as const;
-export type ColorTableType = (typeof COLOR_TABLE_TYPES)[number];
+export const COLOR_TABLE_TYPES = AUTO_COLOR_TABLE_TYPES;
+export type ColorTableType = AutoColorTableType;
 
 function band(ds: gdal.Dataset, file: string, b: number | undefined): gdal.RasterBand {
   const n = b ?? 1;
@@ -70,6 +72,23 @@ function fiveColumns(rows: readonly ColorRow[], file: string): [number, number, 
 export async function setColorTable(file: string, rows: readonly ColorRow[], opts: { band?: number } = {}): Promise<void> {
   if (!existsSync(file)) throw new InputMissingError(`${file}: no such file`, { file });
   const five = fiveColumns(rows, file);
+  // HFA keeps the colour table in the band's attribute table and writes no more entries than it
+  // has rows (the histogram's, for a file with statistics): grow the table first
+  const entries = Math.max(five.at(-1)?.[0] ?? 0, 0) + 1;
+  const isHfa = await gdal.openAsync(file).then((d) => {
+    const hfa = d.driver.description === 'HFA';
+    d.close();
+    return hfa;
+  });
+  if (isHfa) {
+    const byteBand = await gdal.openAsync(file).then((d) => {
+      const t = band(d, file, opts.band).dataType === 'Byte';
+      d.close();
+      return t;
+    });
+    const want = Math.max(entries, byteBand ? 256 : 0);
+    if ((await getRowCount(file, opts)) < want) await setRowCount(file, want, opts);
+  }
   const ds = await gdal.openAsync(file, 'r+');
   try {
     const b = band(ds, file, opts.band);

@@ -277,5 +277,3 @@ export async function setRowCount(file: string, rows: number, opts: BandOption =
   if (!Number.isInteger(rows) || rows < 0) throw new RatError(`${file}: a row count must be a whole number from 0 (got ${String(rows)})`, { file });
   withBand(file, opts.band, true, (o) => editTable(o, (rat) => o.api.GDALRATSetRowCount(rat, rows)));
 }
-
-export { COLOR_TABLE_TYPES, genColorTable, getColorTable, setColorTable, type ColorRow, type ColorTableType } from './colortable.js';

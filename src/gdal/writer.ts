@@ -11,6 +11,7 @@ import { noteBlockLayout, writeWindow } from './window.js';
 import { allocate } from '../dtypes.js';
 import { gdalHasInt8 } from './arrays.js';
 import { writeColumn } from './rat.js';
+import { genColorTable, setColorTable } from './colortable.js';
 import { setBandDescriptions } from './descriptions.js';
 import { outputDriver } from './drivers.js';
 import { resolveCreationOptions } from './creation.js';
@@ -283,7 +284,12 @@ export class OutputFile {
       this.ds.close();
       this.ds = undefined;
       this.writeLayerNames();
-      if (this.target.controls.thematic) await this.writeHistogramColumns();
+      if (this.target.controls.thematic) {
+        // the histogram first, with as many rows as the colour table will have: HFA keeps both in
+        // one table, and its colour-table writer does not cope with a table grown under it
+        await this.writeHistogramColumns();
+        await this.writeAutoColorTables();
+      }
       this.timings.add('closing', (performance.now() - t0) / 1000);
       this.finalized = true;
     } catch (cause) {
@@ -302,13 +308,59 @@ export class OutputFile {
     const hists = this.stats?.histograms ?? [];
     for (const [i, h] of hists.entries()) {
       if (!h || h.binFunction !== 'direct') continue;
-      await writeColumn(this.tmpPath, 'Histogram', Float64Array.from(h.counts), {
+      // as many rows as the colour table to come (autoColorTableType), zeros beyond the histogram
+      const counts = new Float64Array(Math.max(h.counts.length, this.colorTableRows(i + 1)));
+      counts.set(h.counts);
+      await writeColumn(this.tmpPath, 'Histogram', counts, {
         band: i + 1,
         type: 'Real',
         usage: 'PixelCount',
         linearBinning: [h.histMin, 1],
       });
     }
+  }
+
+  /**
+   * autoColorTableType: a generated colour table on every band of a thematic output, one entry per
+   * value up to the band's largest (256 for Byte, as RIOS's tables). GeoTIFF keeps a colour table
+   * on band 1 only: the other bands get none, and a warning says so.
+   */
+  private async writeAutoColorTables(): Promise<void> {
+    const type = this.target.controls.autoColorTableType;
+    if (type === null) return;
+    for (let b = 1; b <= this.bands; b++) {
+      if (b > 1 && this.driverName === 'GTiff') {
+        process.emitWarning(`output '${this.label}': GeoTIFF keeps a colour table on band 1 only; bands 2..${this.bands} get none (autoColorTableType)`, {
+          code: 'RIOTS_COLOR_TABLE_BANDS',
+        });
+        break;
+      }
+      const entries = this.colorTableEntries(b);
+      if (entries === undefined) {
+        throw new OutputError(`output '${this.label}': autoColorTableType needs the largest value of band ${b}, which comes with its statistics (calcStats)`, {
+          imageName: this.target.imageName,
+          file: this.target.path,
+        });
+      }
+      if (entries === 0) continue; // no class from 0 to colour
+      await setColorTable(this.tmpPath, genColorTable(entries, type), { band: b });
+    }
+  }
+
+  /**
+   * Colours of band `b`'s automatic colour table: one per value from 0 to its largest (0 for none,
+   * or without autoColorTableType); undefined without statistics to tell the largest.
+   */
+  private colorTableEntries(b: number): number | undefined {
+    if (this.target.controls.autoColorTableType === null) return 0;
+    const h = this.stats?.histograms[b - 1];
+    return h ? Math.max(0, Math.floor(h.histMax) + 1) : undefined;
+  }
+
+  /** Rows the automatic colour table will take: its colours, or 256 for Byte (setColorTable pads to it). */
+  private colorTableRows(b: number): number {
+    const n = this.colorTableEntries(b) ?? 0;
+    return n > 0 && this.dtype === 'Byte' ? 256 : n;
   }
 
   /** Move a finalized file and its sidecars into place. */

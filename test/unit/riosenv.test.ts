@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ApplierControls } from '../../src/controls.js';
 import { ControlsError } from '../../src/errors.js';
-import { envCreationOptions, envFootprint, envInt, warnUnhonouredEnv } from '../../src/riosenv.js';
+import { envAutoColorTableType, envCreationOptions, envFootprint, envInt } from '../../src/riosenv.js';
 
 test('RIOS_DFLT_CREOPT_<driver> is a blank-separated list; RIOS_DFLT_DRIVEROPTIONS applies to the default driver only', () => {
   const env = { RIOS_DFLT_CREOPT_GTiff: '  COMPRESS=DEFLATE\tTILED=YES  PREDICTOR=2 ' };
@@ -64,20 +64,20 @@ test('the controls take their defaults from the variables: overlap, footprint, b
   }
 });
 
-test('RIOS_DFLT_AUTOCOLORTABLETYPE, which riots cannot honour yet, is not silently ignored: one warning', async () => {
-  const warnings: (Error & { code?: string })[] = [];
-  const on = (w: Error): void => void warnings.push(w);
-  process.on('warning', on);
-  try {
-    warnUnhonouredEnv({});
-    warnUnhonouredEnv({ RIOS_DFLT_AUTOCOLORTABLETYPE: 'rainbow' });
-    warnUnhonouredEnv({ RIOS_DFLT_AUTOCOLORTABLETYPE: 'rainbow' });
-    await new Promise((r) => setImmediate(r));
-  } finally {
-    process.off('warning', on);
-  }
-  assert.deepEqual(
-    warnings.map((w) => [w.code, w.message]),
-    [['RIOTS_ENV_NOT_HONOURED', 'RIOS_DFLT_AUTOCOLORTABLETYPE=rainbow has no effect: riots does not write colour tables yet']],
+test('RIOS_DFLT_AUTOCOLORTABLETYPE sets autoColorTableType; a type riots cannot make names the variable', () => {
+  assert.equal(envAutoColorTableType({}), undefined);
+  assert.equal(envAutoColorTableType({ RIOS_DFLT_AUTOCOLORTABLETYPE: ' rainbow ' }), 'rainbow');
+  assert.throws(
+    () => envAutoColorTableType({ RIOS_DFLT_AUTOCOLORTABLETYPE: 'viridis' }),
+    (e: unknown) => e instanceof ControlsError && /RIOS_DFLT_AUTOCOLORTABLETYPE=viridis is not one of random, rainbow, gray/.test(e.message),
   );
+  const saved = process.env.RIOS_DFLT_AUTOCOLORTABLETYPE;
+  try {
+    process.env.RIOS_DFLT_AUTOCOLORTABLETYPE = 'gray';
+    assert.equal(new ApplierControls({}).forImage('out').autoColorTableType, 'gray');
+    assert.equal(new ApplierControls({ autoColorTableType: null }).forImage('out').autoColorTableType, null);
+  } finally {
+    if (saved === undefined) delete process.env.RIOS_DFLT_AUTOCOLORTABLETYPE;
+    else process.env.RIOS_DFLT_AUTOCOLORTABLETYPE = saved;
+  }
 });

@@ -7,10 +7,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { apply, rat, GdalError, InputMissingError, RatError } from '../../../src/index.js';
+import { apply, rat, GdalError, InputMissingError, OutputError, RatError } from '../../../src/index.js';
 import { loadedLibgdal } from '../../../src/gdal/ratffi.js';
 import { makeRaster, py } from '../../helpers/py.js';
 
@@ -356,16 +356,27 @@ describe('thematic outputs of apply()', () => {
         },
         { a: f('src.tif') },
         { cls: out },
-        { controls: { thematic: true, statsIgnore: null, layerNames: ['landcover'], windowXSize: 64, windowYSize: 64 } },
+        { controls: { thematic: true, statsIgnore: null, layerNames: ['landcover'], windowXSize: 64, windowYSize: 64, autoColorTableType: 'rainbow' } },
       );
-      const o = py<{ usage: number; rows: number; hist: number[]; counts: number[]; desc: string; binning: (number | boolean)[] | null }>(
+      const o = py<{
+        usage: number;
+        rows: number;
+        hist: number[];
+        counts: number[];
+        desc: string;
+        binning: (number | boolean)[] | null;
+        colours: number[][];
+        n: number;
+      }>(
         `
 ds = gdal.Open(args['p']); b = ds.GetRasterBand(1); r = b.GetDefaultRAT()
 col = [r.GetNameOfCol(i) for i in range(r.GetColumnCount())].index('Histogram')
 counts = np.bincount(b.ReadAsArray().ravel()).tolist()
 lb = r.GetLinearBinning()
+ct = b.GetColorTable()
 out({'usage': r.GetUsageOfCol(col), 'rows': r.GetRowCount(), 'hist': [r.GetValueAsDouble(j, col) for j in range(r.GetRowCount())],
-     'counts': counts, 'desc': b.GetDescription(), 'binning': list(lb) if lb else None})
+     'counts': counts, 'desc': b.GetDescription(), 'binning': list(lb) if lb else None,
+     'n': ct.GetCount(), 'colours': [list(ct.GetColorEntry(i)) for i in range(12)]})
 ds = None
 `,
         { p: out },
@@ -376,6 +387,61 @@ ds = None
       assert.equal(o.desc, 'landcover');
       if (ext === 'tif') assert.deepEqual(o.binning, [true, 0, 1]);
       assert.deepEqual(Array.from((await rat.readColumn(out, 'Histogram')) as Float64Array).slice(0, o.counts.length), o.counts);
+      // autoColorTableType: a rainbow over the 11 classes (0..10), transparent beyond, 256 entries for Byte
+      assert.equal(o.n, 256);
+      const want = rat.genColorTable(11, 'rainbow').map(([, r, g, b, a]) => [r, g, b, a]);
+      assert.deepEqual(o.colours.slice(0, 11), want);
+      assert.deepEqual(o.colours[11], ext === 'tif' ? [0, 0, 0, 255] : [0, 0, 0, 0]);
     });
   }
+});
+
+test('autoColorTableType: GeoTIFF bands after the first get none, with a warning; without statistics a wider type is refused, nothing left behind', async () => {
+  makeRaster({ path: f('src2.tif'), cols: 70, rows: 50, dtype: 'Int16', expr: '((r + c) % 5)' });
+  const warnings: (Error & { code?: string })[] = [];
+  const on = (w: Error): void => void warnings.push(w);
+  process.on('warning', on);
+  try {
+    await apply(
+      (_i, inputs, outputs) => {
+        const a = inputs.a;
+        const two = a.like('Byte', 2);
+        const n = a.rows * a.cols;
+        for (let k = 0; k < n; k++) {
+          two.data[k] = a.data[k]!;
+          two.data[n + k] = a.data[k]! + 1;
+        }
+        outputs.two = two;
+      },
+      { a: f('src2.tif') },
+      { two: f('two.tif') },
+      { controls: { thematic: true, statsIgnore: null, autoColorTableType: 'gray' } },
+    );
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    process.off('warning', on);
+  }
+  assert.ok(
+    warnings.some((w) => w.code === 'RIOTS_COLOR_TABLE_BANDS' && /two\.tif|'two'/.test(w.message)),
+    warnings.map((w) => w.message).join('; '),
+  );
+  assert.deepEqual(
+    (await rat.getColorTable(f('two.tif'))).slice(0, 5).map((r) => r.slice(1, 4)),
+    rat.genColorTable(5, 'gray').map((r) => r.slice(1, 4)),
+  );
+  await assert.rejects(
+    apply(
+      (_i, inputs, outputs) => {
+        outputs.cls = inputs.a.map((v) => v, 'Int16');
+      },
+      { a: f('src2.tif') },
+      { cls: f('nostats.img') },
+      { controls: { thematic: true, calcStats: false, autoColorTableType: 'random' } },
+    ),
+    (e: unknown) => e instanceof OutputError && /autoColorTableType needs the largest value of band 1, which comes with its statistics/.test(e.message),
+  );
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.startsWith('nostats')),
+    [],
+  );
 });
