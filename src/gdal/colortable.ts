@@ -75,20 +75,17 @@ export async function setColorTable(file: string, rows: readonly ColorRow[], opt
   // HFA keeps the colour table in the band's attribute table and writes no more entries than it
   // has rows (the histogram's, for a file with statistics): grow the table first
   const entries = Math.max(five.at(-1)?.[0] ?? 0, 0) + 1;
-  const isHfa = await gdal.openAsync(file).then((d) => {
-    const hfa = d.driver.description === 'HFA';
-    d.close();
-    return hfa;
-  });
-  if (isHfa) {
-    const byteBand = await gdal.openAsync(file).then((d) => {
-      const t = band(d, file, opts.band).dataType === 'Byte';
-      d.close();
-      return t;
-    });
-    const want = Math.max(entries, byteBand ? 256 : 0);
-    if ((await getRowCount(file, opts)) < want) await setRowCount(file, want, opts);
+  const probe = await gdal.openAsync(file);
+  let isHfa: boolean;
+  let byteBand: boolean;
+  try {
+    isHfa = probe.driver.description === 'HFA';
+    byteBand = band(probe, file, opts.band).dataType === 'Byte';
+  } finally {
+    probe.close();
   }
+  const want = Math.max(entries, byteBand ? 256 : 0);
+  if (isHfa && (await getRowCount(file, opts)) < want) await setRowCount(file, want, opts);
   const ds = await gdal.openAsync(file, 'r+');
   try {
     const b = band(ds, file, opts.band);
