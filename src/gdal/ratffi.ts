@@ -26,6 +26,8 @@ export interface RatApi {
   GDALGetDescription(obj: Handle): string;
   GDALSetDescription(obj: Handle, description: string): void;
   GDALGetDatasetDriver(ds: Handle): Handle;
+  GDALGetRasterDataType(band: Handle): number;
+  GDALGetRasterNoDataValue(band: Handle, success: Int32Array): number;
   GDALGetDriverShortName(driver: Handle): string;
   GDALGetDefaultRAT(band: Handle): Handle | null;
   GDALSetDefaultRAT(band: Handle, rat: Handle | null): number;
@@ -57,6 +59,8 @@ const SIGNATURES: Record<keyof RatApi, string> = {
   GDALGetDescription: 'const char *GDALGetDescription(void *hObject)',
   GDALSetDescription: 'void GDALSetDescription(void *hObject, const char *pszNewDesc)',
   GDALGetDatasetDriver: 'void *GDALGetDatasetDriver(void *hDS)',
+  GDALGetRasterDataType: 'int GDALGetRasterDataType(void *hBand)',
+  GDALGetRasterNoDataValue: 'double GDALGetRasterNoDataValue(void *hBand, _Out_ int *pbSuccess)',
   GDALGetDriverShortName: 'const char *GDALGetDriverShortName(void *hDriver)',
   GDALGetDefaultRAT: 'void *GDALGetDefaultRAT(void *hBand)',
   GDALSetDefaultRAT: 'int GDALSetDefaultRAT(void *hBand, void *hRAT)',

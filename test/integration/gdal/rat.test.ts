@@ -17,16 +17,16 @@ import { makeRaster, py } from '../../helpers/py.js';
 let dir: string;
 const f = (n: string): string => path.join(dir, n);
 
-function makeThematic(file: string, driver: 'HFA' | 'GTiff'): void {
+function makeThematic(file: string, driver: 'HFA' | 'GTiff', type: 'Byte' | 'Int16' = 'Byte'): void {
   py(
     `
-ds = gdal.GetDriverByName(args['d']).Create(args['p'], 60, 40, 2, gdal.GDT_Byte)
+ds = gdal.GetDriverByName(args['d']).Create(args['p'], 60, 40, 2, gdal.GetDataTypeByName(args['t']))
 for i in (1, 2):
     b = ds.GetRasterBand(i); b.WriteArray((np.arange(2400).reshape(40, 60) % (7 + i)).astype(np.uint8)); b = None
 ds = None
 out(True)
 `,
-    { p: file, d: driver },
+    { p: file, d: driver, t: type },
   );
 }
 
@@ -57,7 +57,7 @@ for (const driver of ['HFA', 'GTiff'] as const) {
   describe(`${driver} tables`, () => {
     test('every column type and usage written by riots reads back in Python GDAL as written', async () => {
       const file = f(`rt.${ext}`);
-      makeThematic(file, driver);
+      makeThematic(file, driver, 'Int16');
       const rows = 8;
       await rat.writeColumn(
         file,
@@ -129,7 +129,7 @@ for (const driver of ['HFA', 'GTiff'] as const) {
 
     test('row ranges: written and read from a row other than 0, the rest of the column untouched', async () => {
       const file = f(`ranges.${ext}`);
-      makeThematic(file, driver);
+      makeThematic(file, driver, 'Int16');
       await rat.writeColumn(
         file,
         'v',
@@ -153,6 +153,48 @@ for (const driver of ['HFA', 'GTiff'] as const) {
     });
   });
 }
+
+test("RIOS's quirks: a Byte band's table has 256 rows; HFA's colour columns (0-1 reals in the file) read and take 0-255", async () => {
+  for (const driver of ['HFA', 'GTiff'] as const) {
+    const file = f(`quirk.${driver === 'HFA' ? 'img' : 'tif'}`);
+    makeThematic(file, driver);
+    await rat.writeColumn(file, 'Code', Int32Array.from([4, 5, 6]));
+    const o = oracleTable(file);
+    assert.equal(o.rows, 256, driver);
+    assert.deepEqual(o.columns[0]!.values.slice(0, 4), [4, 5, 6, 0]);
+  }
+  // HFA keeps colour columns as 0-1 reals in the file (RIOS scales them itself); GDAL hands them out as 0-255 integers
+  const file = f('colours.img');
+  makeThematic(file, 'HFA', 'Int16');
+  py(
+    `
+ds = gdal.Open(args['p'], gdal.GA_Update); b = ds.GetRasterBand(1)
+ct = gdal.ColorTable()
+for i, c in enumerate([(0, 0, 0, 0), (128, 64, 255, 255), (1, 2, 3, 200)]): ct.SetColorEntry(i, c)
+b.SetColorTable(ct); b = None; ds = None
+out(True)
+`,
+    { p: file },
+  );
+  const info = await rat.getColumnInfo(file);
+  assert.deepEqual(
+    info.filter((c) => ['Red', 'Green', 'Blue', 'Alpha'].includes(c.usage)).map((c) => [c.name, c.type, c.usage]),
+    [
+      ['Red', 'Integer', 'Red'],
+      ['Green', 'Integer', 'Green'],
+      ['Blue', 'Integer', 'Blue'],
+      ['Opacity', 'Integer', 'Alpha'],
+    ],
+  );
+  assert.deepEqual(Array.from((await rat.readColumn(file, 'Red')) as Int32Array), [0, 128, 1]);
+  assert.deepEqual(Array.from((await rat.readColumn(file, 'Opacity')) as Int32Array), [0, 255, 200]);
+  await rat.writeColumn(file, 'Green', Int32Array.from([10, 20, 30]));
+  assert.deepEqual((await rat.getColorTable(file)).slice(0, 3), [
+    [0, 0, 10, 0, 0],
+    [1, 128, 20, 255, 255],
+    [2, 1, 30, 3, 200],
+  ]);
+});
 
 test('a table Python GDAL wrote (HFA, 100000 rows) reads the same through riots', async () => {
   const file = f('py.img');
@@ -228,8 +270,8 @@ test('bad input: each a clear error naming the file, band or column', async () =
     (e: unknown) => e instanceof RatError && /column 'num' holds Real values; strings cannot go in it/.test(e.message),
   );
   await assert.rejects(
-    rat.readColumn(file, 'num', { start: 1, count: 5 }),
-    (e: unknown) => e instanceof RatError && /rows 1\.\.5 of column 'num' are outside its 2 rows/.test(e.message),
+    rat.readColumn(file, 'num', { start: 250, count: 10 }),
+    (e: unknown) => e instanceof RatError && /rows 250\.\.259 of column 'num' are outside its 256 rows/.test(e.message),
   );
   await assert.rejects(rat.readColumn(f('nope.img'), 'num'), (e: unknown) => e instanceof InputMissingError && e.file === f('nope.img'));
   await assert.rejects(rat.writeColumn(file, 'u', Int32Array.from([1]), { usage: 'Colour' as never }), /usage must be one of Generic, PixelCount, Name/);
