@@ -295,7 +295,7 @@ export class RatFile {
     const n = this.bandCount;
     if (!Number.isInteger(band) || band < 1) throw new RatError(`${this.file}: band must be a whole number from 1 (got ${String(band)})`, { file: this.file });
     if (band > n) throw new RatError(`${this.file}: there is no band ${band} (the file has ${n})`, { file: this.file });
-    const t = new RatTable(this.api, this.api.GDALGetRasterBand(this.ds, band)!, `${this.file} band ${band}`, this.driver, this.update);
+    const t = new RatTable(this.api, this.api.GDALGetRasterBand(this.ds, band), `${this.file} band ${band}`, this.driver, this.update);
     this.tables.set(band, t);
     return t;
   }
