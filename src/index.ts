@@ -13,6 +13,7 @@ export { DATA_TYPES, type DataType, type NumberDataType, type BigIntDataType, ty
 export { PixelGrid, type PixelGridSpec, type GeoTransform, type Bounds } from './grid.js';
 export { pixelGridFromFile } from './gdal/gridio.js';
 export * as rat from './gdal/ratapi.js';
+export * as ratapplier from './rat/ratapplierapi.js';
 export {
   ConcurrencyStyle,
   type ConcurrencyStyleInit,

@@ -7,7 +7,7 @@ export interface ProgressReporter {
   finish(): void;
 }
 
-export function makeProgress(stream: NodeJS.WriteStream = process.stderr, label = 'riots'): ProgressReporter {
+export function makeProgress(stream: NodeJS.WriteStream = process.stderr, label = 'riots', unit = 'blocks'): ProgressReporter {
   const tty = Boolean(stream.isTTY);
   let lastPercent = -1;
   let lastDraw = 0;
@@ -25,7 +25,7 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr, label 
         const secs = (now - t0) / 1000;
         const eta = done > 0 ? (secs * (total - done)) / done : 0;
         stream.write(
-          `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${done}/${total} blocks, ${secs.toFixed(1)} s` +
+          `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${done}/${total} ${unit}, ${secs.toFixed(1)} s` +
             (done < total && done > 0 ? `, ~${eta.toFixed(0)} s left ` : '  '),
         );
       } else {
@@ -33,7 +33,7 @@ export function makeProgress(stream: NodeJS.WriteStream = process.stderr, label 
         const step = Math.floor(pct / 10) * 10;
         if (step > lastPercent || (done === total && lastPercent < 100)) {
           lastPercent = done === total ? 100 : step;
-          stream.write(`${label}: ${done === total ? 100 : step}% (${done}/${total} blocks)\n`);
+          stream.write(`${label}: ${done === total ? 100 : step}% (${done}/${total} ${unit})\n`);
         }
       }
     },

@@ -171,8 +171,7 @@ export class RatTable {
     const start = opts.start ?? 0;
     if (!Number.isInteger(start) || start < 0) throw new RatError(`${this.where}: start must be a whole number from 0 (got ${String(start)})`);
     const n = values.length;
-    const byteMin = api.GDALGetRasterDataType(this.bandH) === GDT_BYTE ? 256 : 0;
-    const need = Math.max(start + n, byteMin);
+    const need = Math.max(start + n, this.minRows());
     if (this.rowCount() < need) api.GDALRATSetRowCount(rat, need);
     this.changed = true;
     if (Array.isArray(values)) {
@@ -180,6 +179,11 @@ export class RatTable {
       return;
     }
     this.valuesIO(GF_WRITE, col, start, values, `writing column '${column}'`);
+  }
+
+  /** The fewest rows a table written to keeps: 256 on a Byte band (as RIOS writes them), else 0. */
+  minRows(): number {
+    return this.api.GDALGetRasterDataType(this.bandH) === GDT_BYTE ? 256 : 0;
   }
 
   /** Set the number of rows (the table is created when missing); new rows are 0 or ''. */

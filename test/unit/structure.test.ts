@@ -90,6 +90,7 @@ const ALLOWED: Record<string, string[]> = {
   'workers/kinds': ['.', 'reader', 'aws', 'workers', 'workers/channel', 'workers/worker', 'workers/pool'],
   'workers/index.ts': ['.', 'workers', 'workers/kinds'],
   applier: ['.', 'stats', 'gdal', 'reader', 'workers', 'workers/worker', 'workers/index.ts'],
+  rat: ['.', 'stats', 'gdal', 'applier'],
   cli: ['*'],
   'cli/batch': ['*'],
   'index.ts': ['*'],

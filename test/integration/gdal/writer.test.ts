@@ -235,6 +235,7 @@ test('the public API exports exactly these names', () => {
     'isComputeWorker',
     'pixelGridFromFile',
     'rat',
+    'ratapplier',
   ]);
 });
 
