@@ -40,6 +40,19 @@ export const RESAMPLE_METHODS: readonly ResampleMethod[] = [
   'q3',
 ];
 
+/** What `callBeforeClose` is told about the output it is called for. */
+export interface BeforeCloseInfo {
+  /** The output's file, complete (pixels, statistics, pyramids, histogram column) and closed, still under its temporary name: open it, or give it to `rat.*`. */
+  file: string;
+  /** Where it goes when the function returns. */
+  finalPath: string;
+  imageName: string;
+  /** Index within a list output, or null. */
+  listIndex: number | null;
+}
+/** RIOS's callBeforeClose: its arguments are the closure's; may be async. A throw fails the run and leaves nothing at the final path. */
+export type BeforeClose = (output: BeforeCloseInfo) => void | Promise<void>;
+
 /** Settings that may differ per image. */
 export interface ImageControls {
   /** GDAL driver of an output: RIOS_DFLT_DRIVER, else the output's extension, else GTiff (src/gdal/drivers.ts). */
@@ -54,6 +67,8 @@ export interface ImageControls {
   thematic: boolean;
   /** A colour table for a thematic output: random, rainbow or gray; null for none. Default RIOS_DFLT_AUTOCOLORTABLETYPE, else none. */
   autoColorTableType: AutoColorTableType | null;
+  /** Called with the output (closed, under its temporary name) before it moves to its final name: add RAT columns, metadata. */
+  callBeforeClose: BeforeClose | undefined;
   omitBasicStats: boolean;
   omitHistogram: boolean;
   omitPyramids: boolean;
@@ -217,6 +232,11 @@ export const IMAGE_SETTINGS = {
         ? (v as AutoColorTableType | null)
         : bad(`one of ${AUTO_COLOR_TABLE_TYPES.join(', ')}, or null`),
   ),
+  callBeforeClose: custom<BeforeClose>(
+    'a function',
+    { meaning: "called with each output's file before it takes its final name, to add RAT columns or metadata (RIOS's setCallBeforeClose)" },
+    (v, bad) => (typeof v === 'function' ? (v as BeforeClose) : bad('a function')),
+  ),
   approxStats: flag(
     false,
     "statistics and histogram from the pyramid level GDAL samples for approximate statistics, after writing (RIOS's approxStats; STATISTICS_APPROXIMATE=YES)",
@@ -351,9 +371,11 @@ export class ApplierControls {
   /** Plain data, for shipping to workers. */
   toJSON(): ControlsInput {
     const images: Record<string, Partial<ImageControls>> = {};
-    for (const [k, v] of this.perImage) images[k] = v;
+    // callBeforeClose runs in the main process only: a function does not travel to workers
+    const plain = ({ callBeforeClose: _, ...rest }: Partial<ImageControls>): Partial<ImageControls> => rest;
+    for (const [k, v] of this.perImage) images[k] = plain(v);
     const g = { ...this.global } as Partial<GlobalControls>;
-    return { ...g, ...this.imageDefaults, images };
+    return { ...g, ...plain(this.imageDefaults), images };
   }
 }
 

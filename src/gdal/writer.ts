@@ -288,8 +288,9 @@ export class OutputFile {
         // the histogram first, with as many rows as the colour table will have: HFA keeps both in
         // one table, and its colour-table writer does not cope with a table grown under it
         await this.writeHistogramColumns();
-        await this.writeAutoColorTables();
       }
+      await this.callBeforeClose();
+      if (this.target.controls.thematic) await this.writeAutoColorTables();
       this.timings.add('closing', (performance.now() - t0) / 1000);
       this.finalized = true;
     } catch (cause) {
@@ -376,6 +377,22 @@ export class OutputFile {
       this.closed = true;
       this.keepAtExit();
       throw this.closeError(cause);
+    }
+  }
+
+  /** The user's callBeforeClose, on the closed temporary file (RIOS calls it before the colour table too). */
+  private async callBeforeClose(): Promise<void> {
+    const fn = this.target.controls.callBeforeClose;
+    if (!fn) return;
+    const t = this.target;
+    try {
+      await fn({ file: this.tmpPath, finalPath: t.path, imageName: t.imageName, listIndex: t.listIndex });
+    } catch (cause) {
+      throw new OutputError(`output '${this.label}': callBeforeClose failed: ${(cause as Error).message ?? String(cause)}`, {
+        imageName: t.imageName,
+        file: t.path,
+        cause,
+      });
     }
   }
 

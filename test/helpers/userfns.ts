@@ -93,3 +93,9 @@ export const bigInts = defineUserFunction(import.meta.url, (_info, inputs, outpu
     outputs[`${name}plus1`] = out;
   }
 });
+
+/** A thematic output `cls` (a % 9, Byte) and a copy of `a` as `other`. */
+export const classesMod9 = defineUserFunction(import.meta.url, (_info, inputs, outputs) => {
+  outputs.cls = inputs.a!.map((v) => v % 9, 'Byte');
+  outputs.other = inputs.a!;
+});

@@ -7,12 +7,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { apply, rat, GdalError, InputMissingError, OutputError, RatError } from '../../../src/index.js';
 import { loadedLibgdal } from '../../../src/gdal/ratffi.js';
 import { makeRaster, py } from '../../helpers/py.js';
+import { classesMod9 } from '../../helpers/userfns.js';
 
 let dir: string;
 const f = (n: string): string => path.join(dir, n);
@@ -436,6 +437,87 @@ ds = None
       assert.deepEqual(o.colours[11], ext === 'tif' ? [0, 0, 0, 255] : [0, 0, 0, 0]);
     });
   }
+});
+
+test('callBeforeClose (per image): called with the finished output under its temporary name, before the colour table; a throw fails the run and leaves nothing; with CW_THREADS too', async () => {
+  makeRaster({ path: f('bc.tif'), cols: 100, rows: 70, dtype: 'Int16', expr: '((r + 2 * c) % 13)' });
+  const calls: { file: string; finalPath: string; imageName: string; exists: boolean; hist: number[] }[] = [];
+  const out = f('bc.img');
+  const other = f('bc-other.tif');
+  await apply(
+    classesMod9,
+    { a: f('bc.tif') },
+    { cls: out, other },
+    {
+      controls: {
+        concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2, numReadWorkers: 1 },
+        windowYSize: 16,
+        autoColorTableType: 'gray',
+        images: {
+          cls: {
+            thematic: true,
+            statsIgnore: null,
+            callBeforeClose: async (o) => {
+              const hist = (await rat.readColumn(o.file, 'Histogram')) as Float64Array;
+              calls.push({ ...o, exists: existsSync(o.finalPath), hist: Array.from(hist.subarray(0, 9)) });
+              await rat.writeColumn(
+                o.file,
+                'Area',
+                Float64Array.from(hist, (n) => n * 0.09),
+              );
+            },
+          },
+        },
+      },
+    },
+  );
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0]!.imageName, 'cls');
+  assert.equal(calls[0]!.finalPath, out);
+  assert.notEqual(calls[0]!.file, out);
+  assert.equal(calls[0]!.exists, false, 'the final path is empty until the function returns');
+  const o = py<{ area: number[]; counts: number[]; gray: number[] }>(
+    `
+ds = gdal.Open(args['p']); b = ds.GetRasterBand(1); r = b.GetDefaultRAT()
+names = [r.GetNameOfCol(i) for i in range(r.GetColumnCount())]
+out({'area': r.ReadAsArray(names.index('Area'))[:9].tolist(), 'counts': np.bincount(b.ReadAsArray().ravel()).tolist(), 'gray': list(b.GetColorTable().GetColorEntry(8))})
+ds = None
+`,
+    { p: out },
+  );
+  assert.deepEqual(calls[0]!.hist, o.counts);
+  assert.deepEqual(
+    o.area,
+    o.counts.map((n) => n * 0.09),
+  );
+  assert.deepEqual(o.gray, [...rat.genColorTable(9, 'gray')[8]!.slice(1)], 'the colour table came after the function, as in RIOS');
+
+  const bad = f('bc-bad.img');
+  await assert.rejects(
+    apply(
+      (_i, inputs, outputs) => {
+        outputs.x = inputs.a;
+      },
+      { a: f('bc.tif') },
+      { x: bad },
+      {
+        controls: {
+          callBeforeClose: () => {
+            throw new Error('no such column, says the user');
+          },
+        },
+      },
+    ),
+    (e: unknown) => e instanceof OutputError && /output 'x': callBeforeClose failed: no such column, says the user/.test(e.message),
+  );
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.startsWith('bc-bad')),
+    [],
+  );
+  await assert.rejects(
+    apply(() => {}, { a: f('bc.tif') }, { x: bad }, { controls: { callBeforeClose: 'fn' as never } }),
+    /callBeforeClose.*a function/,
+  );
 });
 
 test('autoColorTableType: GeoTIFF bands after the first get none, with a warning; without statistics a wider type is refused, nothing left behind', async () => {
