@@ -9,8 +9,9 @@ import { isDataType, isIntegerType } from '../dtypes.js';
 export const help = `usage: riots printstats FILE... [options]
 
 Print, for every band: nodata value, minimum, maximum, mean, stddev, valid percentage, median,
-mode, a histogram summary (bins, range, bin function, pixels counted, fullest bin) and the
-overview sizes. Values are read from the file's metadata (as written by riots, RIOS or
+mode, a histogram summary (bins, range, bin function, pixels counted, fullest bin), the
+overview sizes, and for thematic files the raster attribute table (rows, columns) and the colour
+table. A band whose metadata has no histogram shows the one its table's PixelCount column holds. Values are read from the file's metadata (as written by riots, RIOS or
 gdalinfo -stats); nothing is computed.
 
 options:
@@ -86,6 +87,8 @@ export function formatStoredStats(r: StoredFileReport): string {
       );
     }
     lines.push(row('overviews', b.overviews.length === 0 ? 'none' : b.overviews.map((o) => `${o.x}x${o.y}`).join(', ')));
+    if (b.rat) lines.push(row('RAT', `${b.rat.rows} rows; columns ${b.rat.columns.join(', ')}`));
+    if (b.colorTableEntries !== undefined) lines.push(row('colours', `a colour table of ${b.colorTableEntries} entries`));
   }
   return lines.join('\n') + '\n';
 }

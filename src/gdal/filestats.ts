@@ -13,6 +13,9 @@ import type { Timings } from '../timings.js';
 import { checkStatsOptions, type StatsOptions } from '../stats/plan.js';
 import { parseStatsMetadata, type StoredStats } from '../stats/metadata.js';
 import { OutputStatsWriter, readBandsByWindow } from './stats.js';
+import { writeHistogramColumn } from './thematic.js';
+import { RatFile } from './rattable.js';
+import type { Histogram } from '../stats/histogram.js';
 
 export interface CalcStatsFileOptions {
   /**
@@ -38,12 +41,16 @@ export async function calcStatsForFile(path: string, opts: StatsOptions, timings
   } catch (cause) {
     throw new InputNotRasterError(`calcstats: GDAL cannot open ${path} for update as a raster: ${(cause as Error).message}`, { file: path, cause });
   }
+  let thematic: boolean;
+  let histograms: (Histogram | null)[];
   try {
     const nBands = ds.bands.count();
     if (nBands === 0) throw new InputNotRasterError(`calcstats: ${path} has no raster bands`, { file: path });
     const dtype = ds.bands.get(1).dataType;
     if (!isDataType(dtype)) throw new InputNotRasterError(`calcstats: ${path} has data type ${String(dtype)}, which riots does not handle`, { file: path });
-    const o = checkStatsOptions(opts);
+    // a band already marked thematic is counted per class, as RIOS's calcstats does
+    thematic = opts.thematic || ds.bands.get(1).getMetadata()?.LAYER_TYPE === 'thematic';
+    const o = checkStatsOptions({ ...opts, thematic });
     let bandNodata: (number | null)[];
     if (fileOpts.nodataFromFile) {
       bandNodata = Array.from({ length: nBands }, (_, i) => ds.bands.get(i + 1).noDataValue);
@@ -71,6 +78,7 @@ export async function calcStatsForFile(path: string, opts: StatsOptions, timings
         );
       }
       await w.finish();
+      histograms = w.histograms;
     } finally {
       await w.dispose();
     }
@@ -78,6 +86,8 @@ export async function calcStatsForFile(path: string, opts: StatsOptions, timings
   } finally {
     ds.close();
   }
+  // thematic bands' histograms also go to their raster attribute tables, once gdal-async has let go of the file
+  if (thematic) for (const [i, h] of histograms.entries()) if (h) await writeHistogramColumn(path, i + 1, h);
 }
 
 export interface StoredBandReport {
@@ -86,6 +96,10 @@ export interface StoredBandReport {
   stats: StoredStats;
   /** Overview sizes, as GDAL lists them. */
   overviews: { x: number; y: number }[];
+  /** The band's raster attribute table: its rows and column names (absent when it has none). */
+  rat?: { rows: number; columns: string[] };
+  /** Entries of the band's colour table (absent when it has none). */
+  colorTableEntries?: number;
 }
 
 export interface StoredFileReport {
@@ -104,6 +118,7 @@ export async function readStoredStats(path: string): Promise<StoredFileReport> {
   if (!existsSync(path)) throw new InputMissingError(`${path} does not exist`, { file: path });
   loadGdal(); // a GDAL that cannot load is its own error, not this file's
   let ds: Dataset;
+  let report: StoredFileReport;
   try {
     ds = await gdal.openAsync(path);
   } catch (cause) {
@@ -118,10 +133,43 @@ export async function readStoredStats(path: string): Promise<StoredFileReport> {
       const ovs = band.overviews;
       const overviews: { x: number; y: number }[] = [];
       for (let k = 0; k < ovs.count(); k++) overviews.push(ovs.get(k).size);
-      bands.push({ band: b, nodata: band.noDataValue, stats: parseStatsMetadata((band.getMetadata() ?? {}) as Record<string, string>), overviews });
+      const ct = band.colorTable;
+      bands.push({
+        band: b,
+        nodata: band.noDataValue,
+        stats: parseStatsMetadata((band.getMetadata() ?? {}) as Record<string, string>),
+        overviews,
+        ...(ct ? { colorTableEntries: ct.count() } : {}),
+      });
     }
-    return { path, xsize: ds.rasterSize.x, ysize: ds.rasterSize.y, dtype: String(ds.bands.get(1).dataType), bands };
+    report = { path, xsize: ds.rasterSize.x, ysize: ds.rasterSize.y, dtype: String(ds.bands.get(1).dataType), bands };
   } finally {
     ds.close();
+  }
+  addTables(report);
+  return report;
+}
+
+/**
+ * Each band's raster attribute table, and for a band with no histogram in its metadata, the
+ * histogram its table's PixelCount column holds (per value, as thematic files keep it), as RIOS's
+ * ImageLayerStats reads it.
+ */
+function addTables(report: StoredFileReport): void {
+  const f = RatFile.open(report.path, false);
+  try {
+    for (const b of report.bands) {
+      const t = f.table(b.band);
+      if (!t.exists()) continue;
+      const cols = t.columns();
+      b.rat = { rows: t.rowCount(), columns: cols.map((c) => c.name) };
+      const pc = cols.find((c) => c.usage === 'PixelCount');
+      const lb = t.linearBinning() ?? [0, 1];
+      if (b.stats.histogram || !pc || t.rowCount() === 0 || lb[1] !== 1 || pc.type === 'String') continue;
+      const counts = Float64Array.from(t.read(pc.name) as Float64Array | Int32Array);
+      b.stats.histogram = { counts, histMin: lb[0], histMax: lb[0] + counts.length - 1, numBins: counts.length, binFunction: 'direct' };
+    }
+  } finally {
+    f.close(false);
   }
 }

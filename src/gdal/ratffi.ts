@@ -43,6 +43,7 @@ export interface RatApi {
   GDALRATCreateColumn(rat: Handle, name: string, type: number, usage: number): number;
   GDALRATChangesAreWrittenToFile(rat: Handle): number;
   GDALRATSetLinearBinning(rat: Handle, row0Min: number, binSize: number): number;
+  GDALRATGetLinearBinning(rat: Handle, row0Min: Float64Array, binSize: Float64Array): number;
   GDALRATValuesIOAsDouble(rat: Handle, rw: number, col: number, start: number, length: number, data: Float64Array): number;
   GDALRATValuesIOAsInteger(rat: Handle, rw: number, col: number, start: number, length: number, data: Int32Array): number;
   GDALRATGetValueAsString(rat: Handle, row: number, col: number): string;
@@ -76,6 +77,7 @@ const SIGNATURES: Record<keyof RatApi, string> = {
   GDALRATCreateColumn: 'int GDALRATCreateColumn(void *hRAT, const char *pszFieldName, int eFieldType, int eFieldUsage)',
   GDALRATChangesAreWrittenToFile: 'int GDALRATChangesAreWrittenToFile(void *hRAT)',
   GDALRATSetLinearBinning: 'int GDALRATSetLinearBinning(void *hRAT, double dfRow0Min, double dfBinSize)',
+  GDALRATGetLinearBinning: 'int GDALRATGetLinearBinning(void *hRAT, _Out_ double *pdfRow0Min, _Out_ double *pdfBinSize)',
   GDALRATValuesIOAsDouble: 'int GDALRATValuesIOAsDouble(void *hRAT, int eRWFlag, int iField, int iStartRow, int iLength, _Inout_ double *pdfData)',
   GDALRATValuesIOAsInteger: 'int GDALRATValuesIOAsInteger(void *hRAT, int eRWFlag, int iField, int iStartRow, int iLength, _Inout_ int *pnData)',
   GDALRATGetValueAsString: 'const char *GDALRATGetValueAsString(void *hRAT, int iRow, int iField)',

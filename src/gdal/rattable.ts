@@ -111,6 +111,14 @@ export class RatTable {
     return this.rat === null ? 0 : this.api.GDALRATGetRowCount(this.rat);
   }
 
+  /** The table's linear binning [row0Min, binSize] (row i holds values from row0Min + i * binSize), or null when it has none. */
+  linearBinning(): [number, number] | null {
+    if (this.rat === null) return null;
+    const min = new Float64Array(1);
+    const size = new Float64Array(1);
+    return this.api.GDALRATGetLinearBinning(this.rat, min, size) ? [min[0]!, size[0]!] : null;
+  }
+
   /** The band's no-data value, or null. */
   nodata(): number | null {
     const ok = new Int32Array(1);

@@ -10,7 +10,7 @@ import { gdal, type Dataset } from './index.js';
 import { noteBlockLayout, writeWindow } from './window.js';
 import { allocate } from '../dtypes.js';
 import { gdalHasInt8 } from './arrays.js';
-import { writeColumn } from './rat.js';
+import { writeHistogramColumn } from './thematic.js';
 import { genColorTable, setColorTable } from './colortable.js';
 import { setBandDescriptions } from './descriptions.js';
 import { outputDriver } from './drivers.js';
@@ -307,18 +307,8 @@ export class OutputFile {
    */
   private async writeHistogramColumns(): Promise<void> {
     const hists = this.stats?.histograms ?? [];
-    for (const [i, h] of hists.entries()) {
-      if (!h || h.binFunction !== 'direct') continue;
-      // as many rows as the colour table to come (autoColorTableType), zeros beyond the histogram
-      const counts = new Float64Array(Math.max(h.counts.length, this.colorTableRows(i + 1)));
-      counts.set(h.counts);
-      await writeColumn(this.tmpPath, 'Histogram', counts, {
-        band: i + 1,
-        type: 'Real',
-        usage: 'PixelCount',
-        linearBinning: [h.histMin, 1],
-      });
-    }
+    // as many rows as the colour table to come (autoColorTableType), zeros beyond the histogram
+    for (const [i, h] of hists.entries()) if (h) await writeHistogramColumn(this.tmpPath, i + 1, h, this.colorTableRows(i + 1));
   }
 
   /**

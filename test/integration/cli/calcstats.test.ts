@@ -288,3 +288,55 @@ test('calcstats writes each file once, however it is named (a.tif, ./a.tif, a li
   assert.equal(Number(md.STATISTICS_MINIMUM), 0);
   assert.equal(Number(md.STATISTICS_MAXIMUM), 126);
 });
+
+test('thematic files: calcstats counts per class into the RAT Histogram column; printstats shows the table, the colour table, and a histogram kept only in the table', () => {
+  const file = path.join(dir, 'classes.img');
+  oracle(
+    `
+ds = gdal.GetDriverByName('HFA').Create(args['p'], 90, 70, 1, gdal.GDT_Int16)
+b = ds.GetRasterBand(1); b.WriteArray(((np.arange(6300).reshape(70, 90) * 7) % 19).astype(np.int16))
+b.SetMetadataItem('LAYER_TYPE', 'thematic'); b = None; ds = None
+out(True)
+`,
+    { p: file },
+  );
+  const r = riots(['calcstats', '--no-ignore', '-q', file]);
+  assert.equal(r.status, 0, r.stderr);
+  const o = oracle<{ hist: number[]; counts: number[]; usage: number; lb: unknown[] }>(
+    `
+ds = gdal.Open(args['p']); b = ds.GetRasterBand(1); t = b.GetDefaultRAT()
+names = [t.GetNameOfCol(i) for i in range(t.GetColumnCount())]
+i = names.index('Histogram')
+out({'hist': t.ReadAsArray(i).tolist(), 'counts': np.bincount(b.ReadAsArray().ravel()).tolist(), 'usage': t.GetUsageOfCol(i), 'lb': list(t.GetLinearBinning())})
+`,
+    { p: file },
+  );
+  assert.deepEqual(o.hist, o.counts, 'a thematic file already marked so is counted per class, into its table');
+  assert.equal(o.usage, 1);
+  const p = riots(['printstats', '--json', file]);
+  assert.equal(p.status, 0, p.stderr);
+  const band = (JSON.parse(p.stdout) as { bands: { rat: { rows: number; columns: string[] }; stats: { layerType: string } }[] }).bands[0]!;
+  assert.equal(band.stats.layerType, 'thematic');
+  assert.equal(band.rat.rows, o.counts.length);
+  assert.ok(band.rat.columns.includes('Histogram'));
+
+  // a table written by another tool: a histogram in the table only, and a colour table
+  const other = path.join(dir, 'other.tif');
+  oracle(
+    `
+ds = gdal.GetDriverByName('GTiff').Create(args['p'], 10, 10, 1, gdal.GDT_Byte)
+b = ds.GetRasterBand(1); b.WriteArray(np.zeros((10, 10), np.uint8))
+r = gdal.RasterAttributeTable(); r.CreateColumn('Count', gdal.GFT_Integer, gdal.GFU_PixelCount); r.SetRowCount(4)
+for i, v in enumerate([5, 0, 90, 5]): r.SetValueAsInt(i, 0, v)
+b.SetDefaultRAT(r)
+ct = gdal.ColorTable(); ct.SetColorEntry(3, (1, 2, 3, 255)); b.SetColorTable(ct); b = None; ds = None
+out(True)
+`,
+    { p: other },
+  );
+  const text = riots(['printstats', other]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /histogram: +4 direct bins from 0 to 3, 100 pixels counted, fullest bin 2 \(90 pixels, value 2\)/);
+  assert.match(text.stdout, /RAT: +4 rows; columns Count/);
+  assert.match(text.stdout, /colours: +a colour table of 256 entries/); // GTiff pads a Byte palette to 256
+});
