@@ -9,6 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { REPO_ROOT } from '../../helpers/root.js';
 import path from 'node:path';
 import { apply, rat, GdalError, InputMissingError, OutputError, RatError } from '../../../src/index.js';
 import { loadedLibgdal } from '../../../src/gdal/ratffi.js';
@@ -568,4 +570,44 @@ test('autoColorTableType: GeoTIFF bands after the first get none, with a warning
     readdirSync(dir).filter((n) => n.startsWith('nostats')),
     [],
   );
+});
+
+test('riots rat FILE: columns, a row range as text and JSON equal to what Python GDAL reads; clear failures', async () => {
+  const file = f('cli.img');
+  makeThematic(file, 'HFA', 'Int16');
+  await rat.writeColumn(
+    file,
+    'v',
+    Float64Array.from({ length: 30 }, (_, i) => i / 4),
+  );
+  await rat.writeColumn(
+    file,
+    'label',
+    Array.from({ length: 30 }, (_, i) => `k${i}`),
+  );
+  const cli = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'rat', ...args], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  const o = oracleTable(file);
+  const cols = cli('--columns', file);
+  assert.equal(cols.status, 0, cols.stderr);
+  assert.equal(cols.stdout, `${file} band 1: 30 rows\nv\tReal\tGeneric\nlabel\tString\tGeneric\n`);
+  const j = cli('--rows', '10:13', '--json', file);
+  assert.equal(j.status, 0, j.stderr);
+  const doc = JSON.parse(j.stdout) as { rowCount: number; start: number; rows: Record<string, unknown[]> };
+  assert.equal(doc.rowCount, o.rows);
+  assert.equal(doc.start, 10);
+  assert.deepEqual(doc.rows, { v: o.columns[0]!.values.slice(10, 13), label: o.columns[1]!.values.slice(10, 13) });
+  const text = cli('--rows', '28:', file);
+  assert.equal(text.stdout, 'row\tv\tlabel\n28\t7\tk28\n29\t7.25\tk29\n');
+  const none = cli('--band', '2', file);
+  assert.equal(none.status, 1);
+  assert.match(none.stderr, /cli\.img band 2 has no raster attribute table/);
+  assert.match(cli('--rows', '5:99', file).stderr, /--rows 5:99 is outside the table's 30 rows/);
+  const missing = cli(f('nope.img'));
+  assert.notEqual(missing.status, 0);
+  assert.match(missing.stderr, /nope\.img: no such file/);
 });
