@@ -14,6 +14,7 @@ export { PixelGrid, type PixelGridSpec, type GeoTransform, type Bounds } from '.
 export { pixelGridFromFile } from './gdal/gridio.js';
 export * as rat from './gdal/ratapi.js';
 export * as ratapplier from './rat/ratapplierapi.js';
+export * as fileinfo from './gdal/fileinfoapi.js';
 export {
   ConcurrencyStyle,
   type ConcurrencyStyleInit,

@@ -230,6 +230,7 @@ test('the public API exports exactly these names', () => {
     'describeBlock',
     'errorFromJSON',
     'errorToJSON',
+    'fileinfo',
     'formatTimingsReport',
     'isBigIntBlock',
     'isComputeWorker',
