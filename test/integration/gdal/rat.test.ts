@@ -611,3 +611,21 @@ test('riots rat FILE: columns, a row range as text and JSON equal to what Python
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /nope\.img: no such file/);
 });
+
+test('KEA tables, where this GDAL has the KEA driver', async (t) => {
+  const has = py<boolean>(`out(gdal.GetDriverByName('KEA') is not None)`);
+  if (!has) {
+    t.skip(`GDAL ${py<string>(`out(gdal.__version__)`)} here has no KEA driver (Debian 12 builds GDAL without libkea); KEA tables untested on this machine`);
+    return;
+  }
+  const file = f('t.kea');
+  makeThematic(file, 'KEA' as never, 'Int16');
+  await rat.writeColumn(file, 'v', Float64Array.from([1.5, 2.5, 3.5]));
+  await rat.writeColumn(file, 'v', Float64Array.from([9]), { start: 1 });
+  assert.deepEqual(
+    oracleTable(file)
+      .columns.find((c) => c.name === 'v')!
+      .values.slice(0, 3),
+    [1.5, 9, 3.5],
+  );
+});
