@@ -15,6 +15,7 @@ export { pixelGridFromFile } from './gdal/gridio.js';
 export * as rat from './gdal/ratapi.js';
 export * as ratapplier from './rat/ratapplierapi.js';
 export * as fileinfo from './gdal/fileinfoapi.js';
+export { calcClassStats, CLASS_STATS, type ClassStats, type ClassStatsOptions, type ClassStatName } from './rat/classstats.js';
 export {
   ConcurrencyStyle,
   type ConcurrencyStyleInit,
