@@ -6,7 +6,7 @@
  * a whole process on a fresh copy of the file; riots both with glibc's malloc defaults and with
  * the settings riots gives its workers (GLIBC_TUNABLES, src/workers/pool/malloc.ts), which keep
  * freed chunk arrays for the next chunk instead of faulting fresh pages in. Reported: whole-process wall time, the job's own
- * time inside each process (after imports), and peak RSS; then riots' peak RSS at 1M and 5M
+ * time inside each process (after imports), and peak RSS; then riots' peak RSS at 1M, 5M and 20M
  * rows and at blockLen 100000 and 1000000, which should follow the chunk, not the table.
  *
  * usage: node --import tsx bench/rat-applier.ts [--rows 5000000] [--repeats 5]
@@ -121,10 +121,12 @@ console.log('\n# riots peak RSS by table size and chunk size');
 console.log('| rows | blockLen | job (s) | peak RSS (MB) |');
 console.log('| --- | --- | --- | --- |');
 const small = makeTable(rows / 5);
+const large = makeTable(rows * 4);
 for (const [t, n, bl] of [
   [small, rows / 5, 100_000],
   [table, rows, 100_000],
   [table, rows, 1_000_000],
+  [large, rows * 4, 100_000],
 ] as const) {
   const r = run('riots', t, bl);
   console.log(`| ${n} | ${bl} | ${r.job.toFixed(3)} | ${r.rss.toFixed(0)} |`);
