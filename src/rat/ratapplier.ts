@@ -28,15 +28,15 @@ import {
   handleOf,
   resolveRatControls,
   type RatApplierControls,
-  type RatAssociations,
+  type RatHandle,
   type ResolvedRatControls,
 } from './ratcontrols.js';
 
 /** The user function: reads `inputs.<table>.<column>`, sets `outputs.<table>.<column>`; may be async. */
-export type RatUserFunction<A = unknown> = (
+export type RatUserFunction<A = unknown, I extends string = string, O extends string = string> = (
   info: RatApplierState,
-  inputs: Record<string, RatColumns>,
-  outputs: Record<string, RatColumns>,
+  inputs: Record<I, RatColumns>,
+  outputs: Record<O, RatColumns>,
   otherArgs: A,
 ) => void | Promise<void>;
 
@@ -57,16 +57,16 @@ interface OutputState {
  * Run `fn` over the tables named in `inRats` and `outRats`, chunk by chunk.
  * @throws {RatError} when input tables differ in row count, a column is missing, or the values set do not fit; {ControlsError} on bad controls.
  */
-export async function apply<A = unknown>(
-  fn: RatUserFunction<A>,
-  inRats: RatAssociations,
-  outRats: RatAssociations,
+export async function apply<A = unknown, I extends string = string, O extends string = string>(
+  fn: RatUserFunction<A, I, O>,
+  inRats: Record<I, string | RatHandle>,
+  outRats: Record<O, string | RatHandle>,
   options: RatApplyOptions<A> = {},
 ): Promise<void> {
   if (typeof fn !== 'function') throw new ControlsError('ratapplier: the user function must be a function');
   const controls = resolveRatControls(options.controls);
-  const ins = Object.entries(inRats ?? {}).map(([n, h]) => ({ name: n, ...handleOf(n, h, 'inRats') }));
-  const outs = Object.entries(outRats ?? {}).map(([n, h]) => ({ name: n, ...handleOf(n, h, 'outRats') }));
+  const ins = Object.entries<string | RatHandle>(inRats ?? {}).map(([n, h]) => ({ name: n, ...handleOf(n, h, 'inRats') }));
+  const outs = Object.entries<string | RatHandle>(outRats ?? {}).map(([n, h]) => ({ name: n, ...handleOf(n, h, 'outRats') }));
   const files = new Map<string, RatFile>();
   const open = (file: string): RatFile => {
     let f = files.get(file);
@@ -94,7 +94,7 @@ export async function apply<A = unknown>(
     for (let i = 0; i < chunks; i++) {
       state.setBlock(i, controls.blockLen);
       for (const o of outStates) o.cols.set.clear();
-      await fn(state, inputs, outputs, options.otherArgs as A);
+      await fn(state, inputs as Record<I, RatColumns>, outputs as Record<O, RatColumns>, options.otherArgs as A);
       for (const o of outStates) writeChunk(o, state, controls);
       const done = state.startrow + state.blockLen;
       if (typeof controls.progress === 'function') controls.progress(done, rowCount);
@@ -189,8 +189,8 @@ export async function copyRAT(
   await apply(
     (_info, inputs, outputs) => {
       for (const c of keep) {
-        outputs.out![c.name] = inputs.in![c.name]!;
-        outputs.out!.setUsage(c.name, c.usage);
+        outputs.out[c.name] = inputs.in[c.name]!;
+        outputs.out.setUsage(c.name, c.usage);
       }
     },
     { in: src },

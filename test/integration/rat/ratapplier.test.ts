@@ -75,11 +75,11 @@ test('a column computed from two others, chunk by chunk (blockLen not dividing t
     await ratapplier.apply(
       (info, inputs, outputs, otherArgs: { sum: number }) => {
         seen.push([info.blockNdx, info.startrow, info.blockLen]);
-        const a = inputs.t!.a as Float64Array;
-        const b = inputs.t!.b as Float64Array;
-        assert.equal(inputs.t!.a, a, 'a second touch of a column in one chunk is not a second read');
-        outputs.t!.c = a.map((v, i) => v * 2 + b[i]!);
-        outputs.t!.row = info.inputRowNumbers;
+        const a = inputs.t.a as Float64Array;
+        const b = inputs.t.b as Float64Array;
+        assert.equal(inputs.t.a, a, 'a second touch of a column in one chunk is not a second read');
+        outputs.t.c = a.map((v, i) => v * 2 + b[i]!);
+        outputs.t.row = info.inputRowNumbers;
         for (const v of a) otherArgs.sum += v;
       },
       { t: file },
@@ -117,11 +117,11 @@ test('row count methods: increment (rows the function produced), fixed, and rowC
   // keep the rows whose n is a multiple of 7: a number per chunk the function alone knows
   await ratapplier.apply(
     (_info, inputs, outputs) => {
-      const n = inputs.src!.n as Int32Array;
-      const names = inputs.src!.name as string[];
+      const n = inputs.src.n as Int32Array;
+      const names = inputs.src.name as string[];
       const keep = [...n.keys()].filter((i) => n[i]! % 7 === 0);
-      outputs.sel!.n = Int32Array.from(keep, (i) => n[i]!);
-      outputs.sel!.label = keep.map((i) => names[i]!);
+      outputs.sel.n = Int32Array.from(keep, (i) => n[i]!);
+      outputs.sel.label = keep.map((i) => names[i]!);
     },
     { src },
     { sel: dst },
@@ -144,7 +144,7 @@ out({'n': n[k].tolist(), 'label': [x.decode() for x in names[k]]})
   makeTable(fixed, 3);
   await ratapplier.apply(
     (info, _inputs, outputs) => {
-      outputs.o!.sq = Float64Array.from(info.inputRowNumbers, (r) => r * r);
+      outputs.o.sq = Float64Array.from(info.inputRowNumbers, (r) => r * r);
     },
     {},
     { o: fixed },
@@ -160,7 +160,7 @@ out({'n': n[k].tolist(), 'label': [x.decode() for x in names[k]]})
   await assert.rejects(
     ratapplier.apply(
       (info, _i, outputs) => {
-        outputs.o!.x = new Float64Array(info.blockLen);
+        outputs.o.x = new Float64Array(info.blockLen);
       },
       {},
       { o: fixed },
@@ -178,8 +178,8 @@ test('GTiff tables (.aux.xml) in, HFA out, on a second band; progress reported p
   const progress: [number, number][] = [];
   await ratapplier.apply(
     (_info, inputs, outputs) => {
-      outputs.out!.n2 = (inputs.in!.n as Int32Array).map((v) => v * 2);
-      outputs.out!.setUsage('n2', 'MinMax');
+      outputs.out.n2 = (inputs.in.n as Int32Array).map((v) => v * 2);
+      outputs.out.setUsage('n2', 'MinMax');
     },
     { in: src },
     { out: { file: dst, band: 2 } },
@@ -198,7 +198,7 @@ test('GTiff tables (.aux.xml) in, HFA out, on a second band; progress reported p
   // and back into the GTiff's own table, which GDAL keeps in memory until the file closes
   await ratapplier.apply(
     (_info, inputs, outputs) => {
-      outputs.t!.back = inputs.o!.n2!;
+      outputs.t.back = inputs.o.n2!;
     },
     { o: { file: dst, band: 2 } },
     { t: src },
@@ -243,7 +243,7 @@ test('bad input: each a clear error, and a failed run leaves a GTiff table as it
   await assert.rejects(
     ratapplier.apply(
       (_i, inputs) => {
-        void inputs.a!.nope;
+        void inputs.a.nope;
       },
       { a },
       {},
@@ -253,8 +253,8 @@ test('bad input: each a clear error, and a failed run leaves a GTiff table as it
   await assert.rejects(
     ratapplier.apply(
       (_i, _in, outputs) => {
-        outputs.o!.x = new Float64Array(3);
-        outputs.o!.y = new Float64Array(4);
+        outputs.o.x = new Float64Array(3);
+        outputs.o.y = new Float64Array(4);
       },
       { a },
       { o: b },
@@ -264,7 +264,7 @@ test('bad input: each a clear error, and a failed run leaves a GTiff table as it
   await assert.rejects(
     ratapplier.apply(
       (_i, inputs, outputs) => {
-        outputs.o!.name = inputs.a!.a!;
+        outputs.o.name = inputs.a.a!;
       },
       { a },
       { o: b },
@@ -287,7 +287,7 @@ test('bad input: each a clear error, and a failed run leaves a GTiff table as it
   await assert.rejects(
     ratapplier.apply(
       (_i, _in, outputs) => {
-        outputs.o!.x = new BigInt64Array(3) as never;
+        outputs.o.x = new BigInt64Array(3) as never;
       },
       { a },
       { o: b },
