@@ -9,7 +9,10 @@
  * time inside each process (after imports), and peak RSS; then riots' peak RSS at 1M, 5M and 20M
  * rows and at blockLen 100000 and 1000000, which should follow the chunk, not the table.
  *
- * usage: node --import tsx bench/rat-applier.ts [--rows 5000000] [--repeats 5]
+ * With RIOTS_RIOS_SOURCE set (a folder holding RIOS's source, as for test/integration/riosparity.test.ts),
+ * RIOS's own ratapplier runs the same job beside them.
+ *
+ * usage: [RIOTS_RIOS_SOURCE=/path/to/rios] node --import tsx bench/rat-applier.ts [--rows 5000000] [--repeats 5]
  */
 import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -75,7 +78,26 @@ interface One {
   job: number;
   rss: number;
 }
-type Kind = 'riots' | 'riots-tuned' | 'python';
+// RIOS's own ratapplier, when RIOTS_RIOS_SOURCE names its source (as for the parity suite)
+const RIOS_JOB = `
+import sys, time, json, types
+t0 = time.perf_counter()
+import numpy
+if not hasattr(numpy, 'dtypes'):
+    numpy.dtypes = types.SimpleNamespace()   # numpy 1.24 (Debian 12) has no numpy.dtypes; RIOS only asks hasattr
+from rios import ratapplier
+t1 = time.perf_counter()
+def fn(info, inputs, outputs):
+    outputs.t.c = 2 * inputs.t.a + inputs.t.b
+i = ratapplier.RatAssociations(); o = ratapplier.RatAssociations()
+i.t = ratapplier.RatHandle(sys.argv[1]); o.t = ratapplier.RatHandle(sys.argv[1])
+c = ratapplier.RatApplierControls(); c.setBlockLength(100000)
+ratapplier.apply(fn, i, o, controls=c)
+print(json.dumps({'job': time.perf_counter() - t1, 'imports': t1 - t0}))
+`;
+const riosSource = process.env.RIOTS_RIOS_SOURCE;
+
+type Kind = 'riots' | 'riots-tuned' | 'python' | 'rios';
 function run(kind: Kind, table: string, blockLen = 100_000): One {
   const work = path.join(OUT, `rat-work-${kind}.img`);
   rmSync(work, { force: true });
@@ -83,9 +105,10 @@ function run(kind: Kind, table: string, blockLen = 100_000): One {
   const env = { ...process.env };
   delete env.GLIBC_TUNABLES;
   if (kind === 'riots-tuned') env.GLIBC_TUNABLES = WORKER_MALLOC_TUNABLES;
+  if (kind === 'rios') env.PYTHONPATH = riosSource;
   const r =
-    kind === 'python'
-      ? runMeasured(PYTHON, ['-c', PY_JOB, work], env)
+    kind === 'python' || kind === 'rios'
+      ? runMeasured(PYTHON, ['-c', kind === 'rios' ? RIOS_JOB : PY_JOB, work], env)
       : runMeasured(process.execPath, ['--input-type=module', '-e', RIOTS_JOB, work, String(blockLen)], env);
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { job: number };
   rmSync(work, { force: true });
@@ -98,10 +121,13 @@ run('python', table);
 const rs: One[] = [];
 const ts: One[] = [];
 const ps: One[] = [];
+const rios: One[] = [];
+if (riosSource === undefined) console.log('# RIOS not measured: set RIOTS_RIOS_SOURCE to a folder with its source (see the parity suite)');
 for (let i = 0; i < repeats; i++) {
   rs.push(run('riots', table));
   ts.push(run('riots-tuned', table));
   ps.push(run('python', table));
+  if (riosSource !== undefined) rios.push(run('rios', table));
 }
 const m = (xs: One[], k: keyof One): number => median(xs.map((x) => x[k]));
 console.log(`# RAT applier, ${rows} rows (HFA): c = 2a + b; ${machine()}; medians of ${repeats}`);

@@ -14,6 +14,7 @@ import { REPO_ROOT } from '../../helpers/root.js';
 import path from 'node:path';
 import { apply, rat, GdalError, InputMissingError, OutputError, RatError } from '../../../src/index.js';
 import { loadedLibgdal } from '../../../src/gdal/ratffi.js';
+import { withTable } from '../../../src/gdal/rattable.js';
 import { makeRaster, py } from '../../helpers/py.js';
 import { classesMod9 } from '../../helpers/userfns.js';
 
@@ -431,6 +432,12 @@ ds = None
       assert.ok(o.hist.slice(o.counts.length).every((v) => v === 0));
       assert.equal(o.desc, 'landcover');
       if (ext === 'tif') assert.deepEqual(o.binning, [true, 0, 1]);
+      if (ext === 'tif')
+        assert.deepEqual(
+          withTable(out, 1, false, (t) => t.linearBinning()),
+          [0, 1],
+          'GDALRATGetLinearBinning through the FFI',
+        );
       assert.deepEqual(Array.from((await rat.readColumn(out, 'Histogram')) as Float64Array).slice(0, o.counts.length), o.counts);
       // autoColorTableType: a rainbow over the 11 classes (0..10), transparent beyond, 256 entries for Byte
       assert.equal(o.n, 256);
