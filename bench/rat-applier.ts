@@ -139,6 +139,15 @@ console.log(`| riots, with riots' worker malloc settings | ${m(ts, 'wall').toFix
 console.log(
   `| ratio riots / Python | ${(m(rs, 'wall') / m(ps, 'wall')).toFixed(2)} | ${(m(rs, 'job') / m(ps, 'job')).toFixed(2)} | ${(m(rs, 'rss') / m(ps, 'rss')).toFixed(2)} |`,
 );
+if (rios.length > 0) {
+  console.log(`| RIOS ratapplier (blockLen 100000) | ${m(rios, 'wall').toFixed(3)} | ${m(rios, 'job').toFixed(3)} | ${m(rios, 'rss').toFixed(0)} |`);
+  console.log(
+    `| ratio riots / RIOS | ${(m(rs, 'wall') / m(rios, 'wall')).toFixed(2)} | ${(m(rs, 'job') / m(rios, 'job')).toFixed(2)} | ${(m(rs, 'rss') / m(rios, 'rss')).toFixed(2)} |`,
+  );
+  console.log(
+    `| ratio riots with the settings / RIOS | ${(m(ts, 'wall') / m(rios, 'wall')).toFixed(2)} | ${(m(ts, 'job') / m(rios, 'job')).toFixed(2)} | ${(m(ts, 'rss') / m(rios, 'rss')).toFixed(2)} |`,
+  );
+}
 console.log(
   `| ratio riots with the settings / Python | ${(m(ts, 'wall') / m(ps, 'wall')).toFixed(2)} | ${(m(ts, 'job') / m(ps, 'job')).toFixed(2)} | ${(m(ts, 'rss') / m(ps, 'rss')).toFixed(2)} |`,
 );
