@@ -1,7 +1,8 @@
 /**
  * ECS on the local endpoint (AWS JSON 1.1: POST / with `X-Amz-Target:
  * AmazonEC2ContainerServiceV20141113.<Operation>`): RunTask, DescribeTasks, StopTask, ListTasks,
- * DescribeClusters and DescribeTaskDefinition, with the checks AWS makes that riots' calls could
+ * DescribeClusters and DescribeTaskDefinition (clusters and task definitions a run makes itself:
+ * ecsadmin.ts), with the checks AWS makes that riots' calls could
  * trip (an unknown cluster or task definition, awsvpc without subnets, a Fargate launch of a
  * definition that is not Fargate-compatible, an override of a container the definition lacks, an
  * unknown security group). Clusters and task definitions come from stacks; the job runner runs
@@ -11,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { LocalContext } from './context.js';
 import type { EcsCluster, EcsTask } from './state.js';
 import { AwsApiError, jsonReply, type Reply } from './wire.js';
+import { ECS_ADMIN_OPERATIONS, EcsAdmin } from './ecsadmin.js';
 
 type Body = Record<string, unknown>;
 const JSON11 = 'application/x-amz-json-1.1';
@@ -24,9 +26,14 @@ const pairs = (v: unknown): { name: string; value: string }[] =>
     .map((e) => ({ name: String(e.name), value: String(e.value ?? '') }));
 
 export class EcsService {
-  constructor(private readonly ctx: LocalContext) {}
+  private readonly admin: EcsAdmin;
+  constructor(private readonly ctx: LocalContext) {
+    this.admin = new EcsAdmin(ctx);
+  }
 
   handle(operation: string, body: Body): Reply {
+    const admin = ECS_ADMIN_OPERATIONS.find((o) => o === operation);
+    if (admin) return jsonReply(this.admin.handle(admin, body), JSON11);
     switch (operation) {
       case 'RunTask':
         return jsonReply(this.runTask(body), JSON11);
@@ -78,38 +85,16 @@ export class EcsService {
             runningTasksCount: tasks.filter((t) => t.lastStatus === 'RUNNING').length,
             pendingTasksCount: tasks.filter((t) => ['PROVISIONING', 'PENDING', 'ACTIVATING'].includes(t.lastStatus)).length,
             activeServicesCount: 0,
-            registeredContainerInstancesCount: 0,
+            registeredContainerInstancesCount: c.containerInstances ?? 0,
             capacityProviders: c.capacityProviders,
           });
         }
         return jsonReply({ clusters, failures }, JSON11);
       }
       case 'DescribeTaskDefinition': {
-        const d = this.ctx.state.findTaskDefinition(String(body.taskDefinition ?? ''));
+        const d = this.ctx.state.findTaskDefinition(String(body.taskDefinition ?? ''), true);
         if (!d) throw new AwsApiError('ClientException', 'Unable to describe task definition.');
-        return jsonReply(
-          {
-            taskDefinition: {
-              taskDefinitionArn: d.arn,
-              family: d.family,
-              revision: d.revision,
-              status: 'ACTIVE',
-              cpu: d.cpu,
-              memory: d.memory,
-              networkMode: d.networkMode,
-              requiresCompatibilities: d.requiresCompatibilities,
-              compatibilities: d.requiresCompatibilities,
-              containerDefinitions: d.containers.map((c) => ({
-                name: c.name,
-                image: c.image,
-                command: c.command,
-                environment: c.environment,
-                essential: true,
-              })),
-            },
-          },
-          JSON11,
-        );
+        return jsonReply({ taskDefinition: this.admin.describeDefinition(d) }, JSON11);
       }
       default:
         throw new AwsApiError('UnknownOperationException', `The local endpoint does not implement ECS ${operation}`, 400);
@@ -125,8 +110,9 @@ export class EcsService {
   private runTask(body: Body): Body {
     const { state } = this.ctx;
     const cluster = this.cluster(body.cluster);
-    const def = state.findTaskDefinition(String(body.taskDefinition ?? ''));
-    if (!def) throw invalid('TaskDefinition not found.');
+    const ref = String(body.taskDefinition ?? '');
+    const def = state.findTaskDefinition(ref);
+    if (!def) throw invalid(state.findTaskDefinition(ref, true) ? 'TaskDefinition is inactive' : 'TaskDefinition not found.');
     const count = body.count === undefined ? 1 : Number(body.count);
     if (!Number.isInteger(count) || count < 1 || count > 10) throw invalid('Count must be between 1 and 10.');
     const strategy = asList(body.capacityProviderStrategy).map(asRecord);

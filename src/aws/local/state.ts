@@ -83,6 +83,10 @@ export interface EcsCluster {
   capacityProviders: string[];
   /** Set by tests: tasks of this cluster stay PROVISIONING with this reason (as when Fargate has no capacity). */
   holdReason?: string;
+  /** Tags given to CreateCluster (clusters a run makes for itself). */
+  tags?: { key: string; value: string }[];
+  /** EC2 container instances registered to the cluster. */
+  containerInstances?: number;
 }
 
 export interface EcsContainerDefinition {
@@ -102,6 +106,9 @@ export interface EcsTaskDefinition {
   requiresCompatibilities: string[];
   containers: EcsContainerDefinition[];
   stackName: string;
+  /** INACTIVE once deregistered (it can no longer be run); ACTIVE when absent. */
+  status?: 'ACTIVE' | 'INACTIVE';
+  tags?: { key: string; value: string }[];
 }
 
 /** The lifecycle of an ECS task, as DescribeTasks reports it in lastStatus. */
@@ -202,9 +209,12 @@ export class LocalAwsState {
     return this.ecsClusters.get(r) ?? [...this.ecsClusters.values()].find((c) => c.arn === r);
   }
 
-  /** A task definition by family (its latest revision), family:revision or ARN. */
-  findTaskDefinition(ref: string): EcsTaskDefinition | undefined {
-    const all = [...this.taskDefinitions.values()];
+  /**
+   * A task definition by family (its latest ACTIVE revision), family:revision or ARN; a
+   * deregistered (INACTIVE) revision only with `inactiveToo`.
+   */
+  findTaskDefinition(ref: string, inactiveToo = false): EcsTaskDefinition | undefined {
+    const all = [...this.taskDefinitions.values()].filter((d) => inactiveToo || d.status !== 'INACTIVE');
     const exact = all.find((d) => ref === d.arn || ref === `${d.family}:${d.revision}`);
     if (exact) return exact;
     return all.filter((d) => d.family === ref).sort((a, b) => b.revision - a.revision)[0];
