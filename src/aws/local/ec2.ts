@@ -1,17 +1,24 @@
 /**
  * EC2 on the local endpoint (EC2 Query protocol: form body in, XML with `item` lists out):
- * DescribeSecurityGroups over the security groups the stacks registered.
+ * DescribeSecurityGroups over the security groups the stacks registered, and the instances of a
+ * private ECS cluster (ec2instances.ts).
  */
 import type { LocalContext } from './context.js';
 import type { SecurityGroup } from './state.js';
+import { EC2_INSTANCE_ACTIONS, Ec2Instances } from './ec2instances.js';
 import { AwsApiError, queryList, queryStructList, requestId, xml, type QueryParams, type Reply, type XmlValue } from './wire.js';
 
 const NS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 
 export class Ec2Service {
-  constructor(private readonly ctx: LocalContext) {}
+  private readonly instances: Ec2Instances;
+  constructor(private readonly ctx: LocalContext) {
+    this.instances = new Ec2Instances(ctx);
+  }
 
   handle(action: string, params: QueryParams): Reply {
+    const inst = EC2_INSTANCE_ACTIONS.find((a) => a === action);
+    if (inst) return { status: 200, headers: { 'content-type': 'text/xml' }, body: this.instances.handle(inst, params) };
     if (action !== 'DescribeSecurityGroups') {
       throw new AwsApiError('InvalidAction', `The action ${action} is not valid for this web service (local endpoint).`);
     }

@@ -135,7 +135,7 @@ export class EcsService {
     if (launchType === 'FARGATE' && !def.requiresCompatibilities.includes('FARGATE')) {
       throw invalid('Task definition does not support launch_type FARGATE.');
     }
-    if (launchType === 'EC2') throw invalid(`No Container Instances were found in your cluster.`);
+    if (launchType === 'EC2' && (cluster.containerInstances ?? 0) === 0) throw invalid(`No Container Instances were found in your cluster.`);
     const vpc = asRecord(asRecord(body.networkConfiguration).awsvpcConfiguration);
     if (def.networkMode === 'awsvpc') {
       if (asList(vpc.subnets).length === 0) throw invalid("Network Configuration must be provided when networkMode 'awsvpc' is specified.");

@@ -111,6 +111,23 @@ export interface EcsTaskDefinition {
   tags?: { key: string; value: string }[];
 }
 
+/** An EC2 instance RunInstances started (its ECS agent joins the cluster its user data names). */
+export interface Ec2Instance {
+  id: string;
+  imageId: string;
+  instanceType: string;
+  state: 'pending' | 'running' | 'shutting-down' | 'terminated';
+  subnetId?: string;
+  securityGroupIds: string[];
+  profileArn?: string;
+  tags: { key: string; value: string }[];
+  launchTime: Date;
+  /** ECS_CLUSTER from the user data's ecs.config. */
+  clusterName?: string;
+  /** The cluster it registered with once running (counted in its registeredContainerInstancesCount). */
+  joined?: string;
+}
+
 /** The lifecycle of an ECS task, as DescribeTasks reports it in lastStatus. */
 export type EcsTaskStatus = 'PROVISIONING' | 'PENDING' | 'ACTIVATING' | 'RUNNING' | 'DEACTIVATING' | 'STOPPING' | 'DEPROVISIONING' | 'STOPPED';
 
@@ -183,6 +200,7 @@ export class LocalAwsState {
   /** Task definitions by family:revision. */
   readonly taskDefinitions = new Map<string, EcsTaskDefinition>();
   readonly tasks = new Map<string, EcsTask>();
+  readonly instances = new Map<string, Ec2Instance>();
 
   constructor(readonly region: string) {}
 

@@ -20,6 +20,7 @@ import {
   StopTaskCommand,
   type RegisterTaskDefinitionCommandInput,
 } from '@aws-sdk/client-ecs';
+import { DescribeInstancesCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
 import { ACCOUNT_ID } from '../../../../src/aws/local/state.js';
 import { clients, createBatchStack, waitFor } from '../../../helpers/localaws.js';
@@ -134,4 +135,75 @@ test('RegisterTaskDefinition / DeregisterTaskDefinition: revisions, tags, Fargat
   );
   assert.deepEqual(await listed(), []);
   await c.ecs.send(new DeleteClusterCommand({ cluster }));
+});
+
+test('a private EC2 cluster: instances join the cluster their user data names, EC2 tasks run on it, and it can be deleted only once they are terminated', async () => {
+  const cluster = (await c.ecs.send(new CreateClusterCommand({ clusterName: 'priv-1' }))).cluster!.clusterArn!;
+  const ec2def = (
+    await c.ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: 'priv-1-worker',
+        requiresCompatibilities: ['EC2'],
+        memory: '512',
+        containerDefinitions: [{ name: 'worker', image: 'example.invalid/riots-worker:latest', essential: true }],
+      }),
+    )
+  ).taskDefinition!;
+  const none = await refusal(c.ecs.send(new RunTaskCommand({ cluster, taskDefinition: ec2def.taskDefinitionArn, launchType: 'EC2' })));
+  assert.match(none.message, /No Container Instances were found in your cluster/);
+
+  const userData = Buffer.from('#!/bin/bash\necho ECS_CLUSTER=priv-1 >> /etc/ecs/ecs.config\n').toString('base64');
+  const run = await c.ec2.send(
+    new RunInstancesCommand({
+      ImageId: 'ami-0123456789abcdef0',
+      InstanceType: 'm5.large',
+      MinCount: 2,
+      MaxCount: 2,
+      UserData: userData,
+      SubnetId: subnet,
+      SecurityGroupIds: [group],
+      TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'RIOS-computeworkerinstance', Value: 'priv-1' }] }],
+    }),
+  );
+  const ids = run.Instances!.map((i) => i.InstanceId!);
+  assert.equal(ids.length, 2);
+  assert.deepEqual(
+    run.Instances!.map((i) => i.State!.Name),
+    ['pending', 'pending'],
+  );
+  const count = async (): Promise<number> =>
+    (await c.ecs.send(new DescribeClustersCommand({ clusters: [cluster] }))).clusters![0]!.registeredContainerInstancesCount!;
+  await waitFor('both instances to join the cluster', count, (n) => n === 2);
+  const tagged = await c.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:RIOS-computeworkerinstance', Values: ['priv-1'] }] }));
+  assert.deepEqual(tagged.Reservations!.flatMap((r) => r.Instances!.map((i) => i.InstanceId)).sort(), [...ids].sort());
+
+  const task = (await c.ecs.send(new RunTaskCommand({ cluster, taskDefinition: ec2def.taskDefinitionArn, launchType: 'EC2' }))).tasks![0]!.taskArn!;
+  await c.ecs.send(new StopTaskCommand({ cluster, task, reason: 'test' }));
+  await waitFor(
+    'the EC2 task to stop',
+    async () => (await c.ecs.send(new DescribeTasksCommand({ cluster, tasks: [task] }))).tasks![0]!.lastStatus,
+    (s) => s === 'STOPPED',
+  );
+  assert.equal((await refusal(c.ecs.send(new DeleteClusterCommand({ cluster })))).name, 'ClusterContainsContainerInstancesException');
+
+  const term = await c.ec2.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+  assert.deepEqual(
+    term.TerminatingInstances!.map((i) => [i.PreviousState!.Name, i.CurrentState!.Name]),
+    [
+      ['running', 'shutting-down'],
+      ['running', 'shutting-down'],
+    ],
+  );
+  assert.equal(await count(), 0, 'terminated instances leave the cluster');
+  await waitFor(
+    'the instances to be terminated',
+    async () => (await c.ec2.send(new DescribeInstancesCommand({ InstanceIds: ids }))).Reservations!.flatMap((r) => r.Instances!.map((i) => i.State!.Name)),
+    (s) => s.every((x) => x === 'terminated'),
+  );
+  await c.ecs.send(new DeleteClusterCommand({ cluster }));
+  assert.equal((await refusal(c.ec2.send(new TerminateInstancesCommand({ InstanceIds: ['i-0000000000000dead'] })))).name, 'InvalidInstanceID.NotFound');
+  assert.equal(
+    (await refusal(c.ec2.send(new RunInstancesCommand({ ImageId: 'ami-1', MinCount: 1, MaxCount: 1, SecurityGroupIds: ['sg-nope'] })))).name,
+    'InvalidGroup.NotFound',
+  );
 });
