@@ -28,6 +28,35 @@ export interface TaskOptions {
   memory: string | undefined;
 }
 
+/**
+ * The RunTask of every task of a run, but the worker's command and environment: its cluster, the
+ * container that runs riots, and the call's arguments (task definition, launch, network,
+ * overrides, tags).
+ */
+export interface TaskTemplate {
+  cluster: string;
+  containerName: string;
+  input: EcsSdk.RunTaskCommandInput;
+}
+
+/** The template of riots' own placement (the stack's, or settings naming each part): Fargate tasks in awsvpc. */
+export function placementTemplate(p: EcsPlacement, s: TaskOptions): TaskTemplate {
+  return {
+    cluster: p.cluster,
+    containerName: p.containerName,
+    input: {
+      cluster: p.cluster,
+      taskDefinition: p.taskDefinition,
+      // on demand: the FARGATE launch type; Spot: a strategy of the cluster's FARGATE_SPOT provider
+      ...(s.capacityProvider === 'FARGATE_SPOT' ? { capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] } : { launchType: 'FARGATE' }),
+      networkConfiguration: {
+        awsvpcConfiguration: { subnets: p.subnets, securityGroups: p.securityGroups, assignPublicIp: s.assignPublicIp ? 'ENABLED' : 'DISABLED' },
+      },
+      overrides: { ...(s.cpu ? { cpu: s.cpu } : {}), ...(s.memory ? { memory: s.memory } : {}) },
+    },
+  };
+}
+
 /** One line on a task: lastStatus, stop code and reason, exit code. */
 export function taskStatusText(t: EcsSdk.Task | undefined): string {
   if (!t) return 'status unknown (not yet described)';
@@ -61,9 +90,10 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
   constructor(
     private readonly e: EcsLoaded,
     private readonly runId: string,
-    private readonly placement: EcsPlacement,
+    private readonly template: TaskTemplate,
     minRefreshMs: number,
   ) {
+    const placement = template;
     super(minRefreshMs, {
       noun: 'task',
       describe: async (ids) => {
@@ -82,33 +112,37 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
   }
 
   get cluster(): string {
-    return this.placement.cluster;
+    return this.template.cluster;
+  }
+
+  /** The task definition the tasks run, once the run has registered it. */
+  useTaskDefinition(arn: string): void {
+    this.template.input.taskDefinition = arn;
   }
 
   /** RunTask of one worker. @throws AwsError with ECS's reason when it refuses or places nothing. */
-  async run(workerId: number, command: string[], environment: Record<string, string>, s: TaskOptions): Promise<TaskHandle> {
-    const { e, placement: p, runId } = this;
-    const what = `RunTask of worker ${workerId} in cluster ${p.cluster}`;
+  async run(workerId: number, command: string[], environment: Record<string, string>): Promise<TaskHandle> {
+    const { e, template: t, runId } = this;
+    const what = `RunTask of worker ${workerId} in cluster ${t.cluster}`;
+    const overrides = t.input.overrides ?? {};
+    const given = overrides.containerOverrides ?? [];
+    const mine = given.find((o) => o.name === t.containerName);
+    // the template's environment for the container wins over riots' (it may raise UV_THREADPOOL_SIZE; it cannot name the key)
+    const env = { ...environment, ...Object.fromEntries((mine?.environment ?? []).map((x) => [x.name ?? '', x.value ?? ''])) };
     const res = await awsCall(what, () =>
       e.client.send(
         new e.sdk.RunTaskCommand({
-          cluster: p.cluster,
-          taskDefinition: p.taskDefinition,
-          // on demand: the FARGATE launch type; Spot: a strategy of the cluster's FARGATE_SPOT provider
-          ...(s.capacityProvider === 'FARGATE_SPOT'
-            ? { capacityProviderStrategy: [{ capacityProvider: 'FARGATE_SPOT', weight: 1 }] }
-            : { launchType: 'FARGATE' }),
+          ...t.input,
           count: 1,
           startedBy: runId,
-          group: `riots:${runId}`,
-          tags: [{ key: RUN_ID_TAG, value: runId }],
-          networkConfiguration: {
-            awsvpcConfiguration: { subnets: p.subnets, securityGroups: p.securityGroups, assignPublicIp: s.assignPublicIp ? 'ENABLED' : 'DISABLED' },
-          },
+          group: t.input.group ?? `riots:${runId}`,
+          tags: [...(t.input.tags ?? []).filter((x) => x.key !== RUN_ID_TAG), { key: RUN_ID_TAG, value: runId }],
           overrides: {
-            ...(s.cpu ? { cpu: s.cpu } : {}),
-            ...(s.memory ? { memory: s.memory } : {}),
-            containerOverrides: [{ name: p.containerName, command, environment: Object.entries(environment).map(([name, value]) => ({ name, value })) }],
+            ...overrides,
+            containerOverrides: [
+              ...given.filter((o) => o !== mine),
+              { ...mine, name: t.containerName, command, environment: Object.entries(env).map(([name, value]) => ({ name, value })) },
+            ],
           },
         }),
       ),

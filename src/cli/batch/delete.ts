@@ -76,7 +76,7 @@ export async function stopClusterTasks(region: string | undefined, cluster: stri
     const listed = [...(await listTaskArns(e, cluster, 'RUNNING')), ...(await listTaskArns(e, cluster, 'STOPPED'))];
     const active = await describeTasks(e, cluster, listed, true);
     // the shared tracker follows and stops them (src/jobtracker.ts), as it does a run's own tasks
-    const tasks = new RunTasks(e, 'riots-batch-delete', { cluster, taskDefinition: '', containerName: '', subnets: [], securityGroups: [] }, pollMs);
+    const tasks = new RunTasks(e, 'riots-batch-delete', { cluster, containerName: '', input: { cluster, taskDefinition: '' } }, pollMs);
     const deadline = Date.now() + timeoutMs;
     await Promise.all(
       active.map((t) =>

@@ -144,15 +144,20 @@ export abstract class AwsRunLauncher<D, T extends Tracked<D>, H extends T & { wo
     return { ids: [...this.tracker.jobs.values()].filter((j) => j.endedText === undefined).map((j) => j.id), starting: this.starting > 0 };
   }
 
+  /** Whether the run holds AWS resources of its own (a cluster, instances, a task definition) that clean-up must remove. */
+  protected holdsResources(): boolean {
+    return false;
+  }
+
   /** At 'exit': stop what may still be active, with `riots batch cleanup`. */
   private stopAfterExit(): void {
     const { ids, starting } = this.unended();
-    if (ids.length === 0 && !starting) return;
+    if (ids.length === 0 && !starting && !this.holdsResources()) return;
     cleanUpRunAtExit({
       runId: this.runId,
       stack: this.stack,
       idArgs: this.words.cleanupArgs(ids),
-      what: ids.length > 0 ? this.words.active(ids) : this.words.starting,
+      what: ids.length > 0 ? this.words.active(ids) : starting ? this.words.starting : `the AWS resources made for run ${this.runId}`,
       waitSeconds: this.timing.exitCleanupWaitSeconds,
     });
   }
@@ -179,6 +184,6 @@ export abstract class AwsRunLauncher<D, T extends Tracked<D>, H extends T & { wo
     this.destroyClient();
     // every one was stopped: nothing to do at exit (one whose stop call failed stays listed)
     const { ids, starting } = this.unended();
-    if (ids.length === 0 && !starting) this.keepAtExit?.();
+    if (ids.length === 0 && !starting && !this.holdsResources()) this.keepAtExit?.();
   }
 }

@@ -30,12 +30,19 @@
  * - `pollSeconds` (5), `jobEndGraceSeconds` (5), `stopWaitSeconds` (60),
  *   `exitCleanupWaitSeconds` (30): as for CW_AWSBATCH.
  * - `singleBlockMaxWorkers`: tasks alive at once with singleBlockComputeWorkers (default 32).
+ * - RIOS's shape (ecsparams.ts): `create_cluster`, `run_instances`, `register_task_definition`,
+ *   `run_task`, `waitClusterInstanceCountTimeout`: a cluster, instances and a task definition
+ *   made for the run and removed at its end (src/aws/ecsrun.ts), RunTask's own arguments; what
+ *   they leave out (cluster, task definition, container) comes from the stack.
  */
 import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type { RunDescription } from '../backend.js';
 import type { ComputeBackend } from '../backend.js';
-import { ecs } from '../../aws/clients.js';
-import { RunTasks, type EcsPlacement, type TaskHandle } from '../../aws/tasks.js';
+import { ec2, ecs } from '../../aws/clients.js';
+import { RunTasks, placementTemplate, type EcsPlacement, type TaskHandle, type TaskTemplate } from '../../aws/tasks.js';
+import { EcsRunResources } from '../../aws/ecsrun.js';
+import { ControlsError } from '../../errors.js';
+import { ECS_RIOS_SETTINGS, riosPlacement, usesRiosParams, type RiosEcsParams } from './ecsparams.js';
 
 export { RunTasks, taskStatusText, type EcsLoaded, type EcsPlacement, type TaskHandle } from '../../aws/tasks.js';
 import { advertisedChannelAddress } from '../../aws/netaddr.js';
@@ -63,6 +70,8 @@ export interface EcsSettings {
   jobEndGraceSeconds: number;
   stopWaitSeconds: number;
   exitCleanupWaitSeconds: number;
+  /** RIOS's call arguments (all undefined: riots' own placement). */
+  rios: RiosEcsParams;
 }
 
 const PLACEMENT_KEYS = ['cluster', 'taskDefinition', 'containerName', 'subnets', 'securityGroups'] as const;
@@ -107,18 +116,31 @@ export const ECS_SETTINGS = {
 } satisfies SettingsTable;
 
 /** Every computeWorkerExtraParams of CW_ECS. */
-export const EXTRA_PARAMS: SettingsTable = { ...CHANNEL_SETTINGS, ...ECS_SETTINGS };
+export const EXTRA_PARAMS: SettingsTable = { ...CHANNEL_SETTINGS, ...ECS_SETTINGS, ...ECS_RIOS_SETTINGS };
+
+/** riots' own placement and task settings, which RIOS's run_task replaces. */
+const RIOTS_TASK_KEYS = [...PLACEMENT_KEYS, 'assignPublicIp', 'cpu', 'memory', 'capacityProvider'] as const;
 
 /** Read the CW_ECS settings of computeWorkerExtraParams. @throws {ControlsError} on a bad value. */
 export function ecsSettings(extra: Readonly<Record<string, unknown>>): EcsSettings {
   const { cluster, taskDefinition, containerName, subnets, securityGroups, ...rest } = parseSettings(ECS_SETTINGS, extra, 'computeWorkerExtraParams', {
     strict: false,
   });
+  const rios = parseSettings(ECS_RIOS_SETTINGS, extra, 'computeWorkerExtraParams', { strict: false });
   const placement: Partial<EcsPlacement> = {};
   for (const [k, v] of Object.entries({ cluster, taskDefinition, containerName, subnets, securityGroups })) {
     if (v !== undefined) (placement as Record<string, unknown>)[k] = v;
   }
-  return { ...rest, placement };
+  if (rios.run_task !== undefined) {
+    const both = RIOTS_TASK_KEYS.filter((k) => extra[k] !== undefined);
+    if (both.length > 0) {
+      throw new ControlsError(
+        `computeWorkerExtraParams: give the tasks' placement either as RIOS's run_task or with ${both.join(', ')}, not both (run_task would leave ${both.length > 1 ? 'them' : 'it'} unused)`,
+      );
+    }
+  }
+  if (usesRiosParams(rios)) riosPlacement(rios); // its checks, before anything starts
+  return { ...rest, placement, rios };
 }
 
 /**
@@ -165,6 +187,8 @@ export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHan
     advertiseHost: string,
     stack: { stackName: string; region: string | undefined },
     destroyClient: () => void,
+    /** What the run makes for itself (RIOS's create_cluster, run_instances, register_task_definition). */
+    private readonly resources?: EcsRunResources,
   ) {
     super(
       runId,
@@ -182,9 +206,34 @@ export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHan
     );
   }
 
+  /** The run's cluster, instances and task definition first (the exit clean-up armed before), then the tasks. */
+  override async prepare(): Promise<void> {
+    await super.prepare();
+    if (!this.resources) return;
+    const made = await this.resources.create();
+    if (made.taskDefinitionArn) this.tasks.useTaskDefinition(made.taskDefinitionArn);
+  }
+
+  protected override holdsResources(): boolean {
+    const m = this.resources?.made;
+    return m !== undefined && (m.cluster !== undefined || m.taskDefinitionArn !== undefined || m.instanceIds.length > 0);
+  }
+
+  /** The tasks are stopped by now: remove what the run made, and say plainly what could not be. */
+  override async close(): Promise<void> {
+    const left = (await this.resources?.destroy()) ?? [];
+    if (left.length > 0) {
+      process.emitWarning(
+        `CW_ECS run ${this.runId} could not remove all it made: ${left.join('; ')}. Run 'riots batch cleanup --run-id ${this.runId}' (it runs at exit too)`,
+        { code: 'RIOTS_ECS_LEFT_BEHIND' },
+      );
+    }
+    await super.close();
+  }
+
   protected start(workerId: number, command: string[], env: Record<string, string>): Promise<TaskHandle> {
     // taskEnvironment may not name the key, so it cannot displace it; it may raise UV_THREADPOOL_SIZE
-    return this.tasks.run(workerId, command, { ...env, ...this.s.taskEnvironment }, this.s);
+    return this.tasks.run(workerId, command, { ...env, ...this.s.taskEnvironment });
   }
 
   describe(h: TaskHandle): string {
@@ -200,19 +249,54 @@ export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHan
 export async function createBackend(run: RunDescription): Promise<ComputeBackend> {
   const s = ecsSettings(run.concurrency.computeWorkerExtraParams);
   const advertiseHost = advertisedChannelAddress(s.channelAddress);
-  const needStack = PLACEMENT_KEYS.some((k) => s.placement[k] === undefined);
+  const rios = usesRiosParams(s.rios) ? riosPlacement(s.rios) : undefined;
+  const needStack = rios
+    ? rios.cluster === undefined || (rios.taskDefinition === undefined && !rios.registers) || rios.containerName === undefined
+    : PLACEMENT_KEYS.some((k) => s.placement[k] === undefined);
   const out = needStack ? await getStackOutputs({ ...(s.stackName ? { stackName: s.stackName } : {}), ...(s.region ? { region: s.region } : {}) }) : undefined;
-  const placement = ecsPlacement(s.placement, out);
   const region = out?.region ?? s.region;
+  const template = rios ? riosTemplate(s.rios, rios, out) : placementTemplate(ecsPlacement(s.placement, out), s);
   const e = await ecs(region);
   const runId = newRunId(run.controls.global.jobName);
+  const made = s.rios.create_cluster || s.rios.run_instances || s.rios.register_task_definition;
+  const x = s.rios.run_instances ? await ec2(region) : undefined;
+  const resources = made
+    ? new EcsRunResources(
+        e,
+        x,
+        runId,
+        { createCluster: s.rios.create_cluster, runInstances: s.rios.run_instances, registerTaskDefinition: s.rios.register_task_definition },
+        { instanceWaitSeconds: s.rios.waitClusterInstanceCountTimeout, pollSeconds: s.pollSeconds },
+      )
+    : undefined;
   // at most 4 DescribeTasks a second when many callers want fresh statuses at once (the end of a run)
-  const tasks = new RunTasks(e, runId, placement, Math.min(250, s.pollSeconds * 500));
-  const launcher = new EcsLauncher(runId, tasks, s, advertiseHost, { stackName: out?.stackName ?? s.stackName ?? '', region }, () => e.client.destroy());
+  const tasks = new RunTasks(e, runId, template, Math.min(250, s.pollSeconds * 500));
+  const destroy = (): void => {
+    e.client.destroy();
+    x?.client.destroy();
+  };
+  const launcher = new EcsLauncher(runId, tasks, s, advertiseHost, { stackName: out?.stackName ?? s.stackName ?? '', region }, destroy, resources);
   try {
     return new ChannelWorkerBackend(run, launcher);
   } catch (err) {
-    e.client.destroy();
+    destroy();
     throw err;
   }
+}
+
+/**
+ * The task template from RIOS's run_task, with what it leaves out from the stack.
+ * @throws {AwsError} naming the stack output that is missing.
+ */
+function riosTemplate(p: RiosEcsParams, r: ReturnType<typeof riosPlacement>, out: BatchStackOutputs | undefined): TaskTemplate {
+  const cluster = r.cluster ?? out?.EcsClusterName;
+  const taskDefinition = r.registers ? '' : (r.taskDefinition ?? out?.EcsWorkerTaskDefinitionArn);
+  const containerName = r.containerName ?? out?.EcsWorkerContainerName;
+  const missing = [
+    ...(cluster === undefined ? ['the cluster (run_task.cluster, or create_cluster; the stack output EcsClusterName)'] : []),
+    ...(taskDefinition === undefined ? ['the task definition (run_task.taskDefinition, or register_task_definition; EcsWorkerTaskDefinitionArn)'] : []),
+    ...(containerName === undefined ? ['the container (run_task.overrides.containerOverrides[0].name; EcsWorkerContainerName)'] : []),
+  ];
+  if (missing.length > 0) throw new AwsError(`CW_ECS: stack '${out?.stackName ?? '?'}' does not give ${missing.join(', ')}`);
+  return { cluster: cluster!, containerName: containerName!, input: { ...p.run_task, cluster, taskDefinition } };
 }

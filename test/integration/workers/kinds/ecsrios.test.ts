@@ -1,0 +1,188 @@
+/**
+ * CW_ECS as RIOS users run it, through the real SDK against the local endpoint: a Fargate cluster
+ * and task definition made for the run, and a private EC2 cluster (instances started for the run
+ * that join it). Each run's output must be byte-identical to the sequential run, and afterwards
+ * the endpoint must hold no task, task definition, instance or cluster the run made — also after
+ * a failure. Settings that cannot work together are refused before anything starts.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { ECSClient, ListClustersCommand, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
+import { apply } from '../../../../src/applier/apply.js';
+import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
+import { ControlsError, UserFunctionError } from '../../../../src/errors.js';
+import { useEndpointEnv } from '../../../helpers/awsbatch.js';
+import { createBatchStack, waitFor } from '../../../helpers/localaws.js';
+import { EventLog, sequentialFixture } from '../../../helpers/subproc.js';
+import { failsOnBlock3 } from '../../../helpers/userfns.js';
+
+let dir: string;
+let aws: LocalAws;
+let restoreEnv: () => void;
+let ecs: ECSClient;
+let ec2: EC2Client;
+let outputs: Record<string, string>;
+let inputs: { a: string; b: string };
+let combine: Parameters<typeof apply>[0];
+let seqBytes: Buffer;
+
+before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'riots-ecsrios-'));
+  aws = await startLocalAws({ startDelaySeconds: 1, stackDelaySeconds: 0.2, killGraceSeconds: 1 });
+  restoreEnv = useEndpointEnv(aws);
+  ecs = new ECSClient({});
+  ec2 = new EC2Client({});
+  outputs = await createBatchStack(aws);
+  ({ inputs, combine, seqBytes } = await sequentialFixture(dir, 300, 260));
+});
+
+after(async () => {
+  ecs?.destroy();
+  ec2?.destroy();
+  await aws?.close();
+  restoreEnv?.();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function controls(extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    windowXSize: 64,
+    windowYSize: 64,
+    concurrency: {
+      computeWorkerKind: 'CW_ECS',
+      numComputeWorkers: 3,
+      computeBarrierTimeout: 60,
+      computeWorkerExtraParams: { channelAddress: '127.0.0.1', heartbeatSeconds: 0.5, workerLostSeconds: 4, pollSeconds: 0.2, ...extra },
+    },
+  };
+}
+
+/** RIOS's Fargate shape: a cluster and task definition for the run, RunTask in the stack's network. */
+function fargate(name: string): Record<string, unknown> {
+  return {
+    create_cluster: { clusterName: name, tags: [{ key: 'RIOS-cluster', value: '' }] },
+    register_task_definition: {
+      family: `${name}_task`,
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      cpu: '1024',
+      memory: '2048',
+      containerDefinitions: [{ name: `${name}_container`, image: `${outputs.BatchECR!}:latest` }],
+    },
+    run_task: {
+      launchType: 'FARGATE',
+      cluster: name,
+      networkConfiguration: {
+        awsvpcConfiguration: { subnets: outputs.BatchPrivateSubnets!.split(','), securityGroups: [outputs.BatchSecurityGroup!], assignPublicIp: 'DISABLED' },
+      },
+      overrides: { containerOverrides: [{ name: `${name}_container` }] },
+    },
+  };
+}
+
+/** RIOS's private-cluster shape: instances that join the run's cluster, EC2 tasks on them. */
+function privateCluster(name: string): Record<string, unknown> {
+  const f = fargate(name) as { register_task_definition: Record<string, unknown>; run_task: Record<string, unknown> };
+  return {
+    waitClusterInstanceCountTimeout: 30,
+    create_cluster: { clusterName: name },
+    run_instances: {
+      ImageId: 'ami-0123456789abcdef0',
+      InstanceType: 'm5.large',
+      MinCount: 1,
+      MaxCount: 2,
+      SubnetId: outputs.BatchPrivateSubnets!.split(',')[0],
+      SecurityGroupIds: [outputs.BatchSecurityGroup!],
+      IamInstanceProfile: { Arn: 'arn:aws:iam::000000000000:instance-profile/ecsInstanceRole' },
+      UserData: `#!/bin/bash\necho ECS_CLUSTER=${name} >> /etc/ecs/ecs.config`,
+      TagSpecifications: [
+        {
+          ResourceType: 'instance',
+          Tags: [
+            { Key: 'RIOS-computeworkerinstance', Value: '' },
+            { Key: 'RIOS-clustername', Value: name },
+          ],
+        },
+      ],
+    },
+    register_task_definition: { ...f.register_task_definition, requiresCompatibilities: ['EC2'], cpu: undefined, memory: undefined },
+    run_task: { ...f.run_task, launchType: 'EC2' },
+  };
+}
+
+/** What the endpoint still holds that a run made: clusters and task definitions not the stack's, instances not terminated. */
+async function leftovers(): Promise<{ clusters: string[]; definitions: string[]; instances: string[] }> {
+  const clusters = ((await ecs.send(new ListClustersCommand({}))).clusterArns ?? []).filter((a) => !a.endsWith(`/${outputs.EcsClusterName!}`));
+  const definitions = ((await ecs.send(new ListTaskDefinitionsCommand({}))).taskDefinitionArns ?? []).filter((a) => a !== outputs.EcsWorkerTaskDefinitionArn);
+  const r = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-state-name', Values: ['pending', 'running'] }] }));
+  const instances = (r.Reservations ?? []).flatMap((x) => (x.Instances ?? []).map((i) => i.InstanceId!));
+  return { clusters, definitions, instances };
+}
+
+async function assertNothingLeft(): Promise<void> {
+  assert.deepEqual(await leftovers(), { clusters: [], definitions: [], instances: [] }, 'no cluster, task definition or instance of the run is left');
+  await waitFor(
+    'every task process to exit',
+    async () => aws.jobPids(),
+    (p) => p.length === 0,
+    10_000,
+  );
+}
+
+describe('CW_ECS with RIOS-shaped computeWorkerExtraParams', () => {
+  test('Fargate: a cluster and task definition made for the run; output identical to sequential; nothing left', async () => {
+    const log = new EventLog();
+    const out = path.join(dir, 'fargate.tif');
+    try {
+      await apply(combine, inputs, { out }, { controls: controls(fargate('RIOS_t1_cluster')), otherArgs: { count: 0 } });
+      assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
+      assert.equal(log.of('launched').length, 3);
+    } finally {
+      log.close();
+    }
+    await assertNothingLeft();
+    const inactive = (await ecs.send(new ListTaskDefinitionsCommand({ status: 'INACTIVE', familyPrefix: 'RIOS_t1_cluster_task' }))).taskDefinitionArns;
+    assert.equal(inactive?.length, 1, 'the run registered its task definition and deregistered it');
+  });
+
+  test('a private EC2 cluster: instances started for the run join it, EC2 tasks run there; all terminated and deleted after', async () => {
+    const out = path.join(dir, 'private.tif');
+    await apply(combine, inputs, { out }, { controls: controls(privateCluster('RIOS_t2_cluster')), otherArgs: { count: 0 } });
+    assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
+    await assertNothingLeft();
+    const tagged = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:RIOS-clustername', Values: ['RIOS_t2_cluster'] }] }));
+    assert.equal(tagged.Reservations?.length, 2, "RIOS's instance tags were given to both instances");
+  });
+
+  test('a run that fails part-way leaves nothing either', async () => {
+    await assert.rejects(
+      apply(failsOnBlock3, inputs, { out: path.join(dir, 'fails.tif') }, { controls: controls(fargate('RIOS_t3_cluster')) }),
+      (e: unknown) => e instanceof UserFunctionError,
+    );
+    await assertNothingLeft();
+  });
+
+  test('settings that cannot work together are refused before anything starts', async () => {
+    const bad = async (extra: Record<string, unknown>, re: RegExp): Promise<void> => {
+      await assert.rejects(
+        apply(combine, inputs, { out: path.join(dir, 'bad.tif') }, { controls: controls(extra), otherArgs: { count: 0 } }),
+        (e: unknown) => e instanceof ControlsError && re.test(e.message),
+      );
+    };
+    const f = fargate('RIOS_t4_cluster') as Record<string, Record<string, unknown>>;
+    await bad({ ...f, cluster: 'other' }, /either as RIOS's run_task or with cluster, not both/);
+    await bad({ ...f, run_task: { ...f.run_task, count: 3 } }, /computeWorkerExtraParams\.run_task\.count is not a setting of RunTask/);
+    await bad({ ...f, run_task: { ...f.run_task, overrides: { containerOverrides: [{ name: 'x', command: ['rm'] }] } } }, /riots sets the worker's command/);
+    await bad({ ...f, run_task: { ...f.run_task, taskDefinition: 'x:1' } }, /leave it out when register_task_definition registers one/);
+    await bad(
+      { run_instances: { ImageId: 'ami-1', MinCount: 1, MaxCount: 1 } },
+      /run_instances starts instances for a cluster made for the run: give create_cluster too/,
+    );
+    await bad({ create_cluster: { clusterNmae: 'x' } }, /create_cluster\.clusterNmae is not a setting of CreateCluster \(did you mean clusterName\?\)/);
+    await assertNothingLeft();
+  });
+});
