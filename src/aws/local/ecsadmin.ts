@@ -64,9 +64,8 @@ export class EcsAdmin {
         const cluster = [...this.ctx.state.ecsClusters.values()].find((c) => c.arn === arn);
         const def = [...this.ctx.state.taskDefinitions.values()].find((d) => d.arn === arn);
         const task = this.ctx.state.findTask(arn);
-        const tags = cluster?.tags ?? def?.tags ?? (task && task.taskArn === arn ? task.tags : undefined);
-        if (tags === undefined) throw invalid('The specified resource could not be found.');
-        return { tags };
+        if (!cluster && !def && !(task && task.taskArn === arn)) throw invalid('The specified resource could not be found.');
+        return { tags: cluster ? (cluster.tags ?? []) : def ? (def.tags ?? []) : task!.tags };
       }
     }
   }

@@ -10,6 +10,7 @@ import { awsCall, batch, ecs, type Loaded } from '../../aws/clients.js';
 import { ACTIVE_JOB_STATUSES } from '../../aws/jobs.js';
 import { RUN_ID_TAG, getStackOutputs, type BatchStackOutputs } from '../../aws/stack.js';
 import type { EcsLoaded } from '../../aws/tasks.js';
+import { cleanRunResources } from './cleanupecs.js';
 import { STACK_HELP, STACK_OPTIONS, UsageError, out, parseOptions, stackOpts, type BatchSubcommand } from './common.js';
 
 const options = {
@@ -19,13 +20,16 @@ const options = {
   'task-id': { type: 'string', multiple: true },
   cluster: { type: 'string' },
   'dry-run': { type: 'boolean' },
+  'wait-seconds': { type: 'string' },
 } as const;
 
 const help = `usage: riots batch cleanup [options]
 
 Terminate every job riots started (tagged ${RUN_ID_TAG}) that is still ${ACTIVE_JOB_STATUSES.join(', ')}
-on the stack's worker and main queues, and stop every ECS task riots started (the same tag) that
-has not stopped in the stack's ECS cluster (CW_ECS). Jobs and tasks without the tag are left alone.
+on the stack's worker and main queues, stop every ECS task riots started (the same tag) that
+has not stopped in the stack's ECS cluster (CW_ECS), and remove what CW_ECS runs made for
+themselves (the same tag): their tasks stopped, task definitions deregistered, EC2 instances
+terminated, clusters deleted. Nothing without the tag is touched.
 
 options:
   --run-id ID            only the jobs of this run (the value of their ${RUN_ID_TAG} tag)
@@ -35,6 +39,10 @@ options:
                          --run-id, only the tasks named so (and no jobs)
   --cluster NAME         ECS tasks only, in this cluster instead of the stack's (a CW_ECS run
                          with a cluster of its own); the stack is not read, no jobs are looked at
+                         (with --run-id, the run's own cluster, instances and task definition
+                         are removed too)
+  --wait-seconds N       how long instances may take to leave a cluster before it is deleted
+                         (default 300)
   --dry-run              list the jobs, terminate nothing
 ${STACK_HELP}`;
 
@@ -186,9 +194,17 @@ async function run(argv: string[]): Promise<number> {
     const n = await cleanTasks(cluster, region, runId, namedTasks, listAll, dryRun);
     out(n > 0 ? `${dryRun ? 'found' : 'stopped'} ${n} ECS task(s) of ${whose}` : `no ECS tasks of ${whose} running in cluster ${cluster}`);
   };
+  const resources = async (region: string | undefined): Promise<void> => {
+    const n = await cleanRunResources(region, runId, dryRun, waitSeconds, (c) => tasksIn(c, region));
+    if (n === 0) out(`no clusters, task definitions or instances of ${whose}`);
+  };
+  const waitSeconds = Number(v['wait-seconds'] ?? 300);
+  if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) throw new UsageError(`--wait-seconds must be a positive number (got ${v['wait-seconds']})`);
   if (v.cluster !== undefined) {
     if (namedJobs.length > 0) throw new UsageError('--cluster cleans ECS tasks only: it cannot go with --job-id');
     await tasksIn(v.cluster, v.region);
+    // a run with a cluster of its own may have made it, its instances and its task definition
+    if (runId !== undefined) await resources(v.region);
     return 0;
   }
   const outputs = await getStackOutputs(stackOpts(v));
@@ -198,6 +214,7 @@ async function run(argv: string[]): Promise<number> {
     else if (namedTasks.length > 0)
       out(`stack '${outputs.stackName}' has no ECS cluster (output EcsClusterName): the named tasks are left alone (name their cluster with --cluster)`);
   }
+  if (listAll) await resources(outputs.region);
   return 0;
 }
 

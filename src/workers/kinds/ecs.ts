@@ -221,6 +221,11 @@ export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHan
 
   /** The tasks are stopped by now: remove what the run made, and say plainly what could not be. */
   override async close(): Promise<void> {
+    if (this.resources) {
+      // every task seen to end while its cluster still exists (one launched as the run was ending may not have been cancelled by its slot)
+      const open = [...this.tracker.jobs.values()].filter((j) => j.endedText === undefined);
+      await Promise.all(open.map((j) => this.tracker.stop(j, `riots run ${this.runId} ended`, 0, this.s.stopWaitSeconds * 1000).catch(() => undefined)));
+    }
     const left = (await this.resources?.destroy()) ?? [];
     if (left.length > 0) {
       process.emitWarning(

@@ -6,7 +6,9 @@
  * a failure. Settings that cannot work together are refused before anything starts.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,8 +16,11 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ECSClient, ListClustersCommand, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
 import { apply } from '../../../../src/applier/apply.js';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
-import { ControlsError, UserFunctionError } from '../../../../src/errors.js';
-import { useEndpointEnv } from '../../../helpers/awsbatch.js';
+import { ControlsError, InterruptedError, UserFunctionError } from '../../../../src/errors.js';
+import { ec2 as loadEc2, ecs as loadEcs } from '../../../../src/aws/clients.js';
+import { EcsRunResources } from '../../../../src/aws/ecsrun.js';
+import { useEndpointEnv, writeMainProject } from '../../../helpers/awsbatch.js';
+import { REPO_ROOT } from '../../../helpers/root.js';
 import { createBatchStack, waitFor } from '../../../helpers/localaws.js';
 import { EventLog, sequentialFixture } from '../../../helpers/subproc.js';
 import { failsOnBlock3 } from '../../../helpers/userfns.js';
@@ -163,6 +168,89 @@ describe('CW_ECS with RIOS-shaped computeWorkerExtraParams', () => {
       apply(failsOnBlock3, inputs, { out: path.join(dir, 'fails.tif') }, { controls: controls(fargate('RIOS_t3_cluster')) }),
       (e: unknown) => e instanceof UserFunctionError,
     );
+    await assertNothingLeft();
+  });
+
+  test('an interrupted run (AbortSignal) removes its cluster and task definition too', async () => {
+    const log = new EventLog();
+    const ac = new AbortController();
+    log.on((e) => {
+      if (e.event === 'launched') ac.abort(new InterruptedError('stopped by the test'));
+    });
+    try {
+      await assert.rejects(
+        apply(
+          combine,
+          inputs,
+          { out: path.join(dir, 'interrupted.tif') },
+          { controls: controls(fargate('RIOS_t5_cluster')), otherArgs: { count: 0 }, signal: ac.signal },
+        ),
+        (e: unknown) => e instanceof InterruptedError,
+      );
+    } finally {
+      log.close();
+    }
+    await assertNothingLeft();
+  });
+
+  test("a main process that calls process.exit() mid-run: 'riots batch cleanup' at exit removes the tasks, the instances, the task definition and the cluster", async () => {
+    const proj = path.join(dir, 'dieproj');
+    writeMainProject(proj, REPO_ROOT);
+    writeFileSync(
+      path.join(proj, 'dying.ts'),
+      `import diagnostics from 'node:diagnostics_channel';
+import { apply } from 'riots';
+import { diff } from './fn.ts';
+const [a, b, out, extra] = process.argv.slice(2);
+diagnostics.subscribe('riots:workers', (m: any) => {
+  if (m.event === 'launched') process.exit(7);
+});
+await apply(diff, { a: a!, b: b! }, { out: out! }, {
+  controls: { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_ECS', numComputeWorkers: 2, computeBarrierTimeout: 120, computeWorkerExtraParams: { channelAddress: '127.0.0.1', pollSeconds: 0.2, ...JSON.parse(extra!) } } },
+});
+`,
+    );
+    const out = path.join(dir, 'died.tif');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out, JSON.stringify(privateCluster('RIOS_t6_cluster'))],
+        { cwd: proj, env: { ...process.env } },
+        (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+    assert.equal(r.code, 7, r.stderr);
+    assert.match(r.stderr, /riots: the jobs and tasks of run \S+ are stopped/, r.stderr);
+    assert.equal(existsSync(out), false);
+    await assertNothingLeft();
+  });
+
+  test("'riots batch cleanup --run-id' finds what a run made by its tag, and removes it", async () => {
+    const runId = 'riots-left-behind';
+    const made = privateCluster('RIOS_t7_cluster') as { create_cluster: object; run_instances: object; register_task_definition: object };
+    const r = new EcsRunResources(
+      await loadEcs(),
+      await loadEc2(),
+      runId,
+      {
+        createCluster: made.create_cluster,
+        runInstances: made.run_instances,
+        registerTaskDefinition: made.register_task_definition,
+      } as never,
+      { instanceWaitSeconds: 20, pollSeconds: 0.1 },
+    );
+    await r.create();
+    const cli = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'batch', 'cleanup', ...args], {
+        env: { ...process.env },
+      });
+    const dry = await cli(['--run-id', runId, '--dry-run']);
+    assert.match(dry.stdout, /would remove cluster RIOS_t7_cluster \(run riots-left-behind\)/);
+    assert.match(dry.stdout, /would remove task definition RIOS_t7_cluster_task:1 \(run riots-left-behind\)/);
+    assert.equal(dry.stdout.match(/would remove instance i-/g)?.length, 2);
+    assert.notDeepEqual(await leftovers(), { clusters: [], definitions: [], instances: [] }, 'a dry run removes nothing');
+    const real = await cli(['--run-id', runId, '--cluster', 'RIOS_t7_cluster']);
+    assert.match(real.stdout, /removed cluster RIOS_t7_cluster \(run riots-left-behind\)/);
     await assertNothingLeft();
   });
 
