@@ -28,5 +28,6 @@ export {
   CW_SLURM,
   CW_PBS,
 } from './concurrency.js';
+export { makeExtraParamsFargate, makeExtraParamsPrivateCluster, type FargateOptions, type PrivateClusterOptions } from './workers/kinds/ecshelpers.js';
 export { defineUserFunction, isComputeWorker, computeWorkerId, type UserFunction, type UserFunctionRef, type UserFunctionSpec } from './userfunction.js';
 export * from './errors.js';

@@ -236,6 +236,8 @@ test('the public API exports exactly these names', () => {
     'formatTimingsReport',
     'isBigIntBlock',
     'isComputeWorker',
+    'makeExtraParamsFargate',
+    'makeExtraParamsPrivateCluster',
     'pixelGridFromFile',
     'rat',
     'ratapplier',

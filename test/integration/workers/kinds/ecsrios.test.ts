@@ -17,6 +17,7 @@ import { ECSClient, ListClustersCommand, ListTaskDefinitionsCommand } from '@aws
 import { apply } from '../../../../src/applier/apply.js';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
 import { ControlsError, InterruptedError, UserFunctionError } from '../../../../src/errors.js';
+import { makeExtraParamsFargate, makeExtraParamsPrivateCluster } from '../../../../src/index.js';
 import { ec2 as loadEc2, ecs as loadEcs } from '../../../../src/aws/clients.js';
 import { EcsRunResources } from '../../../../src/aws/ecsrun.js';
 import { useEndpointEnv, writeMainProject } from '../../../helpers/awsbatch.js';
@@ -139,27 +140,48 @@ async function assertNothingLeft(): Promise<void> {
 }
 
 describe('CW_ECS with RIOS-shaped computeWorkerExtraParams', () => {
-  test('Fargate: a cluster and task definition made for the run; output identical to sequential; nothing left', async () => {
+  test('Fargate (makeExtraParamsFargate): a cluster and task definition made for the run; output identical to sequential; nothing left', async () => {
     const log = new EventLog();
     const out = path.join(dir, 'fargate.tif');
+    const extra = makeExtraParamsFargate({
+      jobName: 't1',
+      containerImage: `${outputs.BatchECR!}:latest`,
+      subnet: outputs.BatchPrivateSubnets!.split(',')[0]!,
+      securityGroups: [outputs.BatchSecurityGroup!],
+      executionRoleArn: 'arn:aws:iam::000000000000:role/exec',
+      taskRoleArn: 'arn:aws:iam::000000000000:role/task',
+      tags: { project: 'test' },
+    });
+    const family = (extra.register_task_definition as { family: string }).family;
     try {
-      await apply(combine, inputs, { out }, { controls: controls(fargate('RIOS_t1_cluster')), otherArgs: { count: 0 } });
+      await apply(combine, inputs, { out }, { controls: controls(extra), otherArgs: { count: 0 } });
       assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
       assert.equal(log.of('launched').length, 3);
     } finally {
       log.close();
     }
     await assertNothingLeft();
-    const inactive = (await ecs.send(new ListTaskDefinitionsCommand({ status: 'INACTIVE', familyPrefix: 'RIOS_t1_cluster_task' }))).taskDefinitionArns;
+    const inactive = (await ecs.send(new ListTaskDefinitionsCommand({ status: 'INACTIVE', familyPrefix: family }))).taskDefinitionArns;
     assert.equal(inactive?.length, 1, 'the run registered its task definition and deregistered it');
   });
 
-  test('a private EC2 cluster: instances started for the run join it, EC2 tasks run there; all terminated and deleted after', async () => {
+  test('a private EC2 cluster (makeExtraParamsPrivateCluster): instances started for the run join it, EC2 tasks run there; all terminated and deleted after', async () => {
     const out = path.join(dir, 'private.tif');
-    await apply(combine, inputs, { out }, { controls: controls(privateCluster('RIOS_t2_cluster')), otherArgs: { count: 0 } });
+    const extra = makeExtraParamsPrivateCluster({
+      jobName: 't2',
+      numInstances: 2,
+      ami: 'ami-0123456789abcdef0',
+      instanceType: 'm5.large',
+      containerImage: `${outputs.BatchECR!}:latest`,
+      subnet: outputs.BatchPrivateSubnets!.split(',')[0]!,
+      securityGroups: [outputs.BatchSecurityGroup!],
+      instanceProfileArn: 'arn:aws:iam::000000000000:instance-profile/ecsInstanceRole',
+    });
+    const cluster = (extra.create_cluster as { clusterName: string }).clusterName;
+    await apply(combine, inputs, { out }, { controls: controls({ ...extra, waitClusterInstanceCountTimeout: 30 }), otherArgs: { count: 0 } });
     assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
     await assertNothingLeft();
-    const tagged = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:RIOS-clustername', Values: ['RIOS_t2_cluster'] }] }));
+    const tagged = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'tag:RIOS-clustername', Values: [cluster] }] }));
     assert.equal(tagged.Reservations?.length, 2, "RIOS's instance tags were given to both instances");
   });
 
