@@ -57,16 +57,44 @@ export function placementTemplate(p: EcsPlacement, s: TaskOptions): TaskTemplate
   };
 }
 
-/** One line on a task: lastStatus, stop code and reason, exit code. */
-export function taskStatusText(t: EcsSdk.Task | undefined): string {
+/** Where a task's container sends its output (the awslogs driver of its task definition). */
+export interface TaskLogs {
+  group: string;
+  /** awslogs-stream-prefix: the stream of a task is `<prefix>/<container>/<task id>`. */
+  prefix: string;
+  container: string;
+}
+
+/** The awslogs settings of `container` in a task definition, if it has them. */
+export function taskLogsOf(def: EcsSdk.TaskDefinition | undefined, container: string): TaskLogs | undefined {
+  const c = def?.containerDefinitions?.find((d) => d.name === container);
+  const o = c?.logConfiguration?.logDriver === 'awslogs' ? c.logConfiguration.options : undefined;
+  const group = o?.['awslogs-group'];
+  const prefix = o?.['awslogs-stream-prefix'];
+  return group && prefix ? { group, prefix, container } : undefined;
+}
+
+/**
+ * One line on a task: lastStatus, stop code and reason, exit code and reason (137 explained), and
+ * with `logs`, the CloudWatch log stream of its output.
+ */
+export function taskStatusText(t: EcsSdk.Task | undefined, logs?: TaskLogs): string {
   if (!t) return 'status unknown (not yet described)';
   const parts = [String(t.lastStatus ?? 'UNKNOWN')];
   if (t.desiredStatus === 'STOPPED' && t.lastStatus !== 'STOPPED') parts.push('stopping');
   if (t.stopCode) parts.push(`stopCode: ${t.stopCode}`);
   if (t.stoppedReason) parts.push(`stoppedReason: ${t.stoppedReason}`);
   const c = t.containers?.[0];
-  if (c?.exitCode !== undefined && c.exitCode !== null) parts.push(`exit code ${c.exitCode}`);
+  if (c?.exitCode !== undefined && c.exitCode !== null) {
+    parts.push(
+      c.exitCode === 137
+        ? 'exit code 137 (killed: on Fargate usually out of memory, with nothing in the log; give the task more memory)'
+        : `exit code ${c.exitCode}`,
+    );
+  }
   if (c?.reason) parts.push(`reason: ${c.reason}`);
+  const id = t.taskArn?.slice(t.taskArn.lastIndexOf('/') + 1);
+  if (logs && id) parts.push(`log: CloudWatch group ${logs.group}, stream ${logs.prefix}/${logs.container}/${id}`);
   return parts.join('; ');
 }
 
@@ -103,7 +131,7 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
       idOf: (t) => t.taskArn,
       isDone: (t) => t.lastStatus === 'STOPPED',
       isRunning: (t) => t?.lastStatus === 'RUNNING',
-      text: taskStatusText,
+      text: (t) => taskStatusText(t, this.logs),
       keep: taskStatusOnly,
       stop: async (id, reason) => {
         await awsCall(`StopTask of ${id}`, () => e.client.send(new e.sdk.StopTaskCommand({ cluster: placement.cluster, task: id, reason })));
@@ -113,6 +141,23 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
 
   get cluster(): string {
     return this.template.cluster;
+  }
+
+  /** Where the tasks' output goes, once known (for the lines on each task). */
+  logs: TaskLogs | undefined;
+
+  /**
+   * Read where the task definition sends the worker container's output, for the lines on each
+   * task. Only for messages: when DescribeTaskDefinition fails (no permission), the lines go without.
+   */
+  async learnLogs(): Promise<void> {
+    const { e, template: t } = this;
+    try {
+      const r = await e.client.send(new e.sdk.DescribeTaskDefinitionCommand({ taskDefinition: t.input.taskDefinition }));
+      this.logs = taskLogsOf(r.taskDefinition, t.containerName);
+    } catch {
+      this.logs = undefined;
+    }
   }
 
   /** The task definition the tasks run, once the run has registered it. */
@@ -150,7 +195,7 @@ export class RunTasks extends RunTracker<EcsSdk.Task, TaskHandle> {
     const arn = res.tasks?.[0]?.taskArn;
     if (!arn) {
       const f = res.failures?.[0];
-      throw new AwsError(`${what} started no task${f ? `: ${f.reason ?? 'failure'}${f.detail ? ` (${f.detail})` : ''}` : ''}`);
+      throw new AwsError(`${what} started no task${f ? `: ${f.reason ?? 'failure'}${f.detail ? ` (${f.detail})` : ''}${f.arn ? ` [${f.arn}]` : ''}` : ''}`);
     }
     return this.track({ ...newTracked<EcsSdk.Task>(arn), workerId });
   }

@@ -124,6 +124,14 @@ export class EcsAdmin {
         environment: asList(d.environment)
           .map(asRecord)
           .map((e) => ({ name: String(e.name), value: String(e.value ?? '') })),
+        ...(d.logConfiguration !== undefined
+          ? {
+              logConfiguration: {
+                logDriver: String(asRecord(d.logConfiguration).logDriver),
+                options: Object.fromEntries(Object.entries(asRecord(asRecord(d.logConfiguration).options)).map(([k, v]) => [k, String(v)])),
+              },
+            }
+          : {}),
       };
     });
     const compat = asList(body.requiresCompatibilities).map(String);
@@ -163,7 +171,14 @@ export class EcsAdmin {
       networkMode: d.networkMode,
       requiresCompatibilities: d.requiresCompatibilities,
       compatibilities: d.requiresCompatibilities,
-      containerDefinitions: d.containers.map((c) => ({ name: c.name, image: c.image, command: c.command, environment: c.environment, essential: true })),
+      containerDefinitions: d.containers.map((c) => ({
+        name: c.name,
+        image: c.image,
+        command: c.command,
+        environment: c.environment,
+        essential: true,
+        ...(c.logConfiguration ? { logConfiguration: c.logConfiguration } : {}),
+      })),
     };
   }
 }

@@ -169,6 +169,14 @@ function taskDefinitionOf(arn: string, p: Record<string, unknown>, stackName: st
         image: String(c.Image ?? ''),
         command: asList(c.Command).map(String),
         environment: environmentOf(c.Environment),
+        ...(c.LogConfiguration !== undefined
+          ? {
+              logConfiguration: {
+                logDriver: String(asRecord(c.LogConfiguration).LogDriver),
+                options: Object.fromEntries(Object.entries(asRecord(asRecord(c.LogConfiguration).Options)).map(([k, v]) => [k, String(v)])),
+              },
+            }
+          : {}),
       })),
     stackName,
   };

@@ -94,6 +94,7 @@ export interface EcsContainerDefinition {
   image: string;
   command: string[];
   environment: { name: string; value: string }[];
+  logConfiguration?: { logDriver: string; options: Record<string, string> };
 }
 
 export interface EcsTaskDefinition {

@@ -209,9 +209,11 @@ export class EcsLauncher extends AwsRunLauncher<EcsSdk.Task, TaskHandle, TaskHan
   /** The run's cluster, instances and task definition first (the exit clean-up armed before), then the tasks. */
   override async prepare(): Promise<void> {
     await super.prepare();
-    if (!this.resources) return;
-    const made = await this.resources.create();
-    if (made.taskDefinitionArn) this.tasks.useTaskDefinition(made.taskDefinitionArn);
+    if (this.resources) {
+      const made = await this.resources.create();
+      if (made.taskDefinitionArn) this.tasks.useTaskDefinition(made.taskDefinitionArn);
+    }
+    await this.tasks.learnLogs();
   }
 
   protected override holdsResources(): boolean {

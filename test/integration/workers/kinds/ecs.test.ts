@@ -212,6 +212,9 @@ describe('CW_ECS on the local endpoint', () => {
       assert.equal(tasks.length, 2);
       for (const t of tasks) {
         assert.match(err.message, new RegExp(`task ${t.taskArn!.replace(/[/:]/g, '.')} PROVISIONING`), err.message);
+        // where its output goes, from the stack's task definition (awslogs)
+        const id = t.taskArn!.slice(t.taskArn!.lastIndexOf('/') + 1);
+        assert.match(err.message, new RegExp(`log: CloudWatch group /riots/\\w+/ecs-workers, stream riots/worker/${id}`), err.message);
         assert.equal(t.lastStatus, 'STOPPED');
         assert.equal(t.stopCode, 'UserInitiated');
         assert.match(String(t.stoppedReason), /riots run riots-\S+ stopped worker/);
