@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +23,8 @@ import { EcsRunResources } from '../../../../src/aws/ecsrun.js';
 import { useEndpointEnv, writeMainProject } from '../../../helpers/awsbatch.js';
 import { REPO_ROOT } from '../../../helpers/root.js';
 import { createBatchStack, waitFor } from '../../../helpers/localaws.js';
-import { EventLog, sequentialFixture } from '../../../helpers/subproc.js';
+import { EventLog, makeInputs, sequentialFixture } from '../../../helpers/subproc.js';
+import { py } from '../../../helpers/py.js';
 import { failsOnBlock3 } from '../../../helpers/userfns.js';
 
 let dir: string;
@@ -118,6 +119,19 @@ function privateCluster(name: string): Record<string, unknown> {
     register_task_definition: { ...f.register_task_definition, requiresCompatibilities: ['EC2'], cpu: undefined, memory: undefined },
     run_task: { ...f.run_task, launchType: 'EC2' },
   };
+}
+
+/** Python GDAL's comparison of two rasters: pixels, each overview level, band metadata (statistics, histogram). */
+function sameRaster(a: string, b: string): { pixels: boolean; overviews: boolean[]; metadata: boolean } {
+  return py(
+    `
+A = gdal.Open(args['a']); B = gdal.Open(args['b']); ba = A.GetRasterBand(1); bb = B.GetRasterBand(1)
+out({'pixels': bool(np.array_equal(A.ReadAsArray(), B.ReadAsArray())),
+     'overviews': [bool(np.array_equal(ba.GetOverview(i).ReadAsArray(), bb.GetOverview(i).ReadAsArray())) for i in range(ba.GetOverviewCount())],
+     'metadata': ba.GetMetadata() == bb.GetMetadata()})
+`,
+    { a, b },
+  );
 }
 
 /** What the endpoint still holds that a run made: clusters and task definitions not the stack's, instances not terminated. */
@@ -274,6 +288,51 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
     const real = await cli(['--run-id', runId, '--cluster', 'RIOS_t7_cluster']);
     assert.match(real.stdout, /removed cluster RIOS_t7_cluster \(run riots-left-behind\)/);
     await assertNothingLeft();
+  });
+
+  test('W1-size work (two 6000 x 6000 inputs, 512 x 512 blocks), 3 workers, each of the three ways: identical to sequential, nothing left', async () => {
+    const big = path.join(dir, 'w1');
+    mkdirSync(big);
+    const w1 = makeInputs(big, 6000, 6000);
+    const window = { windowXSize: 512, windowYSize: 512 };
+    const seq = path.join(big, 'seq.tif');
+    await apply(combine, w1, { out: seq }, { controls: window, otherArgs: { count: 0 } });
+    const ways: [string, Record<string, unknown>][] = [
+      ['the riots stack', {}],
+      [
+        'Fargate, own cluster',
+        makeExtraParamsFargate({
+          jobName: 'w1f',
+          containerImage: `${outputs.BatchECR!}:latest`,
+          subnet: outputs.BatchPrivateSubnets!.split(',')[0]!,
+          securityGroups: [outputs.BatchSecurityGroup!],
+        }),
+      ],
+      [
+        'private EC2 cluster',
+        makeExtraParamsPrivateCluster({
+          jobName: 'w1p',
+          numInstances: 3,
+          ami: 'ami-0123456789abcdef0',
+          instanceType: 'm5.large',
+          containerImage: `${outputs.BatchECR!}:latest`,
+          subnet: outputs.BatchPrivateSubnets!.split(',')[0]!,
+          securityGroups: [outputs.BatchSecurityGroup!],
+          instanceProfileArn: 'arn:aws:iam::000000000000:instance-profile/ecsInstanceRole',
+        }),
+      ],
+    ];
+    for (const [way, extra] of ways) {
+      const out = path.join(big, `${way.replace(/\W+/g, '-')}.tif`);
+      const c = controls(extra) as { concurrency: object };
+      await apply(combine, w1, { out }, { controls: { ...c, ...window }, otherArgs: { count: 0 } });
+      // at this size GTiff's multi-threaded compression writes tiles in the order they finish, so the
+      // files' layouts differ: the pixels, every overview and the statistics must not (Python GDAL)
+      assert.deepEqual(sameRaster(out, seq), { pixels: true, overviews: [true, true, true, true], metadata: true }, way);
+      rmSync(out);
+      await assertNothingLeft();
+    }
+    rmSync(big, { recursive: true, force: true });
   });
 
   test('settings that cannot work together are refused before anything starts', async () => {
