@@ -199,42 +199,50 @@ describe('CW_ECS with RIOS-shaped computeWorkerExtraParams', () => {
     assert.equal(tagged.Reservations?.length, 2, "RIOS's instance tags were given to both instances");
   });
 
-  test('a run that fails part-way leaves nothing either', async () => {
-    await assert.rejects(
-      apply(failsOnBlock3, inputs, { out: path.join(dir, 'fails.tif') }, { controls: controls(fargate('RIOS_t3_cluster')) }),
-      (e: unknown) => e instanceof UserFunctionError,
-    );
-    await assertNothingLeft();
-  });
+  /** The three ways, each with a name for what it makes. */
+  const WAYS: [string, (n: string) => Record<string, unknown>][] = [
+    ['the riots stack', () => ({})],
+    ['Fargate, own cluster', (n) => fargate(n)],
+    ['private EC2 cluster', (n) => privateCluster(n)],
+  ];
 
-  test('an interrupted run (AbortSignal) removes its cluster and task definition too', async () => {
-    const log = new EventLog();
-    const ac = new AbortController();
-    log.on((e) => {
-      if (e.event === 'launched') ac.abort(new InterruptedError('stopped by the test'));
-    });
-    try {
+  for (const [i, [way, params]] of WAYS.entries()) {
+    test(`${way}: a run that fails part-way leaves nothing`, async () => {
       await assert.rejects(
-        apply(
-          combine,
-          inputs,
-          { out: path.join(dir, 'interrupted.tif') },
-          { controls: controls(fargate('RIOS_t5_cluster')), otherArgs: { count: 0 }, signal: ac.signal },
-        ),
-        (e: unknown) => e instanceof InterruptedError,
+        apply(failsOnBlock3, inputs, { out: path.join(dir, 'fails.tif') }, { controls: controls(params(`RIOS_f${i}_cluster`)) }),
+        (e: unknown) => e instanceof UserFunctionError,
       );
-    } finally {
-      log.close();
-    }
-    await assertNothingLeft();
-  });
+      await assertNothingLeft();
+    });
 
-  test("a main process that calls process.exit() mid-run: 'riots batch cleanup' at exit removes the tasks, the instances, the task definition and the cluster", async () => {
-    const proj = path.join(dir, 'dieproj');
-    writeMainProject(proj, REPO_ROOT);
-    writeFileSync(
-      path.join(proj, 'dying.ts'),
-      `import diagnostics from 'node:diagnostics_channel';
+    test(`${way}: an interrupted run (AbortSignal) leaves nothing`, async () => {
+      const log = new EventLog();
+      const ac = new AbortController();
+      log.on((e) => {
+        if (e.event === 'launched') ac.abort(new InterruptedError('stopped by the test'));
+      });
+      try {
+        await assert.rejects(
+          apply(
+            combine,
+            inputs,
+            { out: path.join(dir, 'interrupted.tif') },
+            { controls: controls(params(`RIOS_i${i}_cluster`)), otherArgs: { count: 0 }, signal: ac.signal },
+          ),
+          (e: unknown) => e instanceof InterruptedError,
+        );
+      } finally {
+        log.close();
+      }
+      await assertNothingLeft();
+    });
+
+    test(`${way}: a main process that calls process.exit() mid-run: 'riots batch cleanup' at exit removes what the run made`, async () => {
+      const proj = path.join(dir, `dieproj${i}`);
+      writeMainProject(proj, REPO_ROOT);
+      writeFileSync(
+        path.join(proj, 'dying.ts'),
+        `import diagnostics from 'node:diagnostics_channel';
 import { apply } from 'riots';
 import { diff } from './fn.ts';
 const [a, b, out, extra] = process.argv.slice(2);
@@ -245,21 +253,22 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
   controls: { windowXSize: 64, windowYSize: 64, concurrency: { computeWorkerKind: 'CW_ECS', numComputeWorkers: 2, computeBarrierTimeout: 120, computeWorkerExtraParams: { channelAddress: '127.0.0.1', pollSeconds: 0.2, ...JSON.parse(extra!) } } },
 });
 `,
-    );
-    const out = path.join(dir, 'died.tif');
-    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out, JSON.stringify(privateCluster('RIOS_t6_cluster'))],
-        { cwd: proj, env: { ...process.env } },
-        (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
       );
+      const out = path.join(dir, 'died.tif');
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', path.join(proj, 'dying.ts'), inputs.a, inputs.b, out, JSON.stringify(params(`RIOS_x${i}_cluster`))],
+          { cwd: proj, env: { ...process.env } },
+          (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+        );
+      });
+      assert.equal(r.code, 7, r.stderr);
+      assert.match(r.stderr, /riots: the jobs and tasks of run \S+ are stopped/, r.stderr);
+      assert.equal(existsSync(out), false);
+      await assertNothingLeft();
     });
-    assert.equal(r.code, 7, r.stderr);
-    assert.match(r.stderr, /riots: the jobs and tasks of run \S+ are stopped/, r.stderr);
-    assert.equal(existsSync(out), false);
-    await assertNothingLeft();
-  });
+  }
 
   test("'riots batch cleanup --run-id' finds what a run made by its tag, and removes it", async () => {
     const runId = 'riots-left-behind';
