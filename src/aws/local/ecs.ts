@@ -11,15 +11,13 @@
 import { randomBytes } from 'node:crypto';
 import type { LocalContext } from './context.js';
 import type { EcsCluster, EcsTask } from './state.js';
-import { AwsApiError, jsonReply, type Reply } from './wire.js';
+import { AwsApiError, jsonReply, type Reply, asList, asRecord } from './wire.js';
 import { ECS_ADMIN_OPERATIONS, EcsAdmin } from './ecsadmin.js';
 
 type Body = Record<string, unknown>;
 const JSON11 = 'application/x-amz-json-1.1';
 const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
 const invalid = (message: string): AwsApiError => new AwsApiError('InvalidParameterException', message);
-const asRecord = (v: unknown): Body => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : {});
-const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const pairs = (v: unknown): { name: string; value: string }[] =>
   asList(v)
     .map(asRecord)

@@ -8,13 +8,11 @@
  */
 import type { LocalContext } from './context.js';
 import type { EcsContainerDefinition, EcsTaskDefinition } from './state.js';
-import { AwsApiError } from './wire.js';
+import { AwsApiError, asList, asRecord } from './wire.js';
 
 type Body = Record<string, unknown>;
 const invalid = (message: string): AwsApiError => new AwsApiError('InvalidParameterException', message);
 const client = (message: string): AwsApiError => new AwsApiError('ClientException', message);
-const asRecord = (v: unknown): Body => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : {});
-const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 const tagsOf = (v: unknown): { key: string; value: string }[] =>
   asList(v)
     .map(asRecord)

@@ -3,13 +3,12 @@
  * environments, job definitions, clusters, task definitions, repositories, the security group),
  * and removing them again.
  */
+import { asList, asRecord } from './wire.js';
 import type { LocalContext } from './context.js';
 import type { EvaluatedResource } from './template.js';
 import { ACTIVE_STATUSES, type EcsTaskDefinition, type JobDefinition, type JobQueue, type SecurityGroup } from './state.js';
 
 const lastPart = (arn: string): string => arn.slice(arn.lastIndexOf('/') + 1);
-const asRecord = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
-const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /** A resource that could not be created, with the reason CloudFormation would give. */
 export interface ProvisionFailure {

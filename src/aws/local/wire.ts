@@ -88,3 +88,9 @@ export function required(params: QueryParams, name: string): string {
 export function requestId(): string {
   return randomUUID();
 }
+
+/** A request body member as an object ({} when it is not one). */
+export const asRecord = (v: unknown): Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+/** A request body member as a list ([] when it is not one). */
+export const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
