@@ -20,6 +20,7 @@ import { BatchClient, SubmitJobCommand, TerminateJobCommand } from '@aws-sdk/cli
 import { ECRClient, DescribeImagesCommand } from '@aws-sdk/client-ecr';
 import { DescribeTasksCommand, ECSClient, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { getStackOutputs } from '../../../../src/aws/stack.js';
+import { makeExtraParamsPrivateCluster } from '../../../../src/index.js';
 import { apply } from '../../../../src/applier/apply.js';
 import { WORKER_TAG, ecrLogin, pushImage } from '../../../../src/aws/images.js';
 import { startLocalAws, type LocalAws } from '../../../../src/aws/local/server.js';
@@ -257,6 +258,41 @@ describe('the AWS flow with containers (riots batch local --containers)', () => 
       log.close();
     }
     await noContainersLeft('after the ECS run');
+  });
+
+  test('CW_ECS as RIOS users run it, tasks as containers: a private EC2 cluster made for the run; output byte-identical; nothing left', async () => {
+    const o = (await getStackOutputs()).all;
+    const extra = makeExtraParamsPrivateCluster({
+      jobName: 'ctr',
+      numInstances: 2,
+      ami: 'ami-0123456789abcdef0',
+      instanceType: 'm5.large',
+      containerImage: `${o.BatchECR!}:latest`,
+      subnet: o.BatchPrivateSubnets!.split(',')[0]!,
+      securityGroups: [o.BatchSecurityGroup!],
+      instanceProfileArn: 'arn:aws:iam::000000000000:instance-profile/ecsInstanceRole',
+    });
+    const controls = batchControls(3, { ...extra, waitClusterInstanceCountTimeout: 60 });
+    (controls.concurrency as Record<string, unknown>).computeWorkerKind = 'CW_ECS';
+    const before = aws.state.tasks.size;
+    const out = join(dir, 'ecs-private.tif');
+    await apply(combine, inputs, { out }, { controls, otherArgs: { count: 0 } });
+    assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
+    const tasks = [...aws.state.tasks.values()].slice(before);
+    assert.equal(tasks.length, 3, 'three tasks');
+    for (const t of tasks) assert.deepEqual([t.launchType, t.container.exitCode], ['EC2', 0], `${t.taskId}: ${t.stoppedReason}`);
+    const cluster = (extra.create_cluster as { clusterName: string }).clusterName;
+    assert.equal(aws.state.findCluster(cluster), undefined, 'the cluster is deleted');
+    assert.deepEqual(
+      [...aws.state.instances.values()].filter((i) => i.state === 'pending' || i.state === 'running'),
+      [],
+      'the instances are terminated',
+    );
+    assert.deepEqual(
+      [...aws.state.taskDefinitions.values()].filter((d) => d.family === (extra.register_task_definition as { family: string }).family).map((d) => d.status),
+      ['INACTIVE'],
+    );
+    await noContainersLeft('after the private-cluster run');
   });
 
   test('a job of an image never pushed fails with CannotPullContainerError', async () => {

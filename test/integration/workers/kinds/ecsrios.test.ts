@@ -134,6 +134,20 @@ out({'pixels': bool(np.array_equal(A.ReadAsArray(), B.ReadAsArray())),
   );
 }
 
+/** makeExtraParamsPrivateCluster in the stack's network, with the stack's worker image. */
+function helperPrivateCluster(jobName: string, numInstances: number): Record<string, unknown> {
+  return makeExtraParamsPrivateCluster({
+    jobName,
+    numInstances,
+    ami: 'ami-0123456789abcdef0',
+    instanceType: 'm5.large',
+    containerImage: `${outputs.BatchECR!}:latest`,
+    subnet: outputs.BatchPrivateSubnets!.split(',')[0]!,
+    securityGroups: [outputs.BatchSecurityGroup!],
+    instanceProfileArn: 'arn:aws:iam::000000000000:instance-profile/ecsInstanceRole',
+  });
+}
+
 /** What the endpoint still holds that a run made: clusters and task definitions not the stack's, instances not terminated. */
 async function leftovers(): Promise<{ clusters: string[]; definitions: string[]; instances: string[] }> {
   const clusters = ((await ecs.send(new ListClustersCommand({}))).clusterArns ?? []).filter((a) => !a.endsWith(`/${outputs.EcsClusterName!}`));
@@ -181,16 +195,7 @@ describe('CW_ECS with RIOS-shaped computeWorkerExtraParams', () => {
 
   test('a private EC2 cluster (makeExtraParamsPrivateCluster): instances started for the run join it, EC2 tasks run there; all terminated and deleted after', async () => {
     const out = path.join(dir, 'private.tif');
-    const extra = makeExtraParamsPrivateCluster({
-      jobName: 't2',
-      numInstances: 2,
-      ami: 'ami-0123456789abcdef0',
-      instanceType: 'm5.large',
-      containerImage: `${outputs.BatchECR!}:latest`,
-      subnet: outputs.BatchPrivateSubnets!.split(',')[0]!,
-      securityGroups: [outputs.BatchSecurityGroup!],
-      instanceProfileArn: 'arn:aws:iam::000000000000:instance-profile/ecsInstanceRole',
-    });
+    const extra = helperPrivateCluster('t2', 2);
     const cluster = (extra.create_cluster as { clusterName: string }).clusterName;
     await apply(combine, inputs, { out }, { controls: controls({ ...extra, waitClusterInstanceCountTimeout: 30 }), otherArgs: { count: 0 } });
     assert.deepEqual(readFileSync(out), seqBytes, 'output byte-identical to the sequential run');
@@ -317,19 +322,7 @@ await apply(diff, { a: a!, b: b! }, { out: out! }, {
           securityGroups: [outputs.BatchSecurityGroup!],
         }),
       ],
-      [
-        'private EC2 cluster',
-        makeExtraParamsPrivateCluster({
-          jobName: 'w1p',
-          numInstances: 3,
-          ami: 'ami-0123456789abcdef0',
-          instanceType: 'm5.large',
-          containerImage: `${outputs.BatchECR!}:latest`,
-          subnet: outputs.BatchPrivateSubnets!.split(',')[0]!,
-          securityGroups: [outputs.BatchSecurityGroup!],
-          instanceProfileArn: 'arn:aws:iam::000000000000:instance-profile/ecsInstanceRole',
-        }),
-      ],
+      ['private EC2 cluster', helperPrivateCluster('w1p', 3)],
     ];
     for (const [way, extra] of ways) {
       const out = path.join(big, `${way.replace(/\W+/g, '-')}.tif`);
