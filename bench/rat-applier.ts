@@ -3,9 +3,9 @@
  * Float64 column computed from two others (c = 2a + b). riots' `ratapplier.apply` (compiled
  * riots, blockLen 100000) against the same job in Python GDAL and numpy (`ReadAsArray` of the two
  * columns, `CreateColumn`, `WriteArray`: the floor RIOS's ratapplier sits on), alternating, each
- * a whole process on a fresh copy of the file; riots both with glibc's malloc defaults and with
- * the settings riots gives its workers (GLIBC_TUNABLES, src/workers/pool/malloc.ts), which keep
- * freed chunk arrays for the next chunk instead of faulting fresh pages in. Reported: whole-process wall time, the job's own
+ * a whole process on a fresh copy of the file; riots as it runs (it tunes its heap when a run
+ * starts, src/gdal/heap.ts, so that freed chunk arrays serve the next chunk instead of fresh pages
+ * being faulted in) and with that tuning off (RIOTS_MALLOC_TUNING=0: glibc's defaults). Reported: whole-process wall time, the job's own
  * time inside each process (after imports), and peak RSS; then riots' peak RSS at 1M, 5M and 20M
  * rows and at blockLen 100000 and 1000000, which should follow the chunk, not the table.
  *
@@ -21,7 +21,7 @@ import { buildRiots } from './lib/built.js';
 import { OUT } from './lib/fixtures.js';
 import { machine, median, runMeasured } from './lib/measure.js';
 import { PYTHON, py } from '../test/helpers/py.js';
-import { WORKER_MALLOC_TUNABLES } from '../src/workers/pool/malloc.js';
+import { MALLOC_TUNING_ENV } from '../src/gdal/heap.js';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '5000000' }, repeats: { type: 'string', default: '5' } } });
 const rows = Number(values.rows);
@@ -97,14 +97,15 @@ print(json.dumps({'job': time.perf_counter() - t1, 'imports': t1 - t0}))
 `;
 const riosSource = process.env.RIOTS_RIOS_SOURCE;
 
-type Kind = 'riots' | 'riots-tuned' | 'python' | 'rios';
+type Kind = 'riots' | 'riots-untuned' | 'python' | 'rios';
 function run(kind: Kind, table: string, blockLen = 100_000): One {
   const work = path.join(OUT, `rat-work-${kind}.img`);
   rmSync(work, { force: true });
   copyFileSync(table, work);
   const env = { ...process.env };
   delete env.GLIBC_TUNABLES;
-  if (kind === 'riots-tuned') env.GLIBC_TUNABLES = WORKER_MALLOC_TUNABLES;
+  delete env[MALLOC_TUNING_ENV];
+  if (kind === 'riots-untuned') env[MALLOC_TUNING_ENV] = '0';
   if (kind === 'rios') env.PYTHONPATH = riosSource;
   const r =
     kind === 'python' || kind === 'rios'
@@ -125,7 +126,7 @@ const rios: One[] = [];
 if (riosSource === undefined) console.log('# RIOS not measured: set RIOTS_RIOS_SOURCE to a folder with its source (see the parity suite)');
 for (let i = 0; i < repeats; i++) {
   rs.push(run('riots', table));
-  ts.push(run('riots-tuned', table));
+  ts.push(run('riots-untuned', table));
   ps.push(run('python', table));
   if (riosSource !== undefined) rios.push(run('rios', table));
 }
@@ -135,7 +136,7 @@ console.log('| | whole process (s) | the job in the process (s) | peak RSS (MB) 
 console.log('| --- | --- | --- | --- |');
 console.log(`| riots ratapplier (blockLen 100000) | ${m(rs, 'wall').toFixed(3)} | ${m(rs, 'job').toFixed(3)} | ${m(rs, 'rss').toFixed(0)} |`);
 console.log(`| Python GDAL + numpy, whole columns | ${m(ps, 'wall').toFixed(3)} | ${m(ps, 'job').toFixed(3)} | ${m(ps, 'rss').toFixed(0)} |`);
-console.log(`| riots, with riots' worker malloc settings | ${m(ts, 'wall').toFixed(3)} | ${m(ts, 'job').toFixed(3)} | ${m(ts, 'rss').toFixed(0)} |`);
+console.log(`| riots, RIOTS_MALLOC_TUNING=0 (glibc's defaults) | ${m(ts, 'wall').toFixed(3)} | ${m(ts, 'job').toFixed(3)} | ${m(ts, 'rss').toFixed(0)} |`);
 console.log(
   `| ratio riots / Python | ${(m(rs, 'wall') / m(ps, 'wall')).toFixed(2)} | ${(m(rs, 'job') / m(ps, 'job')).toFixed(2)} | ${(m(rs, 'rss') / m(ps, 'rss')).toFixed(2)} |`,
 );
@@ -145,11 +146,11 @@ if (rios.length > 0) {
     `| ratio riots / RIOS | ${(m(rs, 'wall') / m(rios, 'wall')).toFixed(2)} | ${(m(rs, 'job') / m(rios, 'job')).toFixed(2)} | ${(m(rs, 'rss') / m(rios, 'rss')).toFixed(2)} |`,
   );
   console.log(
-    `| ratio riots with the settings / RIOS | ${(m(ts, 'wall') / m(rios, 'wall')).toFixed(2)} | ${(m(ts, 'job') / m(rios, 'job')).toFixed(2)} | ${(m(ts, 'rss') / m(rios, 'rss')).toFixed(2)} |`,
+    `| ratio riots untuned / RIOS | ${(m(ts, 'wall') / m(rios, 'wall')).toFixed(2)} | ${(m(ts, 'job') / m(rios, 'job')).toFixed(2)} | ${(m(ts, 'rss') / m(rios, 'rss')).toFixed(2)} |`,
   );
 }
 console.log(
-  `| ratio riots with the settings / Python | ${(m(ts, 'wall') / m(ps, 'wall')).toFixed(2)} | ${(m(ts, 'job') / m(ps, 'job')).toFixed(2)} | ${(m(ts, 'rss') / m(ps, 'rss')).toFixed(2)} |`,
+  `| ratio riots untuned / Python | ${(m(ts, 'wall') / m(ps, 'wall')).toFixed(2)} | ${(m(ts, 'job') / m(ps, 'job')).toFixed(2)} | ${(m(ts, 'rss') / m(ps, 'rss')).toFixed(2)} |`,
 );
 
 console.log('\n# riots peak RSS by table size and chunk size');

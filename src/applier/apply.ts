@@ -9,6 +9,7 @@ import { ApplierControls, type ControlsInput } from '../controls.js';
 import { ConcurrencyStyle } from '../concurrency.js';
 import type { PixelGrid } from '../grid.js';
 import { OutputFile, checkOutputFolder } from '../gdal/writer.js';
+import { tuneHeap } from '../gdal/heap.js';
 import { blockCoords, makeBlockPlan, type BlockPlan } from '../blockplan.js';
 import type { BlockCoords } from '../errors.js';
 import { bytesPerElement } from '../dtypes.js';
@@ -89,6 +90,7 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
   checkNames(inRefs, outRefs, controls);
   checkOutputPaths(inRefs, outRefs);
   const timings = new Timings();
+  tuneHeap(); // arrays of every block reuse freed memory instead of faulting fresh pages in (gdal/heap.ts)
   const outputs = outRefs.map((r) => ({ ref: r, file: undefined as OutputFile | undefined }));
   for (const o of outputs) checkOutputFolder({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) });
 

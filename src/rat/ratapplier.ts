@@ -19,6 +19,7 @@
  */
 import { ControlsError, RatError } from '../errors.js';
 import { RatFile, type RatTable } from '../gdal/rattable.js';
+import { tuneHeap } from '../gdal/heap.js';
 import { makeProgress } from '../applier/progress.js';
 import { OutputColumns, inputColumns, type RatColumns } from './ratblocks.js';
 import {
@@ -65,6 +66,7 @@ export async function apply<A = unknown, I extends string = string, O extends st
 ): Promise<void> {
   if (typeof fn !== 'function') throw new ControlsError('ratapplier: the user function must be a function');
   const controls = resolveRatControls(options.controls);
+  tuneHeap(); // each chunk's column arrays reuse freed memory instead of faulting fresh pages in (gdal/heap.ts)
   const ins = Object.entries<string | RatHandle>(inRats ?? {}).map(([n, h]) => ({ name: n, ...handleOf(n, h, 'inRats') }));
   const outs = Object.entries<string | RatHandle>(outRats ?? {}).map(([n, h]) => ({ name: n, ...handleOf(n, h, 'outRats') }));
   const files = new Map<string, RatFile>();
