@@ -10,11 +10,10 @@
  *   (--stats: let riots compute statistics, histogram and pyramids, which the baseline does not)
  * Inner mode (one riots run in its own process): ... --run A B OUT STATS
  */
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnSync } from 'node:child_process';
-import { makeFloatInput, OUT } from './lib/fixtures.js';
+import { makeFloatInput, makeGeographicInput, OUT } from './lib/fixtures.js';
 import { machine, median, runMeasured } from './lib/measure.js';
 
 const CREATION = ['TILED=YES', 'COMPRESS=DEFLATE', 'INTERLEAVE=BAND', 'BIGTIFF=IF_SAFER', 'NUM_THREADS=ALL_CPUS'];
@@ -51,28 +50,12 @@ if (values.run) {
   process.exit(0);
 }
 
-/** B: a second field made in UTM over A's area, warped once to EPSG:4326 (kept in bench/out). */
-function makeGeographic(size: number): string {
-  const p = path.join(OUT, `w3b-4326-${size}.tif`);
-  if (existsSync(p)) return p;
-  const src = makeFloatInput('w3b-utm', size, 2);
-  const r = spawnSync(
-    'gdalwarp',
-    ['-q', '-t_srs', 'EPSG:4326', '-r', 'bilinear', '-multi', '-wo', 'NUM_THREADS=ALL_CPUS', ...CREATION.flatMap((c) => ['-co', c]), src, p],
-    {
-      stdio: 'inherit',
-    },
-  );
-  if (r.status !== 0) throw new Error(`making ${p} failed`);
-  return p;
-}
-
 const sizes = values.sizes.split(',').map(Number);
 const repeats = Number(values.repeats);
 console.log(`W3 on ${machine()}${values.stats ? ' (riots with statistics and pyramids)' : ''}`);
 for (const size of sizes) {
   const a = makeFloatInput('w1a', size, 1); // 10 m pixels from (500000, 6100000), EPSG:32755
-  const b = makeGeographic(size);
+  const b = makeGeographicInput(size);
   const te = ['500000', String(6100000 - size * 10), String(500000 + size * 10), '6100000'];
   const warp: number[] = [];
   const copy: number[] = [];

@@ -9,16 +9,18 @@ export interface RunResult {
   wall: number;
   /** Peak resident set of the child, MB. */
   maxRssMB: number;
+  /** CPU seconds of the child and what it waited for (user + system). */
+  cpu: number;
   stdout: string;
 }
 
 export function runMeasured(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): RunResult {
   const t0 = process.hrtime.bigint();
-  const t = spawnSync('/usr/bin/time', ['-f', 'MAXRSS=%M', cmd, ...args], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
+  const t = spawnSync('/usr/bin/time', ['-f', 'MAXRSS=%M CPU=%U+%S', cmd, ...args], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (t.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${t.stderr}`);
-  const m = /MAXRSS=(\d+)/.exec(t.stderr);
-  return { wall, stdout: t.stdout, maxRssMB: m ? Number(m[1]) / 1024 : NaN };
+  const m = /MAXRSS=(\d+) CPU=([\d.]+)\+([\d.]+)/.exec(t.stderr);
+  return { wall, stdout: t.stdout, maxRssMB: m ? Number(m[1]) / 1024 : NaN, cpu: m ? Number(m[2]) + Number(m[3]) : NaN };
 }
 
 /** {@link runMeasured} without blocking this process's event loop (wall time and stdout only). */
