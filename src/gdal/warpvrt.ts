@@ -172,7 +172,6 @@ export async function buildEntry(src: RasterSource, target: PixelGridSpec, worki
         `XSCALE=${scale.xScale}`,
         '-wo',
         `YSCALE=${scale.yScale}`,
-        ...(process.env.RIOTS_WARP_THREADS ? ['-wo', `NUM_THREADS=${process.env.RIOTS_WARP_THREADS}`] : []),
       ];
       const name = `/vsimem/riots-warp-${process.pid}-${++vsiCounter}.vrt`;
       let vrt: gdal.Dataset;
