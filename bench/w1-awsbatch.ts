@@ -23,7 +23,7 @@
  * start-up of each worker: from its job's submission to its connection to the main, less the
  * start delay.
  *
- * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source] [--main-from built|source] [--jobs processes|containers|both]
+ * usage: node --import tsx bench/w1-awsbatch.ts [--trace] [--size 6000] [--repeats 2] [--workers-read both|yes|no] [--workers-from built|source] [--main-from built|source] [--jobs processes|containers|both] [--data smooth,noise]
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -32,7 +32,7 @@ import { pathToFileURL } from 'node:url';
 import { startLocalAws, type LocalAws } from '../src/aws/local/server.js';
 import { WORKER_TAG, ecrLogin, pushImage } from '../src/aws/images.js';
 import { chooseEngine } from '../src/containerengine.js';
-import { makeFloatInput, OUT } from './lib/fixtures.js';
+import { dataKinds, makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild } from './lib/measure.js';
 import { buildRiots } from './lib/built.js';
 import { writeW1MeanModule } from './lib/w1fn.js';
@@ -100,6 +100,7 @@ const { values } = parseArgs({
     'workers-from': { type: 'string', default: 'built' },
     'main-from': { type: 'string', default: 'built' },
     jobs: { type: 'string', default: 'processes' },
+    data: { type: 'string' },
   },
 });
 const size = Number(values.size);
@@ -118,8 +119,6 @@ const fnPath = mainRoot
 
 const runChild = (args: string[], env: NodeJS.ProcessEnv) => runApplyChild(path.join(import.meta.dirname, 'w1-awsbatch.ts'), args, env);
 
-const a = makeFloatInput('w1a', size, 1);
-const b = makeFloatInput('w1b', size, 2);
 const riotsCommand = workersFrom === 'built' ? [process.execPath, path.join(builtRoot!, 'dist', 'cli', 'main.js')] : undefined;
 const jobModes: JobMode[] = values.jobs === 'both' ? ['processes', 'containers'] : [values.jobs === 'containers' ? 'containers' : 'processes'];
 const { createBatchStack } = await import('../test/helpers/localaws.js');
@@ -156,44 +155,48 @@ try {
     RIOTS_CHANNEL_ADDRESS: '127.0.0.1',
     ...(values.trace ? { RIOTS_BENCH_TRACE: '1' } : {}),
   });
-  console.log(
-    `W1 with ${WORKERS} CW_AWSBATCH workers as ${jobModes.join(' and as ')} (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}; main ${mainFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, on ${machine()}`,
-  );
-  const seq: number[] = [];
-  const key = (m: JobMode, read: boolean): string => `${m}, computeWorkersRead ${read}`;
-  const batch = new Map<string, { times: number[]; startup: number[] }>();
-  for (const m of jobModes) for (const read of readModes) batch.set(key(m, read), { times: [], startup: [] });
-  let lastReport = '';
-  for (let i = 0; i < repeats; i++) {
-    const out = path.join(OUT, `w1aws-seq-${size}.tif`);
-    rmSync(out, { force: true });
-    seq.push((await runChild([a, b, out, fnPath, '-', mainRoot], envOf(jobModes[0]!))).applySeconds);
-    for (const m of jobModes) {
-      for (const read of readModes) {
-        const outB = path.join(OUT, `w1aws-batch-${read}-${size}.tif`);
-        rmSync(outB, { force: true });
-        const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read, ...(read ? {} : { numReadWorkers: 1 }) };
-        const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc), mainRoot], envOf(m));
-        const rec = batch.get(key(m, read))!;
-        rec.times.push(r.applySeconds);
-        rec.startup.push(...(r.startup ?? []).map((x) => x - START_DELAY));
-        lastReport = r.report;
-        if (values.trace) console.log(`trace, ${key(m, read)}, run ${i + 1}:\n${r.trace}`);
+  for (const dataKind of dataKinds(values.data)) {
+    const a = makeFloatInput('w1a', size, 1, { kind: dataKind });
+    const b = makeFloatInput('w1b', size, 2, { kind: dataKind });
+    console.log(
+      `W1 with ${WORKERS} CW_AWSBATCH workers as ${jobModes.join(' and as ')} (riots ${workersFrom === 'built' ? 'built to JS' : 'from source via tsx'}; main ${mainFrom === 'built' ? 'built to JS' : 'from source via tsx'}) on the local endpoint (start delay ${START_DELAY} s), ${size}x${size}, ${dataKind} data, on ${machine()}`,
+    );
+    const seq: number[] = [];
+    const key = (m: JobMode, read: boolean): string => `${m}, computeWorkersRead ${read}`;
+    const batch = new Map<string, { times: number[]; startup: number[] }>();
+    for (const m of jobModes) for (const read of readModes) batch.set(key(m, read), { times: [], startup: [] });
+    let lastReport = '';
+    for (let i = 0; i < repeats; i++) {
+      const out = path.join(OUT, `w1aws-seq-${size}.tif`);
+      rmSync(out, { force: true });
+      seq.push((await runChild([a, b, out, fnPath, '-', mainRoot], envOf(jobModes[0]!))).applySeconds);
+      for (const m of jobModes) {
+        for (const read of readModes) {
+          const outB = path.join(OUT, `w1aws-batch-${read}-${size}.tif`);
+          rmSync(outB, { force: true });
+          const conc = { computeWorkerKind: 'CW_AWSBATCH', numComputeWorkers: WORKERS, computeWorkersRead: read, ...(read ? {} : { numReadWorkers: 1 }) };
+          const r = await runChild([a, b, outB, fnPath, JSON.stringify(conc), mainRoot], envOf(m));
+          const rec = batch.get(key(m, read))!;
+          rec.times.push(r.applySeconds);
+          rec.startup.push(...(r.startup ?? []).map((x) => x - START_DELAY));
+          lastReport = r.report;
+          if (values.trace) console.log(`trace, ${key(m, read)}, run ${i + 1}:\n${r.trace}`);
+        }
       }
     }
+    const s = median(seq);
+    console.log(`sequential apply():                 median ${s.toFixed(2)} s (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
+    for (const [k, { times, startup }] of batch) {
+      const m = median(times);
+      const target = 1.5 * s + START_DELAY;
+      console.log(
+        `CW_AWSBATCH x${WORKERS} as ${k.padEnd(35)}: median ${m.toFixed(2)} s (runs: ${times.map((x) => x.toFixed(2)).join(', ')}); ` +
+          `target <= 1.5 x ${s.toFixed(2)} + ${START_DELAY} = ${target.toFixed(2)} s: ${m <= target ? 'met' : 'NOT met'}; ` +
+          `worker start-up beyond the start delay: median ${median(startup).toFixed(2)} s (${startup.length} workers)`,
+      );
+    }
+    console.log(`last CW_AWSBATCH timing report:\n${lastReport}`);
   }
-  const s = median(seq);
-  console.log(`sequential apply():                 median ${s.toFixed(2)} s (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
-  for (const [k, { times, startup }] of batch) {
-    const m = median(times);
-    const target = 1.5 * s + START_DELAY;
-    console.log(
-      `CW_AWSBATCH x${WORKERS} as ${k.padEnd(35)}: median ${m.toFixed(2)} s (runs: ${times.map((x) => x.toFixed(2)).join(', ')}); ` +
-        `target <= 1.5 x ${s.toFixed(2)} + ${START_DELAY} = ${target.toFixed(2)} s: ${m <= target ? 'met' : 'NOT met'}; ` +
-        `worker start-up beyond the start delay: median ${median(startup).toFixed(2)} s (${startup.length} workers)`,
-    );
-  }
-  console.log(`last CW_AWSBATCH timing report:\n${lastReport}`);
 } finally {
   for (const aws of endpoints.values()) await aws.close();
 }

@@ -4,7 +4,7 @@
  * apply() in its own child process, sequential and subprocess runs alternating; the figure is the
  * wall time of apply() (worker start-up included). Target: CW_SUBPROC <= 1.25 x sequential.
  *
- * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--from built|source] [--riots DIR]
+ * usage: node --import tsx bench/w1-subproc.ts [--size 6000] [--repeats 3] [--workers 2] [--workers-read both|yes|no] [--from built|source] [--riots DIR] [--data smooth,noise]
  *        [--kind CW_SUBPROC|CW_SLURM|CW_PBS] [--extra JSON]
  *
  * By default riots is compiled to JavaScript first (bench/lib/built.ts) and main and workers run
@@ -21,7 +21,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { makeFloatInput, OUT } from './lib/fixtures.js';
+import { dataKinds, makeFloatInput, OUT } from './lib/fixtures.js';
 import { machine, median, runApplyChild, runMeasuredAsync } from './lib/measure.js';
 import { buildRiots } from './lib/built.js';
 import { writeW1MeanModule } from './lib/w1fn.js';
@@ -55,6 +55,7 @@ const { values } = parseArgs({
     from: { type: 'string', default: 'built' },
     kind: { type: 'string', default: 'CW_SUBPROC' },
     extra: { type: 'string', default: '{}' },
+    data: { type: 'string' },
   },
 });
 const kind = values.kind;
@@ -83,42 +84,44 @@ const runChild = async (args: string[]): Promise<{ applySeconds: number; report:
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as { applySeconds: number; report: string };
 };
 
-const a = makeFloatInput('w1a', size, 1);
-const b = makeFloatInput('w1b', size, 2);
-console.log(
-  `W1 with ${workers} ${kind} workers, ${size}x${size}, riots ${riotsRoot ? `built, from ${riotsRoot}` : 'from its sources under tsx'}, on ${machine()}`,
-);
-const seq: number[] = [];
-const sub = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
-const reports = new Map<string, string>();
-for (let i = 0; i < repeats; i++) {
-  const out = path.join(OUT, `w1-subproc-seq-${size}.tif`);
-  rmSync(out, { force: true });
-  const s = await runChild([a, b, out, fnPath, '-', riotsRoot ?? '']);
-  seq.push(s.applySeconds);
-  reports.set('sequential', s.report);
-  for (const read of readModes) {
-    const o = path.join(OUT, `w1-subproc-${read ? 'read' : 'noread'}-${size}.tif`);
-    rmSync(o, { force: true });
-    const conc = {
-      computeWorkerKind: kind,
-      numComputeWorkers: workers,
-      computeWorkersRead: read,
-      ...(read ? {} : { numReadWorkers: 1 }),
-      ...(kind === 'CW_SLURM' || kind === 'CW_PBS' ? { haveSharedTemp: true } : {}),
-      computeWorkerExtraParams: extra,
-    };
-    const r = await runChild([a, b, o, fnPath, JSON.stringify(conc), riotsRoot ?? '']);
-    sub.get(read)!.push(r.applySeconds);
-    reports.set(`${kind} computeWorkersRead=${read}`, r.report);
-  }
-}
-const ms = median(seq);
-console.log(`sequential apply():                      median ${ms.toFixed(2)} s  (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
-for (const [read, xs] of sub) {
-  const m = median(xs);
+for (const dataKind of dataKinds(values.data)) {
+  const a = makeFloatInput('w1a', size, 1, { kind: dataKind });
+  const b = makeFloatInput('w1b', size, 2, { kind: dataKind });
   console.log(
-    `${kind} x${workers}, computeWorkersRead=${String(read).padEnd(5)}: median ${m.toFixed(2)} s  (runs: ${xs.map((x) => x.toFixed(2)).join(', ')})  ratio ${(m / ms).toFixed(2)}${kind === 'CW_SUBPROC' ? ' (target <= 1.25)' : ''}`,
+    `W1 with ${workers} ${kind} workers, ${size}x${size}, ${dataKind} data, riots ${riotsRoot ? `built, from ${riotsRoot}` : 'from its sources under tsx'}, on ${machine()}`,
   );
+  const seq: number[] = [];
+  const sub = new Map<boolean, number[]>(readModes.map((m) => [m, []]));
+  const reports = new Map<string, string>();
+  for (let i = 0; i < repeats; i++) {
+    const out = path.join(OUT, `w1-subproc-seq-${size}.tif`);
+    rmSync(out, { force: true });
+    const s = await runChild([a, b, out, fnPath, '-', riotsRoot ?? '']);
+    seq.push(s.applySeconds);
+    reports.set('sequential', s.report);
+    for (const read of readModes) {
+      const o = path.join(OUT, `w1-subproc-${read ? 'read' : 'noread'}-${size}.tif`);
+      rmSync(o, { force: true });
+      const conc = {
+        computeWorkerKind: kind,
+        numComputeWorkers: workers,
+        computeWorkersRead: read,
+        ...(read ? {} : { numReadWorkers: 1 }),
+        ...(kind === 'CW_SLURM' || kind === 'CW_PBS' ? { haveSharedTemp: true } : {}),
+        computeWorkerExtraParams: extra,
+      };
+      const r = await runChild([a, b, o, fnPath, JSON.stringify(conc), riotsRoot ?? '']);
+      sub.get(read)!.push(r.applySeconds);
+      reports.set(`${kind} computeWorkersRead=${read}`, r.report);
+    }
+  }
+  const ms = median(seq);
+  console.log(`sequential apply():                      median ${ms.toFixed(2)} s  (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
+  for (const [read, xs] of sub) {
+    const m = median(xs);
+    console.log(
+      `${kind} x${workers}, computeWorkersRead=${String(read).padEnd(5)}: median ${m.toFixed(2)} s  (runs: ${xs.map((x) => x.toFixed(2)).join(', ')})  ratio ${(m / ms).toFixed(2)}${kind === 'CW_SUBPROC' ? ' (target <= 1.25)' : ''}`,
+    );
+  }
+  for (const [k, r] of reports) console.log(`\nlast timing report, ${k}:\n${r}`);
 }
-for (const [k, r] of reports) console.log(`\nlast timing report, ${k}:\n${r}`);

@@ -15,6 +15,13 @@ export const OUT = path.resolve(import.meta.dirname, '..', 'out');
 export type DataKind = 'smooth' | 'noise';
 export const DATA_KINDS: readonly DataKind[] = ['smooth', 'noise'];
 
+/** The kinds named by a benchmark's `--data` option (comma-separated; both by default). */
+export function dataKinds(option: string | undefined): DataKind[] {
+  const kinds = (option ?? DATA_KINDS.join(',')).split(',').map((s) => s.trim());
+  for (const k of kinds) if (!DATA_KINDS.includes(k as DataKind)) throw new Error(`--data takes ${DATA_KINDS.join(', ')} (got ${k})`);
+  return kinds as DataKind[];
+}
+
 /** A Float32 tiled deflate GTiff of the given kind (smooth by default). */
 export function makeFloatInput(name: string, size: number, seed: number, extra: { epsg?: number; transform?: number[]; kind?: DataKind } = {}): string {
   mkdirSync(OUT, { recursive: true });
