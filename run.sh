@@ -10,9 +10,10 @@ say() { printf '[riots] %s\n' "$*" >&2; }
 
 # Test-only tools: the Python GDAL + numpy oracle, ps, GNU time (benchmarks), SLURM with munge
 # (test/slurm.test.ts starts a one-node cluster: test/slurm/start.sh), and SLURM's PBS/Torque
-# commands qsub, qstat and qdel (test/pbs.test.ts runs CW_PBS through them on that cluster).
+# commands qsub, qstat and qdel (test/pbs.test.ts runs CW_PBS through them on that cluster), and
+# chromium, the browser the run report tests drive through playwright-core (test/helpers/browser.ts).
 # test/containers/setup.sh adds podman (when no Docker engine answers) for the image tests.
-TEST_DEBS=(python3-gdal python3-numpy procps time slurm-wlm munge slurm-wlm-torque)
+TEST_DEBS=(python3-gdal python3-numpy procps time slurm-wlm munge slurm-wlm-torque chromium)
 
 install_test_tools() {
   local missing=() p

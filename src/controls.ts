@@ -112,6 +112,8 @@ export interface GlobalControls {
   allowOverviewsGdalwarp: boolean;
   /** Show progress on stderr: a bar on a TTY, percentage lines otherwise. */
   progress: boolean;
+  /** Write the run report here (an HTML file; its events go beside it as .json), after the run, whether it succeeded or failed. */
+  report: string | undefined;
   /** Concurrency: read-ahead and compute workers. */
   concurrency: ConcurrencyStyleInit | undefined;
   /** Folder for temporary files (default: beside each output). */
@@ -184,6 +186,11 @@ export const GLOBAL_SETTINGS = {
   ),
   allowOverviewsGdalwarp: flag(false, 'let the warper read from an input overview (gdalwarp without -ovr NONE)'),
   progress: flag(false, 'show progress on stderr: a bar on a TTY, percentage lines otherwise'),
+  report: custom<string>(
+    'a path ending in .html',
+    { meaning: 'the run report: a self-contained HTML page (timeline, phases, quicklooks), written after the run with its events as JSON beside it' },
+    (v, bad) => (typeof v === 'string' && /\.html?$/i.test(v) ? v : bad('a path ending in .html')),
+  ),
   concurrency: opaque({ meaning: 'read-ahead and compute workers (a ConcurrencyStyle or its settings; checked there)' }) as Setting<
     ConcurrencyStyleInit | undefined
   >,

@@ -26,6 +26,8 @@ import { ReadPool, checkUvPoolSize } from '../reader/readpool.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from '../readerinfo.js';
 import { Timings, formatTimingsReport } from '../timings.js';
+import type { RunRecorder } from '../report/recorder.js';
+import { RunReport } from './runreport.js';
 
 /** `N`: the run's image names, which `controls.images` is keyed by. */
 export interface ApplyOptions<A = unknown, N extends string = string> {
@@ -92,6 +94,7 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
   const timings = new Timings();
   tuneHeap(); // arrays of every block reuse freed memory instead of faulting fresh pages in (gdal/heap.ts)
   const outputs = outRefs.map((r) => ({ ref: r, file: undefined as OutputFile | undefined }));
+  const report = RunReport.ifAsked(controls.global.report, concurrency, options.controls, outRefs);
   for (const o of outputs) checkOutputFolder({ imageName: o.ref.name, listIndex: o.ref.listIndex, path: o.ref.path, controls: controls.forImage(o.ref.name) });
 
   const interrupts = listenForInterrupts(options.signal);
@@ -144,14 +147,11 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
     await (backendStarted ?? backend.start());
     stopStartup();
 
-    await runBlocks({ inputs, backend, concurrency, overlap: g.overlap, progress: g.progress, timings, signal: abort }, async (coords, out) => {
-      checkOutputs(out, outRefs, coords);
-      for (const o of outputs) {
-        const v = out[o.ref.name]!;
-        const block = (o.ref.listIndex === null ? v : (v as Block[])[o.ref.listIndex]) as Block;
-        await o.file!.writeBlock(block, coords, g.overlap);
-      }
-    });
+    const recorder = report?.begin(grid, plan);
+    await runBlocks(
+      { inputs, backend, concurrency, overlap: g.overlap, progress: g.progress, timings, signal: abort, recorder },
+      writerOf(outputs, outRefs, g.overlap),
+    );
     if (abort.aborted) throw abort.reason;
     // The workers shut down (a Batch job is seen to end only by polling) while the outputs get
     // their statistics and pyramids; the outputs go into place only once the workers are done,
@@ -167,6 +167,7 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
     for (const o of outputs) o.file!.commit();
     const { workerTimings, otherArgsList } = finished.value;
     for (const t of workerTimings.values()) timings.merge(t);
+    await report?.write(undefined, timings, workerTimings);
     const wallSeconds = (performance.now() - tStart) / 1000;
     return {
       timings,
@@ -181,7 +182,9 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
     settleLayout.reject(err);
     await backend?.destroy(err).catch(() => undefined);
     for (const o of outputs) await o.file?.abort().catch(() => undefined);
-    throw err instanceof RiotsError || !abort.aborted ? err : abort.reason;
+    const thrown: unknown = err instanceof RiotsError || !abort.aborted ? err : abort.reason;
+    await report?.write(thrown, timings, new Map());
+    throw thrown;
   } finally {
     interrupts.release();
     inputs?.close();
@@ -281,9 +284,34 @@ async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrenc
   };
 }
 
+/** Write one block's outputs, checked against what the run declared, each to its file. */
+function writerOf(
+  outputs: { ref: ImageRef; file: OutputFile | undefined }[],
+  outRefs: ImageRef[],
+  overlap: number,
+): (coords: BlockCoords, out: BlockAssociations) => Promise<void> {
+  return async (coords, out) => {
+    checkOutputs(out, outRefs, coords);
+    for (const o of outputs) {
+      const v = out[o.ref.name]!;
+      const block = (o.ref.listIndex === null ? v : (v as Block[])[o.ref.listIndex]) as Block;
+      await o.file!.writeBlock(block, coords, overlap);
+    }
+  };
+}
+
 /** Every block through the pipeline, with progress, the startup read-ahead and the timeouts of `concurrency`. */
 async function runBlocks(
-  r: { inputs: OpenedRun; backend: ComputeBackend; concurrency: ConcurrencyStyle; overlap: number; progress: boolean; timings: Timings; signal: AbortSignal },
+  r: {
+    inputs: OpenedRun;
+    backend: ComputeBackend;
+    concurrency: ConcurrencyStyle;
+    overlap: number;
+    progress: boolean;
+    timings: Timings;
+    signal: AbortSignal;
+    recorder: RunRecorder | undefined;
+  },
   write: (coords: BlockCoords, out: BlockAssociations) => Promise<void>,
 ): Promise<void> {
   const { inputs, backend, concurrency, overlap } = r;
@@ -309,6 +337,7 @@ async function runBlocks(
     timings: r.timings,
     onBlockDone: progress ? (_c, done) => progress.update(done, plan.total) : undefined,
     signal: r.signal,
+    recorder: r.recorder,
     timeouts: {
       readBufferInsert: concurrency.readBufferInsertTimeout,
       readBufferPop: concurrency.readBufferPopTimeout,

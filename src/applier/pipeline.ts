@@ -18,6 +18,7 @@ import type { BlockAssociations } from '../block.js';
 import { TimeoutError, describeBlock, type BlockCoords } from '../errors.js';
 import type { ComputeBackend, DispatchHook } from '../workers/backend.js';
 import type { Timings } from '../timings.js';
+import type { RunRecorder } from '../report/recorder.js';
 import { withTimeout } from '../timeout.js';
 
 /** A counting semaphore whose waits can time out. */
@@ -100,6 +101,8 @@ export interface PipelineOptions {
   startup?: { extraBlocks: number; until: Promise<unknown>; read: (coords: BlockCoords) => Promise<BlockAssociations> };
   /** Aborts the loop (interrupt): the pipeline rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Records every block's read, hand-outs and write for the run report (controls.report). */
+  recorder?: RunRecorder;
   /** Seconds; null: no limit. See the module comment for what each one counts. */
   timeouts: {
     readBufferInsert: number | null;
@@ -252,6 +255,7 @@ class Pipeline {
 
   private hookFor(i: number): DispatchHook {
     return (workerId) => {
+      this.o.recorder?.dispatched(i, workerId);
       this.dispatchedTo[i] = { workerId };
       this.rearmPop?.(i);
     };
@@ -339,10 +343,12 @@ class Pipeline {
     const inputsP: Promise<BlockAssociations | undefined> = read
       ? (async () => {
           const t0 = performance.now();
+          o.recorder?.readStarted(i);
           try {
             return await read(coords);
           } finally {
             o.timings.add('reading', (performance.now() - t0) / 1000);
+            o.recorder?.readEnded(i);
           }
         })()
       : Promise.resolve(undefined);
@@ -364,7 +370,9 @@ class Pipeline {
     }
     if (this.failure) throw this.failure.err;
     try {
-      return await this.unlessFailed(o.backend.compute(coords, inputs, this.hookFor(i)));
+      const outputs = await this.unlessFailed(o.backend.compute(coords, inputs, this.hookFor(i)));
+      o.recorder?.computed(i);
+      return outputs;
     } finally {
       this.computeSlots.release();
     }
@@ -389,6 +397,7 @@ class Pipeline {
       }
       if (this.failure) break;
       this.setWriting(coords);
+      o.recorder?.writeStarted(i);
       try {
         await o.write(coords, outputs, this.failedSignal.signal);
       } catch (e) {
@@ -396,6 +405,7 @@ class Pipeline {
         break;
       } finally {
         this.setWriting(undefined);
+        o.recorder?.writeEnded(i);
       }
       this.results[i] = undefined;
       this.dispatchedTo[i] = undefined;

@@ -22,7 +22,9 @@ then runs one apply() over the three inputs that writes
 with statistics, histograms and pyramids, a progress bar, and a timing report.
 
 options:
-  --size N   scene size in pixels (default 3000)
+  --size N         scene size in pixels (default 3000)
+  --report FILE    also write the run report there (an HTML page: timeline, phases, quicklooks;
+                   its events go beside it as .json)
 `;
 
 /** Smooth pseudo-random field in 0..1 from a few sine waves (deterministic). */
@@ -34,7 +36,7 @@ function field(c: number, r: number, seed: number): number {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { size: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { size: { type: 'string' }, report: { type: 'string' } }, allowPositionals: true });
   const size = values.size ? Number(values.size) : 3000;
   if (!Number.isInteger(size) || size < 16) {
     process.stderr.write(`riots demo: --size must be an integer >= 16 (got ${values.size})\n`);
@@ -102,6 +104,7 @@ export async function run(argv: string[]): Promise<number> {
     {
       controls: {
         progress: true,
+        ...(values.report !== undefined ? { report: path.resolve(values.report) } : {}),
         images: {
           ndvi: { statsIgnore: -2, layerNames: ['NDVI'] },
           classes: { thematic: true, statsIgnore: 0, layerNames: ['landcover'] },
@@ -112,6 +115,7 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(`\n${result.formatReport()}\n\n`);
   process.stdout.write(`outputs: ${path.join(dir, 'ndvi.tif')}\n         ${path.join(dir, 'classes.tif')}\n`);
   process.stdout.write(`inputs:  ${dir}/{reflectance,dem,cloud}.tif\n`);
+  if (values.report !== undefined) process.stdout.write(`report:  ${path.resolve(values.report)}\n`);
   process.stdout.write(`look at them with: gdalinfo -hist ${path.join(dir, 'ndvi.tif')}   or   riots printstats ${path.join(dir, 'classes.tif')}\n`);
   return 0;
 }

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, string> = {
   calcstats: 'compute statistics, histogram and pyramids for existing raster files',
   printstats: 'print the statistics stored in a raster, per band',
   rat: 'print a raster attribute table: its columns, or rows of it, as text or JSON',
+  report: 'draw a run report (HTML) again from the JSON a run wrote beside it',
   computeworker: 'run a compute worker that connects back to a main process (used by riots itself)',
   batch: 'AWS Batch: create/delete the stack, build images, submit the main job, preflight, local endpoint',
   doctor: 'check what riots needs on this machine (GDAL, bundler, container engine, AWS settings) and print fixes',

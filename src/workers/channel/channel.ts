@@ -4,10 +4,10 @@
  * ({@link ChannelClient}). See docs/channel.md for the protocol.
  */
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import { ChannelError, ProtocolError, TimeoutError } from '../../errors.js';
+import { riotsVersion } from '../../packageroot.js';
 import { frameLimits, type FrameLimits, type PayloadAllocator } from './framing.js';
 import { authenticate, checkKey, newChannelKey } from './handshake.js';
 import { PeerConnection } from './peer.js';
@@ -278,14 +278,6 @@ export interface ChannelClientOptions extends ChannelAddress {
   riotsVersion?: string;
 }
 
-function packageVersion(): string {
-  try {
-    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
 function connectOnce(host: string, port: number, timeoutMs: number): Promise<{ socket: net.Socket; reader: SocketReader }> {
   return new Promise((resolve, reject) => {
     const { reader, onread } = SocketReader.forConnect();
@@ -359,7 +351,7 @@ export const ChannelClient = {
     await conn.send({
       type: 'hello',
       protocolVersion: PROTOCOL_VERSION,
-      riotsVersion: options.riotsVersion ?? packageVersion(),
+      riotsVersion: options.riotsVersion ?? riotsVersion(),
       workerId: options.workerId,
       pid: process.pid,
       hostname: os.hostname(),

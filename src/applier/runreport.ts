@@ -1,0 +1,95 @@
+/**
+ * `controls.report`: a recorder for the run's blocks (only when a report is asked for: without
+ * one, nothing is recorded and the pipeline's hooks are skipped), and the report written once the
+ * run has succeeded or failed. A report that cannot be written is a warning
+ * (`RIOTS_REPORT_FAILED`), never the run's result: the outputs are already in place, or the run's
+ * own error is what the caller must see.
+ */
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { ConcurrencyStyle } from '../concurrency.js';
+import { ControlsError } from '../errors.js';
+import type { ImageRef } from '../reader/inputs.js';
+import type { BlockPlan } from '../blockplan.js';
+import type { PixelGridSpec } from '../grid.js';
+import type { Timings } from '../timings.js';
+import { RunRecorder } from '../report/recorder.js';
+import { gatherRunRecord, writeReportFiles } from '../report/write.js';
+
+/** The report's path, checked before the run starts: its folder must exist. */
+export function checkReportPath(p: string): string {
+  const dir = path.dirname(path.resolve(p));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ControlsError(`controls.report: the folder of ${p} (${dir}) does not exist`);
+  return p;
+}
+
+export class RunReport {
+  private readonly startedAt = new Date();
+  private readonly t0 = performance.now();
+  recorder: RunRecorder | undefined;
+  private unlisten: (() => void) | undefined;
+  grid: PixelGridSpec | undefined;
+  plan: BlockPlan | undefined;
+
+  constructor(
+    readonly htmlPath: string,
+    private readonly concurrency: ConcurrencyStyle,
+    private readonly controlsGiven: unknown,
+    private readonly outputs: { name: string; path: string }[],
+  ) {}
+
+  /** The report `controls.report` asks for (its folder checked now), or undefined. */
+  static ifAsked(htmlPath: string | undefined, concurrency: ConcurrencyStyle, controlsGiven: unknown, outRefs: readonly ImageRef[]): RunReport | undefined {
+    if (htmlPath === undefined) return undefined;
+    const outputs = outRefs.map((r) => ({ name: r.listIndex === null ? r.name : `${r.name}[${r.listIndex}]`, path: r.path }));
+    return new RunReport(checkReportPath(htmlPath), concurrency, controlsGiven, outputs);
+  }
+
+  /** Start recording the blocks of `plan` on `grid`. */
+  begin(grid: PixelGridSpec, plan: BlockPlan): RunRecorder {
+    this.grid = grid;
+    this.plan = plan;
+    this.recorder = new RunRecorder(plan.total, this.t0);
+    this.unlisten = this.recorder.listen();
+    return this.recorder;
+  }
+
+  /** Write the report (after the outputs are committed, or after the failure was cleaned up). */
+  async write(error: unknown, timings: Timings, workerTimings: Map<number, Timings>): Promise<void> {
+    this.unlisten?.();
+    this.unlisten = undefined;
+    const c = this.concurrency;
+    try {
+      const record = await gatherRunRecord({
+        startedAt: this.startedAt,
+        wallSeconds: (performance.now() - this.t0) / 1000,
+        error,
+        settings: {
+          computeWorkerKind: c.computeWorkerKind,
+          numComputeWorkers: c.numComputeWorkers,
+          numReadWorkers: c.numReadWorkers,
+          computeWorkersRead: c.computeWorkersRead,
+          controls: jsonSafe(this.controlsGiven),
+        },
+        grid: this.grid,
+        plan: this.plan,
+        timings,
+        workerTimings,
+        recorder: this.recorder,
+        outputs: this.outputs,
+      });
+      writeReportFiles(this.htmlPath, record);
+    } catch (err) {
+      process.emitWarning(`the run report ${this.htmlPath} could not be written: ${(err as Error).message}`, { code: 'RIOTS_REPORT_FAILED' });
+    }
+  }
+}
+
+/** The controls as given, as JSON keeps them (functions and class instances by their fields). */
+function jsonSafe(v: unknown): unknown {
+  try {
+    return JSON.parse(JSON.stringify(v ?? {}, (_k, x: unknown) => (typeof x === 'function' ? '[function]' : typeof x === 'bigint' ? String(x) : x))) as unknown;
+  } catch {
+    return '(not representable as JSON)';
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The run report's drawings as inline SVG: the block timeline, the phase chart and histograms.
+ * Plain markup, no script: tooltips are SVG <title>s, so the page works with scripts off.
+ */
+import type { TimingsData } from '../timings.js';
+import type { BlockEvents } from './recorder.js';
+
+export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const f = (x: number, d = 3): string => x.toFixed(d);
+const short = (v: number): string => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))));
+
+/** A block's window, for tooltips. */
+export type WindowOf = (block: number) => { xoff: number; yoff: number; cols: number; rows: number } | null;
+
+const LANE_H = 22;
+const LEFT = 150;
+const WIDTH = 1100;
+
+/**
+ * One lane per lane of `ev` (main reading, main user function, main writing, each worker); each
+ * block attempt a mark (class `block`, with data-block and data-worker; lost attempts also
+ * `lost`), reads and writes marks of class `io`. Lanes with nothing in them are left out.
+ */
+export function timelineSvg(ev: BlockEvents, wallSeconds: number, windowOf: WindowOf): string {
+  const used = new Set<number>([...ev.attempts.lane, ...ev.lost.map((l) => l.lane)]);
+  if (ev.readStart.some((t) => t >= 0)) used.add(0);
+  if (ev.writeStart.some((t) => t >= 0)) used.add(2);
+  const lanes = ev.lanes.map((l, i) => ({ ...l, i })).filter((l) => used.has(l.i));
+  const row = new Map(lanes.map((l, k) => [l.i, k]));
+  const span = Math.max(wallSeconds, ...ev.attempts.end, ...ev.writeEnd, 1e-3);
+  const x = (t: number): number => LEFT + (Math.max(0, t) / span) * (WIDTH - LEFT - 10);
+  const w = (a: number, b: number): number => Math.max(1, x(b) - x(a));
+  const y = (lane: number): number => 24 + row.get(lane)! * LANE_H;
+  const height = 24 + lanes.length * LANE_H + 20;
+  const win = (b: number): string => {
+    const wnd = windowOf(b);
+    return wnd ? `window x ${wnd.xoff}–${wnd.xoff + wnd.cols}, y ${wnd.yoff}–${wnd.yoff + wnd.rows} (${wnd.cols}×${wnd.rows})` : '';
+  };
+  const parts: string[] = [];
+  parts.push(
+    `<svg class="timeline" xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" role="img" aria-label="block timeline">`,
+  );
+  for (let s = 0; s <= 10; s++) {
+    const t = (span * s) / 10;
+    const anchor = s === 0 ? 'start' : s === 10 ? 'end' : 'middle';
+    parts.push(
+      `<line class="grid" x1="${f(x(t), 1)}" x2="${f(x(t), 1)}" y1="18" y2="${height - 18}"/><text class="axis" text-anchor="${anchor}" x="${f(x(t), 1)}" y="${height - 4}">${f(t, t < 10 ? 2 : 1)} s</text>`,
+    );
+  }
+  for (const l of lanes) {
+    parts.push(
+      `<text class="lane" x="4" y="${y(l.i) + 14}">${esc(l.label)}</text><line class="lanebase" x1="${LEFT}" x2="${WIDTH - 10}" y1="${y(l.i) + LANE_H - 2}" y2="${y(l.i) + LANE_H - 2}"/>`,
+    );
+  }
+  const io = (cls: string, lane: number, b: number, a: number, e: number, what: string): void => {
+    if (a < 0 || e < 0) return;
+    parts.push(
+      `<rect class="io ${cls}" data-io-block="${b}" x="${f(x(a), 1)}" y="${y(lane) + 3}" width="${f(w(a, e), 1)}" height="${LANE_H - 8}"><title>block ${b}: ${what} ${f(a)}–${f(e)} s (${f((e - a) * 1000, 1)} ms); ${win(b)}</title></rect>`,
+    );
+  };
+  ev.readStart.forEach((a, b) => io('read', 0, b, a, ev.readEnd[b]!, 'read'));
+  ev.writeStart.forEach((a, b) => io('write', 2, b, a, ev.writeEnd[b]!, 'written'));
+  const at = ev.attempts;
+  for (let k = 0; k < at.block.length; k++) {
+    const b = at.block[k]!;
+    const lane = at.lane[k]!;
+    const a = at.start[k]!;
+    const e = at.end[k]! >= 0 ? at.end[k]! : span;
+    const lost = at.lost[k] === 1;
+    const who = ev.lanes[lane]!;
+    const worker = who.id.startsWith('worker:') ? who.id.slice('worker:'.length) : 'main';
+    const detail = [
+      `block ${b}${lost ? ' (lost with its worker, run again)' : ''}`,
+      win(b),
+      ev.readStart[b]! >= 0 ? `read ${f(ev.readStart[b]!)}–${f(ev.readEnd[b]!)} s` : '',
+      `${who.label}: ${f(a)}–${at.end[k]! >= 0 ? f(e) : 'never returned'} s (${f((e - a) * 1000, 1)} ms)`,
+      ev.writeStart[b]! >= 0 && !lost ? `written ${f(ev.writeStart[b]!)}–${f(ev.writeEnd[b]!)} s` : '',
+    ].filter((s) => s !== '');
+    parts.push(
+      `<rect class="block${lost ? ' lost' : ''}" data-block="${b}" data-worker="${esc(worker)}" x="${f(x(a), 1)}" y="${y(lane) + 2}" width="${f(w(a, e), 1)}" height="${LANE_H - 6}"><title>${esc(detail.join('; '))}</title></rect>`,
+    );
+  }
+  for (const l of ev.lost) {
+    parts.push(
+      `<path class="lostmark" d="M${f(x(l.at), 1)} ${y(l.lane)} l6 ${LANE_H - 4} h-12 z"><title>${esc(`${ev.lanes[l.lane]!.label} lost at ${f(l.at)} s: ${l.reason}`)}</title></path>`,
+    );
+  }
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+/** Horizontal bars of seconds per phase (what formatReport() prints), waits in their own colour. */
+export function phasesSvg(phases: TimingsData): string {
+  const rows = Object.entries(phases).sort((a, b) => b[1].seconds - a[1].seconds);
+  if (rows.length === 0) return '<p>No phases were timed.</p>';
+  const max = Math.max(...rows.map(([, v]) => v.seconds), 1e-9);
+  const h = 20;
+  const out = [`<svg class="phases" xmlns="http://www.w3.org/2000/svg" width="760" height="${rows.length * h + 8}" role="img" aria-label="seconds per phase">`];
+  rows.forEach(([name, v], i) => {
+    const bw = (v.seconds / max) * 420;
+    out.push(
+      `<text class="lane" x="4" y="${i * h + 15}">${esc(name)}</text><rect class="phase${name.startsWith('wait:') ? ' wait' : ''}" x="170" y="${i * h + 4}" width="${f(Math.max(1, bw), 1)}" height="${h - 6}"><title>${esc(name)}: ${f(v.seconds)} s in ${v.count} call(s)</title></rect><text class="axis" x="${f(176 + bw, 1)}" y="${i * h + 15}">${f(v.seconds)} s (${v.count})</text>`,
+    );
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+/** A histogram's bars (counts over [min, max]). */
+export function histogramSvg(h: { min: number; max: number; counts: number[] }): string {
+  const W = 360;
+  const H = 110;
+  const n = h.counts.length;
+  const top = Math.max(...h.counts, 1);
+  const bw = W / Math.max(1, n);
+  const bars = h.counts
+    .map((c, i) =>
+      c > 0 ? `<rect class="bar" x="${f(i * bw, 2)}" y="${f(H - (c / top) * H, 2)}" width="${f(Math.max(bw, 0.5), 2)}" height="${f((c / top) * H, 2)}"/>` : '',
+    )
+    .join('');
+  return `<svg class="histogram" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H + 16}" viewBox="0 0 ${W} ${H + 16}" role="img" aria-label="histogram">${bars}<text class="axis" x="0" y="${H + 13}">${esc(short(h.min))}</text><text class="axis" x="${W}" y="${H + 13}" text-anchor="end">${esc(short(h.max))}</text></svg>`;
+}
