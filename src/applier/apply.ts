@@ -147,9 +147,8 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
     await (backendStarted ?? backend.start());
     stopStartup();
 
-    const recorder = report?.begin(grid, plan);
     await runBlocks(
-      { inputs, backend, concurrency, overlap: g.overlap, progress: g.progress, timings, signal: abort, recorder },
+      { inputs, backend, concurrency, overlap: g.overlap, progress: g.progress, timings, signal: abort, recorder: report?.begin(grid, plan) },
       writerOf(outputs, outRefs, g.overlap),
     );
     if (abort.aborted) throw abort.reason;
@@ -161,6 +160,7 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
       (async () => {
         for (const o of outputs) await o.file!.finalize();
       })(),
+      report?.drawTimeline(), // meanwhile (it never rejects)
     ]);
     if (finished.status === 'rejected') throw finished.reason;
     if (finalized.status === 'rejected') throw finalized.reason;

@@ -13,7 +13,8 @@ import type { ImageRef } from '../reader/inputs.js';
 import type { BlockPlan } from '../blockplan.js';
 import type { PixelGridSpec } from '../grid.js';
 import type { Timings } from '../timings.js';
-import { RunRecorder } from '../report/recorder.js';
+import { RunRecorder, type BlockEvents } from '../report/recorder.js';
+import { renderTimeline } from '../report/html.js';
 import { gatherRunRecord, writeReportFiles } from '../report/write.js';
 
 /** The report's path, checked before the run starts: its folder must exist. */
@@ -30,6 +31,9 @@ export class RunReport {
   private unlisten: (() => void) | undefined;
   grid: PixelGridSpec | undefined;
   plan: BlockPlan | undefined;
+  private events: BlockEvents | undefined;
+  private timeline: string | undefined;
+  private timelineSeconds = 0;
 
   constructor(
     readonly htmlPath: string,
@@ -54,11 +58,34 @@ export class RunReport {
     return this.recorder;
   }
 
+  /**
+   * Once the last block is written: take the events and draw the timeline (the page's largest
+   * part) now, while the outputs get their statistics and pyramids, mostly on GDAL's threads.
+   */
+  async drawTimeline(): Promise<void> {
+    if (!this.recorder || !this.plan) return;
+    await new Promise((r) => setImmediate(r)); // after the finishing work has started
+    const t0 = performance.now();
+    try {
+      const events = this.recorder.toJSON();
+      const p = this.plan;
+      this.timeline = renderTimeline({
+        events,
+        plan: { cols: p.cols, rows: p.rows, windowXSize: p.windowXSize, windowYSize: p.windowYSize, overlap: p.overlap, blocks: p.total },
+      });
+      this.events = events;
+      this.timelineSeconds = (performance.now() - t0) / 1000;
+    } catch {
+      // drawn again with the rest in write(), which reports what goes wrong
+    }
+  }
+
   /** Write the report (after the outputs are committed, or after the failure was cleaned up). */
   async write(error: unknown, timings: Timings, workerTimings: Map<number, Timings>): Promise<void> {
     this.unlisten?.();
     this.unlisten = undefined;
     const c = this.concurrency;
+    const t0 = performance.now();
     try {
       const record = await gatherRunRecord({
         startedAt: this.startedAt,
@@ -76,9 +103,13 @@ export class RunReport {
         timings,
         workerTimings,
         recorder: this.recorder,
+        ...(this.events ? { events: this.events } : {}),
         outputs: this.outputs,
       });
-      writeReportFiles(this.htmlPath, record);
+      writeReportFiles(this.htmlPath, record, this.timeline);
+      // in the returned timings (the page itself cannot hold the time it took to write)
+      timings.add('report', (performance.now() - t0) / 1000);
+      if (this.timeline !== undefined) timings.add('report:timeline', this.timelineSeconds);
     } catch (err) {
       process.emitWarning(`the run report ${this.htmlPath} could not be written: ${(err as Error).message}`, { code: 'RIOTS_REPORT_FAILED' });
     }

@@ -25,7 +25,7 @@ img.quicklook { border: 1px solid #d8dee4; image-rendering: pixelated; backgroun
 
 const n = (v: number | null | undefined, d = 4): string => (v === null || v === undefined ? '—' : Number.isInteger(v) ? String(v) : v.toPrecision(d + 2));
 
-function windowFunction(r: RunRecord): WindowOf {
+function windowFunction(r: Pick<RunRecord, 'plan'>): WindowOf {
   if (!r.plan) return () => null;
   const plan = makeBlockPlan(r.plan.cols, r.plan.rows, r.plan.windowXSize, r.plan.windowYSize, r.plan.overlap);
   return (b) => {
@@ -51,14 +51,19 @@ function outputSection(o: OutputSummary): string {
   return `${head}${size}<div class="output">${img}${bands}</div>`;
 }
 
-/** The page for `r`. */
-export function renderReport(r: RunRecord): string {
+/** The timeline of `r` (drawn ahead by the applier while the outputs finish; see runreport.ts). */
+export function renderTimeline(r: Pick<RunRecord, 'events' | 'plan'>): string {
+  return r.events ? timelineSvg(r.events, windowFunction(r)) : '';
+}
+
+/** The page for `r`; `timeline` is {@link renderTimeline}'s result when drawn already. */
+export function renderReport(r: RunRecord, timeline = renderTimeline(r)): string {
   const status = r.error ? `<span class="failed">failed</span>: ${esc(r.error.name)}: ${esc(r.error.message)}` : '<span class="ok">succeeded</span>';
   const s = r.settings;
   const blocks = r.plan?.blocks ?? 0;
   const lostCount = r.events ? r.events.attempts.lost.filter((x) => x === 1).length : 0;
-  const timeline = r.events
-    ? `<div class="legend"><span><i style="background:#a3d9a5"></i>read (main)</span><span><i style="background:#3b82f6"></i>block handed out → result back</span><span><i style="background:#ef4444"></i>lost with its worker (run again)</span><span><i style="background:#f3b562"></i>written</span></div><div class="scroll">${timelineSvg(r.events, r.wallSeconds, windowFunction(r))}</div>`
+  const timelineSection = r.events
+    ? `<div class="legend"><span><i style="background:#a3d9a5"></i>read (main)</span><span><i style="background:#3b82f6"></i>block handed out → result back</span><span><i style="background:#ef4444"></i>lost with its worker (run again)</span><span><i style="background:#f3b562"></i>written</span></div><div class="scroll">${timeline}</div>`
     : '<p>No block was run.</p>';
   const lost =
     r.events && r.events.lost.length > 0
@@ -78,7 +83,7 @@ export function renderReport(r: RunRecord): string {
 <h1>riots run report</h1>
 <p>The run ${status}. Started ${esc(r.startedAt)}, ${r.wallSeconds.toFixed(2)} s, ${blocks} block(s)${lostCount > 0 ? `, ${lostCount} run again after a lost worker` : ''}.</p>
 <h2>Timeline</h2>
-${timeline}
+${timelineSection}
 ${lost}
 <h2>Where the time went</h2>
 ${phasesSvg(r.phases)}

@@ -7,6 +7,12 @@ import type { BlockEvents } from './recorder.js';
 
 export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const f = (x: number, d = 3): string => x.toFixed(d);
+/** The largest value (no spread: arrays of a million blocks would overflow the call stack). */
+const maxOf = (xs: ArrayLike<number>): number => {
+  let m = -Infinity;
+  for (let i = 0; i < xs.length; i++) if (xs[i]! > m) m = xs[i]!;
+  return m;
+};
 const short = (v: number): string => (Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6))));
 
 /** A block's window, for tooltips. */
@@ -21,13 +27,14 @@ const WIDTH = 1100;
  * block attempt a mark (class `block`, with data-block and data-worker; lost attempts also
  * `lost`), reads and writes marks of class `io`. Lanes with nothing in them are left out.
  */
-export function timelineSvg(ev: BlockEvents, wallSeconds: number, windowOf: WindowOf): string {
+export function timelineSvg(ev: BlockEvents, windowOf: WindowOf): string {
   const used = new Set<number>([...ev.attempts.lane, ...ev.lost.map((l) => l.lane)]);
   if (ev.readStart.some((t) => t >= 0)) used.add(0);
   if (ev.writeStart.some((t) => t >= 0)) used.add(2);
   const lanes = ev.lanes.map((l, i) => ({ ...l, i })).filter((l) => used.has(l.i));
   const row = new Map(lanes.map((l, k) => [l.i, k]));
-  const span = Math.max(wallSeconds, ...ev.attempts.end, ...ev.writeEnd, 1e-3);
+  // from the events alone, so that the page drawn again from the JSON is the same
+  const span = Math.max(maxOf(ev.attempts.end), maxOf(ev.writeEnd), maxOf(ev.readEnd), maxOf(ev.lost.map((l) => l.at)), 1e-3);
   const x = (t: number): number => LEFT + (Math.max(0, t) / span) * (WIDTH - LEFT - 10);
   const w = (a: number, b: number): number => Math.max(1, x(b) - x(a));
   const y = (lane: number): number => 24 + row.get(lane)! * LANE_H;
@@ -44,7 +51,7 @@ export function timelineSvg(ev: BlockEvents, wallSeconds: number, windowOf: Wind
     const t = (span * s) / 10;
     const anchor = s === 0 ? 'start' : s === 10 ? 'end' : 'middle';
     parts.push(
-      `<line class="grid" x1="${f(x(t), 1)}" x2="${f(x(t), 1)}" y1="18" y2="${height - 18}"/><text class="axis" text-anchor="${anchor}" x="${f(x(t), 1)}" y="${height - 4}">${f(t, t < 10 ? 2 : 1)} s</text>`,
+      `<line class="grid" x1="${f(x(t), 1)}" x2="${f(x(t), 1)}" y1="18" y2="${height - 18}"/><text class="axis" text-anchor="${anchor}" x="${f(x(t), 1)}" y="${height - 4}">${f(t, span < 0.2 ? 3 : span < 20 ? 2 : 1)} s</text>`,
     );
   }
   for (const l of lanes) {
@@ -52,10 +59,11 @@ export function timelineSvg(ev: BlockEvents, wallSeconds: number, windowOf: Wind
       `<text class="lane" x="4" y="${y(l.i) + 14}">${esc(l.label)}</text><line class="lanebase" x1="${LEFT}" x2="${WIDTH - 10}" y1="${y(l.i) + LANE_H - 2}" y2="${y(l.i) + LANE_H - 2}"/>`,
     );
   }
+  // reads and writes carry a short title: the block's own mark has its window and every time
   const io = (cls: string, lane: number, b: number, a: number, e: number, what: string): void => {
     if (a < 0 || e < 0) return;
     parts.push(
-      `<rect class="io ${cls}" data-io-block="${b}" x="${f(x(a), 1)}" y="${y(lane) + 3}" width="${f(w(a, e), 1)}" height="${LANE_H - 8}"><title>block ${b}: ${what} ${f(a)}–${f(e)} s (${f((e - a) * 1000, 1)} ms); ${win(b)}</title></rect>`,
+      `<rect class="io ${cls}" data-io-block="${b}" x="${f(x(a), 1)}" y="${y(lane) + 3}" width="${f(w(a, e), 1)}" height="${LANE_H - 8}"><title>block ${b} ${what}</title></rect>`,
     );
   };
   ev.readStart.forEach((a, b) => io('read', 0, b, a, ev.readEnd[b]!, 'read'));
@@ -93,7 +101,7 @@ export function timelineSvg(ev: BlockEvents, wallSeconds: number, windowOf: Wind
 export function phasesSvg(phases: TimingsData): string {
   const rows = Object.entries(phases).sort((a, b) => b[1].seconds - a[1].seconds);
   if (rows.length === 0) return '<p>No phases were timed.</p>';
-  const max = Math.max(...rows.map(([, v]) => v.seconds), 1e-9);
+  const max = Math.max(maxOf(rows.map(([, v]) => v.seconds)), 1e-9);
   const h = 20;
   const out = [`<svg class="phases" xmlns="http://www.w3.org/2000/svg" width="760" height="${rows.length * h + 8}" role="img" aria-label="seconds per phase">`];
   rows.forEach(([name, v], i) => {
@@ -111,7 +119,7 @@ export function histogramSvg(h: { min: number; max: number; counts: number[] }):
   const W = 360;
   const H = 110;
   const n = h.counts.length;
-  const top = Math.max(...h.counts, 1);
+  const top = Math.max(maxOf(h.counts), 1);
   const bw = W / Math.max(1, n);
   const bars = h.counts
     .map((c, i) =>

@@ -14,7 +14,7 @@ import type { BlockPlan } from '../blockplan.js';
 import type { Timings } from '../timings.js';
 import { renderReport } from './html.js';
 import { RUN_RECORD_FORMAT, RUN_RECORD_VERSION, type OutputSummary, type RunRecord } from './record.js';
-import type { RunRecorder } from './recorder.js';
+import type { BlockEvents, RunRecorder } from './recorder.js';
 
 export interface RunFacts {
   startedAt: Date;
@@ -26,6 +26,8 @@ export interface RunFacts {
   timings: Timings;
   workerTimings: Map<number, Timings>;
   recorder: RunRecorder | undefined;
+  /** The recorder's events, when taken already. */
+  events?: BlockEvents;
   outputs: { name: string; path: string }[];
 }
 
@@ -38,7 +40,8 @@ async function summarize(o: { name: string; path: string }): Promise<OutputSumma
   if (!existsSync(o.path)) return { ...o, exists: false, note: 'the run did not finish it' };
   try {
     const stored = await readStoredStats(o.path);
-    const ql = await makeQuicklook(o.path).catch(() => null);
+    const ranges = stored.bands.map((b) => (b.stats.min !== undefined && b.stats.max !== undefined ? ([b.stats.min, b.stats.max] as [number, number]) : null));
+    const ql = await makeQuicklook(o.path, 480, ranges).catch(() => null);
     return {
       ...o,
       exists: true,
@@ -86,7 +89,7 @@ export async function gatherRunRecord(f: RunFacts): Promise<RunRecord> {
       : null,
     phases: f.timings.toJSON(),
     workerPhases: Object.fromEntries([...f.workerTimings].map(([id, t]) => [`worker ${id}`, t.toJSON()])),
-    events: f.recorder ? f.recorder.toJSON() : null,
+    events: f.events ?? (f.recorder ? f.recorder.toJSON() : null),
     outputs: await Promise.all(f.outputs.map(summarize)),
   };
 }
@@ -102,12 +105,12 @@ function writeWhole(file: string, text: string): void {
 }
 
 /** Write `record` as JSON beside `htmlPath` and as the page at `htmlPath`. */
-export function writeReportFiles(htmlPath: string, record: RunRecord): void {
+export function writeReportFiles(htmlPath: string, record: RunRecord, timeline?: string): void {
   writeWhole(recordPathFor(htmlPath), JSON.stringify(record));
-  writeReportPage(htmlPath, record);
+  writeReportPage(htmlPath, record, timeline);
 }
 
-/** Write the page alone. */
-export function writeReportPage(htmlPath: string, record: RunRecord): void {
-  writeWhole(htmlPath, renderReport(record));
+/** Write the page alone (`timeline`: drawn already, see renderTimeline). */
+export function writeReportPage(htmlPath: string, record: RunRecord, timeline?: string): void {
+  writeWhole(htmlPath, timeline === undefined ? renderReport(record) : renderReport(record, timeline));
 }

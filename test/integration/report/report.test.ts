@@ -192,3 +192,55 @@ test('a report whose folder does not exist is refused before the run starts', as
   await assert.rejects(apply(fx.combine, fx.inputs, { out }, { controls: { report: path.join(fx.dir, 'r.txt') } }), /a path ending in \.html/);
   assert.equal(existsSync(out), false);
 });
+
+test("a thematic output's quicklook is drawn with its colour table", async () => {
+  const html = path.join(fx.dir, 'thematic-report.html');
+  const out = path.join(fx.dir, 'classes.tif');
+  await apply(
+    (_info, inputs, outputs) => {
+      const a = inputs.a;
+      const o = a.like('Byte', 1);
+      const src = a.data;
+      for (let i = 0; i < o.data.length; i++) o.data[i] = Math.abs(Number(src[i])) % 5; // classes 0..4
+      outputs.out = o;
+    },
+    fx.inputs,
+    { out },
+    { controls: { windowXSize: 64, windowYSize: 64, report: html, thematic: true, autoColorTableType: 'random', statsIgnore: null } },
+  );
+  const { page, errors } = await openPage(browser, html);
+  try {
+    assert.deepEqual(errors, []);
+    // the quicklook's pixels, decoded by the browser
+    const px = await page.$eval('img.quicklook', (el) => {
+      const img = el as unknown as { naturalWidth: number; naturalHeight: number };
+      const c = (globalThis as unknown as { document: { createElement(t: string): unknown } }).document.createElement('canvas') as {
+        width: number;
+        height: number;
+        getContext(t: string): {
+          drawImage(i: unknown, x: number, y: number): void;
+          getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> };
+        };
+      };
+      c.width = img.naturalWidth;
+      c.height = img.naturalHeight;
+      const g = c.getContext('2d');
+      g.drawImage(el, 0, 0);
+      return { w: c.width, h: c.height, rgba: Array.from(g.getImageData(0, 0, c.width, c.height).data) };
+    });
+    assert.equal(px.w, COLS, 'no overviews at this size: the image itself');
+    // GDAL's view: each pixel's class and the colour table entry it maps to
+    const truth = py<{ values: number[]; table: number[][] }>(
+      `ds = gdal.Open(args['f']); b = ds.GetRasterBand(1); ct = b.GetColorTable()
+out({'values': b.ReadAsArray().ravel().tolist(), 'table': [list(ct.GetColorEntry(i)) for i in range(ct.GetCount())]})`,
+      { f: out },
+    );
+    for (const i of [0, 1, 77, COLS * 10 + 5, COLS * ROWS - 1]) {
+      const want = truth.table[truth.values[i]!]!;
+      assert.deepEqual(px.rgba.slice(i * 4, i * 4 + 4), want, `pixel ${i} (class ${truth.values[i]})`);
+    }
+    await screenshot(page, 'report-thematic');
+  } finally {
+    await page.close();
+  }
+});
