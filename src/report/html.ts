@@ -16,7 +16,7 @@ pre { background: #f6f8fa; padding: 8px; overflow: auto; max-width: 1100px; }
 .scroll { overflow-x: auto; max-width: 100%; }
 svg text { font: 11px system-ui, sans-serif; fill: #1d232a; } svg .axis { fill: #57606a; }
 svg .grid { stroke: #eaeef2; } svg .lanebase { stroke: #d8dee4; }
-rect.block { fill: #3b82f6; } rect.block.lost { fill: #ef4444; } rect.io.read { fill: #a3d9a5; } rect.io.write { fill: #f3b562; }
+rect.block, rect.busy { fill: #3b82f6; } rect.block.lost { fill: #ef4444; } rect.io.read { fill: #a3d9a5; } rect.io.write { fill: #f3b562; }
 path.lostmark { fill: #b91c1c; } rect.phase { fill: #3b82f6; } rect.phase.wait { fill: #cbd5e1; } rect.bar { fill: #64748b; }
 .legend span { display: inline-block; margin-right: 14px; } .legend i { display: inline-block; width: 12px; height: 10px; margin-right: 4px; }
 .output { display: flex; gap: 24px; flex-wrap: wrap; margin-bottom: 18px; }

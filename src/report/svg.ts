@@ -19,6 +19,8 @@ const short = (v: number): string => (Number.isInteger(v) ? String(v) : String(N
 export type WindowOf = (block: number) => { xoff: number; yoff: number; cols: number; rows: number } | null;
 
 const LANE_H = 22;
+/** Above this many block attempts, lanes show how busy they were instead of a mark per block. */
+export const MAX_MARKS = 20_000;
 const LEFT = 150;
 const WIDTH = 1100;
 
@@ -60,6 +62,11 @@ export function timelineSvg(ev: BlockEvents, windowOf: WindowOf): string {
     );
   }
   // reads and writes carry a short title: the block's own mark has its window and every time
+  if (ev.attempts.block.length > MAX_MARKS) {
+    occupancy(ev, parts, span, x, y);
+    parts.push('</svg>');
+    return parts.join('\n');
+  }
   const io = (cls: string, lane: number, b: number, a: number, e: number, what: string): void => {
     if (a < 0 || e < 0) return;
     parts.push(
@@ -95,6 +102,51 @@ export function timelineSvg(ev: BlockEvents, windowOf: WindowOf): string {
   }
   parts.push('</svg>');
   return parts.join('\n');
+}
+
+/**
+ * Each lane's occupancy for runs too large for a mark per block: per pixel column of the chart,
+ * the fraction of that time the lane was reading, computing or writing (class `busy`, opacity by
+ * fraction). Lost attempts, being few, keep their own marks. Linear in the events, bounded in size.
+ */
+function occupancy(ev: BlockEvents, parts: string[], span: number, x: (t: number) => number, y: (lane: number) => number): void {
+  const cols = Math.round(x(span) - x(0));
+  const per = span / cols;
+  const busy = new Map<number, Float64Array>();
+  const add = (lane: number, a: number, e: number): void => {
+    if (a < 0 || e < a) return;
+    let c = busy.get(lane);
+    if (!c) busy.set(lane, (c = new Float64Array(cols)));
+    const c0 = Math.min(cols - 1, Math.floor(a / per));
+    const c1 = Math.min(cols - 1, Math.floor(e / per));
+    for (let k = c0; k <= c1; k++) c[k]! += Math.min(e, (k + 1) * per) - Math.max(a, k * per);
+  };
+  for (let b = 0; b < ev.readStart.length; b++) {
+    add(0, ev.readStart[b]!, ev.readEnd[b]!);
+    add(2, ev.writeStart[b]!, ev.writeEnd[b]!);
+  }
+  const at = ev.attempts;
+  for (let k = 0; k < at.block.length; k++) {
+    if (at.lost[k] === 1) {
+      const who = ev.lanes[at.lane[k]!]!;
+      const worker = who.id.startsWith('worker:') ? who.id.slice('worker:'.length) : 'main';
+      const e = at.end[k]! >= 0 ? at.end[k]! : span;
+      parts.push(
+        `<rect class="block lost" data-block="${at.block[k]}" data-worker="${esc(worker)}" x="${f(x(at.start[k]!), 1)}" y="${y(at.lane[k]!) + 2}" width="${f(Math.max(1, x(e) - x(at.start[k]!)), 1)}" height="${LANE_H - 6}"><title>block ${at.block[k]} (lost with its worker, run again)</title></rect>`,
+      );
+    } else add(at.lane[k]!, at.start[k]!, at.end[k]! >= 0 ? at.end[k]! : span);
+  }
+  for (const [lane, c] of busy) {
+    for (let k = 0; k < cols; k++) {
+      // a worker lane can hold several blocks at once (its tasks): cap the shade at full
+      const frac = Math.min(1, c[k]! / per);
+      if (frac > 0.01)
+        parts.push(`<rect class="busy" x="${f(x(0) + k, 1)}" y="${y(lane) + 2}" width="1" height="${LANE_H - 6}" fill-opacity="${f(frac, 2)}"/>`);
+    }
+  }
+  parts.push(
+    `<text class="axis" x="${LEFT}" y="14">${at.block.length} block attempts: each lane shaded by how busy it was; every block's times are in the JSON</text>`,
+  );
 }
 
 /** Horizontal bars of seconds per phase (what formatReport() prints), waits in their own colour. */
