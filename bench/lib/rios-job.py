@@ -2,33 +2,19 @@
 One RIOS run of W1 or W3 for bench/vs-rios.ts, the same jobs as bench/lib/vsrios-run.mjs:
 W1 the mean of A and B, W3 A - B with B resampled bilinearly onto A's grid; GTiff output with
 RIOS's defaults otherwise (statistics, histogram, pyramids). RIOS is imported from
-RIOTS_RIOS_SOURCE, unmodified; the two things RIOS expects of newer GDAL and numpy than Debian 12
-has are supplied first (as test/helpers/riosrun.py does). Prints JSON {applySeconds, importSeconds}.
+RIOTS_RIOS_SOURCE, unmodified, through test/helpers/rioscompat.py. Prints JSON {applySeconds, importSeconds}.
 usage: python3 rios-job.py w1|w3 A B OUT
 """
 import json
 import os
 import sys
 import time
-import types
 
 t0 = time.perf_counter()
 import numpy
-from osgeo import gdal, osr
 
-sys.path.insert(0, os.environ['RIOTS_RIOS_SOURCE'])
-
-
-class _SpatialReference(osr.SpatialReference):
-    def __init__(self, *args, epsg=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if epsg is not None:
-            self.ImportFromEPSG(epsg)
-
-
-osr.SpatialReference = _SpatialReference
-if not hasattr(numpy, 'dtypes'):
-    numpy.dtypes = types.SimpleNamespace()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'helpers'))
+import rioscompat  # noqa: E402,F401  (RIOS importable on Debian 12: see test/helpers/rioscompat.py)
 from rios import applier  # noqa: E402
 
 job, a, b, out = sys.argv[1:5]

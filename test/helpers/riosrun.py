@@ -2,10 +2,8 @@
 Runs one RIOS job for riots' differential suite (test/integration/riosparity.test.ts).
 
 The job comes as JSON on stdin; the result goes to stdout as JSON. RIOS itself is imported from
-the folder named by RIOTS_RIOS_SOURCE and is not modified: the two things RIOS 2.0.9 expects of
-newer GDAL and numpy than Debian 12 has are supplied here, at import time —
-osr.SpatialReference(epsg=N) (GDAL 3.6 has no such keyword) and the numpy.dtypes module
-(numpy 1.24 has none; RIOS only looks for StringDType in it).
+the folder named by RIOTS_RIOS_SOURCE and is not modified; rioscompat.py, imported first, supplies
+the two things RIOS 2.0.9 expects of newer GDAL and numpy than Debian 12 has.
 
 Job kinds:
   apply        {fn, inputs, outputs, controls: [[setter, args, kwargs]], otherArgs, concurrency}
@@ -17,27 +15,12 @@ The user functions below mirror test/helpers/riosjobs.ts one for one.
 import json
 import os
 import sys
-import types
 
 import numpy
-from osgeo import gdal, osr
 
-sys.path.insert(0, os.environ['RIOTS_RIOS_SOURCE'])
-gdal.UseExceptions()
-
-
-class _SpatialReference(osr.SpatialReference):
-    def __init__(self, *args, epsg=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if epsg is not None:
-            self.ImportFromEPSG(epsg)
-
-
-osr.SpatialReference = _SpatialReference
-if not hasattr(numpy, 'dtypes'):
-    numpy.dtypes = types.SimpleNamespace()
-
-from rios import applier  # noqa: E402  (after the two fixes above)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rioscompat  # noqa: E402,F401  (RIOS importable here: see rioscompat.py)
+from rios import applier  # noqa: E402
 
 
 # ---------------------------------------------------------------- user functions
