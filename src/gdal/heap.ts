@@ -52,11 +52,14 @@ export function heapLeftAloneBecause(env: NodeJS.ProcessEnv = process.env, platf
   return null;
 }
 
+/** Why the last tuning stopped at the thresholds (madvise's errno, or what was missing), for diagnosis. */
+export let heapTuningDetail = '';
+
 interface Libc {
+  errno(): number;
   mallopt(param: number, value: number): number;
   malloc(size: number): bigint;
   free(p: bigint): void;
-  sbrk(inc: number): bigint;
   madvise(addr: bigint, len: number, advice: number): number;
 }
 
@@ -68,14 +71,17 @@ const big =
 
 function bindLibc(): Libc | null {
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(path: string): { func(signature: string): (...args: unknown[]) => unknown } };
+    const koffi = createRequire(import.meta.url)('koffi') as {
+      load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
+      errno(): number;
+    };
     const lib = koffi.load('libc.so.6');
     lib.func('const char *gnu_get_libc_version()'); // throws on a libc that is not glibc
     return {
+      errno: () => koffi.errno(),
       mallopt: lib.func('int mallopt(int param, int value)') as Libc['mallopt'],
       malloc: big(lib.func('uint64_t malloc(size_t size)')),
       free: lib.func('void free(uint64_t p)'),
-      sbrk: big(lib.func('uint64_t sbrk(intptr_t increment)')),
       madvise: lib.func('int madvise(uint64_t addr, size_t length, int advice)') as Libc['madvise'],
     };
   } catch {
@@ -95,25 +101,45 @@ export function tuneHeap(): HeapTuning {
   return done;
 }
 
+/** Address ranges [start, end) covered by pieces of `size` bytes that lie back to back. */
+export function contiguousRuns(starts: readonly bigint[], size: bigint): [bigint, bigint][] {
+  const sorted = [...starts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const runs: [bigint, bigint][] = [];
+  for (const p of sorted) {
+    const last = runs[runs.length - 1];
+    // a chunk's header sits between pieces: allow a page of slack
+    if (last && p >= last[1] - size && p <= last[1] + 4096n) last[1] = p + size - 64n;
+    else runs.push([p, p + size - 64n]);
+  }
+  return runs;
+}
+
 function tune(): HeapTuning {
   const libc = bindLibc();
   if (libc === null) return 'left: not glibc';
   if (libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) !== 1) return 'left: failed';
   libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
-  // grow the heap's top by whole pieces (each below the mmap threshold, so they come from brk),
-  // advise what brk added, and give the pieces back: the top keeps them under the trim threshold
-  const before = libc.sbrk(0);
+  // take the reserve in pieces (each below the mmap threshold, so the heap grows to hold them),
+  // advise the address ranges they cover, and give them back: the heap keeps them (under the
+  // trim threshold) for the arrays to come. The ranges come from the pieces' own addresses, not
+  // from brk: the heap may have grown elsewhere (a non-contiguous main heap, another arena).
   const pieces: bigint[] = [];
   for (let i = 0; i < RESERVE_BYTES / PIECE; i++) {
     const p = libc.malloc(PIECE - 64);
     if (p === 0n) break;
     pieces.push(p);
   }
-  const after = libc.sbrk(0);
-  const hp = BigInt(HUGE_PAGE);
-  const from = ((before + hp - 1n) / hp) * hp;
-  const to = (after / hp) * hp;
-  const advised = to > from && libc.madvise(from, Number(to - from), MADV_HUGEPAGE) === 0;
+  let advised = false;
+  const runs = contiguousRuns(pieces, BigInt(PIECE));
+  heapTuningDetail = `${pieces.length} pieces in ${runs.length} range(s)`;
+  for (const [lo, hi] of runs) {
+    const hp = BigInt(HUGE_PAGE);
+    const from = ((lo + hp - 1n) / hp) * hp;
+    const to = (hi / hp) * hp;
+    if (to <= from) continue;
+    if (libc.madvise(from, Number(to - from), MADV_HUGEPAGE) === 0) advised = true;
+    else heapTuningDetail += `; madvise of ${Number(to - from) >> 20} MiB at 0x${from.toString(16)}: errno ${libc.errno()}`;
+  }
   for (const p of pieces.reverse()) libc.free(p);
   return advised ? 'tuned' : 'thresholds';
 }

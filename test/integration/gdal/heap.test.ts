@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { makeRaster, py } from '../../helpers/py.js';
 import { REPO_ROOT } from '../../helpers/root.js';
-import { heapLeftAloneBecause, MALLOC_TUNING_ENV, MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES } from '../../../src/gdal/heap.js';
+import { contiguousRuns, heapLeftAloneBecause, MALLOC_TUNING_ENV, MMAP_THRESHOLD_BYTES, TRIM_THRESHOLD_BYTES } from '../../../src/gdal/heap.js';
 import { WORKER_MALLOC_TUNABLES } from '../../../src/workers/pool/malloc.js';
 
 test('the thresholds are the ones riots gives its workers', () => {
@@ -44,26 +44,33 @@ function inFreshProcess(body: string, env: NodeJS.ProcessEnv = {}): Record<strin
 
 const DROPPED_ARRAYS = `
 import { readFileSync } from 'node:fs';
-import { tuneHeap } from './src/gdal/heap.ts';
+import { tuneHeap, heapTuningDetail } from './src/gdal/heap.ts';
 const state = tuneHeap();
+const detail = heapTuningDetail;
 const f0 = process.resourceUsage().minorPageFault;
 for (let i = 0; i < 500; i++) new Float64Array(100000).fill(i); // 800 KB each, as a chunk column
 const faults = process.resourceUsage().minorPageFault - f0;
-// smaps: the heap mapping and whether the kernel may back it with huge pages
+// smaps: MB of anonymous or heap mappings the kernel may back with huge pages (in madvise mode:
+// only what was advised), wherever malloc put its heap
 const smaps = readFileSync('/proc/self/smaps', 'utf8').split(/\\n(?=[0-9a-f]+-[0-9a-f]+ )/);
-const heap = smaps.filter((m) => /\\[heap\\]/.test(m.split('\\n')[0])); // split where the advice starts
-console.log(JSON.stringify({ state, faults, heapThp: heap.some((m) => /THPeligible:\\s+1/.test(m)) }));
+let thpMB = 0;
+for (const m of smaps) {
+  const head = m.split('\\n')[0];
+  const [a, b] = head.split(' ')[0].split('-').map((x) => BigInt('0x' + x));
+  if (/THPeligible:\\s+1/.test(m) && (/\\[heap\\]/.test(head) || head.trim().split(/\\s+/).length === 5)) thpMB += Number(b - a) / 2 ** 20;
+}
+console.log(JSON.stringify({ state, detail, faults, thpMB }));
 `;
 
 test('a fresh process: the heap is tuned, advised for huge pages, and dropped arrays fault far less', () => {
   const thp = spawnSync('cat', ['/sys/kernel/mm/transparent_hugepage/enabled'], { encoding: 'utf8' }).stdout;
   const tuned = inFreshProcess(DROPPED_ARRAYS);
   const plain = inFreshProcess(DROPPED_ARRAYS, { [MALLOC_TUNING_ENV]: '0' });
-  assert.equal(tuned.state, 'tuned');
+  assert.equal(tuned.state, 'tuned', String(tuned.detail));
   assert.equal(plain.state, 'left: RIOTS_MALLOC_TUNING');
-  assert.equal(plain.heapThp, false, 'without tuning, the heap is not advised (THP in madvise mode here)');
+  assert.ok(Number(plain.thpMB) < 64, `without tuning, little is advised (${String(plain.thpMB)} MB; THP in madvise mode here)`);
   if (/\[never\]/.test(thp)) console.log('# huge pages are off on this kernel: the heap advice is not checked');
-  else assert.equal(tuned.heapThp, true, `the heap may use huge pages (THP: ${thp.trim()})`);
+  else assert.ok(Number(tuned.thpMB) >= 200, `${String(tuned.thpMB)} MB of the heap may use huge pages (THP: ${thp.trim()})`);
   const [t, p] = [Number(tuned.faults), Number(plain.faults)];
   assert.ok(p > 500 * 10, `glibc's defaults fault dropped arrays in again and again (${p} faults)`);
   assert.ok(t < p * 0.3, `${t} page faults tuned against ${p} untuned`);
@@ -72,7 +79,7 @@ test('a fresh process: the heap is tuned, advised for huge pages, and dropped ar
 test('left alone under GLIBC_TUNABLES that set malloc (as riots starts its workers)', () => {
   const r = inFreshProcess(DROPPED_ARRAYS, { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' });
   assert.equal(r.state, 'left: GLIBC_TUNABLES sets malloc');
-  assert.equal(r.heapThp, false);
+  assert.ok(Number(r.thpMB) < 64, `${String(r.thpMB)} MB advised`);
 });
 
 test('apply() and ratapplier.apply() tune the heap when they start, and the runs give the same pixels and rows either way', () => {
@@ -136,4 +143,16 @@ await ratapplier.apply(() => {}, {}, {}).catch(() => undefined);
 console.log(JSON.stringify({ after: heapTuningState() ?? null }));
 `);
   assert.deepEqual(r, { after: 'tuned' });
+});
+
+test('contiguousRuns: pieces back to back (a chunk header apart) make one range; a gap starts another', () => {
+  const M = 16n << 20n;
+  const base = 0x5555_0000_0000n;
+  const step = M - 48n; // glibc: the piece's size less the 64 asked away, plus its 16-byte header
+  assert.deepEqual(contiguousRuns([base + step, base, base + 2n * step], M), [[base, base + 2n * step + M - 64n]]);
+  assert.deepEqual(contiguousRuns([base, base + 10n * M], M), [
+    [base, base + M - 64n],
+    [base + 10n * M, base + 11n * M - 64n],
+  ]);
+  assert.deepEqual(contiguousRuns([], M), []);
 });
