@@ -5,7 +5,7 @@
  * (`RIOTS_REPORT_FAILED`), never the run's result: the outputs are already in place, or the run's
  * own error is what the caller must see.
  */
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ConcurrencyStyle } from '../concurrency.js';
 import { ControlsError } from '../errors.js';
@@ -15,13 +15,40 @@ import type { PixelGridSpec } from '../grid.js';
 import type { Timings } from '../timings.js';
 import { RunRecorder, type BlockEvents } from '../report/recorder.js';
 import { renderTimeline } from '../report/html.js';
-import { gatherRunRecord, writeReportFiles } from '../report/write.js';
+import { gatherRunRecord, recordPathFor, writeReportFiles } from '../report/write.js';
+import { REPORT_PAGE_MARK } from '../report/html.js';
+import { RUN_RECORD_FORMAT } from '../report/record.js';
 
-/** The report's path, checked before the run starts: its folder must exist. */
+/**
+ * The report's path, checked before the run starts: its folder must exist, and neither the page
+ * nor the JSON beside it may replace a file that is not an earlier riots report (a `config.html`
+ * report must not overwrite someone's `config.json`).
+ */
 export function checkReportPath(p: string): string {
   const dir = path.dirname(path.resolve(p));
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ControlsError(`controls.report: the folder of ${p} (${dir}) does not exist`);
+  for (const [file, mark] of [
+    [p, REPORT_PAGE_MARK],
+    [recordPathFor(p), `{"format":"${RUN_RECORD_FORMAT}"`],
+  ] as const) {
+    if (!existsSync(file)) continue;
+    if (!statSync(file).isFile() || !startsWithin(file, mark)) {
+      throw new ControlsError(`controls.report: ${file} exists and is not a riots run report; riots writes the report there and will not replace it`);
+    }
+  }
   return p;
+}
+
+/** Whether `mark` appears in the first 512 bytes of `file`. */
+function startsWithin(file: string, mark: string): boolean {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(512);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString('utf8').includes(mark);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export class RunReport {

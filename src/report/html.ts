@@ -23,6 +23,9 @@ path.lostmark { fill: #b91c1c; } rect.phase { fill: #3b82f6; } rect.phase.wait {
 img.quicklook { border: 1px solid #d8dee4; image-rendering: pixelated; background: repeating-conic-gradient(#eee 0 25%, #fff 0 50%) 0 0 / 16px 16px; }
 `;
 
+/** In every page's head, so that a later run may replace it (see applier/runreport.ts). */
+export const REPORT_PAGE_MARK = '<meta name="generator" content="riots run report">';
+
 const n = (v: number | null | undefined, d = 4): string => (v === null || v === undefined ? '—' : Number.isInteger(v) ? String(v) : v.toPrecision(d + 2));
 
 function windowFunction(r: Pick<RunRecord, 'plan'>): WindowOf {
@@ -76,7 +79,7 @@ export function renderReport(r: RunRecord, timeline = renderTimeline(r)): string
     .map(([w, p]) => `<h3>${esc(w)}</h3>${phasesSvg(p)}`)
     .join('');
   return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8">${REPORT_PAGE_MARK}<meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>riots run report — ${r.error ? 'failed' : 'succeeded'}, ${r.wallSeconds.toFixed(2)} s</title><style>${STYLE}</style></head>
 <body>

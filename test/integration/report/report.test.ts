@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
@@ -190,7 +190,26 @@ test('a report whose folder does not exist is refused before the run starts', as
     /controls\.report: the folder of .* does not exist/,
   );
   await assert.rejects(apply(fx.combine, fx.inputs, { out }, { controls: { report: path.join(fx.dir, 'r.txt') } }), /a path ending in \.html/);
+  // a file beside it that is not a riots report is never replaced
+  const config = path.join(fx.dir, 'config.json');
+  writeFileSync(config, '{"mine": true}\n');
+  await assert.rejects(
+    apply(fx.combine, fx.inputs, { out }, { controls: { report: path.join(fx.dir, 'config.html') } }),
+    /config\.json exists and is not a riots run report/,
+  );
+  assert.equal(readFileSync(config, 'utf8'), '{"mine": true}\n');
   assert.equal(existsSync(out), false);
+});
+
+test('an earlier report at the same path is replaced by the next run', async () => {
+  const html = path.join(fx.dir, 'again-report.html');
+  const out = path.join(fx.dir, 'again.tif');
+  for (const busyMs of [0, 1]) {
+    rmSync(out, { force: true });
+    await apply(fx.combine, fx.inputs, { out }, { controls: { windowXSize: 64, windowYSize: 64, report: html }, otherArgs: { busyMs } });
+  }
+  assert.deepEqual(recordOf(html).settings.controls, { windowXSize: 64, windowYSize: 64, report: html });
+  assert.ok(recordOf(html).phases.userfunction!.seconds >= (BLOCKS * 1) / 1000, 'the second run (1 ms a block) wrote it');
 });
 
 test("a thematic output's quicklook is drawn with its colour table", async () => {
