@@ -1,12 +1,14 @@
 /**
  * W2: 200 iterations of arithmetic per pixel on a 4000x4000 Float32 input, written as a tiled
  * deflate GTiff with statistics (riots' defaults); 2 CW_THREADS workers against a sequential
- * run, alternately, in this one process. Target: threads >= 1.7x faster.
+ * run, alternately, in this one process. Target: threads >= 1.7x faster. With --scaling, how
+ * CW_THREADS and CW_SUBPROC scale from 1 to 2 workers (--setups picks any list).
  *
  * The file is also the user function's module (the one-file layout): compute workers import it,
  * so the benchmark itself only runs where isComputeWorker() is false.
  *
  * usage: node --import tsx bench/w2-threads.ts [--size 4000] [--repeats 3] [--workers 2]
+ *        [--scaling | --setups none,CW_THREADS:1,CW_SUBPROC:2,...]
  */
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -32,44 +34,67 @@ export const w2 = defineUserFunction(import.meta.url, (_info, inputs, outputs) =
   outputs.out = out;
 });
 
+/** One configuration of the benchmark: sequential, or a compute worker kind with a count. */
+interface Setup {
+  label: string;
+  concurrency?: { computeWorkerKind: 'CW_THREADS' | 'CW_SUBPROC'; numComputeWorkers: number; numReadWorkers: number };
+}
+
+/** "none" or KIND:COUNT, e.g. "none,CW_THREADS:1,CW_THREADS:2,CW_SUBPROC:2". */
+function parseSetups(spec: string): Setup[] {
+  return spec.split(',').map((s) => {
+    if (s === 'none') return { label: 'sequential' };
+    const [kind, count] = s.split(':');
+    if ((kind !== 'CW_THREADS' && kind !== 'CW_SUBPROC') || !(Number(count) >= 1))
+      throw new Error(`--setups: "${s}" is not none or CW_THREADS:N or CW_SUBPROC:N`);
+    return { label: `${kind} x${count}`, concurrency: { computeWorkerKind: kind, numComputeWorkers: Number(count), numReadWorkers: 1 } };
+  });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { size: { type: 'string', default: '4000' }, repeats: { type: 'string', default: '3' }, workers: { type: 'string', default: '2' } },
+    options: {
+      size: { type: 'string', default: '4000' },
+      repeats: { type: 'string', default: '3' },
+      workers: { type: 'string', default: '2' },
+      setups: { type: 'string' },
+      scaling: { type: 'boolean', default: false },
+    },
   });
   const size = Number(values.size);
   const repeats = Number(values.repeats);
-  const workers = Number(values.workers);
+  const spec = values.setups ?? (values.scaling ? 'none,CW_THREADS:1,CW_THREADS:2,CW_SUBPROC:1,CW_SUBPROC:2' : `none,CW_THREADS:${values.workers}`);
+  const setups = parseSetups(spec);
   const input = makeFloatInput('w2a', size, 3);
   const out = path.join(OUT, `w2-out-${size}.tif`);
-  const seq: number[] = [];
-  const thr: number[] = [];
-  const reports = ['', ''];
+  const times = setups.map((): number[] => []);
+  const reports = setups.map(() => '');
   console.log(`W2 on ${machine()}`);
   console.log(`before: ${load()}`);
   for (let i = 0; i < repeats; i++) {
-    for (const threads of [false, true]) {
+    // Rotate the starting setup each round so no setup always follows the same one.
+    for (let j = 0; j < setups.length; j++) {
+      const k = (i + j) % setups.length;
+      const setup = setups[k]!;
       rmSync(out, { force: true });
       const t0 = performance.now();
-      const r = await apply(
-        w2,
-        { a: input },
-        { out },
-        threads ? { controls: { concurrency: { computeWorkerKind: 'CW_THREADS', numComputeWorkers: workers, numReadWorkers: 1 } } } : {},
-      );
+      const r = await apply(w2, { a: input }, { out }, setup.concurrency ? { controls: { concurrency: setup.concurrency } } : {});
       const s = (performance.now() - t0) / 1000;
-      (threads ? thr : seq).push(s);
-      reports[threads ? 1 : 0] = r.formatReport();
-      console.log(`run ${i + 1} ${threads ? `CW_THREADS x${workers}` : 'sequential   '}: ${s.toFixed(2)} s`);
+      times[k]!.push(s);
+      reports[k] = r.formatReport();
+      console.log(`run ${i + 1} ${setup.label.padEnd(14)}: ${s.toFixed(2)} s`);
     }
   }
-  const ms = median(seq);
-  const mt = median(thr);
-  console.log(`\n## W2 ${size}x${size} Float32, ${ITERATIONS} iterations per pixel`);
-  console.log(`sequential:            median ${ms.toFixed(2)} s  (runs: ${seq.map((x) => x.toFixed(2)).join(', ')})`);
-  console.log(`CW_THREADS, ${workers} workers: median ${mt.toFixed(2)} s  (runs: ${thr.map((x) => x.toFixed(2)).join(', ')})`);
-  console.log(`speed-up:              ${(ms / mt).toFixed(2)}x  (target >= 1.7)`);
+  const base = median(times[0]!);
+  console.log(`\n## W2 ${size}x${size} Float32, ${ITERATIONS} iterations per pixel, medians of ${repeats}`);
+  console.log('| setup | median | runs | speed-up vs ' + setups[0]!.label + ' |');
+  console.log('|---|---|---|---|');
+  setups.forEach((setup, k) => {
+    const m = median(times[k]!);
+    console.log(`| ${setup.label} | ${m.toFixed(2)} s | ${times[k]!.map((x) => x.toFixed(2)).join(', ')} | ${(base / m).toFixed(2)}x |`);
+  });
   console.log(`after: ${load()}`);
-  console.log(`\nlast sequential report:\n${reports[0]}\n\nlast CW_THREADS report:\n${reports[1]}`);
+  setups.forEach((setup, k) => console.log(`\nlast ${setup.label} report:\n${reports[k]}`));
   rmSync(out, { force: true });
 }
 
