@@ -23,8 +23,10 @@ export const REMOTE_KINDS: readonly ComputeWorkerKind[] = [CW_AWSBATCH, CW_ECS, 
 export interface ConcurrencyStyleInit {
   /**
    * Block reads kept in flight ahead of computation: by the main process, or with
-   * computeWorkersRead by each compute worker for itself. Default 0 (one at a time); compute
-   * workers that do not read need at least 1.
+   * computeWorkersRead by each compute worker for itself. Compute workers that do not read need
+   * at least 1. Not given: one read at a time, except that a main process that resamples or
+   * rasterizes an input reads on every core (see readSetsFor in reader/readpool.ts); 0 or 1
+   * given keeps one read at a time whatever the inputs.
    */
   numReadWorkers?: number;
   /** Compute workers. Default 0; a computeWorkerKind other than CW_NONE needs at least 1 (or singleBlockComputeWorkers). */
@@ -80,6 +82,8 @@ function checkBoolean(init: ConcurrencyStyleInit, k: 'computeWorkersRead' | 'sin
  */
 export class ConcurrencyStyle {
   readonly numReadWorkers: number;
+  /** Whether numReadWorkers was given (not given, riots chooses by the inputs: readSetsFor). */
+  readonly numReadWorkersGiven: boolean;
   readonly numComputeWorkers: number;
   readonly computeWorkerKind: ComputeWorkerKind;
   readonly computeWorkerExtraParams: Readonly<Record<string, unknown>>;
@@ -152,6 +156,7 @@ export class ConcurrencyStyle {
       return v;
     };
     this.numReadWorkers = nRead;
+    this.numReadWorkersGiven = init.numReadWorkers !== undefined;
     this.numComputeWorkers = nCompute;
     this.computeWorkerKind = kind;
     this.computeWorkerExtraParams = Object.freeze({ ...(init.computeWorkerExtraParams ?? {}) });

@@ -22,7 +22,7 @@ import { checkOutputPaths } from './outputpaths.js';
 import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunction, type UserFunctionRef } from '../userfunction.js';
 import { checkOtherArgs } from '../otherargs.js';
 import { checkKnownKeys } from '../settings.js';
-import { ReadPool, checkUvPoolSize } from '../reader/readpool.js';
+import { ReadPool, checkUvPoolSize, readSetsFor, type ReadSets } from '../reader/readpool.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from '../readerinfo.js';
 import { Timings, formatTimingsReport } from '../timings.js';
@@ -148,7 +148,7 @@ export async function apply<F extends FilenameAssociations, G extends FilenameAs
     stopStartup();
 
     await runBlocks(
-      { inputs, backend, concurrency, overlap: g.overlap, progress: g.progress, timings, signal: abort, recorder: report?.begin(grid, plan) },
+      { inputs, backend, concurrency, overlap: g.overlap, progress: g.progress, timings, signal: abort, recorder: report?.begin(grid, plan, inputs.readSets) },
       writerOf(outputs, outRefs, g.overlap),
     );
     if (abort.aborted) throw abort.reason;
@@ -224,6 +224,8 @@ interface OpenedRun {
   info: ReaderInfo;
   sources: InputSource[];
   readPool: ReadPool | undefined;
+  /** Source sets the main reads with (numReadWorkers, or riots' choice by the inputs). */
+  readSets: ReadSets;
   close(): void;
 }
 
@@ -259,14 +261,22 @@ async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrenc
     overlap: g.overlap,
   };
   let readPool: ReadPool | undefined;
-  if (!concurrency.computeWorkersRead && concurrency.numReadWorkers > 1) {
+  let readSets = readSetsFor(concurrency, sources);
+  if (readSets.sets > 1) {
     // n read workers: n sets of dataset handles, so that n reads really run at once
     try {
-      checkUvPoolSize(concurrency.numReadWorkers, inRefs.length);
-      readPool = await ReadPool.open(sources, concurrency.numReadWorkers, () => openSourceSet(inRefs, controls));
+      if (!readSets.auto) checkUvPoolSize(readSets.sets, inRefs.length);
+      readPool = await ReadPool.open(sources, readSets.sets, () => openSourceSet(inRefs, controls));
     } catch (err) {
-      close();
-      throw err;
+      if (!readSets.auto) {
+        close();
+        throw err;
+      }
+      // riots' own choice: the inputs opened once, so the run can go on reading one block at a time
+      process.emitWarning(`reading on ${readSets.sets} sets of input handles failed (${(err as Error).message}); reading one block at a time`, {
+        code: 'RIOTS_READ_SETS',
+      });
+      readSets = { sets: 1, auto: true };
     }
   }
   const plan = makeBlockPlan(grid.cols, grid.rows, g.windowXSize, g.windowYSize, g.overlap);
@@ -277,6 +287,7 @@ async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrenc
     info: new ReaderInfo(ctx),
     sources,
     readPool,
+    readSets,
     close: () => {
       readPool?.close();
       close();
@@ -329,7 +340,8 @@ async function runBlocks(
   const blockBytes = sources.reduce((n, src) => n + src.bands * bytesPerElement(src.dtype) * wx * wy, 0);
   await runPipeline({
     blocks,
-    readAhead: Math.max(1, concurrency.numReadWorkers),
+    // workers that read hold numReadWorkers blocks ahead each; the main reads with its sets
+    readAhead: Math.max(1, concurrency.computeWorkersRead ? concurrency.numReadWorkers : inputs.readSets.sets),
     read: concurrency.computeWorkersRead ? undefined : readBlock,
     ...(ahead && blockBytes > 0 ? { startup: { extraBlocks: Math.floor(ahead.budgetBytes / blockBytes), until: ahead.until, read: readBlock } } : {}),
     backend,

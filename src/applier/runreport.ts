@@ -58,6 +58,7 @@ export class RunReport {
   private unlisten: (() => void) | undefined;
   grid: PixelGridSpec | undefined;
   plan: BlockPlan | undefined;
+  private readSets: { sets: number; auto: boolean } | undefined;
   private events: BlockEvents | undefined;
   private timeline: string | undefined;
   private timelineSeconds = 0;
@@ -76,10 +77,11 @@ export class RunReport {
     return new RunReport(checkReportPath(htmlPath), concurrency, controlsGiven, outputs);
   }
 
-  /** Start recording the blocks of `plan` on `grid`. */
-  begin(grid: PixelGridSpec, plan: BlockPlan): RunRecorder {
+  /** Start recording the blocks of `plan` on `grid`, read with `readSets` sets of handles. */
+  begin(grid: PixelGridSpec, plan: BlockPlan, readSets?: { sets: number; auto: boolean }): RunRecorder {
     this.grid = grid;
     this.plan = plan;
+    this.readSets = readSets;
     this.recorder = new RunRecorder(plan.total, this.t0);
     this.unlisten = this.recorder.listen();
     return this.recorder;
@@ -122,6 +124,7 @@ export class RunReport {
           computeWorkerKind: c.computeWorkerKind,
           numComputeWorkers: c.numComputeWorkers,
           numReadWorkers: c.numReadWorkers,
+          ...(this.readSets ? { readSets: this.readSets } : {}),
           computeWorkersRead: c.computeWorkersRead,
           controls: jsonSafe(this.controlsGiven),
         },

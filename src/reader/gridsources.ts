@@ -17,6 +17,7 @@ import { computeWorkingGrid } from './workinggrid.js';
 /** A raster in another projection, pixel size or alignment, resampled onto each block window. */
 export class WarpedRasterSource implements InputSource {
   readonly ref: ImageRef;
+  readonly readKind = 'warped';
   readonly dtype: DataType;
   readonly bands: number;
   readonly nodata: (number | null)[];
@@ -59,6 +60,7 @@ export class WarpedRasterSource implements InputSource {
 /** A vector file rasterized onto each block window with the image's vector controls. */
 export class VectorInputSource implements InputSource {
   readonly ref: ImageRef;
+  readonly readKind = 'rasterized';
   readonly dtype: DataType;
   readonly bands = 1;
   /** Vectors have no nodata of their own; vectorNull is what lies outside the features. */

@@ -47,9 +47,17 @@ export function refLabel(r: { name: string; listIndex: number | null }): string 
   return r.listIndex === null ? r.name : `${r.name}[${r.listIndex}]`;
 }
 
+/**
+ * How a source makes a window: read from a file on the working lattice (`direct`), resampled
+ * from another lattice by GDAL's warper (`warped`), or burnt from vectors (`rasterized`). The
+ * last two cost a core each per window where a direct read mostly decodes.
+ */
+export type ReadKind = 'direct' | 'warped' | 'rasterized';
+
 /** Reads windows of one input, on the working grid. */
 export interface InputSource {
   ref: ImageRef;
+  readonly readKind: ReadKind;
   dtype: DataType;
   /** Number of bands in each block (after layerSelection). */
   bands: number;
@@ -103,6 +111,7 @@ export function selectedBands(ref: ImageRef, bandCount: number, sel: number[] | 
 /** A raster on the working grid's own lattice: a window read, filled outside its extent. */
 export class ComparableRasterSource implements InputSource {
   readonly ref: ImageRef;
+  readonly readKind = 'direct';
   readonly dtype: DataType;
   readonly bands: number;
   readonly nodata: (number | null)[];

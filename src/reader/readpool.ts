@@ -6,7 +6,9 @@
  * sets of input sources, each on its own dataset handles, and gives each block read a free
  * set: n reads really run at once (given UV_THREADPOOL_SIZE threads, see {@link uvPoolSizeFor}).
  */
+import os from 'node:os';
 import type { BlockAssociations } from '../block.js';
+import type { ConcurrencyStyle } from '../concurrency.js';
 import type { BlockCoords } from '../errors.js';
 import { readBlockInputs, type BlockAllocator, type InputSource } from './inputs.js';
 import type { ReaderInfo } from '../readerinfo.js';
@@ -103,6 +105,38 @@ export function observeReadPools(f: ((pool: ReadPool) => void) | undefined): voi
   poolObserver = f;
 }
 
+/** How many source sets the main process reads with, and why. */
+export interface ReadSets {
+  sets: number;
+  /** True when riots chose the count (numReadWorkers not given). */
+  auto: boolean;
+}
+
+/**
+ * Source sets for the main process's reads. `numReadWorkers` when the run gives it. Not given,
+ * and an input is resampled or rasterized per window: one set per core, as many as libuv's pool
+ * can run at once with every input of a block read together, and at least 2 (a warped window
+ * keeps one core busy; read one at a time, the other cores wait: W3 in docs/PERFORMANCE.md).
+ * Inputs that are all read directly stay at one set: decoding them keeps up with the rest of the
+ * run, and more sets would only hold more handles. One core: one set.
+ */
+export function readSetsFor(
+  c: Pick<ConcurrencyStyle, 'numReadWorkers' | 'numReadWorkersGiven' | 'computeWorkersRead'>,
+  sources: readonly Pick<InputSource, 'readKind'>[],
+  cores = os.availableParallelism(),
+  uvPool = uvPoolSize(),
+): ReadSets {
+  if (c.computeWorkersRead) return { sets: 0, auto: false };
+  if (c.numReadWorkersGiven) return { sets: Math.max(1, c.numReadWorkers), auto: false };
+  if (cores < 2 || !sources.some((s) => s.readKind !== 'direct')) return { sets: 1, auto: true };
+  return { sets: Math.min(cores, Math.max(2, Math.floor(uvPool / Math.max(1, sources.length)))), auto: true };
+}
+
+/** libuv's thread pool size in this process (UV_THREADPOOL_SIZE as it was when node started). */
+export function uvPoolSize(): number {
+  return Number(process.env.UV_THREADPOOL_SIZE) || 4;
+}
+
 /**
  * libuv threads needed so that `numReadWorkers` block reads of `inputs` images each, plus the
  * writer, all run at once.
@@ -119,7 +153,7 @@ let warned = false;
 export function checkUvPoolSize(numReadWorkers: number, inputs: number): void {
   if (warned || numReadWorkers <= 1) return;
   const want = uvPoolSizeFor(numReadWorkers, inputs);
-  const have = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const have = uvPoolSize();
   if (have >= want) return;
   warned = true;
   process.emitWarning(

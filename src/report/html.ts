@@ -55,6 +55,12 @@ function outputSection(o: OutputSummary): string {
 }
 
 /** The timeline of `r` (drawn ahead by the applier while the outputs finish; see runreport.ts). */
+function readSetsText(r: RunRecord['settings']['readSets']): string {
+  if (!r || r.sets === 0) return '';
+  const why = r.auto ? (r.sets > 1 ? ', chosen by riots for inputs resampled or rasterized per block' : ', riots’ default') : '';
+  return `; the main read with ${r.sets} set(s) of input handles${why}`;
+}
+
 export function renderTimeline(r: Pick<RunRecord, 'events' | 'plan'>): string {
   return r.events ? timelineSvg(r.events, windowFunction(r)) : '';
 }
@@ -95,7 +101,7 @@ ${workerPhases}
 ${r.outputs.map(outputSection).join('\n') || '<p>No outputs.</p>'}
 <h2>Settings</h2>
 <table>
-<tr><th>workers</th><td>${esc(s.computeWorkerKind)}, ${s.numComputeWorkers} compute worker(s)${s.computeWorkersRead ? ' that read their own inputs' : ''}, numReadWorkers ${s.numReadWorkers}</td></tr>
+<tr><th>workers</th><td>${esc(s.computeWorkerKind)}, ${s.numComputeWorkers} compute worker(s)${s.computeWorkersRead ? ' that read their own inputs' : ''}, numReadWorkers ${s.numReadWorkers}${readSetsText(s.readSets)}</td></tr>
 ${grid}
 ${r.plan ? `<tr><th>blocks</th><td>${r.plan.blocks} of ${r.plan.windowXSize} × ${r.plan.windowYSize}, overlap ${r.plan.overlap}</td></tr>` : ''}
 <tr><th>versions</th><td>riots ${esc(r.versions.riots)}, GDAL ${esc(r.versions.gdal)}, Node ${esc(r.versions.node)}</td></tr>

@@ -44,7 +44,15 @@ export interface RunRecord {
   error: { name: string; message: string } | null;
   versions: { riots: string; gdal: string; node: string };
   /** The worker kind and counts, and the controls the caller gave (what differs from the defaults). */
-  settings: { computeWorkerKind: string; numComputeWorkers: number; numReadWorkers: number; computeWorkersRead: boolean; controls: unknown };
+  settings: {
+    computeWorkerKind: string;
+    numComputeWorkers: number;
+    numReadWorkers: number;
+    computeWorkersRead: boolean;
+    /** Sets of input handles the main read with, and whether riots chose the count (absent from records written before riots chose it). */
+    readSets?: { sets: number; auto: boolean };
+    controls: unknown;
+  };
   grid: { projection: string; transform: number[]; cols: number; rows: number } | null;
   /** The block plan: block i covers window i in row-major order. */
   plan: { cols: number; rows: number; windowXSize: number; windowYSize: number; overlap: number; blocks: number } | null;

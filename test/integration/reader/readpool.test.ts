@@ -4,11 +4,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { apply, type BlockAssociations } from '../../../src/index.js';
-import { ReadPool, observeReadPools, uvPoolSizeFor, type ReadPoolStats } from '../../../src/reader/readpool.js';
+import { ReadPool, observeReadPools, readSetsFor, uvPoolSize, uvPoolSizeFor, type ReadPoolStats } from '../../../src/reader/readpool.js';
 import type { InputSource } from '../../../src/reader/inputs.js';
 import type { BlockCoords } from '../../../src/errors.js';
 import { makeRaster, py } from '../../helpers/py.js';
@@ -173,6 +173,122 @@ out({'same': same})
       { dir },
     );
     assert.deepEqual(res.same, [true, true, true, true]);
+  });
+});
+
+describe('read sets riots chooses when numReadWorkers is not given', () => {
+  /** Run a − w + v (w resampled, v rasterized) and return the read pools it opened. */
+  const run = async (tag: string, infiles: Record<string, string>, concurrency?: object): Promise<ReadPoolStats[]> => {
+    const pools: ReadPool[] = [];
+    observeReadPools((p) => pools.push(p));
+    try {
+      await apply(
+        (_i, inputs, outputs) => {
+          const o = inputs.a!.like('Float32');
+          const names = Object.keys(inputs);
+          for (let k = 0; k < o.data.length; k++) {
+            let v = 0;
+            for (const n of names) v += (n === 'a' ? 1 : -1) * inputs[n]!.data[k]!;
+            o.data[k] = v;
+          }
+          outputs.out = o;
+        },
+        infiles,
+        { out: f(`${tag}.tif`) },
+        { controls: { windowXSize: 64, windowYSize: 64, referenceImage: 'a', resampleMethod: 'bilinear', ...(concurrency ? { concurrency } : {}) } },
+      );
+      return pools.map((p) => p.stats());
+    } finally {
+      observeReadPools(undefined);
+    }
+  };
+
+  before(() => {
+    // the same area on a 20 m lattice offset by 10 m: resampled for every block
+    makeRaster({ path: f('w.tif'), cols: 520, rows: 390, transform: [499990, 20, 0, 6100010, 0, -20], expr: '(r * 0.3 + c * 0.2)' });
+    writeFileSync(
+      f('v.geojson'),
+      JSON.stringify({
+        type: 'FeatureCollection',
+        crs: { type: 'name', properties: { name: 'EPSG:32755' } },
+        features: [
+          {
+            type: 'Feature',
+            properties: {},
+            geometry: {
+              type: 'Polygon',
+              coordinates: [
+                [
+                  [501000, 6099000],
+                  [505000, 6099000],
+                  [505000, 6094000],
+                  [501000, 6099000],
+                ],
+              ],
+            },
+          },
+        ],
+      }),
+    );
+  });
+
+  test('inputs resampled or rasterized per block are read on every core; the output is the same byte for byte', async (t) => {
+    const cores = os.availableParallelism();
+    const inputs = { a: f('a.tif'), w: f('w.tif'), v: f('v.geojson') };
+    const auto = await run('auto', inputs);
+    const one = await run('one', inputs, { numReadWorkers: 1 });
+    assert.equal(one.length, 0, 'numReadWorkers given as 1: one read at a time, no pool');
+    if (cores < 2) {
+      t.diagnostic(`this machine has ${cores} core: one set is riots' choice, nothing to compare`);
+      assert.equal(auto.length, 0);
+    } else {
+      assert.equal(auto.length, 1, 'a pool of read sets');
+      const s = auto[0]!;
+      assert.equal(s.sets, Math.min(cores, Math.max(2, Math.floor(uvPoolSize() / 3))));
+      assert.ok(s.maxInFlight >= 2, `reads in flight at once: ${s.maxInFlight}`);
+      assert.equal(
+        s.readsPerSet.reduce((x, y) => x + y, 0),
+        6 * 4,
+      );
+    }
+    const res = py<{ same: boolean; valid: number }>(
+      `
+import hashlib
+x = gdal.Open(args['x']); y = gdal.Open(args['y'])
+a = x.GetRasterBand(1).ReadAsArray()
+out({'same': x.GetRasterBand(1).ReadAsArray().tobytes() == y.GetRasterBand(1).ReadAsArray().tobytes() and x.GetRasterBand(1).GetMetadata() == y.GetRasterBand(1).GetMetadata(), 'valid': int((a != 0).sum())})
+`,
+      { x: f('auto.tif'), y: f('one.tif') },
+    );
+    assert.equal(res.same, true, 'pixels and statistics equal to the one-at-a-time run');
+    assert.ok(res.valid > 0);
+  });
+
+  test('inputs all on the working lattice: one read at a time (no pool)', async () => {
+    assert.equal((await run('direct', { a: f('a.tif'), b: f('b.tif') })).length, 0);
+  });
+});
+
+describe('readSetsFor', () => {
+  const given = (n: number) => ({ numReadWorkers: n, numReadWorkersGiven: true, computeWorkersRead: false });
+  const auto = { numReadWorkers: 0, numReadWorkersGiven: false, computeWorkersRead: false };
+  const direct = { readKind: 'direct' } as const;
+  const warped = { readKind: 'warped' } as const;
+  const burnt = { readKind: 'rasterized' } as const;
+  test('the count given wins, whatever the inputs (0 reads one at a time)', () => {
+    assert.deepEqual(readSetsFor(given(0), [warped], 8, 64), { sets: 1, auto: false });
+    assert.deepEqual(readSetsFor(given(3), [direct], 2, 4), { sets: 3, auto: false });
+  });
+  test('not given: one set for direct reads, else one per core within libuv pool threads per input, at least 2', () => {
+    assert.deepEqual(readSetsFor(auto, [direct, direct], 16, 64), { sets: 1, auto: true });
+    assert.deepEqual(readSetsFor(auto, [direct, warped], 2, 4), { sets: 2, auto: true });
+    assert.deepEqual(readSetsFor(auto, [direct, warped, burnt], 16, 4), { sets: 2, auto: true });
+    assert.deepEqual(readSetsFor(auto, [burnt], 16, 4), { sets: 4, auto: true });
+    assert.deepEqual(readSetsFor(auto, [direct, warped], 16, 64), { sets: 16, auto: true });
+    assert.deepEqual(readSetsFor(auto, [warped], 1, 4), { sets: 1, auto: true });
+  });
+  test('compute workers that read: the main reads nothing', () => {
+    assert.deepEqual(readSetsFor({ ...auto, computeWorkersRead: true }, [warped], 8, 4), { sets: 0, auto: false });
   });
 });
 
