@@ -22,7 +22,7 @@ import { checkOutputPaths } from './outputpaths.js';
 import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunction, type UserFunctionRef } from '../userfunction.js';
 import { checkOtherArgs } from '../otherargs.js';
 import { checkKnownKeys } from '../settings.js';
-import { ReadPool, checkUvPoolSize, readSetsFor, type ReadSets } from '../reader/readpool.js';
+import { openReadPool, readSetsFor, type ReadPool, type ReadSets } from '../reader/readpool.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from '../readerinfo.js';
 import { Timings, formatTimingsReport } from '../timings.js';
@@ -260,25 +260,15 @@ async function openRun(inRefs: ImageRef[], controls: ApplierControls, concurrenc
     windowYSize: g.windowYSize,
     overlap: g.overlap,
   };
-  let readPool: ReadPool | undefined;
-  let readSets = readSetsFor(concurrency, sources);
-  if (readSets.sets > 1) {
+  let reads: Awaited<ReturnType<typeof openReadPool>>;
+  try {
     // n read workers: n sets of dataset handles, so that n reads really run at once
-    try {
-      if (!readSets.auto) checkUvPoolSize(readSets.sets, inRefs.length);
-      readPool = await ReadPool.open(sources, readSets.sets, () => openSourceSet(inRefs, controls));
-    } catch (err) {
-      if (!readSets.auto) {
-        close();
-        throw err;
-      }
-      // riots' own choice: the inputs opened once, so the run can go on reading one block at a time
-      process.emitWarning(`reading on ${readSets.sets} sets of input handles failed (${(err as Error).message}); reading one block at a time`, {
-        code: 'RIOTS_READ_SETS',
-      });
-      readSets = { sets: 1, auto: true };
-    }
+    reads = await openReadPool(sources, readSetsFor(concurrency, sources), () => openSourceSet(inRefs, controls), inRefs.length);
+  } catch (err) {
+    close();
+    throw err;
   }
+  const { pool: readPool, readSets } = reads;
   const plan = makeBlockPlan(grid.cols, grid.rows, g.windowXSize, g.windowYSize, g.overlap);
   return {
     grid,

@@ -132,6 +132,32 @@ export function readSetsFor(
   return { sets: Math.min(cores, Math.max(2, Math.floor(uvPool / Math.max(1, sources.length)))), auto: true };
 }
 
+/**
+ * The pool `sets` asks for (none for one set), over `first` and sets from `openSet`. When riots
+ * chose the count and the extra sets cannot be opened, the run goes on reading one block at a
+ * time on `first`, with a warning (RIOTS_READ_SETS); a count the user gave fails the run.
+ */
+export async function openReadPool(
+  first: InputSource[],
+  sets: ReadSets,
+  openSet: () => Promise<InputSource[]>,
+  inputs = first.length,
+): Promise<{ pool: ReadPool | undefined; readSets: ReadSets }> {
+  if (sets.sets <= 1) return { pool: undefined, readSets: sets };
+  if (!sets.auto) {
+    checkUvPoolSize(sets.sets, inputs);
+    return { pool: await ReadPool.open(first, sets.sets, openSet), readSets: sets };
+  }
+  try {
+    return { pool: await ReadPool.open(first, sets.sets, openSet), readSets: sets };
+  } catch (err) {
+    process.emitWarning(`opening ${sets.sets} sets of input handles to read on every core failed (${(err as Error).message}); reading one block at a time`, {
+      code: 'RIOTS_READ_SETS',
+    });
+    return { pool: undefined, readSets: { sets: 1, auto: true } };
+  }
+}
+
 /** libuv's thread pool size in this process (UV_THREADPOOL_SIZE as it was when node started). */
 export function uvPoolSize(): number {
   return Number(process.env.UV_THREADPOOL_SIZE) || 4;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { apply, type BlockAssociations } from '../../../src/index.js';
-import { ReadPool, observeReadPools, readSetsFor, uvPoolSize, uvPoolSizeFor, type ReadPoolStats } from '../../../src/reader/readpool.js';
+import { ReadPool, observeReadPools, openReadPool, readSetsFor, uvPoolSize, uvPoolSizeFor, type ReadPoolStats } from '../../../src/reader/readpool.js';
 import type { InputSource } from '../../../src/reader/inputs.js';
 import type { BlockCoords } from '../../../src/errors.js';
 import { makeRaster, py } from '../../helpers/py.js';
@@ -103,6 +103,36 @@ describe('ReadPool', () => {
       /cannot open/,
     );
     assert.equal(closed, 1);
+  });
+
+  test("riots' own choice of sets falls back to one with a warning when more cannot be opened; a count given fails", async () => {
+    const warnings: (Error & { code?: string })[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    let closed = 0;
+    let calls = 0;
+    const openSet = async (): Promise<InputSource[]> => {
+      if (calls++ === 1) throw new Error('too many open files');
+      return [{ close: () => void closed++ } as unknown as InputSource];
+    };
+    try {
+      const first = fakeSet(0);
+      const r = await openReadPool(first, { sets: 3, auto: true }, openSet);
+      await new Promise((res) => setImmediate(res));
+      assert.equal(r.pool, undefined);
+      assert.deepEqual(r.readSets, { sets: 1, auto: true });
+      assert.equal(closed, 1, 'the set that did open is closed again');
+      const w = warnings.find((x) => x.code === 'RIOTS_READ_SETS');
+      assert.ok(w, 'a RIOTS_READ_SETS warning');
+      assert.match(w.message, /3 sets of input handles .*too many open files.*one block at a time/);
+      calls = 1; // the next set fails (2 sets of 1 input: within libuv's 4 threads, so no pool-size warning here)
+      await assert.rejects(openReadPool(first, { sets: 2, auto: false }, openSet), /too many open files/);
+      const ok = await openReadPool(first, { sets: 2, auto: true }, async () => fakeSet(1));
+      assert.equal(ok.pool?.stats().sets, 2);
+      assert.deepEqual((await openReadPool(first, { sets: 1, auto: true }, openSet)).pool, undefined);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   test('libuv pool size wanted: n reads of every input plus the writer', () => {
