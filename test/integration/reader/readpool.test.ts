@@ -4,7 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { apply, type BlockAssociations } from '../../../src/index.js';
@@ -208,12 +208,24 @@ out({'same': same})
 
 describe('read sets riots chooses when numReadWorkers is not given', () => {
   /** Run a − w + v (w resampled, v rasterized) and return the read pools it opened. */
-  const run = async (tag: string, infiles: Record<string, string>, concurrency?: object): Promise<ReadPoolStats[]> => {
+  /** Open file descriptors of this process on `file` (what GDAL holds open). */
+  const fdsOn = (file: string): number =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    }).length;
+  /** The read pools the run opened, and the most descriptors on w.tif seen by the user function. */
+  const run = async (tag: string, infiles: Record<string, string>, concurrency?: object): Promise<ReadPoolStats[] & { wFds?: number }> => {
     const pools: ReadPool[] = [];
+    let wFds = 0;
     observeReadPools((p) => pools.push(p));
     try {
       await apply(
         (_i, inputs, outputs) => {
+          wFds = Math.max(wFds, fdsOn(f('w.tif')));
           const o = inputs.a!.like('Float32');
           const names = Object.keys(inputs);
           for (let k = 0; k < o.data.length; k++) {
@@ -227,7 +239,10 @@ describe('read sets riots chooses when numReadWorkers is not given', () => {
         { out: f(`${tag}.tif`) },
         { controls: { windowXSize: 64, windowYSize: 64, referenceImage: 'a', resampleMethod: 'bilinear', ...(concurrency ? { concurrency } : {}) } },
       );
-      return pools.map((p) => p.stats());
+      return Object.assign(
+        pools.map((p) => p.stats()),
+        { wFds },
+      );
     } finally {
       observeReadPools(undefined);
     }
@@ -276,6 +291,11 @@ describe('read sets riots chooses when numReadWorkers is not given', () => {
       const s = auto[0]!;
       assert.equal(s.sets, Math.min(cores, Math.max(2, Math.floor(uvPoolSize() / 3))));
       assert.ok(s.maxInFlight >= 2, `reads in flight at once: ${s.maxInFlight}`);
+      // GDAL datasets are not safe to read from two threads: each set must warp from source
+      // handles of its own (a warped VRT reopened from XML opens its source itself; a GDAL that
+      // shared it between sets would show fewer descriptors here)
+      assert.ok(one.wFds! > 0, 'the one-set run holds w.tif open');
+      assert.equal(auto.wFds, s.sets * one.wFds!, `descriptors on w.tif with ${s.sets} sets against one set`);
       assert.equal(
         s.readsPerSet.reduce((x, y) => x + y, 0),
         6 * 4,
