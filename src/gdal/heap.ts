@@ -14,13 +14,7 @@
  *   keeps about its peak, as it would during the run anyway);
  * - the heap is grown by {@link RESERVE_BYTES} of address space (not memory: nothing is touched)
  *   and that range is advised `MADV_HUGEPAGE`, what `glibc.malloc.hugetlb=1` does for every
- *   growth when set at start-up;
- * - `mallopt(M_ARENA_MAX)` 1: threads that allocate for the first time from now on (libuv's
- *   pool, where GDAL decodes and writes tiles, and GDAL's compression threads) take turns on
- *   the heaps that exist (this one, and the arenas of Node's own threads) rather than each
- *   growing a fresh arena whose pages fault in one by one (W1: 2–3 % less CPU,
- *   docs/PERFORMANCE.md). Large allocations are a few per block, so sharing costs nothing
- *   measurable; a thread that already has an arena keeps it.
+ *   growth when set at start-up.
  *
  * Left alone: a process whose `GLIBC_TUNABLES` sets any `glibc.malloc.*` name (riots' own
  * workers, or a user who chose), `RIOTS_MALLOC_TUNING=0`, anything but Linux with glibc. Any
@@ -40,7 +34,6 @@ export const RESERVE_BYTES = 256 * 1024 * 1024;
 
 const M_TRIM_THRESHOLD = -1;
 const M_MMAP_THRESHOLD = -3;
-const M_ARENA_MAX = -8;
 const MADV_HUGEPAGE = 14;
 const HUGE_PAGE = 2 * 1024 * 1024;
 const PIECE = 16 * 1024 * 1024;
@@ -126,8 +119,6 @@ function tune(): HeapTuning {
   if (libc === null) return 'left: not glibc';
   if (libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) !== 1) return 'left: failed';
   libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES);
-  // threads yet to allocate (libuv's, GDAL's) reuse the existing heaps instead of new arenas
-  libc.mallopt(M_ARENA_MAX, 1);
   // take the reserve in pieces (each below the mmap threshold, so the heap grows to hold them),
   // advise the address ranges they cover, and give them back: the heap keeps them (under the
   // trim threshold) for the arrays to come. The ranges come from the pieces' own addresses, not
