@@ -54,13 +54,14 @@ function outputSection(o: OutputSummary): string {
   return `${head}${size}<div class="output">${img}${bands}</div>`;
 }
 
-/** The timeline of `r` (drawn ahead by the applier while the outputs finish; see runreport.ts). */
+/** How many sets of input handles the main read with, and who chose (the Settings table). */
 function readSetsText(r: RunRecord['settings']['readSets']): string {
   if (!r || r.sets === 0) return '';
   const why = r.auto ? (r.sets > 1 ? ', chosen by riots for inputs resampled or rasterized per block' : ', riots’ default') : '';
   return `; the main read with ${r.sets} set(s) of input handles${why}`;
 }
 
+/** The timeline of `r` (drawn ahead by the applier while the outputs finish; see runreport.ts). */
 export function renderTimeline(r: Pick<RunRecord, 'events' | 'plan'>): string {
   return r.events ? timelineSvg(r.events, windowFunction(r)) : '';
 }
