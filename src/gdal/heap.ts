@@ -20,7 +20,7 @@
  * workers, or a user who chose), `RIOTS_MALLOC_TUNING=0`, anything but Linux with glibc. Any
  * failure on the way leaves the process as it was, silently: this only changes speed.
  */
-import { createRequire } from 'node:module';
+import { requireKoffi } from './koffi.js';
 
 /** Set to `0` (or `off`) to leave the process's malloc as it is. */
 export const MALLOC_TUNING_ENV = 'RIOTS_MALLOC_TUNING';
@@ -71,10 +71,7 @@ const big =
 
 function bindLibc(): Libc | null {
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as {
-      load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
-      errno(): number;
-    };
+    const koffi = requireKoffi();
     const lib = koffi.load('libc.so.6');
     lib.func('const char *gnu_get_libc_version()'); // throws on a libc that is not glibc
     return {

@@ -10,9 +10,9 @@
  * the per-value calls are used for strings, which return pointers into the table).
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { GdalError } from '../errors.js';
 import { loadGdal } from './index.js';
+import { requireKoffi } from './koffi.js';
 
 /** Opaque GDAL handles (GDALDatasetH, GDALRasterBandH, GDALRasterAttributeTableH). */
 export type Handle = unknown;
@@ -122,10 +122,7 @@ let api: RatApi | undefined;
 export function ratApi(): RatApi {
   if (api) return api;
   loadGdal();
-  const koffi = createRequire(import.meta.url)('koffi') as {
-    load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
-  };
-  const lib = koffi.load(loadedLibgdal());
+  const lib = requireKoffi().load(loadedLibgdal());
   const bound: Record<string, unknown> = {};
   for (const [name, sig] of Object.entries(SIGNATURES)) bound[name] = lib.func(sig);
   api = bound as unknown as RatApi;
