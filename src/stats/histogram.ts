@@ -16,6 +16,7 @@
  */
 import { asNumbers, isIntegerType, type AnyTypedArray, type DataType, type NumberTypedArray } from '../dtypes.js';
 import { effectiveNodata } from './basic.js';
+import { BinKernel } from './binkernel.js';
 
 export type BinFunction = 'direct' | 'linear';
 
@@ -204,10 +205,15 @@ export class IntValueCounter {
   }
 }
 
-/** Counts into linear (or direct) bins of a known layout, for data read back from a file. */
+/**
+ * Counts into linear (or direct) bins of a known layout, for values replayed from a scratch copy
+ * or read back from a file. Float values in linear bins are binned by a WebAssembly kernel
+ * (./binkernel.ts) where it can run, with the same result as the loop here.
+ */
 export class LayoutBinner {
   readonly counts: Float64Array;
   private readonly skip: number;
+  private readonly kernel: BinKernel | null;
 
   constructor(
     readonly layout: HistogramLayout,
@@ -217,9 +223,16 @@ export class LayoutBinner {
     this.counts = new Float64Array(layout.numBins);
     const nd = effectiveNodata(dtype, nodata);
     this.skip = nd === null ? NaN : nd;
+    const float = dtype === 'Float32' || dtype === 'Float64';
+    this.kernel =
+      float && layout.binFunction === 'linear' ? BinKernel.create(layout.histMin, layout.histMax, binWidth(layout), layout.numBins, this.skip) : null;
   }
 
   add(raw: AnyTypedArray): void {
+    if (this.kernel && (raw instanceof Float32Array || raw instanceof Float64Array)) {
+      this.kernel.add(raw, this.counts);
+      return;
+    }
     const data = asNumbers(raw);
     const { histMin, histMax, numBins } = this.layout;
     const counts = this.counts;
