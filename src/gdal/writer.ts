@@ -156,7 +156,8 @@ export class OutputFile {
         ?.split('=')[1]
         ?.toUpperCase();
       const bandUnits = driverName.toUpperCase() === 'GTIFF' && (block.bands === 1 || interleave === 'BAND');
-      noteBlockLayout(ds, bs.x, bs.y, block.dtype, bandUnits);
+      const pad = c.statsIgnore ?? 0; // what GDAL fills the rest of a new edge block with
+      noteBlockLayout(ds, bs.x, bs.y, block.dtype, bandUnits, { cols: this.grid.cols, rows: this.grid.rows, pad });
     }
     if (this.grid.projection) ds.srs = gdal.SpatialReference.fromWKT(this.grid.projection);
     ds.geoTransform = [...this.grid.transform];

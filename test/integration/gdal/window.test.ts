@@ -15,6 +15,8 @@ import { gdal } from '../../../src/gdal/index.js';
 import { apply, type Block } from '../../../src/index.js';
 import { openInput } from '../../../src/gdal/inputs.js';
 import { readWindow } from '../../../src/gdal/window.js';
+import { requireKoffi } from '../../../src/gdal/koffi.js';
+import { loadedLibgdal } from '../../../src/gdal/ratffi.js';
 import type { PixelWindow } from '../../../src/grid.js';
 import type { DataType } from '../../../src/dtypes.js';
 import { makeRaster } from '../../helpers/py.js';
@@ -107,7 +109,6 @@ describe('readWindow', () => {
 
   test('windows that are not one whole tile are read by window, with the same values', async () => {
     const cases: PixelWindow[] = [
-      { col: 3 * TILE, row: 2 * TILE, cols: TILE, rows: TILE }, // the corner tile: partly outside the raster
       { col: 5, row: 7, cols: TILE, rows: TILE }, // tile-sized but not on the tile grid
       { col: TILE, row: 0, cols: 2 * TILE, rows: TILE }, // two tiles
       { col: -3, row: -3, cols: TILE + 6, rows: TILE + 6 }, // a tile with an overlap margin
@@ -117,6 +118,31 @@ describe('readWindow', () => {
       assert.equal(blockReads, 0, `window ${JSON.stringify(win)}`);
       assert.deepEqual(Array.from(result as Float64Array), expected('band.tif', [2, 1], win, [-9, -9]), `window ${JSON.stringify(win)}`);
     }
+  });
+
+  test("edge tiles, clipped to the raster or reaching past it, are read block-wise, not through GDAL's block cache", async () => {
+    const cases: PixelWindow[] = [
+      { col: 3 * TILE, row: 0, cols: COLS - 3 * TILE, rows: TILE }, // the right edge, clipped
+      { col: 0, row: 2 * TILE, cols: TILE, rows: ROWS - 2 * TILE }, // the bottom edge, clipped
+      { col: 3 * TILE, row: 2 * TILE, cols: COLS - 3 * TILE, rows: ROWS - 2 * TILE }, // the corner, clipped
+      { col: 3 * TILE, row: 2 * TILE, cols: TILE, rows: TILE }, // the corner tile, reaching past the raster
+    ];
+    const cacheUsed = requireKoffi().load(loadedLibgdal()).func('int64_t GDALGetCacheUsed64()');
+    for (const win of cases) {
+      const before = Number(cacheUsed());
+      const { result, blockReads } = await read('band.tif', [2, 1], win);
+      assert.equal(blockReads, 2, `window ${JSON.stringify(win)}`);
+      assert.equal(Number(cacheUsed()), before, `window ${JSON.stringify(win)}: nothing left in GDAL's block cache`);
+      assert.deepEqual(Array.from(result as Float64Array), expected('band.tif', [2, 1], win, [-9, -9]), `window ${JSON.stringify(win)}`);
+    }
+    // the same check sees a windowed read (an edge window off the tile grid) fill the cache
+    const before = Number(cacheUsed());
+    const input = await openInput(f('band.tif'), 'img', false);
+    if (input.kind !== 'raster') throw new Error('not a raster');
+    const held = await readWindow(input.ds, [1], { col: 3 * TILE + 1, row: 0, cols: COLS - 3 * TILE - 1, rows: TILE }, 'Int16', [-9], COLS, ROWS);
+    assert.ok(Number(cacheUsed()) > before, 'a windowed read goes through the cache');
+    input.ds.close();
+    assert.equal(held.length, (COLS - 3 * TILE - 1) * TILE);
   });
 
   test('a tile read as another data type, or from a striped file, is read by window', async () => {
@@ -147,11 +173,13 @@ describe('writing outputs', () => {
   };
   const written = (file: string): number[] => Array.from(readAll(f(file), f(`${file}-oracle`)).data);
 
-  test('whole blocks of a band-interleaved GeoTIFF are written block-wise, edge blocks by window', async () => {
-    const { blockWrites } = await countingBlockReads(() =>
+  test('every block of a band-interleaved GeoTIFF is written block-wise, edge blocks too', async () => {
+    const { blockWrites, blockReads } = await countingBlockReads(() =>
       apply(transform, { a: f('band.tif') }, { o: f('out-band.tif') }, { controls: { windowXSize: TILE, windowYSize: TILE, statsIgnore: null } }),
     );
-    assert.equal(blockWrites, 3 * 2 * 3);
+    // 100x70 in 32x32 blocks: 3x2 whole blocks and 6 edge blocks, 3 bands, read and written block-wise
+    assert.equal(blockWrites, 4 * 3 * 3);
+    assert.equal(blockReads, 4 * 3 * 3);
     assert.deepEqual(written('out-band.tif'), expectedOutput());
   });
 
@@ -173,7 +201,7 @@ describe('writing outputs', () => {
     assert.deepEqual(written('out-fetch.tif'), expectedOutput());
   });
 
-  test('a pixel-interleaved output, or blocks with an overlap margin, are written by window', async () => {
+  test('a pixel-interleaved output is written by window; blocks with an overlap margin block-wise, without it', async () => {
     const pixel = await countingBlockReads(() =>
       apply(
         transform,
@@ -189,7 +217,7 @@ describe('writing outputs', () => {
     const margin = await countingBlockReads(() =>
       apply(transform, { a: f('band.tif') }, { o: f('out-margin.tif') }, { controls: { windowXSize: TILE, windowYSize: TILE, overlap: 2, statsIgnore: null } }),
     );
-    assert.equal(margin.blockWrites, 0);
+    assert.equal(margin.blockWrites, 4 * 3 * 3);
     assert.deepEqual(written('out-margin.tif'), expectedOutput());
   });
 });
