@@ -187,9 +187,8 @@ export class OutputStatsWriter {
         }
       }
       this.timings.add('pyramids', (performance.now() - t0) / 1000, 0);
-      // Overview tiles written by window (all of them without block writes, else the leftovers
-      // just written) wait dirty in GDAL's cache, and GDAL compresses them when the dataset
-      // closes: synchronously, on this thread (0.16 s in W1 before block writes). Flushed now,
+      // The overview tiles, written by window, wait dirty in GDAL's cache, and GDAL compresses
+      // them when the dataset closes: synchronously, on this thread (0.16 s in W1). Flushed now,
       // they are compressed on libuv's pool while the histogram is binned here.
       overviewFlush = flushOverviews(this.nearest, this.ds.description);
       overviewFlush.catch(() => undefined);
