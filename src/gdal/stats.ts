@@ -11,7 +11,6 @@
  */
 import type { Dataset, RasterBand } from './index.js';
 import { gdalArray } from './arrays.js';
-import { writeWholeBlock } from './window.js';
 import { allocate, isIntegerType, type AnyTypedArray, type DataType } from '../dtypes.js';
 import { GdalError, OutputError } from '../errors.js';
 import type { Timings } from '../timings.js';
@@ -19,7 +18,7 @@ import { checkStatsOptions, chooseOverviewLevels, effectiveAggregation, type Sta
 import { BasicStatsAccumulator, type BasicStats } from '../stats/basic.js';
 import { IntValueCounter, LayoutBinner, chooseHistogramLayout, type Histogram } from '../stats/histogram.js';
 import { nearestLevelMaps, type NearestLevelMap } from '../stats/pyramids.js';
-import { OverviewBlockRows, OverviewStrips, type OverviewPiece } from '../stats/overviewstrips.js';
+import { OverviewStrips, type OverviewPiece } from '../stats/overviewstrips.js';
 import { basicStatsMetadata, histogramMetadata, mergeStatsMetadata } from '../stats/metadata.js';
 import { ValueSpill } from '../stats/spill.js';
 import { approximateBand, type ApproxBand } from './approxstats.js';
@@ -39,13 +38,6 @@ export interface StatsWriterSettings {
    * histograms are binned by reading the dataset back.
    */
   scratchPrefix?: string;
-  /**
-   * Write whole blocks of NEAREST overview levels with GDAL's block write (where a block of one
-   * band is a unit of the file, as for the full-resolution blocks: src/gdal/window.ts), the part
-   * of an edge block outside the overview filled with `pad`. Without it, overview strips are
-   * written by window and wait in GDAL's block cache until the end.
-   */
-  overviewBlockWrites?: { pad: number };
 }
 
 interface BandState {
@@ -94,7 +86,7 @@ export class OutputStatsWriter {
     let nearest: NearestLevel[] | null = null;
     if (levels.length > 0 && effectiveAggregation(o) === 'NEAREST' && settings.singlePassPyramids !== false && o.singlePassPyramids) {
       const t0 = performance.now();
-      nearest = await createNearestLevels(ds, dtype, size.x, size.y, nBands, levels, settings.overviewBlockWrites);
+      nearest = await createNearestLevels(ds, dtype, size.x, size.y, nBands, levels);
       timings.add('pyramids', (performance.now() - t0) / 1000, 0);
     }
     const nodata = Array.from({ length: nBands }, (_, i) => (settings.bandNodata ? (settings.bandNodata[i] ?? null) : o.nodata));
@@ -145,7 +137,7 @@ export class OutputStatsWriter {
       // One write at a time: they share the dataset's lock, and parallel ones would only park
       // libuv threads that other I/O (the inputs) needs.
       for (const lv of this.nearest) {
-        for (const piece of lv.strips[band]!.add(px, xoff, yoff, cols, rows)) await writeStrip(lv, band, piece, this.dtype);
+        for (const piece of lv.strips[band]!.add(px, xoff, yoff, cols, rows)) await writePiece(lv.bands[band]!, piece);
       }
       this.timings.add('pyramids', (performance.now() - t1) / 1000);
     }
@@ -181,10 +173,7 @@ export class OutputStatsWriter {
     if (this.nearest) {
       const t0 = performance.now();
       for (const lv of this.nearest) {
-        for (let b = 0; b < lv.strips.length; b++) {
-          for (const piece of lv.strips[b]!.leftovers()) await writePiece(lv.bands[b]!, piece);
-          for (const piece of lv.blockRows?.[b]!.leftovers() ?? []) await writePiece(lv.bands[b]!, piece);
-        }
+        for (let b = 0; b < lv.strips.length; b++) for (const piece of lv.strips[b]!.leftovers()) await writePiece(lv.bands[b]!, piece);
       }
       this.timings.add('pyramids', (performance.now() - t0) / 1000, 0);
       // The overview tiles, written by window, wait dirty in GDAL's cache, and GDAL compresses
@@ -324,9 +313,6 @@ interface NearestLevel {
   bands: RasterBand[];
   /** Strip assembly, per band. */
   strips: OverviewStrips[];
-  /** With block writes: strips gathered into rows of the level's blocks, per band; and the block. */
-  blockRows: OverviewBlockRows[] | null;
-  block: { x: number; y: number; dtype: DataType; pad: number } | null;
 }
 
 /** Flush the overview bands being written block by block (see finishStats). */
@@ -338,19 +324,6 @@ async function flushOverviews(levels: NearestLevel[], file: string): Promise<voi
       } catch (cause) {
         throw new GdalError(`writing overview level ${lv.map.level} failed: ${(cause as Error).message}`, { cause, file });
       }
-    }
-  }
-}
-
-/** A completed strip of a level: whole rows of its blocks block-wise (when it can), by window otherwise. */
-async function writeStrip(lv: NearestLevel, band: number, strip: OverviewPiece, dtype: DataType): Promise<void> {
-  const rowsOf = lv.blockRows?.[band];
-  const block = lv.block;
-  if (!rowsOf || !block || block.dtype !== dtype) return writePiece(lv.bands[band]!, strip);
-  for (const row of rowsOf.add(strip)) {
-    for (let x0 = 0, bx = 0; x0 < row.cols; x0 += block.x, bx++) {
-      const cols = Math.min(block.x, row.cols - x0);
-      await writeWholeBlock(lv.bands[band]!, bx, row.yoff / block.y, row.data.subarray(x0), row.cols, cols, row.rows, block, block.pad);
     }
   }
 }
@@ -367,7 +340,6 @@ async function createNearestLevels(
   ysize: number,
   nBands: number,
   levels: number[],
-  blockWrites: StatsWriterSettings['overviewBlockWrites'],
 ): Promise<NearestLevel[] | null> {
   const maps = nearestLevelMaps(xsize, ysize, levels);
   try {
@@ -394,16 +366,7 @@ async function createNearestLevels(
       }
       bands.push(found);
     }
-    // the block size is a synchronous call: made here, before any block is written
-    const bs = blockWrites ? bands[0]!.blockSize : undefined;
-    const block = bs && bs.x > 0 && bs.y > 0 ? { x: bs.x, y: bs.y, dtype, pad: blockWrites!.pad } : null;
-    out.push({
-      map,
-      bands,
-      strips: bands.map(() => new OverviewStrips(map, dtype)),
-      blockRows: block ? bands.map(() => new OverviewBlockRows(map.xsize, map.ysize, block.y, dtype)) : null,
-      block,
-    });
+    out.push({ map, bands, strips: bands.map(() => new OverviewStrips(map, dtype)) });
   }
   return out;
 }

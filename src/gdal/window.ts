@@ -182,8 +182,11 @@ export async function writeWindow(
       continue;
     }
     if (copied) {
+      const tile = allocateUninitialized(dtype, layout.x * layout.y);
+      fillWith(tile, layout.edges!.pad);
       const start = b * n + margin * blockCols + margin;
-      await writeWholeBlock(band, col / layout.x, row / layout.y, data.subarray(start), blockCols, cols, rows, layout, layout.edges!.pad);
+      for (let r = 0; r < rows; r++) tile.set(data.subarray(start + r * blockCols, start + r * blockCols + cols) as never, r * layout.x);
+      await band.pixels.writeBlockAsync(col / layout.x, row / layout.y, gdalArray(tile));
       continue;
     }
     const start = b * n + margin * blockCols + margin;
@@ -195,31 +198,4 @@ export async function writeWindow(
       line_space: blockCols * bpe,
     });
   }
-}
-
-/**
- * Write block (bx, by) of `band`, of `block.x` by `block.y` pixels of `block.dtype`, with GDAL's
- * block write, from the first `rows` rows of `cols` pixels of `src` (rows `stride` apart): copied
- * into a whole block whose rest is `pad`, or passed as it is when it is that block already.
- */
-export async function writeWholeBlock(
-  band: RasterBand,
-  bx: number,
-  by: number,
-  src: AnyTypedArray,
-  stride: number,
-  cols: number,
-  rows: number,
-  block: { x: number; y: number; dtype: DataType },
-  pad: number,
-): Promise<void> {
-  const whole = block.x * block.y;
-  if (cols === block.x && rows === block.y && stride === block.x) {
-    await band.pixels.writeBlockAsync(bx, by, gdalArray(src.length === whole ? src : src.subarray(0, whole)));
-    return;
-  }
-  const tile = allocateUninitialized(block.dtype, whole);
-  fillWith(tile, pad);
-  for (let r = 0; r < rows; r++) tile.set(src.subarray(r * stride, r * stride + cols) as never, r * block.x);
-  await band.pixels.writeBlockAsync(bx, by, gdalArray(tile));
 }

@@ -100,8 +100,6 @@ export class OutputFile {
   private stats: OutputStatsWriter | undefined;
   private dtype: Block['dtype'] | undefined;
   private bands = 0;
-  /** Whole blocks go to GDAL's block write (a band-interleaved or single-band GeoTIFF). */
-  private blockWrites = false;
   private closed = false;
   /** Statistics, pyramids and GDAL close done; the file is still under its temporary name. */
   private finalized = false;
@@ -160,7 +158,6 @@ export class OutputFile {
       const bandUnits = driverName.toUpperCase() === 'GTIFF' && (block.bands === 1 || interleave === 'BAND');
       const pad = c.statsIgnore ?? 0; // what GDAL fills the rest of a new edge block with
       noteBlockLayout(ds, bs.x, bs.y, block.dtype, bandUnits, { cols: this.grid.cols, rows: this.grid.rows, pad });
-      this.blockWrites = bandUnits;
     }
     if (this.grid.projection) ds.srs = gdal.SpatialReference.fromWKT(this.grid.projection);
     ds.geoTransform = [...this.grid.transform];
@@ -185,11 +182,7 @@ export class OutputFile {
         ...(c.overviewMinDim !== undefined ? { overviewMinDim: c.overviewMinDim } : {}),
         ...(c.overviewAggregationType !== undefined ? { overviewAggregationType: c.overviewAggregationType, overviewAggregationGiven: true } : {}),
       });
-      this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings, {
-        scratchPrefix: this.tmpPath,
-        // overview blocks as the full-resolution ones: block-wise where a band's block is a unit of the file
-        ...(this.blockWrites ? { overviewBlockWrites: { pad: c.statsIgnore ?? 0 } } : {}),
-      });
+      this.stats = await OutputStatsWriter.begin(ds, block.dtype, opts, this.timings, { scratchPrefix: this.tmpPath });
     }
   }
 

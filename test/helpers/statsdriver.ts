@@ -1,10 +1,9 @@
 /**
  * Drive OutputStatsWriter the way an output writer does: copy a raster window by window into a
  * new tiled, deflated GTiff, handing each written window to addBlock, then finish and close.
- * `settings` as the output writer would pass them (e.g. overview block writes).
  */
 import { gdal } from '../../src/gdal/index.js';
-import { OutputStatsWriter, type StatsWriterSettings } from '../../src/gdal/stats.js';
+import { OutputStatsWriter } from '../../src/gdal/stats.js';
 import { statsOptionsFromEnv, type StatsOptions } from '../../src/stats/plan.js';
 import { Timings } from '../../src/timings.js';
 import type { DataType } from '../../src/dtypes.js';
@@ -21,7 +20,6 @@ export async function copyWithStats(
   opts: Partial<StatsOptions>,
   window = { x: 256, y: 256 },
   order: 'rows' | 'reverse' = 'rows',
-  settings: StatsWriterSettings = {},
 ): Promise<DriveResult> {
   const sds = await gdal.openAsync(src);
   const { x: xsize, y: ysize } = sds.rasterSize;
@@ -34,7 +32,7 @@ export async function copyWithStats(
     if (nd !== null && nd !== undefined) ds.bands.get(b).noDataValue = nd;
   }
   const timings = new Timings();
-  const w = await OutputStatsWriter.begin(ds, dtype, statsOptionsFromEnv(opts), timings, settings);
+  const w = await OutputStatsWriter.begin(ds, dtype, statsOptionsFromEnv(opts), timings);
   const wins: [number, number][] = [];
   for (let yoff = 0; yoff < ysize; yoff += window.y) for (let xoff = 0; xoff < xsize; xoff += window.x) wins.push([xoff, yoff]);
   if (order === 'reverse') wins.reverse();
