@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gdal } from '../../../src/gdal/index.js';
@@ -21,6 +21,8 @@ import type { PixelWindow } from '../../../src/grid.js';
 import type { DataType } from '../../../src/dtypes.js';
 import { makeRaster } from '../../helpers/py.js';
 import { readAll } from '../../helpers/gridpy.js';
+import { makeInputs } from '../../helpers/subproc.js';
+import { combine } from '../../helpers/userfns.js';
 
 let dir: string;
 const f = (n: string): string => path.join(dir, n);
@@ -199,6 +201,26 @@ describe('writing outputs', () => {
     }
     assert.equal(fetches, 3 + 3);
     assert.deepEqual(written('out-fetch.tif'), expectedOutput());
+  });
+
+  test('outputs written block-wise, edge blocks included, are the same bytes from sequential, CW_THREADS and CW_SUBPROC runs', async () => {
+    // 700x600 in riots' default 256x256 windows onto 256x256 tiles: 4 whole blocks, 5 edge blocks
+    const sub = path.join(dir, 'same-bytes');
+    mkdirSync(sub);
+    const inputs = makeInputs(sub, 700, 600);
+    const outs = (tag: string): Record<string, string> => ({ sum: path.join(sub, `${tag}-sum.tif`), extra: path.join(sub, `${tag}-extra.tif`) });
+    const args = () => ({ blocks: 0, workerIds: [] as number[], detachedOutputs: 0, inComputeWorker: [] as boolean[] });
+    const seq = await countingBlockReads(() => apply(combine, inputs, outs('seq'), { otherArgs: args() }));
+    assert.equal(seq.blockWrites, 9 + 9 * 2, 'every block of both outputs written block-wise');
+    for (const [tag, concurrency] of [
+      ['thr1', { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2, numReadWorkers: 1 }],
+      ['sub1', { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, numReadWorkers: 1 }],
+      ['thr2', { computeWorkerKind: 'CW_THREADS', numComputeWorkers: 2, numReadWorkers: 2 }],
+      ['sub2', { computeWorkerKind: 'CW_SUBPROC', numComputeWorkers: 2, numReadWorkers: 2 }],
+    ] as const) {
+      await apply(combine, inputs, outs(tag), { otherArgs: args(), controls: { concurrency } });
+      for (const name of ['sum', 'extra']) assert.deepEqual(readFileSync(outs(tag)[name]!), readFileSync(outs('seq')[name]!), `${tag} ${name}`);
+    }
   });
 
   test('a pixel-interleaved output is written by window; blocks with an overlap margin block-wise, without it', async () => {
