@@ -12,13 +12,9 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** A C function bound by koffi: called directly, or `.async(...args, callback)` on libuv's pool. */
-export type KoffiFunction = ((...args: unknown[]) => unknown) & {
-  async(...args: unknown[]): void;
-};
-
+/** What riots uses of koffi: a library's C functions by signature, and the last errno. */
 export interface Koffi {
-  load(path: string): { func(signature: string): KoffiFunction };
+  load(path: string): { func(signature: string): (...args: unknown[]) => unknown };
   errno(): number;
 }
 

@@ -156,3 +156,19 @@ test('contiguousRuns: pieces back to back (a chunk header apart) make one range;
   ]);
   assert.deepEqual(contiguousRuns([], M), []);
 });
+
+test('koffi comes from its native module, not its package entry (which loads https, zlib and crypto), and binds libc', () => {
+  const code = `
+    import { createRequire } from 'node:module';
+    const { requireKoffi } = await import('./src/gdal/koffi.ts');
+    const koffi = requireKoffi();
+    const req = createRequire(import.meta.url);
+    const version = req('koffi/package.json').version;
+    const entry = req.resolve('koffi');
+    const strlen = koffi.load('libc.so.6').func('size_t strlen(const char *s)');
+    console.log(JSON.stringify({ same: koffi === requireKoffi(), version: koffi.version === version, entryLoaded: entry in req.cache, strlen: Number(strlen('riots')) }));
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim().split('\n').pop()!), { same: true, version: true, entryLoaded: false, strlen: 5 });
+});
