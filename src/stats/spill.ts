@@ -15,8 +15,12 @@ import { open, rm, type FileHandle } from 'node:fs/promises';
 import { cleanUpAtExit } from '../exitcleanup.js';
 import { TYPED_ARRAY, bytesPerElement, type AnyTypedArray, type DataType } from '../dtypes.js';
 
-/** Bytes per write and per read of the scratch file (a multiple of 8, so any type aligns). */
-export const SPILL_CHUNK_BYTES = 4 << 20;
+/**
+ * Bytes per write and per read of the scratch file (a multiple of 8, so any type aligns). Not
+ * more: on Linux 6.18 in a VM, writes of 2 MB and more took ten times the system time of 1 MB
+ * ones (docs/statistics.md).
+ */
+export const SPILL_CHUNK_BYTES = 1 << 20;
 
 export class ValueSpill {
   private readonly staging: Uint8Array[];
