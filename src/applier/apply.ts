@@ -22,7 +22,7 @@ import { checkOutputPaths } from './outputpaths.js';
 import { checkUserFunctionArg, loadUserFunction, userFunctionSpecOf, type UserFunction, type UserFunctionRef } from '../userfunction.js';
 import { checkOtherArgs } from '../otherargs.js';
 import { checkKnownKeys } from '../settings.js';
-import { openReadPool, readSetsFor, type ReadPool, type ReadSets } from '../reader/readpool.js';
+import { openReadPool, readSetsFor, readStrips, stripSet, type ReadPool, type ReadSets } from '../reader/readpool.js';
 import { makeProgress } from './progress.js';
 import { ReaderInfo, type InfoContext } from '../readerinfo.js';
 import { Timings, formatTimingsReport } from '../timings.js';
@@ -321,17 +321,20 @@ async function runBlocks(
   const blocks = Array.from({ length: plan.total }, (_, i) => blockCoords(plan, i));
   progress?.update(0, plan.total);
   const alloc = backend.inputAllocator;
+  const [wx, wy] = [plan.windowXSize + 2 * overlap, plan.windowYSize + 2 * overlap];
+  const blockBytes = sources.reduce((n, src) => n + src.bands * bytesPerElement(src.dtype) * wx * wy, 0);
+  // riots' own read sets read strips of each row, so neighbouring blocks share a set's cached tiles
+  const { sets, auto } = inputs.readSets;
+  const strips = readPool && auto && !concurrency.computeWorkersRead ? readStrips(sets, plan.blocksX, blockBytes) : undefined;
   const readBlock = readPool
-    ? (coords: BlockCoords) => readPool.read(coords, overlap, info, alloc)
+    ? (coords: BlockCoords) => readPool.read(coords, overlap, info, alloc, strips && stripSet(coords.index % plan.blocksX, strips, sets))
     : (coords: BlockCoords) => readBlockInputs(sources, coords, overlap, info, alloc);
   // while remote workers start, read ahead (bounded in bytes) instead of waiting idle
   const ahead = backend.startupReadAhead;
-  const [wx, wy] = [plan.windowXSize + 2 * overlap, plan.windowYSize + 2 * overlap];
-  const blockBytes = sources.reduce((n, src) => n + src.bands * bytesPerElement(src.dtype) * wx * wy, 0);
   await runPipeline({
     blocks,
     // workers that read hold numReadWorkers blocks ahead each; the main reads with its sets
-    readAhead: Math.max(1, concurrency.computeWorkersRead ? concurrency.numReadWorkers : inputs.readSets.sets),
+    readAhead: strips ? strips.readAhead : Math.max(1, concurrency.computeWorkersRead ? concurrency.numReadWorkers : sets),
     read: concurrency.computeWorkersRead ? undefined : readBlock,
     ...(ahead && blockBytes > 0 ? { startup: { extraBlocks: Math.floor(ahead.budgetBytes / blockBytes), until: ahead.until, read: readBlock } } : {}),
     backend,

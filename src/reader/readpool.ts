@@ -5,6 +5,8 @@
  * reads on one handle would still run one after another. The pool therefore holds n complete
  * sets of input sources, each on its own dataset handles, and gives each block read a free
  * set: n reads really run at once (given UV_THREADPOOL_SIZE threads, see {@link uvPoolSizeFor}).
+ * When riots chose the sets itself, each set reads strips of adjacent blocks instead
+ * ({@link readStrips}), so that source tiles neighbouring blocks share are decoded once.
  */
 import os from 'node:os';
 import type { BlockAssociations } from '../block.js';
@@ -31,6 +33,8 @@ export class ReadPool {
   private readonly sets: InputSource[][];
   private readonly free: number[];
   private readonly waiters: ((set: number) => void)[] = [];
+  /** Reads waiting for one set in particular, per set, in the order asked. */
+  private readonly waitersFor = new Map<number, (() => void)[]>();
   private readonly busy = new Set<number>();
   private readonly reader: SetReader;
   private inFlight = 0;
@@ -60,23 +64,51 @@ export class ReadPool {
     return pool;
   }
 
-  /** Read one block's inputs on a free set (waiting for one if all are busy). */
-  async read(coords: BlockCoords, overlap: number, info?: ReaderInfo, alloc?: BlockAllocator): Promise<BlockAssociations> {
-    const set = this.free.length > 0 ? this.free.shift()! : await new Promise<number>((r) => this.waiters.push(r));
-    this.busy.add(set);
+  /**
+   * Read one block's inputs on a free set (waiting for one if all are busy), or on set `set`
+   * when given (waiting for that one; reads given the same set run in the order asked).
+   */
+  async read(coords: BlockCoords, overlap: number, info?: ReaderInfo, alloc?: BlockAllocator, set?: number): Promise<BlockAssociations> {
+    const s = set === undefined ? await this.anySet() : await this.theSet(set);
+    this.busy.add(s);
     this.inFlight++;
     this.s.maxInFlight = Math.max(this.s.maxInFlight, this.inFlight);
     this.s.maxSetsBusy = Math.max(this.s.maxSetsBusy, this.busy.size);
     try {
-      return await this.reader(this.sets[set]!, coords, overlap, info, alloc);
+      return await this.reader(this.sets[s]!, coords, overlap, info, alloc);
     } finally {
-      this.s.readsPerSet[set]!++;
+      this.s.readsPerSet[s]!++;
       this.inFlight--;
-      this.busy.delete(set);
-      const w = this.waiters.shift();
-      if (w) w(set);
-      else this.free.push(set);
+      this.busy.delete(s);
+      this.hand(s);
     }
+  }
+
+  private anySet(): Promise<number> | number {
+    return this.free.length > 0 ? this.free.shift()! : new Promise<number>((r) => this.waiters.push(r));
+  }
+
+  private theSet(set: number): Promise<number> | number {
+    if (!Number.isInteger(set) || set < 0 || set >= this.sets.length) throw new RangeError(`read set ${set} outside 0..${this.sets.length - 1}`);
+    const at = this.free.indexOf(set);
+    if (at >= 0 && (this.waitersFor.get(set)?.length ?? 0) === 0) {
+      this.free.splice(at, 1);
+      return set;
+    }
+    return new Promise<number>((r) => {
+      const q = this.waitersFor.get(set) ?? [];
+      q.push(() => r(set));
+      this.waitersFor.set(set, q);
+    });
+  }
+
+  /** A set is free again: to the next read waiting for it, else the next waiting for any, else free. */
+  private hand(set: number): void {
+    const mine = this.waitersFor.get(set)?.shift();
+    if (mine) return mine();
+    const w = this.waiters.shift();
+    if (w) w(set);
+    else this.free.push(set);
   }
 
   stats(): ReadPoolStats {
@@ -156,6 +188,41 @@ export async function openReadPool(
     });
     return { pool: undefined, readSets: { sets: 1, auto: true } };
   }
+}
+
+/** Most bytes of input blocks read ahead when riots lays the reads out in strips (see {@link readStrips}). */
+export const STRIP_READ_AHEAD_BYTES = 32 * 2 ** 20;
+
+/** How riots' own read sets share each row of blocks: see {@link readStrips}. */
+export interface ReadStrips {
+  /** Adjacent blocks of a row one set reads. */
+  blocksPerStrip: number;
+  /** Blocks read ahead of computation: enough for every set to be busy in a strip of its own. */
+  readAhead: number;
+}
+
+/**
+ * Strips of adjacent blocks for `sets` read sets over rows of `blocksX` blocks of `blockBytes`
+ * (every input of a block). Handed out one block at a time, a read of block k and one of k+1 run
+ * on different sets, and a source tile the two blocks share (a warped input's, above all, whose
+ * tiles do not line up with the blocks) is decoded by both sets' handles: W3 decoded 1.4 times
+ * the tiles it needed. With each set reading a strip of the row (the same columns in every row),
+ * the second block finds the tile in its set's block cache. Every set is busy once reads run as
+ * far ahead as the last set's strip, so the read-ahead grows with the strip; it is kept within
+ * {@link STRIP_READ_AHEAD_BYTES} by narrowing the strips (down to one block: sets take blocks in turn).
+ */
+export function readStrips(sets: number, blocksX: number, blockBytes: number, budgetBytes = STRIP_READ_AHEAD_BYTES): ReadStrips {
+  if (sets <= 1) return { blocksPerStrip: Math.max(1, blocksX), readAhead: 1 };
+  const aheadFor = (strip: number): number => strip * (sets - 1) + 2 * sets;
+  const affordable = blockBytes > 0 ? Math.max(sets, Math.floor(budgetBytes / blockBytes)) : Infinity;
+  let strip = Math.max(1, Math.ceil(blocksX / sets));
+  if (aheadFor(strip) > affordable) strip = Math.max(1, Math.floor((affordable - 2 * sets) / (sets - 1)));
+  return { blocksPerStrip: strip, readAhead: Math.max(sets, Math.min(aheadFor(strip), affordable)) };
+}
+
+/** The set that reads block column `col` (0-based) under `strips`. */
+export function stripSet(col: number, strips: ReadStrips, sets: number): number {
+  return Math.floor(col / strips.blocksPerStrip) % sets;
 }
 
 /** libuv's thread pool size in this process (UV_THREADPOOL_SIZE as it was when node started). */

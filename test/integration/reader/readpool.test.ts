@@ -8,7 +8,18 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { apply, type BlockAssociations } from '../../../src/index.js';
-import { ReadPool, observeReadPools, openReadPool, readSetsFor, uvPoolSize, uvPoolSizeFor, type ReadPoolStats } from '../../../src/reader/readpool.js';
+import {
+  ReadPool,
+  STRIP_READ_AHEAD_BYTES,
+  observeReadPools,
+  openReadPool,
+  readSetsFor,
+  readStrips,
+  stripSet,
+  uvPoolSize,
+  uvPoolSizeFor,
+  type ReadPoolStats,
+} from '../../../src/reader/readpool.js';
 import type { InputSource } from '../../../src/reader/inputs.js';
 import type { BlockCoords } from '../../../src/errors.js';
 import { makeRaster, py } from '../../helpers/py.js';
@@ -90,6 +101,57 @@ describe('ReadPool', () => {
     );
     pool.close();
     assert.equal(closed, 2, 'the pool closes the sets it opened, not the caller’s');
+  });
+
+  test('reads given a set wait for that set, in the order asked, while other sets read', async () => {
+    const pending: { set: number; index: number; done: () => void }[] = [];
+    const reader = (sources: InputSource[], c: BlockCoords): Promise<BlockAssociations> =>
+      new Promise((resolve) => pending.push({ set: (sources[0] as unknown as { id: number }).id, index: c.index, done: () => resolve({}) }));
+    let next = 1;
+    const pool = await ReadPool.open(fakeSet(0), 2, async () => fakeSet(next++), reader);
+    const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+    // blocks 0-2 to set 0, block 3 to set 1, block 4 to any set
+    const reads = [
+      pool.read(coords(0), 0, undefined, undefined, 0),
+      pool.read(coords(1), 0, undefined, undefined, 0),
+      pool.read(coords(2), 0, undefined, undefined, 0),
+    ];
+    reads.push(pool.read(coords(3), 0, undefined, undefined, 1), pool.read(coords(4), 0));
+    await settle();
+    assert.deepEqual(
+      pending.map((p) => [p.index, p.set]),
+      [
+        [0, 0],
+        [3, 1],
+      ],
+      'one read per set at a time; block 3 does not wait behind set 0',
+    );
+    pending.splice(1, 1)[0]!.done(); // block 3 done: set 1 is free, and block 4 (any set) takes it
+    await settle();
+    assert.deepEqual(
+      pending.map((p) => [p.index, p.set]),
+      [
+        [0, 0],
+        [4, 1],
+      ],
+    );
+    pending.shift()!.done(); // block 0 done: set 0 goes to block 1, which asked for it, not to anyone else
+    await settle();
+    assert.deepEqual(
+      pending.map((p) => [p.index, p.set]),
+      [
+        [4, 1],
+        [1, 0],
+      ],
+    );
+    while (pending.length > 0) {
+      pending.shift()!.done();
+      await settle();
+    }
+    await Promise.all(reads);
+    assert.deepEqual(pool.stats().readsPerSet, [3, 2]);
+    await assert.rejects(pool.read(coords(5), 0, undefined, undefined, 2), /read set 2 outside 0\.\.1/);
+    pool.close();
   });
 
   test('a set that fails to open closes the others', async () => {
@@ -218,10 +280,23 @@ describe('read sets riots chooses when numReadWorkers is not given', () => {
       }
     }).length;
   /** The read pools the run opened, and the most descriptors on w.tif seen by the user function. */
-  const run = async (tag: string, infiles: Record<string, string>, concurrency?: object): Promise<ReadPoolStats[] & { wFds?: number }> => {
+  const run = async (
+    tag: string,
+    infiles: Record<string, string>,
+    concurrency?: object,
+  ): Promise<ReadPoolStats[] & { wFds?: number; setOf?: Map<number, number | undefined> }> => {
     const pools: ReadPool[] = [];
     let wFds = 0;
-    observeReadPools((p) => pools.push(p));
+    /** The set each block's read asked for (undefined: any free set). */
+    const setOf = new Map<number, number | undefined>();
+    observeReadPools((p) => {
+      pools.push(p);
+      const read = p.read.bind(p);
+      p.read = (c, overlap, info, alloc, set) => {
+        setOf.set(c.index, set);
+        return read(c, overlap, info, alloc, set);
+      };
+    });
     try {
       await apply(
         (_i, inputs, outputs) => {
@@ -241,7 +316,7 @@ describe('read sets riots chooses when numReadWorkers is not given', () => {
       );
       return Object.assign(
         pools.map((p) => p.stats()),
-        { wFds },
+        { wFds, setOf },
       );
     } finally {
       observeReadPools(undefined);
@@ -300,6 +375,16 @@ describe('read sets riots chooses when numReadWorkers is not given', () => {
         s.readsPerSet.reduce((x, y) => x + y, 0),
         6 * 4,
       );
+      // each set reads its strip of every row (the grid is 6 x 4 blocks of 64 x 64, small enough for whole strips)
+      const strips = readStrips(s.sets, 6, 0);
+      assert.equal(strips.blocksPerStrip, Math.ceil(6 / s.sets));
+      const expected = new Map(Array.from({ length: 24 }, (_, i) => [i, stripSet(i % 6, strips, s.sets)]));
+      assert.deepEqual(auto.setOf, expected, `block -> set, strips of ${strips.blocksPerStrip} blocks`);
+      assert.deepEqual(
+        s.readsPerSet,
+        Array.from({ length: s.sets }, (_, set) => [...expected.values()].filter((v) => v === set).length),
+      );
+      assert.ok(s.maxSetsBusy >= 2, 'the sets read at once');
     }
     const res = py<{ same: boolean; valid: number }>(
       `
@@ -316,6 +401,48 @@ out({'same': x.GetRasterBand(1).ReadAsArray().tobytes() == y.GetRasterBand(1).Re
 
   test('inputs all on the working lattice: one read at a time (no pool)', async () => {
     assert.equal((await run('direct', { a: f('a.tif'), b: f('b.tif') })).length, 0);
+  });
+});
+
+describe('readStrips', () => {
+  const KB = 1024;
+  test('two sets: each reads half of every row, and reads run far enough ahead to reach the second half', () => {
+    assert.deepEqual(readStrips(2, 24, 512 * KB), { blocksPerStrip: 12, readAhead: 16 });
+    assert.deepEqual(
+      [0, 11, 12, 23].map((c) => stripSet(c, readStrips(2, 24, 512 * KB), 2)),
+      [0, 0, 1, 1],
+    );
+    // rows of odd length: the first strip takes the extra block
+    assert.deepEqual(readStrips(2, 5, KB), { blocksPerStrip: 3, readAhead: 7 });
+  });
+  test('more sets: strips of a row in turn, the read-ahead reaching the last strip', () => {
+    const s = readStrips(4, 24, 512 * KB);
+    assert.deepEqual(s, { blocksPerStrip: 6, readAhead: 26 });
+    assert.deepEqual(
+      [0, 5, 6, 12, 18, 23].map((c) => stripSet(c, s, 4)),
+      [0, 0, 1, 2, 3, 3],
+    );
+  });
+  test('the read-ahead stays within its budget: narrower strips, down to one block a set in turn', () => {
+    const wide = readStrips(2, 400, 512 * KB);
+    assert.ok(wide.readAhead * 512 * KB <= STRIP_READ_AHEAD_BYTES, `${wide.readAhead} blocks of 512 KB`);
+    assert.deepEqual(wide, { blocksPerStrip: 60, readAhead: 64 });
+    assert.deepEqual(
+      [0, 59, 60, 119, 120].map((c) => stripSet(c, wide, 2)),
+      [0, 0, 1, 1, 0],
+      'strips alternate along the row',
+    );
+    const big = readStrips(2, 24, 8 * 2 ** 20);
+    assert.deepEqual(big, { blocksPerStrip: 1, readAhead: 4 });
+    assert.deepEqual(
+      [0, 1, 2, 3].map((c) => stripSet(c, big, 2)),
+      [0, 1, 0, 1],
+    );
+    // blocks larger than the budget: still one block ahead per set
+    assert.deepEqual(readStrips(3, 24, 64 * 2 ** 20), { blocksPerStrip: 1, readAhead: 3 });
+  });
+  test('one set: the whole row, one block ahead', () => {
+    assert.deepEqual(readStrips(1, 24, KB), { blocksPerStrip: 24, readAhead: 1 });
   });
 });
 
