@@ -6,7 +6,9 @@
  * Every wait that can stall has a timeout that says what it waited for.
  *
  * Each wait has one owner, so that one stall is reported once, under the option to raise:
- * - readBufferInsert: a free read slot; readBufferPop: the read of a block;
+ * - readBufferInsert: a free read slot; readBufferPop: the read of a block, counted from when
+ *   that block is next in line (the block before it gone to compute): a read may start well
+ *   before, and wait behind others on its handle set (src/reader/readpool.ts's strips);
  * - computeBufferPop: the writer waiting for the result of the block it needs next, counted from
  *   when that block was handed to a ready worker (never while it waits for a worker to start:
  *   that is the backend's computeBarrierTimeout), and anew if it is handed out again;
@@ -352,14 +354,20 @@ class Pipeline {
           }
         })()
       : Promise.resolve(undefined);
-    inputsP.catch(() => undefined);
+    // the read slot is free once the read is done (or this block has failed), whatever its turn
+    let released = false;
+    const release = (): void => {
+      if (!released) this.readSlots.release();
+      released = true;
+    };
+    inputsP.then(release, release);
     let inputs: BlockAssociations | undefined;
     try {
-      inputs = await withTimeout(inputsP, o.timeouts.readBufferPop, `the read of ${describeBlock(coords)}`);
+      await prev;
+      inputs = await withTimeout(inputsP, o.timeouts.readBufferPop, `the read of ${describeBlock(coords)} (readBufferPopTimeout)`);
     } finally {
-      this.readSlots.release();
+      release();
     }
-    await prev;
     const stop = o.timings.start('wait:computebuffer');
     try {
       // No timeout here: a slow user function is not an error. Worker kinds bound their own waits.

@@ -1,7 +1,8 @@
 /**
- * runPipeline's compute-buffer timeouts, with a scripted backend and writer: what each one
- * counts (computeBufferPopTimeout from the hand-over of the block the writer waits for;
- * computeBufferInsertTimeout while the writer is writing), what it does not count, and that the
+ * runPipeline's buffer timeouts, with a scripted backend, reader and writer: what each one
+ * counts (readBufferPopTimeout from when the block is next in line; computeBufferPopTimeout from
+ * the hand-over of the block the writer waits for; computeBufferInsertTimeout while the writer
+ * is writing), what it does not count, and that the
  * error names the block and the option. Events are ordered with promises and event-loop turns; the only waits on the
  * clock are runs that must outlive a timeout that does not apply.
  */
@@ -62,7 +63,11 @@ class ScriptedBackend implements ComputeBackend {
   async destroy(): Promise<void> {}
 }
 
-function options(backend: ComputeBackend, n: number, more: Partial<PipelineOptions> & { pop?: number | null; insert?: number | null }): PipelineOptions {
+function options(
+  backend: ComputeBackend,
+  n: number,
+  more: Partial<PipelineOptions> & { pop?: number | null; insert?: number | null; readPop?: number | null },
+): PipelineOptions {
   return {
     blocks: blocks(n),
     readAhead: 1,
@@ -71,7 +76,12 @@ function options(backend: ComputeBackend, n: number, more: Partial<PipelineOptio
     write: async () => undefined,
     timings: new Timings(),
     ...more,
-    timeouts: { readBufferInsert: 10, readBufferPop: 10, computeBufferInsert: more.insert ?? null, computeBufferPop: more.pop ?? null },
+    timeouts: {
+      readBufferInsert: 10,
+      readBufferPop: more.readPop === undefined ? 10 : more.readPop,
+      computeBufferInsert: more.insert ?? null,
+      computeBufferPop: more.pop ?? null,
+    },
   };
 }
 
@@ -86,6 +96,35 @@ const afterMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, 
 async function idle(): Promise<void> {
   for (let i = 0; i < 5; i++) await new Promise<void>((r) => setImmediate(r));
 }
+
+describe('readBufferPopTimeout', () => {
+  test('counted from when the block is next in line, not while its read waits behind earlier reads on its set', async () => {
+    // 8 reads start at once and finish one after another, 50 ms apart (as on one handle set):
+    // block 7's read takes 400 ms from its start, but only ~50 ms once block 6 has gone to compute
+    let chain = Promise.resolve();
+    const read = (): Promise<BlockAssociations> => {
+      chain = chain.then(() => afterMs(50));
+      return chain.then(() => ({}));
+    };
+    const written: number[] = [];
+    await runPipeline(options(new ScriptedBackend(1), 8, { readAhead: 8, read, readPop: 0.3, write: async (c) => void written.push(c.index) }));
+    assert.deepEqual(written, [0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  test('a read that does not come once its block is next: TimeoutError naming the block and the option', async () => {
+    const read = (c: BlockCoords): Promise<BlockAssociations> => (c.index === 1 ? new Promise(() => undefined) : Promise.resolve({}));
+    const written: number[] = [];
+    const err = await runPipeline(
+      options(new ScriptedBackend(1), 3, { readAhead: 2, read, readPop: 0.1, write: async (c) => void written.push(c.index) }),
+    ).then(
+      () => assert.fail('the pipeline should time out'),
+      (e: unknown) => e as TimeoutError,
+    );
+    assert.ok(err instanceof TimeoutError, String(err));
+    assert.match(err.message, /timed out after 0\.1 s waiting for the read of block 1 \(x 64\.\.127, y 0\.\.63\) \(readBufferPopTimeout\)/);
+    assert.deepEqual(written, [0]);
+  });
+});
 
 describe('computeBufferPopTimeout', () => {
   test('a block handed to a worker whose result does not come: TimeoutError naming the block, the worker and the option; the stalled compute does not hold the pipeline', async () => {
