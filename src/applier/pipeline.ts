@@ -21,7 +21,6 @@ import { TimeoutError, describeBlock, type BlockCoords } from '../errors.js';
 import type { ComputeBackend, DispatchHook } from '../workers/backend.js';
 import type { Timings } from '../timings.js';
 import type { RunRecorder } from '../report/recorder.js';
-import { withTimeout } from '../timeout.js';
 
 /** A counting semaphore whose waits can time out. */
 export class Semaphore {
@@ -208,6 +207,44 @@ class Pipeline {
     });
   }
 
+  /**
+   * The read of a block that is next in line, within readBufferPopTimeout. Once the run has
+   * failed it stops waiting at once (and its timer goes): the blocks behind would otherwise each
+   * wait out a timeout of their own in turn.
+   */
+  private readWithin<T>(p: Promise<T>, coords: BlockCoords): Promise<T> {
+    const secs = this.o.timeouts.readBufferPop;
+    return new Promise<T>((resolve, reject) => {
+      if (this.failure) return reject(this.failure.err);
+      let timer: NodeJS.Timeout | undefined;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.failListeners.delete(onFail);
+      };
+      const onFail = (err: unknown): void => {
+        done();
+        reject(err);
+      };
+      this.failListeners.add(onFail);
+      if (secs !== null) {
+        timer = setTimeout(() => {
+          done();
+          reject(new TimeoutError(`timed out after ${secs} s waiting for the read of ${describeBlock(coords)} (readBufferPopTimeout)`, { block: coords }));
+        }, secs * 1000);
+      }
+      p.then(
+        (v) => {
+          done();
+          resolve(v);
+        },
+        (e: unknown) => {
+          done();
+          reject(e);
+        },
+      );
+    });
+  }
+
   private readonly fail = (err: unknown): void => {
     if (this.failure) return;
     this.failure = { err };
@@ -364,7 +401,7 @@ class Pipeline {
     let inputs: BlockAssociations | undefined;
     try {
       await prev;
-      inputs = await withTimeout(inputsP, o.timeouts.readBufferPop, `the read of ${describeBlock(coords)} (readBufferPopTimeout)`);
+      inputs = await this.readWithin(inputsP, coords);
     } finally {
       release();
     }

@@ -124,6 +124,19 @@ describe('readBufferPopTimeout', () => {
     assert.match(err.message, /timed out after 0\.1 s waiting for the read of block 1 \(x 64\.\.127, y 0\.\.63\) \(readBufferPopTimeout\)/);
     assert.deepEqual(written, [0]);
   });
+
+  test('the first timeout ends the run: the blocks queued behind it do not each wait out theirs', async () => {
+    // every read hangs (a network gone): five blocks in flight, each would count 1 s once next in line
+    const read = (): Promise<BlockAssociations> => new Promise(() => undefined);
+    const t0 = performance.now();
+    const err = await runPipeline(options(new ScriptedBackend(1), 5, { readAhead: 5, read, readPop: 1 })).then(
+      () => assert.fail('the pipeline should time out'),
+      (e: unknown) => e as TimeoutError,
+    );
+    const secs = (performance.now() - t0) / 1000;
+    assert.match(err.message, /waiting for the read of block 0 /);
+    assert.ok(secs < 2.5, `the run failed after ${secs.toFixed(2)} s: one timeout, not one per block (5 s)`);
+  });
 });
 
 describe('computeBufferPopTimeout', () => {
