@@ -7,6 +7,7 @@
  * whatever the number of pixels, and lets blocks arrive in any order.
  */
 import { asNumbers, isIntegerType, typeRange, type AnyTypedArray, type DataType, type NumberTypedArray } from '../dtypes.js';
+import { sumKernel, type SumKernel } from './sumkernel.js';
 
 export interface BasicStats {
   min: number;
@@ -66,6 +67,19 @@ function sumBlock(data: NumberTypedArray, skip: number, shift: number, out: Floa
   out[4] = hi;
 }
 
+/** {@link sumBlock} for Float32 data, four values at a time in WebAssembly, the last `length % 4` here. */
+function sumFloat32(kernel: SumKernel, data: Float32Array, skip: number, shift: number, out: Float64Array, tail: Float64Array): void {
+  kernel.sumGroups(data, skip, shift, out);
+  const rest = data.length & 3;
+  if (rest === 0) return;
+  sumBlock(data.subarray(data.length - rest), skip, shift, tail);
+  out[0]! += tail[0]!;
+  out[1]! += tail[1]!;
+  out[2]! += tail[2]!;
+  if (tail[3]! < out[3]!) out[3] = tail[3]!;
+  if (tail[4]! > out[4]!) out[4] = tail[4]!;
+}
+
 export class BasicStatsAccumulator {
   private n = 0;
   private mean = 0;
@@ -78,10 +92,14 @@ export class BasicStatsAccumulator {
 
   /** {@link sumBlock}'s results for the block being added. */
   private readonly sums = new Float64Array(5);
+  private readonly tail = new Float64Array(5);
+  /** The WebAssembly pass for Float32 blocks, where this process can run it. */
+  private readonly kernel: SumKernel | null;
 
   constructor(dtype: DataType, nodata: number | null) {
     const nd = effectiveNodata(dtype, nodata);
     this.skip = nd === null ? NaN : nd;
+    this.kernel = dtype === 'Float32' ? sumKernel() : null;
   }
 
   /**
@@ -102,12 +120,14 @@ export class BasicStatsAccumulator {
       shift = data[i]!;
     }
     const out = this.sums;
-    sumBlock(data, skip, shift, out);
+    if (this.kernel && data instanceof Float32Array) sumFloat32(this.kernel, data, skip, shift, out, this.tail);
+    else sumBlock(data, skip, shift, out);
     const n = out[0]!;
     const s1 = out[1]!;
     const s2 = out[2]!;
-    const lo = out[3]!;
-    const hi = out[4]!;
+    // + 0: a zero minimum or maximum is +0, whichever zero came first (the kernel's lanes see them in another order).
+    const lo = out[3]! + 0;
+    const hi = out[4]! + 0;
     if (n === 0) return;
     const bmean = shift + s1 / n;
     let m2 = s2 - (s1 * s1) / n;
