@@ -2,7 +2,8 @@
  * The WebAssembly binning kernel (src/stats/binkernel.ts) counts every value in the bin the
  * JavaScript formula gives, floor((v − histMin) / width) clamped to the last bin, including values
  * a few units in the last place from a bin edge, where its multiplication by 1 / width must fall
- * back to the division.
+ * back to the division. Float32 arrays go four values at a time (SIMD), the last `length % 4` one
+ * at a time.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -114,6 +115,21 @@ test('arrays longer than one piece of the module memory: every piece counted, co
     got.reduce((a, b) => a + b, 0),
     n - 1 + 996, // all but the NaN, twice for the part added again
   );
+});
+
+test('Float32 four at a time: each value in every lane and in the tail, values that do not count land in no bin, with the most bins', () => {
+  const numBins = MAX_KERNEL_BINS;
+  const [lo, hi] = [-1, 3];
+  const skip = Math.fround(0.5);
+  const values = [...edgeValues(lo, hi, 64, skip).slice(0, 200), NaN, skip, -2, 4, Infinity, -Infinity];
+  for (let shift = 0; shift < 4; shift++) {
+    for (const extra of [0, 1, 2, 3]) {
+      const data = Float32Array.from([...Array<number>(shift).fill(1), ...values, ...Array<number>(extra).fill(2.5)]);
+      const got = new Float64Array(numBins);
+      kernelFor(lo, hi, numBins, skip).add(data, got);
+      assert.deepEqual(Array.from(got), Array.from(reference(data, lo, hi, numBins, skip)), `shifted by ${shift}, ${extra} more`);
+    }
+  }
 });
 
 test('no kernel where the multiplication could not stand in for the division', () => {
