@@ -6,6 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { PIECE_BYTES, sumKernel } from '../../../src/stats/sumkernel.js';
 import { BasicStatsAccumulator } from '../../../src/stats/basic.js';
@@ -122,4 +125,40 @@ test('a Float32 accumulator (kernel and loop for the tail) agrees with a Float64
   assert.equal(x.max, y.max);
   assert.ok(Math.abs(x.mean - y.mean) <= 1e-12 * Math.abs(y.mean), `mean ${x.mean} against ${y.mean}`);
   assert.ok(Math.abs(x.stddev - y.stddev) <= 1e-10 * y.stddev, `stddev ${x.stddev} against ${y.stddev}`);
+});
+
+test('without WebAssembly (node --jitless) both kernels step aside and the loops give the same statistics and bins', () => {
+  const root = path.join(import.meta.dirname, '..', '..', '..');
+  const src = (f: string): string => pathToFileURL(path.join(root, 'src', 'stats', f)).href;
+  const script = `
+    import { sumKernel } from '${src('sumkernel.ts')}';
+    import { BinKernel } from '${src('binkernel.ts')}';
+    import { BasicStatsAccumulator } from '${src('basic.ts')}';
+    import { LayoutBinner, chooseHistogramLayout } from '${src('histogram.ts')}';
+    const acc = new BasicStatsAccumulator('Float32', 0);
+    const data = Float32Array.from({ length: 70001 }, (_, i) => (i % 13 === 0 ? 0 : Math.sin(i) * 40 + 3));
+    acc.add(data);
+    const r = acc.result();
+    const binner = new LayoutBinner(chooseHistogramLayout('Float32', false, r.min, r.max), 'Float32', 0);
+    binner.add(data);
+    console.log(JSON.stringify({ kernels: [sumKernel() !== null, BinKernel.create(0, 1, 1 / 256, 256, NaN) !== null], stats: r, bins: Array.from(binner.counts) }));`;
+  const run = (flags: string[]): { kernels: boolean[]; stats: Record<string, number>; bins: number[] } =>
+    JSON.parse(
+      execFileSync(process.execPath, [...flags, '--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: root,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    ) as {
+      kernels: boolean[];
+      stats: Record<string, number>;
+      bins: number[];
+    };
+  const jit = run([]);
+  const jitless = run(['--jitless']);
+  assert.deepEqual(jit.kernels, [true, true]);
+  assert.deepEqual(jitless.kernels, [false, false]);
+  for (const k of ['count', 'total', 'min', 'max']) assert.equal(jitless.stats[k], jit.stats[k], k);
+  for (const k of ['mean', 'stddev']) assert.ok(Math.abs(jitless.stats[k]! - jit.stats[k]!) <= 1e-12 * Math.abs(jit.stats[k]!), k);
+  assert.deepEqual(jitless.bins, jit.bins);
 });
