@@ -13,7 +13,7 @@
  * Values are copied into the module's memory a piece of at most {@link PIECE_BYTES} at a time;
  * the last `length % 4` values of a block go through the JavaScript loop.
  */
-import { compileModule, f32Bytes, instantiate, leb, moduleBytes, op, simd, type } from './wasm.js';
+import { compileModule, f32Bytes, instantiate, leb, moduleBytes, op, simd, sleb, type } from './wasm.js';
 
 /** Bytes of values summed per call into the module. */
 export const PIECE_BYTES = 1 << 20;
@@ -53,7 +53,7 @@ const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7];
 function sumBody(): number[] {
   const sumInto = (s: number, d: number): number[] => [get, s, get, d, ...simd.f64x2Add, set, s];
   const squareInto = (s: number, d: number): number[] => [get, s, get, d, get, d, ...simd.f64x2Mul, ...simd.f64x2Add, set, s];
-  const store = (at: number, local: number): number[] => [op.i32Const, ...leb(RESULT_AT), get, local, ...simd.v128Store, 4, ...leb(at)];
+  const store = (at: number, local: number): number[] => [op.i32Const, ...sleb(RESULT_AT), get, local, ...simd.v128Store, 4, ...leb(at)];
   return [
     ...[get, PTR, get, N4, op.i32Const, 4, op.i32Shl, op.i32Add, set, END_AT], // end = ptr + n4 * 16
     ...[get, SKIP, ...simd.f32x4Splat, set, SK], // sk = splat(skip)

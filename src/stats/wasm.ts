@@ -98,6 +98,18 @@ export function leb(n: number): number[] {
   return out;
 }
 
+/** Signed LEB128 (the immediate of `i32.const`). */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
 /** The little-endian bytes of a float64 or float32 constant. */
 export const f64Bytes = (x: number): number[] => [...new Uint8Array(new Float64Array([x]).buffer)];
 export const f32Bytes = (x: number): number[] => [...new Uint8Array(new Float32Array([x]).buffer)];
@@ -125,11 +137,11 @@ export function moduleBytes(pages: number, fns: WasmFunction[]): Uint8Array {
   });
   return new Uint8Array([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // \0asm, version 1
-    ...section(1, vec(types.map((t) => t.split(',').map(Number)))),
-    ...section(3, vec(signatures.map((t) => leb(types.indexOf(t))))),
-    ...section(5, vec([[0x00, ...leb(pages)]])),
-    ...section(7, vec([[...name('mem'), 0x02, 0], ...fns.map((f, i) => [...name(f.name), 0x00, ...leb(i)])])),
-    ...section(10, vec(bodies)),
+    ...section(1, vec(types.map((t) => t.split(',').map(Number)))), // types: one per distinct signature
+    ...section(3, vec(signatures.map((t) => leb(types.indexOf(t))))), // functions: each one's type
+    ...section(5, vec([[0x00, ...leb(pages)]])), // memory: `pages`, no maximum
+    ...section(7, vec([[...name('mem'), 0x02, 0], ...fns.map((f, i) => [...name(f.name), 0x00, ...leb(i)])])), // exports
+    ...section(10, vec(bodies)), // code
   ]);
 }
 
