@@ -136,7 +136,7 @@ export class SumKernel {
    * of `data` into `out`, skipping NaN and `skip` (NaN: nothing else); min +∞ and max −∞ when none counted.
    */
   sumGroups(data: Float32Array, skip: number, shift: number, out: Float64Array): void {
-    const src = new Uint8Array(data.buffer, data.byteOffset, (data.length & ~3) * 4);
+    const src = new Uint8Array(data.buffer, data.byteOffset, (data.length - (data.length % 4)) * 4);
     let n = 0;
     let s1 = 0;
     let s2 = 0;
