@@ -1,6 +1,6 @@
 /**
  * The per-pixel pass of basic statistics for Float32 blocks, in WebAssembly SIMD: four values at
- * a time, where the JavaScript loop of src/stats/basic.ts takes one (W1: 0.6 against 1.9–2.4 ns a
+ * a time, where the JavaScript loop of src/stats/basic.ts takes one (0.7 against 1.8–2.3 ns a
  * value, every value of every float output passes here once).
  *
  * The same quantities as that loop, over the values that are neither NaN nor the skip value: their
