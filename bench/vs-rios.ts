@@ -1,7 +1,8 @@
 /**
  * W1 and W3 side by side with RIOS and with GDAL's own tools, on both kinds of input (smooth,
  * which compresses like imagery, and full-precision noise, which barely compresses): whole
- * processes, run in rotation, wall time, CPU (user + system, from GNU time) and peak RSS.
+ * processes, run in rotation, wall time, CPU (user + system, from GNU time) and peak RSS; the
+ * ratios of the medians, and the median of the round-by-round ratios (each round's runs side by side).
  *
  * - W1: the mean of two N² Float32 inputs, GTiff with statistics, histogram and pyramids.
  *   GDAL tools: a VRT summing the inputs scaled by 0.5 (the `sum` pixel function), then
@@ -119,16 +120,29 @@ for (const job of values.jobs.split(',')) {
     const m = (w: Who, k: 'wall' | 'cpu' | 'maxRssMB' | 'apply'): number => median(runs.get(w)!.map((r) => r[k] ?? NaN));
     for (const w of who) {
       const ratio = (k: 'wall' | 'cpu'): string => (w === 'riots' ? '' : (m('riots', k) / m(w, k)).toFixed(2));
+      // Rounds run in rotation, so round i of riots and of `w` ran side by side: their ratio is
+      // less exposed to the host drifting between rounds than the ratio of the medians.
+      const paired = (k: 'wall' | 'cpu'): string => {
+        if (w === 'riots') return '';
+        const mine = runs.get('riots')!;
+        const theirs = runs.get(w)!;
+        const lower = mine.filter((r, i) => r[k] < theirs[i]![k]).length;
+        return `${median(mine.map((r, i) => r[k] / theirs[i]![k])).toFixed(2)} (riots lower in ${lower} of ${mine.length})`;
+      };
       rows.push(
         `| ${job.toUpperCase()} | ${kind} | ${w} | ${m(w, 'wall').toFixed(2)} (${runs
           .get(w)!
           .map((r) => r.wall.toFixed(2))
-          .join(', ')}) | ${m(w, 'cpu').toFixed(2)} | ${m(w, 'maxRssMB').toFixed(0)} | ${ratio('wall')} | ${ratio('cpu')} |`,
+          .join(
+            ', ',
+          )}) | ${m(w, 'cpu').toFixed(2)} | ${m(w, 'maxRssMB').toFixed(0)} | ${ratio('wall')} | ${ratio('cpu')} | ${paired('wall')} | ${paired('cpu')} |`,
       );
     }
     console.log(`\n## ${job.toUpperCase()} ${kind}: riots' last timing report\n${runs.get('riots')!.at(-1)!.report ?? ''}`);
   }
 }
-console.log('\n| job | data | who | wall (s) (runs) | CPU (s) | peak RSS (MB) | riots / this, wall | riots / this, CPU |');
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log(
+  '\n| job | data | who | wall (s) (runs) | CPU (s) | peak RSS (MB) | riots / this, wall | riots / this, CPU | round by round, wall: median ratio | round by round, CPU: median ratio |',
+);
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(r);
