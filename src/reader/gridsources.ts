@@ -42,6 +42,8 @@ export class WarpedRasterSource implements InputSource {
         dtype: raster.dtype,
         // one VRT block per window: read workers each warp their own windows, never the same block
         blockSize: [controls.global.windowXSize, controls.global.windowYSize],
+        // no block warped beyond what a window reads
+        margin: controls.global.overlap,
       },
       working,
     );

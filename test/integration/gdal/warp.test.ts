@@ -288,6 +288,34 @@ describe('readWarped: same projection, other pixel size and alignment', () => {
       assert.ok(nd > 0, 'the nodata stripe and the area outside C should show up');
     });
   }
+
+  test("with the applier's margin (its overlap), the VRT stops at the margin: windows equal gdalwarp -et 0, and past the margin is fill", async () => {
+    const out = f('oracle-c-bilinear.tif'); // written by the bilinear test above
+    const oracle = readAll(out, out);
+    const base: WarpReadOptions = {
+      bands: [1],
+      resampleMethod: 'bilinear',
+      srcNoData: [-1],
+      fill: [-1],
+      dtype: 'Float64',
+      errorThreshold: 0,
+      blockSize: [BX, BY],
+    };
+    const reader = warped({ path: f('c.tif') }, { ...base, margin: MARGIN }, W);
+    const got = await assemble((win) => reader.readTarget(win), 1);
+    comparePixels(got, oracle, (g, w, _b, r, c) => exact(g, w, `row ${r - MARGIN} col ${c - MARGIN}`));
+    // C covers W and more on the right: columns up to the margin have its data, beyond it the fill
+    const past = subGrid(W, W.cols - 8, 20, 8 + MARGIN + 5, 4);
+    const wide = await warped({ path: f('c.tif') }, base, W).readTarget(past); // the default margin, 1024
+    const near = await reader.readTarget(past);
+    for (let r = 0; r < past.rows; r++) {
+      for (let c = 0; c < past.cols; c++) {
+        const i = r * past.cols + c;
+        assert.notEqual(wide[i], -1, `default margin: data at row ${r} col ${c}`);
+        assert.equal(near[i], c < 8 + MARGIN ? wide[i] : -1, `margin ${MARGIN}: row ${r} col ${c}`);
+      }
+    }
+  });
 });
 
 describe('ComparableRasterSource and warped reads of an input on the working lattice', () => {
