@@ -12,9 +12,13 @@
  * riots: built (bench/lib/built.ts), default controls (bench/lib/vsrios-run.mjs); RIOS: its own
  * applier from RIOTS_RIOS_SOURCE with GTiff output (bench/lib/rios-job.py). Without
  * RIOTS_RIOS_SOURCE, RIOS is left out and said so.
+ * - The bound (W1, unless --no-bound): riots writing the same output without statistics,
+ *   histogram or pyramids (`calcStats: false, omitPyramids: true`), in the same rotation. It is
+ *   what riots' reads, user function, compression and start-up cost on this machine; its ratio to
+ *   RIOS's whole job is the lowest ratio default riots could reach were the rest free.
  *
  * usage: [RIOTS_RIOS_SOURCE=/path/to/rios] node --import tsx bench/vs-rios.ts
- *          [--size 6000] [--repeats 3] [--jobs w1,w3] [--kinds smooth,noise] [--controls JSON]
+ *          [--size 6000] [--repeats 3] [--jobs w1,w3] [--kinds smooth,noise] [--controls JSON] [--no-bound]
  *   (--controls: extra riots controls for every riots run, e.g. to compare a setting)
  */
 import { rmSync, writeFileSync } from 'node:fs';
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     jobs: { type: 'string', default: 'w1,w3' },
     kinds: { type: 'string', default: 'smooth,noise' },
     controls: { type: 'string' },
+    'no-bound': { type: 'boolean', default: false },
   },
 });
 const size = Number(values.size);
@@ -63,7 +68,9 @@ function pipeline(steps: [string, string[]][]): RunResult {
   return { wall: rs.reduce((s, r) => s + r.wall, 0), cpu: rs.reduce((s, r) => s + r.cpu, 0), maxRssMB: Math.max(...rs.map((r) => r.maxRssMB)), stdout: '' };
 }
 
-type Who = 'riots' | 'RIOS' | 'GDAL tools';
+type Who = 'riots' | 'riots bound' | 'RIOS' | 'GDAL tools';
+/** The bound's controls: the same output, without statistics, histogram or pyramids. */
+const BOUND = { calcStats: false, omitPyramids: true };
 interface Case {
   job: string;
   kind: DataKind;
@@ -78,9 +85,10 @@ function runOnce(who: Who, c: Case): RunResult & { apply?: number; report?: stri
   };
   clean();
   try {
-    if (who === 'riots') {
+    if (who === 'riots' || who === 'riots bound') {
       const args = [path.join(import.meta.dirname, 'lib', 'vsrios-run.mjs'), riots, c.job, c.a, c.b, out];
-      if (values.controls) args.push(values.controls);
+      const extra = { ...(values.controls ? (JSON.parse(values.controls) as object) : {}), ...(who === 'riots bound' ? BOUND : {}) };
+      if (Object.keys(extra).length > 0) args.push(JSON.stringify(extra));
       const r = runMeasured(process.execPath, args);
       const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { applySeconds: number; report: string };
       return { ...r, apply: j.applySeconds, report: j.report };
@@ -108,34 +116,48 @@ console.log(`# W1 and W3 against RIOS and GDAL's tools, ${size}², ${machine()};
 if (riosSource === undefined) console.log('# RIOS not measured: set RIOTS_RIOS_SOURCE to a folder with its source (see the parity suite)');
 if (values.controls) console.log(`# riots with extra controls ${values.controls}`);
 const rows: string[] = [];
+const bounds: string[] = [];
 for (const job of values.jobs.split(',')) {
   for (const kind of values.kinds.split(',') as DataKind[]) {
     const a = makeFloatInput('w1a', size, 1, { kind });
     const b = job === 'w1' ? makeFloatInput('w1b', size, 2, { kind }) : makeGeographicInput(size, kind);
     const c: Case = { job, kind, a, b };
-    const who: Who[] = ['riots', ...(riosSource !== undefined ? (['RIOS'] as const) : []), ...(job === 'w1' ? (['GDAL tools'] as const) : [])];
+    const who: Who[] = [
+      'riots',
+      ...(job === 'w1' && !values['no-bound'] ? (['riots bound'] as const) : []),
+      ...(riosSource !== undefined ? (['RIOS'] as const) : []),
+      ...(job === 'w1' ? (['GDAL tools'] as const) : []),
+    ];
     const runs = new Map<Who, ReturnType<typeof runOnce>[]>(who.map((w) => [w, []]));
     runOnce('riots', c); // warm the page cache
     for (let i = 0; i < repeats; i++) for (const w of who) runs.get(w)!.push(runOnce(w, c));
     const m = (w: Who, k: 'wall' | 'cpu' | 'maxRssMB' | 'apply'): number => median(runs.get(w)!.map((r) => r[k] ?? NaN));
+    const ratio = (mine: Who, w: Who, k: 'wall' | 'cpu'): string => (mine === w ? '' : (m(mine, k) / m(w, k)).toFixed(2));
+    // Rounds run in rotation, so round i of riots and of `w` ran side by side: their ratio is
+    // less exposed to the host drifting between rounds than the ratio of the medians.
+    const paired = (mine: Who, w: Who, k: 'wall' | 'cpu'): string => {
+      if (mine === w) return '';
+      const ours = runs.get(mine)!;
+      const theirs = runs.get(w)!;
+      const lower = ours.filter((r, i) => r[k] < theirs[i]![k]).length;
+      return `${median(ours.map((r, i) => r[k] / theirs[i]![k])).toFixed(2)} (riots lower in ${lower} of ${ours.length})`;
+    };
+    if (runs.has('riots bound')) {
+      for (const w of who.filter((x) => x === 'RIOS' || x === 'GDAL tools')) {
+        bounds.push(
+          `| ${job.toUpperCase()} | ${kind} | ${w} | ${ratio('riots bound', w, 'wall')} | ${paired('riots bound', w, 'wall')} | ${ratio('riots bound', w, 'cpu')} | ${paired('riots bound', w, 'cpu')} |`,
+        );
+      }
+    }
     for (const w of who) {
-      const ratio = (k: 'wall' | 'cpu'): string => (w === 'riots' ? '' : (m('riots', k) / m(w, k)).toFixed(2));
-      // Rounds run in rotation, so round i of riots and of `w` ran side by side: their ratio is
-      // less exposed to the host drifting between rounds than the ratio of the medians.
-      const paired = (k: 'wall' | 'cpu'): string => {
-        if (w === 'riots') return '';
-        const mine = runs.get('riots')!;
-        const theirs = runs.get(w)!;
-        const lower = mine.filter((r, i) => r[k] < theirs[i]![k]).length;
-        return `${median(mine.map((r, i) => r[k] / theirs[i]![k])).toFixed(2)} (riots lower in ${lower} of ${mine.length})`;
-      };
+      const mine: Who = w === 'riots bound' ? w : 'riots';
       rows.push(
         `| ${job.toUpperCase()} | ${kind} | ${w} | ${m(w, 'wall').toFixed(2)} (${runs
           .get(w)!
           .map((r) => r.wall.toFixed(2))
           .join(
             ', ',
-          )}) | ${m(w, 'cpu').toFixed(2)} | ${m(w, 'maxRssMB').toFixed(0)} | ${ratio('wall')} | ${ratio('cpu')} | ${paired('wall')} | ${paired('cpu')} |`,
+          )}) | ${m(w, 'cpu').toFixed(2)} | ${m(w, 'maxRssMB').toFixed(0)} | ${ratio(mine, w, 'wall')} | ${ratio(mine, w, 'cpu')} | ${paired(mine, w, 'wall')} | ${paired(mine, w, 'cpu')} |`,
       );
     }
     console.log(`\n## ${job.toUpperCase()} ${kind}: riots' last timing report\n${runs.get('riots')!.at(-1)!.report ?? ''}`);
@@ -146,3 +168,9 @@ console.log(
 );
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(r);
+if (bounds.length > 0) {
+  console.log(`\n### The bound: riots with ${JSON.stringify(BOUND)} (the same output, no statistics, histogram or pyramids) against the others' whole jobs`);
+  console.log('\n| job | data | against | wall: ratio of medians | wall: round by round | CPU: ratio of medians | CPU: round by round |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of bounds) console.log(r);
+}
