@@ -39,6 +39,15 @@ const { values } = parseArgs({
     'no-bound': { type: 'boolean', default: false },
   },
 });
+/** Extra controls for every riots run (--controls), parsed once so that a typo stops the run at once. */
+const extraControls = ((): object => {
+  if (!values.controls) return {};
+  try {
+    return JSON.parse(values.controls) as object;
+  } catch (err) {
+    throw new Error(`--controls is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+})();
 const size = Number(values.size);
 const repeats = Number(values.repeats);
 const riosSource = process.env.RIOTS_RIOS_SOURCE;
@@ -87,7 +96,7 @@ function runOnce(who: Who, c: Case): RunResult & { apply?: number; report?: stri
   try {
     if (who === 'riots' || who === 'riots bound') {
       const args = [path.join(import.meta.dirname, 'lib', 'vsrios-run.mjs'), riots, c.job, c.a, c.b, out];
-      const extra = { ...(values.controls ? (JSON.parse(values.controls) as object) : {}), ...(who === 'riots bound' ? BOUND : {}) };
+      const extra = { ...extraControls, ...(who === 'riots bound' ? BOUND : {}) };
       if (Object.keys(extra).length > 0) args.push(JSON.stringify(extra));
       const r = runMeasured(process.execPath, args);
       const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { applySeconds: number; report: string };
